@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine: virtualenv, pinned dependencies, redis-server, lint, tests.
+# Usage: ./run_tests.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")"
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+bootstrap_venv dev
+bootstrap_redis_binary
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+echo "[tests] ruff check"
+"$VENV_PY" -m ruff check .
+echo "[tests] pytest"
+exec "$VENV_PY" -m pytest -q "$@"

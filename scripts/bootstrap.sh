@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Shared set-up for start_hedge.sh and run_tests.sh: a virtualenv with the pinned dependencies,
+# and a redis-server binary. Sourced, not executed: it sets VENV_PY for the caller.
+# Re-running it is cheap: the install is skipped while requirements.lock and pyproject.toml are unchanged.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+VENV_PY="$VENV/bin/python"
+
+bootstrap_venv() {
+    local want_dev="${1:-}"
+    if [ ! -x "$VENV_PY" ]; then
+        echo "[bootstrap] creating virtualenv in $VENV"
+        python3 -m venv "$VENV" || { echo "[bootstrap] python3 -m venv failed: install python3-venv (apt-get install -y python3-venv)" >&2; return 1; }
+    fi
+    local stamp="$VENV/.installed${want_dev:+-dev}"
+    local digest
+    digest="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
+        echo "[bootstrap] installing pinned dependencies (requirements.lock)"
+        "$VENV_PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.lock" || return 1
+        "$VENV_PY" -m pip install -q --disable-pip-version-check --no-deps -e "$ROOT" || return 1
+        echo "$digest" > "$stamp"
+    fi
+}
+
+# Makes sure a redis-server binary exists: installs Debian's package when we are root with apt,
+# otherwise says exactly what to install.
+bootstrap_redis_binary() {
+    if command -v redis-server >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "[bootstrap] redis-server not found: installing Debian package redis-server"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null || {
+            echo "[bootstrap] apt-get install redis-server failed" >&2; return 1; }
+        # The package starts a system service; we run our own instances, so leave it alone.
+        return 0
+    fi
+    echo "[bootstrap] redis-server is not installed and cannot be installed automatically here." >&2
+    echo "[bootstrap] Install it with:  sudo apt-get install -y redis-server   (Debian/Ubuntu)" >&2
+    echo "[bootstrap]               or:  brew install redis                      (macOS)" >&2
+    return 1
+}
