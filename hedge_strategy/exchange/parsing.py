@@ -1,0 +1,206 @@
+"""Lighter wire shapes (REST model dicts, WebSocket frames) → typed events.
+
+Everything here is tolerant: unknown keys are ignored, and a malformed item raises `ValueError` (or
+`KeyError`/`TypeError`/`decimal.InvalidOperation`, all caught by `parse_items`) so the caller can log and skip
+that one item instead of losing the whole frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot, Side
+
+FEE_SCALE = 6  # trade fees arrive as integers in 1e-6 USDC
+PARSE_ERRORS = (ValueError, KeyError, TypeError, InvalidOperation, AttributeError)
+
+T = TypeVar("T")
+
+
+def to_decimal(value: Any, default: Decimal | None = None) -> Decimal:
+    if value is None or value == "":
+        if default is None:
+            raise ValueError("missing decimal value")
+        return default
+    if isinstance(value, float):
+        value = repr(value)  # never through binary float rounding
+    result = Decimal(str(value))
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def to_int(value: Any) -> int:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not an integer: {value!r}")
+    if isinstance(value, str):
+        return int(value.strip())
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"not an integer: {value!r}")
+        return int(value)
+    return int(value)
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false", "0", "1"):
+        return value.lower() in ("true", "1")
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A plain dict from a dict or an SDK pydantic model (lenient models may carry None fields)."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        result = to_dict()
+        if isinstance(result, Mapping):
+            return dict(result)
+    raise TypeError(f"cannot read {type(obj).__name__} as a dict")
+
+
+def order_update(raw: Any, account_index: int | None = None) -> OrderUpdate:
+    """An `Order` model dict → OrderUpdate."""
+    order = as_dict(raw)
+    owner = order.get("owner_account_index")
+    if "is_ask" in order and order["is_ask"] is not None:
+        side = Side.from_is_ask(to_bool(order["is_ask"]))
+    else:
+        side = Side(str(order["side"]).lower())
+    return OrderUpdate(
+        account_index=to_int(owner) if owner is not None else _required(account_index, "owner_account_index"),
+        market_id=to_int(order["market_index"]),
+        client_order_index=to_int(order.get("client_order_index") or 0),
+        order_index=to_int(order["order_index"]),
+        side=side,
+        status=str(order["status"]),
+        price=to_decimal(order["price"]),
+        initial_size=to_decimal(order["initial_base_amount"]),
+        filled_size=to_decimal(order.get("filled_base_amount"), Decimal(0)),
+        remaining_size=to_decimal(order.get("remaining_base_amount"), Decimal(0)),
+        ts_ms=_order_ts_ms(order),
+    )
+
+
+def fills_for_account(raw: Any, account_index: int) -> list[Fill]:
+    """A `Trade` model dict → the Fill(s) of `account_index` in it (none if the account is not a party).
+
+    A self-trade (both sides ours) yields two fills with the same trade id.
+    """
+    trade = as_dict(raw)
+    fills: list[Fill] = []
+    is_maker_ask = to_bool(trade["is_maker_ask"])
+    for side, prefix in ((Side.BUY, "bid"), (Side.SELL, "ask")):
+        party = trade.get(f"{prefix}_account_id")
+        if party is None or to_int(party) != account_index:
+            continue
+        is_maker = is_maker_ask if side is Side.SELL else not is_maker_ask
+        fee_units = trade.get("maker_fee" if is_maker else "taker_fee")
+        fills.append(Fill(
+            account_index=account_index,
+            market_id=to_int(trade["market_id"]),
+            trade_id=to_int(trade["trade_id"]),
+            order_index=to_int(trade[f"{prefix}_id"]),
+            client_order_index=to_int(trade.get(f"{prefix}_client_id") or 0),
+            side=side,
+            size=to_decimal(trade["size"]),
+            price=to_decimal(trade["price"]),
+            is_maker=is_maker,
+            fee=to_decimal(fee_units, Decimal(0)).scaleb(-FEE_SCALE),
+            ts_ms=to_int(trade["timestamp"]),
+        ))
+    return fills
+
+
+def position_snapshot(raw: Any, account_index: int, market_id: int | None = None) -> PositionSnapshot:
+    """An `AccountPosition` model dict → PositionSnapshot with a signed size."""
+    position = as_dict(raw)
+    sign = to_int(position.get("sign", 0) or 0)
+    size = to_decimal(position.get("position"), Decimal(0))
+    return PositionSnapshot(
+        account_index=account_index,
+        market_id=to_int(position["market_id"]) if position.get("market_id") is not None
+        else _required(market_id, "market_id"),
+        size=-size if sign < 0 else (size if sign > 0 else Decimal(0)),
+        avg_entry_price=to_decimal(position.get("avg_entry_price"), Decimal(0)),
+        unrealized_pnl=to_decimal(position.get("unrealized_pnl"), Decimal(0)),
+        realized_pnl=to_decimal(position.get("realized_pnl"), Decimal(0)),
+    )
+
+
+def parse_items(items: Any, parse: Callable[[Any], T], what: str) -> Iterator[T]:
+    """Parse each item of a list, logging and skipping the malformed ones."""
+    if not isinstance(items, list):
+        logger.warning("ws frame: {} is not a list ({}); skipped", what, type(items).__name__)
+        return
+    for item in items:
+        try:
+            yield parse(item)
+        except PARSE_ERRORS as exc:
+            logger.warning("ws frame: malformed {} skipped ({}: {})", what, type(exc).__name__, exc)
+
+
+def by_market(payload: Any, what: str) -> Iterator[tuple[int | None, Any]]:
+    """Walk `{"<market_id>": value}` maps (the account channels' layout), tolerating a plain list too."""
+    if isinstance(payload, list):
+        for value in payload:
+            yield None, value
+        return
+    if not isinstance(payload, Mapping):
+        if payload is not None:
+            logger.warning("ws frame: {} is neither a map nor a list; skipped", what)
+        return
+    for key, value in payload.items():
+        try:
+            market_id: int | None = int(key)
+        except (TypeError, ValueError):
+            logger.warning("ws frame: {} keyed by non-numeric market {!r}; skipped", what, key)
+            continue
+        yield market_id, value
+
+
+def decode_frame(text: str | bytes) -> dict[str, Any] | None:
+    """JSON text → frame dict, or None (logged) when it is not a JSON object with a string `type`."""
+    try:
+        frame = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        logger.warning("ws frame: not JSON ({}); skipped: {!r}", exc, _clip(text))
+        return None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        logger.warning("ws frame: no string 'type'; skipped: {!r}", _clip(text))
+        return None
+    return frame
+
+
+def channel_key(channel: str) -> str:
+    """Subscribe names use '/', server replies use ':': normalise both to 'name:arg'."""
+    return channel.replace("/", ":", 1)
+
+
+def _order_ts_ms(order: Mapping[str, Any]) -> int:
+    for key in ("updated_at", "timestamp", "created_at"):
+        value = order.get(key)
+        if value:
+            return to_int(value)
+    micros = order.get("transaction_time")
+    return to_int(micros) // 1000 if micros else 0
+
+
+def _required(value: int | None, name: str) -> int:
+    if value is None:
+        raise ValueError(f"missing {name}")
+    return value
+
+
+def _clip(text: str | bytes, limit: int = 200) -> str | bytes:
+    return text if len(text) <= limit else text[:limit]

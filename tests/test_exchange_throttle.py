@@ -1,0 +1,79 @@
+"""Unit tests: client-side token bucket and backoff."""
+
+import asyncio
+import random
+
+import pytest
+
+from hedge_strategy.exchange.throttle import RequestThrottle, TokenBucket, backoff_delay
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bucket_allows_a_burst_then_refuses() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(capacity=10, refill_per_s=1, clock=clock)
+    for _ in range(10):
+        assert bucket.try_take(1) == 0
+    assert bucket.try_take(1) == pytest.approx(1.0)
+    clock.now = 0.5
+    assert bucket.try_take(1) == pytest.approx(0.5)
+    clock.now = 1.0
+    assert bucket.try_take(1) == 0
+
+
+def test_bucket_never_exceeds_capacity_after_idle() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(capacity=5, refill_per_s=2, clock=clock)
+    clock.now = 1000
+    assert bucket.available == 5
+
+
+def test_bucket_rejects_requests_larger_than_capacity() -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(capacity=5, refill_per_s=1).try_take(6)
+
+
+def test_standard_tier_stays_under_sixty_per_rolling_minute() -> None:
+    clock = FakeClock()
+    throttle = RequestThrottle("standard", clock=clock)
+    granted: list[float] = []
+    # Greedy client: asks every 10 ms for 3 minutes.
+    while clock.now < 180:
+        if throttle.bucket.try_take(throttle.weight("sendTx")) == 0:
+            granted.append(clock.now)
+        clock.now += 0.01
+    for i, start in enumerate(granted):
+        in_window = sum(1 for t in granted[i:] if t - start < 60)
+        assert in_window <= 60
+
+
+def test_premium_weights() -> None:
+    throttle = RequestThrottle("premium")
+    assert throttle.weight("sendTx") == 6
+    assert throttle.weight("trades") == 600
+    assert throttle.weight("accountActiveOrders") == 300
+    assert RequestThrottle("standard").weight("trades") == 1
+    with pytest.raises(ValueError):
+        RequestThrottle("gold")
+
+
+async def test_take_waits_for_tokens() -> None:
+    bucket = TokenBucket(capacity=1, refill_per_s=50)
+    assert await bucket.take(1) == 0
+    waited = await asyncio.wait_for(bucket.take(1), timeout=2)
+    assert 0 < waited <= 0.1
+
+
+def test_backoff_full_jitter_bounds() -> None:
+    rng = random.Random(1)
+    for attempt in range(12):
+        delay = backoff_delay(attempt, 0.25, 30, rng)
+        assert 0.25 <= delay <= min(30, 0.25 * 2**attempt)
+    assert max(backoff_delay(20, 0.25, 30, rng) for _ in range(200)) > 15
