@@ -1,0 +1,155 @@
+"""What the journal records: orders with their state machine, and fills matched one-to-one to orders.
+
+The state machine (seed 004): PENDING_SUBMIT -> OPEN -> PARTIALLY_FILLED -> FILLED | CANCELED(reason) |
+REJECTED(reason), with UNKNOWN for an ambiguous send (resolved later to any state).
+Terminal states never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from hedge_strategy.exchange.events import Side
+
+
+class OrderState(StrEnum):
+    PENDING_SUBMIT = "pending_submit"  # written to the journal, not (yet) known to have reached the exchange
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # the send's outcome is ambiguous (timeout, 5xx, dropped connection)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+class Intent(StrEnum):
+    MAKER = "maker"
+    HEDGE = "hedge"
+    CLOSE = "close"
+    REBALANCE = "rebalance"
+
+
+TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
+UNRESOLVED_STATES = frozenset(
+    {OrderState.PENDING_SUBMIT, OrderState.UNKNOWN, OrderState.OPEN, OrderState.PARTIALLY_FILLED}
+)
+
+# Forward-only moves. UNKNOWN can resolve to anything because we never knew where the order stood.
+_LEGAL_MOVES: dict[OrderState, frozenset[OrderState]] = {
+    OrderState.PENDING_SUBMIT: frozenset(OrderState) - {OrderState.PENDING_SUBMIT},
+    OrderState.UNKNOWN: frozenset(OrderState) - {OrderState.PENDING_SUBMIT, OrderState.UNKNOWN},
+    OrderState.OPEN: frozenset({OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCELED}),
+    OrderState.PARTIALLY_FILLED: frozenset({OrderState.FILLED, OrderState.CANCELED}),
+    OrderState.FILLED: frozenset(),
+    OrderState.CANCELED: frozenset(),
+    OrderState.REJECTED: frozenset(),
+}
+
+
+def is_legal_move(current: OrderState, target: OrderState) -> bool:
+    return target in _LEGAL_MOVES[current]
+
+
+_OPEN_STATUSES = frozenset({"open", "pending", "in-progress"})
+
+
+def state_for_status(status: str, filled_size: Decimal) -> tuple[OrderState, str | None] | None:
+    """Map a Lighter order status to (state, reason); None for a status we do not know.
+
+    `filled_size` is the best known filled size, so a resting order that has traded shows PARTIALLY_FILLED.
+    """
+    if status in _OPEN_STATUSES:
+        return (OrderState.PARTIALLY_FILLED if filled_size > 0 else OrderState.OPEN), None
+    if status == "filled":
+        return OrderState.FILLED, None
+    if status.startswith("canceled"):
+        return OrderState.CANCELED, status
+    return None
+
+
+@dataclass
+class JournalOrder:
+    client_order_index: int
+    account_index: int
+    market_id: int
+    intent: Intent
+    side: Side
+    size: Decimal
+    price: Decimal
+    order_type: str  # "post_only" | "ioc" | "market"
+    reduce_only: bool
+    state: OrderState
+    reason: str | None
+    filled_size: Decimal
+    filled_quote: Decimal
+    order_index: int | None
+    request_id: str | None
+    created_ms: int
+    sent_ms: int | None
+    updated_ms: int
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+    @property
+    def remaining_size(self) -> Decimal:
+        return max(self.size - self.filled_size, Decimal(0))
+
+
+@dataclass(frozen=True)
+class JournalFill:
+    trade_id: int
+    client_order_index: int
+    account_index: int
+    market_id: int
+    side: Side
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+    is_maker: bool
+    ts_ms: int
+    source: str  # where we learned it: "ws", "rest", "reconcile", ...
+
+
+def new_order(
+    *,
+    client_order_index: int,
+    account_index: int,
+    market_id: int,
+    intent: Intent,
+    side: Side,
+    size: Decimal,
+    price: Decimal,
+    order_type: str,
+    now_ms: int,
+    reduce_only: bool = False,
+    request_id: str | None = None,
+) -> JournalOrder:
+    """A fresh PENDING_SUBMIT order, ready for `Journal.record_new`."""
+    return JournalOrder(
+        client_order_index=client_order_index,
+        account_index=account_index,
+        market_id=market_id,
+        intent=intent,
+        side=side,
+        size=size,
+        price=price,
+        order_type=order_type,
+        reduce_only=reduce_only,
+        state=OrderState.PENDING_SUBMIT,
+        reason=None,
+        filled_size=Decimal(0),
+        filled_quote=Decimal(0),
+        order_index=None,
+        request_id=request_id,
+        created_ms=now_ms,
+        sent_ms=None,
+        updated_ms=now_ms,
+    )
