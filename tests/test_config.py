@@ -1,0 +1,229 @@
+"""config.yaml validation and secret loading (hedge_strategy.config)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hedge_strategy.config import (
+    DEFAULTS,
+    ConfigError,
+    apply_overrides,
+    config_from_mapping,
+    load_config,
+    load_secret,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "config.yaml"
+SECRET_A = "ab" * 40
+SECRET_B = "0123456789" * 8
+
+
+def shipped() -> dict[str, Any]:
+    return yaml.safe_load(SHIPPED.read_text())
+
+
+def problems_of(data: Any) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_mapping(data)
+    return str(info.value)
+
+
+def test_shipped_config_loads_with_typed_values() -> None:
+    config = load_config(SHIPPED)
+    assert config.pair == "demo"
+    assert config.accounts["a"].account_index == 101 and config.accounts["b"].account_index == 102
+    assert config.accounts["a"].key_id == "101:3"
+    assert config.strategy.quantity == Decimal("0.0002")
+    assert isinstance(config.strategy.flat_tolerance, Decimal)
+    assert config.strategy.retry_times == 5 and config.strategy.on_imbalance == "hedge"
+    assert config.exchange.ws_backoff_min_s == 0.25 and config.exchange.tier == "premium"
+    assert config.redis.url == "redis://127.0.0.1:6379/0"
+    assert config.secrets_file == Path("var/secrets.json")
+    assert config.journal.path_for(101) == Path("var/journal_101.sqlite")
+    assert config.logging.rotation == "20 MB" and config.logging.retention == 10
+    assert config.sim["enabled"] is True  # kept, not validated here
+
+
+def test_defaults_mirror_the_shipped_file() -> None:
+    """A config of only the required keys equals the shipped one: DEFAULTS did not drift from the YAML."""
+    data = shipped()
+    minimal = {"pair": data["pair"], "accounts": data["accounts"], "secrets_file": data["secrets_file"],
+               "exchange": {k: data["exchange"][k] for k in ("url", "ws_url")},
+               "redis": {"url": data["redis"]["url"]},
+               "strategy": {k: data["strategy"][k] for k in ("market", "quantity")}}
+    full, bare = config_from_mapping(data), config_from_mapping(minimal)
+    for section in ("exchange", "redis", "strategy", "journal", "logging"):
+        assert getattr(bare, section) == getattr(full, section), section
+    assert set(DEFAULTS) == set(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("strategy", "retry_times"), "x", "strategy.retry_times: expected an integer >= 1, got 'x'"),
+        (("strategy", "retry_times"), 0, "strategy.retry_times: expected an integer >= 1, got 0"),
+        (("strategy", "retry_times"), True, "strategy.retry_times: expected an integer >= 1, got True"),
+        (("strategy", "quantity"), "-0.1", "strategy.quantity: expected a decimal number"),
+        (("strategy", "quantity"), "abc", "strategy.quantity: expected a decimal number"),
+        (("strategy", "flat_tolerance"), None, "strategy.flat_tolerance: expected a decimal number"),
+        (("strategy", "on_imbalance"), "ignore", "strategy.on_imbalance: expected one of hedge, pause"),
+        (("exchange", "request_timeout_s"), 0, "exchange.request_timeout_s: expected a number > 0, got 0"),
+        (("exchange", "tier"), "gold", "exchange.tier: expected one of standard, premium, got 'gold'"),
+        (("exchange", "url"), "127.0.0.1:8765", "exchange.url: expected a URL starting with http:// or https://"),
+        (("exchange", "ws_backoff_max_s"), 0.1, "exchange.ws_backoff_max_s: must be >= exchange.ws_backoff"),
+        (("accounts", "a", "api_key_index"), 255, "accounts.a.api_key_index: expected an integer between"),
+        (("accounts", "b", "account_index"), 101, "accounts.b.account_index: must differ"),
+        (("redis", "start_local"), "yes", "redis.start_local: expected true or false, got 'yes'"),
+        (("redis", "url"), "http://x", "redis.url: expected a URL starting with redis://"),
+        (("logging", "level"), "LOUD", "logging.level: expected one of TRACE"),
+        (("logging", "rotation"), "20 parsecs", "logging.rotation: expected a size"),
+        (("logging", "retention"), 0, "logging.retention: expected a number of files >= 1"),
+        (("pair",), "my pair", "pair: expected a name of letters"),
+        (("pair",), "a:b", "pair: expected a name of letters"),
+        (("sim",), [1, 2], "sim: expected a mapping"),
+    ],
+)
+def test_bad_value_names_the_key(path: tuple[str, ...], value: Any, expected: str) -> None:
+    data = shipped()
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    assert expected in problems_of(data)
+
+
+def test_unknown_keys_are_named_at_every_level() -> None:
+    data = shipped()
+    data["colour"] = "blue"
+    data["exchange"]["foo"] = 1
+    data["accounts"]["a"]["nickname"] = "maker"
+    data["accounts"]["c"] = {"account_index": 1, "api_key_index": 1}
+    message = problems_of(data)
+    for line in ("colour: unknown key", "exchange.foo: unknown key", "accounts.a.nickname: unknown key",
+                 "accounts.c: unknown key"):
+        assert line in message.splitlines()
+
+
+def test_missing_required_keys_are_named() -> None:
+    data = shipped()
+    del data["pair"]
+    del data["strategy"]["quantity"]
+    del data["accounts"]["b"]
+    del data["exchange"]
+    lines = problems_of(data).splitlines()
+    for line in ("pair: missing required key", "strategy.quantity: missing required key",
+                 "accounts.b: missing required key", "exchange.url: missing required key",
+                 "exchange.ws_url: missing required key"):
+        assert line in lines
+    # A missing section is reported once, not once more for each of its keys.
+    assert not any(line.startswith("accounts.b.") for line in lines)
+
+
+def test_every_problem_is_reported_together() -> None:
+    data = shipped()
+    data["strategy"]["depth"] = 0
+    data["strategy"]["max_slippage_bps"] = "wide"
+    assert len(problems_of(data).splitlines()) == 2
+
+
+def test_load_config_reports_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pair: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_overrides_replace_and_validate() -> None:
+    config = load_config(SHIPPED)
+    changed = apply_overrides(config, market="ETH", quantity="0.01", depth=3)
+    strategy = changed.strategy
+    assert (strategy.market, strategy.quantity, strategy.depth) == ("ETH", Decimal("0.01"), 3)
+    assert changed.strategy.retry_times == config.strategy.retry_times
+    assert apply_overrides(config) == config
+    with pytest.raises(ConfigError, match=r"strategy\.quantity: .*got '0'") as info:
+        apply_overrides(config, quantity="0", depth=0)
+    assert "strategy.depth: expected an integer >= 1, got 0" in str(info.value)
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    data = shipped()
+    data["strategy"]["retry_times"] = "x"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    script = (
+        "import sys; from pathlib import Path; from hedge_strategy.config import *\n"
+        "try:\n    load_config(Path(sys.argv[1]))\nexcept ConfigError as e:\n    exit_on_config_error(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "strategy.retry_times: expected an integer >= 1, got 'x'" in done.stderr
+
+
+# --- secrets ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def config_with_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LIGHTER_API_SECRET_A", raising=False)
+    monkeypatch.delenv("LIGHTER_API_SECRET_B", raising=False)
+    data = copy.deepcopy(shipped())
+    data["secrets_file"] = str(tmp_path / "secrets.json")
+    return config_from_mapping(data)
+
+
+def write_secrets(path: Path, keys: dict[str, str], mode: int = 0o600) -> None:
+    path.write_text(json.dumps({"keys": keys}))
+    os.chmod(path, mode)
+
+
+def test_secret_from_environment_wins(config_with_secrets, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTER_API_SECRET_A", "0x" + SECRET_A.upper())
+    assert load_secret(config_with_secrets, "a") == SECRET_A  # no file needed, 0x stripped
+    monkeypatch.setenv("LIGHTER_API_SECRET_B", "12")
+    with pytest.raises(ConfigError, match="LIGHTER_API_SECRET_B: expected 80 hex characters") as info:
+        load_secret(config_with_secrets, "B")
+    assert "12" not in str(info.value).replace("LIGHTER", "")
+
+
+def test_secret_from_0600_file(config_with_secrets) -> None:
+    write_secrets(config_with_secrets.secrets_file, {"101:3": "0x" + SECRET_A, "102:3": SECRET_B})
+    assert load_secret(config_with_secrets, "a") == SECRET_A
+    assert load_secret(config_with_secrets, "b") == SECRET_B
+
+
+def test_group_readable_secrets_file_is_refused(config_with_secrets) -> None:
+    write_secrets(config_with_secrets.secrets_file, {"101:3": SECRET_A}, mode=0o644)
+    with pytest.raises(ConfigError, match=r"mode 0644.*chmod 600") as info:
+        load_secret(config_with_secrets, "a")
+    assert SECRET_A not in str(info.value)
+
+
+def test_missing_file_and_missing_key_say_what_to_run(config_with_secrets) -> None:
+    expected = r"does not exist; for the simulator run `python -m hedge_strategy.sim keygen`.*_SECRET_A"
+    with pytest.raises(ConfigError, match=expected):
+        load_secret(config_with_secrets, "a")
+    write_secrets(config_with_secrets.secrets_file, {"101:3": SECRET_A})
+    with pytest.raises(ConfigError, match=r'no key "102:3" .*python -m hedge_strategy.sim keygen'):
+        load_secret(config_with_secrets, "b")
+
+
+def test_malformed_secret_in_file_is_not_echoed(config_with_secrets) -> None:
+    bad = "zz" + SECRET_A[2:]
+    write_secrets(config_with_secrets.secrets_file, {"101:3": bad})
+    with pytest.raises(ConfigError, match="non-hex") as info:
+        load_secret(config_with_secrets, "a")
+    assert SECRET_A[2:] not in str(info.value)
