@@ -1,0 +1,428 @@
+"""Exchange state and the matching core: order lifecycle, fills, positions, fees, margin and events.
+
+`Engine` (engine.py) adds transaction intake on top; this module knows nothing about tx_info JSON.
+Every public engine operation runs inside `_operation()`, which fixes the clock for the operation and
+publishes one BookChanged per touched market at its end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .accounts import INTERNAL_ACCOUNTS, LIQUIDITY_ACCOUNT, TAKER_ACCOUNT, Account, Position
+from .book import TIF_IOC, TIF_POST_ONLY, TYPE_MARKET, Order, OrderBook
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .markets import MarketSpec, fmt_usdc
+from .serialize import IMF_TICKS, INITIAL_MARGIN_FRACTION, order_json, position_json
+
+log = logging.getLogger("hedge_strategy.sim.engine")
+
+FIRST_ORDER_INDEX = 1 << 48
+TRADES_LIMIT = 20000
+MARKET_TRADES_LIMIT = 2000
+USDC_MICRO = Decimal("0.000001")
+ZERO = Decimal(0)
+
+# Why a taker stopped matching before being filled.
+STOP_BOOK_EMPTY = "empty"
+STOP_PRICE_LIMIT = "limit"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ExchangeCore:
+    def __init__(
+        self,
+        markets: list[MarketSpec],
+        fees: dict[str, tuple[Decimal, Decimal]],
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.specs: dict[int, MarketSpec] = {m.market_id: m for m in markets}
+        self.fees = {tier: (Decimal(maker), Decimal(taker)) for tier, (maker, taker) in fees.items()}
+        self.clock_ms = clock_ms
+        self._listeners: list[Callable[[SimEvent], None]] = []
+        self.created_ms = clock_ms()
+        self.books = {m: OrderBook(m) for m in self.specs}
+        self.accounts: dict[int, Account] = {}
+        self._next_order_index = FIRST_ORDER_INDEX
+        self._next_trade_id = 1
+        self._next_seq = 1  # time priority and inactive-history ordering
+        self.block_height = 0
+        self._now_ms = self.created_ms
+        self._tx_hash = ""
+        self._depth = 0
+        for index in sorted(INTERNAL_ACCOUNTS):
+            self.accounts[index] = Account(index, "standard", ZERO, ZERO, {}, internal=True)
+        self._reset_market_state()
+
+    def _reset_market_state(self) -> None:
+        self.mids: dict[int, int] = {m: s.initial_price_int for m, s in self.specs.items()}
+        self.last_trade_price: dict[int, int] = dict(self.mids)
+        self.trades: deque[dict[str, Any]] = deque(maxlen=TRADES_LIMIT)
+        self.market_trades: dict[int, deque[dict[str, Any]]] = {
+            m: deque(maxlen=MARKET_TRADES_LIMIT) for m in self.specs
+        }
+        self.trade_counts: dict[int, int] = dict.fromkeys(self.specs, 0)
+        self._expiries: list[tuple[int, int, Order]] = []
+
+    # -- events ------
+    def add_listener(self, callback: Callable[[SimEvent], None]) -> None:
+        self._listeners.append(callback)
+
+    def _emit(self, event: SimEvent) -> None:
+        for callback in self._listeners:
+            try:
+                callback(event)
+            except Exception:
+                # A broken subscriber must not leave the book half-updated; the engine carries on.
+                log.exception("event listener failed on %s; engine state is unaffected", type(event).__name__)
+
+    @contextmanager
+    def _operation(self, tx_hash: str = "", now_ms: int | None = None) -> Iterator[None]:
+        """One state change: one clock reading (or `now_ms`), then one BookChanged per touched market."""
+        outer = self._depth == 0
+        if outer:
+            self._now_ms = self.clock_ms() if now_ms is None else now_ms
+            self._tx_hash = tx_hash
+            self.block_height += 1
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if outer:
+                self._flush_books()
+
+    def _flush_books(self) -> None:
+        for market_id, book in self.books.items():
+            changes = book.take_changes()
+            if changes is None:
+                continue
+            spec = self.specs[market_id]
+            book.offset += 1
+            asks, bids = changes
+            self._emit(
+                BookChanged(
+                    market_id,
+                    book.offset,
+                    [{"price": spec.fmt_price(p), "size": spec.fmt_size(s)} for p, s in asks],
+                    [{"price": spec.fmt_price(p), "size": spec.fmt_size(s)} for p, s in bids],
+                )
+            )
+
+    def _order_changed(self, order: Order) -> None:
+        if order.account_index in INTERNAL_ACCOUNTS:
+            return  # nobody subscribes to the simulator's own accounts; skip the serialization cost
+        self._emit(
+            OrderChanged(order.account_index, order.market_id, order_json(order, self.specs[order.market_id]))
+        )
+
+    def _position_changed(self, account: Account, market_id: int) -> None:
+        self._emit(PositionChanged(account.index, market_id, self.position_dict(account, market_id)))
+
+    def position_dict(self, account: Account, market_id: int) -> dict[str, Any]:
+        pos = account.positions.get(market_id) or Position(market_id)
+        return position_json(
+            pos, self.specs[market_id], self.mids[market_id], account.open_per_market.get(market_id, 0)
+        )
+
+    # -- order lifecycle ------
+    def _new_order(self, account: Account, market_id: int, **fields: Any) -> Order:
+        order = Order(
+            order_index=self._next_order_index,
+            account_index=account.index,
+            market_id=market_id,
+            created_ms=self._now_ms,
+            updated_ms=self._now_ms,
+            transaction_us=self._now_ms * 1000,
+            block_height=self.block_height,
+            seq=self._take_seq(),
+            **fields,
+        )
+        self._next_order_index += 1
+        if not account.internal:
+            account.all_orders_by_client[order.client_order_index] = order
+        return order
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _rest(self, order: Order) -> None:
+        account = self.accounts[order.account_index]
+        self.books[order.market_id].add(order)
+        account.add_open(order)
+        if order.order_expiry > 0:
+            heapq.heappush(self._expiries, (order.order_expiry, order.order_index, order))
+
+    def _close(self, order: Order, status: str) -> None:
+        """Ends an order (resting or not) with a final status and publishes it."""
+        account = self.accounts[order.account_index]
+        if order.status == "open":
+            self.books[order.market_id].remove(order)
+            account.drop_open(order)
+        order.status = status
+        order.updated_ms = self._now_ms
+        if not account.internal:
+            order.closed_seq = self._take_seq()
+            account.inactive.append(order)
+        self._order_changed(order)
+
+    def _cancel_orders(self, account: Account, market_id: int | None, status: str = "canceled") -> int:
+        victims = [o for o in account.open_orders.values() if market_id is None or o.market_id == market_id]
+        for order in victims:
+            self._close(order, status)
+        return len(victims)
+
+    # -- matching ------
+    def crosses(self, market_id: int, is_ask: bool, price: int) -> bool:
+        best = self.books[market_id].best(not is_ask)
+        if best is None:
+            return False
+        return best <= price if not is_ask else best >= price
+
+    def _match(self, taker: Order, limit: int | None) -> str | None:
+        """Fills `taker` against the other side, best price first, up to `limit` (None: no limit).
+
+        Returns None when filled, else why it stopped (STOP_BOOK_EMPTY / STOP_PRICE_LIMIT).
+        """
+        book = self.books[taker.market_id]
+        maker_side = not taker.is_ask
+        while taker.remaining > 0:
+            best = book.best(maker_side)
+            if best is None:
+                return STOP_BOOK_EMPTY
+            if limit is not None and (best > limit if maker_side else best < limit):
+                return STOP_PRICE_LIMIT
+            level = book.level(maker_side, best)
+            assert level is not None
+            maker = level.first()
+            if maker.account_index == taker.account_index:
+                # Self-trade: expire the resting maker and keep going (Lighter's default "expire maker").
+                self._close(maker, "canceled-self-trade")
+                continue
+            qty = min(taker.remaining, maker.remaining)
+            if maker.reduce_only:
+                qty = min(qty, self._reducible(maker))
+                if qty == 0:
+                    self._close(maker, "canceled-reduce-only")
+                    continue
+            self._fill(taker, maker, qty, best)
+            if maker.status == "open" and maker.reduce_only and self._reducible(maker) == 0:
+                self._close(maker, "canceled-reduce-only")
+        return None
+
+    def _reducible(self, order: Order) -> int:
+        """How much of `order` still reduces its account's position (0 if it would grow it)."""
+        pos = self.accounts[order.account_index].position_size(order.market_id)
+        if (pos > 0 and order.is_ask) or (pos < 0 and not order.is_ask):
+            return abs(pos)
+        return 0
+
+    def _fill(self, taker: Order, maker: Order, qty: int, price: int) -> None:
+        spec = self.specs[taker.market_id]
+        now = self._now_ms
+        self.books[maker.market_id].reduce(maker, qty)
+        for order in (maker, taker):
+            order.filled += qty
+            order.filled_quote += qty * price
+            order.updated_ms = now
+        taker.remaining -= qty
+        maker_acc = self.accounts[maker.account_index]
+        taker_acc = self.accounts[taker.account_index]
+        notional = spec.quote_from_ints(price, qty)
+        maker_side = self._settle(maker_acc, spec, maker.is_ask, qty, price, notional, is_maker=True)
+        taker_side = self._settle(taker_acc, spec, taker.is_ask, qty, price, notional, is_maker=False)
+        trade = self._trade_dict(spec, maker, taker, qty, price, notional, maker_side, taker_side)
+        self.last_trade_price[spec.market_id] = price
+        self.trade_counts[spec.market_id] += 1
+        self.trades.append(trade)
+        self.market_trades[spec.market_id].append(trade)
+        for account in (maker_acc, taker_acc):
+            if not account.internal:
+                account.trades.append(trade)
+        if maker.remaining == 0:
+            self._close(maker, "filled")
+        else:
+            self._order_changed(maker)
+        self._emit(TradeHappened(spec.market_id, trade, maker.account_index, taker.account_index))
+        for account in (maker_acc, taker_acc):
+            if not account.internal:
+                self._position_changed(account, spec.market_id)
+
+    def _settle(
+        self,
+        account: Account,
+        spec: MarketSpec,
+        is_ask: bool,
+        qty: int,
+        price: int,
+        notional: Decimal,
+        *,
+        is_maker: bool,
+    ) -> dict[str, Any]:
+        """Updates position and collateral for one side of a fill; returns the trade's before/after facts."""
+        if account.internal:
+            return {
+                "size_before": 0,
+                "entry_quote_before": ZERO,
+                "sign_changed": False,
+                "fee": 0,
+                "pnl": ZERO,
+            }
+        pos = account.position(spec.market_id)
+        size_before, sign_before = pos.size, pos.sign
+        entry_quote_before = pos.avg_entry * spec.size_from_int(abs(pos.size))
+        realized = pos.apply_fill(-qty if is_ask else qty, spec.price_from_int(price), spec.size_decimals)
+        maker_rate, taker_rate = self.fees.get(account.tier, (ZERO, ZERO))
+        fee = (notional * (maker_rate if is_maker else taker_rate)).quantize(USDC_MICRO, ROUND_HALF_UP)
+        account.collateral += realized - fee
+        return {
+            "size_before": size_before,
+            "entry_quote_before": entry_quote_before,
+            "sign_changed": sign_before != pos.sign,
+            "fee": int(fee.scaleb(6)),
+            "pnl": realized,
+        }
+
+    def _trade_dict(
+        self,
+        spec: MarketSpec,
+        maker: Order,
+        taker: Order,
+        qty: int,
+        price: int,
+        notional: Decimal,
+        maker_side: dict[str, Any],
+        taker_side: dict[str, Any],
+    ) -> dict[str, Any]:
+        ask, bid = (maker, taker) if maker.is_ask else (taker, maker)
+        ask_side, bid_side = (maker_side, taker_side) if maker.is_ask else (taker_side, maker_side)
+        trade_id = self._next_trade_id
+        self._next_trade_id += 1
+        return {
+            "trade_id": trade_id,
+            "tx_hash": self._tx_hash or f"{trade_id:064x}",
+            "type": "trade",
+            "market_id": spec.market_id,
+            "size": spec.fmt_size(qty),
+            "price": spec.fmt_price(price),
+            "usd_amount": fmt_usdc(notional),
+            "ask_id": ask.order_index,
+            "bid_id": bid.order_index,
+            "ask_account_id": ask.account_index,
+            "bid_account_id": bid.account_index,
+            "is_maker_ask": maker.is_ask,
+            "block_height": self.block_height,
+            "timestamp": self._now_ms,
+            "taker_fee": taker_side["fee"],
+            "taker_position_size_before": spec.fmt_size(abs(taker_side["size_before"])),
+            "taker_entry_quote_before": fmt_usdc(taker_side["entry_quote_before"]),
+            "taker_initial_margin_fraction_before": IMF_TICKS,
+            "taker_position_sign_changed": taker_side["sign_changed"],
+            "maker_fee": maker_side["fee"],
+            "maker_position_size_before": spec.fmt_size(abs(maker_side["size_before"])),
+            "maker_entry_quote_before": fmt_usdc(maker_side["entry_quote_before"]),
+            "maker_initial_margin_fraction_before": IMF_TICKS,
+            "maker_position_sign_changed": maker_side["sign_changed"],
+            "transaction_time": self._now_ms * 1000,
+            "bid_account_pnl": fmt_usdc(bid_side["pnl"]),
+            "ask_account_pnl": fmt_usdc(ask_side["pnl"]),
+            "ask_client_id": ask.client_order_index,
+            "bid_client_id": bid.client_order_index,
+            "ask_client_id_str": str(ask.client_order_index),
+            "bid_client_id_str": str(bid.client_order_index),
+            "ask_id_str": str(ask.order_index),
+            "bid_id_str": str(bid.order_index),
+            "trade_id_str": str(trade_id),
+            "integrator_maker_fee": 0,
+            "integrator_maker_fee_collector_index": 0,
+            "integrator_taker_fee": 0,
+            "integrator_taker_fee_collector_index": 0,
+            "taker_allocated_margin_usdc_before": 0,
+            "taker_allocated_margin_usdc_after": 0,
+            "maker_allocated_margin_usdc_before": 0,
+            "maker_allocated_margin_usdc_after": 0,
+            "bid_order_version": 0,
+            "ask_order_version": 0,
+            "market_symbol": spec.symbol,
+            "market_kind": "perps",
+        }
+
+    # -- margin ------
+    def unrealized_and_margin(
+        self, account: Account, extra: tuple[int, int] | None = None
+    ) -> tuple[Decimal, Decimal]:
+        """(unrealized PnL, initial margin) at the mids, optionally with a signed size added to a market."""
+        unrealized = ZERO
+        notional = ZERO
+        sizes = {m: p.size for m, p in account.positions.items()}
+        if extra is not None:
+            sizes[extra[0]] = sizes.get(extra[0], 0) + extra[1]
+        for market_id, size in sizes.items():
+            spec = self.specs[market_id]
+            mid = self.mids[market_id]
+            notional += spec.quote_from_ints(mid, abs(size))
+            pos = account.positions.get(market_id)
+            if pos is not None and pos.size:
+                unrealized += (spec.price_from_int(mid) - pos.avg_entry) * spec.size_from_int(pos.size)
+        return unrealized, notional * INITIAL_MARGIN_FRACTION
+
+    def _margin_allows(self, account: Account, market_id: int, signed_size: int) -> bool:
+        unrealized, required = self.unrealized_and_margin(account, (market_id, signed_size))
+        return required <= account.collateral + unrealized
+
+    def _execute_order(self, order: Order) -> None:
+        """Runs a new order: reduce-only, margin, post-only, matching, then rest or end it."""
+        account = self.accounts[order.account_index]
+        if order.reduce_only:
+            reducible = self._reducible(order)
+            if reducible == 0:
+                self._close(order, "canceled-reduce-only")
+                return
+            if order.remaining > reducible:
+                order.initial_size = order.remaining = reducible
+        elif not account.internal:
+            signed = -order.remaining if order.is_ask else order.remaining
+            if not self._margin_allows(account, order.market_id, signed):
+                self._close(order, "canceled-margin-not-allowed")
+                return
+        if order.time_in_force == TIF_POST_ONLY and self.crosses(order.market_id, order.is_ask, order.price):
+            self._close(order, "canceled-post-only")
+            return
+        self._match_then_place(order)
+
+    def _match_then_place(self, order: Order) -> None:
+        stop = self._match(order, order.price)
+        if order.remaining == 0:
+            self._close(order, "filled")
+        elif order.order_type == TYPE_MARKET:
+            self._close(
+                order,
+                "canceled-not-enough-liquidity" if stop == STOP_BOOK_EMPTY else "canceled-too-much-slippage",
+            )
+        elif order.time_in_force == TIF_IOC:
+            self._close(order, "canceled")
+        else:
+            self._rest(order)
+            self._order_changed(order)
+
+    def _expire_orders(self, now_ms: int) -> None:
+        while self._expiries and self._expiries[0][0] <= now_ms:
+            _, _, order = heapq.heappop(self._expiries)
+            if order.status == "open":
+                self._close(order, "canceled-expired")
+
+    def internal_account(self, index: int) -> Account:
+        assert index in (LIQUIDITY_ACCOUNT, TAKER_ACCOUNT)
+        return self.accounts[index]

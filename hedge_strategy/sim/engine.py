@@ -1,0 +1,424 @@
+"""The simulated exchange engine: accounts and keys, transaction intake (accept, then execute), admin actions.
+
+Pure, synchronous and deterministic: no I/O, time only through the injected clock. The server puts its
+speed bump between `accept_tx` (validation, nonce) and `execute` (matching); orders in between are invisible
+to reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .accounts import INTERNAL_ACCOUNTS, LIQUIDITY_ACCOUNT, TAKER_ACCOUNT, Account
+from .book import TIF_GTT, TIF_IOC, TYPE_LIMIT, TYPE_MARKET, Order
+from .core import STOP_BOOK_EMPTY, wall_clock_ms
+from .errors import (
+    ACCOUNT_NOT_FOUND,
+    API_KEY_NOT_FOUND,
+    EXPIRED_TX,
+    INVALID_NONCE,
+    INVALID_PRICE,
+    INVALID_SIZE,
+    MARKET_NOT_FOUND,
+    ORDER_NOT_FOUND,
+    QUOTE_TOO_SMALL,
+    TOO_MANY_ORDERS,
+    SimError,
+)
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .markets import MarketSpec
+from .reads import EngineReads
+from .txparse import (
+    NIL_MARKET,
+    TX_CANCEL_ALL,
+    TX_CANCEL_ORDER,
+    TX_CREATE_ORDER,
+    TX_MODIFY_ORDER,
+    ParsedTx,
+    parse_tx,
+)
+
+__all__ = [
+    "AcceptedTx",
+    "BookChanged",
+    "Engine",
+    "OrderChanged",
+    "PositionChanged",
+    "SimError",
+    "SimEvent",
+    "TradeHappened",
+]
+
+log = logging.getLogger("hedge_strategy.sim.engine")
+
+MAX_OPEN_PER_MARKET = 1000
+CANCEL_ALL_IMMEDIATE, CANCEL_ALL_SCHEDULED, CANCEL_ALL_ABORT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class AcceptedTx:
+    tx_hash: str
+    tx_type: int
+    account_index: int
+    api_key_index: int
+    kind: str  # "maker" (limit GTT / post-only create, modify), "taker" (IOC / market create), "cancel"
+    payload: dict[str, Any]  # the parsed tx_info
+    arrival_us: int
+
+
+class Engine(EngineReads):
+    def __init__(
+        self,
+        markets: list[MarketSpec],
+        fees: dict[str, tuple[Decimal, Decimal]],
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        super().__init__(markets, fees, clock_ms)
+        self._pending: dict[str, AcceptedTx] = {}
+        self._tx_counter = 0
+
+    # -- accounts and keys ------
+    def upsert_account(self, index: int, tier: str, collateral: Decimal, api_keys: dict[int, str]) -> None:
+        """Creates or updates an account: tier, start collateral, keys (positions, orders, nonces stay)."""
+        if index in INTERNAL_ACCOUNTS:
+            raise ValueError(f"account {index} is reserved for the simulator's own market flow")
+        keys = {int(k): v.removeprefix("0x") for k, v in api_keys.items()}
+        account = self.accounts.get(index)
+        if account is None:
+            account = Account(
+                index, tier, Decimal(collateral), Decimal(collateral), keys, created_ms=self.clock_ms()
+            )
+            self.accounts[index] = account
+        else:
+            account.tier = tier
+            account.initial_collateral = Decimal(collateral)
+            account.api_keys = keys
+        account.nonces = {k: account.nonces.get(k, 0) for k in keys}
+        account.key_tx_time = {k: account.key_tx_time.get(k, 0) for k in keys}
+
+    def has_account(self, index: int) -> bool:
+        return index in self.accounts and index not in INTERNAL_ACCOUNTS
+
+    def tier_of(self, index: int) -> str:
+        return self._user_account(index).tier
+
+    def api_keys_json(self, account_index: int, api_key_index: int | None = None) -> list[dict[str, Any]]:
+        from .serialize import api_key_json
+
+        account = self._user_account(account_index)
+        indexes = sorted(account.api_keys) if api_key_index is None else [api_key_index]
+        return [api_key_json(account, k) for k in indexes if k in account.api_keys]
+
+    def next_nonce(self, account_index: int, api_key_index: int) -> int:
+        account = self._user_account(account_index)
+        if api_key_index not in account.api_keys:
+            raise SimError(API_KEY_NOT_FOUND, "api key not found")
+        return account.nonces[api_key_index]
+
+    def _user_account(self, index: int) -> Account:
+        account = self.accounts.get(index)
+        if account is None or account.internal:
+            raise SimError(ACCOUNT_NOT_FOUND, "account not found")
+        return account
+
+    # -- transactions: accept ------
+    def accept_tx(self, tx_type: int, tx_info: str, arrival_us: int) -> AcceptedTx:
+        """Validates a signed tx and consumes its nonce; raises SimError (changing nothing) when refused."""
+        parsed: ParsedTx | None = None
+        try:
+            parsed = parse_tx(tx_type, tx_info)
+            account = self._user_account(parsed.account_index)
+            if parsed.api_key_index not in account.api_keys:
+                raise SimError(API_KEY_NOT_FOUND, "api key not found")
+            self._validate(parsed, account)
+        except SimError as err:
+            if parsed is not None and self.has_account(parsed.account_index):
+                self._log_tx(self.accounts[parsed.account_index], parsed, arrival_us, err.code)
+            raise
+        account.nonces[parsed.api_key_index] += 1
+        account.key_tx_time[parsed.api_key_index] = arrival_us
+        self._tx_counter += 1
+        tx_hash = hashlib.blake2b(f"{self._tx_counter}:{tx_info}".encode(), digest_size=40).hexdigest()
+        if parsed.tx_type == TX_CREATE_ORDER:
+            key = (parsed["MarketIndex"], parsed["ClientOrderIndex"])
+            account.pending_creates[key] = account.pending_creates.get(key, 0) + 1
+            account.pending_per_market[key[0]] = account.pending_per_market.get(key[0], 0) + 1
+        accepted = AcceptedTx(
+            tx_hash,
+            parsed.tx_type,
+            account.index,
+            parsed.api_key_index,
+            _kind(parsed),
+            parsed.raw,
+            arrival_us,
+        )
+        self._pending[tx_hash] = accepted
+        self._log_tx(account, parsed, arrival_us, "accepted", tx_hash)
+        return accepted
+
+    def _validate(self, tx: ParsedTx, account: Account) -> None:
+        if tx["ExpiredAt"] < self.clock_ms():
+            raise SimError(EXPIRED_TX, "transaction expired")
+        if tx["Nonce"] != account.nonces[tx.api_key_index]:
+            raise SimError(INVALID_NONCE, "invalid nonce")
+        if tx.tx_type == TX_CANCEL_ALL:
+            return
+        spec = self.specs.get(tx["MarketIndex"])
+        if spec is None:
+            raise SimError(MARKET_NOT_FOUND, "market not found")
+        if tx.tx_type in (TX_CREATE_ORDER, TX_MODIFY_ORDER):
+            self._validate_amounts(tx, spec)
+        if tx.tx_type == TX_CREATE_ORDER:
+            market = spec.market_id
+            in_use = account.open_per_market.get(market, 0) + account.pending_per_market.get(market, 0)
+            if in_use >= MAX_OPEN_PER_MARKET:
+                raise SimError(
+                    TOO_MANY_ORDERS, f"too many open orders (max {MAX_OPEN_PER_MARKET} per market)"
+                )
+        else:
+            index = tx["Index"]
+            known = account.find_open(spec.market_id, index) is not None or (
+                index < 1 << 48 and account.pending_creates.get((spec.market_id, index), 0) > 0
+            )
+            if not known:
+                raise SimError(ORDER_NOT_FOUND, "order not found")
+
+    @staticmethod
+    def _validate_amounts(tx: ParsedTx, spec: MarketSpec) -> None:
+        size, price = tx["BaseAmount"], tx["Price"]
+        if size < 1 or size < spec.min_base_int:
+            raise SimError(INVALID_SIZE, f"size below minimum {spec.fmt_size(spec.min_base_amount)}")
+        if price <= 0 or price >= 1 << 32:
+            raise SimError(INVALID_PRICE, "price out of range")
+        is_limit = tx.tx_type == TX_MODIFY_ORDER or tx["Type"] == TYPE_LIMIT
+        if is_limit and spec.quote_from_ints(price, size) < spec.min_quote_amount:
+            raise SimError(QUOTE_TOO_SMALL, f"quote amount below minimum {spec.min_quote_amount}")
+
+    def _log_tx(
+        self, account: Account, tx: ParsedTx, arrival_us: int, result: str | int, tx_hash: str = ""
+    ) -> None:
+        entry: dict[str, Any] = {
+            "arrival_us": arrival_us,
+            "tx_type": tx.tx_type,
+            "api_key_index": tx.api_key_index,
+            "nonce": tx["Nonce"],
+            "result": result,
+        }
+        if tx.tx_type == TX_CREATE_ORDER:
+            entry["client_order_index"] = tx["ClientOrderIndex"]
+        elif tx.tx_type in (TX_CANCEL_ORDER, TX_MODIFY_ORDER):
+            entry["index"] = tx["Index"]
+        if tx_hash:
+            entry["tx_hash"] = tx_hash
+        account.tx_log.append(entry)
+
+    # -- transactions: execute ------
+    def execute(self, accepted: AcceptedTx) -> None:
+        """Applies an accepted tx now; a tx dropped by reset() (or executed twice) is ignored."""
+        if self._pending.pop(accepted.tx_hash, None) is None:
+            log.warning(
+                "execute of unknown tx %s ignored (reset in between, or executed twice)", accepted.tx_hash
+            )
+            return
+        account = self.accounts[accepted.account_index]
+        tx = accepted.payload
+        with self._operation(accepted.tx_hash):
+            if accepted.tx_type == TX_CREATE_ORDER:
+                self._execute_create(account, tx)
+            elif accepted.tx_type == TX_CANCEL_ORDER:
+                order = account.find_open(tx["MarketIndex"], tx["Index"])
+                if order is not None:  # filled or ended in the meantime: nothing to do
+                    self._close(order, "canceled")
+            elif accepted.tx_type == TX_CANCEL_ALL:
+                self._execute_cancel_all(account, tx)
+            else:
+                self._execute_modify(account, tx)
+
+    def _execute_create(self, account: Account, tx: dict[str, Any]) -> None:
+        market = tx["MarketIndex"]
+        key = (market, tx["ClientOrderIndex"])
+        account.pending_creates[key] -= 1
+        if account.pending_creates[key] == 0:
+            del account.pending_creates[key]
+        account.pending_per_market[market] -= 1
+        order = self._new_order(
+            account,
+            market,
+            client_order_index=tx["ClientOrderIndex"],
+            is_ask=bool(tx["IsAsk"]),
+            price=tx["Price"],
+            initial_size=tx["BaseAmount"],
+            remaining=tx["BaseAmount"],
+            order_type=tx["Type"],
+            time_in_force=tx["TimeInForce"],
+            reduce_only=bool(tx["ReduceOnly"]),
+            trigger_price=tx["TriggerPrice"],
+            order_expiry=max(0, tx["OrderExpiry"]) if tx["TimeInForce"] != TIF_IOC else 0,
+            nonce=tx["Nonce"],
+        )
+        self._execute_order(order)
+
+    def _execute_cancel_all(self, account: Account, tx: dict[str, Any]) -> None:
+        mode = tx["TimeInForce"]
+        if mode == CANCEL_ALL_IMMEDIATE:
+            market = ParsedTx(TX_CANCEL_ALL, {}, tx).cancel_all_market
+            self._cancel_orders(account, None if market == NIL_MARKET else market)
+        elif mode == CANCEL_ALL_SCHEDULED:
+            account.cancel_all_time = tx["Time"]  # dead-man's switch; a later schedule renews it
+        else:
+            account.cancel_all_time = 0
+
+    def _execute_modify(self, account: Account, tx: dict[str, Any]) -> None:
+        order = account.find_open(tx["MarketIndex"], tx["Index"])
+        if order is None:
+            return  # filled or ended in the meantime
+        book = self.books[order.market_id]
+        new_size, new_price = tx["BaseAmount"], tx["Price"]
+        order.trigger_price = tx["TriggerPrice"]
+        order.updated_ms = self._now_ms
+        if new_price == order.price and new_size <= order.remaining:
+            # Same price, not bigger: keeps its place in the queue.
+            book.reduce(order, order.remaining - new_size)
+            order.initial_size = order.filled + new_size
+            self._order_changed(order)
+            return
+        book.remove(order)
+        account.drop_open(order)
+        order.price, order.remaining = new_price, new_size
+        order.initial_size = order.filled + new_size
+        order.seq = self._take_seq()
+        if order.time_in_force == 2 and self.crosses(order.market_id, order.is_ask, new_price):
+            self._close(order, "canceled-post-only")
+            return
+        self._match_then_place(order)
+
+    def tick(self, now_ms: int) -> None:
+        """Fires due scheduled cancel-alls (dead-man's switch) and expires GTT orders past their expiry."""
+        with self._operation(now_ms=now_ms):
+            for account in self.accounts.values():
+                if 0 < account.cancel_all_time <= now_ms:
+                    account.cancel_all_time = 0
+                    count = self._cancel_orders(account, None)
+                    log.info(
+                        "scheduled cancel-all fired for account %s: %d orders canceled", account.index, count
+                    )
+            self._expire_orders(now_ms)
+
+    # -- admin ------
+    def force_trade(
+        self, market_id: int, taker_side: str, size: Decimal, price: Decimal | None
+    ) -> list[dict]:
+        """A synthetic taker (account 2) buys or sells `size` against resting orders, never beyond `price`."""
+        spec = self._spec(market_id)
+        if taker_side not in ("buy", "sell"):
+            raise SimError(400, "taker_side must be buy or sell")
+        try:
+            size_int = spec.size_to_int(Decimal(size))
+            limit = None if price is None else spec.price_to_int(Decimal(price))
+        except ValueError as exc:
+            raise SimError(INVALID_SIZE, str(exc)) from None
+        if size_int <= 0:
+            raise SimError(INVALID_SIZE, "size must be positive")
+        return self.submit_taker(market_id, taker_side == "sell", size_int, limit)
+
+    def submit_taker(
+        self, market_id: int, is_ask: bool, size: int, limit: int | None, now_ms: int | None = None
+    ) -> list[dict]:
+        """An IOC from the synthetic taker account (scaled ints); returns the trades it made."""
+        first_trade = self._next_trade_id
+        with self._operation(now_ms=now_ms):
+            order = self._internal_order(TAKER_ACCOUNT, market_id, is_ask, limit or 0, size, TIF_IOC)
+            stop = self._match(order, limit)
+            self._close(
+                order,
+                "filled"
+                if order.remaining == 0
+                else "canceled-not-enough-liquidity"
+                if stop == STOP_BOOK_EMPTY
+                else "canceled",
+            )
+        trades = [t for t in reversed(self.market_trades[market_id]) if t["trade_id"] >= first_trade]
+        trades.reverse()
+        return trades
+
+    def replace_liquidity(
+        self, market_id: int, levels: dict[tuple[bool, int], int], now_ms: int | None = None
+    ) -> None:
+        """Makes account 1's resting orders in `market_id` exactly `levels` ((is_ask, price) -> size),
+        skipping a level that would cross a resting order; levels in place keep their queue spot."""
+        wanted = dict(levels)
+        account = self.accounts[LIQUIDITY_ACCOUNT]
+        with self._operation(now_ms=now_ms):
+            for order in [o for o in account.open_orders.values() if o.market_id == market_id]:
+                key = (order.is_ask, order.price)
+                if wanted.get(key) == order.remaining:
+                    del wanted[key]
+                else:
+                    self._close(order, "canceled")
+            for (is_ask, price), size in sorted(
+                wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] * (1 if kv[0][0] else -1))
+            ):
+                if size > 0 and not self.crosses(market_id, is_ask, price):
+                    self._rest(
+                        self._internal_order(LIQUIDITY_ACCOUNT, market_id, is_ask, price, size, TIF_GTT)
+                    )
+
+    def _internal_order(
+        self, account_index: int, market_id: int, is_ask: bool, price: int, size: int, tif: int
+    ) -> Order:
+        return self._new_order(
+            self.accounts[account_index],
+            market_id,
+            client_order_index=0,
+            is_ask=is_ask,
+            price=price,
+            initial_size=size,
+            remaining=size,
+            order_type=TYPE_MARKET if tif == TIF_IOC else TYPE_LIMIT,
+            time_in_force=tif,
+            reduce_only=False,
+            trigger_price=0,
+            order_expiry=0,
+            nonce=0,
+        )
+
+    def set_mid(self, market_id: int, price: Decimal) -> None:
+        spec = self._spec(market_id)
+        self.set_mid_int(market_id, spec.price_to_int(Decimal(price)))
+
+    def set_mid_int(self, market_id: int, price: int) -> None:
+        if price <= 0:
+            raise SimError(INVALID_PRICE, "mid must be positive")
+        self.mids[market_id] = price
+
+    def mid(self, market_id: int) -> Decimal:
+        spec = self._spec(market_id)
+        return spec.price_from_int(self.mids[market_id])
+
+    def reset(self) -> None:
+        """Back to the initial state; order/trade ids and book offsets keep growing so clients see a delta."""
+        with self._operation():
+            for book in self.books.values():
+                book.clear()
+            for account in self.accounts.values():
+                account.reset()
+            self._pending.clear()
+            self._reset_market_state()
+        log.info("engine reset: books, orders, positions, trades and nonces back to the initial state")
+
+    def _spec(self, market_id: int) -> MarketSpec:
+        spec = self.specs.get(market_id)
+        if spec is None:
+            raise SimError(MARKET_NOT_FOUND, "market not found")
+        return spec
+
+
+def _kind(tx: ParsedTx) -> str:
+    if tx.tx_type == TX_CREATE_ORDER:
+        return "taker" if tx["Type"] == TYPE_MARKET or tx["TimeInForce"] == TIF_IOC else "maker"
+    return "maker" if tx.tx_type == TX_MODIFY_ORDER else "cancel"
