@@ -1,0 +1,294 @@
+"""The fill tracker: adapter events into the journal, and each new fill announced to the strategy once.
+
+One-to-one confirmation (seed 002): every fill is keyed by its trade id and matched to exactly one order
+by client order index. A trade seen twice (WebSocket, then the trades endpoint during reconciliation) is
+applied and announced once, because both paths go through `ingest_fill`. A fill is marked announced in the
+journal only after the strategy's callback returned; a fill stored but not announced (callback failed,
+process died) is announced again by `announce_pending` (at start and after each reconciliation), so
+downstream must treat a trade id it has already handled as done.
+
+`timeout` parameters keep the names of the pinned interface (hence the ASYNC109 exemptions).
+
+Callers wait on conditions without polling: every applied event wakes the waiters, which re-check their
+predicate against the journal (`wait_terminal`, `wait_filled`, `wait_fills_applied`, `wait_for`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TypeVar
+
+from loguru import logger
+
+from hedge_strategy.exchange.coid import describe_coid
+from hedge_strategy.exchange.events import (
+    Event,
+    Fill,
+    OrderUpdate,
+    PositionSnapshot,
+    StreamDown,
+    StreamUp,
+    TopOfBook,
+)
+from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder, OrderState
+
+FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
+T = TypeVar("T")
+
+
+def journal_fill(fill: Fill, source: str) -> JournalFill:
+    return JournalFill(
+        trade_id=fill.trade_id,
+        client_order_index=fill.client_order_index,
+        account_index=fill.account_index,
+        market_id=fill.market_id,
+        side=fill.side,
+        size=fill.size,
+        price=fill.price,
+        fee=fill.fee,
+        is_maker=fill.is_maker,
+        ts_ms=fill.ts_ms,
+        source=source,
+    )
+
+
+class OrderTracker:
+    """Consumes one account's adapter events (a `LighterAccount.subscribe()` queue) into its journal."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        events: asyncio.Queue[Event],
+        on_fill: FillCallback | None = None,
+    ) -> None:
+        self.journal = journal
+        self.account_index = journal.account_index
+        self.positions: dict[int, PositionSnapshot] = {}  # stream belief; reconciliation replaces it
+        self.stream_connected = False
+        self.reconnects = 0  # StreamUp(reconnect=True) seen so far
+        self._events = events
+        self._on_fill = on_fill
+        self._changed = asyncio.Event()
+        self._announcing: set[int] = set()
+        self._foreign_orders_logged: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Announce fills a previous run stored but never announced, then consume events in the background."""
+        await self.announce_pending()
+        self._task = asyncio.create_task(self.run(), name=f"order-tracker-{self.account_index}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        """Apply events from the queue forever; one bad event is logged and skipped, never fatal."""
+        while True:
+            event = await self._events.get()
+            try:
+                await self.handle(event)
+            except Exception:
+                logger.exception("tracker {}: failed to apply {!r}; skipped", self.account_index, event)
+
+    # ---------------------------------------------------------------- applying events
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, Fill):
+            await self.ingest_fill(event, source="ws")
+        elif isinstance(event, OrderUpdate):
+            self.apply_update(event, source="ws")
+        elif isinstance(event, PositionSnapshot):
+            self._apply_position(event)
+        elif isinstance(event, StreamUp):
+            self._apply_stream_up(event)
+        elif isinstance(event, StreamDown):
+            self.stream_connected = False
+            logger.warning(
+                "tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
+                self.account_index,
+                event.reason,
+            )
+            self._notify()
+        elif not isinstance(event, TopOfBook):  # book updates are the strategy's business
+            logger.warning("tracker {}: unexpected event {!r} ignored", self.account_index, event)
+
+    def apply_update(self, update: OrderUpdate, source: str) -> bool:
+        """Apply an order update (stream or REST); True if the journal changed."""
+        if update.account_index != self.account_index:
+            logger.warning(
+                "tracker {}: order update of account {} ignored", self.account_index, update.account_index
+            )
+            return False
+        if self.journal.get(update.client_order_index) is None:
+            if update.client_order_index not in self._foreign_orders_logged:
+                self._foreign_orders_logged.add(update.client_order_index)
+                logger.info(
+                    "tracker {}: {} order {} ({}) is not in the journal; not tracked",
+                    self.account_index,
+                    source,
+                    describe_coid(update.client_order_index),
+                    update.status,
+                )
+            return False
+        changed = self.journal.apply_order_update(update)
+        if changed:
+            self._notify()
+        return changed
+
+    def transition(
+        self, coid: int, state: OrderState, *, reason: str | None = None, order_index: int | None = None
+    ) -> bool:
+        """`Journal.transition` that also wakes waiters: use it for the caller's verdicts (send results)."""
+        changed = self.journal.transition(coid, state, reason=reason, order_index=order_index)
+        if changed:
+            self._notify()
+        return changed
+
+    async def ingest_fill(self, fill: Fill, source: str) -> bool:
+        """Apply a fill and announce it if its trade id is new; False for a duplicate (any source)."""
+        if fill.account_index != self.account_index:
+            logger.warning("tracker {}: fill of account {} ignored", self.account_index, fill.account_index)
+            return False
+        entry = journal_fill(fill, source)
+        if not self.journal.apply_fill(entry):
+            logger.debug(
+                "tracker {}: trade {} ({}) already applied; ignored",
+                self.account_index,
+                fill.trade_id,
+                source,
+            )
+            return False
+        order = self.journal.get(fill.client_order_index)
+        if order is not None and order.order_index is None and fill.order_index:
+            self.journal.transition(order.client_order_index, order.state, order_index=fill.order_index)
+        self._notify()
+        if order is None:
+            logger.warning(
+                "tracker {}: trade {} for {} unknown to the journal; recorded, announced without an order",
+                self.account_index,
+                fill.trade_id,
+                describe_coid(fill.client_order_index),
+            )
+        logger.info(
+            "tracker {}: new fill trade {} {} {} {} @ {} ({}), order {} filled {}; announcing",
+            self.account_index,
+            fill.trade_id,
+            describe_coid(fill.client_order_index),
+            fill.side,
+            fill.size,
+            fill.price,
+            source,
+            order.state if order else "unknown",
+            order.filled_size if order else "-",
+        )
+        await self._announce(entry, order)
+        return True
+
+    async def announce_pending(self) -> int:
+        """Announce fills stored but not yet announced (a failed callback, a crash); returns how many."""
+        count = 0
+        for fill in self.journal.unannounced_fills():
+            if fill.trade_id in self._announcing:
+                continue
+            logger.info(
+                "tracker {}: trade {} for {} was stored but never announced; announcing now",
+                self.account_index,
+                fill.trade_id,
+                describe_coid(fill.client_order_index),
+            )
+            await self._announce(fill, self.journal.get(fill.client_order_index))
+            count += 1
+        return count
+
+    async def _announce(self, fill: JournalFill, order: JournalOrder | None) -> None:
+        self._announcing.add(fill.trade_id)
+        try:
+            if self._on_fill is not None:
+                await self._on_fill(fill, order)
+        except Exception:
+            logger.exception(
+                "tracker {}: fill callback failed for trade {}; it stays unannounced and is retried",
+                self.account_index,
+                fill.trade_id,
+            )
+            return
+        finally:
+            self._announcing.discard(fill.trade_id)
+        self.journal.mark_announced(fill.trade_id)
+
+    def _apply_position(self, snapshot: PositionSnapshot) -> None:
+        if snapshot.size == 0:
+            self.positions.pop(snapshot.market_id, None)
+        else:
+            self.positions[snapshot.market_id] = snapshot
+        self._notify()
+
+    def _apply_stream_up(self, event: StreamUp) -> None:
+        self.stream_connected = True
+        if event.reconnect:
+            self.reconnects += 1
+            logger.info(
+                "tracker {}: stream reconnected (#{}); reconciliation will look for missed fills",
+                self.account_index,
+                self.reconnects,
+            )
+        else:
+            logger.info("tracker {}: stream up", self.account_index)
+        self._notify()
+
+    def _notify(self) -> None:
+        """Wake every waiter so it re-checks its condition."""
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+
+    # ---------------------------------------------------------------- waiting without polling
+
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float) -> T:  # noqa: ASYNC109
+        """The first truthy value of `predicate`, re-checked after every applied event; else TimeoutError."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                result = predicate()
+                if result:
+                    return result
+                await changed.wait()
+
+    async def wait_terminal(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109
+        """The order once it is FILLED, CANCELED or REJECTED; TimeoutError if not within `timeout`."""
+        self._require(coid)
+        return await self.wait_for(lambda: self._order_if(coid, lambda o: o.is_terminal), timeout)
+
+    async def wait_filled(self, coid: int, size: Decimal, timeout: float) -> JournalOrder:  # noqa: ASYNC109
+        """The order once its filled size reaches `size`, or once it is terminal (check `filled_size`)."""
+        self._require(coid)
+        return await self.wait_for(
+            lambda: self._order_if(coid, lambda o: o.filled_size >= size or o.is_terminal), timeout
+        )
+
+    async def wait_fills_applied(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109
+        """The order once every fill the exchange reported for it is in the journal as a fill."""
+        self._require(coid)
+        return await self.wait_for(
+            lambda: self._order_if(coid, lambda o: self.journal.fills_total(coid) >= o.filled_size), timeout
+        )
+
+    async def wait_reconnect(self, seen: int, timeout: float) -> int:  # noqa: ASYNC109
+        """The reconnect count once it exceeds `seen`; TimeoutError if no reconnect within `timeout`."""
+        return await self.wait_for(lambda: self.reconnects if self.reconnects > seen else None, timeout)
+
+    def _require(self, coid: int) -> None:
+        if self.journal.get(coid) is None:
+            raise KeyError(f"{describe_coid(coid)} is not in the journal")
+
+    def _order_if(self, coid: int, condition: Callable[[JournalOrder], bool]) -> JournalOrder | None:
+        order = self.journal.get(coid)
+        return order if order is not None and condition(order) else None
