@@ -1,0 +1,304 @@
+"""`LighterAccount`: one account on Lighter, over lighter-sdk, as the rest of the bot sees it.
+
+It owns the account's signer, nonce (through `TxSender`), REST reads (`AccountReader`) and WebSocket
+(`AccountStream`), and fans the stream's typed events out to every subscriber queue. Construct it anywhere;
+call `start()` inside the running loop (the SDK's aiohttp session needs one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+
+from lighter import SignerClient
+from lighter.api.account_api import AccountApi
+from lighter.api.order_api import OrderApi
+from lighter.api.transaction_api import TransactionApi
+from lighter.nonce_manager import NonceManagerType
+from loguru import logger
+
+from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
+from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
+from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.exchange.reads import AccountReader
+from hedge_strategy.exchange.rest import VenueError
+from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
+from hedge_strategy.exchange.stream import AccountStream
+from hedge_strategy.exchange.throttle import RequestThrottle
+
+__all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
+
+# SignerClient constants (lighter-sdk.md 3.3), named here so call sites read as intent.
+ORDER_TYPE_LIMIT = SignerClient.ORDER_TYPE_LIMIT
+ORDER_TYPE_MARKET = SignerClient.ORDER_TYPE_MARKET
+TIF_IOC = SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
+TIF_POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
+EXPIRY_28_DAYS = SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY  # the signer turns -1 into now + 28 days
+EXPIRY_IOC = SignerClient.DEFAULT_IOC_EXPIRY
+CANCEL_ALL_IMMEDIATE = SignerClient.CANCEL_ALL_TIF_IMMEDIATE
+
+
+class LighterAccount:
+    def __init__(self, *, url: str, ws_url: str, account_index: int, api_key_index: int, api_secret: str,
+                 chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
+                 ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
+                 ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600) -> None:
+        if auth_token_ttl_s < 2:
+            raise ValueError("auth_token_ttl_s must be at least 2 seconds")
+        self.url = url.rstrip("/")
+        self.ws_url = ws_url
+        self.account_index = account_index
+        self.api_key_index = api_key_index
+        self._secret = api_secret  # never logged
+        self.chain_id = chain_id
+        self.request_timeout_s = request_timeout_s
+        self.ws_heartbeat_timeout_s = ws_heartbeat_timeout_s
+        self.ws_backoff_min_s = ws_backoff_min_s
+        self.ws_backoff_max_s = ws_backoff_max_s
+        self.auth_token_ttl_s = auth_token_ttl_s
+        self.throttle = RequestThrottle(tier)
+        self._markets: dict[str, MarketInfo] = {}
+        self._markets_by_id: dict[int, MarketInfo] = {}
+        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._token: tuple[str, float] | None = None
+        self._token_lock = asyncio.Lock()
+        self._signer: SignerClient | None = None
+        self._sender: TxSender | None = None
+        self._reader: AccountReader | None = None
+        self._stream: AccountStream | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self, book_symbols: Sequence[str] = ()) -> None:
+        """Signer, key check, market metadata, nonce, then the stream (waits for it a bounded time)."""
+        signer = SignerClient(self.url, self.account_index, {self.api_key_index: self._secret},
+                              nonce_management_type=NonceManagerType.NONE, chain_id=self.chain_id)
+        self._signer = signer
+        try:
+            await self._check_key(signer)
+            self._reader = AccountReader(
+                account_index=self.account_index, order_api=OrderApi(signer.api_client),
+                account_api=AccountApi(signer.api_client), throttle=self.throttle,
+                timeout_s=self.request_timeout_s, auth_token=self._rest_token)
+            await self._load_markets()
+            self._sender = TxSender(
+                account_index=self.account_index, api_key_index=self.api_key_index,
+                tx_api=TransactionApi(signer.api_client), throttle=self.throttle,
+                request_timeout_s=self.request_timeout_s)
+            await self._sender.sync_nonce()
+            book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
+            self._stream = AccountStream(
+                ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
+                token_source=self._auth_token, emit=self._emit,
+                heartbeat_timeout_s=self.ws_heartbeat_timeout_s, backoff_min_s=self.ws_backoff_min_s,
+                backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s())
+            self._stream.start()
+        except BaseException:
+            await self.close()
+            raise
+        if not await self._stream.wait_up(max(self.request_timeout_s, self.ws_heartbeat_timeout_s)):
+            logger.warning("account {}: stream not up yet; starting anyway, StreamUp will follow when it is",
+                           self.account_index)
+        logger.info("account {} (key {}) started: {} markets, next nonce {}, books {}",
+                    self.account_index, self.api_key_index, len(self._markets), self._sender.next_nonce,
+                    list(book_symbols) or "none")
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            await self._stream.close()
+            self._stream = None
+        if self._signer is not None:
+            await self._signer.close()
+            self._signer = None
+        self._sender = self._reader = None
+
+    async def _check_key(self, signer: SignerClient) -> None:
+        # check_client makes a blocking Go HTTP call (GET apikeys): run it in a thread, under the throttle.
+        await self.throttle.acquire("apikeys")
+        error = await asyncio.wait_for(asyncio.to_thread(signer.check_client), self.request_timeout_s + 5)
+        if error:
+            raise RuntimeError(
+                f"account {self.account_index}: API key {self.api_key_index} check failed: {error}")
+
+    async def _load_markets(self) -> None:
+        markets = await self._require_reader().market_details()
+        if not markets:
+            raise RuntimeError("orderBookDetails returned no usable markets")
+        self._markets = {m.symbol: m for m in markets}
+        self._markets_by_id = {m.market_id: m for m in markets}
+
+    # --- markets and events ---------------------------------------------------------------------------
+
+    def market(self, symbol: str) -> MarketInfo:
+        try:
+            return self._markets[symbol]
+        except KeyError:
+            raise KeyError(f"unknown market symbol {symbol!r} (known: {sorted(self._markets)})") from None
+
+    def market_by_id(self, market_id: int) -> MarketInfo:
+        try:
+            return self._markets_by_id[market_id]
+        except KeyError:
+            raise KeyError(f"unknown market id {market_id} (known: {sorted(self._markets_by_id)})") from None
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        """A new queue receiving every event from now on, in order (unbounded: fills are never dropped)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        if queue in self._subscribers:
+            self._subscribers.remove(queue)
+
+    def _emit(self, event: Event) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def seconds_since_heard(self) -> float:
+        return self._stream.seconds_since_heard() if self._stream is not None else math.inf
+
+    @property
+    def stream_up(self) -> bool:
+        return self._stream is not None and self._stream.up
+
+    # --- auth tokens ----------------------------------------------------------------------------------
+
+    def _token_margin_s(self) -> float:
+        # Renew with a fifth of the lifetime left (at most a minute), so a slow renewal never lets it lapse.
+        return min(60.0, self.auth_token_ttl_s * 0.2)
+
+    async def _auth_token(self, fresh: bool = False) -> tuple[str, float]:
+        async with self._token_lock:
+            cached = self._token
+            if not fresh and cached is not None and cached[1] - time.time() > self._token_margin_s():
+                return cached
+            signer = self._require_signer()
+            issued_s = math.ceil(time.time())  # the token lives at least the full ttl
+            token, error = await asyncio.to_thread(
+                signer.create_auth_token_with_expiry, self.auth_token_ttl_s, timestamp=issued_s,
+                api_key_index=self.api_key_index)
+            if error or not token:
+                raise RuntimeError(f"auth token not created: {error}")
+            self._token = (token, float(issued_s + self.auth_token_ttl_s))
+            return self._token
+
+    async def _rest_token(self) -> str:
+        return (await self._auth_token())[0]
+
+    # --- orders ---------------------------------------------------------------------------------------
+
+    async def place_post_only(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
+                              client_order_index: int, reduce_only: bool = False) -> SendResult:
+        return await self._create(market, side, size, price, client_order_index, reduce_only,
+                                  ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS, "post-only")
+
+    async def place_ioc(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
+                        client_order_index: int, reduce_only: bool = False) -> SendResult:
+        return await self._create(market, side, size, price, client_order_index, reduce_only,
+                                  ORDER_TYPE_LIMIT, TIF_IOC, EXPIRY_IOC, "ioc")
+
+    async def place_market(self, market: MarketInfo, side: Side, size: Decimal, worst_price: Decimal,
+                           client_order_index: int, reduce_only: bool = False) -> SendResult:
+        """A market order; `worst_price` caps the slippage (the exchange fills no worse than it)."""
+        return await self._create(market, side, size, worst_price, client_order_index, reduce_only,
+                                  ORDER_TYPE_MARKET, TIF_IOC, EXPIRY_IOC, "market")
+
+    async def _create(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal, coid: int,
+                      reduce_only: bool, order_type: int, tif: int, expiry: int, label: str) -> SendResult:
+        _check_coid(coid)
+        base, scaled_price = market.base_to_int(size), market.price_to_int(price)
+        signer = self._require_signer()
+        what = (f"create {describe_coid(coid)} ({coid}) {market.symbol} {side.value} {size} @ {price} {label}"
+                f"{' reduce-only' if reduce_only else ''}")
+
+        def sign(nonce: int) -> tuple[object, object, object, object]:
+            return signer.sign_create_order(
+                market.market_id, coid, base, scaled_price, int(side.is_ask), order_type, tif,
+                int(reduce_only), 0, expiry, nonce=nonce, api_key_index=self.api_key_index)
+
+        return await self._require_sender().send(what, sign)
+
+    async def cancel(self, market: MarketInfo, client_order_index: int) -> SendResult:
+        """Cancel by client order index (Lighter reads indexes below 2^48 as client order indexes)."""
+        _check_coid(client_order_index)
+        signer = self._require_signer()
+
+        def sign(nonce: int) -> tuple[object, object, object, object]:
+            return signer.sign_cancel_order(market.market_id, client_order_index, nonce=nonce,
+                                            api_key_index=self.api_key_index)
+
+        what = f"cancel {describe_coid(client_order_index)} ({client_order_index}) {market.symbol}"
+        return await self._require_sender().send(what, sign)
+
+    async def cancel_all(self) -> SendResult:
+        signer = self._require_signer()
+
+        def sign(nonce: int) -> tuple[object, object, object, object]:
+            return signer.sign_cancel_all_orders(CANCEL_ALL_IMMEDIATE, 0, nonce=nonce,
+                                                 api_key_index=self.api_key_index)
+
+        return await self._require_sender().send(f"cancel-all account {self.account_index}", sign)
+
+    # --- reads ----------------------------------------------------------------------------------------
+
+    async def positions(self) -> dict[int, PositionSnapshot]:
+        """Open positions from REST, keyed by market id (flat ones omitted). Raises VenueError."""
+        return await self._require_reader().positions()
+
+    async def open_orders(self, market: MarketInfo | None = None) -> list[OrderUpdate]:
+        return await self._require_reader().open_orders(market.market_id if market is not None else None)
+
+    async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
+        """Orders (open or ended) found by client order index; absent keys were not found (yet)."""
+        return await self._require_reader().orders_by_client_index(coids)
+
+    async def trades_since(self, since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
+        """This account's fills with timestamp >= since_ms, oldest first."""
+        return await self._require_reader().trades_since(since_ms, market.market_id if market else None)
+
+    async def top_of_book(self, market: MarketInfo) -> TopOfBook:
+        """Best bid/ask: the stream's book when it is fresh, else one REST read."""
+        book = self._stream.fresh_book(market.market_id) if self._stream is not None else None
+        if book is not None:
+            return TopOfBook(market.market_id, book.best_bid(), book.best_ask(), book.updated_ms)
+        bids, asks = await self._require_reader().book_levels(market.market_id, 1)
+        return TopOfBook(market.market_id, bids[0] if bids else None, asks[0] if asks else None,
+                         int(time.time() * 1000))
+
+    async def book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
+        """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks)."""
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        book = self._stream.fresh_book(market.market_id) if self._stream is not None else None
+        if book is not None:
+            return book.level_price(is_bid=side is Side.BUY, depth=depth)
+        # Several orders may share a level, so ask for more orders than levels.
+        bids, asks = await self._require_reader().book_levels(market.market_id, depth * 10)
+        levels = bids if side is Side.BUY else asks
+        return levels[depth - 1] if depth <= len(levels) else None
+
+    # --- guards ---------------------------------------------------------------------------------------
+
+    def _require_signer(self) -> SignerClient:
+        if self._signer is None:
+            raise RuntimeError("LighterAccount is not started")
+        return self._signer
+
+    def _require_sender(self) -> TxSender:
+        if self._sender is None:
+            raise RuntimeError("LighterAccount is not started")
+        return self._sender
+
+    def _require_reader(self) -> AccountReader:
+        if self._reader is None:
+            raise RuntimeError("LighterAccount is not started")
+        return self._reader
+
+
+def _check_coid(coid: int) -> None:
+    if not 1 <= coid <= MAX_CLIENT_ORDER_INDEX:
+        raise ValueError(f"client order index {coid} outside 1 .. 2^48-1")

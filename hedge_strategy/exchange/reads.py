@@ -1,0 +1,151 @@
+"""REST reads of one account's state: positions, orders, trades, and the public book as a fallback.
+
+Each read goes through `call_rest` (throttle, timeout, 429 backoff) and raises `VenueError` when the exchange
+cannot answer. Items that do not parse are logged and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from lighter.api.account_api import AccountApi
+from lighter.api.order_api import OrderApi
+from loguru import logger
+
+from hedge_strategy.exchange import parsing
+from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot
+from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.exchange.rest import VenueError, call_rest, model_dict
+from hedge_strategy.exchange.throttle import RequestThrottle
+
+CLIENT_INDEXES_PER_CALL = 20  # accountOrders limit
+TRADES_PAGE = 100
+MAX_TRADE_PAGES = 50  # 5,000 trades: far more than a reconnect gap can hide
+BOOK_ORDERS_LIMIT = 250
+
+AuthToken = Callable[[], Awaitable[str]]
+
+
+class AccountReader:
+    def __init__(
+        self,
+        *,
+        account_index: int,
+        order_api: OrderApi,
+        account_api: AccountApi,
+        throttle: RequestThrottle,
+        timeout_s: float,
+        auth_token: AuthToken,
+    ) -> None:
+        self.account_index = account_index
+        self._order_api = order_api
+        self._account_api = account_api
+        self._throttle = throttle
+        self._timeout_s = timeout_s
+        self._auth_token = auth_token
+
+    async def _call(self, endpoint: str, call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        raw = await call_rest(endpoint, call, throttle=self._throttle, timeout_s=self._timeout_s)
+        answer = model_dict(raw)
+        code = answer.get("code")
+        if code is not None and code != 200:
+            raise VenueError(endpoint, f"code {code}: {answer.get('message', '')}", 200, code)
+        return answer
+
+    async def market_details(self) -> list[MarketInfo]:
+        answer = await self._call("orderBookDetails", lambda: self._order_api.order_book_details(
+            _request_timeout=self._timeout_s))
+        markets: list[MarketInfo] = []
+        for detail in answer.get("order_book_details") or []:
+            try:
+                markets.append(MarketInfo.from_detail(detail))
+            except parsing.PARSE_ERRORS as exc:
+                logger.warning("orderBookDetails: market entry skipped ({}: {})", type(exc).__name__, exc)
+        return markets
+
+    async def positions(self) -> dict[int, PositionSnapshot]:
+        answer = await self._call("account", lambda: self._account_api.account(
+            by="index", value=str(self.account_index), _request_timeout=self._timeout_s))
+        accounts = answer.get("accounts") or []
+        if not accounts:
+            raise VenueError("account", f"account {self.account_index} not in the answer")
+        result: dict[int, PositionSnapshot] = {}
+        for snap in parsing.parse_items(
+                accounts[0].get("positions") or [],
+                lambda raw: parsing.position_snapshot(raw, self.account_index), "position"):
+            if snap.size != 0:
+                result[snap.market_id] = snap
+        return result
+
+    async def open_orders(self, market_id: int | None) -> list[OrderUpdate]:
+        token = await self._auth_token()
+        answer = await self._call("accountActiveOrders", lambda: self._order_api.account_active_orders(
+            authorization=token, account_index=self.account_index, market_id=market_id,
+            _request_timeout=self._timeout_s))
+        return self._orders(answer)
+
+    async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
+        wanted = list(dict.fromkeys(coids))
+        found: dict[int, OrderUpdate] = {}
+        for start in range(0, len(wanted), CLIENT_INDEXES_PER_CALL):
+            chunk = ",".join(str(c) for c in wanted[start:start + CLIENT_INDEXES_PER_CALL])
+            token = await self._auth_token()
+            answer = await self._call(
+                "accountOrders", lambda chunk=chunk, token=token: self._order_api.account_orders(
+                    authorization=token, client_order_indexes=chunk, account_index=self.account_index,
+                    _request_timeout=self._timeout_s))
+            for update in self._orders(answer):
+                if update.client_order_index in wanted:
+                    found[update.client_order_index] = update
+        return found
+
+    def _orders(self, answer: Mapping[str, Any]) -> list[OrderUpdate]:
+        return [o for o in parsing.parse_items(
+            answer.get("orders") or [], lambda raw: parsing.order_update(raw, self.account_index), "order")
+            if o.account_index == self.account_index]
+
+    async def trades_since(self, since_ms: int, market_id: int | None) -> list[Fill]:
+        """This account's fills at or after `since_ms`, oldest first (newest-first pages, walked back)."""
+        fills: dict[tuple[int, str], Fill] = {}
+        cursor: str | None = None
+        for _ in range(MAX_TRADE_PAGES):
+            token = await self._auth_token()
+            answer = await self._call("trades", lambda cursor=cursor, token=token: self._order_api.trades(
+                sort_by="timestamp", sort_dir="desc", limit=TRADES_PAGE, authorization=token,
+                account_index=self.account_index, market_id=market_id, var_from=since_ms, cursor=cursor,
+                _request_timeout=self._timeout_s))
+            trades = answer.get("trades") or []
+            oldest_ms: int | None = None
+            for batch in parsing.parse_items(
+                    trades, lambda raw: parsing.fills_for_account(raw, self.account_index), "trade"):
+                for fill in batch:
+                    oldest_ms = fill.ts_ms if oldest_ms is None else min(oldest_ms, fill.ts_ms)
+                    if fill.ts_ms >= since_ms and (market_id is None or fill.market_id == market_id):
+                        fills[(fill.trade_id, fill.side.value)] = fill
+            cursor = answer.get("next_cursor") or None
+            if not trades or cursor is None or (oldest_ms is not None and oldest_ms < since_ms):
+                break
+        else:
+            logger.warning("trades since {}: stopped after {} pages; older fills not read", since_ms,
+                           MAX_TRADE_PAGES)
+        return sorted(fills.values(), key=lambda f: (f.ts_ms, f.trade_id))
+
+    async def book_levels(self, market_id: int, limit: int) -> tuple[list[Decimal], list[Decimal]]:
+        """Distinct bid prices (best first) and ask prices (best first) from `orderBookOrders`."""
+        answer = await self._call("orderBookOrders", lambda: self._order_api.order_book_orders(
+            market_id=market_id, limit=max(1, min(BOOK_ORDERS_LIMIT, limit)),
+            _request_timeout=self._timeout_s))
+        return (_distinct_prices(answer.get("bids"), descending=True),
+                _distinct_prices(answer.get("asks"), descending=False))
+
+
+def _distinct_prices(orders: Any, descending: bool) -> list[Decimal]:
+    prices: set[Decimal] = set()
+    for order in orders or []:
+        try:
+            prices.add(parsing.to_decimal(parsing.as_dict(order)["price"]))
+        except parsing.PARSE_ERRORS as exc:
+            logger.warning("orderBookOrders: level skipped ({}: {})", type(exc).__name__, exc)
+    return sorted(prices, reverse=descending)

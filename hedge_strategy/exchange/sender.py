@@ -1,0 +1,217 @@
+"""Sending transactions safely: one nonce owner per (account, API key), sends serialized, outcomes classified.
+
+Why this exists (lighter-sdk.md 3.4): the SDK's optimistic nonce manager leaves its counter advanced after any
+exception, and its implicit `nonce=-1` path makes the Go signer do blocking HTTP. Here the counter is ours,
+initialised from `nextNonce`, advanced only when the exchange accepted a transaction, and resynced after
+anything ambiguous. Every outcome is one of three:
+
+* ACCEPTED: HTTP 200 and `code == 200`.
+* REJECTED: the exchange answered and said no (HTTP 200 with another code, HTTP 4xx, or 429 beyond the retry
+  budget), or the transaction was never sent. The order does not exist.
+* UNKNOWN: timeout, 5xx, dropped connection, unreadable answer. The order may exist: the caller resolves it by
+  its client order index. UNKNOWN is never reported as REJECTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lighter.api.transaction_api import TransactionApi
+from lighter.exceptions import ApiException
+from loguru import logger
+
+from hedge_strategy.exchange.rest import (
+    BACKOFF_429_BASE_S,
+    BACKOFF_429_CAP_S,
+    MAX_429_RETRIES,
+    RATE_LIMITED_CODE,
+    VenueError,
+    call_rest,
+    error_details,
+    is_rate_limited,
+)
+from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
+
+OK_CODE = 200
+INVALID_NONCE_TEXT = "invalid nonce"
+
+# A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
+SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
+
+
+class SendStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: SendStatus
+    code: int | None
+    message: str
+    tx_hash: str | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is SendStatus.ACCEPTED
+
+
+@dataclass(frozen=True)
+class _Signed:
+    tx_type: int
+    tx_info: str
+    tx_hash: str | None
+
+
+class TxSender:
+    """The nonce owner for one (account, API key). All sends go through `send`, one at a time."""
+
+    def __init__(
+        self,
+        *,
+        account_index: int,
+        api_key_index: int,
+        tx_api: TransactionApi,
+        throttle: RequestThrottle,
+        request_timeout_s: float,
+        max_429_retries: int = MAX_429_RETRIES,
+    ) -> None:
+        self.account_index = account_index
+        self.api_key_index = api_key_index
+        self._tx_api = tx_api
+        self._throttle = throttle
+        self._timeout_s = request_timeout_s
+        self._max_429_retries = max_429_retries
+        self._lock = asyncio.Lock()
+        self._next_nonce: int | None = None  # None: must (re)sync from nextNonce before the next send
+        self.resyncs = 0
+
+    @property
+    def next_nonce(self) -> int | None:
+        return self._next_nonce
+
+    async def sync_nonce(self, reason: str = "start") -> int:
+        """Load the next nonce from the exchange (raises VenueError if it cannot be read)."""
+        answer = await call_rest(
+            "nextNonce",
+            lambda: self._tx_api.next_nonce(
+                account_index=self.account_index, api_key_index=self.api_key_index,
+                _request_timeout=self._timeout_s),
+            throttle=self._throttle, timeout_s=self._timeout_s)
+        nonce = getattr(answer, "nonce", None)
+        if not isinstance(nonce, int):
+            raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
+        previous, self._next_nonce = self._next_nonce, nonce
+        if reason != "start":
+            self.resyncs += 1
+        logger.info("nonce for account {} key {} synced from exchange ({}): {} (was {})",
+                    self.account_index, self.api_key_index, reason, nonce, previous)
+        return nonce
+
+    def mark_stale(self) -> None:
+        """Force a resync before the next send (used after an ambiguous outcome)."""
+        self._next_nonce = None
+
+    async def send(self, what: str, sign: SignFn) -> SendResult:
+        """Sign with our nonce and send; returns the classified outcome. Never raises for exchange trouble."""
+        async with self._lock:
+            started = time.monotonic()
+            result = await self._send_locked(what, sign)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            log = logger.info if result.accepted else logger.warning
+            unknown = result.status is SendStatus.UNKNOWN
+            log("sendTx {} -> {} (code {}, {}) in {:.0f} ms{}", what, result.status.value, result.code,
+                result.message or "-", elapsed_ms,
+                "; the order may exist: resolve it by client order index" if unknown else "")
+            return result
+
+    async def _send_locked(self, what: str, sign: SignFn) -> SendResult:
+        for nonce_attempt in range(2):  # the second pass only after an "invalid nonce" answer
+            if self._next_nonce is None:
+                try:
+                    await self.sync_nonce("resync before send" if nonce_attempt == 0 else "invalid nonce")
+                except VenueError as exc:
+                    return _not_sent(f"nonce resync failed: {exc}", exc.code)
+            nonce = self._next_nonce
+            assert nonce is not None
+            signed = await self._sign(sign, nonce)
+            if isinstance(signed, SendResult):
+                return signed
+            result = await self._post_with_429_retries(what, signed)
+            if result.accepted:
+                self._next_nonce = nonce + 1
+                return result
+            if result.status is SendStatus.UNKNOWN:
+                self.mark_stale()
+                return result
+            if INVALID_NONCE_TEXT in result.message.lower():
+                self.mark_stale()
+                if nonce_attempt == 0:
+                    logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
+                                   what, nonce, result.message)
+                    continue
+            return result  # rejected: the exchange did not consume the nonce, keep the counter
+        raise AssertionError("unreachable")
+
+    async def _sign(self, sign: SignFn, nonce: int) -> _Signed | SendResult:
+        # The Go signer is CPU-bound (a few ms) and could block: keep it off the event loop.
+        try:
+            tx_type, tx_info, tx_hash, error = await asyncio.to_thread(sign, nonce)
+        except Exception as exc:  # a ctypes/argument failure: nothing was sent
+            return _not_sent(f"signing failed: {exc}")
+        if error or not isinstance(tx_info, str) or not tx_info.startswith("{"):
+            return _not_sent(f"signer refused: {error or tx_info!r}")
+        return _Signed(int(tx_type), tx_info, tx_hash)
+
+    async def _post_with_429_retries(self, what: str, signed: _Signed) -> SendResult:
+        for attempt in range(self._max_429_retries + 1):
+            await self._throttle.acquire("sendTx")
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    answer = await self._tx_api.send_tx(
+                        tx_type=signed.tx_type, tx_info=signed.tx_info, _request_timeout=self._timeout_s)
+            except Exception as exc:
+                if is_rate_limited(exc) and attempt < self._max_429_retries:
+                    # A 429 is refused before processing: the same signed tx (same nonce) is resent.
+                    delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+                    logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                return classify_failure(exc, signed.tx_hash)
+            return classify_answer(answer, signed.tx_hash)
+        raise AssertionError("unreachable")
+
+
+def _not_sent(reason: str, code: int | None = None) -> SendResult:
+    return SendResult(SendStatus.REJECTED, code, f"not sent: {reason}", None)
+
+
+def classify_answer(answer: Any, signed_hash: str | None) -> SendResult:
+    """An HTTP 200 answer: accepted only with code 200."""
+    code = getattr(answer, "code", None)
+    message = str(getattr(answer, "message", "") or "")
+    tx_hash = getattr(answer, "tx_hash", None) or signed_hash
+    if code == OK_CODE:
+        return SendResult(SendStatus.ACCEPTED, code, message, tx_hash)
+    if isinstance(code, int):
+        return SendResult(SendStatus.REJECTED, code, message, tx_hash)
+    # A 200 we cannot read says nothing about whether the order exists.
+    return SendResult(SendStatus.UNKNOWN, None, f"unreadable answer: {answer!r}"[:200], signed_hash)
+
+
+def classify_failure(exc: BaseException, signed_hash: str | None) -> SendResult:
+    """A send that raised: 4xx are answers (REJECTED), everything else is ambiguous (UNKNOWN)."""
+    status, code, message = error_details(exc)
+    if isinstance(exc, ApiException) and status == 429:
+        return SendResult(SendStatus.REJECTED, code or RATE_LIMITED_CODE,
+                          f"rate limited: {message}; retry budget spent", None)
+    if isinstance(exc, ApiException) and status is not None and 400 <= status < 500:
+        return SendResult(SendStatus.REJECTED, code, f"HTTP {status}: {message}", None)
+    detail = f"HTTP {status}: {message}" if status else message
+    return SendResult(SendStatus.UNKNOWN, code, detail, signed_hash)
