@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.procs",
     "tests.fixtures.redis",
+    "tests.fixtures.sim",
 ]

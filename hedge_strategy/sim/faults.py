@@ -1,0 +1,222 @@
+"""Fault injection state behind `POST /sim/faults` / `DELETE /sim/faults`.
+
+Each fault is a small counter or deadline; the server asks "does a fault apply to this request?" at the
+right points (`take_*` methods consume one unit of a counted fault).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+INJECTED_CODE = 29500
+INJECTED_MESSAGE = "injected failure"
+HTTP_ERROR_STATUSES = (429, 500, 502, 503)
+DROP_CODES = (1001, 1011)
+
+
+class FaultError(ValueError):
+    """The fault request body is malformed; the message names the key."""
+
+
+@dataclass
+class _CountedRejection:
+    remaining: int
+    code: int
+    message: str
+    account_index: int | None
+
+
+@dataclass
+class _Probability:
+    probability: float
+    code: int
+    message: str
+    account_index: int | None
+
+
+@dataclass
+class _HttpErrors:
+    remaining: int
+    status: int
+    paths: frozenset[str] | None
+
+
+@dataclass
+class _Blackhole:
+    remaining: int
+    account_index: int | None
+
+
+_KNOWN_KEYS = {
+    "drop_websockets",
+    "drop_code",
+    "silence_ws_s",
+    "reject_next_sendtx",
+    "reject_sendtx_probability",
+    "code",
+    "message",
+    "latency_ms",
+    "http_error_next",
+    "status",
+    "paths",
+    "blackhole_next_sendtx",
+    "account_index",
+}
+
+
+def _number(body: dict[str, Any], key: str, *, integer: bool = False, upper: float | None = None) -> float:
+    value = body[key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
+        raise FaultError(f"{key}: must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if value < 0 or (upper is not None and value > upper):
+        raise FaultError(f"{key}: must be between 0 and {upper if upper is not None else 'inf'}, got {value}")
+    return value
+
+
+class Faults:
+    def __init__(self, seed: int = 0, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._random = random.Random(seed)
+        self.clear()
+
+    def clear(self) -> None:
+        self._silence_until = 0.0
+        self._rejection: _CountedRejection | None = None
+        self._probability: _Probability | None = None
+        self.latency_ms = 0
+        self._http_errors: _HttpErrors | None = None
+        self._blackhole: _Blackhole | None = None
+
+    def apply(self, body: Any) -> tuple[bool, int]:
+        """Install the faults in `body`. Returns (drop websockets now?, close code). Raises FaultError."""
+        if not isinstance(body, dict) or not body:
+            raise FaultError("body must be a non-empty JSON object")
+        unknown = sorted(set(body) - _KNOWN_KEYS)
+        if unknown:
+            raise FaultError(f"{unknown[0]}: unknown fault key (known: {', '.join(sorted(_KNOWN_KEYS))})")
+        account = self._account_filter(body)
+        code, message = self._rejection_code(body)
+        drop = False
+        drop_code = 1001
+        if "drop_websockets" in body:
+            if not isinstance(body["drop_websockets"], bool):
+                raise FaultError("drop_websockets: must be true or false")
+            drop = body["drop_websockets"]
+            if "drop_code" in body:
+                if body["drop_code"] not in DROP_CODES:
+                    raise FaultError(f"drop_code: must be one of {DROP_CODES}")
+                drop_code = body["drop_code"]
+        if "silence_ws_s" in body:
+            self._silence_until = self._clock() + _number(body, "silence_ws_s", upper=3600)
+        if "reject_next_sendtx" in body:
+            count = int(_number(body, "reject_next_sendtx", integer=True))
+            self._rejection = _CountedRejection(count, code, message, account) if count else None
+        if "reject_sendtx_probability" in body:
+            p = _number(body, "reject_sendtx_probability", upper=1.0)
+            self._probability = _Probability(p, code, message, account) if p else None
+        if "latency_ms" in body:
+            self.latency_ms = int(_number(body, "latency_ms", integer=True, upper=600_000))
+        if "http_error_next" in body:
+            self._http_errors = self._http_error_rule(body)
+        if "blackhole_next_sendtx" in body:
+            count = int(_number(body, "blackhole_next_sendtx", integer=True))
+            self._blackhole = _Blackhole(count, account) if count else None
+        return drop, drop_code
+
+    # --- queries used by the server -----------------------------------------------------------------
+
+    def ws_silenced(self) -> bool:
+        return self._clock() < self._silence_until
+
+    def take_sendtx_rejection(self, account_index: int | None) -> tuple[int, str] | None:
+        rule = self._rejection
+        if rule is not None and self._matches(rule.account_index, account_index):
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                self._rejection = None
+            return rule.code, rule.message
+        chance = self._probability
+        if chance is not None and self._matches(chance.account_index, account_index):
+            if self._random.random() < chance.probability:
+                return chance.code, chance.message
+        return None
+
+    def take_blackhole(self, account_index: int | None) -> bool:
+        rule = self._blackhole
+        if rule is None or not self._matches(rule.account_index, account_index):
+            return False
+        rule.remaining -= 1
+        if rule.remaining <= 0:
+            self._blackhole = None
+        return True
+
+    def take_http_error(self, path: str) -> int | None:
+        rule = self._http_errors
+        if rule is None or (rule.paths is not None and path not in rule.paths):
+            return None
+        rule.remaining -= 1
+        if rule.remaining <= 0:
+            self._http_errors = None
+        return rule.status
+
+    def to_json(self) -> dict[str, Any]:
+        silence_left = max(0.0, self._silence_until - self._clock())
+        return {
+            "silence_ws_s_left": round(silence_left, 3),
+            "reject_next_sendtx": vars(self._rejection) if self._rejection else None,
+            "reject_sendtx_probability": vars(self._probability) if self._probability else None,
+            "latency_ms": self.latency_ms,
+            "http_error_next": (
+                {
+                    "remaining": self._http_errors.remaining,
+                    "status": self._http_errors.status,
+                    "paths": sorted(self._http_errors.paths) if self._http_errors.paths else None,
+                }
+                if self._http_errors
+                else None
+            ),
+            "blackhole_next_sendtx": vars(self._blackhole) if self._blackhole else None,
+        }
+
+    # --- parsing helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _matches(wanted: int | None, account_index: int | None) -> bool:
+        return wanted is None or wanted == account_index
+
+    @staticmethod
+    def _account_filter(body: dict[str, Any]) -> int | None:
+        value = body.get("account_index")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FaultError(f"account_index: must be an integer, got {value!r}")
+        return value
+
+    @staticmethod
+    def _rejection_code(body: dict[str, Any]) -> tuple[int, str]:
+        code = body.get("code", INJECTED_CODE)
+        message = body.get("message", INJECTED_MESSAGE)
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise FaultError(f"code: must be an integer, got {code!r}")
+        if not isinstance(message, str):
+            raise FaultError(f"message: must be a string, got {message!r}")
+        return code, message
+
+    @staticmethod
+    def _http_error_rule(body: dict[str, Any]) -> _HttpErrors | None:
+        count = int(_number(body, "http_error_next", integer=True))
+        status = body.get("status", 500)
+        if status not in HTTP_ERROR_STATUSES:
+            raise FaultError(f"status: must be one of {HTTP_ERROR_STATUSES}, got {status!r}")
+        paths = body.get("paths")
+        if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
+            raise FaultError('paths: must be a list of path strings such as "/api/v1/sendTx"')
+        return _HttpErrors(count, status, frozenset(paths) if paths else None) if count else None
