@@ -1,0 +1,416 @@
+"""Reconciliation: the exchange is the single source of truth, the journal is brought in line with it.
+
+Run at start-up (nothing trades until it finished), after every stream reconnect and every N seconds
+(seeds 001 and 004). One run:
+1. positions from the exchange replace local belief, one log line per difference;
+2. every unresolved order (PENDING_SUBMIT, UNKNOWN, OPEN, PARTIALLY_FILLED) is looked up by client order
+   index. Found: its exchange state is applied. Not found: within `unknown_grace_s` of its send (or of its
+   creation when it was never sent) it stays as it is, because the exchange may not have indexed it yet;
+   past the grace it is REJECTED("never reached the exchange");
+3. fills missed during a stream gap are read from the trades endpoint since the persisted watermark (minus a
+   margin for late indexing) and go through the tracker, so each is applied and announced exactly once;
+4. orders open on the exchange that the journal does not hold as live are reported (orphans).
+
+`confirm_final` is what callers use after every cancel: it waits for the order's terminal state (stream
+events first, REST lookup as fallback) and makes sure all its fills are applied, so a fill that raced the
+cancel is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from loguru import logger
+
+from hedge_strategy.exchange.coid import describe_coid
+from hedge_strategy.exchange.events import OrderUpdate, PositionSnapshot
+from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState
+from hedge_strategy.execution.tracker import OrderTracker
+
+if TYPE_CHECKING:
+    from hedge_strategy.exchange.adapter import LighterAccount
+
+WATERMARK_KEY = "reconcile.trades_watermark_ms"
+NEVER_REACHED = "never reached the exchange"
+_ACKNOWLEDGED = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class ReconcileReport:
+    reason: str
+    started_ms: int
+    finished_ms: int = 0
+    position_changes: list[str] = field(default_factory=list)
+    resolved: dict[int, OrderState] = field(default_factory=dict)  # orders whose state this run changed
+    within_grace: list[int] = field(default_factory=list)  # not found yet, left as they were
+    rejected: list[int] = field(default_factory=list)  # not found past the grace
+    recovered_fills: list[int] = field(default_factory=list)  # trade ids first learned by this run
+    orphans: list[int] = field(default_factory=list)  # open on the exchange, not live in the journal
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every step got its answer from the exchange."""
+        return not self.errors
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.position_changes)} position changes, {len(self.resolved)} orders resolved, "
+            f"{len(self.within_grace)} within grace, {len(self.rejected)} rejected, "
+            f"{len(self.recovered_fills)} fills recovered, {len(self.orphans)} orphans, "
+            f"{len(self.errors)} errors"
+        )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        account: LighterAccount,
+        journal: Journal,
+        tracker: OrderTracker,
+        markets: Sequence[MarketInfo],
+        unknown_grace_s: float,
+        *,
+        trade_margin_s: float = 30.0,
+    ) -> None:
+        self.account = account
+        self.journal = journal
+        self.tracker = tracker
+        self.markets = {m.market_id: m for m in markets}
+        self.unknown_grace_s = unknown_grace_s
+        self.trade_margin_ms = int(trade_margin_s * 1000)  # trades may be indexed a little after their time
+        self.last_report: ReconcileReport | None = None
+        self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
+        self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
+
+    @property
+    def positions(self) -> dict[int, PositionSnapshot]:
+        """Positions as last confirmed by the exchange (kept current by stream snapshots in between)."""
+        return self.tracker.positions
+
+    # ---------------------------------------------------------------- one run
+
+    async def run_once(self, reason: str) -> ReconcileReport:
+        async with self._lock:
+            report = ReconcileReport(reason=reason, started_ms=now_ms())
+            logger.info("reconcile {} ({}): started", self.journal.account_index, reason)
+            await self._step(report, "positions", self._reconcile_positions(report))
+            await self._step(report, "orders", self._reconcile_orders(report))
+            await self._step(report, "fills", self._recover_missed_fills(report))
+            await self._step(report, "open orders", self._find_orphans(report))
+            await self.tracker.announce_pending()  # retries announcements whose callback failed
+            report.finished_ms = now_ms()
+            self.last_report = report
+            ready, self._report_ready = self._report_ready, asyncio.Event()
+            ready.set()
+            log = logger.info if report.complete else logger.warning
+            log(
+                "reconcile {} ({}): done in {} ms: {}",
+                self.journal.account_index,
+                reason,
+                report.finished_ms - report.started_ms,
+                report.summary(),
+            )
+            return report
+
+    async def next_report(self, timeout: float) -> ReconcileReport:  # noqa: ASYNC109
+        """The report of the next run to finish (from any caller or the driver); TimeoutError if none."""
+        await asyncio.wait_for(self._report_ready.wait(), timeout)
+        assert self.last_report is not None
+        return self.last_report
+
+    async def run(self, interval_s: float) -> None:
+        """Reconcile every `interval_s` and at once after each stream reconnect, until cancelled."""
+        while True:
+            seen = self.tracker.reconnects
+            try:
+                await self.tracker.wait_reconnect(seen, timeout=interval_s)
+                reason = "reconnect"
+            except TimeoutError:
+                reason = "periodic"
+            try:
+                await self.run_once(reason)
+            except Exception:
+                logger.exception(
+                    "reconcile {} ({}): failed; next attempt as scheduled", self.journal.account_index, reason
+                )
+
+    async def _step(self, report: ReconcileReport, name: str, work: Awaitable[None]) -> None:
+        """Run one step; an exchange error ends that step only (and decides nothing from missing data)."""
+        try:
+            await work
+        except Exception as exc:
+            report.errors.append(f"{name}: {exc!r}")
+            logger.warning(
+                "reconcile {}: {} step failed ({!r}); its state is left as it was until the next run",
+                self.journal.account_index,
+                name,
+                exc,
+            )
+
+    async def _reconcile_positions(self, report: ReconcileReport) -> None:
+        fresh = await self.account.positions()
+        believed = self.tracker.positions
+        for market_id in sorted(set(believed) | set(fresh)):
+            old = believed[market_id].size if market_id in believed else Decimal(0)
+            new = fresh[market_id].size if market_id in fresh else Decimal(0)
+            if old != new:
+                line = f"{self._symbol(market_id)} believed {old}, exchange {new}"
+                report.position_changes.append(line)
+                logger.info(
+                    "reconcile {}: position {}; the exchange's value replaces it",
+                    self.journal.account_index,
+                    line,
+                )
+        believed.clear()  # in place: holders of `positions` see the replacement
+        believed.update(fresh)
+
+    async def _reconcile_orders(self, report: ReconcileReport) -> None:
+        unresolved = self.journal.unresolved()
+        if not unresolved:
+            return
+        found = await self.account.orders_by_client_index([o.client_order_index for o in unresolved])
+        now = now_ms()
+        for order in unresolved:
+            update = found.get(order.client_order_index)
+            if update is not None:
+                self._apply_found(order, update, report)
+            else:
+                self._resolve_missing(order, now, report)
+
+    def _apply_found(self, order: JournalOrder, update: OrderUpdate, report: ReconcileReport) -> None:
+        before = order.state
+        self.tracker.apply_update(update, "rest")
+        if order.state is not before:
+            report.resolved[order.client_order_index] = order.state
+            logger.info(
+                "reconcile {}: {} was {}, the exchange says {}: now {} (filled {}/{})",
+                self.journal.account_index,
+                describe_coid(order.client_order_index),
+                before,
+                update.status,
+                order.state,
+                order.filled_size,
+                order.size,
+            )
+
+    def _resolve_missing(self, order: JournalOrder, now: int, report: ReconcileReport | None) -> None:
+        """An order the exchange does not find: wait out the grace, then it never arrived."""
+        coid = order.client_order_index
+        if order.state in _ACKNOWLEDGED:
+            logger.warning(
+                "reconcile {}: {} is {} but the exchange does not find it; left as is",
+                self.journal.account_index,
+                describe_coid(coid),
+                order.state,
+            )
+            return
+        age_s = (now - (order.sent_ms or order.created_ms)) / 1000
+        if age_s < self.unknown_grace_s:
+            if report is not None:
+                report.within_grace.append(coid)
+            logger.info(
+                "reconcile {}: {} ({}) not found {:.1f}s after its {}; within the {}s grace, left {}",
+                self.journal.account_index,
+                describe_coid(coid),
+                order.state,
+                age_s,
+                "send" if order.sent_ms else "creation",
+                self.unknown_grace_s,
+                order.state,
+            )
+            return
+        if self.tracker.transition(coid, OrderState.REJECTED, reason=NEVER_REACHED):
+            if report is not None:
+                report.rejected.append(coid)
+                report.resolved[coid] = OrderState.REJECTED
+            logger.warning(
+                "reconcile {}: {} ({}) not found {:.1f}s after its {}: marked REJECTED ({})",
+                self.journal.account_index,
+                describe_coid(coid),
+                "unknown outcome" if order.state is OrderState.UNKNOWN else "was pending submit",
+                age_s,
+                "send" if order.sent_ms else "creation",
+                NEVER_REACHED,
+            )
+
+    async def _recover_missed_fills(self, report: ReconcileReport) -> None:
+        started = now_ms()
+        stored = self.journal.get_meta(WATERMARK_KEY)
+        if stored is not None:
+            since = int(stored) - self.trade_margin_ms
+        else:
+            # A fresh journal: only orders it holds can have fills of ours. With none, start the watermark
+            # now, so trades made before this journal existed are never announced as new.
+            live = [o.created_ms for o in self.journal.unresolved()]
+            if not live:
+                self.journal.set_meta(WATERMARK_KEY, str(started))
+                return
+            since = min(live) - self.trade_margin_ms
+        for fill in await self.account.trades_since(since):
+            if await self.tracker.ingest_fill(fill, source="reconcile"):
+                report.recovered_fills.append(fill.trade_id)
+                logger.warning(
+                    "reconcile {}: trade {} for {} ({} {} @ {}) was missed by the stream; recovered",
+                    self.journal.account_index,
+                    fill.trade_id,
+                    describe_coid(fill.client_order_index),
+                    fill.side,
+                    fill.size,
+                    fill.price,
+                )
+        # Everything before the call started is now known (up to late indexing, which the margin covers).
+        self.journal.set_meta(WATERMARK_KEY, str(started))
+
+    async def _find_orphans(self, report: ReconcileReport) -> None:
+        for update in await self.account.open_orders():
+            order = self.journal.get(update.client_order_index)
+            if order is not None and not order.is_terminal:
+                self._apply_found(order, update, report)
+                continue
+            report.orphans.append(update.client_order_index)
+            logger.warning(
+                "reconcile {}: {} is open on the exchange ({} {} @ {} on {}) but the journal has it as {}; "
+                "not managed by this process, cancel it by hand if unwanted",
+                self.journal.account_index,
+                describe_coid(update.client_order_index),
+                update.side,
+                update.remaining_size,
+                update.price,
+                self._symbol(update.market_id),
+                order.state if order else "unknown",
+            )
+
+    # ---------------------------------------------------------------- after a cancel
+
+    async def confirm_final(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109 (pinned name)
+        """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
+
+        Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
+        up by client order index, and missing fills are read from the trades endpoint.
+        """
+        order = self.journal.get(coid)
+        if order is None:
+            raise KeyError(f"{describe_coid(coid)} is not in the journal")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self._await_terminal(order, deadline)
+        if not order.is_terminal:
+            logger.warning(
+                "confirm {}: {} still {} after {}s; left to reconciliation",
+                self.journal.account_index,
+                describe_coid(coid),
+                order.state,
+                timeout,
+            )
+            return order
+        await self._await_fills(order, deadline)
+        logger.info(
+            "confirm {}: {} final {}{}, filled {}/{} ({} fills)",
+            self.journal.account_index,
+            describe_coid(coid),
+            order.state,
+            f"({order.reason})" if order.reason else "",
+            order.filled_size,
+            order.size,
+            len(self.journal.fills_for(coid)),
+        )
+        return order
+
+    async def _await_terminal(self, order: JournalOrder, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        coid = order.client_order_index
+        patience = max((deadline - loop.time()) / 4, 0.05)  # how long the stream gets before each REST look
+        while not order.is_terminal and loop.time() < deadline:
+            try:
+                await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
+                return
+            except TimeoutError:
+                pass
+            logger.info(
+                "confirm {}: no final state for {} from the stream after {:.2f}s; asking the exchange",
+                self.journal.account_index,
+                describe_coid(coid),
+                patience,
+            )
+            try:
+                found = await self.account.orders_by_client_index([coid])
+            except Exception as exc:  # keep waiting on the stream; the next look may get through
+                logger.warning(
+                    "confirm {}: lookup of {} failed ({!r})",
+                    self.journal.account_index,
+                    describe_coid(coid),
+                    exc,
+                )
+            else:
+                if coid in found:
+                    self.tracker.apply_update(found[coid], "rest")
+                else:
+                    self._resolve_missing(order, now_ms(), None)
+            patience *= 2
+
+    async def _await_fills(self, order: JournalOrder, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        coid = order.client_order_index
+        if self.journal.fills_total(coid) >= order.filled_size:
+            return
+        try:
+            await self.tracker.wait_fills_applied(coid, timeout=max((deadline - loop.time()) / 2, 0.05))
+            return
+        except TimeoutError:
+            pass
+        try:
+            recovered = await self.recover_order_fills(order)
+        except Exception as exc:
+            logger.warning(
+                "confirm {}: trades lookup for {} failed ({!r})",
+                self.journal.account_index,
+                describe_coid(coid),
+                exc,
+            )
+            recovered = 0
+        missing = order.filled_size - self.journal.fills_total(coid)
+        if missing > 0:
+            logger.warning(
+                "confirm {}: {} filled {} per the exchange but fills for only {} found ({} recovered now); "
+                "the next reconciliation looks again",
+                self.journal.account_index,
+                describe_coid(coid),
+                order.filled_size,
+                self.journal.fills_total(coid),
+                recovered,
+            )
+
+    async def recover_order_fills(self, order: JournalOrder) -> int:
+        """Read this order's fills from the trades endpoint (its market, since its creation); count new."""
+        market = self.markets.get(order.market_id) or self.account.market_by_id(order.market_id)
+        since = order.created_ms - self.trade_margin_ms
+        recovered = 0
+        for fill in await self.account.trades_since(since, market):
+            if fill.client_order_index != order.client_order_index:
+                continue
+            if await self.tracker.ingest_fill(fill, source="rest"):
+                recovered += 1
+                logger.warning(
+                    "confirm {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered",
+                    self.journal.account_index,
+                    fill.trade_id,
+                    describe_coid(order.client_order_index),
+                    fill.size,
+                    fill.price,
+                )
+        return recovered
+
+    def _symbol(self, market_id: int) -> str:
+        market = self.markets.get(market_id)
+        return market.symbol if market else f"market {market_id}"

@@ -1,0 +1,315 @@
+"""Unit tests of reconciliation logic against a scripted stand-in for the exchange adapter.
+
+The integration tests (tests/test_recovery*.py) run the same code against the simulator with the real
+adapter and SDK; these pin down the decisions (grace, watermark, dedup, failures) deterministically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, StreamUp
+from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.execution.journal import Intent, Journal, JournalFill, JournalOrder, OrderState, new_order
+from hedge_strategy.execution.reconcile import NEVER_REACHED, WATERMARK_KEY, Reconciler, now_ms
+from hedge_strategy.execution.tracker import OrderTracker
+
+ACCOUNT = 101
+BTC = MarketInfo("BTC", 1, 5, 1, Decimal("0.00020"), Decimal("10"))
+GRACE_S = 5.0
+
+
+class ScriptedExchange:
+    """Answers like `LighterAccount` from fields the test sets; records what it was asked."""
+
+    def __init__(self) -> None:
+        self.position_sizes: dict[int, Decimal] = {}
+        self.orders: dict[int, OrderUpdate] = {}
+        self.trades: list[Fill] = []
+        self.failing: set[str] = set()
+        self.trade_queries: list[int] = []
+        self.lookups: list[list[int]] = []
+
+    def _maybe_fail(self, what: str) -> None:
+        if what in self.failing:
+            raise ConnectionError(f"{what} unavailable")
+
+    async def positions(self) -> dict[int, PositionSnapshot]:
+        self._maybe_fail("positions")
+        return {
+            m: PositionSnapshot(ACCOUNT, m, size, Decimal("95000"), Decimal(0), Decimal(0))
+            for m, size in self.position_sizes.items()
+            if size != 0
+        }
+
+    async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
+        self._maybe_fail("orders")
+        self.lookups.append(list(coids))
+        return {c: self.orders[c] for c in coids if c in self.orders}
+
+    async def open_orders(self, market: MarketInfo | None = None) -> list[OrderUpdate]:
+        self._maybe_fail("open_orders")
+        return [u for u in self.orders.values() if u.status == "open"]
+
+    async def trades_since(self, since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
+        self._maybe_fail("trades")
+        self.trade_queries.append(since_ms)
+        return [
+            t
+            for t in self.trades
+            if t.ts_ms >= since_ms and (market is None or t.market_id == market.market_id)
+        ]
+
+    def market_by_id(self, market_id: int) -> MarketInfo:
+        return BTC
+
+
+def update(coid: int, status: str, filled: str = "0", size: str = "0.0004") -> OrderUpdate:
+    return OrderUpdate(
+        ACCOUNT, 1, coid, 2**48 + coid, Side.BUY, status, Decimal("95000.0"), Decimal(size),
+        Decimal(filled), Decimal(size) - Decimal(filled), now_ms(),
+    )  # fmt: skip
+
+
+def trade(trade_id: int, coid: int, ts_ms: int, size: str = "0.0002") -> Fill:
+    return Fill(
+        ACCOUNT, 1, trade_id, 2**48 + coid, coid, Side.BUY, Decimal(size), Decimal("95000.0"), True,
+        Decimal(0), ts_ms,
+    )  # fmt: skip
+
+
+async def record(
+    journal: Journal, coid: int, *, age_s: float = 0.0, sent_age_s: float | None = None
+) -> JournalOrder:
+    created = now_ms() - int(age_s * 1000)
+    order = new_order(
+        client_order_index=coid, account_index=ACCOUNT, market_id=1, intent=Intent.MAKER, side=Side.BUY,
+        size=Decimal("0.0004"), price=Decimal("95000.0"), order_type="post_only", now_ms=created,
+    )  # fmt: skip
+    await journal.record_new(order)
+    if sent_age_s is not None:
+        journal.mark_sent(coid, now_ms() - int(sent_age_s * 1000))
+    return order
+
+
+class Told:
+    def __init__(self) -> None:
+        self.trade_ids: list[int] = []
+
+    async def __call__(self, fill: JournalFill, order: JournalOrder | None) -> None:
+        self.trade_ids.append(fill.trade_id)
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    j = await Journal.open(tmp_path / "journal_101.sqlite", ACCOUNT)
+    yield j
+    await j.close()
+
+
+@pytest.fixture
+def events() -> asyncio.Queue[Event]:
+    return asyncio.Queue()
+
+
+@pytest.fixture
+def told() -> Told:
+    return Told()
+
+
+@pytest.fixture
+async def tracker(journal: Journal, events: asyncio.Queue[Event], told: Told) -> AsyncIterator[OrderTracker]:
+    t = OrderTracker(journal, events, on_fill=told)
+    await t.start()
+    yield t
+    await t.stop()
+
+
+@pytest.fixture
+def exchange() -> ScriptedExchange:
+    return ScriptedExchange()
+
+
+@pytest.fixture
+def reconciler(exchange: ScriptedExchange, journal: Journal, tracker: OrderTracker) -> Reconciler:
+    return Reconciler(exchange, journal, tracker, [BTC], GRACE_S, trade_margin_s=1.0)  # type: ignore[arg-type]
+
+
+async def test_positions_replace_belief_and_each_difference_is_reported(
+    exchange: ScriptedExchange, reconciler: Reconciler, tracker: OrderTracker
+) -> None:
+    exchange.position_sizes = {1: Decimal("0.0004")}
+    first = await reconciler.run_once("startup")
+    assert first.position_changes == ["BTC believed 0, exchange 0.0004"]
+    assert reconciler.positions[1].size == Decimal("0.0004")
+    # The stream believed something else meanwhile; the exchange's answer wins.
+    tracker.positions[0] = PositionSnapshot(ACCOUNT, 0, Decimal("1"), Decimal(0), Decimal(0), Decimal(0))
+    exchange.position_sizes = {1: Decimal("-0.0002")}
+    second = await reconciler.run_once("periodic")
+    assert second.position_changes == [
+        "market 0 believed 1, exchange 0",
+        "BTC believed 0.0004, exchange -0.0002",
+    ]
+    assert set(reconciler.positions) == {1}
+    assert (await reconciler.run_once("periodic")).position_changes == []
+
+
+async def test_unresolved_orders_resolved_by_client_index(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal
+) -> None:
+    await record(journal, 1)  # pending submit, on the exchange
+    await record(journal, 2, age_s=60)
+    journal.transition(2, OrderState.UNKNOWN)  # ambiguous send, filled meanwhile
+    await record(journal, 3)  # not found, just created: grace
+    await record(journal, 4, age_s=60)  # not found, long ago: never arrived
+    await record(
+        journal, 5, age_s=60, sent_age_s=1
+    )  # created long ago but sent just now: grace from the send
+    await record(journal, 6, age_s=60, sent_age_s=60)
+    journal.transition(6, OrderState.UNKNOWN)
+    exchange.orders = {1: update(1, "open"), 2: update(2, "filled", filled="0.0004")}
+
+    report = await reconciler.run_once("startup")
+
+    assert report.complete
+    states = {c: journal.get(c).state for c in range(1, 7)}
+    assert states == {
+        1: OrderState.OPEN,
+        2: OrderState.FILLED,
+        3: OrderState.PENDING_SUBMIT,
+        4: OrderState.REJECTED,
+        5: OrderState.PENDING_SUBMIT,
+        6: OrderState.REJECTED,
+    }
+    assert journal.get(4).reason == NEVER_REACHED
+    assert sorted(report.within_grace) == [3, 5]
+    assert sorted(report.rejected) == [4, 6]
+    assert report.resolved == {1: OrderState.OPEN, 2: OrderState.FILLED, 4: OrderState.REJECTED,
+                               6: OrderState.REJECTED}  # fmt: skip
+    assert report.orphans == []
+
+
+async def test_missed_fills_recovered_once_and_watermark_persisted(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker, told: Told
+) -> None:
+    order = await record(journal, 7, sent_age_s=0)
+    await reconciler.run_once("startup")
+    assert exchange.trade_queries == [order.created_ms - 1000]
+    watermark = int(journal.get_meta(WATERMARK_KEY))
+    # One fill arrives on the stream, one is lost in a gap.
+    exchange.trades = [trade(70, 7, now_ms()), trade(71, 7, now_ms())]
+    assert await tracker.ingest_fill(exchange.trades[0], source="ws")
+    exchange.orders = {7: update(7, "filled", filled="0.0004")}
+
+    report = await reconciler.run_once("reconnect")
+    again = await reconciler.run_once("periodic")
+
+    assert report.recovered_fills == [71]
+    assert again.recovered_fills == []
+    assert told.trade_ids == [70, 71]
+    assert exchange.trade_queries[1] == watermark - 1000
+    assert int(journal.get_meta(WATERMARK_KEY)) >= watermark
+    assert journal.get(7).state is OrderState.FILLED
+    assert journal.fills_total(7) == Decimal("0.0004")
+
+
+async def test_fresh_journal_does_not_adopt_older_trades(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Told
+) -> None:
+    exchange.trades = [trade(1, 999, now_ms() - 5_000)]  # made before this journal existed
+    report = await reconciler.run_once("startup")
+    assert report.recovered_fills == []
+    assert exchange.trade_queries == []
+    assert journal.get_meta(WATERMARK_KEY) is not None
+    assert told.trade_ids == []
+
+
+async def test_a_failed_lookup_decides_nothing(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal
+) -> None:
+    await record(journal, 8, age_s=60)
+    exchange.failing = {"orders", "positions"}
+    report = await reconciler.run_once("periodic")
+    assert not report.complete
+    assert len(report.errors) == 2
+    assert journal.get(8).state is OrderState.PENDING_SUBMIT  # not REJECTED for lack of an answer
+    assert journal.get_meta(WATERMARK_KEY) is not None  # the other steps still ran
+    exchange.failing = set()
+    assert (await reconciler.run_once("periodic")).rejected == [8]
+
+
+async def test_orphans_reported(exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal) -> None:
+    await record(journal, 9, age_s=60)
+    journal.transition(9, OrderState.REJECTED, reason=NEVER_REACHED)
+    exchange.orders = {9: update(9, "open"), 10: update(10, "open")}
+    report = await reconciler.run_once("periodic")
+    assert sorted(report.orphans) == [9, 10]
+    assert journal.get(9).state is OrderState.REJECTED
+
+
+async def test_confirm_final_uses_stream_events_first(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, events: asyncio.Queue[Event]
+) -> None:
+    await record(journal, 11, sent_age_s=0)
+    journal.transition(11, OrderState.OPEN)
+    confirming = asyncio.create_task(reconciler.confirm_final(11, timeout=5))
+    events.put_nowait(update(11, "canceled", filled="0.0002"))
+    events.put_nowait(trade(110, 11, now_ms()))  # the fill that raced the cancel
+    order = await confirming
+    assert (order.state, order.filled_size) == (OrderState.CANCELED, Decimal("0.0002"))
+    assert journal.fills_total(11) == Decimal("0.0002")
+    assert exchange.lookups == []  # the stream sufficed
+
+
+async def test_confirm_final_falls_back_to_rest_when_the_stream_is_silent(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Told
+) -> None:
+    await record(journal, 12, sent_age_s=0)
+    journal.transition(12, OrderState.OPEN)
+    exchange.orders = {12: update(12, "canceled", filled="0.0002")}
+    exchange.trades = [trade(120, 12, now_ms()), trade(121, 99, now_ms())]
+    order = await reconciler.confirm_final(12, timeout=0.4)
+    assert (order.state, order.filled_size) == (OrderState.CANCELED, Decimal("0.0002"))
+    assert [f.trade_id for f in journal.fills_for(12)] == [120]
+    assert told.trade_ids == [120]  # the other order's trade is not this call's business
+    assert exchange.lookups == [[12]]
+
+
+async def test_confirm_final_returns_a_live_order_when_time_runs_out(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal
+) -> None:
+    await record(journal, 13, sent_age_s=0)
+    exchange.orders = {13: update(13, "open")}
+    order = await reconciler.confirm_final(13, timeout=0.3)
+    assert order.state is OrderState.OPEN
+    assert len(exchange.lookups) >= 1
+    with pytest.raises(KeyError):
+        await reconciler.confirm_final(404, timeout=0.1)
+
+
+async def test_driver_runs_at_once_after_a_reconnect(
+    exchange: ScriptedExchange, reconciler: Reconciler, events: asyncio.Queue[Event]
+) -> None:
+    driver = asyncio.create_task(reconciler.run(interval_s=60))
+    try:
+        report = asyncio.create_task(reconciler.next_report(timeout=2))
+        events.put_nowait(StreamUp(ACCOUNT, reconnect=True))
+        assert (await report).reason == "reconnect"
+    finally:
+        driver.cancel()
+
+
+async def test_driver_runs_every_interval(reconciler: Reconciler) -> None:
+    driver = asyncio.create_task(reconciler.run(interval_s=0.05))
+    try:
+        first = await reconciler.next_report(timeout=2)
+        second = await reconciler.next_report(timeout=2)
+        assert (first.reason, second.reason) == ("periodic", "periodic")
+        assert second.started_ms >= first.finished_ms
+    finally:
+        driver.cancel()
