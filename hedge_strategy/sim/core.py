@@ -394,7 +394,10 @@ class ExchangeCore:
                 order.initial_size = order.remaining = reducible
         elif not account.internal:
             signed = -order.remaining if order.is_ask else order.remaining
-            if not self._margin_allows(account, order.market_id, signed):
+            held = account.position_size(order.market_id)
+            # Only an order that grows the position needs margin; reducing is always allowed.
+            grows = abs(held + signed) > abs(held)
+            if grows and not self._margin_allows(account, order.market_id, signed):
                 self._close(order, "canceled-margin-not-allowed")
                 return
         if order.time_in_force == TIF_POST_ONLY and self.crosses(order.market_id, order.is_ask, order.price):
