@@ -1,0 +1,157 @@
+"""Simulator JSON: every read passes lighter-sdk 1.1.8's strict model validation; decimals are exact."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import lighter.models as sdk
+import pytest
+
+from hedge_strategy.sim.engine import SimError
+from hedge_strategy.sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
+from hedge_strategy.sim.markets import MarketSpec, fmt_usdc, market_specs_from_config
+from tests.test_sim_engine import BTC, ETH, A, B, C, Harness
+
+
+def _strict(model: str, body: dict[str, Any]) -> Any:
+    # Through JSON first, as the SDK would see it on the wire.
+    return getattr(sdk, model).model_validate(json.loads(json.dumps(body)))
+
+
+@pytest.fixture
+def busy() -> Harness:
+    """Open orders, partial and full fills, cancels, positions on both markets, a scheduled cancel-all."""
+    h = Harness()
+    h.order(B, 1, "0.0010", "95000", "sell")
+    h.order(A, 2, "0.0004", "95000", "buy", tif="ioc")
+    h.order(A, 3, "0.0002", "94000", "buy", tif="post")
+    h.order(A, 4, "0.0002", "94000", "buy")
+    h.cancel(A, 4)
+    h.order(C, 5, "0.0500", "3000", "buy", market=ETH)
+    h.order(A, 6, "0.0100", "2999", "sell", market=ETH, tif="ioc")
+    h.order(A, 7, "0.0002", "99000", "buy", market_order=True)
+    h.send(16, A, TimeInForce=1, Time=h.now + 60_000)
+    h.engine.set_mid(BTC, Decimal("95500"))
+    return h
+
+
+def test_account_and_keys_are_strict_valid(busy: Harness) -> None:
+    body = _strict("DetailedAccounts", busy.engine.account_json("index", str(A)))
+    account = body.accounts[0]
+    assert account.index == A and account.cancel_all_time > 0 and account.total_order_count == 1
+    assert [(p.market_id, p.sign) for p in account.positions] == [(ETH, -1), (BTC, 1)]
+    keys = _strict("AccountApiKeys", {"code": 200, "message": "", "api_keys": busy.engine.api_keys_json(A)})
+    assert keys.api_keys[0].nonce == busy.engine.next_nonce(A, 3)
+    for position in busy.engine.positions_json(A).values():
+        _strict("AccountPosition", position)
+
+
+def test_order_reads_are_strict_valid(busy: Harness) -> None:
+    active = _strict("Orders", busy.engine.active_orders_json(A, None))
+    assert [o.client_order_index for o in active.orders] == [3]
+    inactive = _strict("Orders", busy.engine.inactive_orders_json(A, 100))
+    assert {o.status for o in inactive.orders} == {"filled", "canceled"}
+    _strict("Orders", busy.engine.orders_by_client_index_json(A, [2, 3, 4, 6, 7]))
+    for orders in busy.engine.open_orders_json(A).values():
+        for order in orders:
+            _strict("Order", order)
+
+
+def test_trade_reads_are_strict_valid(busy: Harness) -> None:
+    recent = _strict("Trades", busy.engine.recent_trades_json(BTC, 100))
+    assert recent.trades and all(t.market_id == BTC for t in recent.trades)
+    _strict(
+        "Trades",
+        busy.engine.trades_json(account_index=A, market_id=None, order_index=None, from_ms=None, limit=100),
+    )
+    for trades in busy.engine.account_trades_json(A).values():
+        for trade in trades:
+            _strict("Trade", trade)
+
+
+def test_market_reads_are_strict_valid(busy: Harness) -> None:
+    details = _strict("OrderBookDetails", busy.engine.order_book_details_json(None))
+    btc = next(d for d in details.order_book_details if d.market_id == BTC)
+    assert (btc.size_decimals, btc.price_decimals, btc.min_base_amount, btc.symbol) == (
+        5,
+        1,
+        "0.00020",
+        "BTC",
+    )
+    assert btc.last_trade_price == 95000.0 and btc.mark_price == "95500.0"
+    assert len(_strict("OrderBookDetails", busy.engine.order_book_details_json(ETH)).order_book_details) == 1
+    books = _strict("OrderBooks", busy.engine.order_books_json(None))
+    eth = next(b for b in books.order_books if b.market_id == ETH)
+    assert (eth.supported_size_decimals, eth.supported_price_decimals, eth.min_base_amount) == (
+        4,
+        2,
+        "0.0050",
+    )
+    orders = _strict("OrderBookOrders", busy.engine.order_book_orders_json(BTC, 250))
+    assert orders.asks[0].price == "95000.0" and orders.bids[0].price == "94000.0"
+    assert orders.total_asks == 1 and orders.total_bids == 1
+    _strict("Status", busy.engine.status_json())
+    with pytest.raises(SimError) as err:
+        busy.engine.order_book_details_json(42)
+    assert err.value.code == 21120
+
+
+def test_event_payloads_are_strict_valid(busy: Harness) -> None:
+    kinds = set()
+    for event in busy.events:
+        kinds.add(type(event))
+        if isinstance(event, OrderChanged):
+            _strict("Order", event.order)
+        elif isinstance(event, TradeHappened):
+            _strict("Trade", event.trade)
+        elif isinstance(event, PositionChanged):
+            _strict("AccountPosition", event.position)
+    assert kinds == {OrderChanged, TradeHappened, PositionChanged, BookChanged}
+
+
+def test_best_price_parses_like_the_sdk(busy: Harness) -> None:
+    """The SDK's get_best_price does int(price.replace(".", "")): the digits must be exact."""
+    orders = busy.engine.order_book_orders_json(BTC, 1)
+    assert int(orders["asks"][0]["price"].replace(".", "")) == 950000
+    assert int(orders["asks"][0]["remaining_base_amount"].replace(".", "")) == 40
+
+
+def test_every_decimal_string_has_the_market_decimals(busy: Harness) -> None:
+    for market, (size_dec, price_dec) in ((BTC, (5, 1)), (ETH, (4, 2))):
+        snap = busy.engine.book_snapshot(market)
+        for level in snap["asks"] + snap["bids"]:
+            assert len(level["price"].split(".")[1]) == price_dec
+            assert len(level["size"].split(".")[1]) == size_dec
+        for trade in busy.engine.recent_trades_json(market, 100)["trades"]:
+            assert len(trade["price"].split(".")[1]) == price_dec
+            assert len(trade["size"].split(".")[1]) == size_dec
+            assert len(trade["usd_amount"].split(".")[1]) == 6
+    position = busy.engine.positions_json(A)[str(BTC)]
+    assert position["avg_entry_price"] == "95000.0" and position["position"] == "0.00060"
+    assert position["unrealized_pnl"] == "0.300000"  # (95500 - 95000) * 0.0006
+
+
+def test_market_spec_helpers() -> None:
+    spec = MarketSpec("BTC", 1, 5, 1, Decimal("0.00020"), Decimal("10"), Decimal("95000"))
+    assert spec.fmt_size(20) == "0.00020" and spec.fmt_size(Decimal("1.5")) == "1.50000"
+    assert spec.fmt_price(950001) == "95000.1" and spec.fmt_price(Decimal("0.1")) == "0.1"
+    assert spec.size_from_int(20) == Decimal("0.00020") and spec.price_from_int(950001) == Decimal("95000.1")
+    assert (spec.min_base_int, spec.initial_price_int) == (20, 950000)
+    with pytest.raises(ValueError):
+        spec.size_to_int(Decimal("0.000001"))
+    assert fmt_usdc(Decimal("-0.0000001")) == "0.000000" and fmt_usdc(Decimal("1.5")) == "1.500000"
+    eth = {
+        "symbol": "ETH",
+        "market_id": 0,
+        "size_decimals": 4,
+        "price_decimals": 2,
+        "min_base_amount": "0.0050",
+        "min_quote_amount": 10,
+        "initial_price": "3000.00",
+    }
+    specs = market_specs_from_config([eth])
+    assert specs[0].min_base_int == 50 and specs[0].min_quote_amount == Decimal(10)
+    with pytest.raises(ValueError):
+        market_specs_from_config([eth, {**eth, "symbol": "ETH2"}])  # duplicate market_id
