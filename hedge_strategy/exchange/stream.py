@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -67,6 +68,7 @@ class AccountStream:
         self._refresh_margin_s = token_refresh_margin_s
         self._heard_at = time.monotonic()
         self._session_started = time.monotonic()  # silence is measured from here when the session is newer
+        self._probed_at = -math.inf  # when we last pinged the server to prove the link during a quiet spell
         self._up = False
         self._ever_up = False
         self._up_event = asyncio.Event()
@@ -188,14 +190,27 @@ class AccountStream:
                 await self._send(ws, {"type": "pong"})
 
     async def _receive(self, ws: ClientConnection, wake_at: float) -> dict[str, Any] | None:
-        """One frame, or None when `wake_at` (monotonic) came first. Silence past the heartbeat is fatal."""
-        silence_deadline = max(self._heard_at, self._session_started) + self._heartbeat_s
-        wait_s = min(silence_deadline, wake_at) - time.monotonic()
+        """One frame, or None when `wake_at` (monotonic) came first. Silence past the heartbeat is fatal.
+
+        Half-way through a quiet spell we send our own ping: a live server answers (a pong, or at worst an
+        error frame), so a quiet market is not mistaken for a dead link, and a dead link still times out.
+        """
+        quiet_since = max(self._heard_at, self._session_started)
+        silence_deadline = quiet_since + self._heartbeat_s
+        probe_at = quiet_since + self._heartbeat_s / 2
+        if self._probed_at >= quiet_since:
+            probe_at = math.inf
+        wait_s = min(silence_deadline, wake_at, probe_at) - time.monotonic()
         try:
             async with asyncio.timeout(max(0.0, wait_s)):
                 raw = await ws.recv()
         except TimeoutError:
-            if time.monotonic() >= silence_deadline:
+            now = time.monotonic()
+            if now >= probe_at and now < silence_deadline:
+                self._probed_at = now
+                await self._send(ws, {"type": "ping"})
+                return None
+            if now >= silence_deadline:
                 silent_s = time.monotonic() - max(self._heard_at, self._session_started)
                 raise _Reconnect(f"no frame for {silent_s:.1f} s") from None
             return None

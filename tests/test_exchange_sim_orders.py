@@ -1,0 +1,169 @@
+"""Integration: the adapter against the simulator with the real lighter-sdk (orders, reads, send outcomes)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from hedge_strategy.exchange import (
+    Fill,
+    OrderUpdate,
+    Purpose,
+    Role,
+    SendStatus,
+    Side,
+    StreamUp,
+    make_coid,
+)
+from tests.fixtures.sim import SimProcess
+from tests.test_exchange_simkit import Opener, events_until, next_event, open_account
+
+__all__ = ["open_account"]  # the fixture, imported for pytest
+
+D = Decimal
+SIZE = D("0.0002")
+
+
+def coid(n: int, role: Role = Role.A, purpose: Purpose = Purpose.MAKER) -> int:
+    return make_coid(role, purpose, n)
+
+
+async def test_start_loads_metadata_nonce_and_stream(sim: SimProcess, open_account: Opener) -> None:
+    account, events = await open_account(sim)
+    btc = account.market("BTC")
+    assert (btc.market_id, btc.size_decimals, btc.price_decimals) == (1, 5, 1)
+    assert btc.min_base_amount == D("0.0002") and btc.min_quote_amount == D("10")
+    assert account.market_by_id(0).symbol == "ETH"
+    assert await next_event(events, StreamUp) == StreamUp(101, reconnect=False)
+    assert account.seconds_since_heard() < 2.0
+
+
+async def test_post_only_open_then_forced_trade_gives_fill(sim: SimProcess, open_account: Opener) -> None:
+    account, events = await open_account(sim)
+    btc = account.market("BTC")
+    result = await account.place_post_only(btc, Side.BUY, SIZE, D("94000.0"), coid(1))
+    assert result.status is SendStatus.ACCEPTED and result.code == 200 and result.tx_hash
+
+    opened = await next_event(events, OrderUpdate, lambda u: u.client_order_index == coid(1))
+    assert (opened.status, opened.side, opened.price, opened.remaining_size) == (
+        "open", Side.BUY, D("94000.0"), SIZE)
+
+    trades = await sim.trade(market_id=1, side="sell", size="0.0002")
+    seen = await events_until(events, lambda seen: any(isinstance(e, Fill) for e in seen) and any(
+        isinstance(e, OrderUpdate) and e.status == "filled" for e in seen))
+    (fill,) = [e for e in seen if isinstance(e, Fill)]
+    assert fill.trade_id == trades[0]["trade_id"]
+    assert fill.client_order_index == coid(1) and fill.order_index == opened.order_index
+    assert (fill.side, fill.size, fill.price, fill.is_maker) == (Side.BUY, SIZE, D("94000.0"), True)
+    (filled,) = [e for e in seen if isinstance(e, OrderUpdate) and e.status == "filled"]
+    assert filled.filled_size == SIZE and filled.remaining_size == 0
+
+    positions = await account.positions()
+    assert positions[1].size == SIZE and positions[1].avg_entry_price == D("94000.0")
+    assert 0 not in positions  # flat markets are omitted
+
+
+async def test_ioc_market_and_reduce_only(sim: SimProcess, open_account: Opener) -> None:
+    taker, events = await open_account(sim, 101)
+    maker, _ = await open_account(sim, 102, books=())
+    btc = taker.market("BTC")
+    assert (await maker.place_post_only(btc, Side.SELL, D("0.0006"), D("95000.0"), coid(1, Role.B))).accepted
+
+    ioc = await taker.place_ioc(btc, Side.BUY, SIZE, D("95000.0"), coid(10, purpose=Purpose.HEDGE))
+    assert ioc.accepted
+    fill = await next_event(events, Fill, lambda f: f.client_order_index == coid(10, purpose=Purpose.HEDGE))
+    assert (fill.side, fill.is_maker, fill.price) == (Side.BUY, False, D("95000.0"))
+    assert fill.fee > 0  # premium taker fee
+
+    market = await taker.place_market(btc, Side.BUY, SIZE, D("95100.0"), coid(11, purpose=Purpose.HEDGE))
+    assert market.accepted
+    await next_event(events, Fill, lambda f: f.client_order_index == coid(11, purpose=Purpose.HEDGE))
+
+    missed_coid = coid(12, purpose=Purpose.HEDGE)
+    assert (await taker.place_ioc(btc, Side.BUY, SIZE, D("94000.0"), missed_coid)).accepted
+    ended = await next_event(events, OrderUpdate, lambda u: u.client_order_index == missed_coid)
+    assert ended.status == "canceled" and ended.filled_size == 0
+
+    # Long 0.0004: a reduce-only sell of more is cut to the position, and leaves us flat.
+    assert (await maker.place_post_only(btc, Side.BUY, D("0.001"), D("94500.0"), coid(2, Role.B))).accepted
+    closing = coid(13, purpose=Purpose.CLOSE)
+    result = await taker.place_ioc(btc, Side.SELL, D("0.001"), D("94500.0"), closing, reduce_only=True)
+    assert result.accepted
+    close_fill = await next_event(events, Fill, lambda f: f.client_order_index == closing)
+    assert close_fill.size == D("0.0004")
+    assert await taker.positions() == {}
+
+    flat_close = coid(14, purpose=Purpose.CLOSE)
+    result = await taker.place_market(btc, Side.SELL, SIZE, D("90000.0"), flat_close, reduce_only=True)
+    assert result.accepted
+    refused = await next_event(events, OrderUpdate, lambda u: u.client_order_index == flat_close)
+    assert refused.status == "canceled-reduce-only"
+
+
+async def test_cancel_by_client_index_and_cancel_all(sim: SimProcess, open_account: Opener) -> None:
+    account, events = await open_account(sim)
+    btc, eth = account.market("BTC"), account.market("ETH")
+    for n, price in ((1, "93000.0"), (2, "93100.0")):
+        assert (await account.place_post_only(btc, Side.BUY, SIZE, D(price), coid(n))).accepted
+    assert (await account.place_post_only(eth, Side.SELL, D("0.0050"), D("3100.00"), coid(3))).accepted
+    assert {o.client_order_index for o in await account.open_orders()} == {coid(1), coid(2), coid(3)}
+    assert {o.client_order_index for o in await account.open_orders(eth)} == {coid(3)}
+
+    assert (await account.cancel(btc, coid(1))).accepted
+    canceled = await next_event(events, OrderUpdate, lambda u: u.client_order_index == coid(1)
+                                and u.status == "canceled")
+    assert canceled.remaining_size == SIZE or canceled.remaining_size == 0
+    assert {o.client_order_index for o in await account.open_orders(btc)} == {coid(2)}
+
+    missing = await account.cancel(btc, coid(99))
+    assert missing.status is SendStatus.REJECTED and missing.code == 21123
+
+    assert (await account.cancel_all()).accepted
+    assert await account.open_orders() == []
+    found = await account.orders_by_client_index([coid(1), coid(2), coid(3)])
+    assert {c: u.status for c, u in found.items()} == {c: "canceled" for c in (coid(1), coid(2), coid(3))}
+
+
+async def test_orders_by_client_index_chunks_and_omits_unknown(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    placed = [coid(n) for n in range(1, 24)]  # more than one accountOrders call (20 per call)
+    for n, c in enumerate(placed):
+        assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0") + n, c)).accepted
+    found = await account.orders_by_client_index([*placed, coid(500)])
+    assert set(found) == set(placed)
+    assert all(u.status == "open" and u.account_index == 101 for u in found.values())
+
+
+async def test_trades_since(sim: SimProcess, open_account: Opener) -> None:
+    account, events = await open_account(sim, books=())
+    btc = account.market("BTC")
+    since_ms = int(time.time() * 1000) - 1
+    assert (await account.place_post_only(btc, Side.BUY, D("0.0004"), D("94000.0"), coid(1))).accepted
+    await next_event(events, OrderUpdate, lambda u: u.status == "open")
+    first = await sim.trade(market_id=1, side="sell", size="0.0002")
+    second = await sim.trade(market_id=1, side="sell", size="0.0002")
+    fills = await account.trades_since(since_ms)
+    assert [f.trade_id for f in fills] == [first[0]["trade_id"], second[0]["trade_id"]]
+    assert all(f.client_order_index == coid(1) and f.side is Side.BUY for f in fills)
+    assert await account.trades_since(since_ms, account.market("ETH")) == []
+    assert await account.trades_since(int(time.time() * 1000) + 60_000) == []
+
+
+async def test_top_of_book_and_book_price_stream_and_rest(sim: SimProcess, open_account: Opener) -> None:
+    maker, _ = await open_account(sim, 102, books=())
+    btc = maker.market("BTC")
+    for n, price in enumerate(("94000.0", "94000.5", "93999.0")):
+        assert (await maker.place_post_only(btc, Side.BUY, SIZE, D(price), coid(n + 1, Role.B))).accepted
+    assert (await maker.place_post_only(btc, Side.SELL, SIZE, D("95000.0"), coid(9, Role.B))).accepted
+    assert (await maker.place_post_only(btc, Side.SELL, SIZE, D("95000.0"), coid(10, Role.B))).accepted
+
+    watcher, events = await open_account(sim, 101, books=("BTC",))
+    await next_event(events, StreamUp)
+    for reader in (watcher, maker):  # watcher reads its live book, maker (no book stream) falls back to REST
+        top = await reader.top_of_book(btc)
+        assert (top.best_bid, top.best_ask) == (D("94000.5"), D("95000.0"))
+        assert await reader.book_price(btc, Side.BUY, 1) == D("94000.5")
+        assert await reader.book_price(btc, Side.BUY, 3) == D("93999.0")
+        assert await reader.book_price(btc, Side.SELL, 2) is None  # two orders, one level
+        assert await reader.book_price(btc, Side.BUY, 4) is None
