@@ -162,6 +162,11 @@ class LighterAccount:
         return self._stream.seconds_since_heard() if self._stream is not None else math.inf
 
     @property
+    def nonce_resyncs(self) -> int:
+        """How often the nonce was resynced from the exchange after an ambiguous or refused send."""
+        return self._sender.resyncs if self._sender is not None else 0
+
+    @property
     def stream_up(self) -> bool:
         return self._stream is not None and self._stream.up
 

@@ -1,0 +1,95 @@
+"""Integration: sending safely against the simulator's fault routes (nonces, ambiguous outcomes, 429s)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hedge_strategy.exchange import Purpose, Role, SendStatus, Side, make_coid
+from tests.fixtures.sim import SimProcess
+from tests.test_exchange_simkit import Opener, open_account
+
+__all__ = ["open_account"]
+
+D = Decimal
+SIZE = D("0.0002")
+SEND_TX = "/api/v1/sendTx"
+
+
+def coid(n: int) -> int:
+    return make_coid(Role.A, Purpose.MAKER, n)
+
+
+async def test_nonce_desync_resyncs_once_and_succeeds(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1))).accepted
+    # Another client on the same key consumes the nonce the adapter expects to use next.
+    other = await sim.signer(101)
+    tx_type, tx_info, _, err = other.sign_cancel_order(1, coid(1), nonce=1, api_key_index=3)
+    assert err is None
+    assert (await other.send_tx(tx_type, tx_info)).code == 200
+
+    result = await account.place_post_only(btc, Side.BUY, SIZE, D("90001.0"), coid(2))
+    assert result.status is SendStatus.ACCEPTED
+    assert account.nonce_resyncs == 1
+    found = await account.orders_by_client_index([coid(1), coid(2)])
+    assert (found[coid(1)].status, found[coid(2)].status) == ("canceled", "open")
+
+
+async def test_unanswered_sendtx_is_unknown_and_found_by_client_index(sim: SimProcess,
+                                                                      open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=(), request_timeout_s=1.0)
+    btc = account.market("BTC")
+    await sim.faults(blackhole_next_sendtx=1)
+    lost = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1))
+    assert lost.status is SendStatus.UNKNOWN  # never REJECTED: the order may exist
+
+    after = await account.place_post_only(btc, Side.BUY, SIZE, D("90001.0"), coid(2))
+    assert after.status is SendStatus.ACCEPTED  # the nonce was resynced, so the next send is clean
+    assert account.nonce_resyncs == 1
+    found = await account.orders_by_client_index([coid(1), coid(2)])
+    assert found[coid(1)].status == "open"  # the ambiguous order did reach the book
+
+
+async def test_server_error_is_unknown_then_next_send_works(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    await sim.faults(http_error_next=1, status=503, paths=[SEND_TX])
+    failed = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1))
+    assert failed.status is SendStatus.UNKNOWN and "503" in failed.message
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90001.0"), coid(2))).accepted
+    assert set(await account.orders_by_client_index([coid(1), coid(2)])) == {coid(2)}
+
+
+async def test_rate_limited_burst_backs_off_then_succeeds(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    await sim.faults(http_error_next=3, status=429, paths=[SEND_TX])
+    result = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1))
+    assert result.status is SendStatus.ACCEPTED
+    assert account.nonce_resyncs == 0  # a 429 is refused before processing: same tx, same nonce
+    assert (await sim.admin("GET", "/sim/faults"))["faults"]["http_error_next"] is None  # all 3 consumed
+
+
+async def test_rate_limit_beyond_budget_is_rejected_23000(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    await sim.faults(http_error_next=100, status=429, paths=[SEND_TX])
+    result = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1))
+    assert result.status is SendStatus.REJECTED and result.code == 23000
+    await sim.clear_faults()
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(2))).accepted
+    assert set(await account.orders_by_client_index([coid(1), coid(2)])) == {coid(2)}
+
+
+async def test_exchange_rejections_keep_the_nonce(sim: SimProcess, open_account: Opener) -> None:
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+    too_small = await account.place_post_only(btc, Side.BUY, D("0.0001"), D("90000.0"), coid(1))
+    assert too_small.status is SendStatus.REJECTED and too_small.code == 21121
+    await sim.faults(reject_next_sendtx=1, code=21130, message="not enough margin")
+    refused = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(2))
+    assert refused.status is SendStatus.REJECTED and refused.code == 21130
+    assert "not enough margin" in refused.message
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(3))).accepted
+    assert account.nonce_resyncs == 0
