@@ -1,0 +1,384 @@
+"""The messages A and B exchange over Redis: versioned JSON, validated strictly in both directions.
+
+Every message is a JSON object with `"v": 1` and a `"type"`; sizes and prices are decimal strings;
+timestamps are integer milliseconds since the epoch. Constructing a message validates it (`BusMessageError`,
+a `ValueError`, on anything wrong), and so does `from_json`, which also rejects missing and unknown fields,
+so a message that parses is safe to act on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+SIDES = ("buy", "sell")
+FILLED, FAILED = "filled", "failed"
+OUTCOME_STATUSES = (FILLED, FAILED)
+RESIDUAL = "residual"
+
+
+class BusMessageError(ValueError):
+    """A message that does not follow the schema. The text says which field and why."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def opposite_side(side: str) -> str:
+    """ "buy" for "sell" and back (accepts `Side` members, which are strings)."""
+    side = str(side)
+    if side not in SIDES:
+        raise BusMessageError(f"side must be one of {SIDES}, got {side!r}")
+    return "sell" if side == "buy" else "buy"
+
+
+def request_id_for(a_client_order_index: int, trade_ids: Sequence[int]) -> str:
+    """The id of the request that hedges A's fills `trade_ids` of order `a_client_order_index`.
+
+    `"<coid>-<trade_id>"` for one fill, `"<coid>-<t1>+<t2>..."` (ascending) for fills A netted together, and
+    `"<coid>-residual"` for a residual hedge (no fill: A + B drifted apart). The same fills always give the
+    same id, so B recognises a redelivered or republished request.
+    """
+    if not trade_ids:
+        return f"{a_client_order_index}-{RESIDUAL}"
+    return f"{a_client_order_index}-" + "+".join(str(t) for t in sorted(trade_ids))
+
+
+@dataclass(frozen=True)
+class HedgeRequest:
+    """A asks B to hedge: B must trade `side` for `size` on `market`.
+
+    `side` is the side **B** trades, the opposite of A's fill side (A bought, so B sells). Build one with
+    `for_fills` (which takes A's fill side and derives the rest) or `for_residual`.
+    """
+
+    pair: str
+    request_id: str
+    market: str  # symbol, e.g. "BTC"
+    market_id: int
+    side: str  # the side B must trade: "buy" | "sell"
+    size: Decimal  # base amount, > 0
+    a_client_order_index: int
+    trade_ids: tuple[int, ...]  # A's fills this covers; empty for a residual hedge
+    a_fill_price: Decimal | None  # size-weighted average price of those fills; None for a residual
+    fill_ts_ms: int  # exchange time of the (last) fill, or when the residual was seen
+    publish_ts_ms: int = 0  # stamped by Bus.publish_request when left at 0
+
+    TYPE: ClassVar[str] = "hedge_request"
+
+    @classmethod
+    def for_fills(
+        cls,
+        *,
+        pair: str,
+        market: str,
+        market_id: int,
+        a_fill_side: str,
+        size: Decimal,
+        a_client_order_index: int,
+        trade_ids: Sequence[int],
+        a_fill_price: Decimal,
+        fill_ts_ms: int,
+    ) -> HedgeRequest:
+        """The request hedging A's fills: B trades the opposite of `a_fill_side`."""
+        return cls(
+            pair=pair,
+            request_id=request_id_for(a_client_order_index, trade_ids),
+            market=market,
+            market_id=market_id,
+            side=opposite_side(a_fill_side),
+            size=size,
+            a_client_order_index=a_client_order_index,
+            trade_ids=tuple(trade_ids),
+            a_fill_price=a_fill_price,
+            fill_ts_ms=fill_ts_ms,
+        )
+
+    @classmethod
+    def for_residual(
+        cls,
+        *,
+        pair: str,
+        market: str,
+        market_id: int,
+        side: str,
+        size: Decimal,
+        a_client_order_index: int,
+        seen_ts_ms: int,
+    ) -> HedgeRequest:
+        """A request to trade away an imbalance of A + B; `side` is what B trades. Use a fresh coid."""
+        return cls(
+            pair=pair,
+            request_id=request_id_for(a_client_order_index, ()),
+            market=market,
+            market_id=market_id,
+            side=str(side),
+            size=size,
+            a_client_order_index=a_client_order_index,
+            trade_ids=(),
+            a_fill_price=None,
+            fill_ts_ms=seen_ts_ms,
+        )
+
+    @property
+    def is_residual(self) -> bool:
+        return not self.trade_ids
+
+    def __post_init__(self) -> None:
+        check = _Check("hedge request", self)
+        check.text("pair", "request_id", "market")
+        check.integer("market_id", "a_client_order_index", "fill_ts_ms", "publish_ts_ms")
+        check.choice("side", SIDES)
+        check.decimal("size", positive=True)
+        check.integers("trade_ids")
+        check.decimal("a_fill_price", positive=True, optional=not self.trade_ids)
+        expected = request_id_for(self.a_client_order_index, self.trade_ids)
+        if self.request_id != expected:
+            raise BusMessageError(
+                f"hedge request: request_id {self.request_id!r} does not match its order and "
+                f"fills (expected {expected!r})"
+            )
+
+    def to_json(self) -> str:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> HedgeRequest:
+        return _load(cls, raw)
+
+
+@dataclass(frozen=True)
+class HedgeOutcome:
+    """B's answer to one or more requests (B nets requests waiting together into one hedge).
+
+    `filled`: the hedge is done (`filled_size` at `avg_price`). `failed`: B gave up, `reason` says why, and
+    `filled_size` may still be non-zero (a partial hedge). `latency_ms` is B's measure from the earliest
+    request's publish to its first hedge order being sent.
+    """
+
+    pair: str
+    request_ids: tuple[str, ...]
+    status: str  # "filled" | "failed"
+    market: str
+    side: str  # the side B traded
+    requested_size: Decimal
+    filled_size: Decimal
+    avg_price: Decimal | None  # None when nothing filled
+    attempts: int  # hedge orders sent
+    reason: str | None  # required when failed
+    hedge_client_order_indexes: tuple[int, ...]
+    received_ts_ms: int  # B read the (first) request
+    sent_ts_ms: int | None  # B's first hedge order went out
+    filled_ts_ms: int | None  # the hedge completed
+    latency_ms: float | None
+    publish_ts_ms: int = 0  # stamped by Bus.publish_outcome when left at 0
+
+    TYPE: ClassVar[str] = "hedge_outcome"
+
+    @property
+    def filled(self) -> bool:
+        return self.status == FILLED
+
+    def __post_init__(self) -> None:
+        check = _Check("hedge outcome", self)
+        check.text("pair", "market")
+        check.texts("request_ids")
+        check.choice("status", OUTCOME_STATUSES)
+        check.choice("side", SIDES)
+        check.decimal("requested_size", positive=True)
+        check.decimal("filled_size", positive=False)
+        check.decimal("avg_price", positive=True, optional=True)
+        check.integer("attempts", "received_ts_ms", "publish_ts_ms")
+        check.integer("sent_ts_ms", "filled_ts_ms", optional=True)
+        check.integers("hedge_client_order_indexes", allow_empty=True)
+        check.number("latency_ms", optional=True)
+        check.text("reason", optional=self.status == FILLED)
+        if self.status == FILLED and (self.filled_size <= 0 or self.avg_price is None):
+            raise BusMessageError("hedge outcome: a filled outcome needs filled_size > 0 and avg_price")
+        if self.filled_size > 0 and self.avg_price is None:
+            raise BusMessageError("hedge outcome: avg_price is required when filled_size > 0")
+
+    def to_json(self) -> str:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> HedgeOutcome:
+        return _load(cls, raw)
+
+
+@dataclass(frozen=True)
+class PauseState:
+    """Why and since when A is paused, and who paused it ("A", "ctl", ...)."""
+
+    reason: str
+    by: str
+    since_ms: int
+
+    TYPE: ClassVar[str] = "pause"
+
+    def __post_init__(self) -> None:
+        check = _Check("pause state", self)
+        check.text("reason", "by")
+        check.integer("since_ms")
+
+    def to_json(self) -> str:
+        return _dump(self)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> PauseState:
+        return _load(cls, raw)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Encoding
+
+
+def _dump(message: Any) -> str:
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "type": message.TYPE}
+    for f in fields(message):
+        value = getattr(message, f.name)
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        body[f.name] = value
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _load(cls: Any, raw: str | bytes) -> Any:
+    what = cls.TYPE.replace("_", " ")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise BusMessageError(f"{what}: not JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise BusMessageError(f"{what}: expected a JSON object, got {type(body).__name__}")
+    if type(body.get("v")) is not int or body["v"] != SCHEMA_VERSION:
+        raise BusMessageError(
+            f"{what}: unsupported version {body.get('v')!r} (this build reads v{SCHEMA_VERSION})"
+        )
+    if body.get("type") != cls.TYPE:
+        raise BusMessageError(f"{what}: expected type {cls.TYPE!r}, got {body.get('type')!r}")
+    names = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(body) - set(names) - {"v", "type"})
+    if unknown:
+        raise BusMessageError(f"{what}: unknown field(s) {', '.join(unknown)}")
+    missing = sorted(n for n in names if n not in body)
+    if missing:
+        raise BusMessageError(f"{what}: missing field(s) {', '.join(missing)}")
+    values = {name: _decode_field(what, name, body[name], cls) for name in names}
+    return cls(**values)
+
+
+def _decode_field(what: str, name: str, value: Any, cls: Any) -> Any:
+    """JSON value -> Python value for the field's declared kind; the dataclass then validates ranges."""
+    kind = _FIELD_KINDS[cls.TYPE].get(name)
+    if kind == "decimal":
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise BusMessageError(f"{what}: {name} must be a decimal string, got {value!r}")
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise BusMessageError(f"{what}: {name} is not a decimal number: {value!r}") from None
+    if kind == "list":
+        if not isinstance(value, list):
+            raise BusMessageError(f"{what}: {name} must be a list, got {value!r}")
+        return tuple(value)
+    return value
+
+
+_FIELD_KINDS: dict[str, dict[str, str]] = {
+    HedgeRequest.TYPE: {"size": "decimal", "a_fill_price": "decimal", "trade_ids": "list"},
+    HedgeOutcome.TYPE: {
+        "requested_size": "decimal",
+        "filled_size": "decimal",
+        "avg_price": "decimal",
+        "request_ids": "list",
+        "hedge_client_order_indexes": "list",
+    },
+    PauseState.TYPE: {},
+}
+
+
+class _Check:
+    """Field validation for a message's __post_init__: raises BusMessageError naming the field."""
+
+    def __init__(self, what: str, message: Any) -> None:
+        self.what = what
+        self.message = message
+
+    def _fail(self, name: str, expected: str) -> None:
+        raise BusMessageError(f"{self.what}: {name} must be {expected}, got {getattr(self.message, name)!r}")
+
+    def text(self, *names: str, optional: bool = False) -> None:
+        for name in names:
+            value = getattr(self.message, name)
+            if not (value is None and optional) and (not isinstance(value, str) or not value.strip()):
+                self._fail(name, "a non-empty string")
+
+    def _as_tuple(self, name: str) -> Any:
+        value = getattr(self.message, name)
+        if isinstance(value, list):  # callers may pass lists; the message keeps an immutable tuple
+            value = tuple(value)
+            object.__setattr__(self.message, name, value)
+        return value
+
+    def texts(self, name: str) -> None:
+        value = self._as_tuple(name)
+        if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
+            self._fail(name, "a non-empty list of non-empty strings")
+
+    def integer(self, *names: str, optional: bool = False) -> None:
+        for name in names:
+            value = getattr(self.message, name)
+            if value is None and optional:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self._fail(name, "an integer >= 0")
+
+    def integers(self, name: str, allow_empty: bool = True) -> None:
+        value = self._as_tuple(name)
+        ok = isinstance(value, tuple) and (allow_empty or value)
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+            self._fail(name, "a list of integers >= 0")
+
+    def number(self, name: str, optional: bool = False) -> None:
+        value = getattr(self.message, name)
+        if value is None and optional:
+            return
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            self._fail(name, "a number >= 0")
+
+    def decimal(self, name: str, positive: bool, optional: bool = False) -> None:
+        value = getattr(self.message, name)
+        if value is None and optional:
+            return
+        ok = isinstance(value, Decimal) and value.is_finite() and (value > 0 if positive else value >= 0)
+        if not ok:
+            self._fail(name, "a decimal " + ("> 0" if positive else ">= 0"))
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> None:
+        value = getattr(self.message, name)
+        if not isinstance(value, str) or value not in choices:
+            self._fail(name, f"one of {', '.join(choices)}")
+        # Enum members (Side.BUY) become plain strings: equality and JSON then survive a round trip.
+        object.__setattr__(self.message, name, str(value))
+
+
+def decode_text(value: Any) -> str:
+    """A Redis reply as text, whether the client decodes replies or not (bad UTF-8 replaced, not raised)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def decode_fields(fields_: Mapping[Any, Any] | None) -> dict[str, str]:
+    return {decode_text(k): decode_text(v) for k, v in (fields_ or {}).items()}
