@@ -421,6 +421,23 @@ def test_flat_position_stays_listed_with_sign_zero(h: Harness) -> None:
     assert (pos["sign"], pos["position"]) == (0, "0.00000")
 
 
+def test_long_runs_keep_bounded_memory(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hedge_strategy.sim.core.EXPIRY_COMPACT_AT", 50)
+    monkeypatch.setattr("hedge_strategy.sim.core.BY_CLIENT_LIMIT", 40)
+    h.engine._expiry_compact_at = 50
+    keeper = h.order(A, 1, "0.0002", "90000", "buy")  # stays open the whole time
+    for coid in range(2, 300):
+        h.order(A, coid, "0.0002", "94000", "buy")
+        h.cancel(A, coid)
+    assert len(h.engine._expiries) <= 100
+    assert len(h.engine.accounts[A].all_orders_by_client) <= 41
+    found = h.engine.orders_by_client_index_json(A, [1, 299, 2])["orders"]
+    assert [o["client_order_index"] for o in found] == [1, 299]  # open and recent kept, old ended gone
+    assert keeper.status == "open"
+    h.engine.tick(keeper.order_expiry)
+    assert keeper.status == "canceled-expired"  # compaction kept the open order's expiry
+
+
 # -- history reads ----------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ log = logging.getLogger("hedge_strategy.sim.engine")
 FIRST_ORDER_INDEX = 1 << 48
 TRADES_LIMIT = 20000
 MARKET_TRADES_LIMIT = 2000
+BY_CLIENT_LIMIT = 20000  # orders per account findable by client index once ended
+EXPIRY_COMPACT_AT = 10000
 USDC_MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
 
@@ -73,6 +75,7 @@ class ExchangeCore:
         }
         self.trade_counts: dict[int, int] = dict.fromkeys(self.specs, 0)
         self._expiries: list[tuple[int, int, Order]] = []
+        self._expiry_compact_at = EXPIRY_COMPACT_AT
 
     # -- events ------
     def add_listener(self, callback: Callable[[SimEvent], None]) -> None:
@@ -150,8 +153,21 @@ class ExchangeCore:
         )
         self._next_order_index += 1
         if not account.internal:
-            account.all_orders_by_client[order.client_order_index] = order
+            self._remember_by_client(account, order)
         return order
+
+    @staticmethod
+    def _remember_by_client(account: Account, order: Order) -> None:
+        """Latest order per client index, for lookups in any state; the oldest ended ones are forgotten."""
+        known = account.all_orders_by_client
+        known.pop(order.client_order_index, None)  # re-insert at the end: the dict stays oldest-first
+        known[order.client_order_index] = order
+        while len(known) > BY_CLIENT_LIMIT:
+            oldest_coid = next(iter(known))
+            oldest = known.pop(oldest_coid)
+            if oldest.status == "open":
+                known[oldest_coid] = oldest  # still open: keep it, now at the young end
+                break
 
     def _take_seq(self) -> int:
         seq = self._next_seq
@@ -164,6 +180,11 @@ class ExchangeCore:
         account.add_open(order)
         if order.order_expiry > 0:
             heapq.heappush(self._expiries, (order.order_expiry, order.order_index, order))
+            if len(self._expiries) > self._expiry_compact_at:
+                # Ended orders keep their (28-day) entries until due; drop them instead of growing forever.
+                self._expiries = [e for e in self._expiries if e[2].status == "open"]
+                heapq.heapify(self._expiries)
+                self._expiry_compact_at = max(EXPIRY_COMPACT_AT, 2 * len(self._expiries))
 
     def _close(self, order: Order, status: str) -> None:
         """Ends an order (resting or not) with a final status and publishes it."""

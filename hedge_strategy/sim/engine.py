@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from .accounts import INTERNAL_ACCOUNTS, LIQUIDITY_ACCOUNT, TAKER_ACCOUNT, Account
-from .book import TIF_GTT, TIF_IOC, TYPE_LIMIT, TYPE_MARKET, Order
+from .book import TIF_GTT, TIF_IOC, TIF_POST_ONLY, TYPE_LIMIT, TYPE_MARKET, Order
 from .core import STOP_BOOK_EMPTY, wall_clock_ms
 from .errors import (
     ACCOUNT_NOT_FOUND,
@@ -292,7 +292,7 @@ class Engine(EngineReads):
         order.price, order.remaining = new_price, new_size
         order.initial_size = order.filled + new_size
         order.seq = self._take_seq()
-        if order.time_in_force == 2 and self.crosses(order.market_id, order.is_ask, new_price):
+        if order.time_in_force == TIF_POST_ONLY and self.crosses(order.market_id, order.is_ask, new_price):
             self._close(order, "canceled-post-only")
             return
         self._match_then_place(order)
