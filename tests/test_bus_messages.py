@@ -148,7 +148,7 @@ def test_malformed_requests_are_rejected_with_the_reason(raw: str, expected: str
     ("changes", "expected"),
     [
         ({"status": "failed", "reason": None}, "reason must be a non-empty string"),
-        ({"avg_price": None}, "filled outcome needs filled_size > 0 and avg_price"),
+        ({"avg_price": None}, "avg_price is required when filled_size > 0"),
         ({"request_ids": ()}, "request_ids must be a non-empty list"),
         ({"status": "maybe"}, "status must be one of filled, failed"),
         ({"attempts": -1}, "attempts must be an integer >= 0"),
@@ -163,3 +163,17 @@ def test_invalid_outcomes_cannot_be_built(changes: dict[str, Any], expected: str
 def test_lists_given_to_a_message_become_tuples() -> None:
     outcome = an_outcome(request_ids=["a-1", "a-2"], hedge_client_order_indexes=[1, 2])
     assert outcome.request_ids == ("a-1", "a-2") and outcome.hedge_client_order_indexes == (1, 2)
+
+
+def test_requests_that_net_to_nothing_are_answered_filled_without_an_order() -> None:
+    netted = an_outcome(
+        request_ids=("7-1", "8-2"),
+        requested_size=Decimal("0"),
+        filled_size=Decimal("0"),
+        avg_price=None,
+        attempts=0,
+        hedge_client_order_indexes=(),
+        sent_ts_ms=None,
+        latency_ms=None,
+    )
+    assert netted.filled and HedgeOutcome.from_json(netted.to_json()) == netted

@@ -158,8 +158,9 @@ class HedgeOutcome:
     """B's answer to one or more requests (B nets requests waiting together into one hedge).
 
     `filled`: the hedge is done (`filled_size` at `avg_price`). `failed`: B gave up, `reason` says why, and
-    `filled_size` may still be non-zero (a partial hedge). `latency_ms` is B's measure from the earliest
-    request's publish to its first hedge order being sent.
+    `filled_size` may still be non-zero (a partial hedge). Requests of opposite sides that net to nothing are
+    answered `filled` with `requested_size` and `filled_size` 0 and no order. `latency_ms` is B's measure
+    from the earliest request's publish to its first hedge order being sent.
     """
 
     pair: str
@@ -167,7 +168,7 @@ class HedgeOutcome:
     status: str  # "filled" | "failed"
     market: str
     side: str  # the side B traded
-    requested_size: Decimal
+    requested_size: Decimal  # net size of the requests answered
     filled_size: Decimal
     avg_price: Decimal | None  # None when nothing filled
     attempts: int  # hedge orders sent
@@ -191,7 +192,7 @@ class HedgeOutcome:
         check.texts("request_ids")
         check.choice("status", OUTCOME_STATUSES)
         check.choice("side", SIDES)
-        check.decimal("requested_size", positive=True)
+        check.decimal("requested_size", positive=False)
         check.decimal("filled_size", positive=False)
         check.decimal("avg_price", positive=True, optional=True)
         check.integer("attempts", "received_ts_ms", "publish_ts_ms")
@@ -199,8 +200,6 @@ class HedgeOutcome:
         check.integers("hedge_client_order_indexes", allow_empty=True)
         check.number("latency_ms", optional=True)
         check.text("reason", optional=self.status == FILLED)
-        if self.status == FILLED and (self.filled_size <= 0 or self.avg_price is None):
-            raise BusMessageError("hedge outcome: a filled outcome needs filled_size > 0 and avg_price")
         if self.filled_size > 0 and self.avg_price is None:
             raise BusMessageError("hedge outcome: avg_price is required when filled_size > 0")
 
