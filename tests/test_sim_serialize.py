@@ -1,4 +1,4 @@
-"""Simulator JSON: every read passes lighter-sdk 1.1.8's strict model validation; decimals are exact."""
+"""Simulator reads: strict lighter-sdk 1.1.8 validation, exact decimals, history paging and filters."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ import pytest
 from hedge_strategy.sim.engine import SimError
 from hedge_strategy.sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
 from hedge_strategy.sim.markets import MarketSpec, fmt_usdc, market_specs_from_config
-from tests.test_sim_engine import BTC, ETH, A, B, C, Harness
+from tests.test_sim_engine import BTC, ETH, START_MS, A, B, C, Harness
 
 
 def _strict(model: str, body: dict[str, Any]) -> Any:
     # Through JSON first, as the SDK would see it on the wire.
     return getattr(sdk, model).model_validate(json.loads(json.dumps(body)))
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
 
 
 @pytest.fixture
@@ -155,3 +160,54 @@ def test_market_spec_helpers() -> None:
     assert specs[0].min_base_int == 50 and specs[0].min_quote_amount == Decimal(10)
     with pytest.raises(ValueError):
         market_specs_from_config([eth, {**eth, "symbol": "ETH2"}])  # duplicate market_id
+
+
+# -- history reads: paging and filters --------------------------------------------------------------
+
+
+def test_inactive_orders_page_newest_first(h: Harness) -> None:
+    for coid in range(1, 8):
+        h.order(A, coid, "0.0002", "94000", "buy")
+        h.cancel(A, coid)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = h.engine.inactive_orders_json(A, 3, cursor=cursor)
+        seen += [o["client_order_index"] for o in page["orders"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [7, 6, 5, 4, 3, 2, 1]
+    assert [
+        o["client_order_index"] for o in h.engine.inactive_orders_json(A, 10, market_id=ETH)["orders"]
+    ] == []
+
+
+def test_orders_by_client_index_any_state(h: Harness) -> None:
+    h.order(A, 1, "0.0002", "94000", "buy")
+    h.order(A, 2, "0.0002", "94000", "buy")
+    h.cancel(A, 2)
+    body = h.engine.orders_by_client_index_json(A, [1, 2, 3])
+    assert [(o["client_order_index"], o["status"]) for o in body["orders"]] == [(1, "open"), (2, "canceled")]
+
+
+def test_trades_filters_and_cursor(h: Harness) -> None:
+    maker = h.order(B, 1, "0.0010", "95000", "sell")
+    for coid in range(2, 7):
+        h.now += 1000
+        h.order(A, coid, "0.0002", "95000", "buy", tif="ioc")
+    by_order = h.engine.trades_json(
+        account_index=None, market_id=BTC, order_index=maker.order_index, from_ms=None, limit=100
+    )
+    assert len(by_order["trades"]) == 5
+    recent = h.engine.trades_json(
+        account_index=A, market_id=None, order_index=None, from_ms=START_MS + 3000, limit=100, sort_dir="asc"
+    )
+    assert [t["timestamp"] for t in recent["trades"]] == [START_MS + 3000, START_MS + 4000, START_MS + 5000]
+    page1 = h.engine.trades_json(account_index=A, market_id=None, order_index=None, from_ms=None, limit=2)
+    page2 = h.engine.trades_json(
+        account_index=A, market_id=None, order_index=None, from_ms=None, limit=2, cursor=page1["next_cursor"]
+    )
+    ids = [t["trade_id"] for t in page1["trades"] + page2["trades"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
+    assert [t["trade_id"] for t in h.engine.recent_trades_json(BTC, 2)["trades"]] == ids[:2]
