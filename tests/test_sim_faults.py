@@ -1,0 +1,209 @@
+"""Fault injection, rate limits and speed bumps, as a client (and the server's tx log) sees them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import lighter
+import pytest
+from lighter import models
+
+from tests.fixtures.sim import SimFactory, SimProcess
+
+BTC = 1
+MIN_LOT = 20
+LIMIT = lighter.SignerClient.ORDER_TYPE_LIMIT
+POST_ONLY = lighter.SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
+IOC = lighter.SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
+
+
+async def next_nonce(sim: SimProcess, account: int) -> int:
+    body = await sim.get("/api/v1/nextNonce", {"account_index": account, "api_key_index": 3})
+    return models.NextNonce.model_validate(body).nonce
+
+
+async def place(client: Any, coid: int, price: int, ask: bool = False) -> tuple[Any, Any]:
+    _, resp, err = await client.create_order(BTC, coid, MIN_LOT, price, ask, LIMIT, POST_ONLY)
+    return resp, err
+
+
+async def test_drop_websockets_closes_every_socket_and_clients_can_reconnect(sim: SimProcess) -> None:
+    async with sim.stream() as first, sim.stream() as second:
+        await first.subscribe("order_book/1")
+        await first.expect("subscribed/order_book")
+        assert (await sim.state())["ws_connections"] == 2
+        reply = await sim.faults(drop_websockets=True)
+        assert reply["dropped_websockets"] == 2
+        assert await first.closed() == 1001
+        assert await second.closed() == 1001
+    async with sim.stream() as again:
+        await again.subscribe("order_book/1")
+        assert (await again.expect("subscribed/order_book"))["channel"] == "order_book:1"
+    await sim.faults(drop_websockets=True, drop_code=1011)
+    bad = await sim.admin("POST", "/sim/faults", {"drop_websockets": True, "drop_code": 1000}, expect=400)
+    assert "drop_code" in bad["message"]
+
+
+async def test_silence_loses_the_updates_of_its_window_and_leaves_an_offset_gap(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    async with sim.stream() as ws:
+        await ws.subscribe("order_book/1")
+        offset = (await ws.expect("subscribed/order_book"))["offset"]
+        await sim.faults(silence_ws_s=0.5)
+        resp, err = await place(client, 11000000000001, 949000)
+        assert err is None and resp.code == 200
+        with pytest.raises(TimeoutError):
+            await ws.recv(wait_s=0.8)  # nothing at all arrives, and the silence runs out meanwhile
+        resp, err = await place(client, 11000000000002, 948000)
+        assert err is None
+        delta = await ws.expect("update/order_book")
+        assert delta["offset"] == offset + 2  # the silenced delta (offset + 1) is gone for good
+        assert delta["order_book"]["bids"] == [{"price": "94800.0", "size": "0.00020"}]
+
+
+async def test_reject_next_sendtx_changes_nothing_and_keeps_the_nonce(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    await sim.faults(reject_next_sendtx=2, code=21999, message="injected outage")
+    for coid in (11000000000011, 11000000000012):
+        resp, err = await place(client, coid, 949000)
+        assert resp is None and "21999" in err and "injected outage" in err
+    assert await next_nonce(sim, 101) == 0
+    resp, err = await place(client, 11000000000013, 949000)  # the SDK rolled its nonce back on the 400
+    assert err is None and resp.code == 200
+    assert await next_nonce(sim, 101) == 1
+    assert (await sim.state())["faults"]["reject_next_sendtx"] is None
+
+
+async def test_reject_probability_filtered_by_account(sim: SimProcess) -> None:
+    a, b = await sim.signer(101), await sim.signer(102)
+    await sim.faults(reject_sendtx_probability=1.0, account_index=102)
+    resp, err = await place(a, 11000000000021, 949000)
+    assert err is None and resp.code == 200
+    resp, err = await place(b, 21000000000021, 951000, ask=True)
+    assert resp is None and "29500" in err
+    await sim.clear_faults()
+    resp, err = await place(b, 21000000000022, 951000, ask=True)
+    assert err is None and resp.code == 200
+
+
+async def test_injected_http_errors_latency_and_bad_fault_bodies(sim: SimProcess) -> None:
+    await sim.faults(http_error_next=2, status=503, paths=["/api/v1/sendTx"])
+    async with sim.raw_session() as http:
+        assert (await sim.get("/api/v1/orderBooks"))["code"] == 200  # other paths untouched
+        for _ in range(2):
+            async with http.post(sim.url + "/api/v1/sendTx", data={"tx_type": "14", "tx_info": "{}"}) as resp:
+                assert resp.status == 503 and resp.content_type == "application/json"
+                assert (await resp.json())["code"] == 29500
+        async with http.post(sim.url + "/api/v1/sendTx", data={"tx_type": "14", "tx_info": "{}"}) as resp:
+            assert resp.status == 400  # the fault is used up: a normal (malformed tx) answer
+    await sim.faults(http_error_next=1, status=429)
+    body = await sim.get("/api/v1/orderBooks", expect=429)
+    assert body == {"code": 23000, "message": "too many requests"}
+
+    await sim.faults(latency_ms=300)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await sim.get("/")
+    assert loop.time() - started >= 0.3
+    started = loop.time()
+    await sim.state()  # admin routes carry no injected latency
+    assert loop.time() - started < 0.3
+
+    bad = await sim.admin("POST", "/sim/faults", {"explode": True}, expect=400)
+    assert "explode" in bad["message"]
+    bad = await sim.admin("POST", "/sim/faults", {"http_error_next": 1, "status": 404}, expect=400)
+    assert "status" in bad["message"]
+    cleared = await sim.clear_faults()
+    assert cleared["faults"]["latency_ms"] == 0
+
+
+async def test_blackholed_sendtx_executes_but_is_never_answered(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    _, tx_info, _, err = client.sign_create_order(
+        BTC, 11000000000031, MIN_LOT, 949000, 0, LIMIT, POST_ONLY, nonce=0, api_key_index=3
+    )
+    assert err is None
+    await sim.faults(blackhole_next_sendtx=1)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as http:
+        with pytest.raises(TimeoutError):
+            await http.post(sim.url + "/api/v1/sendTx", data={"tx_type": "14", "tx_info": tx_info})
+    # The ambiguous outcome: the order exists although the client never heard back.
+    body = await sim.get(
+        "/api/v1/accountOrders",
+        {"account_index": 101, "client_order_indexes": 11000000000031},
+        sim.auth_token(client),
+    )
+    assert [o.status for o in models.Orders.model_validate(body).orders] == ["open"]
+    record = (await sim.txlog(101))["101"][-1]
+    assert record["answered_us"] is None and "blackholed" in record["message"]
+    assert await next_nonce(sim, 101) == 1
+
+
+async def test_rate_limit_answers_429_per_account_and_tier(sim_factory: SimFactory) -> None:
+    sim = await sim_factory(
+        {
+            "rate_limits": {"enabled": True, "standard_per_minute": 5},
+            "accounts": [
+                {"account_index": 101, "tier": "standard", "collateral": "1000"},
+                {"account_index": 102, "tier": "premium", "collateral": "1000"},
+            ],
+        }
+    )
+    client = await sim.signer(101)
+    resp, err = await place(client, 11000000000041, 949000)  # the SDK's nextNonce + sendTx: 2 of 5
+    assert err is None and resp.code == 200
+    for _ in range(3):
+        await sim.get("/api/v1/account", {"by": "index", "value": 101})
+    body = await sim.get("/api/v1/nextNonce", {"account_index": 101, "api_key_index": 3}, expect=429)
+    assert body == {"code": 23000, "message": "too many requests"}
+    with pytest.raises(lighter.ApiException) as raised:
+        await place(client, 11000000000042, 949000)
+    assert raised.value.status == 429
+    # Premium account 102 has its own, weighted budget; admin routes are never limited.
+    for _ in range(10):
+        await sim.get("/api/v1/nextNonce", {"account_index": 102, "api_key_index": 3})
+    for _ in range(10):
+        await sim.state()
+
+
+async def test_speed_bumps_delay_execution_not_the_answer_and_keep_account_order(
+    sim_factory: SimFactory,
+) -> None:
+    sim = await sim_factory(
+        {
+            "speed_bumps": {"enabled": True},
+            "accounts": [
+                {"account_index": 101, "tier": "standard", "collateral": "100000"},
+                {"account_index": 102, "tier": "premium", "collateral": "100000"},
+            ],
+        }
+    )
+    standard, premium = await sim.signer(101), await sim.signer(102)
+    async with sim.stream() as ws:
+        for signer in (standard, premium):
+            await ws.subscribe(f"account_all_orders/{signer.account_index}", auth=sim.auth_token(signer))
+            await ws.expect("subscribed/account_all_orders")
+        resp, err = await place(standard, 11000000000051, 949000)
+        assert err is None
+        strict = models.RespSendTx.model_validate(resp.to_dict())
+        # Premium: an IOC (taker, 200 ms) then a post-only (maker, 0 ms) must execute in that order.
+        _, _, err = await premium.create_order(
+            BTC, 21000000000051, MIN_LOT, 940000, True, LIMIT, IOC, order_expiry=0
+        )
+        assert err is None
+        resp, err = await place(premium, 21000000000052, 951000, ask=True)
+        assert err is None
+        for _ in range(3):
+            await ws.expect("update/account_all_orders", wait_s=3)
+    log = await sim.txlog()
+    [maker_std] = log["101"]
+    taker_prem, maker_prem = log["102"]
+    assert maker_std["kind"] == "maker" and maker_std["delay_ms"] == 200
+    assert maker_std["answered_us"] - maker_std["arrival_us"] < 100_000  # answered at once
+    assert maker_std["executed_us"] - maker_std["arrival_us"] >= 200_000  # executed after the bump
+    assert strict.predicted_execution_time_ms == maker_std["arrival_us"] // 1000 + 200
+    assert (taker_prem["kind"], taker_prem["delay_ms"], maker_prem["delay_ms"]) == ("taker", 200, 0)
+    assert taker_prem["executed_us"] - taker_prem["arrival_us"] >= 200_000
+    assert maker_prem["executed_us"] >= taker_prem["executed_us"]  # never overtakes the earlier taker
