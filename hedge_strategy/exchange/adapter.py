@@ -166,6 +166,13 @@ class LighterAccount:
         """How often the nonce was resynced from the exchange after an ambiguous or refused send."""
         return self._sender.resyncs if self._sender is not None else 0
 
+    def stream_stats(self) -> dict[str, float | int | bool]:
+        """For health checks and metrics: up, sessions that came up, token renewals, staleness."""
+        stream = self._stream
+        return {"up": self.stream_up, "connects": stream.connects if stream else 0,
+                "token_renewals": stream.token_renewals if stream else 0,
+                "seconds_since_heard": self.seconds_since_heard()}
+
     @property
     def stream_up(self) -> bool:
         return self._stream is not None and self._stream.up

@@ -76,6 +76,7 @@ class AccountStream:
         self._tops: dict[int, tuple[Any, Any]] = {}
         self._resnapshotting: set[int] = set()
         self.connects = 0  # sessions that reached "up", for tests and metrics
+        self.token_renewals = 0  # in-place auth token renewals
 
     # --- public -----------------------------------------------------------------------------------
 
@@ -238,6 +239,7 @@ class AccountStream:
             raise _Reconnect(f"auth token refresh failed: {exc}") from exc
         for name in PRIVATE_CHANNELS:
             await self._subscribe_private(ws, name, token)
+        self.token_renewals += 1
         logger.info("ws account {}: auth token renewed; private channels resubscribed (valid {:.0f} s)",
                     self.account_index, expiry_s - time.time())
         return token, expiry_s
