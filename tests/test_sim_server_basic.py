@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import lighter
 from lighter import models
@@ -39,6 +40,97 @@ async def test_status_next_nonce_and_apikeys_validate_strictly(sim: SimProcess) 
 
 
 def sim_public_key(sim: SimProcess, account: int) -> str:
-    import json
-
     return json.loads((sim.state_dir / "api_keys.json").read_text())[str(account)]["3"]
+
+
+async def test_market_metadata_and_account_validate_strictly(sim: SimProcess) -> None:
+    details = models.OrderBookDetails.model_validate(await sim.get("/api/v1/orderBookDetails"))
+    by_symbol = {d.symbol: d for d in details.order_book_details}
+    assert (by_symbol["ETH"].market_id, by_symbol["ETH"].size_decimals, by_symbol["ETH"].price_decimals) == (
+        0,
+        4,
+        2,
+    )
+    assert (by_symbol["BTC"].market_id, by_symbol["BTC"].size_decimals, by_symbol["BTC"].price_decimals) == (
+        1,
+        5,
+        1,
+    )
+    assert by_symbol["BTC"].min_base_amount == "0.00020"
+    one = models.OrderBookDetails.model_validate(await sim.get("/api/v1/orderBookDetails", {"market_id": 1}))
+    assert [d.symbol for d in one.order_book_details] == ["BTC"]
+    books = models.OrderBooks.model_validate(await sim.get("/api/v1/orderBooks"))
+    assert {(b.symbol, b.supported_size_decimals) for b in books.order_books} == {("ETH", 4), ("BTC", 5)}
+    account = models.DetailedAccounts.model_validate(
+        await sim.get("/api/v1/account", {"by": "index", "value": 102})
+    )
+    assert account.accounts[0].index == 102 and account.accounts[0].positions == []
+    models.Status.model_validate(await sim.get("/"))
+    models.ZkLighterInfo.model_validate(await sim.get("/info"))
+
+
+async def test_auth_token_checks_on_private_reads(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    good = sim.auth_token(client)
+    params = {"account_index": 101}
+    models.Orders.model_validate(await sim.get("/api/v1/accountActiveOrders", params, good))
+    expiry, account, key, sig = good.split(":")
+    wrong = {
+        "missing": None,
+        "garbage": "not-a-token",
+        "expired": f"1000:{account}:{key}:{sig}",
+        "other account": sim.auth_token(await sim.signer(102)),
+        "unknown key": f"{expiry}:{account}:9:{sig}",
+    }
+    for why, token in wrong.items():
+        body = await sim.get("/api/v1/accountActiveOrders", params, token, expect=400)
+        assert body["code"] == 21140, why
+        models.ResultCode.model_validate(body)
+    inactive = await sim.get(
+        "/api/v1/accountInactiveOrders", {"account_index": 101, "limit": 5}, None, expect=400
+    )
+    assert inactive["code"] == 21140
+    orders = await sim.get(
+        "/api/v1/accountOrders", {"client_order_indexes": "1,2"}, good
+    )  # account from token
+    assert models.Orders.model_validate(orders).orders == []
+
+
+async def test_malformed_params_unknown_routes_and_unknown_accounts_are_json_errors(sim: SimProcess) -> None:
+    for path, params, fragment in (
+        ("/api/v1/orderBookOrders", {"market_id": 1}, "limit"),
+        ("/api/v1/orderBookOrders", {"market_id": "x", "limit": 5}, "market_id"),
+        ("/api/v1/recentTrades", {"market_id": 1, "limit": 0}, "limit"),
+        ("/api/v1/account", {"by": "name", "value": "x"}, "by"),
+        ("/api/v1/nextNonce", {"account_index": 101}, "api_key_index"),
+        ("/api/v1/trades", {"sort_by": "timestamp", "limit": 5, "sort_dir": "up"}, "sort_dir"),
+        (
+            "/api/v1/accountOrders",
+            {"account_index": 101, "client_order_indexes": "a,b"},
+            "client_order_indexes",
+        ),
+    ):
+        body = await sim.get(path, params, expect=400)
+        assert body["code"] == 20001 and fragment in body["message"], (path, body)
+    assert (await sim.get("/api/v1/nope", expect=404))["code"] == 404
+    missing = await sim.get("/api/v1/apikeys", {"account_index": 999}, expect=400)
+    assert missing == {"code": 21100, "message": "account not found"}
+    assert (await sim.get("/api/v1/orderBookOrders", {"market_id": 7, "limit": 5}, expect=400))[
+        "code"
+    ] == 21120
+
+
+async def test_register_account_over_admin_route_persists_its_key(sim: SimProcess) -> None:
+    reply = await sim.register_account(105, tier="standard", collateral="2500")
+    assert reply["api_key_indexes"] == [3]
+    client = await sim.signer(105)
+    assert await asyncio.to_thread(client.check_client) is None
+    assert "105" in json.loads((sim.state_dir / "api_keys.json").read_text())
+    state = await sim.state()
+    assert state["accounts"]["105"]["tier"] == "standard"
+    bad = await sim.admin("POST", "/sim/accounts", {"account_index": 1, "api_keys": {}}, expect=400)
+    assert "account_index" in bad["message"]
+    bad = await sim.admin(
+        "POST", "/sim/accounts", {"account_index": 106, "api_keys": {"3": "0xabc"}}, expect=400
+    )
+    assert "api_keys.3" in bad["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -248,3 +249,24 @@ async def test_send_tx_batch_and_malformed_transactions(sim: SimProcess) -> None
                 assert resp.status == 400 and resp.content_type == "application/json"
                 models.ResultCode.model_validate(body)
                 assert fragment in body["message"]
+
+
+async def test_reset_clears_books_orders_positions_and_nonces(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    await post_only(client, 11000000000071, 949000)
+    await sim.trade(BTC, "sell", "0.00020")
+    assert (await position(sim, 101)) is not None
+    await post_only(client, 11000000000072, 948000)
+    await sim.reset()
+    book = models.OrderBookOrders.model_validate(
+        await sim.get("/api/v1/orderBookOrders", {"market_id": BTC, "limit": 5})
+    )
+    assert book.bids == [] and book.asks == []
+    pos = await position(sim, 101)
+    assert pos is None or pos.sign == 0
+    nonce = models.NextNonce.model_validate(
+        await sim.get("/api/v1/nextNonce", {"account_index": 101, "api_key_index": 3})
+    )
+    assert nonce.nonce == 0
+    assert await sim.txlog(101) == {}
+    assert await asyncio.to_thread(client.check_client) is None  # accounts and keys survive a reset
