@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "redis": {"url": _REQUIRED, "start_local": True},
     "strategy": {
         "market": _REQUIRED, "quantity": _REQUIRED, "depth": 1, "maker_order_timeout_s": 30,
-        "max_price_drift_ticks": 20, "hedge_confirm_timeout_s": 60, "progress_log_interval_s": 10,
+        "max_price_drift_ticks": 300, "hedge_confirm_timeout_s": 60, "progress_log_interval_s": 10,
         "flat_tolerance": "0.00001", "on_imbalance": "hedge", "retry_times": 5, "max_slippage_bps": 50,
         "heartbeat_ttl_s": 5, "shutdown_wait_s": 15,
     },
