@@ -1,0 +1,171 @@
+"""Unit tests of the sim server's parts: config validation, auth tokens, rate limits, faults, speed bumps."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hedge_strategy.sim.auth import AuthError, check_token, parse_token
+from hedge_strategy.sim.config import SimConfigError, parse_sim_section
+from hedge_strategy.sim.faults import FaultError, Faults
+from hedge_strategy.sim.ratelimit import RateLimiter, premium_weight
+from hedge_strategy.sim.scheduler import SpeedBumps
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_defaults_match_config_yaml_and_overrides_apply() -> None:
+    config = parse_sim_section({"seed": 3, "speed_bumps": {"enabled": False}})
+    assert config.seed == 3 and config.port == 8765 and not config.speed_bumps_enabled
+    assert config.speed_bumps["standard"].delay_ms("taker") == 300
+    assert config.speed_bumps["premium"].delay_ms("maker") == 0
+    assert config.fees["premium"] == (Decimal("0.000004"), Decimal("0.000028"))
+    assert config.standard_per_minute == 60 and config.premium_weight_per_minute == 24000
+    assert [a.account_index for a in config.accounts] == [101, 102]
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"markets": []}, "sim.markets"),
+        (
+            {
+                "markets": [
+                    {
+                        "symbol": "X",
+                        "market_id": 0,
+                        "size_decimals": 2,
+                        "price_decimals": 2,
+                        "min_base_amount": "0.001",
+                        "min_quote_amount": "10",
+                        "initial_price": "1",
+                    }
+                ]
+            },
+            "sim.markets[0].min_base_amount",
+        ),
+        ({"accounts": [{"account_index": 2}]}, "sim.accounts[0].account_index"),
+        ({"accounts": [{"account_index": 5}, {"account_index": 5}]}, "sim.accounts.account_index"),
+        ({"fees": {"premium": {"maker": "2"}}}, "sim.fees.premium.maker"),
+        ({"flow": {"taker_size_min_lots": 3, "taker_size_max_lots": 2}}, "sim.flow.taker_size_max_lots"),
+        ({"flow": {"liquidity_size": "lots"}}, "sim.flow.liquidity_size"),
+        ({"port": 70000}, "sim.port"),
+        ({"speed_bumps": {"gold": {}}}, "sim.speed_bumps.gold"),
+    ],
+)
+def test_bad_values_name_their_key(section: dict[str, Any], key: str) -> None:
+    with pytest.raises(SimConfigError) as raised:
+        parse_sim_section(section)
+    assert raised.value.key == key and str(raised.value).startswith(key)
+
+
+def test_auth_token_format_expiry_account_and_key() -> None:
+    registered = {(101, 3)}
+
+    def known(account: int, key: int) -> bool:
+        return (account, key) in registered
+
+    token = "2000:101:3:" + "ab" * 40
+    assert parse_token(token).api_key_index == 3
+    assert check_token(token, 101, known, now_s=1999).account_index == 101
+    for bad, now, account in (
+        ("2000:101:3", 0, 101),
+        ("x:101:3:abab", 0, 101),
+        (token, 2000, 101),  # expired at its expiry second
+        (token, 0, 102),
+        ("2000:101:4:" + "ab" * 40, 0, 101),
+    ):
+        with pytest.raises(AuthError):
+            check_token(bad, account, known, now_s=now)
+
+
+def test_standard_budget_is_per_request_and_rolls_over_a_minute() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(standard_per_minute=3, premium_weight_per_minute=600, clock=clock)
+    assert all(limiter.allow("a", "standard", "sendTx") for _ in range(3))
+    assert not limiter.allow("a", "standard", "account")
+    assert limiter.allow("b", "standard", "account")  # buckets are per key
+    clock.now += 59.9
+    assert not limiter.allow("a", "standard", "account")
+    clock.now += 0.2
+    assert limiter.allow("a", "standard", "account")
+
+
+def test_premium_budget_is_weighted() -> None:
+    assert (premium_weight("sendTx"), premium_weight("trades"), premium_weight("account")) == (6, 600, 300)
+    limiter = RateLimiter(standard_per_minute=60, premium_weight_per_minute=600, clock=FakeClock())
+    assert limiter.allow("p", "premium", "account") and limiter.allow("p", "premium", "account")
+    assert not limiter.allow("p", "premium", "sendTx")  # 600 used
+    assert limiter.remaining("p", "premium") == 0
+
+
+def test_counted_faults_run_out_and_filter_by_account() -> None:
+    faults = Faults(clock=FakeClock())
+    faults.apply({"reject_next_sendtx": 2, "code": 21999, "message": "no", "account_index": 7})
+    assert faults.take_sendtx_rejection(8) is None
+    assert faults.take_sendtx_rejection(7) == (21999, "no")
+    assert faults.take_sendtx_rejection(7) == (21999, "no")
+    assert faults.take_sendtx_rejection(7) is None
+    faults.apply({"http_error_next": 1, "status": 502, "paths": ["/api/v1/sendTx"]})
+    assert faults.take_http_error("/api/v1/account") is None
+    assert faults.take_http_error("/api/v1/sendTx") == 502
+    assert faults.take_http_error("/api/v1/sendTx") is None
+    faults.apply({"blackhole_next_sendtx": 1})
+    assert faults.take_blackhole(1) and not faults.take_blackhole(1)
+
+
+def test_silence_has_a_deadline_and_clear_removes_everything() -> None:
+    clock = FakeClock()
+    faults = Faults(clock=clock)
+    faults.apply({"silence_ws_s": 2, "latency_ms": 50, "reject_sendtx_probability": 1.0})
+    assert faults.ws_silenced() and faults.latency_ms == 50
+    assert faults.take_sendtx_rejection(None) is not None
+    clock.now += 2.01
+    assert not faults.ws_silenced()
+    faults.clear()
+    assert faults.latency_ms == 0 and faults.take_sendtx_rejection(None) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        [],
+        {"latency_ms": -1},
+        {"reject_next_sendtx": 1.5},
+        {"code": "x", "reject_next_sendtx": 1},
+        {"paths": "/api", "http_error_next": 1},
+        {"reject_sendtx_probability": 2},
+    ],
+)
+def test_malformed_fault_bodies_are_refused(body: Any) -> None:
+    with pytest.raises(FaultError):
+        Faults().apply(body)
+
+
+async def test_speed_bumps_keep_each_accounts_order_and_run_zero_delay_inline() -> None:
+    executed: list[str] = []
+    done = asyncio.Event()
+    bumps = SpeedBumps(executed.append)
+    bumps.submit(1, "inline", 0, lambda: None)
+    assert executed == ["inline"]  # nothing queued: executed before submit returns
+    bumps.submit(1, "slow-taker", 50, lambda: None)
+    bumps.submit(1, "fast-maker", 0, lambda: None)  # must wait behind the taker
+    bumps.submit(2, "other-account", 10, done.set)
+    assert bumps.pending() == 3
+    await asyncio.wait_for(done.wait(), 2)
+    assert executed == ["inline", "other-account"]  # account 2 is not held up by account 1
+    finished = asyncio.Event()
+    bumps.submit(1, "last", 0, finished.set)
+    await asyncio.wait_for(finished.wait(), 2)
+    assert executed == ["inline", "other-account", "slow-taker", "fast-maker", "last"]
+    assert bumps.pending() == 0
