@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 from hedge_strategy.exchange import (
     Fill,
@@ -167,3 +168,18 @@ async def test_top_of_book_and_book_price_stream_and_rest(sim: SimProcess, open_
         assert await reader.book_price(btc, Side.BUY, 3) == D("93999.0")
         assert await reader.book_price(btc, Side.SELL, 2) is None  # two orders, one level
         assert await reader.book_price(btc, Side.BUY, 4) is None
+
+
+async def test_orders_inside_their_speed_bump_are_not_found_yet(sim_factory: Any,
+                                                                open_account: Opener) -> None:
+    # Why callers need a grace period before treating "not found" as "never placed".
+    sim = await sim_factory({"speed_bumps": {"enabled": True, "premium": {"taker_ms": 300}}})
+    maker, _ = await open_account(sim, 102, books=())
+    taker, events = await open_account(sim, 101, books=())
+    btc = taker.market("BTC")
+    assert (await maker.place_post_only(btc, Side.SELL, SIZE, D("95000.0"), coid(1, Role.B))).accepted
+    hedge = coid(1, purpose=Purpose.HEDGE)
+    assert (await taker.place_ioc(btc, Side.BUY, SIZE, D("95000.0"), hedge)).accepted
+    assert await taker.orders_by_client_index([hedge]) == {}
+    await next_event(events, Fill, lambda f: f.client_order_index == hedge)
+    assert (await taker.orders_by_client_index([hedge]))[hedge].status == "filled"

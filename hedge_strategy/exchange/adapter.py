@@ -74,6 +74,8 @@ class LighterAccount:
 
     async def start(self, book_symbols: Sequence[str] = ()) -> None:
         """Signer, key check, market metadata, nonce, then the stream (waits for it a bounded time)."""
+        if self._signer is not None:
+            raise RuntimeError(f"account {self.account_index} is already started")
         signer = SignerClient(self.url, self.account_index, {self.api_key_index: self._secret},
                               nonce_management_type=NonceManagerType.NONE, chain_id=self.chain_id)
         self._signer = signer
