@@ -81,13 +81,16 @@ class Node:
         assert found is not None, f"{coid} not in the journal"
         return found
 
-    async def record(self, number: int, side: Side, size: str, price: str, *, send: bool = True) -> int:
-        """Write a post-only order to the journal (committed), and mark it sent unless `send` is False."""
+    async def record(
+        self, number: int, side: Side, size: str, price: str, *, send: bool = True, age_s: float = 0.0
+    ) -> int:
+        """Write a post-only order to the journal (committed), and mark it sent unless `send` is False.
+        `age_s` backdates its creation (an order left behind by an earlier process)."""
         coid = make_coid(Role.A, Purpose.MAKER, number)
         order = new_order(
             client_order_index=coid, account_index=self.account.account_index, market_id=self.btc.market_id,
             intent=Intent.MAKER, side=side, size=Decimal(size), price=Decimal(price), order_type="post_only",
-            now_ms=now_ms(),
+            now_ms=now_ms() - int(age_s * 1000),
         )  # fmt: skip
         await self.journal.record_new(order)
         self.placed.append(coid)

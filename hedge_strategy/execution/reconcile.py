@@ -174,8 +174,7 @@ class Reconciler:
                     self.journal.account_index,
                     line,
                 )
-        believed.clear()  # in place: holders of `positions` see the replacement
-        believed.update(fresh)
+        self.tracker.replace_positions(fresh)
 
     async def _reconcile_orders(self, report: ReconcileReport) -> None:
         # The open orders come in one call; only orders missing from it are looked up by client index
@@ -387,6 +386,9 @@ class Reconciler:
                 exc,
             )
             recovered = 0
+        if recovered:  # the stream lost fills, so its position snapshots are stale too
+            refresh = ReconcileReport(reason=f"confirm {describe_coid(coid)}", started_ms=now_ms())
+            await self._step(refresh, "positions", self._reconcile_positions(refresh))
         missing = order.filled_size - self.journal.fills_total(coid)
         if missing > 0:
             logger.warning(

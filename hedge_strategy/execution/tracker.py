@@ -232,6 +232,12 @@ class OrderTracker:
             self.positions[snapshot.market_id] = snapshot
         self._notify()
 
+    def replace_positions(self, fresh: dict[int, PositionSnapshot]) -> None:
+        """Reconciliation's verdict: the exchange's positions replace the belief, in place; wakes waiters."""
+        self.positions.clear()
+        self.positions.update(fresh)
+        self._notify()
+
     def _apply_stream_up(self, event: StreamUp) -> None:
         self.stream_connected = True
         if event.reconnect:
