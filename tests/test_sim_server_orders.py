@@ -270,3 +270,23 @@ async def test_reset_clears_books_orders_positions_and_nonces(sim: SimProcess) -
     assert nonce.nonce == 0
     assert await sim.txlog(101) == {}
     assert await asyncio.to_thread(client.check_client) is None  # accounts and keys survive a reset
+
+
+async def test_modify_order_moves_price_and_size(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    await post_only(client, 11000000000081, 949000)
+    order = (await orders_by_coid(sim, client, 11000000000081))[11000000000081]
+    _, resp, err = await client.modify_order(BTC, order.order_index, 2 * MIN_LOT, 948500)
+    assert err is None and resp.code == 200
+    moved = (await orders_by_coid(sim, client, 11000000000081))[11000000000081]
+    assert (moved.price, moved.remaining_base_amount, moved.status) == ("94850.0", "0.00040", "open")
+
+
+async def test_market_order_stops_at_its_worst_price(sim: SimProcess) -> None:
+    maker = await sim.signer(102)
+    await post_only(maker, 21000000000091, 950000, ask=True)
+    await post_only(maker, 21000000000092, 951000, ask=True)
+    taker = await sim.signer(101)
+    ok(await taker.create_market_order(BTC, 12000000000091, 2 * MIN_LOT, 950500, False))
+    order = (await orders_by_coid(sim, taker, 12000000000091))[12000000000091]
+    assert (order.status, order.filled_base_amount) == ("canceled-too-much-slippage", "0.00020")

@@ -169,3 +169,29 @@ async def test_speed_bumps_keep_each_accounts_order_and_run_zero_delay_inline() 
     await asyncio.wait_for(finished.wait(), 2)
     assert executed == ["inline", "other-account", "slow-taker", "fast-maker", "last"]
     assert bumps.pending() == 0
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.closed_with: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def close(self, code: int, message: bytes) -> None:
+        self.closed_with.set_result(code)
+
+
+async def test_a_client_whose_send_queue_overflows_is_dropped_not_waited_for() -> None:
+    from hedge_strategy.sim.ws import SEND_QUEUE_FRAMES, Connection, WsHub
+
+    async def no_tx(data: dict[str, Any], key: str, batch: bool) -> dict[str, Any]:
+        return {}
+
+    hub = WsHub(object(), ping_interval_s=10, pong_timeout_s=30, silenced=lambda: False, send_tx=no_tx)
+    socket = FakeSocket()
+    conn = Connection(hub, socket, "test")  # type: ignore[arg-type]  # no writer task: nothing drains
+    for _ in range(SEND_QUEUE_FRAMES):
+        conn.send_text("{}")
+    assert not socket.closed_with.done()
+    conn.send_text("{}")  # one too many: returns at once, the connection is closed behind it
+    assert await asyncio.wait_for(socket.closed_with, 2) == 1008
+    conn.send_text("{}")
+    assert conn.queue.qsize() == SEND_QUEUE_FRAMES  # nothing more is queued for a closing client
