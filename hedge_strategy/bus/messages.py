@@ -69,6 +69,7 @@ class HedgeRequest:
     a_fill_price: Decimal | None  # size-weighted average price of those fills; None for a residual
     fill_ts_ms: int  # exchange time of the (last) fill, or when the residual was seen
     publish_ts_ms: int = 0  # stamped by Bus.publish_request when left at 0
+    seen_ts_us: int = 0  # when A saw the fill (µs since the epoch; 0: not stamped), for latency benchmarks
 
     TYPE: ClassVar[str] = "hedge_request"
 
@@ -85,6 +86,7 @@ class HedgeRequest:
         trade_ids: Sequence[int],
         a_fill_price: Decimal,
         fill_ts_ms: int,
+        seen_ts_us: int = 0,
     ) -> HedgeRequest:
         """The request hedging A's fills: B trades the opposite of `a_fill_side`."""
         return cls(
@@ -98,6 +100,7 @@ class HedgeRequest:
             trade_ids=tuple(trade_ids),
             a_fill_price=a_fill_price,
             fill_ts_ms=fill_ts_ms,
+            seen_ts_us=seen_ts_us,
         )
 
     @classmethod
@@ -133,7 +136,7 @@ class HedgeRequest:
     def __post_init__(self) -> None:
         check = _Check("hedge request", self)
         check.text("pair", "request_id", "market")
-        check.integer("market_id", "a_client_order_index", "fill_ts_ms", "publish_ts_ms")
+        check.integer("market_id", "a_client_order_index", "fill_ts_ms", "publish_ts_ms", "seen_ts_us")
         check.choice("side", SIDES)
         check.decimal("size", positive=True)
         check.integers("trade_ids")
@@ -268,10 +271,11 @@ def _load(cls: Any, raw: str | bytes) -> Any:
     unknown = sorted(set(body) - set(names) - {"v", "type"})
     if unknown:
         raise BusMessageError(f"{what}: unknown field(s) {', '.join(unknown)}")
-    missing = sorted(n for n in names if n not in body)
+    # Fields added after v1 shipped carry a default and may be absent (a message from an older writer).
+    missing = sorted(n for n in names if n not in body and n not in _OPTIONAL_FIELDS.get(cls.TYPE, ()))
     if missing:
         raise BusMessageError(f"{what}: missing field(s) {', '.join(missing)}")
-    values = {name: _decode_field(what, name, body[name], cls) for name in names}
+    values = {name: _decode_field(what, name, body[name], cls) for name in names if name in body}
     return cls(**values)
 
 
@@ -293,6 +297,8 @@ def _decode_field(what: str, name: str, value: Any, cls: Any) -> Any:
         return tuple(value)
     return value
 
+
+_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {HedgeRequest.TYPE: ("seen_ts_us",)}
 
 _FIELD_KINDS: dict[str, dict[str, str]] = {
     HedgeRequest.TYPE: {"size": "decimal", "a_fill_price": "decimal", "trade_ids": "list"},
