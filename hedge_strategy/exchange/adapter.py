@@ -263,6 +263,13 @@ class LighterAccount:
         """Open positions from REST, keyed by market id (flat ones omitted). Raises VenueError."""
         return await self._require_reader().positions()
 
+    async def positions_of(self, account_index: int) -> dict[int, PositionSnapshot]:
+        """Another account's open positions (public REST read, no keys), keyed by market id, flat omitted.
+
+        A reads B's position with it to check that A + B is flat. Raises VenueError.
+        """
+        return await self._require_reader().positions_of(account_index)
+
     async def open_orders(self, market: MarketInfo | None = None) -> list[OrderUpdate]:
         return await self._require_reader().open_orders(market.market_id if market is not None else None)
 

@@ -66,15 +66,19 @@ class AccountReader:
         return markets
 
     async def positions(self) -> dict[int, PositionSnapshot]:
+        return await self.positions_of(self.account_index)
+
+    async def positions_of(self, account_index: int) -> dict[int, PositionSnapshot]:
+        """Open positions of any account (`GET /api/v1/account` is public: no auth token needed)."""
         answer = await self._call("account", lambda: self._account_api.account(
-            by="index", value=str(self.account_index), _request_timeout=self._timeout_s))
+            by="index", value=str(account_index), _request_timeout=self._timeout_s))
         accounts = answer.get("accounts") or []
         if not accounts:
-            raise VenueError("account", f"account {self.account_index} not in the answer")
+            raise VenueError("account", f"account {account_index} not in the answer")
         result: dict[int, PositionSnapshot] = {}
         for snap in parsing.parse_items(
                 accounts[0].get("positions") or [],
-                lambda raw: parsing.position_snapshot(raw, self.account_index), "position"):
+                lambda raw: parsing.position_snapshot(raw, account_index), "position"):
             if snap.size != 0:
                 result[snap.market_id] = snap
         return result
