@@ -70,6 +70,12 @@ DEFAULTS: dict[str, Any] = {
     },
     "journal": {"dir": "var"},
     "logging": {"dir": "logs", "level": "INFO", "rotation": "20 MB", "retention": 10},
+    "metrics": {"enabled": True, "host": "127.0.0.1", "port_a": 9101, "port_b": 9102},
+    "alerts": {
+        "webhook_url": None, "telegram": False, "telegram_api_url": "https://api.telegram.org",
+        "dedup_window_s": 300, "max_per_minute": 10, "timeout_s": 5, "exposure_grace_s": 30,
+        "exposure_check_interval_s": 2,
+    },
     "sim": {},
 }
 
@@ -149,6 +155,30 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port_a: int = 9101  # 0 = no endpoint for A
+    port_b: int = 9102  # 0 = no endpoint for B
+
+    def port_for(self, role: str) -> int:
+        """The port of `role`'s endpoint ("a" or "b"); 0 when metrics are off for it."""
+        return (self.port_a if _role(role) == "a" else self.port_b) if self.enabled else 0
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    webhook_url: str | None = None  # ALERTS_WEBHOOK_URL in the environment overrides (see observe.alerts)
+    telegram: bool = False  # token and chat id come from the environment, never from here
+    telegram_api_url: str = "https://api.telegram.org"
+    dedup_window_s: float = 300.0
+    max_per_minute: int = 10
+    timeout_s: float = 5.0
+    exposure_grace_s: float = 30.0
+    exposure_check_interval_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class Config:
     pair: str
     exchange: ExchangeConfig
@@ -158,6 +188,8 @@ class Config:
     strategy: StrategyConfig
     journal: JournalConfig
     logging: LoggingConfig
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     sim: Mapping[str, Any] = field(default_factory=dict, repr=False)  # validated by hedge_strategy.sim.config
     source: Path | None = None  # the file this came from
 
@@ -192,6 +224,8 @@ def config_from_mapping(data: Any, source: Path | None = None) -> Config:
         strategy=_strategy(top.child("strategy")),
         journal=JournalConfig(dir=top.child("journal").path("dir")),
         logging=_logging(top.child("logging")),
+        metrics=_metrics(top.child("metrics")),
+        alerts=_alerts(top.child("alerts")),
         sim=top.mapping("sim"),
         source=source,
     )
@@ -299,6 +333,33 @@ def _logging(s: _Section) -> LoggingConfig:
                                     "a size ('20 MB'), an interval ('1 day'), a time ('00:00') or bytes"),
         retention=s.count_or_pattern("retention", _RETENTION_RE,
                                      "a number of files >= 1 or a duration ('10 days')"),
+    )
+
+
+def _metrics(s: _Section) -> MetricsConfig:
+    cfg = MetricsConfig(
+        enabled=s.boolean("enabled"),
+        host=s.text("host"),
+        port_a=s.integer("port_a", minimum=0, maximum=65535),
+        port_b=s.integer("port_b", minimum=0, maximum=65535),
+    )
+    # A and B usually run on one host: the same port would make the second process fail to serve.
+    if s.valid("port_a", "port_b") and cfg.port_a and cfg.port_a == cfg.port_b:
+        s.problem("port_b", f"must differ from metrics.port_a (both are {cfg.port_a})")
+    return cfg
+
+
+def _alerts(s: _Section) -> AlertsConfig:
+    webhook = s.values.get("webhook_url")
+    return AlertsConfig(
+        webhook_url=None if webhook in (None, "") else s.url("webhook_url", schemes=("http", "https")),
+        telegram=s.boolean("telegram"),
+        telegram_api_url=s.url("telegram_api_url", schemes=("http", "https")),
+        dedup_window_s=s.number("dedup_window_s", minimum=0),
+        max_per_minute=s.integer("max_per_minute", minimum=1),
+        timeout_s=s.number("timeout_s", positive=True),
+        exposure_grace_s=s.number("exposure_grace_s", minimum=0),
+        exposure_check_interval_s=s.number("exposure_check_interval_s", positive=True),
     )
 
 
