@@ -1,0 +1,57 @@
+"""`hedgectl` (also `python -m hedge_strategy.ctl`): operate a running or stopped A/B pair.
+
+    hedgectl pause [--reason TEXT]        stop A from placing new orders (kept in Redis)
+    hedgectl resume                       clear the pause
+    hedgectl status [--json]              pause state, heartbeats of A and B, local processes
+    hedgectl launch-env                   config facts for start_hedge.sh, as KEY=value lines
+    hedgectl wait-redis [--timeout S]     wait until Redis answers (start_hedge.sh)
+    hedgectl wait-heartbeat a|b [--timeout S] [--pid PID] [--since-ms MS]
+
+Every command takes `--config` (default `config.yaml`). Exit codes: 0 ok, 1 Redis unreachable, 2 bad config
+(naming the key) or arguments, 3 a wait timed out, 4 the watched process exited (see `ops.common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+
+from hedge_strategy.ops import launch, pause, status, waits
+from hedge_strategy.ops.common import EXIT_CONFIG, setup_cli_logging
+
+COMMAND_MODULES: tuple[ModuleType, ...] = (status, pause, launch, waits)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse exits 2 as well; say so in the same words as a config problem does.
+        self.print_usage(sys.stderr)
+        print(f"argument error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hedgectl",
+        description="Operate the lighter-hedge A/B pair (works whether or not A and B are running).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    for module in COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    setup_cli_logging()
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""What every `hedgectl` subcommand shares: exit codes, config loading, a Redis bus with bounded timeouts.
+
+Exit codes (documented in the README, relied on by `start_hedge.sh`):
+
+| code | meaning |
+|---|---|
+| 0 | done |
+| 1 | Redis unreachable (or another runtime failure the message explains) |
+| 2 | bad configuration (the message names the key) or bad arguments |
+| 3 | a wait timed out (`wait-heartbeat`, `wait-redis`) |
+| 4 | the process a wait was watching (`--pid`) exited first |
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from loguru import logger
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hedge_strategy.bus import Bus
+from hedge_strategy.config import Config, ConfigError, load_config
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_TIMEOUT = 3
+EXIT_PROCESS_EXITED = 4
+
+DEFAULT_CONFIG = Path("config.yaml")
+# A CLI must answer promptly even when the Redis host swallows packets: bound connect and each reply.
+REDIS_CONNECT_TIMEOUT_S = 3.0
+REDIS_SOCKET_TIMEOUT_S = 5.0
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)"
+    )
+
+
+def setup_cli_logging() -> None:
+    """Library warnings (for example an unreadable heartbeat value) go to stderr, one short line each."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}", colorize=False)
+
+
+def load_config_or_exit(path: Path) -> Config:
+    """The validated config at `path`; on a problem, print it (naming the key) and exit with status 2."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print("configuration error:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def safe_url(url: str) -> str:
+    """`url` with any password replaced by `***`, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal needs its brackets back
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def open_bus(config: Config) -> Bus:
+    """A bus on its own Redis client (raw bytes, like `Bus.from_url`) with bounded timeouts; `aclose()` it."""
+    client = aioredis.Redis.from_url(
+        config.redis.url,
+        decode_responses=False,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+    )
+    return Bus(client, config.pair)
+
+
+def run_with_bus(config: Config, action: Callable[[Bus], Awaitable[int]]) -> int:
+    """Run `action(bus)` on a fresh event loop; an unreachable Redis becomes exit code 1 with a clear line."""
+
+    async def runner() -> int:
+        bus = open_bus(config)
+        try:
+            return await action(bus)
+        finally:
+            await bus.redis.aclose()
+
+    try:
+        return asyncio.run(runner())
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        report_redis_unreachable(config, exc)
+        return EXIT_FAILURE
+
+
+def report_redis_unreachable(config: Config, exc: BaseException) -> None:
+    why = " ".join(str(exc).split()) or type(exc).__name__
+    print(
+        f"Redis unreachable at {safe_url(config.redis.url)} ({why}); "
+        "is redis-server running? ./start_hedge.sh starts a local one",
+        file=sys.stderr,
+    )
+
+
+def run_dir() -> Path:
+    """Where start_hedge.sh keeps its pid files: `$HEDGE_RUN_DIR`, else `run/` in the working directory."""
+    return Path(os.environ.get("HEDGE_RUN_DIR") or "run")
+
+
+def format_ms(ts_ms: int) -> str:
+    """An epoch-milliseconds timestamp as local ISO time to the second, e.g. `2025-01-01T12:00:00+01:00`."""
+    if ts_ms <= 0:
+        return "unknown"
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone().isoformat(timespec="seconds")
+
+
+def format_age(seconds: float) -> str:
+    """A duration for humans: `4.2 s`, `3 min 5 s`, `2 h 10 min`."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
