@@ -62,6 +62,8 @@ async def test_post_only_open_then_forced_trade_gives_fill(sim: SimProcess, open
     positions = await account.positions()
     assert positions[1].size == SIZE and positions[1].avg_entry_price == D("94000.0")
     assert 0 not in positions  # flat markets are omitted
+    assert await account.positions_of(101) == positions
+    assert await account.positions_of(102) == {}  # the other account: flat
 
 
 async def test_ioc_market_and_reduce_only(sim: SimProcess, open_account: Opener) -> None:
