@@ -34,6 +34,8 @@ class ScriptedExchange:
         self.failing: set[str] = set()
         self.trade_queries: list[int] = []
         self.lookups: list[list[int]] = []
+        self.positions_gate: asyncio.Event | None = None  # when set up, positions() waits on it
+        self.positions_entered = asyncio.Event()
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.failing:
@@ -41,6 +43,9 @@ class ScriptedExchange:
 
     async def positions(self) -> dict[int, PositionSnapshot]:
         self._maybe_fail("positions")
+        self.positions_entered.set()
+        if self.positions_gate is not None:
+            await self.positions_gate.wait()
         return {
             m: PositionSnapshot(ACCOUNT, m, size, Decimal("95000"), Decimal(0), Decimal(0))
             for m, size in self.position_sizes.items()
@@ -300,6 +305,27 @@ async def test_driver_runs_at_once_after_a_reconnect(
         report = asyncio.create_task(reconciler.next_report(timeout=2))
         events.put_nowait(StreamUp(ACCOUNT, reconnect=True))
         assert (await report).reason == "reconnect"
+    finally:
+        driver.cancel()
+
+
+async def test_a_reconnect_during_a_run_triggers_another(
+    exchange: ScriptedExchange, reconciler: Reconciler, tracker: OrderTracker, events: asyncio.Queue[Event]
+) -> None:
+    exchange.positions_gate = asyncio.Event()
+    driver = asyncio.create_task(reconciler.run(interval_s=60))
+    try:
+        first = asyncio.create_task(reconciler.next_report(timeout=5))
+        events.put_nowait(StreamUp(ACCOUNT, reconnect=True))
+        await asyncio.wait_for(exchange.positions_entered.wait(), 2)  # the first run is under way...
+        events.put_nowait(StreamUp(ACCOUNT, reconnect=True))  # ...when the link drops again
+        await tracker.wait_reconnect(1, timeout=2)
+        exchange.positions_gate.set()
+        assert (await first).reason == "reconnect"
+        async with asyncio.timeout(2):  # not 60 s later: the second reconnect counts
+            while reconciler.completed_runs < 2:
+                await reconciler.next_report(timeout=2)
+        assert reconciler.last_report is not None and reconciler.last_report.reason == "reconnect"
     finally:
         driver.cancel()
 

@@ -7,6 +7,7 @@ from hedge_strategy.execution.journal import (
     JournalFill,
     JournalOrder,
     OrderState,
+    journal_path,
     new_order,
 )
 from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
@@ -23,5 +24,6 @@ __all__ = [
     "OrderTracker",
     "ReconcileReport",
     "Reconciler",
+    "journal_path",
     "new_order",
 ]

@@ -52,6 +52,7 @@ __all__ = [
     "JournalFill",
     "JournalOrder",
     "OrderState",
+    "journal_path",
     "new_order",
 ]
 
@@ -63,6 +64,11 @@ _RESERVED_META_PREFIX = "seq:"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def journal_path(directory: Path | str, account_index: int) -> Path:
+    """The conventional journal file of an account: `<journal.dir>/journal_<account_index>.sqlite`."""
+    return Path(directory) / f"journal_{account_index}.sqlite"
 
 
 class Journal:

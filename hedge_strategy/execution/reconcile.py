@@ -93,6 +93,7 @@ class Reconciler:
         self.unknown_grace_s = unknown_grace_s
         self.trade_margin_ms = int(trade_margin_s * 1000)  # trades may be indexed a little after their time
         self.last_report: ReconcileReport | None = None
+        self.completed_runs = 0
         self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
         self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
 
@@ -113,6 +114,7 @@ class Reconciler:
             await self.tracker.announce_pending()  # retries announcements whose callback failed
             report.finished_ms = now_ms()
             self.last_report = report
+            self.completed_runs += 1
             ready, self._report_ready = self._report_ready, asyncio.Event()
             ready.set()
             log = logger.info if report.complete else logger.warning
@@ -133,13 +135,15 @@ class Reconciler:
 
     async def run(self, interval_s: float) -> None:
         """Reconcile every `interval_s` and at once after each stream reconnect, until cancelled."""
+        seen = self.tracker.reconnects
         while True:
-            seen = self.tracker.reconnects
             try:
                 await self.tracker.wait_reconnect(seen, timeout=interval_s)
                 reason = "reconnect"
             except TimeoutError:
                 reason = "periodic"
+            # Reconnects up to now are covered by the run starting now; one during it triggers another.
+            seen = self.tracker.reconnects
             try:
                 await self.run_once(reason)
             except Exception:

@@ -226,6 +226,11 @@ class OrderTracker:
         self.journal.mark_announced(fill.trade_id)
 
     def _apply_position(self, snapshot: PositionSnapshot) -> None:
+        if snapshot.account_index != self.account_index:
+            logger.warning(
+                "tracker {}: position of account {} ignored", self.account_index, snapshot.account_index
+            )
+            return
         if snapshot.size == 0:
             self.positions.pop(snapshot.market_id, None)
         else:
