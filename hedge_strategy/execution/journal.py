@@ -319,6 +319,19 @@ class Journal:
             (o for o in self._orders.values() if o.state in UNRESOLVED_STATES), key=lambda o: o.created_ms
         )
 
+    def orders_for_request(self, request_id: str) -> list[JournalOrder]:
+        """Every order recorded for the hedge request `request_id` (B's idempotency), oldest first.
+
+        `JournalOrder.request_id` may list several ids joined by ',' (requests netted into one order); each
+        is indexed. The index lives in SQLite, written in the same commit as `record_new`, so the answer is
+        complete across restarts: one indexed read, no need to hold every request id in memory.
+        """
+        if self._closed:
+            return []
+        orders = [self.get(coid) for coid in self._store.orders_for_request(request_id)]
+        found = [o for o in orders if o is not None]
+        return sorted(found, key=lambda o: (o.created_ms, o.client_order_index))
+
     def fills_for(self, coid: int) -> list[JournalFill]:
         self._ensure_fills_loaded(coid)
         return sorted(self._fills_by_order.get(coid, {}).values(), key=lambda f: (f.ts_ms, f.trade_id))

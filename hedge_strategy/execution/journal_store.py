@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS fills (
 );
 CREATE INDEX IF NOT EXISTS fills_by_order ON fills(client_order_index);
 CREATE INDEX IF NOT EXISTS fills_unannounced ON fills(announced) WHERE announced = 0;
+-- The hedge request ids an order serves (B nets several requests into one order): B's idempotency index.
+CREATE TABLE IF NOT EXISTS order_requests (
+    request_id         TEXT    NOT NULL,
+    client_order_index INTEGER NOT NULL,
+    PRIMARY KEY (request_id, client_order_index)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -86,6 +92,14 @@ _SEQUENCE_PREFIX = "seq:"
 
 OrderRow = tuple[Any, ...]
 FillRow = tuple[Any, ...]
+
+
+REQUEST_ID_SEPARATOR = ","  # JournalOrder.request_id lists several request ids joined by this
+
+
+def split_request_ids(request_id: str | None) -> list[str]:
+    """The request ids an order's `request_id` field lists (one, several joined by ',', or none)."""
+    return [r for r in (request_id or "").split(REQUEST_ID_SEPARATOR) if r]
 
 
 class DuplicateOrderError(ValueError):
@@ -189,6 +203,22 @@ class JournalStore:
         self._conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
+        self._index_request_ids()
+
+    def _index_request_ids(self) -> None:
+        """Fill `order_requests` once for a journal written before that index existed."""
+        if self._conn.execute("SELECT 1 FROM meta WHERE key = 'order_requests_indexed'").fetchone():
+            return
+        rows = self._conn.execute(
+            "SELECT client_order_index, request_id FROM orders WHERE request_id IS NOT NULL"
+        ).fetchall()
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO order_requests(request_id, client_order_index) VALUES (?, ?)",
+            ((request_id, coid) for coid, ids in rows for request_id in split_request_ids(ids)),
+        )
+        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('order_requests_indexed', '1')")
+        self._conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -201,6 +231,10 @@ class JournalStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.execute(f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({placeholders})", row)
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO order_requests(request_id, client_order_index) VALUES (?, ?)",
+                    ((request_id, row[0]) for request_id in split_request_ids(row[15])),
+                )
                 self._conn.execute("COMMIT")
             except sqlite3.IntegrityError:
                 self._conn.execute("ROLLBACK")
@@ -269,6 +303,16 @@ class JournalStore:
                 f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_index = ?", (client_order_index,)
             ).fetchone()
         return order_from_row(row) if row else None
+
+    def orders_for_request(self, request_id: str) -> list[int]:
+        """Client order indexes of the orders serving `request_id` (indexed lookup), oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT client_order_index FROM order_requests WHERE request_id = ?"
+                " ORDER BY client_order_index",
+                (request_id,),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def load_fills_for(self, client_order_index: int) -> list[JournalFill]:
         with self._lock:

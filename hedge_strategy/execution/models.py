@@ -89,7 +89,7 @@ class JournalOrder:
     filled_size: Decimal
     filled_quote: Decimal
     order_index: int | None
-    request_id: str | None
+    request_id: str | None  # the hedge request(s) it serves; several joined by ',' when B netted them
     created_ms: int
     sent_ms: int | None
     updated_ms: int
