@@ -1,0 +1,37 @@
+"""Observability of the bot processes: Prometheus metrics, alerts, the net-exposure watchdog.
+
+`metrics.HedgeMetrics` counts and times what a process does and serves it on a local port;
+`alerts.Alerter` tells a webhook and/or Telegram about what needs a human, without ever waiting on them;
+`exposure.ExposureWatchdog` turns a lasting A + B imbalance into an alert.
+All three are no-ops when not configured.
+"""
+
+from hedge_strategy.observe.alerts import (
+    DEFAULT_SEVERITY,
+    TELEGRAM_CHAT_ENV,
+    TELEGRAM_TOKEN_ENV,
+    WEBHOOK_ENV,
+    Alert,
+    Alerter,
+    AlertKind,
+    Severity,
+    TelegramTarget,
+)
+from hedge_strategy.observe.exposure import ExposureWatchdog
+from hedge_strategy.observe.metrics import INTENTS, STAGES, HedgeMetrics
+
+__all__ = [
+    "DEFAULT_SEVERITY",
+    "INTENTS",
+    "STAGES",
+    "TELEGRAM_CHAT_ENV",
+    "TELEGRAM_TOKEN_ENV",
+    "WEBHOOK_ENV",
+    "Alert",
+    "AlertKind",
+    "Alerter",
+    "ExposureWatchdog",
+    "HedgeMetrics",
+    "Severity",
+    "TelegramTarget",
+]
