@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_cli_logging()
     try:
         return int(args.handler(args))
+    except SystemExit as exc:  # a handler's early exit (bad config: 2) becomes the return value
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

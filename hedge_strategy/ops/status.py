@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -139,7 +139,7 @@ async def collect_heartbeats(ctx: StatusContext) -> dict[str, Any]:
 
 
 def render_heartbeats(beats: dict[str, Any]) -> RenderableType:
-    table = Table(title="heartbeats (from Redis)", title_justify="left")
+    table = Table()
     table.add_column("process")
     table.add_column("alive")
     table.add_column("last beat")
@@ -152,7 +152,7 @@ def render_heartbeats(beats: dict[str, Any]) -> RenderableType:
         age = "" if beat["age_s"] is None else f"{format_age(max(0.0, beat['age_s']))} ago"
         info = " ".join(f"{k}={v}" for k, v in beat["info"].items())
         table.add_row(name, Text("yes", style="green"), age, info)
-    return table
+    return Group(Text("heartbeats (from Redis)"), table)
 
 
 # ----- local processes -------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ async def collect_processes(ctx: StatusContext) -> dict[str, Any]:
 
 def render_processes(processes: dict[str, Any]) -> RenderableType:
     # Only what start_hedge.sh started on this machine; A and B may run elsewhere (see the heartbeats).
-    table = Table(title=f"local processes ({processes['run_dir']}/*.pid)", title_justify="left")
+    table = Table()
     table.add_column("process")
     table.add_column("pid")
     table.add_column("running")
@@ -179,7 +179,7 @@ def render_processes(processes: dict[str, Any]) -> RenderableType:
         else:
             running = Text("yes", style="green") if state["running"] else Text("no (stale)", style="red")
             table.add_row(name, str(state["pid"]), running)
-    return table
+    return Group(Text(f"local processes (pid files in {processes['run_dir']})"), table)
 
 
 SECTIONS: list[StatusSection] = [

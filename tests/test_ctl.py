@@ -1,0 +1,248 @@
+"""`hedgectl pause|resume|status` against a real redis-server, run through the real CLI entry point.
+
+Each test writes its own config (a unique pair name, so tests share the session's Redis without seeing each
+other's keys) and calls `hedge_strategy.ctl.main` in-process, which is what the console script calls; one
+test runs `python -m hedge_strategy.ctl` as a child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hedge_strategy import ctl
+from hedge_strategy.bus import Bus, PauseState, now_ms
+from tests.fixtures.procs import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(directory: Path, redis_url: str, **sections: Any) -> Path:
+    """A minimal valid config with a unique pair name; `sections` replace whole top-level entries."""
+    data: dict[str, Any] = {
+        "pair": f"t{uuid.uuid4().hex[:10]}",
+        "exchange": {"url": "http://127.0.0.1:8765", "ws_url": "ws://127.0.0.1:8765/stream"},
+        "accounts": {
+            "a": {"account_index": 101, "api_key_index": 3},
+            "b": {"account_index": 102, "api_key_index": 3},
+        },
+        "secrets_file": str(directory / "secrets.json"),
+        "redis": {"url": redis_url},
+        "strategy": {"market": "BTC", "quantity": "0.0002"},
+        "logging": {"dir": str(directory / "logs")},
+        "journal": {"dir": str(directory / "var")},
+        "sim": {"enabled": False},
+    }
+    data.update(sections)
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def pair_of(config: Path) -> str:
+    return str(yaml.safe_load(config.read_text())["pair"])
+
+
+def run_ctl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = ctl.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def status_json(capsys: pytest.CaptureFixture[str], config: Path) -> dict[str, Any]:
+    code, out, err = run_ctl(capsys, "status", "--json", "--config", str(config))
+    assert code == 0, err
+    return json.loads(out)
+
+
+def on_bus(redis_url: str, pair: str, action: Any) -> Any:
+    """Run `action(bus)` against the pair's bus, the way A and B reach it."""
+
+    async def go() -> Any:
+        bus = Bus.from_url(redis_url, pair)
+        try:
+            return await action(bus)
+        finally:
+            await bus.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis_server: str) -> Path:
+    return write_config(tmp_path, redis_server)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "run"
+    directory.mkdir()
+    monkeypatch.setenv("HEDGE_RUN_DIR", str(directory))
+    return directory
+
+
+def test_pause_then_status_then_resume(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    before = now_ms()
+    code, out, _ = run_ctl(capsys, "pause", "--reason", "maintenance window", "--config", str(config))
+    assert code == 0
+    assert "paused" in out and "maintenance window" in out
+
+    report = status_json(capsys, config)
+    assert report["pair"] == pair_of(config)
+    pause = report["pause"]
+    assert pause["paused"] is True
+    assert pause["reason"] == "maintenance window"
+    assert pause["by"] == "ctl"
+    assert before <= pause["since_ms"] <= now_ms()
+
+    code, out, _ = run_ctl(capsys, "resume", "--config", str(config))
+    assert code == 0
+    assert "resumed" in out and "maintenance window" in out
+    assert status_json(capsys, config)["pause"] == {"paused": False}
+
+    code, out, _ = run_ctl(capsys, "resume", "--config", str(config))
+    assert code == 0
+    assert "was not paused" in out
+
+
+def test_pause_is_what_a_reads_from_the_bus(
+    capsys: pytest.CaptureFixture[str], config: Path, redis_server: str
+) -> None:
+    assert run_ctl(capsys, "pause", "--config", str(config))[0] == 0
+    state = on_bus(redis_server, pair_of(config), lambda bus: bus.get_pause())
+    assert isinstance(state, PauseState)
+    assert state.by == "ctl" and "operator" in state.reason
+
+    # A second pause replaces the reason and says what it replaced.
+    code, out, _ = run_ctl(capsys, "pause", "--reason", "second", "--config", str(config))
+    assert code == 0 and "replaces" in out
+    state = on_bus(redis_server, pair_of(config), lambda bus: bus.get_pause())
+    assert state.reason == "second"
+
+    # A pause set by A itself (a hedge failure) is shown and cleared the same way.
+    on_bus(redis_server, pair_of(config), lambda bus: bus.set_pause("hedge failed: margin", by="A"))
+    pause = status_json(capsys, config)["pause"]
+    assert (pause["by"], pause["reason"]) == ("A", "hedge failed: margin")
+    assert run_ctl(capsys, "resume", "--config", str(config))[0] == 0
+    assert on_bus(redis_server, pair_of(config), lambda bus: bus.get_pause()) is None
+
+
+def test_pairs_do_not_see_each_other(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_server: str
+) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = write_config(tmp_path / "one", redis_server)
+    two = write_config(tmp_path / "two", redis_server)
+    assert run_ctl(capsys, "pause", "--config", str(one))[0] == 0
+    assert status_json(capsys, one)["pause"]["paused"] is True
+    assert status_json(capsys, two)["pause"]["paused"] is False
+
+
+def test_status_shows_heartbeats_with_their_info(
+    capsys: pytest.CaptureFixture[str], config: Path, redis_server: str
+) -> None:
+    info = {"consumer": "b-4242", "pending": 0}
+    on_bus(redis_server, pair_of(config), lambda bus: bus.beat("b", 30, info))
+
+    beats = status_json(capsys, config)["heartbeats"]
+    assert beats["a"] == {"alive": False}
+    assert beats["b"]["alive"] is True
+    assert beats["b"]["info"] == info
+    assert 0 <= beats["b"]["age_s"] < 30
+
+    code, out, _ = run_ctl(capsys, "status", "--config", str(config))
+    assert code == 0
+    b_line = next(line for line in out.splitlines() if "B (hedger)" in line)
+    assert "yes" in b_line and "consumer=b-4242" in b_line
+    a_line = next(line for line in out.splitlines() if "A (maker)" in line)
+    assert "no" in a_line
+    assert "not paused" in out
+
+
+def test_status_checks_local_pid_files(
+    capsys: pytest.CaptureFixture[str], config: Path, run_dir: Path
+) -> None:
+    # A live process whose command line names redis-server counts; a live pid of something else (this test
+    # process, as after a pid was reused) does not; a missing file is "no pid file".
+    impostor = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", "redis-server"], stdin=subprocess.PIPE
+    )
+    try:
+        (run_dir / "redis.pid").write_text(f"{impostor.pid}\n")
+        (run_dir / "a.pid").write_text(f"{os.getpid()}\n")
+        processes = status_json(capsys, config)["processes"]
+    finally:
+        assert impostor.stdin is not None
+        impostor.stdin.close()
+        impostor.wait(timeout=10)
+    assert processes["run_dir"] == str(run_dir)
+    assert processes["redis"] == {"pid": impostor.pid, "running": True}
+    assert processes["a"] == {"pid": os.getpid(), "running": False}
+    assert processes["b"] == {"pid": None, "running": False}
+
+
+def test_unreachable_redis_exits_1_and_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
+    for command in (["status"], ["status", "--json"], ["pause"], ["resume"]):
+        code, out, err = run_ctl(capsys, *command, "--config", str(config))
+        assert code == 1, command
+        assert "Redis unreachable at redis://127.0.0.1:" in err
+        assert out == ""
+
+
+def test_redis_password_is_not_printed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"redis://user:hunter2secret@127.0.0.1:{free_port()}/0")
+    code, _, err = run_ctl(capsys, "status", "--config", str(config))
+    assert code == 1
+    assert "hunter2secret" not in err and "user:***@127.0.0.1" in err
+
+
+def test_bad_config_exits_2_naming_the_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    strategy = {"market": "BTC", "quantity": "0.0002", "retry_times": "x"}
+    config = write_config(tmp_path, "redis://127.0.0.1:6379/0", strategy=strategy)
+    for command in (["status"], ["pause"], ["resume"], ["launch-env"], ["wait-heartbeat", "b"]):
+        code, _, err = run_ctl(capsys, *command, "--config", str(config))
+        assert code == 2, command
+        assert "strategy.retry_times" in err
+
+    missing = tmp_path / "nope.yaml"
+    code, _, err = run_ctl(capsys, "status", "--config", str(missing))
+    assert code == 2 and "config file not found" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    assert run_ctl(capsys, "pause", "--reason", "  ", "--config", str(config))[0] == 2
+    with pytest.raises(SystemExit) as raised:
+        ctl.main(["frobnicate"])
+    assert raised.value.code == 2
+    with pytest.raises(SystemExit) as raised:
+        ctl.main([])
+    assert raised.value.code == 2
+    assert "argument error" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(config: Path) -> None:
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    hedgectl = [sys.executable, "-m", "hedge_strategy.ctl"]
+    pause = subprocess.run(
+        [*hedgectl, "pause", "--reason", "from a shell", "--config", str(config)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert pause.returncode == 0, pause.stderr
+    status = subprocess.run(
+        [*hedgectl, "status", "--json", "--config", str(config)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["pause"]["reason"] == "from a shell"
+
