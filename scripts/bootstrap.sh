@@ -7,13 +7,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 
+# bootstrap_venv [dev]: the virtualenv with every pinned dependency and this package (editable).
+# requirements.lock holds the test tools too, so "dev" installs the same set; the argument is accepted for
+# callers that say what they need. One stamp for both, so start_hedge.sh after run_tests.sh installs nothing.
 bootstrap_venv() {
-    local want_dev="${1:-}"
     if [ ! -x "$VENV_PY" ]; then
         echo "[bootstrap] creating virtualenv in $VENV"
         python3 -m venv "$VENV" || { echo "[bootstrap] python3 -m venv failed: install python3-venv (apt-get install -y python3-venv)" >&2; return 1; }
     fi
-    local stamp="$VENV/.installed${want_dev:+-dev}"
+    local stamp="$VENV/.installed"
     local digest
     digest="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then

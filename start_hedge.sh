@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Starts the hedge pair, from a fresh clone too: the virtualenv with pinned dependencies, Redis when the
+# configured one is local and silent, the simulator when sim.enabled (keys generated on first run), then B,
+# B's heartbeat, then A. Writes pid files; running it again starts nothing that already runs.
+#
+# Usage: ./start_hedge.sh [--market BTC] [--quantity 0.0002] [--depth 1] [--config config.yaml] [--infra-only]
+#   --market/--quantity/--depth   override strategy.market/quantity/depth (A gets all three, B the market)
+#   --config FILE                 the configuration (default: config.yaml)
+#   --infra-only                  start only Redis and the simulator (to run main_A.py/main_B.py by hand)
+# Environment: HEDGE_RUN_DIR (pid files, default run/), HEDGE_HEARTBEAT_TIMEOUT_S (wait for B, default 60),
+#              HEDGE_SIM_TIMEOUT_S (wait for the simulator, default 30)
+# Exit codes: 0 started (or already running), 1 a step failed (the message names the log to read),
+#             2 bad arguments or configuration. Stop everything with ./stop_hedge.sh.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+MARKET="" QUANTITY="" DEPTH="" CONFIG="config.yaml" INFRA_ONLY=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --market | --quantity | --depth | --config)
+            [ $# -ge 2 ] || { echo "start_hedge.sh: $1 needs a value" >&2; exit 2; }
+            case "$1" in
+                --market) MARKET="$2" ;; --quantity) QUANTITY="$2" ;;
+                --depth) DEPTH="$2" ;; --config) CONFIG="$2" ;;
+            esac
+            shift 2 ;;
+        --market=*) MARKET="${1#*=}"; shift ;;
+        --quantity=*) QUANTITY="${1#*=}"; shift ;;
+        --depth=*) DEPTH="${1#*=}"; shift ;;
+        --config=*) CONFIG="${1#*=}"; shift ;;
+        --infra-only) INFRA_ONLY=1; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "start_hedge.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+# The config path is the caller's; everything else runs from the repository root (the config's relative
+# paths are relative to it).
+case "$CONFIG" in /*) ;; *) CONFIG="$PWD/$CONFIG" ;; esac
+cd "$ROOT" || exit 1
+
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+# shellcheck source=stop_hedge.sh
+source ./stop_hedge.sh
+
+say() { echo "[start] $*"; }
+ctl() { "$VENV_PY" -m hedge_strategy.ctl "$@" --config "$HEDGE_CONFIG"; }
+
+STARTED=() # what this run started, in order; stopped in reverse when a later step fails
+
+rollback() {
+    local i
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+        stop_component "${STARTED[i]}" 10 || true
+    done
+    STARTED=()
+}
+
+# fail WHAT [LOG...]: says what failed and which logs to read, stops what this run started, exits 1.
+fail() {
+    echo "[start] FAILED: $1" >&2
+    shift
+    [ $# -gt 0 ] && echo "[start] read: $*" >&2
+    if [ ${#STARTED[@]} -gt 0 ]; then
+        echo "[start] stopping what this run started: ${STARTED[*]}" >&2
+        rollback
+    fi
+    exit 1
+}
+
+trap 'echo "[start] interrupted" >&2; rollback; exit 130' INT TERM
+
+# record NAME PID: pid file, and remember it for a rollback.
+record() {
+    echo "$2" >"$RUN_DIR/$1.pid"
+    STARTED+=("$1")
+}
+
+# launch NAME LOGFILE COMMAND...: COMMAND in the background, immune to the terminal's hangup, output appended
+# to LOGFILE, without the start lock's descriptor (a child holding it would block every later start).
+launch() {
+    local name="$1" log="$2"
+    shift 2
+    PYTHONUNBUFFERED=1 nohup "$@" >>"$log" 2>&1 9>&- &
+    record "$name" "$!"
+}
+
+now_ms() { "$VENV_PY" -c 'import time; print(time.time_ns() // 1_000_000)'; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# wait_for_line FILE OFFSET TEXT PID SECONDS: waits until TEXT appears in FILE after byte OFFSET.
+# Returns 0 when it does, 4 when PID exited first, 3 on timeout. Checks every 0.2 s.
+wait_for_line() {
+    local tries=$(($5 * 5))
+    while :; do
+        tail -c +"$(($2 + 1))" "$1" 2>/dev/null | grep -qF "$3" && return 0
+        pid_alive "$4" || return 4
+        ((tries-- > 0)) || return 3
+        sleep 0.2
+    done
+}
+
+file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
+
+# ----- 1. virtualenv and configuration ----------------------------------------------------------------
+
+bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see the pip output above)"
+HEDGE_CONFIG="$CONFIG"
+ENV_TEXT="$(ctl launch-env)" || exit $? # it printed the problem, naming the key; exit 2
+eval "$ENV_TEXT"
+mkdir -p "$RUN_DIR" "$LOG_DIR" || fail "cannot create $RUN_DIR or $LOG_DIR"
+
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$RUN_DIR/start.lock"
+    flock -n 9 || { echo "[start] another start_hedge.sh is running for $RUN_DIR; not starting a second" >&2; exit 1; }
+fi
+
+# ----- 2. already running? ---------------------------------------------------------------------------------
+
+A_PID="$(running_pid a)" || A_PID=""
+B_PID="$(running_pid b)" || B_PID=""
+if [ "$INFRA_ONLY" = 0 ] && [ -n "$A_PID" ] && [ -n "$B_PID" ]; then
+    say "already running: A pid $A_PID, B pid $B_PID (pair $HEDGE_PAIR); nothing started"
+    if [ -n "$MARKET$QUANTITY$DEPTH" ]; then
+        say "the running processes keep their arguments: ./stop_hedge.sh first to change them"
+    fi
+    say "status: $VENV_PY -m hedge_strategy.ctl status --config $HEDGE_CONFIG   stop: ./stop_hedge.sh"
+    exit 0
+fi
+
+# ----- 3. Redis ----------------------------------------------------------------------------------------------
+
+start_redis() {
+    local pid args
+    if ctl wait-redis --timeout 0 >/dev/null 2>&1; then
+        if pid="$(running_pid redis)"; then
+            say "redis: already running (pid $pid, started by start_hedge.sh)"
+        else
+            say "redis: using the Redis already answering at $REDIS_URL (not started here; stop_hedge.sh leaves it alone)"
+        fi
+        return 0
+    fi
+    [ "$REDIS_LOCAL" = 1 ] ||
+        fail "Redis at $REDIS_URL does not answer and is not on this machine: start it, or fix redis.url in $HEDGE_CONFIG"
+    [ "$REDIS_START_LOCAL" = 1 ] ||
+        fail "Redis at $REDIS_URL does not answer and redis.start_local is false: start it yourself"
+    bootstrap_redis_binary || fail "redis-server is needed to run a local Redis (see above)"
+    # Our own instance: no persistence (A and B re-read positions from the exchange at start), its own port.
+    args=(--save "" --appendonly no --dir "$RUN_DIR")
+    if [ -n "$REDIS_SOCKET" ]; then
+        args+=(--port 0 --unixsocket "$REDIS_SOCKET" --unixsocketperm 700)
+    else
+        args+=(--port "$REDIS_PORT" --bind "$REDIS_HOST")
+    fi
+    say "redis: starting redis-server for $REDIS_URL (log $LOG_DIR/redis.log)"
+    launch redis "$LOG_DIR/redis.log" redis-server "${args[@]}"
+    pid=$!
+    ctl wait-redis --timeout 10 --pid "$pid" >/dev/null ||
+        fail "redis-server did not start answering at $REDIS_URL" "$LOG_DIR/redis.log"
+    say "redis: ready (pid $pid)"
+}
+
+# ----- 4. simulator --------------------------------------------------------------------------------------------
+
+start_sim() {
+    local pid key offset rc
+    if [ "$SIM_ENABLED" != 1 ]; then
+        say "simulator: disabled (sim.enabled: false); trading on $EXCHANGE_URL"
+        return 0
+    fi
+    if pid="$(running_pid sim)"; then
+        say "simulator: already running (pid $pid) at $SIM_URL"
+        return 0
+    fi
+    if port_open "$SIM_HOST" "$SIM_PORT"; then
+        fail "$SIM_HOST:$SIM_PORT (sim.port) is taken by a process start_hedge.sh did not start: stop it, or change sim.port and exchange.url/ws_url in $HEDGE_CONFIG"
+    fi
+    for key in $SIM_KEYS_MISSING; do
+        say "simulator: generating the API key of account ${key%%:*} (key index ${key##*:}) into $SECRETS_FILE"
+        "$VENV_PY" -m hedge_strategy.sim keygen --config "$HEDGE_CONFIG" --accounts "${key%%:*}" \
+            --api-key-index "${key##*:}" --secrets "$SECRETS_FILE" >>"$LOG_DIR/sim.log" 2>&1 ||
+            fail "keygen failed for account ${key%%:*}" "$LOG_DIR/sim.log"
+    done
+    offset="$(file_size "$LOG_DIR/sim.log")"
+    say "simulator: starting at $SIM_URL (log $LOG_DIR/sim.log)"
+    launch sim "$LOG_DIR/sim.log" "$VENV_PY" -m hedge_strategy.sim --config "$HEDGE_CONFIG"
+    pid=$!
+    wait_for_line "$LOG_DIR/sim.log" "$offset" "sim listening on http://" "$pid" "${HEDGE_SIM_TIMEOUT_S:-30}"
+    rc=$?
+    [ "$rc" = 4 ] && fail "the simulator exited during start-up" "$LOG_DIR/sim.log"
+    [ "$rc" = 0 ] || fail "the simulator did not say it was listening within ${HEDGE_SIM_TIMEOUT_S:-30} s" "$LOG_DIR/sim.log"
+    say "simulator: ready (pid $pid)"
+}
+
+# ----- 5. B, then A ---------------------------------------------------------------------------------------------
+
+start_b() {
+    local pid since rc args=()
+    if [ -n "$B_PID" ]; then
+        say "B: already running (pid $B_PID)"
+        return 0
+    fi
+    [ -f main_B.py ] || fail "main_B.py not found in $ROOT"
+    [ -n "$MARKET" ] && args+=(--market "$MARKET")
+    since="$(now_ms)"
+    say "B: starting (log $LOG_DIR/main_B.log, output $LOG_DIR/main_B.out)"
+    launch b "$LOG_DIR/main_B.out" "$VENV_PY" main_B.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
+    pid=$!
+    ctl wait-heartbeat b --timeout "${HEDGE_HEARTBEAT_TIMEOUT_S:-60}" --pid "$pid" --since-ms "$since" >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 4 ] && fail "B exited during start-up" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
+    [ "$rc" = 3 ] && fail "B wrote no heartbeat within ${HEDGE_HEARTBEAT_TIMEOUT_S:-60} s" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
+    [ "$rc" = 0 ] || fail "could not read B's heartbeat from Redis (hedgectl exit $rc)" "$LOG_DIR/redis.log"
+    say "B: heartbeat seen (pid $pid)"
+}
+
+start_a() {
+    local pid args=()
+    if [ -n "$A_PID" ]; then
+        say "A: already running (pid $A_PID)"
+        return 0
+    fi
+    [ -f main_A.py ] || fail "main_A.py not found in $ROOT"
+    [ -n "$MARKET" ] && args+=(--market "$MARKET")
+    [ -n "$QUANTITY" ] && args+=(--quantity "$QUANTITY")
+    [ -n "$DEPTH" ] && args+=(--depth "$DEPTH")
+    say "A: starting (log $LOG_DIR/main_A.log, output $LOG_DIR/main_A.out)"
+    launch a "$LOG_DIR/main_A.out" "$VENV_PY" main_A.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
+    pid=$!
+    say "A: started (pid $pid)"
+}
+
+start_redis
+start_sim
+if [ "$INFRA_ONLY" = 1 ]; then
+    say "infrastructure ready (--infra-only): run main_B.py, then main_A.py, with --config $HEDGE_CONFIG"
+else
+    start_b
+    start_a
+fi
+
+say "running; pid files in $RUN_DIR"
+say "logs: $LOG_DIR/ (main_A.log, main_B.log, main_A.out, main_B.out, sim.log, redis.log)"
+say "status: $VENV_PY -m hedge_strategy.ctl status --config $HEDGE_CONFIG"
+say "stop:   ./stop_hedge.sh"
