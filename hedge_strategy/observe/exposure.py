@@ -26,6 +26,7 @@ from loguru import logger
 from hedge_strategy.observe.alerts import AlertKind
 
 if TYPE_CHECKING:
+    from hedge_strategy.config import Config
     from hedge_strategy.observe.alerts import Alerter
     from hedge_strategy.observe.metrics import HedgeMetrics
 
@@ -66,6 +67,13 @@ class ExposureWatchdog:
         self._alerted = False
         self._read_failing = False
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, read_net: Callable[[], Awaitable[Decimal]], alerter: Alerter | None,
+                    metrics: HedgeMetrics | None) -> ExposureWatchdog:
+        """The watchdog of `config`: tolerance `strategy.flat_tolerance`, grace and cadence from `alerts`."""
+        return cls(read_net, config.strategy.flat_tolerance, config.alerts.exposure_grace_s, alerter, metrics,
+                   interval_s=config.alerts.exposure_check_interval_s, market=config.strategy.market)
 
     @property
     def breached(self) -> bool:
