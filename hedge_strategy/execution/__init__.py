@@ -1,4 +1,31 @@
-"""Execution state: the order journal (SQLite), the fill tracker and reconciliation with the exchange."""
+"""Execution state: the order journal (SQLite), the fill tracker and reconciliation with the exchange.
+
+Start-up (nothing trades before the first reconciliation finished):
+
+    journal = await Journal.open(journal_path(cfg_journal_dir, account_index), account_index)
+    events = account.subscribe()                    # before account.start(): no event is missed
+    await account.start(book_symbols)
+    tracker = OrderTracker(journal, events, on_fill)  # on_fill(fill, order | None): keep it quick
+    await tracker.start()                           # re-announces fills a crash left unannounced
+    reconciler = Reconciler(account, journal, tracker, markets, unknown_order_grace_s)
+    await reconciler.run_once("startup")
+    asyncio.create_task(reconciler.run(reconcile_interval_s))
+
+Sending (the write-ahead rule, seed 004):
+
+    coid = make_coid(Role.A, Purpose.MAKER, journal.next_sequence("maker"))
+    await journal.record_new(new_order(client_order_index=coid, ...))  # committed before the send
+    journal.mark_sent(coid, now_ms)                 # right before the send: the grace counts from here
+    result = await account.place_post_only(...)
+    if result.status is SendStatus.UNKNOWN:
+        tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
+    elif result.status is SendStatus.REJECTED:
+        tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+    # ACCEPTED: the state comes from the exchange (OPEN, FILLED, canceled-post-only, ...)
+
+Cancelling: `await account.cancel(market, coid)` then `await reconciler.confirm_final(coid, timeout)`,
+which returns the order in its final state with every fill applied (a fill racing the cancel included).
+"""
 
 from hedge_strategy.execution.journal import (
     DuplicateOrderError,
