@@ -204,8 +204,7 @@ class Alerter:
                            kind, key or "-", self._queue.qsize(), message)
             self._count(kind, "dropped")
             return False
-        self._last_accepted[(kind, key)] = now
-        self._accepted_times.append(now)
+        self._remember(kind, key, now)
         logger.info("alert {} ({}, {}) queued for delivery: {}", kind, key or "-", alert.severity, message)
         return True
 
@@ -218,10 +217,14 @@ class Alerter:
             self._accepted_times.popleft()
         if len(self._accepted_times) >= self.max_per_minute:
             return "rate_limited"
+        return None
+
+    def _remember(self, kind: str, key: str, now: float) -> None:
         if len(self._last_accepted) > 1024:  # keep the dedup memory bounded on a long run
             self._last_accepted = {k: t for k, t in self._last_accepted.items()
                                    if now - t < self.dedup_window_s}
-        return None
+        self._last_accepted[(kind, key)] = now
+        self._accepted_times.append(now)
 
     # --- delivering -------------------------------------------------------------------------------------
 
