@@ -199,6 +199,18 @@ async def test_unresolved_orders_resolved_by_client_index(
     assert report.orphans == []
 
 
+async def test_an_unsent_order_of_this_process_is_a_send_in_flight(
+    exchange: ScriptedExchange, journal: Journal, tracker: OrderTracker
+) -> None:
+    impatient = Reconciler(exchange, journal, tracker, [BTC], 0.0)  # type: ignore[arg-type]
+    await record(journal, 14)  # written after the reconciler started, never marked sent
+    report = await impatient.run_once("periodic")
+    assert report.within_grace == [14] and report.rejected == []  # past a zero grace, yet not decided
+    assert journal.get(14).state is OrderState.PENDING_SUBMIT
+    journal.mark_sent(14, now_ms() - 1_000)  # once it is marked sent, the grace rule applies
+    assert (await impatient.run_once("periodic")).rejected == [14]
+
+
 async def test_missed_fills_recovered_once_and_watermark_persisted(
     exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker, told: Told
 ) -> None:

@@ -7,7 +7,8 @@ Run at start-up (nothing trades until it finished), after every stream reconnect
    orders when it is among them, else looked up by client order index. Found: its exchange state is
    applied. Not found: within `unknown_grace_s` of its send (or of its creation when it was never sent) it
    stays as it is, because the exchange may not have indexed it yet; past the grace it is
-   REJECTED("never reached the exchange"). Open orders the journal does not hold as live are reported
+   REJECTED("never reached the exchange"). An order this process wrote and has not marked sent is a send
+   in flight: only its sender decides it. Open orders the journal does not hold as live are reported
    (orphans);
 3. fills missed during a stream gap are read from the trades endpoint since the persisted watermark (minus a
    margin for late indexing) and go through the tracker, so each is applied and announced exactly once.
@@ -94,6 +95,7 @@ class Reconciler:
         self.trade_margin_ms = int(trade_margin_s * 1000)  # trades may be indexed a little after their time
         self.last_report: ReconcileReport | None = None
         self.completed_runs = 0
+        self._started_ms = now_ms()  # orders created since then and not yet sent are this process's sends
         self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
         self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
 
@@ -224,6 +226,18 @@ class Reconciler:
         if order.state in _ACKNOWLEDGED:
             logger.warning(
                 "reconcile {}: {} is {} but the exchange does not find it; left as is",
+                self.journal.account_index,
+                describe_coid(coid),
+                order.state,
+            )
+            return
+        if order.sent_ms is None and order.created_ms >= self._started_ms:
+            # Written by this process and not marked sent: its send is in flight, and only the sender's
+            # answer (or, if this process dies, the next process's reconciliation) may decide it.
+            if report is not None:
+                report.within_grace.append(coid)
+            logger.info(
+                "reconcile {}: {} not found, its send by this process is still in flight; left {}",
                 self.journal.account_index,
                 describe_coid(coid),
                 order.state,
