@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -15,8 +16,10 @@ from loguru import logger
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedge_strategy.config import ConfigError, MetricsConfig, config_from_mapping, load_config
+from hedge_strategy.execution import Journal, OrderTracker, Reconciler
 from hedge_strategy.observe import STAGES, HedgeMetrics
 from tests.fixtures.procs import free_port
+from tests.test_reconcile import ACCOUNT, BTC, GRACE_S, ScriptedExchange
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config.yaml"
 LABELS = {"pair": "t1", "role": "a"}
@@ -246,3 +249,70 @@ def test_both_ports_off_is_valid() -> None:
     data["metrics"].update(port_a=0, port_b=0)
     assert config_from_mapping(data).metrics.port_for("a") == 0
 
+
+
+# --- following the reconciler and the adapter --------------------------------------------------------------
+
+
+class CountingExchange(ScriptedExchange):
+    """The reconcile tests' exchange stand-in plus the adapter counters `follow` reads; each read of
+    `stream_up` (the last thing `follow` reads in a round) is counted so the test can wait for a round."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nonce_resyncs = 0
+        self.up = True
+        self.rounds = 0
+        self.round_done = asyncio.Condition()
+
+    @property
+    def stream_up(self) -> bool:
+        self.rounds += 1
+        asyncio.get_running_loop().create_task(self._announce())
+        return self.up
+
+    async def _announce(self) -> None:
+        async with self.round_done:
+            self.round_done.notify_all()
+
+    async def rounds_reach(self, count: int) -> None:
+        async with self.round_done:
+            await asyncio.wait_for(self.round_done.wait_for(lambda: self.rounds >= count), 5.0)
+
+
+async def test_follow_records_each_reconcile_and_catches_up_the_adapter_totals(
+    tmp_path: Path, metrics: HedgeMetrics
+) -> None:
+    exchange = CountingExchange()
+    journal = await Journal.open(tmp_path / "journal_101.sqlite", ACCOUNT)
+    tracker = OrderTracker(journal, asyncio.Queue(), on_fill=None)
+    await tracker.start()
+    reconciler = Reconciler(exchange, journal, tracker, [BTC], GRACE_S)
+    start_up = await reconciler.run_once("start-up")  # before the follower starts: it must still see it
+    follower = asyncio.create_task(metrics.follow(reconciler, exchange))
+    try:
+        await exchange.rounds_reach(1)
+        sample = metrics.registry.get_sample_value
+        assert sample("lighter_hedge_last_reconcile_timestamp_seconds", LABELS) == start_up.finished_ms / 1000
+        assert sample("lighter_hedge_stream_up", LABELS) == 1
+
+        exchange.nonce_resyncs, exchange.up = 2, False
+        tracker.reconnects = 3
+        exchange.failing.add("positions")  # an incomplete run does not count as reconciled
+        await reconciler.run_once("reconnect")
+        await exchange.rounds_reach(2)
+        assert sample("lighter_hedge_last_reconcile_timestamp_seconds", LABELS) == start_up.finished_ms / 1000
+        assert sample("lighter_hedge_nonce_resyncs_total", LABELS) == 2
+        assert sample("lighter_hedge_ws_reconnects_total", LABELS) == 3
+        assert sample("lighter_hedge_stream_up", LABELS) == 0
+
+        exchange.failing.clear()
+        later = await reconciler.run_once("periodic")
+        await exchange.rounds_reach(3)
+        assert sample("lighter_hedge_last_reconcile_timestamp_seconds", LABELS) == later.finished_ms / 1000
+        assert sample("lighter_hedge_nonce_resyncs_total", LABELS) == 2  # no new resyncs: unchanged
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await tracker.stop()
+        await journal.close()

@@ -33,6 +33,9 @@ Serving: an aiohttp server on the process's own event loop rather than prometheu
 deterministically (tests start and stop several in one process) and no thread reads the registry while the
 loop writes it. A scrape costs the loop well under a millisecond for this handful of series.
 
+`follow(reconciler, account)` is a background task that keeps the reconcile timestamp, the reconnect and
+nonce-resync counters and the stream gauge current from what the tracker and the adapter already count.
+
 Each `HedgeMetrics` owns a private `CollectorRegistry` (not the library's global one), so several can live
 in one process. Disabled (`metrics.enabled: false` or port 0), every method is a no-op and nothing is served.
 """
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from loguru import logger
@@ -56,6 +59,7 @@ from prometheus_client import (
 
 if TYPE_CHECKING:
     from hedge_strategy.config import Config
+    from hedge_strategy.execution import Reconciler
 
 PREFIX = "lighter_hedge"
 STAGES = ("fill_seen", "request_published", "request_received", "hedge_sent", "hedge_filled")
@@ -63,6 +67,16 @@ INTENTS = ("maker", "hedge", "close", "rebalance")  # as in the client order ind
 # From a few milliseconds (a fill seen on the stream) to minutes (a hedge chased through retries).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 METRICS_PATH = "/metrics"
+
+
+class AccountCounters(Protocol):
+    """What `HedgeMetrics.follow` reads from the exchange adapter (`LighterAccount` has both)."""
+
+    @property
+    def nonce_resyncs(self) -> int: ...
+
+    @property
+    def stream_up(self) -> bool: ...
 
 
 class _Instruments:
@@ -245,6 +259,29 @@ class HedgeMetrics:
 
     def sync_rate_limit_backoffs(self, total: int) -> None:
         self.rate_limit_backoff(self._advance("rate_limit_backoffs", total))
+
+    async def follow(self, reconciler: Reconciler, account: AccountCounters,
+                     idle_s: float = 60.0) -> None:
+        """Until cancelled: after each reconciliation (periodic, and after every stream reconnect) record when
+        it finished and catch up the totals the adapter and tracker keep (reconnects, nonce resyncs) and the
+        stream state; also every `idle_s` without one. Run it as a background task of the process.
+
+        Only complete runs set `last_reconcile_timestamp_seconds`, so a reconciliation that keeps failing
+        shows as a timestamp growing old.
+        """
+        if not self.enabled:
+            return
+        report = reconciler.last_report  # the start-up run may have finished before this task began
+        while True:
+            if report is not None and report.complete:
+                self.reconciled(report.finished_ms / 1000)
+            self.sync_ws_reconnects(reconciler.tracker.reconnects)
+            self.sync_nonce_resyncs(account.nonce_resyncs)
+            self.set_stream_up(account.stream_up)
+            try:
+                report = await reconciler.next_report(timeout=idle_s)
+            except TimeoutError:
+                report = None
 
     def _advance(self, name: str, total: int) -> int:
         """How much `total` grew since the last call for `name` (a total that went down starts over)."""
