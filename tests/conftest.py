@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.procs",
     "tests.fixtures.redis",
     "tests.fixtures.sim",
+    "tests.fixtures.ab",
 ]

@@ -1,0 +1,85 @@
+"""B's IOC price chase: the price of each hedge attempt, the slippage cap, and which errors end a hedge.
+
+Pure functions, no I/O: the hedger (`hedger.py`) reads the touch and sends; this module only decides.
+
+The chase: attempt 1 is an IOC limit at the touch (a buy at the best ask, a sell at the best bid). Each
+further attempt re-reads the touch and widens by one more tick (attempt k: touch_k + (k - 1) ticks for a buy,
+touch_k - (k - 1) ticks for a sell), but never beyond `max_slippage_bps` from the first attempt's touch: a
+buy is capped at first_touch * (1 + bps / 10^4) rounded down to the tick grid, a sell floored at
+first_touch * (1 - bps / 10^4) rounded up, so the cap itself is never crossed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from hedge_strategy.exchange.events import Side
+
+BPS = Decimal(10_000)
+
+# Lighter error codes that retrying the same hedge cannot fix (docs/design.md): market not found, size or
+# quote below the minimum, not enough margin.
+FINAL_ERROR_CODES = frozenset({21120, 21121, 21124, 21130})
+# Order statuses after which another attempt would end the same way.
+FINAL_STATUSES = frozenset({"canceled-margin-not-allowed"})
+
+
+def slippage_limit(side: Side, first_touch: Decimal, max_slippage_bps: Decimal, tick: Decimal) -> Decimal:
+    """The worst price any attempt may use: `max_slippage_bps` from the first touch, on the tick grid."""
+    offset = first_touch * Decimal(max_slippage_bps) / BPS
+    if side is Side.BUY:
+        return (first_touch + offset).quantize(tick, rounding=ROUND_FLOOR)
+    return (first_touch - offset).quantize(tick, rounding=ROUND_CEILING)
+
+
+def attempt_price(
+    side: Side,
+    touch: Decimal,
+    attempt: int,
+    first_touch: Decimal,
+    max_slippage_bps: Decimal,
+    tick: Decimal,
+) -> Decimal:
+    """The IOC limit price of `attempt` (1-based) given the touch read just before it."""
+    if attempt < 1:
+        raise ValueError(f"attempt numbers start at 1, got {attempt}")
+    widen = tick * (attempt - 1)
+    limit = slippage_limit(side, first_touch, max_slippage_bps, tick)
+    if side is Side.BUY:
+        return min(touch + widen, limit)
+    return max(touch - widen, limit)
+
+
+def touch_price(side: Side, best_bid: Decimal | None, best_ask: Decimal | None) -> Decimal | None:
+    """Where a taker on `side` starts: the best ask for a buy, the best bid for a sell (None: empty side)."""
+    return best_ask if side is Side.BUY else best_bid
+
+
+def is_final_error(code: int | None) -> bool:
+    """True when a refused send ends the hedge at once (retrying cannot fix it)."""
+    return code in FINAL_ERROR_CODES
+
+
+def is_final_status(status: str | None) -> bool:
+    """True when an IOC ended with a status that another attempt would repeat."""
+    return status in FINAL_STATUSES
+
+
+def is_reduce_only(side: Side, position: Decimal, size: Decimal) -> bool:
+    """Reduce-only when the hedge shrinks B's `position` (signed) by no more than its size (no flip)."""
+    if side is Side.BUY:
+        return position < 0 and size <= -position
+    return position > 0 and size <= position
+
+
+def average_price(fills: Iterable[tuple[Decimal, Decimal]]) -> Decimal | None:
+    """Size-weighted average of (size, price) pairs; None when nothing filled."""
+    total_size = Decimal(0)
+    total_quote = Decimal(0)
+    for size, price in fills:
+        total_size += size
+        total_quote += size * price
+    if total_size == 0:
+        return None
+    return total_quote / total_size

@@ -1,0 +1,311 @@
+"""What A and B share as processes: wiring, signals, orderly shutdown, and a few stop-aware waits.
+
+Wiring order (each step needs the one before): config -> logging -> secret -> `LighterAccount` (its event
+queue subscribed before it starts, so no event is lost) -> `Journal` -> `OrderTracker` -> `Reconciler` ->
+`Bus`. `open_runtime` builds all of it; the role's loop (`maker.Maker`, `hedger.Hedger`) then calls
+`start_tracking()` (tracker consuming, start-up reconciliation, periodic reconciliation) and runs until
+`stop` is set by SIGTERM/SIGINT. `run_process` is the whole life of a process: exit 0 after an orderly stop,
+2 for a configuration problem (naming the key), 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from hedge_strategy.bus import Bus
+from hedge_strategy.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    exit_on_config_error,
+    load_config,
+    load_secret,
+)
+from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook
+from hedge_strategy.execution import (
+    FillCallback,
+    Journal,
+    JournalFill,
+    JournalOrder,
+    OrderTracker,
+    Reconciler,
+)
+from hedge_strategy.logs import log_path, setup_logging
+
+ROLE_NAMES = {"a": "A", "b": "B"}
+EXIT_OK, EXIT_CRASH, EXIT_CONFIG = 0, 1, 2
+
+
+@dataclass
+class Runtime:
+    """Everything one process (A or B) trades with. Build it with `open_runtime`, end it with `close`."""
+
+    config: Config
+    role: str  # "a" | "b"
+    account: LighterAccount
+    market: MarketInfo
+    journal: Journal
+    tracker: OrderTracker
+    reconciler: Reconciler
+    bus: Bus
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    fill_handler: FillCallback | None = None  # set by the role before start_tracking()
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return ROLE_NAMES[self.role]
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop.is_set()
+
+    async def relay_fill(self, fill: JournalFill, order: JournalOrder | None) -> None:
+        """The tracker's callback: forwards to the role's handler (installed after construction)."""
+        if self.fill_handler is not None:
+            await self.fill_handler(fill, order)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A background task that lives until `close` (an unexpected end is logged)."""
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_task_end)
+        self._tasks.append(task)
+        return task
+
+    async def start_tracking(self) -> None:
+        """Consume exchange events, reconcile once before anything trades, then keep reconciling."""
+        await self.tracker.start()
+        report = await self.reconciler.run_once("start-up")
+        if not report.complete:
+            logger.warning("{} start-up reconciliation incomplete ({}); the periodic run retries",
+                           self.name, "; ".join(report.errors))
+        self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait `seconds` or until stop; True when stopping (for retry back-offs, never to await a result)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+        return self.stopping
+
+    async def close(self) -> None:
+        """Stop background work, flush and close the journal, close the exchange and Redis connections."""
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.tracker.stop()
+        await self.journal.close()
+        await self.account.close()
+        await self.bus.aclose()
+
+
+async def open_runtime(config: Config, role: str) -> Runtime:
+    """Connect account `role` ("a" or "b"): raises ConfigError for a missing secret or unknown market."""
+    secret = load_secret(config, role)
+    ref = config.accounts[role]
+    ex = config.exchange
+    account = LighterAccount(
+        url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
+        api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
+        ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
+        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+    )
+    events = account.subscribe()  # before start: the first snapshot's events are kept
+    await account.start(book_symbols=[config.strategy.market])
+    try:
+        try:
+            market = account.market(config.strategy.market)
+        except KeyError as exc:
+            raise ConfigError(f"strategy.market: {exc.args[0]}") from None
+        journal = await Journal.open(config.journal.path_for(ref.account_index), ref.account_index)
+    except BaseException:
+        await account.close()
+        raise
+    holder: list[Runtime] = []
+
+    async def relay(fill: JournalFill, order: JournalOrder | None) -> None:
+        await holder[0].relay_fill(fill, order)
+
+    tracker = OrderTracker(journal, events, on_fill=relay)
+    reconciler = Reconciler(account, journal, tracker, [market], ex.unknown_order_grace_s)
+    bus = Bus.from_url(config.redis.url, config.pair)
+    runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,
+                      tracker=tracker, reconciler=reconciler, bus=bus)
+    holder.append(runtime)
+    return runtime
+
+
+# ------------------------------------------------------------------------------------------------------
+# Stop-aware waiting
+
+
+async def first_of(*awaitables: Awaitable[Any], timeout_s: float | None) -> None:
+    """Return when the first awaitable finishes (its result and errors are dropped) or after `timeout_s`.
+
+    The others are cancelled. Used to wait on several events at once (an order, the book, the stop signal).
+    """
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class BookWatch:
+    """Wakes waiters when the top of one market's book changes (from the adapter's stream events)."""
+
+    def __init__(self, account: LighterAccount, market_id: int) -> None:
+        self._account = account
+        self._market_id = market_id
+        self._queue: asyncio.Queue[Event] = account.subscribe()
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"book-watch-{self._market_id}")
+
+    async def stop(self) -> None:
+        self._account.unsubscribe(self._queue)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def changed(self) -> None:
+        """Return at the next top-of-book change of the market."""
+        await self._changed.wait()
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._queue.get()
+            if isinstance(event, TopOfBook) and event.market_id == self._market_id:
+                woken, self._changed = self._changed, asyncio.Event()
+                woken.set()
+
+
+def _log_task_end(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.opt(exception=error).error("background task {} died: {!r}", task.get_name(), error)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Process entry
+
+
+def parse_args(role: str, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`main_A.py --market BTC --quantity 0.0002 --depth 1 --config config.yaml`; B: market, config."""
+    parser = argparse.ArgumentParser(
+        prog=f"main_{ROLE_NAMES[role]}.py",
+        description="Account A: post-only maker" if role == "a" else "Account B: hedger of A's fills",
+    )
+    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (config.yaml)")
+    parser.add_argument("--market", help="market symbol (overrides strategy.market)")
+    if role == "a":
+        parser.add_argument("--quantity", help="base size of each maker order (overrides strategy.quantity)")
+        parser.add_argument("--depth", type=int,
+                            help="book level of the maker price (overrides strategy.depth)")
+    return parser.parse_args(argv)
+
+
+def load_settings(args: argparse.Namespace) -> Config:
+    """The validated config with the command-line overrides; exits 2 naming the key when anything is wrong."""
+    try:
+        config = load_config(args.config)
+        quantity: Decimal | str | None = getattr(args, "quantity", None)
+        return apply_overrides(config, market=args.market, quantity=quantity,
+                               depth=getattr(args, "depth", None))
+    except ConfigError as error:
+        exit_on_config_error(error)
+
+
+RoleMain = Callable[[Runtime], Awaitable[None]]
+
+
+def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> int:
+    """The life of a process: args, config (exit 2), logging, the role's loop until a signal, exit code."""
+    args = parse_args(role, argv)
+    config = load_settings(args)
+    setup_logging(ROLE_NAMES[role], config.logging)
+    logger.info("{} starting (pid {}): config {}, pair {}, market {}, log {}", ROLE_NAMES[role],
+                os.getpid(), args.config, config.pair, config.strategy.market, log_path(ROLE_NAMES[role],
+                                                                                 config.logging))
+    try:
+        return asyncio.run(_run(config, role, role_main))
+    except ConfigError as error:
+        logger.error("{} cannot start: {}", ROLE_NAMES[role], error)
+        exit_on_config_error(error)
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        return EXIT_OK
+
+
+async def _run(config: Config, role: str, role_main: RoleMain) -> int:
+    stop = asyncio.Event()
+    _install_signal_handlers(stop, asyncio.current_task(), ROLE_NAMES[role])
+    return await run_role(config, role, role_main, stop)
+
+
+async def run_role(config: Config, role: str, role_main: RoleMain, stop: asyncio.Event) -> int:
+    """Open the runtime, run the role until `stop` is set, close it; returns the exit code.
+
+    Raises ConfigError when the secret or the market is wrong (the caller exits 2).
+    """
+    name = ROLE_NAMES[role]
+    try:
+        runtime = await open_runtime(config, role)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        logger.opt(exception=exc).error("{} cannot start: {!r}; exiting", name, exc)
+        return EXIT_CRASH
+    runtime.stop = stop
+    code = EXIT_OK
+    try:
+        await role_main(runtime)
+    except asyncio.CancelledError:
+        logger.warning("{}: cancelled, stopping without waiting further", name)
+    except Exception as exc:
+        logger.opt(exception=exc).error("{} crashed: {!r}; closing the journal and exiting", name, exc)
+        code = EXIT_CRASH
+    finally:
+        await asyncio.shield(runtime.close())
+    logger.info("{} stopped (exit {})", name, code)
+    return code
+
+
+def _install_signal_handlers(stop: asyncio.Event, main_task: asyncio.Task[Any] | None, name: str) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        label = signal.Signals(signum).name
+        if not stop.is_set():
+            logger.info("{}: {} received: orderly shutdown (send it again to stop at once)", name, label)
+            stop.set()
+        elif main_task is not None:
+            logger.warning("{}: {} received again: cancelling what is in hand", name, label)
+            main_task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+def main_entry(role: str, role_main: RoleMain) -> None:
+    sys.exit(run_process(role, sys.argv[1:], role_main))
