@@ -1,0 +1,87 @@
+"""B's IOC price chase and hedge decisions (pure functions)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from hedge_strategy import chase
+from hedge_strategy.bus import HedgeRequest
+from hedge_strategy.bus.client import Delivery
+from hedge_strategy.exchange import Side
+from hedge_strategy.hedger import hedge_coid, net_requests
+
+TICK = D("0.1")
+
+
+def test_first_attempt_is_at_the_touch_then_widens_a_tick_per_attempt() -> None:
+    first = D("95000.0")
+    assert chase.attempt_price(Side.BUY, first, 1, first, D(50), TICK) == D("95000.0")
+    assert chase.attempt_price(Side.BUY, D("95001.0"), 3, first, D(50), TICK) == D("95001.2")
+    assert chase.attempt_price(Side.SELL, first, 1, first, D(50), TICK) == D("95000.0")
+    assert chase.attempt_price(Side.SELL, D("94999.0"), 4, first, D(50), TICK) == D("94998.7")
+
+
+def test_the_chase_never_goes_beyond_the_slippage_cap_from_the_first_touch() -> None:
+    first = D("95000.0")  # 1 bp = 9.5: the cap is 95009.5 for a buy, 94990.5 for a sell
+    assert chase.slippage_limit(Side.BUY, first, D(1), TICK) == D("95009.5")
+    assert chase.slippage_limit(Side.SELL, first, D(1), TICK) == D("94990.5")
+    assert chase.attempt_price(Side.BUY, D("95020.0"), 2, first, D(1), TICK) == D("95009.5")
+    assert chase.attempt_price(Side.SELL, D("94980.0"), 5, first, D(1), TICK) == D("94990.5")
+    # a cap off the tick grid is rounded inward, never past the limit
+    assert chase.slippage_limit(Side.BUY, D("95000.3"), D("0.33"), TICK) == D("95003.4")
+    assert chase.slippage_limit(Side.SELL, D("95000.3"), D("0.33"), TICK) == D("94997.2")
+    with pytest.raises(ValueError):
+        chase.attempt_price(Side.BUY, first, 0, first, D(1), TICK)
+
+
+def test_touch_is_the_ask_for_a_buy_and_the_bid_for_a_sell() -> None:
+    assert chase.touch_price(Side.BUY, D("1"), D("2")) == D("2")
+    assert chase.touch_price(Side.SELL, D("1"), D("2")) == D("1")
+    assert chase.touch_price(Side.SELL, None, D("2")) is None
+
+
+def test_errors_retrying_cannot_fix_end_the_hedge_at_once() -> None:
+    for code in (21130, 21121, 21124, 21120):
+        assert chase.is_final_error(code)
+    for code in (21104, 23000, 29500, None):
+        assert not chase.is_final_error(code)
+    assert chase.is_final_status("canceled-margin-not-allowed")
+    assert not chase.is_final_status("canceled")
+
+
+def test_reduce_only_only_when_the_hedge_shrinks_the_position_without_flipping_it() -> None:
+    assert chase.is_reduce_only(Side.BUY, D("-0.0004"), D("0.0002"))
+    assert chase.is_reduce_only(Side.BUY, D("-0.0002"), D("0.0002"))
+    assert not chase.is_reduce_only(Side.BUY, D("-0.0002"), D("0.0004"))  # would flip
+    assert not chase.is_reduce_only(Side.BUY, D("0"), D("0.0002"))
+    assert chase.is_reduce_only(Side.SELL, D("0.0002"), D("0.0002"))
+    assert not chase.is_reduce_only(Side.SELL, D("-0.0002"), D("0.0002"))
+
+
+def test_average_price_is_size_weighted() -> None:
+    assert chase.average_price([(D("0.0002"), D("100")), (D("0.0006"), D("200"))]) == D("175")
+    assert chase.average_price([]) is None
+
+
+def request(coid: int, trade: int, a_side: str, market_id: int = 1) -> HedgeRequest:
+    return HedgeRequest.for_fills(pair="p", market="BTC", market_id=market_id, a_fill_side=a_side,
+                                  size=D("0.0002"), a_client_order_index=coid, trade_ids=[trade],
+                                  a_fill_price=D("95000"), fill_ts_ms=1)
+
+
+def test_requests_waiting_together_net_by_market_and_side_each_id_once() -> None:
+    r1, r2, r3 = request(11, 1, "buy"), request(11, 2, "buy"), request(12, 3, "sell")
+    r4 = request(13, 4, "buy", market_id=0)
+    deliveries = [Delivery(f"{i}-0", r, False) for i, r in enumerate([r1, r2, r1, r3, r4])]
+    groups = net_requests(deliveries)
+    assert [[r.request_id for r in reqs] for reqs, _ in groups] == [
+        [r1.request_id, r2.request_id], [r3.request_id], [r4.request_id]]
+    assert [len(ds) for _, ds in groups] == [3, 1, 1]  # the duplicate delivery is acknowledged with its group
+
+
+def test_hedge_client_order_indexes_are_deterministic_per_request_and_attempt() -> None:
+    assert hedge_coid("11-1", 1) == hedge_coid("11-1", 1)
+    assert hedge_coid("11-1", 1) != hedge_coid("11-1", 2) != hedge_coid("11-2", 1)
+    assert str(hedge_coid("11-1", 1)).startswith("22")  # role B, purpose hedge
