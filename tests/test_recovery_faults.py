@@ -78,6 +78,7 @@ async def test_nonce_desync(sim_factory: SimFactory, open_node: NodeOpener) -> N
     assert report.orphans == [foreign]  # open on the exchange, not ours: reported, left alone
     assert node.order(coid).state is OrderState.OPEN
     filled = await sim.trade(market_id=1, side="sell", size="0.0002")
+    assert (await node.told.next()).trade_id == filled[0]["trade_id"]
     await wait_state(node, coid, OrderState.FILLED)
     assert node.told.trade_ids == [filled[0]["trade_id"]]
     await assert_agrees(node)
