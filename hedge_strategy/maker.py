@@ -40,6 +40,7 @@ CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final
 RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
 NO_BOOK_RETRY_S = 1.0
+IMBALANCE_RECHECK_S = 1.0  # an imbalance is read twice, this far apart, before anything is done about it
 _UNSETTLED = (OrderState.UNKNOWN,)
 
 
@@ -190,7 +191,15 @@ class Maker:
         return a_size, b_size
 
     async def _on_imbalance(self, a_size: Decimal, b_size: Decimal) -> None:
+        # Position reads can trail a fill by a moment: act only on an imbalance that is still there a little
+        # later, or a hedge that just landed would be hedged again as a residual.
+        if await self.rt.sleep(IMBALANCE_RECHECK_S):
+            return
+        a_size, b_size = await self._positions()
         net = a_size + b_size
+        if abs(net) <= self.cfg.flat_tolerance:
+            logger.info("A: A + B looked off a moment ago but is flat now (A {}, B {})", a_size, b_size)
+            return
         what = f"A {a_size} + B {b_size} = {net} on {self.market.symbol}, beyond {self.cfg.flat_tolerance}"
         if self.cfg.on_imbalance == "pause":
             await self._pause(f"not flat: {what}", "check both accounts, fix by hand, then `hedgectl resume`")
@@ -345,8 +354,8 @@ class Maker:
         if not pending:
             return
         labels = ", ".join(f"{describe_coid(o.client_order_index)} {o.state}" for o in pending)
-        resting = [o for o in pending if o.state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED,
-                                                     OrderState.PENDING_SUBMIT) and o.sent_ms]
+        resting = [o for o in pending if o.state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED)
+                   or (o.state is OrderState.PENDING_SUBMIT and o.sent_ms)]
         if resting:
             logger.info("A: {} from before is still live: cancelling it before anything new", labels)
             for order in resting:
