@@ -8,7 +8,7 @@
 #   --config FILE                 the configuration (default: config.yaml)
 #   --infra-only                  start only Redis and the simulator (to run main_A.py/main_B.py by hand)
 # Environment: HEDGE_RUN_DIR (pid files, default run/), HEDGE_HEARTBEAT_TIMEOUT_S (wait for B, default 60),
-#              HEDGE_SIM_TIMEOUT_S (wait for the simulator, default 30)
+#              HEDGE_SIM_TIMEOUT_S (wait for the simulator, default 30), HEDGE_A_GRACE_S (A watched, 3)
 # Exit codes: 0 started (or already running), 1 a step failed (the message names the log to read),
 #             2 bad arguments or configuration. Stop everything with ./stop_hedge.sh.
 set -uo pipefail
@@ -85,6 +85,19 @@ launch() {
     local name="$1" log="$2"
     shift 2
     PYTHONUNBUFFERED=1 nohup "$@" >>"$log" 2>&1 9>&- &
+    record "$name" "$!"
+}
+
+# A and B log through loguru to their rotated main_X.log *and* to stderr. Their .out file is for what
+# bypasses the log (a failure before logging is set up, native library output, a traceback's body), so the
+# log lines themselves are filtered out of it: otherwise it would grow, unrotated, as fast as the log.
+LOGURU_LINE='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \| '
+
+# launch_bot NAME OUTFILE COMMAND...: like launch, keeping only the non-log output in OUTFILE.
+launch_bot() {
+    local name="$1" out="$2"
+    shift 2
+    PYTHONUNBUFFERED=1 nohup "$@" > >(exec 9>&- grep --line-buffered -v -E "$LOGURU_LINE" >>"$out" 2>&1) 2>&1 9>&- &
     record "$name" "$!"
 }
 
@@ -208,7 +221,7 @@ start_b() {
     [ -n "$MARKET" ] && args+=(--market "$MARKET")
     since="$(now_ms)"
     say "B: starting (log $LOG_DIR/main_B.log, output $LOG_DIR/main_B.out)"
-    launch b "$LOG_DIR/main_B.out" "$VENV_PY" main_B.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
+    launch_bot b "$LOG_DIR/main_B.out" "$VENV_PY" main_B.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
     pid=$!
     ctl wait-heartbeat b --timeout "${HEDGE_HEARTBEAT_TIMEOUT_S:-60}" --pid "$pid" --since-ms "$since" >/dev/null 2>&1
     rc=$?
@@ -219,7 +232,7 @@ start_b() {
 }
 
 start_a() {
-    local pid args=()
+    local pid since rc args=()
     if [ -n "$A_PID" ]; then
         say "A: already running (pid $A_PID)"
         return 0
@@ -228,10 +241,18 @@ start_a() {
     [ -n "$MARKET" ] && args+=(--market "$MARKET")
     [ -n "$QUANTITY" ] && args+=(--quantity "$QUANTITY")
     [ -n "$DEPTH" ] && args+=(--depth "$DEPTH")
+    since="$(now_ms)"
     say "A: starting (log $LOG_DIR/main_A.log, output $LOG_DIR/main_A.out)"
-    launch a "$LOG_DIR/main_A.out" "$VENV_PY" main_A.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
+    launch_bot a "$LOG_DIR/main_A.out" "$VENV_PY" main_A.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
     pid=$!
-    say "A: started (pid $pid)"
+    # A has no start-up handshake of its own: watch it for a short grace period, so that a bad argument, a
+    # missing key or an unreachable exchange is reported here rather than found later in its log. A
+    # heartbeat of A, if it writes one, ends the wait early.
+    ctl wait-heartbeat a --timeout "${HEDGE_A_GRACE_S:-3}" --pid "$pid" --since-ms "$since" >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 4 ] && fail "A exited during start-up" "$LOG_DIR/main_A.log" "$LOG_DIR/main_A.out"
+    [ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "could not read Redis while starting A (hedgectl exit $rc)"
+    say "A: running (pid $pid)"
 }
 
 start_redis

@@ -61,7 +61,10 @@ def _add_wait_arguments(parser: argparse.ArgumentParser, default_timeout: float)
         "--timeout", type=float, default=default_timeout,
         help="seconds to wait; 0 checks once (default: %(default)s)",
     )
-    parser.add_argument("--pid", type=int, help="stop waiting (exit 4) when this process exits")
+    parser.add_argument(
+        "--pid", type=int,
+        help="stop waiting (exit 4) when this process exits; a heartbeat naming another pid does not count",
+    )
 
 
 def cmd_wait_redis(args: argparse.Namespace) -> int:
@@ -103,7 +106,11 @@ def cmd_wait_heartbeat(args: argparse.Namespace) -> int:
             if body is None:
                 return False
             ts_ms = body.get("ts_ms")
-            return not args.since_ms or (isinstance(ts_ms, int) and ts_ms >= args.since_ms)
+            if args.since_ms and not (isinstance(ts_ms, int) and ts_ms >= args.since_ms):
+                return False
+            # A heartbeat that reports its pid must come from the process we watch, not a predecessor.
+            reported = body.get("pid")
+            return args.pid is None or not isinstance(reported, int) or reported == args.pid
 
         return await wait_until(beating, args.timeout, args.pid, f"{role.upper()}'s heartbeat")
 
