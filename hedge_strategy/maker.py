@@ -146,6 +146,9 @@ class Maker:
         if coid is None:
             return
         await self._while_resting(coid)
+        # Its fills may trail its final state: every one must be announced (so outstanding) before settling,
+        # or a fill still in flight would later look like an imbalance and be hedged twice.
+        await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
         await self.settle_hedges()
 
     async def _wait_while_paused(self) -> bool:
@@ -194,6 +197,8 @@ class Maker:
         # Position reads can trail a fill by a moment: act only on an imbalance that is still there a little
         # later, or a hedge that just landed would be hedged again as a residual.
         if await self.rt.sleep(IMBALANCE_RECHECK_S):
+            return
+        if self.outstanding:  # a fill announced meanwhile: its hedge explains the difference, settle it first
             return
         a_size, b_size = await self._positions()
         net = a_size + b_size

@@ -56,7 +56,7 @@ async def test_b_away_when_a_fills_a_places_nothing_and_b_back_hedges_once(ab_fa
     assert await b.stop() == 0
     await ab.fill_a("sell")
     await ab.logs.wait(r"^A fill .*hedge request \S+ published")
-    await ab.logs.wait(r"^A still waiting .*B's heartbeat is absent", count=2)
+    await ab.logs.wait(r"^A still waiting .*B's heartbeat is absent", count=2)  # A is waiting on the hedge
     assert len(await ab.create_orders(A_ACCOUNT)) == 1  # nothing new while the hedge is outstanding
     assert await ab.open_orders(A_ACCOUNT) == []
 
