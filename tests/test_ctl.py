@@ -163,9 +163,9 @@ def test_status_shows_heartbeats_with_their_info(
     code, out, _ = run_ctl(capsys, "status", "--config", str(config))
     assert code == 0
     b_line = next(line for line in out.splitlines() if "B (hedger)" in line)
-    assert "yes" in b_line and "consumer=b-4242" in b_line
+    assert "live" in b_line and "consumer=b-4242" in b_line
     a_line = next(line for line in out.splitlines() if "A (maker)" in line)
-    assert "no" in a_line
+    assert "none" in a_line
     assert "not paused" in out
 
 

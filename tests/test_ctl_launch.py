@@ -235,3 +235,15 @@ async def test_wait_heartbeat_returns_when_b_starts_beating(tmp_path: Path, redi
             await waiter.wait()
     assert waiter.returncode == 0, err.decode()
     assert b"B's heartbeat: present" in out
+
+
+def test_wait_heartbeat_with_pid_wants_that_process_beat(
+    capsys: Capsys, tmp_path: Path, redis_server: str
+) -> None:
+    config = write_config(tmp_path, redis_server)
+    watched = os.getpid()  # alive for the whole test
+    argv = ["wait-heartbeat", "b", "--timeout", "0.3", "--pid", str(watched), "--config", str(config)]
+    on_bus(redis_server, pair_of(config), lambda bus: bus.beat("b", 30, {"pid": watched + 1}))
+    assert run_ctl(capsys, *argv)[0] == 3  # a beat naming another process is a predecessor's
+    on_bus(redis_server, pair_of(config), lambda bus: bus.beat("b", 30, {"pid": watched}))
+    assert run_ctl(capsys, *argv)[0] == 0

@@ -25,7 +25,7 @@ import redis
 import yaml
 
 from tests.fixtures.procs import free_port
-from tests.fixtures.sim import deep_merge
+from tests.fixtures.sim import TEST_ACCOUNTS, TEST_API_KEY_INDEX, deep_merge, key_pair
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_TIMEOUT_S = 90
@@ -136,8 +136,25 @@ def deployment_config(workdir: Path, redis_url: str, sim_port: int) -> dict[str,
     return deep_merge(shipped, overrides)
 
 
-def make_deployment(workdir: Path, redis_url: str | None = None, **config_overrides: Any) -> Deployment:
+def seed_keys(workdir: Path) -> None:
+    """What keygen writes, made in-process once per session: spares a test the signer's start-up cost."""
+    pairs = {account: key_pair(account) for account in TEST_ACCOUNTS}
+    state_dir = workdir / "var" / "sim"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    public = {str(a): {str(TEST_API_KEY_INDEX): pub} for a, (_, pub) in pairs.items()}
+    (state_dir / "api_keys.json").write_text(json.dumps(public))
+    secrets = workdir / "var" / "secrets.json"
+    secrets.write_text(json.dumps({"keys": {f"{a}:{TEST_API_KEY_INDEX}": p for a, (p, _) in pairs.items()}}))
+    secrets.chmod(0o600)
+
+
+def make_deployment(
+    workdir: Path, redis_url: str | None = None, keys: bool = True, **config_overrides: Any
+) -> Deployment:
+    """A config with free ports under `workdir`; `keys=False` leaves the key pairs to start_hedge.sh."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if keys:
+        seed_keys(workdir)
     external = redis_url is not None
     redis_url = redis_url or f"redis://127.0.0.1:{free_port()}/0"
     sim_port = free_port()
@@ -149,6 +166,7 @@ def make_deployment(workdir: Path, redis_url: str | None = None, **config_overri
         "HEDGE_RUN_DIR": str(workdir / "run"),
         "HEDGE_HEARTBEAT_TIMEOUT_S": "60",
         "HEDGE_STOP_TIMEOUT_S": "20",
+        "HEDGE_A_GRACE_S": "1",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
     }
@@ -180,7 +198,15 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         clean_up(deployed)
 
 
-def test_infra_start_twice_then_stop(deployment: Deployment, tmp_path: Path) -> None:
+def test_infra_start_twice_then_stop(tmp_path: Path) -> None:
+    deployment = make_deployment(tmp_path / "deploy", keys=False)
+    try:
+        check_infra_start_twice_then_stop(deployment)
+    finally:
+        clean_up(deployment)
+
+
+def check_infra_start_twice_then_stop(deployment: Deployment) -> None:
     # A pid file left by a crash, pointing at a process that is gone: cleaned, not trusted.
     deployment.run_dir.mkdir(parents=True)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])

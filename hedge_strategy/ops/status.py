@@ -141,17 +141,18 @@ async def collect_heartbeats(ctx: StatusContext) -> dict[str, Any]:
 def render_heartbeats(beats: dict[str, Any]) -> RenderableType:
     table = Table()
     table.add_column("process")
-    table.add_column("alive")
+    table.add_column("heartbeat")
     table.add_column("last beat")
     table.add_column("reported")
     for role, beat in beats.items():
         name = ROLE_NAMES.get(role, role)
         if not beat["alive"]:
-            table.add_row(name, Text("no", style="red"), "none (expired or never)", "")
+            # Not necessarily dead: a process that writes no heartbeat (or runs elsewhere) looks the same.
+            table.add_row(name, Text("none", style="red"), "expired or never written", "")
             continue
         age = "" if beat["age_s"] is None else f"{format_age(max(0.0, beat['age_s']))} ago"
         info = " ".join(f"{k}={v}" for k, v in beat["info"].items())
-        table.add_row(name, Text("yes", style="green"), age, info)
+        table.add_row(name, Text("live", style="green"), age, info)
     return Group(Text("heartbeats (from Redis)"), table)
 
 
