@@ -15,14 +15,28 @@ bootstrap_venv() {
         echo "[bootstrap] creating virtualenv in $VENV"
         python3 -m venv "$VENV" || { echo "[bootstrap] python3 -m venv failed: install python3-venv (apt-get install -y python3-venv)" >&2; return 1; }
     fi
-    local stamp="$VENV/.installed"
+    local stamp="$VENV/.installed" log="$VENV/install.log"
     local digest
-    digest="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    digest="$(cat "$ROOT/requirements.lock" "$ROOT/pyproject.toml" | _bootstrap_sha256)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ]; then
-        echo "[bootstrap] installing pinned dependencies (requirements.lock)"
-        "$VENV_PY" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.lock" || return 1
-        "$VENV_PY" -m pip install -q --disable-pip-version-check --no-deps -e "$ROOT" || return 1
+        echo "[bootstrap] installing pinned dependencies (requirements.lock; pip output in $log)"
+        # pip's own chatter (build backend warnings, index notices) goes to the log; shown when it fails.
+        if ! { "$VENV_PY" -m pip install --disable-pip-version-check -r "$ROOT/requirements.lock" &&
+            "$VENV_PY" -m pip install --disable-pip-version-check --no-deps -e "$ROOT"; } >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            echo "[bootstrap] pip install failed; the whole output is in $log" >&2
+            return 1
+        fi
         echo "$digest" > "$stamp"
+    fi
+}
+
+# The SHA-256 of stdin, in hex: sha256sum (GNU) or shasum (macOS).
+_bootstrap_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum | cut -d' ' -f1
+    else
+        shasum -a 256 | cut -d' ' -f1
     fi
 }
 
