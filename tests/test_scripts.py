@@ -380,3 +380,33 @@ def test_a_failing_a_rolls_back_b_the_simulator_and_redis(deployment: Deployment
     assert "stopping what this run started: redis sim b a" in result.stderr
     assert deployment.ours() == []
     assert list(deployment.run_dir.glob("*.pid")) == []
+
+
+def test_a_silent_redis_that_may_not_be_started_is_reported(deployment: Deployment) -> None:
+    data = yaml.safe_load(deployment.config.read_text())
+    data["redis"]["start_local"] = False
+    deployment.config.write_text(yaml.safe_dump(data))
+    result = deployment.start()
+    assert result.returncode == 1
+    assert f"FAILED: Redis at {deployment.redis_url} does not answer and redis.start_local is false" in (
+        result.stderr
+    )
+    assert deployment.ours() == []
+
+
+def test_bootstrap_says_what_to_install_without_redis_server(tmp_path: Path) -> None:
+    # A machine without redis-server where we are not root: no install attempt, the exact command instead.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "id").write_text("#!/bin/sh\necho 1000\n")
+    (tools / "id").chmod(0o755)
+    for tool in ("dirname",):
+        (tools / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
+    result = subprocess.run(
+        ["/bin/bash", "-c", "source scripts/bootstrap.sh && bootstrap_redis_binary"],
+        cwd=REPO_ROOT, env={"PATH": str(tools), "HOME": str(tmp_path)}, capture_output=True, text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "redis-server is not installed" in result.stderr
+    assert "sudo apt-get install -y redis-server" in result.stderr
