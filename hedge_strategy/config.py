@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
     "alerts": {
         "webhook_url": None, "telegram": False, "telegram_api_url": "https://api.telegram.org",
         "dedup_window_s": 300, "max_per_minute": 10, "timeout_s": 5, "exposure_grace_s": 30,
-        "exposure_check_interval_s": 2,
+        "exposure_check_interval_s": 10,
     },
     "sim": {},
 }
@@ -175,7 +175,7 @@ class AlertsConfig:
     max_per_minute: int = 10
     timeout_s: float = 5.0
     exposure_grace_s: float = 30.0
-    exposure_check_interval_s: float = 2.0
+    exposure_check_interval_s: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -188,4 +188,4 @@ def test_from_config_takes_the_flat_tolerance_and_the_alerts_grace() -> None:
     config = load_config(SHIPPED)
     watchdog = ExposureWatchdog.from_config(config, Reader(), alerter=None, metrics=None)
     assert watchdog.tolerance == config.strategy.flat_tolerance == TOLERANCE
-    assert (watchdog.grace_s, watchdog.interval_s, watchdog.market) == (30.0, 2.0, "BTC")
+    assert (watchdog.grace_s, watchdog.interval_s, watchdog.market) == (30.0, 10.0, "BTC")
