@@ -1,4 +1,4 @@
-"""Loading and validating `config.yaml`, and reading API secrets.
+"""Loading and validating `config.yaml`.
 
 Every key of the bot's sections is checked at start-up. An unknown key, a missing required key, a value of the
 wrong type or out of range raises `ConfigError`, whose message names each offending key by its dotted path
@@ -13,16 +13,14 @@ which mirrors the shipped `config.yaml`. The `sim:` section belongs to the simul
 Relative paths (`secrets_file`, `journal.dir`, `logging.dir`) are kept as written, so they are relative to the
 working directory, as for the simulator; the start scripts run from the repository root.
 
-Secrets never live in the YAML: `load_secret` reads `LIGHTER_API_SECRET_A` / `_B` or the 0600 secrets file.
+Secrets never live in the YAML: `hedge_strategy.secrets.load_secret` (re-exported here) reads
+`LIGHTER_API_SECRET_A` / `_B` or the 0600 secrets file.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,15 +30,20 @@ from typing import Any, NoReturn
 
 import yaml
 
-ROLES = ("a", "b")
+# ROLES, ConfigError and the secret readers are re-exported: callers have always imported them from here.
+from hedge_strategy.config_error import ROLES as ROLES
+from hedge_strategy.config_error import ConfigError as ConfigError
+from hedge_strategy.config_error import check_role
+from hedge_strategy.secrets import KEYGEN_COMMAND as KEYGEN_COMMAND
+from hedge_strategy.secrets import load_secret as load_secret
+from hedge_strategy.secrets import secret_env_var as secret_env_var
+
 TIERS = ("standard", "premium")
 IMBALANCE_ACTIONS = ("hedge", "pause")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
-KEYGEN_COMMAND = "python -m hedge_strategy.sim keygen"
 
 # A pair name ends up inside every Redis key (`hedge:{pair}:...`): no separators, no spaces.
 _PAIR_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_HEX_SECRET_RE = re.compile(r"^[0-9a-fA-F]{80}$")
 # loguru's rotation: a size, an interval, a frequency or a time of day; its retention: a duration.
 _DURATION = r"\d+(\.\d+)?\s*(y|years?|months?|w|weeks?|d|days?|h|hours?|min(ute)?s?|s|sec(ond)?s?)"
 _ROTATION_RE = re.compile(
@@ -78,14 +81,6 @@ DEFAULTS: dict[str, Any] = {
     },
     "sim": {},
 }
-
-
-class ConfigError(ValueError):
-    """A configuration problem. `problems` lists each one as `"<dotted.key>: <what is wrong>"`."""
-
-    def __init__(self, problems: str | list[str]) -> None:
-        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -163,7 +158,7 @@ class MetricsConfig:
 
     def port_for(self, role: str) -> int:
         """The port of `role`'s endpoint ("a" or "b"); 0 when metrics are off for it."""
-        return (self.port_a if _role(role) == "a" else self.port_b) if self.enabled else 0
+        return (self.port_a if check_role(role) == "a" else self.port_b) if self.enabled else 0
 
 
 @dataclass(frozen=True)
@@ -505,83 +500,3 @@ def _bounds(minimum: float | None, maximum: float | None) -> str:
     if minimum is not None and maximum is not None:
         return f" between {minimum} and {maximum}"
     return f" >= {minimum}" if minimum is not None else ""
-
-
-# ----------------------------------------------------------------------------------------------------
-# Secrets
-
-
-def secret_env_var(role: str) -> str:
-    """The environment variable that overrides the secrets file for `role` ("a" or "b")."""
-    return f"LIGHTER_API_SECRET_{_role(role).upper()}"
-
-
-def load_secret(config: Config, role: str) -> str:
-    """The API private key of account `role` ("a" or "b"), as 80 hex characters without `0x`.
-
-    `LIGHTER_API_SECRET_A` / `_B` in the environment come first; otherwise the key
-    `"<account_index>:<api_key_index>"` of `config.secrets_file`, which must not be readable by group or
-    others (mode 0600 or stricter). Raises `ConfigError` saying what to do; the secret never appears in it.
-    """
-    role = _role(role)
-    env_name = secret_env_var(role)
-    account = config.accounts[role]
-    from_env = os.environ.get(env_name)
-    if from_env is not None and from_env.strip():
-        return _checked_secret(from_env, source=env_name)
-    path = config.secrets_file
-    keys = _read_secrets_file(path, env_name)
-    value = keys.get(account.key_id)
-    if value is None:
-        raise ConfigError(
-            f"{path}: no key \"{account.key_id}\" (account {account.account_index}, API key "
-            f"{account.api_key_index}); for the simulator run `{KEYGEN_COMMAND}`, "
-            f"otherwise add it to the file or set {env_name}"
-        )
-    return _checked_secret(value, source=f"{path} key \"{account.key_id}\"")
-
-
-def _role(role: str) -> str:
-    lowered = role.lower()
-    if lowered not in ROLES:
-        raise ValueError(f"role must be 'a' or 'b', got {role!r}")
-    return lowered
-
-
-def _read_secrets_file(path: Path, env_name: str) -> dict[str, Any]:
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(
-            f"secrets_file: {path} does not exist; for the simulator run `{KEYGEN_COMMAND}`, "
-            f"otherwise create it (mode 0600) or set {env_name}"
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"secrets_file: {path} has mode {stat.S_IMODE(mode):04o}, readable by others; "
-            f"run `chmod 600 {path}` (it must be 0600 or stricter)"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        # The parser's message could quote part of the file, which holds secrets: name only the position.
-        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ConfigError(f"secrets_file: {path} is not readable JSON{where}") from None
-    keys = data.get("keys") if isinstance(data, dict) else None
-    if not isinstance(keys, dict):
-        raise ConfigError(f'secrets_file: {path} must hold {{"keys": {{"<account>:<api_key>": "<hex>"}}}}')
-    return keys
-
-
-def _checked_secret(value: Any, source: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{source}: expected a string of 80 hex characters")
-    secret = value.strip()
-    if secret[:2].lower() == "0x":
-        secret = secret[2:]
-    if not _HEX_SECRET_RE.match(secret):
-        raise ConfigError(
-            f"{source}: expected 80 hex characters (a 40-byte Lighter API key), got {len(secret)} characters"
-            + ("" if all(c in "0123456789abcdefABCDEF" for c in secret) else " including non-hex ones")
-        )
-    return secret.lower()
