@@ -36,6 +36,10 @@ while [ $# -gt 0 ]; do
         *) echo "start_hedge.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+if ! [[ "${HEDGE_SIM_TIMEOUT_S:-30}" =~ ^[0-9]+$ ]]; then
+    echo "start_hedge.sh: HEDGE_SIM_TIMEOUT_S must be whole seconds, got '$HEDGE_SIM_TIMEOUT_S'" >&2
+    exit 2
+fi
 # The config path is the caller's; everything else runs from the repository root (the config's relative
 # paths are relative to it).
 case "$CONFIG" in /*) ;; *) CONFIG="$PWD/$CONFIG" ;; esac
@@ -121,7 +125,7 @@ file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
 
 # ----- 1. virtualenv and configuration ----------------------------------------------------------------
 
-bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see the pip output above)"
+bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see above)"
 HEDGE_CONFIG="$CONFIG"
 ENV_TEXT="$(ctl launch-env)" || exit $? # it printed the problem, naming the key; exit 2
 eval "$ENV_TEXT"

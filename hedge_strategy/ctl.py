@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 from hedge_strategy.ops import launch, pause, status, waits
 from hedge_strategy.ops.common import EXIT_CONFIG, setup_cli_logging
@@ -24,7 +25,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (status, pause, launch, waits)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # argparse exits 2 as well; say so in the same words as a config problem does.
         self.print_usage(sys.stderr)
         print(f"argument error: {message}", file=sys.stderr)
