@@ -9,6 +9,8 @@ Exit codes (documented in the README, relied on by `start_hedge.sh`):
 | 2 | bad configuration (the message names the key) or bad arguments |
 | 3 | a wait timed out (`wait-heartbeat`, `wait-redis`) |
 | 4 | the process a wait was watching (`--pid`) exited first |
+| 5 | the exchange could not be reached or read (`status` still prints what Redis knows) |
+| 6 | `clear` finished but an account is not flat or still has resting orders (the report says which) |
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 EXIT_TIMEOUT = 3
 EXIT_PROCESS_EXITED = 4
+EXIT_EXCHANGE = 5
+EXIT_NOT_FLAT = 6
 
 DEFAULT_CONFIG = Path("config.yaml")
 # A CLI must answer promptly even when the Redis host swallows packets: bound connect and each reply.

@@ -1,0 +1,125 @@
+"""The exchange as `hedgectl` sees it: A's and B's accounts connected for a one-shot command, and what they
+hold (positions, resting orders) read fresh from the exchange, never from local records (seed 001).
+
+`connect_accounts` starts a `LighterAccount` for each role whose API secret is available and says why the
+others are missing; a start that hangs is cut after a bounded time, so a CLI always answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from hedge_strategy.config import ROLES, Config, ConfigError, load_secret
+from hedge_strategy.exchange import LighterAccount, MarketInfo, OrderUpdate, PositionSnapshot, describe_coid
+
+ROLE_LABELS = {"a": "A", "b": "B"}
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception: its text, or its type when it has none."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def new_account(config: Config, role: str, secret: str) -> LighterAccount:
+    ref, ex = config.accounts[role], config.exchange
+    return LighterAccount(
+        url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
+        api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
+        ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
+        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+    )
+
+
+def start_timeout_s(config: Config) -> float:
+    """How long one account's start may take: key check, markets, nonce, then the stream's bounded wait."""
+    ex = config.exchange
+    return 3 * ex.request_timeout_s + max(ex.request_timeout_s, ex.ws_heartbeat_timeout_s) + 5
+
+
+@dataclass
+class Connected:
+    """The accounts that started (by role) and, for the others, why not."""
+
+    accounts: dict[str, LighterAccount] = field(default_factory=dict)
+    missing_secret: dict[str, str] = field(default_factory=dict)  # role -> what to do
+    failed: dict[str, str] = field(default_factory=dict)  # role -> the start error
+
+    def any(self) -> LighterAccount | None:
+        return next(iter(self.accounts.values()), None)
+
+
+@contextlib.asynccontextmanager
+async def connect_accounts(
+    config: Config, roles: Sequence[str] = ROLES, subscribe: bool = False
+) -> AsyncIterator[Connected]:
+    """Start the accounts of `roles` that have a secret; closes them on exit. Never raises for one that
+    fails to start: `Connected.failed` says why (the exchange unreachable, a refused key, a timeout)."""
+    connected = Connected()
+    for role in roles:
+        try:
+            secret = load_secret(config, role)
+        except ConfigError as exc:
+            connected.missing_secret[role] = "; ".join(exc.problems)
+            continue
+        account = new_account(config, role, secret)
+        try:
+            await asyncio.wait_for(account.start(), start_timeout_s(config))
+        except Exception as exc:
+            await account.close()
+            connected.failed[role] = describe_error(exc)
+            continue
+        connected.accounts[role] = account
+    try:
+        yield connected
+    finally:
+        for account in connected.accounts.values():
+            with contextlib.suppress(Exception):
+                await account.close()
+
+
+def market_label(account: LighterAccount, market_id: int) -> str:
+    try:
+        return account.market_by_id(market_id).symbol
+    except KeyError:
+        return f"market {market_id}"
+
+
+def position_json(account: LighterAccount, snap: PositionSnapshot) -> dict[str, Any]:
+    return {
+        "market": market_label(account, snap.market_id),
+        "market_id": snap.market_id,
+        "size": str(snap.size),
+        "avg_entry_price": str(snap.avg_entry_price),
+        "unrealized_pnl": str(snap.unrealized_pnl),
+    }
+
+
+def order_json(account: LighterAccount, order: OrderUpdate) -> dict[str, Any]:
+    return {
+        "market": market_label(account, order.market_id),
+        "client_order_index": order.client_order_index,
+        "label": describe_coid(order.client_order_index),
+        "side": order.side.value,
+        "price": str(order.price),
+        "remaining_size": str(order.remaining_size),
+        "status": order.status,
+    }
+
+
+def net_by_market(positions: dict[str, list[dict[str, Any]]]) -> dict[str, Decimal]:
+    """A + B per market symbol, from `position_json` lists keyed by role."""
+    net: dict[str, Decimal] = {}
+    for held in positions.values():
+        for pos in held:
+            net[pos["market"]] = net.get(pos["market"], Decimal(0)) + Decimal(pos["size"])
+    return net
+
+
+def market_of(account: LighterAccount, market_id: int) -> MarketInfo:
+    return account.market_by_id(market_id)
