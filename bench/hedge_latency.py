@@ -73,8 +73,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def machine() -> str:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"{platform.node()}: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}, "
+            f"load average {load} (other work on the machine skews the figures)")
 
 
 def child_env() -> dict[str, str]:
