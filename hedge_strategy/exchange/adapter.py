@@ -24,7 +24,7 @@ from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.reads import AccountReader
-from hedge_strategy.exchange.rest import VenueError
+from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import RequestThrottle
@@ -167,6 +167,11 @@ class LighterAccount:
     def nonce_resyncs(self) -> int:
         """How often the nonce was resynced from the exchange after an ambiguous or refused send."""
         return self._sender.resyncs if self._sender is not None else 0
+
+    @property
+    def rate_limit_backoffs(self) -> int:
+        """How many 429 answers this account's reads and sends have waited out (a running total)."""
+        return rate_limit_backoffs(self.throttle)
 
     def stream_stats(self) -> dict[str, float | int | bool]:
         """For health checks and metrics: up, sessions that came up, token renewals, staleness."""

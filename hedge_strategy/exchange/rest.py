@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import aiohttp
 from lighter.exceptions import ApiException
@@ -19,6 +20,21 @@ RATE_LIMITED_CODE = 23000
 MAX_429_RETRIES = 5
 BACKOFF_429_BASE_S = 0.2
 BACKOFF_429_CAP_S = 5.0
+
+# 429 answers waited out, per account. Keyed by the account's throttle because every REST read and send of
+# an account passes its throttle along, so neither needs another argument to be counted; weak, so a closed
+# account's count goes with it. `LighterAccount.rate_limit_backoffs` exposes it to the metrics.
+_backoffs: WeakKeyDictionary[RequestThrottle, int] = WeakKeyDictionary()
+
+
+def count_rate_limit_backoff(throttle: RequestThrottle) -> None:
+    """One more 429 waited out by the account that `throttle` belongs to."""
+    _backoffs[throttle] = _backoffs.get(throttle, 0) + 1
+
+
+def rate_limit_backoffs(throttle: RequestThrottle) -> int:
+    """How many 429 answers the account of `throttle` has waited out so far (a running total)."""
+    return _backoffs.get(throttle, 0)
 
 
 class VenueError(RuntimeError):
@@ -87,6 +103,7 @@ async def call_rest(
             status, code, message = error_details(exc)
             if is_rate_limited(exc) and attempt < max_429_retries:
                 delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+                count_rate_limit_backoff(throttle)
                 logger.warning("{} rate limited (429); retrying in {:.2f} s", endpoint, delay)
                 await asyncio.sleep(delay)
                 continue

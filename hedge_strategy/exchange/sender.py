@@ -32,6 +32,7 @@ from hedge_strategy.exchange.rest import (
     RATE_LIMITED_CODE,
     VenueError,
     call_rest,
+    count_rate_limit_backoff,
     error_details,
     is_rate_limited,
 )
@@ -180,6 +181,7 @@ class TxSender:
                 if is_rate_limited(exc) and attempt < self._max_429_retries:
                     # A 429 is refused before processing: the same signed tx (same nonce) is resent.
                     delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+                    count_rate_limit_backoff(self._throttle)
                     logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
                     await asyncio.sleep(delay)
                     continue
