@@ -6,6 +6,10 @@ orders (never a new attempt while an earlier one may still fill); only a request
 Client order indexes derive from the request id and the attempt number, so a redelivered request maps to
 the same orders. Requests waiting together on the same market and side are netted into one order. The
 outcome is stored before the deliveries are acknowledged (one Redis transaction).
+
+Metrics: each attempt's end is counted; the latency stages (`request_received`, `hedge_sent`,
+`hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises no
+alerts: A sees every outcome and B's heartbeat, and raises them.
 """
 
 from __future__ import annotations
@@ -304,6 +308,7 @@ class Hedger:
                         min(seen) if seen else "-", (result.tx_hash or "-")[:16], result.status.value)
         if result.status is SendStatus.REJECTED:
             self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.metrics.order(Intent.HEDGE, OrderState.REJECTED)
             logger.warning("{} → rejected ({} {})", what, result.code, result.message)
             if chase.is_final_error(result.code):
                 job.failure = f"{result.code}: {result.message} (retrying cannot fix it)"
@@ -312,6 +317,7 @@ class Hedger:
         if result.status is SendStatus.UNKNOWN:
             self.rt.tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
         done = await self._wait_done(coid)
+        self.rt.metrics.order(Intent.HEDGE, done.state)
         avg = chase.average_price((f.size, f.price) for f in self.rt.journal.fills_for(coid))
         logger.info("{} → {} {}{} in {:.0f} ms", what, done.state, done.filled_size,
                     f" @ {avg:.{market.price_decimals + 2}f}" if avg is not None else "",
@@ -369,6 +375,7 @@ class Hedger:
                 if await self.rt.sleep(1.0):
                     return  # the next B resumes it from the journal and publishes then
         self.hedges_done += 1
+        self._observe_stages(job, outcome)
         if ok:
             logger.info("B hedged {}: {} {} @ {} in {} attempt(s); outcome published, {} acknowledged",
                         job.label, job.side, filled, outcome.avg_price, len(job.attempts),
@@ -377,6 +384,17 @@ class Hedger:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
                          "operator fixes it and runs `hedgectl resume`", job.label, job.failure, filled,
                          job.size)
+
+    def _observe_stages(self, job: HedgeJob, outcome: HedgeOutcome) -> None:
+        """Latency of each fill this hedge covered, from the fill's exchange time (residuals have none)."""
+        stages = (("request_received", outcome.received_ts_ms), ("hedge_sent", outcome.sent_ts_ms),
+                  ("hedge_filled", outcome.filled_ts_ms))
+        for request in job.requests:
+            if request.is_residual or not request.fill_ts_ms:
+                continue
+            for stage, at_ms in stages:
+                if at_ms:
+                    self.rt.metrics.observe_since_fill(stage, request.fill_ts_ms, at_ms)
 
     # ---------------------------------------------------------------- heartbeat
 

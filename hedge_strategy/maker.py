@@ -1,5 +1,6 @@
-"""Account A: the post-only maker. Read top to bottom: start-up, fills, one cycle, the resting order, hedges,
-shutdown.
+"""Account A: the post-only maker. Read top to bottom: start-up, fills, one cycle, the resting order,
+shutdown. Waiting for B's outcomes and pausing live in `maker_hedges`, the persisted set of outstanding
+requests in `outstanding`.
 
 A never trusts itself about B: every fill increment becomes a hedge request the moment it is seen, every
 request is waited for (B's stored outcome), and when an outcome does not come the exchange decides (A + B
@@ -9,19 +10,21 @@ while an order of ours has an unknown outcome, or while A + B is not flat.
 Outstanding requests are kept in the journal's meta (`maker.outstanding`), so a crash between a fill and its
 hedge loses nothing: at start-up each one without a stored outcome is published again (same request id: B
 dedups).
+
+Observability: the fill's latency stages (`fill_seen`, `request_published`) are recorded after the request
+is out, never before; an `ExposureWatchdog` reads A + B now and then and alerts on a lasting imbalance.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from decimal import Decimal
 
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus import HedgeRequest, now_ms
 from hedge_strategy.exchange import (
     Purpose,
     Role,
@@ -33,9 +36,10 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderState, new_order
+from hedge_strategy.maker_hedges import MakerHedges
+from hedge_strategy.observe import ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
-OUTSTANDING_META = "maker.outstanding"
 CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final state before re-checking
 RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
@@ -50,9 +54,10 @@ class Maker:
         self.cfg = rt.config.strategy
         self.market = rt.market
         self.b_account = rt.config.accounts["b"].account_index
-        self.outstanding: dict[str, HedgeRequest] = {}  # request id -> request, until B's outcome is in
-        self.unpublished: set[str] = set()  # Redis refused the publish: retried before each wait
+        self.hedges = MakerHedges(rt)
+        self.outstanding = self.hedges.outstanding  # request id -> request, until B's outcome is in
         self.book = BookWatch(rt.account, rt.market.market_id)
+        self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
         rt.fill_handler = self.on_fill
 
@@ -62,6 +67,8 @@ class Maker:
         self.book.start()
         try:
             await self.start_up()
+            if self.rt.metrics.enabled or self.rt.alerter.enabled:  # its reads cost rate-limit weight
+                await self.exposure.start()
             while not self.rt.stopping:
                 try:
                     await self.cycle()
@@ -70,22 +77,22 @@ class Maker:
                     await self.rt.sleep(1.0)
             await self.shut_down()
         finally:
+            await self.exposure.stop()
             await self.book.stop()
 
     async def start_up(self) -> None:
         """Reconcile before anything trades, then publish again every request whose outcome is missing."""
-        loaded = self._load_outstanding()
+        loaded = self.outstanding.load()
         await self.rt.start_tracking()  # fills found by reconciliation reach on_fill like any other
-        if not loaded:
-            return
-        outcomes = await self.rt.bus.get_outcomes(loaded)
-        await self._take_outcomes(outcomes)
-        for request_id in loaded:
-            if request_id in outcomes or request_id not in self.outstanding:
-                continue
-            logger.warning("A start-up: hedge request {} has no outcome in Redis; publishing it again "
-                           "(same id: B hedges it at most once)", request_id)
-            await self._publish(self.outstanding[request_id])
+        if loaded:
+            await self.hedges.republish_loaded(loaded)
+
+    async def _net_exposure(self) -> Decimal:
+        """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
+        theirs = await self.rt.account.positions_of(self.b_account)
+        mine = self.rt.tracker.positions.get(self.market.market_id)
+        b_held = theirs.get(self.market.market_id)
+        return (mine.size if mine else Decimal(0)) + (b_held.size if b_held else Decimal(0))
 
     # ---------------------------------------------------------------- fills: one request per increment
 
@@ -107,24 +114,17 @@ class Maker:
             size=fill.size, a_client_order_index=fill.client_order_index, trade_ids=[fill.trade_id],
             a_fill_price=fill.price, fill_ts_ms=fill.ts_ms, seen_ts_us=seen_us,
         )
-        self._remember(request)
-        published = await self._publish(request)
+        self.outstanding.remember(request)
+        published = await self.hedges.publish(request)
+        published_ms = now_ms()
         logger.info("A fill {} @ {} (trade {}, {}): hedge request {} {} (B to {} {}; seen_us={}, {:.2f} ms "
                     "after seen)", fill.size, fill.price, fill.trade_id,
                     describe_coid(fill.client_order_index),
                     request.request_id, "published" if published else "NOT published yet (Redis), retried",
                     request.side, request.size, seen_us, (time.time_ns() // 1000 - seen_us) / 1000)
-
-    async def _publish(self, request: HedgeRequest) -> bool:
-        try:
-            await self.rt.bus.publish_request(request)
-        except RedisError as exc:
-            self.unpublished.add(request.request_id)
-            logger.error("A: hedge request {} not published ({!r}); kept and published again before the "
-                         "next wait", request.request_id, exc)
-            return False
-        self.unpublished.discard(request.request_id)
-        return True
+        self.rt.metrics.observe_since_fill("fill_seen", fill.ts_ms, seen_us // 1000)
+        if published:
+            self.rt.metrics.observe_since_fill("request_published", fill.ts_ms, published_ms)
 
     # ---------------------------------------------------------------- one cycle
 
@@ -132,12 +132,12 @@ class Maker:
         if await self._wait_while_paused() or not await self._hedger_alive():
             return
         if self.outstanding:
-            await self.settle_hedges()
+            await self.hedges.settle()
             return
         if self._unsettled_orders():
             await self._settle_unknown_orders()
             return
-        a_size, b_size = await self._positions()
+        a_size, b_size = await self.hedges.positions()
         net = a_size + b_size
         if abs(net) > self.cfg.flat_tolerance:
             await self._on_imbalance(a_size, b_size)
@@ -149,7 +149,7 @@ class Maker:
         # Its fills may trail its final state: every one must be announced (so outstanding) before settling,
         # or a fill still in flight would later look like an imbalance and be hedged twice.
         await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
-        await self.settle_hedges()
+        await self.hedges.settle()
 
     async def _wait_while_paused(self) -> bool:
         """False when not paused; else waits (woken by the pause channel) until resumed or stopping."""
@@ -158,12 +158,14 @@ class Maker:
             return False
         logger.warning("A paused since {} by {}: {}; no orders until `hedgectl resume`", pause.since_ms,
                        pause.by, pause.reason)
+        self.rt.metrics.set_paused(True)  # also a pause set by hedgectl
         pubsub = self.rt.bus.redis.pubsub()
         try:
             await pubsub.subscribe(self.rt.bus.keys.channel_pause_changed)
             while not self.rt.stopping:
                 if await self.rt.bus.get_pause() is None:
                     logger.info("A resumed (pause cleared); a new cycle starts from the exchange's positions")
+                    self.rt.metrics.set_paused(False)
                     break
                 # A resume wakes this at once; the timeout re-checks should a notification be lost.
                 await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -173,6 +175,7 @@ class Maker:
 
     async def _hedger_alive(self) -> bool:
         beat = await self.rt.bus.heartbeat("b")
+        self.hedges.watch_b_heartbeat(beat is not None, "A places no new orders until B is back")
         if beat is None:
             if not self._b_absent_said:
                 self._b_absent_said = True
@@ -184,15 +187,6 @@ class Maker:
             logger.info("A: B's heartbeat is back (pid {}); trading resumes", beat.get("pid", "?"))
         return True
 
-    async def _positions(self) -> tuple[Decimal, Decimal]:
-        """A's and B's signed positions in the market, from the exchange (REST), read together."""
-        mine, theirs = await asyncio.gather(self.rt.account.positions(),
-                                            self.rt.account.positions_of(self.b_account))
-        market_id = self.market.market_id
-        a_size = mine[market_id].size if market_id in mine else Decimal(0)
-        b_size = theirs[market_id].size if market_id in theirs else Decimal(0)
-        return a_size, b_size
-
     async def _on_imbalance(self, a_size: Decimal, b_size: Decimal) -> None:
         # Position reads can trail a fill by a moment: act only on an imbalance that is still there a little
         # later, or a hedge that just landed would be hedged again as a residual.
@@ -200,14 +194,15 @@ class Maker:
             return
         if self.outstanding:  # a fill announced meanwhile: its hedge explains the difference, settle it first
             return
-        a_size, b_size = await self._positions()
+        a_size, b_size = await self.hedges.positions()
         net = a_size + b_size
         if abs(net) <= self.cfg.flat_tolerance:
             logger.info("A: A + B looked off a moment ago but is flat now (A {}, B {})", a_size, b_size)
             return
         what = f"A {a_size} + B {b_size} = {net} on {self.market.symbol}, beyond {self.cfg.flat_tolerance}"
         if self.cfg.on_imbalance == "pause":
-            await self._pause(f"not flat: {what}", "check both accounts, fix by hand, then `hedgectl resume`")
+            await self.hedges.pause(f"not flat: {what}",
+                                    "check both accounts, fix by hand, then `hedgectl resume`")
             return
         if await self.rt.bus.pending_count():
             logger.info("A: {}; B still holds unacknowledged requests: waiting for them first", what)
@@ -218,11 +213,11 @@ class Maker:
             pair=self.rt.config.pair, market=self.market.symbol, market_id=self.market.market_id,
             side=Side.SELL if net > 0 else Side.BUY, size=abs(net), a_client_order_index=coid,
             seen_ts_ms=now_ms())
-        self._remember(request)
-        await self._publish(request)
+        self.outstanding.remember(request)
+        await self.hedges.publish(request)
         logger.warning("A: {}: residual hedge request {} published (B to {} {}); waiting for it before any "
                        "order", what, request.request_id, request.side, request.size)
-        await self.settle_hedges()
+        await self.hedges.settle()
 
     async def _wait_for_b_idle(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.cfg.hedge_confirm_timeout_s
@@ -274,6 +269,7 @@ class Maker:
             return coid
         if result.status is SendStatus.REJECTED:
             self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.metrics.order(Intent.MAKER, OrderState.REJECTED)
             logger.warning("A: {} rejected ({} {}); next cycle", what, result.code, result.message)
             return None
         self.rt.journal.mark_sent(coid, now_ms())
@@ -337,6 +333,7 @@ class Maker:
         await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
+        self.rt.metrics.order(Intent.MAKER, order.state)
         coid = describe_coid(order.client_order_index)
         if order.reason == "canceled-post-only":
             logger.info("A: {} would have crossed the book (canceled-post-only); next cycle re-prices", coid)
@@ -376,121 +373,13 @@ class Maker:
         if any(o.state in _UNSETTLED or o.state is OrderState.PENDING_SUBMIT for o in pending):
             await self.rt.reconciler.run_once("unsettled maker order")
 
-    # ---------------------------------------------------------------- hedges: wait for B, else the exchange
-
-    async def settle_hedges(self, timeout_s: float | None = None) -> None:
-        """Wait for the outcome of every outstanding request; when some do not come, the exchange decides."""
-        if not self.outstanding:
-            return
-        for request_id in sorted(self.unpublished):
-            if request_id in self.outstanding:
-                await self._publish(self.outstanding[request_id])
-        timeout_s = self.cfg.hedge_confirm_timeout_s if timeout_s is None else timeout_s
-        wanted = list(self.outstanding)
-        logger.info("A waiting for B's outcome of {} (timeout {:g} s)", ", ".join(wanted), timeout_s)
-        started = time.monotonic()
-        waiting = asyncio.ensure_future(self.rt.bus.wait_outcomes(
-            wanted, timeout_s, on_progress=self._progress,
-            progress_interval_s=self.cfg.progress_log_interval_s))
-        try:
-            await first_of(asyncio.shield(waiting), self.rt.stop.wait(), timeout_s=None)
-            if not waiting.done():  # stopping: the shutdown waits again, bounded by shutdown_wait_s
-                return
-            found = waiting.result()
-        finally:
-            if not waiting.done():
-                waiting.cancel()
-        await self._take_outcomes(found)
-        missing = [r for r in wanted if r not in found]
-        if missing:
-            await self._exchange_decides(missing, time.monotonic() - started)
-
-    async def _progress(self, elapsed_s: float, missing: list[str]) -> None:
-        beat = await self.rt.bus.heartbeat("b")
-        logger.info("A still waiting {:.0f} s for B's outcome of {}{}", elapsed_s, ", ".join(missing),
-                    "" if beat else " (B's heartbeat is absent: is main_B.py running?)")
-
-    async def _take_outcomes(self, outcomes: dict[str, HedgeOutcome]) -> None:
-        """Drop answered requests from the outstanding set; a failed hedge pauses A with B's reason."""
-        reported: set[tuple[str, ...]] = set()
-        for request_id, outcome in outcomes.items():
-            self._forget(request_id)
-            if outcome.request_ids in reported:  # one outcome answers every request B netted into it
-                continue
-            reported.add(outcome.request_ids)
-            ids = ", ".join(outcome.request_ids)
-            if outcome.filled:
-                logger.info("A: B hedged {}: {} {} @ {} in {} attempt(s), latency {} ms", ids, outcome.side,
-                            outcome.filled_size, outcome.avg_price, outcome.attempts, outcome.latency_ms)
-            else:
-                await self._pause(f"B hedge failed for {ids}: {outcome.reason} (filled {outcome.filled_size} "
-                                  f"of {outcome.requested_size})",
-                                  "check B's log and account (margin, size, market), fix it, then "
-                                  "`hedgectl resume`")
-
-    async def _exchange_decides(self, missing: list[str], waited_s: float) -> None:
-        a_size, b_size = await self._positions()
-        net = a_size + b_size
-        if abs(net) <= self.cfg.flat_tolerance:
-            logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
-                           "carrying on", waited_s, ", ".join(missing), a_size, b_size)
-            for request_id in missing:
-                self._forget(request_id)
-            return
-        await self._pause(f"hedge not confirmed after {waited_s:.0f} s for {', '.join(missing)} and "
-                          f"A {a_size} + B {b_size} = {net} is not flat",
-                          "check B (log, heartbeat, account), hedge or close by hand, then `hedgectl resume`")
-
-    async def _pause(self, reason: str, advice: str) -> None:
-        await self.rt.bus.set_pause(reason, by="A")
-        logger.error("A PAUSED: {}. No new orders. Operator: {}", reason, advice)
-
-    # ---------------------------------------------------------------- outstanding set, persisted
-
-    def _remember(self, request: HedgeRequest) -> None:
-        self.outstanding[request.request_id] = request
-        self._persist()
-
-    def _forget(self, request_id: str) -> None:
-        if self.outstanding.pop(request_id, None) is not None:
-            self.unpublished.discard(request_id)
-            self._persist()
-
-    def _persist(self) -> None:
-        body = {rid: request.to_json() for rid, request in self.outstanding.items()}
-        self.rt.journal.set_meta(OUTSTANDING_META, json.dumps(body))
-
-    def _load_outstanding(self) -> list[str]:
-        raw = self.rt.journal.get_meta(OUTSTANDING_META)
-        if not raw:
-            return []
-        try:
-            for request_id, text in json.loads(raw).items():
-                self.outstanding[request_id] = HedgeRequest.from_json(text)
-        except (ValueError, AttributeError) as exc:
-            logger.error("A start-up: outstanding requests in the journal are unreadable ({}); the A + B "
-                         "check decides instead", exc)
-        if self.outstanding:
-            logger.info("A start-up: {} hedge request(s) outstanding from the last run: {}",
-                        len(self.outstanding), ", ".join(self.outstanding))
-        return list(self.outstanding)
-
     # ---------------------------------------------------------------- shutdown
 
     async def shut_down(self) -> None:
         """Stop placing (the resting order was cancelled on the way out); wait, bounded, for hedges."""
         if self._unsettled_orders():
             await self._settle_unknown_orders()
-        if self.outstanding:
-            logger.info("A stopping: waiting up to {:g} s for B's outcome of {}", self.cfg.shutdown_wait_s,
-                        ", ".join(self.outstanding))
-            for request_id in sorted(self.unpublished):
-                await self._publish(self.outstanding[request_id])
-            found = await self.rt.bus.wait_outcomes(list(self.outstanding), self.cfg.shutdown_wait_s)
-            await self._take_outcomes(found)
-        if self.outstanding:
-            logger.warning("A stopping with {} unconfirmed: they are published again at the next start",
-                           ", ".join(self.outstanding))
+        await self.hedges.settle_on_shutdown()
         await self.rt.journal.flush()
         logger.info("A stopped cleanly: no resting order, journal flushed")
 

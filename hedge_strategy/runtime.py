@@ -2,10 +2,15 @@
 
 Wiring order (each step needs the one before): config -> logging -> secret -> `LighterAccount` (its event
 queue subscribed before it starts, so no event is lost) -> `Journal` -> `OrderTracker` -> `Reconciler` ->
-`Bus`. `open_runtime` builds all of it; the role's loop (`maker.Maker`, `hedger.Hedger`) then calls
+`Bus` -> `HedgeMetrics` and `Alerter` (both serving/delivering before anything trades). `open_runtime` builds
+all of it; the role's loop (`maker.Maker`, `hedger.Hedger`) then calls
 `start_tracking()` (tracker consuming, start-up reconciliation, periodic reconciliation) and runs until
 `stop` is set by SIGTERM/SIGINT. `run_process` is the whole life of a process: exit 0 after an orderly stop,
 2 for a configuration problem (naming the key), 1 for anything unexpected.
+
+Observability is shared wiring too: every fill is counted by intent as it reaches the role, and the metrics
+follow the reconciler and the adapter's running totals (reconnects, nonce resyncs, rate-limit backoffs).
+Metrics calls are in-memory and alerts are queued, so neither delays the hot path.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from hedge_strategy.config import (
     load_config,
     load_secret,
 )
-from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook
+from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
 from hedge_strategy.execution import (
     FillCallback,
     Journal,
@@ -43,9 +48,11 @@ from hedge_strategy.execution import (
     Reconciler,
 )
 from hedge_strategy.logs import log_path, setup_logging
+from hedge_strategy.observe import Alerter, HedgeMetrics
 
 ROLE_NAMES = {"a": "A", "b": "B"}
 EXIT_OK, EXIT_CRASH, EXIT_CONFIG = 0, 1, 2
+COUNTER_SYNC_S = 5.0  # how often the adapter's rate-limit backoff total is copied into the metrics
 
 
 @dataclass
@@ -60,6 +67,8 @@ class Runtime:
     tracker: OrderTracker
     reconciler: Reconciler
     bus: Bus
+    metrics: HedgeMetrics
+    alerter: Alerter
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fill_handler: FillCallback | None = None  # set by the role before start_tracking()
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -76,6 +85,7 @@ class Runtime:
         """The tracker's callback: forwards to the role's handler (installed after construction)."""
         if self.fill_handler is not None:
             await self.fill_handler(fill, order)
+        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request goes out first
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task that lives until `close` (an unexpected end is logged)."""
@@ -92,6 +102,15 @@ class Runtime:
             logger.warning("{} start-up reconciliation incomplete ({}); the periodic run retries",
                            self.name, "; ".join(report.errors))
         self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+        if self.metrics.enabled:
+            self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
+            self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
+
+    async def _sync_rate_limit_backoffs(self) -> None:
+        # `HedgeMetrics.follow` catches up reconnects and nonce resyncs but not this total: copy it here.
+        while True:
+            self.metrics.sync_rate_limit_backoffs(self.account.rate_limit_backoffs)
+            await asyncio.sleep(COUNTER_SYNC_S)  # a polling cadence, not a wait for an outcome
 
     async def sleep(self, seconds: float) -> bool:
         """Wait `seconds` or until stop; True when stopping (for retry back-offs, never to await a result)."""
@@ -111,6 +130,8 @@ class Runtime:
         await self.journal.close()
         await self.account.close()
         await self.bus.aclose()
+        await self.alerter.stop()  # delivers what is queued (bounded by its timeout), e.g. a last pause
+        await self.metrics.stop()
 
 
 async def open_runtime(config: Config, role: str) -> Runtime:
@@ -143,10 +164,24 @@ async def open_runtime(config: Config, role: str) -> Runtime:
     tracker = OrderTracker(journal, events, on_fill=relay)
     reconciler = Reconciler(account, journal, tracker, [market], ex.unknown_order_grace_s)
     bus = Bus.from_url(config.redis.url, config.pair)
+    metrics = HedgeMetrics.from_config(config, role)
+    alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,
-                      tracker=tracker, reconciler=reconciler, bus=bus)
+                      tracker=tracker, reconciler=reconciler, bus=bus, metrics=metrics, alerter=alerter)
     holder.append(runtime)
+    await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
+    await alerter.start()
     return runtime
+
+
+def _intent_of(fill: JournalFill, order: JournalOrder | None) -> str:
+    """What the filled order was for (maker, hedge, close, rebalance), from the journal or its coid."""
+    if order is not None:
+        return str(order.intent)
+    try:
+        return parse_coid(fill.client_order_index)[1].name.lower()
+    except ValueError:
+        return "unknown"
 
 
 # ------------------------------------------------------------------------------------------------------
