@@ -187,7 +187,7 @@ def render_journals(data: dict[str, Any]) -> RenderableType:
     for role, kinds in data.items():
         for kind, counts in kinds.items():
             if not counts["exists"]:
-                table.add_row(ROLE_NAMES[role], kind, "-", f"no file ({counts['path']})", "", "")
+                table.add_row(ROLE_NAMES[role], kind, "-", "no file yet", "", "")
                 continue
             states = ", ".join(f"{s} {n}" for s, n in sorted(counts["orders_by_state"].items()))
             last = format_ms(counts["last_fill_ms"]) if counts["last_fill_ms"] else "-"
