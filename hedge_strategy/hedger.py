@@ -15,7 +15,6 @@ alerts: A sees every outcome and B's heartbeat, and raises them.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,16 +101,13 @@ class Hedger:
 
     async def run(self) -> None:
         await self.rt.start_tracking()
-        heartbeat = self.rt.spawn(self._heartbeat(), "heartbeat-b")
+        self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
+                                        "hedges": self.hedges_done})
         try:
             await self._settle_left_overs()
             await self._read_loop()
         finally:
-            heartbeat.cancel()
-            try:
-                await self.rt.bus.redis.delete(self.rt.bus.keys.heartbeat("b"))
-            except RedisError as exc:
-                logger.warning("B: heartbeat key not removed ({!r}); it expires by itself", exc)
+            await self.rt.end_heartbeat()
             await self.rt.journal.flush()
             logger.info("B stopped: {} hedges done this run, journal flushed", self.hedges_done)
 
@@ -348,9 +344,27 @@ class Hedger:
 
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 
+    async def _fills_of(self, job: HedgeJob) -> list[tuple[Decimal, Decimal]]:
+        """(size, price) of every fill of the job's attempts. When the exchange reports more filled than the
+        fills we hold (a fill still in flight), they are read from the trades endpoint; what is still missing
+        is priced at the attempt's limit price, the worst it can have filled at, and said in the log."""
+        fills: list[tuple[Decimal, Decimal]] = []
+        for order in job.attempts:
+            coid = order.client_order_index
+            if self.rt.journal.fills_total(coid) < order.filled_size:
+                await self.rt.reconciler.recover_order_fills(order)
+            own = [(f.size, f.price) for f in self.rt.journal.fills_for(coid)]
+            missing = order.filled_size - sum((size for size, _ in own), Decimal(0))
+            if missing > 0:
+                logger.warning("B: {} filled {} but only {} of its fills are known; the rest is priced "
+                               "at its limit {} in the outcome", describe_coid(coid), order.filled_size,
+                               order.filled_size - missing, order.price)
+                own.append((missing, order.price))
+            fills.extend(own)
+        return fills
+
     async def _publish(self, job: HedgeJob) -> None:
-        fills = [(f.size, f.price)
-                 for o in job.attempts for f in self.rt.journal.fills_for(o.client_order_index)]
+        fills = await self._fills_of(job)
         filled = job.filled
         ok = job.failure is None and job.remaining == 0
         publish_ts = [r.publish_ts_ms for r in job.requests if r.publish_ts_ms]
@@ -395,19 +409,6 @@ class Hedger:
             for stage, at_ms in stages:
                 if at_ms:
                     self.rt.metrics.observe_since_fill(stage, request.fill_ts_ms, at_ms)
-
-    # ---------------------------------------------------------------- heartbeat
-
-    async def _heartbeat(self) -> None:
-        ttl = self.cfg.heartbeat_ttl_s
-        while True:
-            info = {"pid": os.getpid(), "account_index": self.rt.account.account_index,
-                    "consumer": self.consumer, "busy": self.busy, "hedges": self.hedges_done}
-            try:
-                await self.rt.bus.beat("b", ttl, info)
-            except RedisError as exc:
-                logger.warning("B: heartbeat not written ({!r}); A stops placing if it stays absent", exc)
-            await asyncio.sleep(ttl / 3)
 
 
 async def run_hedger(rt: Runtime) -> None:

@@ -67,6 +67,7 @@ class Maker:
         self.book.start()
         try:
             await self.start_up()
+            self.rt.keep_heartbeat(lambda: {"outstanding": len(self.hedges.outstanding)})
             if self.rt.metrics.enabled or self.rt.alerter.enabled:  # its reads cost rate-limit weight
                 await self.exposure.start()
             while not self.rt.stopping:
@@ -77,6 +78,7 @@ class Maker:
                     await self.rt.sleep(1.0)
             await self.shut_down()
         finally:
+            await self.rt.end_heartbeat()
             await self.exposure.stop()
             await self.book.stop()
 

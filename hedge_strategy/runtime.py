@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from redis.exceptions import RedisError
 
 from hedge_strategy.bus import Bus
 from hedge_strategy.config import (
@@ -105,6 +106,33 @@ class Runtime:
         if self.metrics.enabled:
             self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
+
+    def keep_heartbeat(self, info: Callable[[], dict[str, Any]]) -> None:
+        """Beat every `heartbeat_ttl_s / 3` until `end_heartbeat`, with the role's `info()` for observers
+        (`hedgectl status`, A's check of B, `start_hedge.sh`'s wait for B)."""
+        self.spawn(self._beat(info), f"heartbeat-{self.role}")
+
+    async def _beat(self, info: Callable[[], dict[str, Any]]) -> None:
+        ttl = self.config.strategy.heartbeat_ttl_s
+        while True:
+            body = {"pid": os.getpid(), "account_index": self.account.account_index,
+                    "stream_up": self.account.stream_up, **info()}
+            try:
+                await self.bus.beat(self.role, ttl, body)
+            except RedisError as exc:
+                logger.warning("{}: heartbeat not written ({!r}); it counts as absent once its TTL ends",
+                               self.name, exc)
+            await asyncio.sleep(ttl / 3)  # the beat's cadence, not a wait for an outcome
+
+    async def end_heartbeat(self) -> None:
+        """Stop beating and remove the key, so the other process sees this one gone at once."""
+        for task in self._tasks:
+            if task.get_name() == f"heartbeat-{self.role}":
+                task.cancel()
+        try:
+            await self.bus.end_heartbeat(self.role)
+        except RedisError as exc:
+            logger.warning("{}: heartbeat key not removed ({!r}); it expires by itself", self.name, exc)
 
     async def _sync_rate_limit_backoffs(self) -> None:
         # `HedgeMetrics.follow` catches up reconnects and nonce resyncs but not this total: copy it here.

@@ -308,6 +308,10 @@ class Bus:
             self.keys.heartbeat(role), json.dumps(body, default=str), px=max(1, int(ttl_s * 1000))
         )
 
+    async def end_heartbeat(self, role: str) -> None:
+        """`role` is stopping: remove its heartbeat now, so observers need not wait for the TTL."""
+        await self.redis.delete(self.keys.heartbeat(role))
+
     async def heartbeat(self, role: str) -> dict[str, Any] | None:
         """The last heartbeat of `role` if it has not expired, else None."""
         raw = await self.redis.get(self.keys.heartbeat(role))
