@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from hedge_strategy.exchange import Purpose, Role, parse_coid
+from hedge_strategy.exchange import Purpose, Role, Side, make_coid, parse_coid
 from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 from tests.fixtures.sim import SimStream
-from tests.test_ctl_status_kit import CtlRun, actions_lines, open_positions, run_hedgectl
+from tests.test_ctl_status_kit import CtlRun, actions_lines, connect, open_positions, run_hedgectl
 
 MARGIN_CODE = 21130
 INJECTED_CODE = 29500
@@ -76,11 +76,28 @@ async def test_clear_flattens_both_with_a_second_round_for_a_rejected_close(ab_f
     assert line["details"]["finalSuccessCount"] == 2 and line["details"]["finalFailedCount"] == 0
     assert line["result"]["status"] == "completed" and line["result"]["results"] == report["results"]
 
-    # A second clear finds nothing to do, uses fresh client order indexes, and appends a second line.
+    # A second clear finds nothing to do and appends a second line.
     again = await run_hedgectl("clear", "--json", "--retry-wait", "0", "--config", str(ab.config_path))
     assert again.code == 0, again.err
     assert again.json()["totalPositions"] == 0 and again.json()["results"] == []
     assert len(actions_lines(ab)) == 2
+
+    # A later clear numbers its orders after the earlier runs' (the sequence lives in the operator journal).
+    account = await connect(ab.sim, A_ACCOUNT)
+    try:
+        market = account.market("BTC")
+        book = await account.top_of_book(market)
+        assert book.best_ask is not None
+        taken = await account.place_ioc(market, Side.BUY, Decimal("0.0002"), book.best_ask,
+                                        make_coid(Role.A, Purpose.REBALANCE, 9))
+        assert taken.accepted, taken
+    finally:
+        await account.close()
+    third = await run_hedgectl("clear", "--json", "--retry-wait", "0", "--config", str(ab.config_path))
+    assert third.code == 0, third.err
+    (entry,) = third.json()["results"]
+    assert entry["account"] == "A" and entry["status"] == "success"
+    assert min(parse_coid(c)[2] for c in entry["orders"]) > max(parse_coid(c)[2] for c in a1["orders"])
 
 
 async def test_a_position_that_cannot_be_closed_is_reported_with_its_code(ab_factory: ABFactory) -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedge_strategy.config import ROLES, Config, ConfigError, load_secret
-from hedge_strategy.exchange import LighterAccount, MarketInfo, OrderUpdate, PositionSnapshot, describe_coid
+from hedge_strategy.exchange import LighterAccount, OrderUpdate, PositionSnapshot, describe_coid
 
 ROLE_LABELS = {"a": "A", "b": "B"}
 
@@ -55,9 +55,7 @@ class Connected:
 
 
 @contextlib.asynccontextmanager
-async def connect_accounts(
-    config: Config, roles: Sequence[str] = ROLES, subscribe: bool = False
-) -> AsyncIterator[Connected]:
+async def connect_accounts(config: Config, roles: Sequence[str] = ROLES) -> AsyncIterator[Connected]:
     """Start the accounts of `roles` that have a secret; closes them on exit. Never raises for one that
     fails to start: `Connected.failed` says why (the exchange unreachable, a refused key, a timeout)."""
     connected = Connected()
@@ -119,7 +117,3 @@ def net_by_market(positions: dict[str, list[dict[str, Any]]]) -> dict[str, Decim
         for pos in held:
             net[pos["market"]] = net.get(pos["market"], Decimal(0)) + Decimal(pos["size"])
     return net
-
-
-def market_of(account: LighterAccount, market_id: int) -> MarketInfo:
-    return account.market_by_id(market_id)
