@@ -56,7 +56,7 @@ class QuietPoint:
     at: float  # epoch seconds of A's placement line
     a: Decimal
     b: Decimal
-    a_open_orders: int
+    a_open_orders: int  # A's new opening order normally rests already (its placement line is the marker)
 
 
 @dataclass
@@ -214,7 +214,8 @@ def report(watch: Watch, timings: dict[str, float], head: str, watch_s: float, s
         flat = "flat" if quiet.a == 0 and quiet.b == 0 else "NOT FLAT"
         print(f"  cycle {number}: {end - start:6.1f} s  (ended {datetime.fromtimestamp(end):%H:%M:%S.%f}"[:-3]
               + f")  quiet point: A {quiet.a}, B {quiet.b}, A+B {quiet.a + quiet.b}: {flat}"
-              + (f" (A already has {quiet.a_open_orders} resting order)" if quiet.a_open_orders else ""))
+              + (f" (A's new order already filled: {quiet.a_open_orders} resting)"
+                 if quiet.a and not quiet.a_open_orders else ""))
     pauses = [a for a in watch.anomalies if "PAUSED" in a]
     print(f"pauses: {len(pauses)}; other imbalance/residual lines: {len(watch.anomalies) - len(pauses)}")
     for line in watch.anomalies[:10]:
