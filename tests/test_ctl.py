@@ -59,7 +59,7 @@ def run_ctl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 
 def status_json(capsys: pytest.CaptureFixture[str], config: Path) -> dict[str, Any]:
-    code, out, err = run_ctl(capsys, "status", "--json", "--config", str(config))
+    code, out, err = run_ctl(capsys, "status", "--json", "--redis-only", "--config", str(config))
     assert code == 0, err
     return json.loads(out)
 
@@ -160,7 +160,7 @@ def test_status_shows_heartbeats_with_their_info(
     assert beats["b"]["info"] == info
     assert 0 <= beats["b"]["age_s"] < 30
 
-    code, out, _ = run_ctl(capsys, "status", "--config", str(config))
+    code, out, _ = run_ctl(capsys, "status", "--redis-only", "--config", str(config))
     assert code == 0
     b_line = next(line for line in out.splitlines() if "B (hedger)" in line)
     assert "live" in b_line and "consumer=b-4242" in b_line
@@ -240,7 +240,7 @@ def test_python_dash_m_entry_point(config: Path) -> None:
     )
     assert pause.returncode == 0, pause.stderr
     status = subprocess.run(
-        [*hedgectl, "status", "--json", "--config", str(config)],
+        [*hedgectl, "status", "--json", "--redis-only", "--config", str(config)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert status.returncode == 0, status.stderr
