@@ -3,10 +3,16 @@
 Pure functions, no I/O: the hedger (`hedger.py`) reads the touch and sends; this module only decides.
 
 The chase: attempt 1 is an IOC limit at the touch (a buy at the best ask, a sell at the best bid). Each
-further attempt re-reads the touch and widens by one more tick (attempt k: touch_k + (k - 1) ticks for a buy,
-touch_k - (k - 1) ticks for a sell), but never beyond `max_slippage_bps` from the first attempt's touch: a
-buy is capped at first_touch * (1 + bps / 10^4) rounded down to the tick grid, a sell floored at
+further attempt re-reads the touch and widens by one more step (attempt k: touch_k + (k - 1) steps for a
+buy, touch_k - (k - 1) steps for a sell), but never beyond `max_slippage_bps` from the first attempt's
+touch: a buy is capped at first_touch * (1 + bps / 10^4) rounded down to the tick grid, a sell floored at
 first_touch * (1 - bps / 10^4) rounded up, so the cap itself is never crossed.
+
+The step is a whole number of ticks: at least one, and large enough that the last attempt reaches the cap
+(the slippage budget spread evenly over `retry_times - 1` widenings). One tick per attempt is not enough on
+Lighter: a BTC tick is about 0.01 bp while the price moves tens of ticks during a taker's 200-300 ms speed
+bump, so a one-tick chase keeps arriving behind a moving market and never fills (measured: bench/README.md).
+The limit only bounds how far an IOC may go; it still fills at the best prices resting in the book.
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ def slippage_limit(side: Side, first_touch: Decimal, max_slippage_bps: Decimal, 
     return (first_touch - offset).quantize(tick, rounding=ROUND_CEILING)
 
 
+def chase_step(first_touch: Decimal, max_slippage_bps: Decimal, tick: Decimal, retry_times: int) -> Decimal:
+    """How far each attempt widens beyond the last: whole ticks, at least one, the last one at the cap."""
+    if retry_times <= 1:
+        return tick
+    budget = first_touch * Decimal(max_slippage_bps) / BPS
+    per_attempt = (budget / (retry_times - 1)).quantize(tick, rounding=ROUND_FLOOR)
+    return max(per_attempt, tick)
+
+
 def attempt_price(
     side: Side,
     touch: Decimal,
@@ -40,11 +55,12 @@ def attempt_price(
     first_touch: Decimal,
     max_slippage_bps: Decimal,
     tick: Decimal,
+    retry_times: int,
 ) -> Decimal:
-    """The IOC limit price of `attempt` (1-based) given the touch read just before it."""
+    """The IOC limit price of `attempt` (1-based of `retry_times`) given the touch read just before it."""
     if attempt < 1:
         raise ValueError(f"attempt numbers start at 1, got {attempt}")
-    widen = tick * (attempt - 1)
+    widen = chase_step(first_touch, max_slippage_bps, tick, retry_times) * (attempt - 1)
     limit = slippage_limit(side, first_touch, max_slippage_bps, tick)
     if side is Side.BUY:
         return min(touch + widen, limit)

@@ -276,7 +276,7 @@ class Hedger:
         if job.first_touch is None:
             job.first_touch = touch
         price = chase.attempt_price(side, touch, attempt, job.first_touch, self.cfg.max_slippage_bps,
-                                    market.tick)
+                                    market.tick, self.cfg.retry_times)
         held = self.rt.tracker.positions.get(market.market_id)
         reduce_only = chase.is_reduce_only(side, held.size if held else Decimal(0), size)
         coid = hedge_coid(job.request_ids[0], attempt)

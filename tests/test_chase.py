@@ -15,25 +15,35 @@ from hedge_strategy.hedger import hedge_coid, net_requests
 TICK = D("0.1")
 
 
-def test_first_attempt_is_at_the_touch_then_widens_a_tick_per_attempt() -> None:
-    first = D("95000.0")
-    assert chase.attempt_price(Side.BUY, first, 1, first, D(50), TICK) == D("95000.0")
-    assert chase.attempt_price(Side.BUY, D("95001.0"), 3, first, D(50), TICK) == D("95001.2")
-    assert chase.attempt_price(Side.SELL, first, 1, first, D(50), TICK) == D("95000.0")
-    assert chase.attempt_price(Side.SELL, D("94999.0"), 4, first, D(50), TICK) == D("94998.7")
+def test_first_attempt_is_at_the_touch_then_widens_a_step_per_attempt() -> None:
+    first = D("95000.0")  # 50 bp = 475.0 over 4 widenings: a step of 118.7 (whole ticks, rounded down)
+    assert chase.chase_step(first, D(50), TICK, 5) == D("118.7")
+    assert chase.attempt_price(Side.BUY, first, 1, first, D(50), TICK, 5) == D("95000.0")
+    assert chase.attempt_price(Side.BUY, D("95001.0"), 3, first, D(50), TICK, 5) == D("95238.4")
+    assert chase.attempt_price(Side.SELL, first, 1, first, D(50), TICK, 5) == D("95000.0")
+    assert chase.attempt_price(Side.SELL, D("94999.0"), 4, first, D(50), TICK, 5) == D("94642.9")
+    # the last attempt ends at the cap, less what rounding the step down to whole ticks left (4 x 0.05)
+    assert chase.attempt_price(Side.BUY, first, 5, first, D(50), TICK, 5) == D("95474.8")
+
+
+def test_the_step_is_at_least_one_tick() -> None:
+    first = D("95000.0")  # 0.01 bp over 4 widenings is below a tick
+    assert chase.chase_step(first, D("0.01"), TICK, 5) == TICK
+    assert chase.chase_step(first, D(50), TICK, 1) == TICK
+    assert chase.attempt_price(Side.BUY, D("95001.0"), 3, first, D("0.01"), TICK, 5) == D("95000.0")
 
 
 def test_the_chase_never_goes_beyond_the_slippage_cap_from_the_first_touch() -> None:
     first = D("95000.0")  # 1 bp = 9.5: the cap is 95009.5 for a buy, 94990.5 for a sell
     assert chase.slippage_limit(Side.BUY, first, D(1), TICK) == D("95009.5")
     assert chase.slippage_limit(Side.SELL, first, D(1), TICK) == D("94990.5")
-    assert chase.attempt_price(Side.BUY, D("95020.0"), 2, first, D(1), TICK) == D("95009.5")
-    assert chase.attempt_price(Side.SELL, D("94980.0"), 5, first, D(1), TICK) == D("94990.5")
+    assert chase.attempt_price(Side.BUY, D("95020.0"), 2, first, D(1), TICK, 5) == D("95009.5")
+    assert chase.attempt_price(Side.SELL, D("94980.0"), 5, first, D(1), TICK, 5) == D("94990.5")
     # a cap off the tick grid is rounded inward, never past the limit
     assert chase.slippage_limit(Side.BUY, D("95000.3"), D("0.33"), TICK) == D("95003.4")
     assert chase.slippage_limit(Side.SELL, D("95000.3"), D("0.33"), TICK) == D("94997.2")
     with pytest.raises(ValueError):
-        chase.attempt_price(Side.BUY, first, 0, first, D(1), TICK)
+        chase.attempt_price(Side.BUY, first, 0, first, D(1), TICK, 5)
 
 
 def test_touch_is_the_ask_for_a_buy_and_the_bid_for_a_sell() -> None:

@@ -180,7 +180,7 @@ class OperatorAccount:
                 break
             first_touch = first_touch or touch
             price = chase.attempt_price(side, touch, attempt, first_touch, strategy.max_slippage_bps,
-                                        market.tick)
+                                        market.tick, strategy.retry_times)
             order, refused = await self._send_ioc(market, side, remaining, price, attempt)
             result.orders.append(order.client_order_index)
             if refused is not None:
