@@ -284,8 +284,12 @@ class Hedger:
                           market_id=market.market_id, intent=Intent.HEDGE, side=side, size=size, price=price,
                           order_type="ioc", now_ms=now_ms(), reduce_only=reduce_only,
                           request_id=",".join(job.request_ids))
+        sent_us = time.time_ns() // 1000
+        # Write-ahead: the journal's commit runs while the order is signed, and the post waits for it.
+        recorded = asyncio.ensure_future(self.rt.journal.record_new(order))
+        result = await self.rt.account.place_ioc(market, side, size, price, coid, reduce_only, ready=recorded)
         try:
-            await self.rt.journal.record_new(order)  # write-ahead: on disk before the send
+            await recorded  # a failed record was not followed by a send (REJECTED "not sent")
         except DuplicateOrderError:
             known = self.rt.journal.get(coid)
             logger.warning("B hedge {}/{} of {}: {} already in the journal; settling it instead of sending",
@@ -294,8 +298,6 @@ class Hedger:
                 job.attempts.append(known)
             return known
         job.attempts.append(self.rt.journal.get(coid) or order)
-        sent_us = time.time_ns() // 1000
-        result = await self.rt.account.place_ioc(market, side, size, price, coid, reduce_only)
         what = f"B hedge {attempt}/{self.cfg.retry_times} IOC {side} {size} @ {price}"
         if job.sent_ms is None:
             job.sent_ms = sent_us // 1000

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+
+import pytest
 
 from hedge_strategy.exchange import Purpose, Role, SendStatus, Side, make_coid
 from tests.fixtures.sim import SimProcess
@@ -93,3 +96,33 @@ async def test_exchange_rejections_keep_the_nonce(sim: SimProcess, open_account:
     assert "not enough margin" in refused.message
     assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(3))).accepted
     assert account.nonce_resyncs == 0
+
+
+async def test_send_waits_for_ready_and_a_failed_ready_sends_nothing(sim: SimProcess,
+                                                                     open_account: Opener) -> None:
+    """`ready` (the caller's write-ahead record) gates the post: nothing reaches the exchange before it is
+    done, and nothing at all when it fails."""
+    account, _ = await open_account(sim, books=())
+    btc = account.market("BTC")
+
+    async def sent_count() -> int:
+        return sum(len(txs) for txs in (await sim.txlog(101)).values())
+
+    before = await sent_count()
+
+    async def failing_record() -> None:
+        raise OSError("disk full")
+
+    refused = await account.place_ioc(btc, Side.BUY, SIZE, D("90000.0"), coid(1), ready=failing_record())
+    assert refused.status is SendStatus.REJECTED and "write-ahead record failed" in refused.message
+    assert await sent_count() == before  # the exchange never saw it
+
+    gate = asyncio.Event()
+    sent = asyncio.ensure_future(account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(2),
+                                                         ready=gate.wait()))
+    with pytest.raises(TimeoutError):  # held by the gate: not posted yet
+        await asyncio.wait_for(asyncio.shield(sent), 0.5)
+    assert await sent_count() == before
+    gate.set()
+    assert (await sent).accepted  # and the nonce the refused send did not use is still the right one
+    assert (await account.orders_by_client_index([coid(2)]))[coid(2)].status == "open"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from decimal import Decimal
 
 from lighter import SignerClient
@@ -211,23 +211,28 @@ class LighterAccount:
     # --- orders ---------------------------------------------------------------------------------------
 
     async def place_post_only(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
-                              client_order_index: int, reduce_only: bool = False) -> SendResult:
+                              client_order_index: int, reduce_only: bool = False,
+                              ready: Awaitable[object] | None = None) -> SendResult:
         return await self._create(market, side, size, price, client_order_index, reduce_only,
-                                  ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS, "post-only")
+                                  ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS, "post-only", ready)
 
     async def place_ioc(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
-                        client_order_index: int, reduce_only: bool = False) -> SendResult:
+                        client_order_index: int, reduce_only: bool = False,
+                        ready: Awaitable[object] | None = None) -> SendResult:
         return await self._create(market, side, size, price, client_order_index, reduce_only,
-                                  ORDER_TYPE_LIMIT, TIF_IOC, EXPIRY_IOC, "ioc")
+                                  ORDER_TYPE_LIMIT, TIF_IOC, EXPIRY_IOC, "ioc", ready)
 
     async def place_market(self, market: MarketInfo, side: Side, size: Decimal, worst_price: Decimal,
-                           client_order_index: int, reduce_only: bool = False) -> SendResult:
+                           client_order_index: int, reduce_only: bool = False,
+                           ready: Awaitable[object] | None = None) -> SendResult:
         """A market order; `worst_price` caps the slippage (the exchange fills no worse than it)."""
         return await self._create(market, side, size, worst_price, client_order_index, reduce_only,
-                                  ORDER_TYPE_MARKET, TIF_IOC, EXPIRY_IOC, "market")
+                                  ORDER_TYPE_MARKET, TIF_IOC, EXPIRY_IOC, "market", ready)
 
     async def _create(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal, coid: int,
-                      reduce_only: bool, order_type: int, tif: int, expiry: int, label: str) -> SendResult:
+                      reduce_only: bool, order_type: int, tif: int, expiry: int, label: str,
+                      ready: Awaitable[object] | None = None) -> SendResult:
+        """Sign and send a create; `ready` (the write-ahead record) is awaited in between (see TxSender)."""
         _check_coid(coid)
         base, scaled_price = market.base_to_int(size), market.price_to_int(price)
         signer = self._require_signer()
@@ -239,7 +244,7 @@ class LighterAccount:
                 market.market_id, coid, base, scaled_price, int(side.is_ask), order_type, tif,
                 int(reduce_only), 0, expiry, nonce=nonce, api_key_index=self.api_key_index)
 
-        return await self._require_sender().send(what, sign)
+        return await self._require_sender().send(what, sign, ready)
 
     async def cancel(self, market: MarketInfo, client_order_index: int) -> SendResult:
         """Cancel by client order index (Lighter reads indexes below 2^48 as client order indexes)."""

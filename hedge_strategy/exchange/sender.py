@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -119,11 +119,16 @@ class TxSender:
         """Force a resync before the next send (used after an ambiguous outcome)."""
         self._next_nonce = None
 
-    async def send(self, what: str, sign: SignFn) -> SendResult:
-        """Sign with our nonce and send; returns the classified outcome. Never raises for exchange trouble."""
+    async def send(self, what: str, sign: SignFn, ready: Awaitable[object] | None = None) -> SendResult:
+        """Sign with our nonce and send; returns the classified outcome. Never raises for exchange trouble.
+
+        `ready`, when given, is awaited after signing and before posting: the caller's write-ahead record
+        (the journal's commit) runs while the order is signed, and nothing is posted unless it succeeded
+        (a failed `ready` answers REJECTED "not sent"; the caller awaits it to see why).
+        """
         async with self._lock:
             started = time.monotonic()
-            result = await self._send_locked(what, sign)
+            result = await self._send_locked(what, sign, ready)
             elapsed_ms = (time.monotonic() - started) * 1000
             log = logger.info if result.accepted else logger.warning
             unknown = result.status is SendStatus.UNKNOWN
@@ -132,7 +137,7 @@ class TxSender:
                 "; the order may exist: resolve it by client order index" if unknown else "")
             return result
 
-    async def _send_locked(self, what: str, sign: SignFn) -> SendResult:
+    async def _send_locked(self, what: str, sign: SignFn, ready: Awaitable[object] | None) -> SendResult:
         for nonce_attempt in range(2):  # the second pass only after an "invalid nonce" answer
             if self._next_nonce is None:
                 try:
@@ -144,6 +149,12 @@ class TxSender:
             signed = await self._sign(sign, nonce)
             if isinstance(signed, SendResult):
                 return signed
+            if ready is not None:
+                try:
+                    await ready
+                except Exception as exc:  # the record before the send failed: the send must not happen
+                    return _not_sent(f"write-ahead record failed: {exc!r}")
+                ready = None  # a retry after "invalid nonce" needs no second wait
             result = await self._post_with_429_retries(what, signed)
             if result.accepted:
                 self._next_nonce = nonce + 1
