@@ -1,6 +1,8 @@
 """Shared pytest fixtures. Each area keeps its fixtures in tests/fixtures/<area>.py, registered here."""
 
 pytest_plugins = [
+    "tests.fixtures.common",
+    "tests.fixtures.webhook",
     "tests.fixtures.procs",
     "tests.fixtures.redis",
     "tests.fixtures.sim",

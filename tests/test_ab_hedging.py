@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from decimal import Decimal
 
 from hedge_strategy.bus import HedgeRequest
@@ -13,13 +11,7 @@ from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, BTC, ABFactory
 async def test_partial_fills_are_published_one_request_per_increment(ab_factory: ABFactory) -> None:
     ab = await ab_factory(quantity="0.0004")
 
-    async def pretend_b_is_alive() -> None:  # A needs B's heartbeat to place; B itself comes later
-        while True:
-            await ab.bus.beat("b", 1.5, {"pid": 0})
-            await asyncio.sleep(0.5)
-
-    beating = asyncio.create_task(pretend_b_is_alive())
-    try:
+    async with ab.b_heartbeat_without_b():
         await ab.start_a()
         await ab.logs.wait(r"^A placed post-only buy 0\.0004")
         await ab.fill_a("sell", a_part="0.0002")
@@ -31,10 +23,6 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
 
         await ab.sim.trade(BTC, "sell", "0.0002", price=resting["price"])  # A is first in its level now
         await ab.logs.wait(r"^A fill 0\.00020 .*hedge request \S+ published", count=2)
-    finally:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
     entries = await ab.bus.redis.xrange(ab.bus.keys.requests)
     requests = [HedgeRequest.from_json(fields[b"data"]) for _, fields in entries]
     assert [r.size for r in requests] == [Decimal("0.0002"), Decimal("0.0002")]

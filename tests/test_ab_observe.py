@@ -7,70 +7,34 @@ the test; the exposure alert is kept out of the way with a long grace (it has it
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedge_strategy.config import MetricsConfig
 from hedge_strategy.observe import WEBHOOK_ENV
-from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, WAIT_S, ABFactory
+from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 from tests.fixtures.procs import free_port
-
-
-@dataclass
-class Webhook:
-    """A local alert receiver: every POSTed JSON body lands on `received`."""
-
-    url: str
-    received: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-
-    async def next(self, timeout_s: float = WAIT_S) -> dict[str, Any]:
-        return await asyncio.wait_for(self.received.get(), timeout_s)
-
-    def drain(self) -> list[dict[str, Any]]:
-        bodies = []
-        while not self.received.empty():
-            bodies.append(self.received.get_nowait())
-        return bodies
+from tests.fixtures.webhook import Receiver
 
 
 @pytest.fixture
-async def webhook(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Webhook]:
-    monkeypatch.delenv(WEBHOOK_ENV, raising=False)  # it would override the config's webhook
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    port = free_port()
-    hook = Webhook(f"http://127.0.0.1:{port}/alerts")
-
-    async def receive(request: web.Request) -> web.Response:
-        hook.received.put_nowait(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/alerts", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield hook
-    finally:
-        await runner.cleanup()
+def webhook(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """The local alert receiver; the environment's webhook would override the config's."""
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    return receiver
 
 
-def observed(ab: AB, hook: Webhook) -> tuple[str, str]:
+def observed(ab: AB, hook: Receiver) -> tuple[str, str]:
     """Serve A's and B's metrics on free ports and send alerts to `hook`; the two metrics URLs."""
     port_a, port_b = free_port(), free_port()
     ab.config = replace(
         ab.config,
         metrics=MetricsConfig(enabled=True, host="127.0.0.1", port_a=port_a, port_b=port_b),
-        alerts=replace(ab.config.alerts, webhook_url=hook.url, exposure_grace_s=3600,
+        alerts=replace(ab.config.alerts, webhook_url=hook.url("/alerts"), exposure_grace_s=3600,
                        exposure_check_interval_s=1, timeout_s=2),
     )
     return f"http://127.0.0.1:{port_a}/metrics", f"http://127.0.0.1:{port_b}/metrics"
@@ -91,7 +55,7 @@ def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
 
 
-async def test_metrics_of_a_hedged_fill_on_a_and_b(ab_factory: ABFactory, webhook: Webhook) -> None:
+async def test_metrics_of_a_hedged_fill_on_a_and_b(ab_factory: ABFactory, webhook: Receiver) -> None:
     ab = await ab_factory()
     url_a, url_b = observed(ab, webhook)
     await ab.start_b()
@@ -126,7 +90,7 @@ async def test_metrics_of_a_hedged_fill_on_a_and_b(ab_factory: ABFactory, webhoo
 
 
 async def test_refused_hedge_alerts_paused_and_hedge_failed_once(ab_factory: ABFactory,
-                                                                webhook: Webhook) -> None:
+                                                                webhook: Receiver) -> None:
     ab = await ab_factory()
     url_a, _ = observed(ab, webhook)
     await ab.start_b()
@@ -136,7 +100,7 @@ async def test_refused_hedge_alerts_paused_and_hedge_failed_once(ab_factory: ABF
                         account_index=B_ACCOUNT)
     await ab.fill_a("sell")
 
-    first, second = await webhook.next(), await webhook.next()
+    first, second = (await webhook.next()).body, (await webhook.next()).body
     by_kind = {body["kind"]: body for body in (first, second)}
     assert set(by_kind) == {"hedge_failed", "paused"}
     failed, paused = by_kind["hedge_failed"], by_kind["paused"]
@@ -155,7 +119,7 @@ async def test_refused_hedge_alerts_paused_and_hedge_failed_once(ab_factory: ABF
     assert webhook.drain() == []  # exactly one of each
 
 
-async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webhook: Webhook) -> None:
+async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webhook: Receiver) -> None:
     ab = await ab_factory()
     observed(ab, webhook)
     b = await ab.start_b()
@@ -164,7 +128,7 @@ async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webho
     assert await b.stop() == 0
     await ab.fill_a("sell")  # A now waits for a hedge with nobody to do it
 
-    lost = await webhook.next()
+    lost = (await webhook.next()).body
     assert (lost["kind"], lost["role"], lost["severity"]) == ("heartbeat_lost", "a", "critical")
     assert "B's heartbeat is absent" in lost["message"]
     await ab.logs.wait(r"^A still waiting .*B's heartbeat is absent", count=3)  # noticed again: no new alert
@@ -177,7 +141,7 @@ async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webho
     assert webhook.drain() == []
 
 
-async def test_nothing_listens_when_metrics_are_off(ab_factory: ABFactory, webhook: Webhook) -> None:
+async def test_nothing_listens_when_metrics_are_off(ab_factory: ABFactory, webhook: Receiver) -> None:
     ab = await ab_factory()
     url_a, _ = observed(ab, webhook)
     ab.config = replace(ab.config, metrics=replace(ab.config.metrics, enabled=False))

@@ -2,104 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
-from loguru import logger
 
 from hedge_strategy.config import AlertsConfig, ConfigError, config_from_mapping, load_config
 from hedge_strategy.observe import Alerter, AlertKind, HedgeMetrics, TelegramTarget
+from tests.fixtures.common import FakeClock
 from tests.fixtures.procs import free_port
+from tests.fixtures.webhook import WAIT_S, Receiver
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config.yaml"
 TOKEN = "123456789:AAH-test_token-not-real"
 CHAT = "-1001234567890"
-WAIT_S = 5.0  # bound on every wait for something the test expects to happen
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    body: dict[str, Any]
-
-
-class Receiver:
-    """A local aiohttp server recording every POST; answers `status`, or holds requests while `hang`."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.arrivals: asyncio.Queue[Received] = asyncio.Queue()
-        self.status = 200
-        self.hang = False
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def next(self, timeout_s: float = WAIT_S) -> Received:
-        return await asyncio.wait_for(self.arrivals.get(), timeout_s)
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        got = Received(request.path, await request.json())
-        self.received.append(got)
-        self.arrivals.put_nowait(got)
-        if self.hang:
-            await self._release.wait()
-        return web.json_response({"ok": self.status == 200}, status=self.status)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """aiohttp honours proxy variables; every server here is local."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def counted(metrics: HedgeMetrics, kind: str, result: str) -> float:

@@ -6,18 +6,11 @@ import random
 import pytest
 
 from hedge_strategy.exchange.throttle import RequestThrottle, TokenBucket, backoff_delay
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.common import FakeClock
 
 
 def test_bucket_allows_a_burst_then_refuses() -> None:
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     bucket = TokenBucket(capacity=10, refill_per_s=1, clock=clock)
     for _ in range(10):
         assert bucket.try_take(1) == 0
@@ -29,7 +22,7 @@ def test_bucket_allows_a_burst_then_refuses() -> None:
 
 
 def test_bucket_never_exceeds_capacity_after_idle() -> None:
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     bucket = TokenBucket(capacity=5, refill_per_s=2, clock=clock)
     clock.now = 1000
     assert bucket.available == 5
@@ -41,7 +34,7 @@ def test_bucket_rejects_requests_larger_than_capacity() -> None:
 
 
 def test_standard_tier_stays_under_sixty_per_rolling_minute() -> None:
-    clock = FakeClock()
+    clock = FakeClock(0.0)
     throttle = RequestThrottle("standard", clock=clock)
     granted: list[float] = []
     # Greedy client: asks every 10 ms for 3 minutes.

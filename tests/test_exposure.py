@@ -14,8 +14,9 @@ from loguru import logger
 
 from hedge_strategy.config import load_config
 from hedge_strategy.observe import Alerter, ExposureWatchdog, HedgeMetrics
+from tests.fixtures.common import FakeClock
 from tests.fixtures.procs import free_port
-from tests.test_alerts import WAIT_S, FakeClock, Receiver
+from tests.fixtures.webhook import WAIT_S, Receiver
 
 TOLERANCE = Decimal("0.00001")
 SHIPPED = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -46,20 +47,6 @@ class Reader:
         target = self.calls + count
         async with self._called:
             await asyncio.wait_for(self._called.wait_for(lambda: self.calls >= target), WAIT_S)
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """aiohttp honours proxy variables; the webhook here is local."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

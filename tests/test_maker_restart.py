@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from decimal import Decimal
 
 from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
@@ -12,13 +10,7 @@ from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
 async def test_unanswered_request_is_published_again_at_start_up(ab_factory: ABFactory) -> None:
     ab = await ab_factory(shutdown_wait_s=0.5)
 
-    async def pretend_b_is_alive() -> None:  # A places only with B's heartbeat; B itself comes later
-        while True:
-            await ab.bus.beat("b", 1.5, {"pid": 0})
-            await asyncio.sleep(0.5)
-
-    beating = asyncio.create_task(pretend_b_is_alive())
-    try:
+    async with ab.b_heartbeat_without_b():
         a = await ab.start_a()
         await ab.logs.wait(r"^A placed post-only buy")
         await ab.fill_a("sell")
@@ -26,10 +18,6 @@ async def test_unanswered_request_is_published_again_at_start_up(ab_factory: ABF
         request_id = line.split("hedge request ")[1].split()[0]
         assert await a.stop() == 0
         assert ab.logs.matching(rf"A stopping with {request_id} unconfirmed")
-    finally:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
     await ab.bus.redis.delete(ab.bus.keys.requests)  # the request is lost on the way (Redis restarted)
 
     await ab.start_b()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,6 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from loguru import logger
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedge_strategy.config import ConfigError, MetricsConfig, config_from_mapping, load_config
@@ -23,20 +22,6 @@ from tests.test_reconcile import ACCOUNT, BTC, GRACE_S, ScriptedExchange
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config.yaml"
 LABELS = {"pair": "t1", "role": "a"}
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """aiohttp honours proxy variables; every endpoint here is local."""
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
 
 
 @pytest.fixture

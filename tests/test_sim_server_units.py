@@ -13,14 +13,7 @@ from hedge_strategy.sim.config import SimConfigError, parse_sim_section
 from hedge_strategy.sim.faults import FaultError, Faults
 from hedge_strategy.sim.ratelimit import RateLimiter, premium_weight
 from hedge_strategy.sim.scheduler import SpeedBumps
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.common import FakeClock
 
 
 def test_defaults_match_config_yaml_and_overrides_apply() -> None:
