@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
 from hedge_strategy.config import load_config
 from hedge_strategy.observe import Alerter, ExposureWatchdog, HedgeMetrics
@@ -56,14 +55,6 @@ async def alerter(receiver: Receiver) -> AsyncIterator[Alerter]:
     await started.start()
     yield started
     await started.stop()
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lambda message: lines.append(str(message)), level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
 
 
 async def test_alerts_after_the_grace_once_per_episode_and_again_on_a_new_break(
