@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +38,7 @@ import aiohttp
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hedge_latency import REPO_ROOT, cancel_on_sigterm, free_port, machine
+from hedge_latency import REPO_ROOT, free_port, machine, run_in_temp_dir
 
 MARKET_ID = 1  # BTC in the shipped config
 TAIL_POLL_S = 0.1
@@ -266,24 +263,8 @@ def main() -> None:
     parser.add_argument("--reuse-venv", action="store_true", help="symlink this checkout's .venv")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (clone, logs, run files)")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="hedge-cycles-"))
-
-    async def guarded() -> None:
-        cancel_on_sigterm()
-        await run(args, workdir)
-
-    try:
-        asyncio.run(guarded())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: stop_hedge.sh was run", file=sys.stderr)
-        sys.exit(130)
-    finally:
-        if args.keep:
-            print(f"kept {workdir}", file=sys.stderr)
-        else:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(workdir)
-
+    run_in_temp_dir(lambda workdir: run(args, workdir), "hedge-cycles-", args.keep,
+                    "interrupted: stop_hedge.sh was run")
 
 if __name__ == "__main__":
     main()

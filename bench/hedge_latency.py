@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -484,23 +484,29 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, config, journals)")
     parser.add_argument("--json", help="also write the per-fill samples to this file")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="hedge-latency-"))
+    run_in_temp_dir(lambda workdir: run(args, workdir), "hedge-latency-", args.keep,
+                    "interrupted: every started process was stopped")
+
+
+def run_in_temp_dir(bench: Callable[[Path], Awaitable[None]], prefix: str, keep: bool,
+                    interrupted: str) -> None:
+    """Run `bench` in a fresh temp dir, stopping on SIGTERM/Ctrl-C, and remove the dir unless `keep`."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
 
     async def guarded() -> None:
         cancel_on_sigterm()
-        await run(args, workdir)
+        await bench(workdir)
 
     try:
         asyncio.run(guarded())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: every started process was stopped", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         sys.exit(130)
     finally:
-        if args.keep:
+        if keep:
             print(f"kept {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-
 
 if __name__ == "__main__":
     main()
