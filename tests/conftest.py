@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.common",
     "tests.fixtures.webhook",
     "tests.fixtures.procs",
+    "tests.fixtures.execution",
     "tests.fixtures.redis",
     "tests.fixtures.sim",
     "tests.fixtures.ab",

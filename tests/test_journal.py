@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -81,18 +80,6 @@ def raw_state(path: Path, coid: int) -> tuple[str, str] | None:
             "SELECT state, filled_size FROM orders WHERE client_order_index = ?", (coid,)
         ).fetchone()
     return (row[0], row[1]) if row else None
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "journal_101.sqlite"
-
-
-@pytest.fixture
-async def journal(path: Path) -> AsyncIterator[Journal]:
-    j = await Journal.open(path, ACCOUNT)
-    yield j
-    await j.close()
 
 
 async def test_record_new_is_on_disk_before_it_returns(path: Path, journal: Journal) -> None:

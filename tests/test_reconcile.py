@@ -7,17 +7,17 @@ adapter and SDK; these pin down the decisions (grace, watermark, dedup, failures
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, StreamUp
 from hedge_strategy.exchange.markets import MarketInfo
-from hedge_strategy.execution.journal import Intent, Journal, JournalFill, JournalOrder, OrderState, new_order
+from hedge_strategy.execution.journal import Intent, Journal, JournalOrder, OrderState, new_order
 from hedge_strategy.execution.reconcile import NEVER_REACHED, WATERMARK_KEY, Reconciler, now_ms
 from hedge_strategy.execution.tracker import OrderTracker
+from tests.fixtures.execution import Announcements
 
 ACCOUNT = 101
 BTC = MarketInfo("BTC", 1, 5, 1, Decimal("0.00020"), Decimal("10"))
@@ -102,39 +102,6 @@ async def record(
     return order
 
 
-class Told:
-    def __init__(self) -> None:
-        self.trade_ids: list[int] = []
-
-    async def __call__(self, fill: JournalFill, order: JournalOrder | None) -> None:
-        self.trade_ids.append(fill.trade_id)
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    j = await Journal.open(tmp_path / "journal_101.sqlite", ACCOUNT)
-    yield j
-    await j.close()
-
-
-@pytest.fixture
-def events() -> asyncio.Queue[Event]:
-    return asyncio.Queue()
-
-
-@pytest.fixture
-def told() -> Told:
-    return Told()
-
-
-@pytest.fixture
-async def tracker(journal: Journal, events: asyncio.Queue[Event], told: Told) -> AsyncIterator[OrderTracker]:
-    t = OrderTracker(journal, events, on_fill=told)
-    await t.start()
-    yield t
-    await t.stop()
-
-
 @pytest.fixture
 def exchange() -> ScriptedExchange:
     return ScriptedExchange()
@@ -212,7 +179,11 @@ async def test_an_unsent_order_of_this_process_is_a_send_in_flight(
 
 
 async def test_missed_fills_recovered_once_and_watermark_persisted(
-    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker, told: Told
+    exchange: ScriptedExchange,
+    reconciler: Reconciler,
+    journal: Journal,
+    tracker: OrderTracker,
+    told: Announcements,
 ) -> None:
     order = await record(journal, 7, sent_age_s=0)
     await reconciler.run_once("startup")
@@ -236,7 +207,7 @@ async def test_missed_fills_recovered_once_and_watermark_persisted(
 
 
 async def test_fresh_journal_does_not_adopt_older_trades(
-    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Told
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Announcements
 ) -> None:
     exchange.trades = [trade(1, 999, now_ms() - 5_000)]  # made before this journal existed
     report = await reconciler.run_once("startup")
@@ -284,7 +255,7 @@ async def test_confirm_final_uses_stream_events_first(
 
 
 async def test_confirm_final_falls_back_to_rest_when_the_stream_is_silent(
-    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Told
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Announcements
 ) -> None:
     await record(journal, 12, sent_age_s=0)
     journal.transition(12, OrderState.OPEN)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,26 +17,12 @@ from hedge_strategy.exchange.events import (
     StreamDown,
     StreamUp,
 )
-from hedge_strategy.execution.journal import Intent, Journal, JournalFill, JournalOrder, OrderState, new_order
+from hedge_strategy.execution.journal import Intent, Journal, JournalFill, OrderState, new_order
 from hedge_strategy.execution.tracker import OrderTracker
+from tests.fixtures.execution import Announcements
 
 ACCOUNT = 101
 MARKET = 1
-
-
-@dataclass
-class Announcements:
-    """The strategy side of the callback: records what it was told, can be made to fail."""
-
-    seen: list[tuple[int, int | None]] = field(default_factory=list)
-    arrived: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
-    fail: bool = False
-
-    async def __call__(self, fill: JournalFill, order: JournalOrder | None) -> None:
-        if self.fail:
-            raise RuntimeError("strategy could not take the fill")
-        self.seen.append((fill.trade_id, order.client_order_index if order else None))
-        self.arrived.put_nowait(fill.trade_id)
 
 
 def fill_event(trade_id: int, coid: int, size: str = "0.0002") -> Fill:
@@ -87,38 +71,6 @@ async def record(journal: Journal, coid: int) -> None:
             now_ms=1_000,
         )
     )
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "journal_101.sqlite"
-
-
-@pytest.fixture
-async def journal(path: Path) -> AsyncIterator[Journal]:
-    j = await Journal.open(path, ACCOUNT)
-    yield j
-    await j.close()
-
-
-@pytest.fixture
-def events() -> asyncio.Queue[Event]:
-    return asyncio.Queue()
-
-
-@pytest.fixture
-def told() -> Announcements:
-    return Announcements()
-
-
-@pytest.fixture
-async def tracker(
-    journal: Journal, events: asyncio.Queue[Event], told: Announcements
-) -> AsyncIterator[OrderTracker]:
-    t = OrderTracker(journal, events, on_fill=told)
-    await t.start()
-    yield t
-    await t.stop()
 
 
 async def test_a_trade_from_stream_and_rest_is_announced_once(
