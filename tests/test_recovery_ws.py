@@ -19,14 +19,14 @@ async def test_fill_lost_while_the_stream_is_silent_is_recovered_once(
     sim_factory: SimFactory, open_node: NodeOpener
 ) -> None:
     sim = await sim_factory(SIM_OVERRIDES)
-    node = await open_node(sim)
+    node = await open_node(sim, ws_heartbeat_timeout_s=10.0)  # no reconnect (and replay) inside this test
     await node.reconciler.run_once("startup")
     coid = await node.place(1, Side.BUY, "0.0004", "94000.0")
     await wait_state(node, coid, OrderState.OPEN)
     first = await sim.trade(market_id=1, side="sell", size="0.0002")
     assert (await node.told.next()).trade_id == first[0]["trade_id"]  # this one the stream delivered
 
-    await sim.faults(silence_ws_s=1.0)  # shorter than the heartbeat: the link looks alive, frames are lost
+    await sim.faults(silence_ws_s=3.0)  # shorter than the heartbeat: the link looks alive, frames are lost
     lost = await sim.trade(market_id=1, side="sell", size="0.0002")
     assert lost and node.journal.fills_total(coid) == node.order(coid).size / 2  # the stream lost it
 

@@ -5,6 +5,7 @@ Also home of `Harness`, the virtual-clock driver the other sim engine test modul
 
 from __future__ import annotations
 
+import base64
 import json
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ START_MS = 1_700_000_000_000
 ETH, BTC = 0, 1
 A, B, C = 101, 102, 103
 KEY = 3
+SIG = base64.b64encode(bytes(range(80))).decode()  # the shape of a signature (not verifiable offline)
 SPECS = [
     MarketSpec("ETH", ETH, 4, 2, Decimal("0.0050"), Decimal("10"), Decimal("3000.00")),
     MarketSpec("BTC", BTC, 5, 1, Decimal("0.00020"), Decimal("10"), Decimal("95000.0")),
@@ -56,7 +58,7 @@ class Harness:
             "Nonce": self.engine.next_nonce(account, KEY) if nonce is None else nonce,
         }
         body.update(fields)
-        body.update({"Sig": "c2ln", "L2TxAttributes": fields.get("L2TxAttributes")})
+        body.update({"Sig": SIG, "L2TxAttributes": fields.get("L2TxAttributes")})
         return json.dumps(body)
 
     def accept(self, tx_type: int, account: int = A, nonce: int | None = None, **fields: Any) -> AcceptedTx:
@@ -125,6 +127,19 @@ def h() -> Harness:
 
 def _snapshot(h: Harness) -> str:
     return json.dumps([h.engine.state_json(), h.engine.next_nonce(A, KEY)], sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("sig", [None, "", "c2ln", "not base64!", 5])
+def test_a_tx_without_a_signature_is_refused(sig: Any) -> None:
+    h = Harness()
+    body = json.loads(h.tx_info(A, MarketIndex=1, ClientOrderIndex=1, BaseAmount=20, Price=950000, IsAsk=0,
+                                Type=0, TimeInForce=2, ReduceOnly=0, TriggerPrice=0, OrderExpiry=0))
+    body["Sig"] = sig
+    nonce = h.engine.next_nonce(A, KEY)
+    with pytest.raises(SimError) as refused:
+        h.engine.accept_tx(14, json.dumps(body), 1)
+    assert refused.value.code == 21106 and "Sig" in refused.value.message
+    assert h.engine.next_nonce(A, KEY) == nonce  # nothing consumed
 
 
 @pytest.mark.parametrize(

@@ -107,9 +107,14 @@ async def test_injected_http_errors_latency_and_bad_fault_bodies(sim: SimProcess
     started = loop.time()
     await sim.get("/")
     assert loop.time() - started >= 0.3
-    started = loop.time()
-    await sim.state()  # admin routes carry no injected latency
-    assert loop.time() - started < 0.3
+    await sim.faults(latency_ms=10_000)
+    slow = asyncio.ensure_future(sim.get("/"))
+    await sim.state()  # admin routes carry no injected latency: answered while the REST read still waits
+    assert not slow.done()
+    slow.cancel()
+    huge = await sim.admin("POST", "/sim/trade", {"market_id": 1, "side": "buy", "size": "1e999999"},
+                           expect=400)
+    assert "size" in huge["message"]
 
     bad = await sim.admin("POST", "/sim/faults", {"explode": True}, expect=400)
     assert "explode" in bad["message"]

@@ -14,6 +14,7 @@ from hedge_strategy.sim.book import Order
 from hedge_strategy.sim.engine import Engine
 from hedge_strategy.sim.flow import MarketFlow
 from hedge_strategy.sim.markets import market_specs_from_config
+from tests.test_sim_engine import SIG
 
 START_MS = 1_700_000_000_000
 BOT = 101
@@ -58,6 +59,7 @@ class World:
             "ReduceOnly": 0,
             "TriggerPrice": 0,
             "OrderExpiry": self.now + 86_400_000,
+            "Sig": SIG,
         }
         self.engine.execute(self.engine.accept_tx(14, json.dumps(tx), self.now * 1000))
         return self.engine.accounts[BOT].all_orders_by_client[self._coid]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -180,16 +179,3 @@ def test_rejected_and_noop_txs_publish_nothing(h: Harness) -> None:
     h.take_events()
     h.engine.execute(cancel)  # the order is already gone
     assert post.status == "canceled" and h.take_events() == []
-
-
-def test_accept_and_execute_are_fast_with_a_deep_book(h: Harness) -> None:
-    for coid in range(1, 1001):  # 1000 resting orders on 500 levels
-        h.order(C, coid, "0.0002", str(Decimal(90000) + Decimal(coid % 500) / 10), "buy")
-    h.take_events()
-    rounds = 500
-    started = time.perf_counter()
-    for coid in range(2001, 2001 + rounds):
-        h.order(A, coid, "0.0002", "96000", "sell")  # rests: maker path
-        h.cancel(A, coid)
-    per_tx = (time.perf_counter() - started) / (2 * rounds)
-    assert per_tx < 0.0005, f"{per_tx * 1e6:.0f} µs per accept+execute"

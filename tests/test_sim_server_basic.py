@@ -104,6 +104,7 @@ async def test_malformed_params_unknown_routes_and_unknown_accounts_are_json_err
         ("/api/v1/account", {"by": "name", "value": "x"}, "by"),
         ("/api/v1/nextNonce", {"account_index": 101}, "api_key_index"),
         ("/api/v1/trades", {"sort_by": "timestamp", "limit": 5, "sort_dir": "up"}, "sort_dir"),
+        ("/api/v1/trades", {"sort_by": "timestamp", "limit": 5, "cursor": "@@@"}, "cursor"),
         (
             "/api/v1/accountOrders",
             {"account_index": 101, "client_order_indexes": "a,b"},

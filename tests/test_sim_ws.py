@@ -171,3 +171,13 @@ async def test_the_sdk_wsclient_reads_books_and_account_all(sim: SimProcess) -> 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_channel_not_a_string_gets_an_error_frame_not_a_closed_socket(sim: SimProcess) -> None:
+    async with sim.stream() as ws:
+        for channel in (5, ["order_book/1"], {"x": 1}, None):
+            await ws.send({"type": "subscribe", "channel": channel})
+            error = await ws.expect("error")
+            assert error["code"] == 21106
+        await ws.subscribe("order_book/1")  # the connection is still usable
+        await ws.expect("subscribed/order_book")

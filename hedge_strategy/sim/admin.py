@@ -42,6 +42,9 @@ def _int_field(body: dict[str, Any], name: str, *, minimum: int = 0) -> int:
     return value
 
 
+MAX_ADMIN_NUMBER = Decimal(10) ** 12  # far above any real size or price; keeps the scaled ints sane
+
+
 def _decimal_field(body: dict[str, Any], name: str, *, positive: bool = True) -> Decimal:
     value = body.get(name)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -52,6 +55,8 @@ def _decimal_field(body: dict[str, Any], name: str, *, positive: bool = True) ->
         raise _bad(f"{name}: must be a decimal string, got {value!r}") from None
     if not number.is_finite() or number < 0 or (positive and number == 0):
         raise _bad(f"{name}: must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    if number >= MAX_ADMIN_NUMBER:
+        raise _bad(f"{name}: must be below {MAX_ADMIN_NUMBER:,}, got {value!r}")
     return number
 
 

@@ -31,6 +31,14 @@ def ok(body: dict[str, Any]) -> web.Response:
     return web.json_response(body)
 
 
+def q_cursor(request: web.Request) -> str | None:
+    """A paging cursor: the id the previous page ended at (digits), or None for the first page."""
+    raw = request.query.get("cursor") or None
+    if raw is not None and not raw.isdigit():
+        raise ParamError("cursor", f"must be the next_cursor of a previous page, got {raw!r}")
+    return raw
+
+
 def q_int(
     request: web.Request,
     name: str,
@@ -154,7 +162,7 @@ class LighterRoutes:
                 from_ms=q_int(request, "from", required=False, minimum=0),
                 limit=q_req_int(request, "limit", minimum=1, maximum=100),
                 sort_dir=sort_dir,
-                cursor=request.query.get("cursor") or None,
+                cursor=q_cursor(request),
             )
         )
 
@@ -179,7 +187,7 @@ class LighterRoutes:
         self._authorize(request, account)
         return ok(
             self.engine.inactive_orders_json(
-                account, limit, market_id=market, cursor=request.query.get("cursor") or None
+                account, limit, market_id=market, cursor=q_cursor(request)
             )
         )
 

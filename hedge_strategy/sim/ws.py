@@ -224,7 +224,13 @@ class WsHub:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    await self._on_frame(conn, msg.data)
+                    try:
+                        await self._on_frame(conn, msg.data)
+                    except Exception as exc:  # one bad frame answers an error; it never ends the connection
+                        log.exception("ws %s: frame %.200r failed: %r; error frame sent", conn.session_id,
+                                      msg.data, exc)
+                        conn.send({"type": "error", "code": BAD_FRAME_CODE,
+                                   "message": f"frame failed: {exc}"})
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
@@ -290,7 +296,7 @@ class WsHub:
 
     def _parse_channel(self, conn: Connection, frame: dict[str, Any]) -> tuple[str, int] | None:
         raw = frame.get("channel")
-        kind, sep, ident = (raw or "").replace(":", "/").partition("/")
+        kind, sep, ident = (raw if isinstance(raw, str) else "").replace(":", "/").partition("/")
         if not isinstance(raw, str) or not sep or not ident.isdigit():
             conn.send(
                 {
