@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from hedge_strategy.exchange import Purpose, Role, SendStatus, Side, make_coid
+from hedge_strategy.exchange import OrderUpdate, Purpose, Role, SendStatus, Side, make_coid
 from tests.fixtures.sim import SimProcess
-from tests.test_exchange_simkit import Opener, open_account
+from tests.test_exchange_simkit import Opener, next_event, open_account
 
 __all__ = ["open_account"]
 
@@ -126,3 +126,20 @@ async def test_send_waits_for_ready_and_a_failed_ready_sends_nothing(sim: SimPro
     gate.set()
     assert (await sent).accepted  # and the nonce the refused send did not use is still the right one
     assert (await account.orders_by_client_index([coid(2)]))[coid(2)].status == "open"
+
+
+async def test_a_send_cancelled_mid_post_resyncs_its_nonce_before_the_next(sim: SimProcess,
+                                                                           open_account: Opener) -> None:
+    """The cancelled post reached the exchange (and used its nonce): the next send must not collide."""
+    account, events = await open_account(sim, books=(), request_timeout_s=30.0)
+    btc = account.market("BTC")
+    await sim.faults(blackhole_next_sendtx=1)
+    pending = asyncio.ensure_future(account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(1)))
+    await next_event(events, OrderUpdate, lambda u: u.client_order_index == coid(1))  # it is on the book
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90001.0"), coid(2))).accepted
+    codes = [tx.get("code") for txs in (await sim.txlog(101)).values() for tx in txs]
+    assert 21104 not in codes  # no send went out with the nonce the cancelled one had used

@@ -39,7 +39,8 @@ from hedge_strategy.exchange.rest import (
 from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
 
 OK_CODE = 200
-INVALID_NONCE_TEXT = "invalid nonce"
+INVALID_NONCE_TEXT = "invalid nonce"  # what the SDK itself looks for
+INVALID_NONCE_CODE = 21104
 
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
 SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
@@ -128,7 +129,14 @@ class TxSender:
         """
         async with self._lock:
             started = time.monotonic()
-            result = await self._send_locked(what, sign, ready)
+            try:
+                result = await self._send_locked(what, sign, ready)
+            except asyncio.CancelledError:
+                # Cancelled mid-send: the post may have reached the exchange and used the nonce.
+                self.mark_stale()
+                logger.warning("sendTx {} cancelled before its answer; nonce resynced before the next send",
+                               what)
+                raise
             elapsed_ms = (time.monotonic() - started) * 1000
             log = logger.info if result.accepted else logger.warning
             unknown = result.status is SendStatus.UNKNOWN
@@ -162,7 +170,7 @@ class TxSender:
             if result.status is SendStatus.UNKNOWN:
                 self.mark_stale()
                 return result
-            if INVALID_NONCE_TEXT in result.message.lower():
+            if result.code == INVALID_NONCE_CODE or INVALID_NONCE_TEXT in result.message.lower():
                 self.mark_stale()
                 if nonce_attempt == 0:
                     logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
