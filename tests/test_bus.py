@@ -344,3 +344,89 @@ def _text(value: str | bytes) -> str:
 
 def _field(fields: dict[Any, Any], name: str) -> str:
     return _text(fields.get(name, fields.get(name.encode())))
+
+
+# ----- poison values: logged and skipped or dead-lettered, never raised ---------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # deep enough to crash the JSON decoder if it ever got it
+HUGE_INT = "9" * 5000  # int() refuses more than 4300 digits
+
+
+def _poison_requests() -> dict[str, str]:
+    good = make_request(1).to_json()
+    return {
+        "deep": DEEP,
+        "deep field": good.replace('"pair":"demo"', f'"pair":{DEEP}'),
+        "huge int": good.replace('"market_id":1', f'"market_id":{HUGE_INT}'),
+        "absurd size": good.replace('"size":"0.0002"', '"size":"1E+40"'),
+    }
+
+
+async def test_poison_request_entries_are_dead_lettered_when_read(backend: Backend) -> None:
+    bus = backend.bus()
+    await bus.ensure_group()
+    poison = _poison_requests()
+    for payload in poison.values():
+        await bus.redis.xadd(bus.keys.requests, {"data": payload})
+    await bus.publish_request(make_request(3))
+
+    deliveries = await bus.read_requests("b-1", count=100, block_ms=None)
+    assert [d.request.request_id for d in deliveries] == ["11000000000042-3"]
+    assert await bus.pending_count() == 1  # only the good one waits for its outcome
+    reasons = [letter.reason for letter in reversed(await bus.dead_letters())]
+    assert len(reasons) == len(poison)
+    assert "nested deeper than 32 levels" in reasons[0] and "nested deeper" in reasons[1]
+    assert "market_id" in reasons[2] or "unreadable" in reasons[2]
+    assert "size must be a decimal > 0 below 1E+12" in reasons[3]
+    assert all(len(reason) < 400 for reason in reasons)
+
+
+async def test_poison_entry_left_pending_by_a_crashed_hedger_is_dead_lettered_at_restart(
+    backend: Backend,
+) -> None:
+    bus = backend.bus()
+    await bus.ensure_group()
+    for payload in _poison_requests().values():
+        await bus.redis.xadd(bus.keys.requests, {"data": payload})
+    # An older B read the entries and died on them before acknowledging: they sit in its pending list.
+    await bus.redis.xreadgroup("hedgers", "b-old", {bus.keys.requests: ">"}, count=100)
+    assert await bus.pending_count() == 4
+
+    restarted = backend.bus()
+    assert await restarted.claim_stale("b-new", min_idle_ms=0) == []
+    assert await restarted.pending_count() == 0  # acknowledged: the next restart does not meet them again
+    assert len(await restarted.dead_letters()) == 4
+
+
+async def test_poison_outcome_messages_are_skipped(backend: Backend) -> None:
+    bus_a, bus_b = backend.bus(), backend.bus()
+    absurd = json.dumps({**json.loads(make_outcome("r-1").to_json()), "filled_ts_ms": 10**20})
+    async with bus_a.subscribe_outcomes() as outcomes:
+        for payload in (DEEP, HUGE_INT, absurd):
+            await bus_b.redis.publish(bus_b.keys.channel_b_filled, payload)
+        await bus_b.publish_outcome(make_outcome("r-9"))
+        first = await asyncio.wait_for(anext(outcomes), WAIT_S)
+    assert first.request_ids == ("r-9",)
+
+
+async def test_unreadable_stored_outcome_counts_as_missing(backend: Backend) -> None:
+    bus = backend.bus()
+    await bus.redis.set(bus.keys.outcome("r-1"), DEEP)
+    await bus.redis.set(bus.keys.outcome("r-2"), '{"v":1,"type":"hedge_outcome","attempts":' + HUGE_INT + "}")
+    await bus.publish_outcome(make_outcome("r-3"))
+    assert await bus.get_outcome("r-1") is None
+    found = await asyncio.wait_for(bus.wait_outcomes(["r-1", "r-2", "r-3"], timeout_s=0.2), WAIT_S)
+    assert list(found) == ["r-3"]
+
+
+async def test_poison_pause_value_counts_as_paused_and_poison_heartbeat_as_absent(backend: Backend) -> None:
+    bus = backend.bus()
+    for value in (DEEP, '{"v":1,"type":"pause","reason":"r","by":"A","since_ms":' + HUGE_INT + "}"):
+        await bus.redis.set(bus.keys.pause, value)
+        pause = await bus.get_pause()
+        assert isinstance(pause, PauseState) and "unreadable" in pause.reason
+    cleared = await bus.clear_pause()
+    assert cleared is not None and "unreadable" in cleared.reason
+    for value in (DEEP, '{"role":"b","ts_ms":' + HUGE_INT + "}"):
+        await bus.redis.set(bus.keys.heartbeat("b"), value)
+        assert await bus.heartbeat("b") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -177,3 +178,126 @@ def test_requests_that_net_to_nothing_are_answered_filled_without_an_order() -> 
         latency_ms=None,
     )
     assert netted.filled and HedgeOutcome.from_json(netted.to_json()) == netted
+
+
+# ----- poison messages: whatever the bytes, decoding raises BusMessageError and nothing else --------------
+
+DEEP = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError on this
+
+
+def with_field(message: Any, name: str, raw_json_value: str) -> str:
+    """`message` as JSON with field `name` replaced by raw JSON text (which json.dumps could not produce)."""
+    body = json.loads(message.to_json())
+    body[name] = "__HOLE__"
+    return json.dumps(body).replace('"__HOLE__"', raw_json_value)
+
+
+@pytest.mark.parametrize("cls", [HedgeRequest, HedgeOutcome, PauseState])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DEEP,
+        with_field(a_request(), "pair", DEEP),
+        with_field(a_request(), "fill_ts_ms", "9" * 5000),  # int() refuses over 4300 digits: ValueError
+        '{"v": 1, "type": "pause", "reason": "x", "by": "ctl", "since_ms": ' + "1" * 5000 + "}",
+    ],
+    ids=["nested-top", "nested-field", "huge-int-field", "huge-int-pause"],
+)
+def test_undecodable_json_is_a_bus_message_error(cls: Any, raw: str) -> None:
+    with pytest.raises(BusMessageError) as info:
+        cls.from_json(raw)
+    assert len(str(info.value)) < 400  # the reason is one short line, never the raw value
+
+
+def test_a_long_bad_value_is_shortened_in_the_reason() -> None:
+    with pytest.raises(BusMessageError) as info:
+        HedgeRequest.from_json(mutate(a_request(), side="x" * 100_000))
+    assert "side must be one of buy, sell" in str(info.value) and len(str(info.value)) < 400
+
+
+# ----- bounded numbers ----------------------------------------------------------------------------------
+
+BIG_COID = 2**63
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (mutate(a_request(), size="1E+40"), "size must be a decimal > 0 below 1E+12"),
+        (mutate(a_request(), size="1000000000000"), "size must be a decimal > 0 below 1E+12"),
+        (mutate(a_request(), size="Infinity"), "size must be a decimal > 0"),
+        (mutate(a_request(), size="NaN"), "size must be a decimal > 0"),
+        (mutate(a_request(), size="0.0000000000000000001"), "at most 18 fractional digits"),
+        (mutate(a_request(), size="1E-19"), "at most 18 fractional digits"),
+        (mutate(a_request(), a_fill_price="1E+13"), "a_fill_price must be a decimal > 0 below 1E+12"),
+        (mutate(a_request(), fill_ts_ms=10**14 + 1), "fill_ts_ms must be an integer >= 0 and <= 10000"),
+        (mutate(a_request(), publish_ts_ms=10**20), "publish_ts_ms must be an integer >= 0"),
+        (mutate(a_request(), seen_ts_us=10**17 + 1), "seen_ts_us must be an integer >= 0"),
+        (mutate(a_request(), market_id=2**64), "market_id must be an integer >= 0"),
+        (mutate(a_request(), trade_ids=[BIG_COID], request_id=f"11000000000042-{BIG_COID}"),
+         "trade_ids must be a list of integers >= 0 and <= 9223372036854775807"),
+        (mutate(a_request(), a_client_order_index=BIG_COID, request_id=f"{BIG_COID}-9001"),
+         "a_client_order_index must be an integer >= 0"),
+    ],
+)
+def test_out_of_bounds_numbers_in_requests_are_rejected(raw: str, expected: str) -> None:
+    with pytest.raises(BusMessageError) as info:
+        HedgeRequest.from_json(raw)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"filled_ts_ms": 10**17}, "filled_ts_ms must be an integer >= 0"),
+        ({"received_ts_ms": 10**14 + 1}, "received_ts_ms must be an integer >= 0"),
+        ({"hedge_client_order_indexes": (BIG_COID,)}, "hedge_client_order_indexes must be a list"),
+        ({"latency_ms": float("inf")}, "latency_ms must be a number >= 0"),
+        ({"latency_ms": float("nan")}, "latency_ms must be a number >= 0"),
+        ({"avg_price": Decimal("1E+12")}, "avg_price must be a decimal > 0 below 1E+12"),
+        ({"requested_size": Decimal("1E+40")}, "requested_size must be a decimal >= 0 below 1E+12"),
+        ({"attempts": 2**63}, "attempts must be an integer >= 0"),
+    ],
+)
+def test_out_of_bounds_numbers_in_outcomes_are_rejected(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(BusMessageError, match=re.escape(expected)):
+        an_outcome(**changes)
+    with pytest.raises(BusMessageError, match=re.escape(expected)):  # and the same values arriving as JSON
+        HedgeOutcome.from_json(with_field(an_outcome(), *_json_field(changes)))
+
+
+def _json_field(changes: dict[str, Any]) -> tuple[str, str]:
+    [(name, value)] = changes.items()
+    if isinstance(value, Decimal):
+        return name, json.dumps(str(value))
+    if isinstance(value, tuple):
+        return name, json.dumps(list(value))
+    return name, json.dumps(value)  # inf and nan become Infinity and NaN, which json.loads accepts
+
+
+def test_numbers_at_the_bounds_are_accepted() -> None:
+    request = a_request(
+        size=Decimal("999999999999.999999999999999999"),
+        fill_ts_ms=10**14,
+        seen_ts_us=10**17,
+        publish_ts_ms=10**14,
+    )
+    assert HedgeRequest.from_json(request.to_json()) == request
+    top = 2**63 - 1
+    edge = HedgeRequest.for_fills(
+        pair="demo", market="BTC", market_id=top, a_fill_side="buy", size=Decimal("0.000000000000000001"),
+        a_client_order_index=top, trade_ids=[top, 0], a_fill_price=Decimal("1E-18"), fill_ts_ms=0,
+    )
+    assert HedgeRequest.from_json(edge.to_json()) == edge
+    assert PauseState.from_json(PauseState("r", "ctl", 10**14).to_json()).since_ms == 10**14
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    pair = '[{"\\' * 1000  # brackets, quotes and backslashes: JSON escapes them inside the string
+    assert HedgeRequest.from_json(mutate(a_request(), pair=pair)).pair == pair
+    nested_ok = with_field(a_request(), "trade_ids", "[" * 31 + "]" * 31)  # 32 levels with the object
+    with pytest.raises(BusMessageError, match="trade_ids must be a list of integers"):
+        HedgeRequest.from_json(nested_ok)
+    too_deep = with_field(a_request(), "trade_ids", "[" * 32 + "]" * 32)
+    with pytest.raises(BusMessageError, match="nested deeper than 32 levels"):
+        HedgeRequest.from_json(too_deep)

@@ -47,6 +47,7 @@ from hedge_strategy.bus.messages import (
     PauseState,
     decode_fields,
     decode_text,
+    loads_bounded,
     now_ms,
 )
 from hedge_strategy.bus.outcomes import OutcomeSubscription, OutcomeWaiter, ProgressCallback
@@ -318,8 +319,8 @@ class Bus:
         if raw is None:
             return None
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = loads_bounded(raw, f"heartbeat of {role}")
+        except BusMessageError:
             body = None
         if not isinstance(body, dict):
             logger.warning(
@@ -361,8 +362,8 @@ class Bus:
         for entry_id, raw_fields in await self.redis.xrevrange(self.keys.dead_letters, count=count):
             f = decode_fields(raw_fields)
             try:
-                original = json.loads(f.get("fields", "{}"))
-            except json.JSONDecodeError:
+                original = loads_bounded(f.get("fields", "{}"), "dead letter")
+            except BusMessageError:  # written by hand, not by `_dead_letter`: show it as it is
                 original = {"fields": f.get("fields", "")}
             letters.append(
                 DeadLetter(

@@ -4,11 +4,17 @@ Every message is a JSON object with `"v": 1` and a `"type"`; sizes and prices ar
 timestamps are integer milliseconds since the epoch. Constructing a message validates it (`BusMessageError`,
 a `ValueError`, on anything wrong), and so does `from_json`, which also rejects missing and unknown fields,
 so a message that parses is safe to act on.
+
+Numbers are bounded, not only typed: a schema-valid "1E+40" would otherwise reach the exchange arithmetic
+and raise there, where nothing dead-letters it. Decimals are finite, below 10^12, with at most 18 fractional
+digits; timestamps are 0..10^14 ms (0..10^17 µs); order indexes, trade ids and other integers fit an int64.
+`from_json` turns *any* failure while decoding (deep nesting, a 5,000-digit integer) into `BusMessageError`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -20,6 +26,21 @@ SIDES = ("buy", "sell")
 FILLED, FAILED = "filled", "failed"
 OUTCOME_STATUSES = (FILLED, FAILED)
 RESIDUAL = "residual"
+
+# Bounds (see the module docstring). Far beyond any real size, price or date, well inside what arithmetic,
+# datetime and the exchange's int64 fields can hold.
+MAX_DECIMAL = Decimal(10) ** 12
+MAX_FRACTION_DIGITS = 18
+MAX_TS_MS = 10**14
+MAX_TS_US = 10**17
+MAX_INT64 = 2**63 - 1
+# Our messages nest two levels deep. The limit is checked *before* json.loads: lighter-sdk's py_ecc raises
+# the recursion limit to 100,000, and at that limit a deeply nested document overflows the C stack of the
+# JSON decoder (a segfault, which no except clause catches) instead of raising RecursionError.
+MAX_JSON_DEPTH = 32
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_JSON_BRACKET_RE = re.compile(r"[\[\]{}]")
+_MAX_SHOWN_CHARS = 120  # of a bad value quoted in an error: a megabyte-long field must not fill the logs
 
 
 class BusMessageError(ValueError):
@@ -136,7 +157,9 @@ class HedgeRequest:
     def __post_init__(self) -> None:
         check = _Check("hedge request", self)
         check.text("pair", "request_id", "market")
-        check.integer("market_id", "a_client_order_index", "fill_ts_ms", "publish_ts_ms", "seen_ts_us")
+        check.integer("market_id", "a_client_order_index")
+        check.integer("fill_ts_ms", "publish_ts_ms", maximum=MAX_TS_MS)
+        check.integer("seen_ts_us", maximum=MAX_TS_US)
         check.choice("side", SIDES)
         check.decimal("size", positive=True)
         check.integers("trade_ids")
@@ -198,10 +221,11 @@ class HedgeOutcome:
         check.decimal("requested_size", positive=False)
         check.decimal("filled_size", positive=False)
         check.decimal("avg_price", positive=True, optional=True)
-        check.integer("attempts", "received_ts_ms", "publish_ts_ms")
-        check.integer("sent_ts_ms", "filled_ts_ms", optional=True)
+        check.integer("attempts")
+        check.integer("received_ts_ms", "publish_ts_ms", maximum=MAX_TS_MS)
+        check.integer("sent_ts_ms", "filled_ts_ms", optional=True, maximum=MAX_TS_MS)
         check.integers("hedge_client_order_indexes", allow_empty=True)
-        check.number("latency_ms", optional=True)
+        check.number("latency_ms", optional=True, maximum=MAX_TS_MS)
         check.text("reason", optional=self.status == FILLED)
         if self.filled_size > 0 and self.avg_price is None:
             raise BusMessageError("hedge outcome: avg_price is required when filled_size > 0")
@@ -227,7 +251,7 @@ class PauseState:
     def __post_init__(self) -> None:
         check = _Check("pause state", self)
         check.text("reason", "by")
-        check.integer("since_ms")
+        check.integer("since_ms", maximum=MAX_TS_MS)
 
     def to_json(self) -> str:
         return _dump(self)
@@ -256,9 +280,52 @@ def _dump(message: Any) -> str:
 def _load(cls: Any, raw: str | bytes) -> Any:
     what = cls.TYPE.replace("_", " ")
     try:
-        body = json.loads(raw)
+        return _load_checked(cls, what, raw)
+    except BusMessageError:
+        raise
+    except Exception as exc:
+        # Whatever else decoding raises (RecursionError on deeply nested JSON, ValueError on an integer of
+        # thousands of digits, ...) is still a poison message: the caller dead-letters or skips it. Letting
+        # it escape would crash the reader, and again at every restart while the entry stays pending.
+        raise BusMessageError(f"{what}: unreadable ({type(exc).__name__}: {_shorten(str(exc))})") from None
+
+
+def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
+    """`json.loads(raw)` for untrusted input: `BusMessageError` for anything that is not readable JSON.
+
+    That includes JSON nested deeper than `MAX_JSON_DEPTH` (refused without parsing it) and whatever else
+    decoding raises (an integer of thousands of digits: ValueError).
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+        if not isinstance(text, str):
+            raise TypeError(f"expected text, got {type(raw).__name__}")
+        if _nesting_exceeds(text, MAX_JSON_DEPTH):
+            raise BusMessageError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return json.loads(text)
+    except BusMessageError:
+        raise
     except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
-        raise BusMessageError(f"{what}: not JSON ({exc})") from None
+        raise BusMessageError(f"{what}: not JSON ({_shorten(str(exc))})") from None
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {_shorten(str(exc))}"
+        raise BusMessageError(f"{what}: unreadable JSON ({why})") from None
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """True when `text` opens more than `limit` nested arrays/objects (brackets inside strings ignored)."""
+    if text.count("[") + text.count("{") <= limit:  # every real message: no need to look closer
+        return False
+    depth = 0
+    for match in _JSON_BRACKET_RE.finditer(_JSON_STRING_RE.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _load_checked(cls: Any, what: str, raw: str | bytes) -> Any:
+    body = loads_bounded(raw, what)
     if not isinstance(body, dict):
         raise BusMessageError(f"{what}: expected a JSON object, got {type(body).__name__}")
     if type(body.get("v")) is not int or body["v"] != SCHEMA_VERSION:
@@ -321,7 +388,8 @@ class _Check:
         self.message = message
 
     def _fail(self, name: str, expected: str) -> None:
-        raise BusMessageError(f"{self.what}: {name} must be {expected}, got {getattr(self.message, name)!r}")
+        shown = _shorten(repr(getattr(self.message, name)))
+        raise BusMessageError(f"{self.what}: {name} must be {expected}, got {shown}")
 
     def text(self, *names: str, optional: bool = False) -> None:
         for name in names:
@@ -341,34 +409,45 @@ class _Check:
         if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
             self._fail(name, "a non-empty list of non-empty strings")
 
-    def integer(self, *names: str, optional: bool = False) -> None:
+    def integer(self, *names: str, optional: bool = False, maximum: int = MAX_INT64) -> None:
         for name in names:
             value = getattr(self.message, name)
             if value is None and optional:
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                self._fail(name, "an integer >= 0")
+            if not _bounded_int(value, maximum):
+                self._fail(name, f"an integer >= 0 and <= {maximum}")
 
     def integers(self, name: str, allow_empty: bool = True) -> None:
         value = self._as_tuple(name)
         ok = isinstance(value, tuple) and (allow_empty or value)
-        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-            self._fail(name, "a list of integers >= 0")
+        if not ok or not all(_bounded_int(v, MAX_INT64) for v in value):
+            self._fail(name, f"a list of integers >= 0 and <= {MAX_INT64}")
 
-    def number(self, name: str, optional: bool = False) -> None:
+    def number(self, name: str, maximum: float, optional: bool = False) -> None:
         value = getattr(self.message, name)
         if value is None and optional:
             return
-        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-            self._fail(name, "a number >= 0")
+        # `not 0 <= value < maximum` is also true for NaN, which compares false to everything.
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < maximum:
+            self._fail(name, f"a number >= 0 and below {maximum:g}")
 
     def decimal(self, name: str, positive: bool, optional: bool = False) -> None:
         value = getattr(self.message, name)
         if value is None and optional:
             return
-        ok = isinstance(value, Decimal) and value.is_finite() and (value > 0 if positive else value >= 0)
+        ok = (
+            isinstance(value, Decimal)
+            and value.is_finite()
+            and (value > 0 if positive else value >= 0)
+            and value < MAX_DECIMAL
+            and int(value.as_tuple().exponent) >= -MAX_FRACTION_DIGITS
+        )
         if not ok:
-            self._fail(name, "a decimal " + ("> 0" if positive else ">= 0"))
+            self._fail(
+                name,
+                ("a decimal > 0" if positive else "a decimal >= 0")
+                + f" below 1E+12 with at most {MAX_FRACTION_DIGITS} fractional digits",
+            )
 
     def choice(self, name: str, choices: tuple[str, ...]) -> None:
         value = getattr(self.message, name)
@@ -376,6 +455,14 @@ class _Check:
             self._fail(name, f"one of {', '.join(choices)}")
         # Enum members (Side.BUY) become plain strings: equality and JSON then survive a round trip.
         object.__setattr__(self.message, name, str(value))
+
+
+def _bounded_int(value: Any, maximum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN_CHARS else f"{text[:_MAX_SHOWN_CHARS]}... ({len(text)} chars)"
 
 
 def decode_text(value: Any) -> str:
