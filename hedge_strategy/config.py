@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
 # ROLES, ConfigError and the secret readers are re-exported: callers have always imported them from here.
 from hedge_strategy.config_error import ROLES as ROLES
 from hedge_strategy.config_error import ConfigError as ConfigError
-from hedge_strategy.config_error import check_role
+from hedge_strategy.config_error import check_role, describe_yaml_error
+from hedge_strategy.config_error import exit_on_config_error as exit_on_config_error
 from hedge_strategy.secrets import KEYGEN_COMMAND as KEYGEN_COMMAND
 from hedge_strategy.secrets import load_secret as load_secret
 from hedge_strategy.secrets import secret_env_var as secret_env_var
@@ -200,7 +200,7 @@ def load_config(path: Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise ConfigError(f"{path}: not valid YAML ({describe_yaml_error(exc)})") from None
     return config_from_mapping(data, source=Path(path))
 
 
@@ -251,14 +251,6 @@ def apply_overrides(
     if problems:
         raise ConfigError(problems)
     return replace(config, strategy=replace(config.strategy, **values))
-
-
-def exit_on_config_error(error: ConfigError) -> NoReturn:
-    """Print the problems to stderr and exit with status 2 (the documented exit code for a bad config)."""
-    print("configuration error:", file=sys.stderr)
-    for problem in error.problems:
-        print(f"  {problem}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _exchange(s: _Section) -> ExchangeConfig:

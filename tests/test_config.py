@@ -227,3 +227,77 @@ def test_malformed_secret_in_file_is_not_echoed(config_with_secrets) -> None:
     with pytest.raises(ConfigError, match="non-hex") as info:
         load_secret(config_with_secrets, "a")
     assert SECRET_A[2:] not in str(info.value)
+
+
+# --- credentials in config errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "shown", "hidden"),
+    [
+        (("redis", "url"), "http://user:hunter2secret@10.0.0.5:6379/0", "'http://user:***@10.0.0.5:6379/0'",
+         "hunter2secret"),
+        (("redis", "url"), "user:hunter2secret@localhost:6379", "'user:***@localhost:6379'", "hunter2secret"),
+        (("redis", "url"), "http://:pa/ss?w0rd@localhost:6379", "'http://:***@localhost:6379'", "w0rd"),
+        (("alerts", "webhook_url"), "ftp://hooks.slack.com/services/T000/B000/XXXXSECRET?token=abc",
+         "'ftp://hooks.slack.com/***'", "XXXXSECRET"),
+        (("alerts", "webhook_url"), "hooks.example.com/hook?token=s3cr3tTOKEN", "got 'hooks.example.com/",
+         "s3cr3tTOKEN"),
+        (("alerts", "telegram_api_url"), "tg://api.telegram.org/bot123:SECRETTOKEN", "'tg://api.telegram.org/***'",
+         "SECRETTOKEN"),
+        (("alerts",), "https://hooks.example.com/services/SECRETPATH", "alerts: expected a mapping, got "
+         "'https://hooks.example.com/***'", "SECRETPATH"),
+        (("redis",), {"url": "https://u:hunter2secret@h/0", "start_local": "yes"},
+         "redis.url: expected a URL starting with redis://", "hunter2secret"),
+        (("accounts", "a", "api_key_index"), SECRET_A, "<masked-hex80>", SECRET_A),
+    ],
+)
+def test_config_errors_mask_credentials(path: tuple[str, ...], value: Any, shown: str, hidden: str) -> None:
+    data = shipped()
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    message = problems_of(data)
+    assert shown in message and hidden not in message
+    assert path[0] in message  # the key is still named
+
+
+def test_a_valid_redis_url_keeps_its_database_number_when_quoted() -> None:
+    data = shipped()
+    data["redis"] = "redis://default:hunter2secret@localhost:6379/3"  # a URL where a section belongs
+    assert "got 'redis://default:***@localhost:6379/3'" in problems_of(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "redis: {url: redis://u:yamlsecret@h/0, start_local: [x}\n",
+        'redis:\n  url: "redis://u:yamlsecret@h/0\n',
+        "alerts:\n  webhook_url: https://hooks.example.com/services/yamlsecret: x: y\n",
+    ],
+)
+def test_bad_yaml_is_located_without_quoting_the_line(tmp_path: Path, text: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+, column \d+: ") as info:
+        load_config(bad)
+    assert "yamlsecret" not in str(info.value)
+
+
+def test_exit_on_config_error_prints_masked_values(tmp_path: Path) -> None:
+    data = shipped()
+    data["alerts"]["webhook_url"] = "ftp://hooks.example.com/T000/B000/XXXXSECRET"
+    data["redis"]["url"] = "http://admin:hunter2secret@redis.internal:6379/0"
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    script = (
+        "import sys; from pathlib import Path; from hedge_strategy.config import *\n"
+        "try:\n    load_config(Path(sys.argv[1]))\nexcept ConfigError as e:\n    exit_on_config_error(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "alerts.webhook_url:" in done.stderr and "ftp://hooks.example.com/***" in done.stderr
+    assert "redis.url:" in done.stderr and "http://admin:***@redis.internal:6379/0" in done.stderr
+    assert "XXXXSECRET" not in done.stderr and "hunter2secret" not in done.stderr
