@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 import yaml
+from loguru import logger
 
 from hedge_strategy import ctl
 from hedge_strategy.bus import Bus, PauseState, now_ms
+from hedge_strategy.ops.common import setup_cli_logging
 from tests.fixtures.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -246,3 +248,37 @@ def test_python_dash_m_entry_point(config: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["pause"]["reason"] == "from a shell"
 
+
+
+# ----- secrets in the CLI's own log lines ---------------------------------------------------------------
+
+API_KEY_SHAPED = "0x" + "5a" * 40  # the shape of a Lighter API private key
+
+
+def test_cli_warnings_are_masked(capsys: pytest.CaptureFixture[str], config: Path, redis_server: str) -> None:
+    # A pause value whose field holds a key: the bus logs why it cannot read it, quoting the value.
+    unreadable = json.dumps({"v": 1, "type": "pause", "reason": "r", "by": "A", "since_ms": API_KEY_SHAPED})
+
+    async def plant(bus: Bus) -> None:
+        await bus.redis.set(bus.keys.pause, unreadable)
+
+    on_bus(redis_server, pair_of(config), plant)
+    code, out, err = run_ctl(capsys, "status", "--json", "--redis-only", "--config", str(config))
+    assert code == 0, err
+    assert json.loads(out)["pause"]["paused"] is True  # unreadable still counts as paused
+    assert "pause value is unreadable" in err and "since_ms" in err
+    assert "<masked-hex80>" in err and "5a" * 40 not in err
+
+
+def test_cli_tracebacks_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_cli_logging()
+    token = "1700000000:101:3:" + "c0ffee" * 10
+    try:
+        raise RuntimeError(f"signer refused {API_KEY_SHAPED} with {{braces}} and {token}")
+    except RuntimeError:
+        logger.opt(exception=True).error("could not sign with {}", API_KEY_SHAPED)
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR: could not sign with <masked-hex80>\n")
+    masked = "RuntimeError: signer refused <masked-hex80> with {braces} and 1700000000:101:3:<masked-token>"
+    assert masked in err
+    assert "5a" * 40 not in err and "c0ffee" * 4 not in err

@@ -19,9 +19,11 @@ import argparse
 import asyncio
 import os
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -31,6 +33,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hedge_strategy.bus import Bus
 from hedge_strategy.config import Config, ConfigError, load_config
+from hedge_strategy.logs import mask_secrets
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -53,9 +59,28 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def setup_cli_logging() -> None:
-    """Library warnings (for example an unreadable heartbeat value) go to stderr, one short line each."""
+    """Library warnings (for example an unreadable heartbeat value) go to stderr, one short line each.
+
+    Through the bots' masker (`logs.mask_secrets`), tracebacks included: a warning may quote a value read
+    from Redis or the exchange, and that value may be a key or an auth token.
+    """
     logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{level}: {message}", colorize=False)
+    logger.configure(patcher=_mask_cli_record)
+    logger.add(sys.stderr, level="WARNING", format=_cli_format, colorize=False, backtrace=False,
+               diagnose=False)
+
+
+def _mask_cli_record(record: Record) -> None:
+    record["message"] = mask_secrets(record["message"])
+
+
+def _cli_format(record: Record) -> str:
+    exception = record["exception"]
+    if exception is None or exception.type is None:
+        return "{level}: {message}\n"
+    text = "".join(traceback.format_exception(exception.type, exception.value, exception.traceback))
+    record["extra"]["masked_exception"] = mask_secrets(text)  # through a field: braces stay literal
+    return "{level}: {message}\n{extra[masked_exception]}"
 
 
 def load_config_or_exit(path: Path) -> Config:
