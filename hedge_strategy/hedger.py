@@ -5,11 +5,12 @@ acknowledged; a request with hedge orders in the journal is resumed from what th
 orders (never a new attempt while an earlier one may still fill); only a request with neither is hedged.
 Client order indexes derive from the request id and the attempt number, so a redelivered request maps to
 the same orders. Requests waiting together on the same market and side are netted into one order. The
-outcome is stored before the deliveries are acknowledged (one Redis transaction).
+outcome is stored before the deliveries are acknowledged (one Redis transaction). A request that raises
+while it is prepared (before any order of it is sent) is answered as failed with the reason, not retried.
 
 Metrics: each attempt's end is counted; the latency stages (`request_received`, `hedge_sent`,
-`hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises no
-alerts: A sees every outcome and B's heartbeat, and raises them.
+`hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises one
+alert only, heartbeat_lost for A's heartbeat: A sees every outcome and raises the hedge alerts.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy import chase
-from hedge_strategy.bus import FAILED, FILLED, Delivery, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus import FAILED, FILLED, BusMessageError, Delivery, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.exchange import (
     MarketInfo,
     Purpose,
     Role,
     SendStatus,
     Side,
+    VenueError,
     derived_number,
     describe_coid,
     make_coid,
@@ -41,6 +43,8 @@ READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
 NO_TOUCH_WAIT_S = 0.5
+# Errors that say Redis or the exchange is unavailable, not that the request is wrong: never a failed outcome.
+UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 
 
 def hedge_coid(first_request_id: str, attempt: int) -> int:
@@ -100,7 +104,12 @@ class Hedger:
     # ---------------------------------------------------------------- the whole life
 
     async def run(self) -> None:
-        await self.rt.start_tracking()
+        await self.rt.start_tracking()  # returns without a complete reconciliation only when stopping
+        if self.rt.stopping:
+            await self.rt.journal.flush()
+            logger.info("B stopped before it was ready: nothing read, nothing hedged, journal flushed")
+            return
+        self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
                                         "hedges": self.hedges_done})
         try:
@@ -192,7 +201,36 @@ class Hedger:
             if journaled:
                 await self._resume(journaled, todo)
         for requests, group in net_requests([d for ds in todo.values() for d in ds]):
-            await self._hedge_new(requests, group)
+            try:
+                await self._hedge_new(requests, group)
+            except UNAVAILABLE_ERRORS:
+                raise  # Redis or the exchange is down: left unacknowledged, retried when claimed again
+            except Exception as exc:
+                await self._refuse_poisoned(requests, group, exc)
+
+    async def _refuse_poisoned(self, requests: list[HedgeRequest], deliveries: list[Delivery],
+                               error: Exception) -> None:
+        """A request that raised before any order of it was sent fails for good with the reason (retrying
+        the same request would raise again, forever); once an order was sent, the hedge may be live, so the
+        error goes up and the request is resumed from the journal when claimed again."""
+        request_ids = [r.request_id for r in requests]
+        if any(self.rt.journal.orders_for_request(r) for r in request_ids):
+            raise error
+        logger.opt(exception=error).error("B: request(s) {} raised while being prepared ({!r}); answered "
+                                          "as failed, not retried", ", ".join(request_ids), error)
+        try:
+            side = Side(requests[0].side)
+        except ValueError:
+            side = Side.BUY  # cannot happen for a parsed request: the outcome needs some side
+        size = sum((r.size for r in requests), Decimal(0))
+        job = HedgeJob(request_ids, self.rt.market, side, size, deliveries, requests,
+                       failure=f"request could not be prepared: {error!r}")
+        try:
+            await self._publish(job)
+        except BusMessageError:  # a size too odd for the outcome as well: the reason says what it was
+            job.size = Decimal(0)
+            job.failure = f"request could not be prepared: {error!r} (size {size})"
+            await self._publish(job)
 
     async def _resume(self, journaled: list[JournalOrder], todo: dict[str, list[Delivery]]) -> None:
         """A hedge a previous B started: its orders decide what is left; the chase continues from there."""

@@ -2,10 +2,9 @@
 exchange decide (A + B positions). Also what A tells the operator when a hedge goes wrong: the pause, the
 alerts (paused, hedge failed, B's heartbeat lost) and the paused gauge.
 
-Alerts are raised by A only: A sees every hedge's outcome and B's heartbeat, and the alerter's per-process
-deduplication could not merge the same event reported by both processes. B's heartbeat counts as lost when
-it disappears after A saw it, or when A has run `B_NEVER_SEEN_GRACE_S` without ever seeing it (A may start a
-moment before B's first beat: that is no loss).
+Hedge alerts are raised by A only: A sees every hedge's outcome, and the alerter's per-process
+deduplication could not merge the same event reported by both processes. Heartbeats are the exception, one
+per direction: A alerts on B's (here, `runtime.HeartbeatWatch`), B on A's.
 """
 
 from __future__ import annotations
@@ -20,9 +19,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.bus import HedgeOutcome, HedgeRequest
 from hedge_strategy.observe import AlertKind
 from hedge_strategy.outstanding import OutstandingRequests
-from hedge_strategy.runtime import Runtime, first_of
-
-B_NEVER_SEEN_GRACE_S = 30.0
+from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
 
 
 class MakerHedges:
@@ -34,9 +31,7 @@ class MakerHedges:
         self.market = rt.market
         self.b_account = rt.config.accounts["b"].account_index
         self.outstanding = OutstandingRequests(rt.journal)
-        self._started = time.monotonic()
-        self._b_seen = False  # B's heartbeat was there at least once in this run
-        self._b_alerted = False  # heartbeat_lost raised for the current absence
+        self.b_heartbeat = HeartbeatWatch(rt, "b")
 
     async def positions(self) -> tuple[Decimal, Decimal]:
         """A's and B's signed positions in the market, from the exchange (REST), read together."""
@@ -167,14 +162,5 @@ class MakerHedges:
                                details={"advice": advice})
 
     def watch_b_heartbeat(self, present: bool, context: str) -> None:
-        """What A saw of B's heartbeat just now; raises heartbeat_lost once per absence (module docstring)."""
-        if present:
-            self._b_seen, self._b_alerted = True, False
-            return
-        never_seen_for = time.monotonic() - self._started
-        if self._b_alerted or not (self._b_seen or never_seen_for >= B_NEVER_SEEN_GRACE_S):
-            return
-        self._b_alerted = True
-        lost = "is absent" if self._b_seen else f"has not appeared in {never_seen_for:.0f} s"
-        self.rt.alerter.notify(AlertKind.HEARTBEAT_LOST, f"B's heartbeat {lost}: {context}", key="b",
-                               details={"heartbeat_ttl_s": self.cfg.heartbeat_ttl_s})
+        """What A saw of B's heartbeat just now; raises heartbeat_lost once per absence (A logs it itself)."""
+        self.b_heartbeat.saw(present, context)

@@ -21,6 +21,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,11 +50,14 @@ from hedge_strategy.execution import (
     Reconciler,
 )
 from hedge_strategy.logs import log_path, setup_logging
-from hedge_strategy.observe import Alerter, HedgeMetrics
+from hedge_strategy.observe import Alerter, AlertKind, HedgeMetrics
 
 ROLE_NAMES = {"a": "A", "b": "B"}
 EXIT_OK, EXIT_CRASH, EXIT_CONFIG = 0, 1, 2
+NEVER_SEEN_GRACE_S = 30.0  # a heartbeat never seen this long after start counts as lost
+STARTUP_RETRY_MIN_S, STARTUP_RETRY_MAX_S = 0.5, 30.0  # back-off of an incomplete start-up reconciliation
 COUNTER_SYNC_S = 5.0  # how often the adapter's rate-limit backoff total is copied into the metrics
+TASK_CANCEL_ROUNDS, TASK_CANCEL_WAIT_S = 5, 1.0  # background tasks at close: cancelled this often, this long
 
 
 @dataclass
@@ -96,16 +100,59 @@ class Runtime:
         return task
 
     async def start_tracking(self) -> None:
-        """Consume exchange events, reconcile once before anything trades, then keep reconciling."""
+        """Consume exchange events, reconcile until a run completes (nothing trades before), then keep
+        reconciling. Returns early, without a complete run, only when stopping."""
         await self.tracker.start()
-        report = await self.reconciler.run_once("start-up")
-        if not report.complete:
-            logger.warning("{} start-up reconciliation incomplete ({}); the periodic run retries",
-                           self.name, "; ".join(report.errors))
+        await self._reconcile_until_complete()
         self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
         if self.metrics.enabled:
             self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
+
+    async def _reconcile_until_complete(self) -> bool:
+        """Start-up reconciliation, retried with a growing back-off until a run completes; False if stopping.
+
+        A partial run (an exchange read failed) could leave a fill unannounced or an order unknown, and
+        trading on that could hedge twice or not at all: so the role waits here, heartbeat not yet started.
+        """
+        delay, attempt = STARTUP_RETRY_MIN_S, 1
+        while True:
+            report = await self.reconciler.run_once("start-up" if attempt == 1 else f"start-up #{attempt}")
+            if report.complete:
+                if attempt > 1:
+                    logger.info("{} start-up reconciliation complete at attempt {}; trading may start",
+                                self.name, attempt)
+                return True
+            logger.warning("{} start-up reconciliation incomplete (attempt {}: {}); nothing trades until one "
+                           "completes, retrying in {:g} s", self.name, attempt, "; ".join(report.errors),
+                           delay)
+            if await self.sleep(delay):
+                logger.warning("{} stopping before a complete start-up reconciliation", self.name)
+                return False
+            delay, attempt = min(delay * 2, STARTUP_RETRY_MAX_S), attempt + 1
+
+    def watch_heartbeat(self, other: str, context: str) -> HeartbeatWatch:
+        """Check `other`'s heartbeat every `heartbeat_ttl_s / 3` until `close`: one log line and one
+        heartbeat_lost alert per absence (see `HeartbeatWatch`)."""
+        watch = HeartbeatWatch(self, other)
+
+        async def check() -> None:
+            while True:
+                try:
+                    change = watch.saw(await self.bus.heartbeat(other) is not None, context)
+                except RedisError as exc:
+                    change = None
+                    logger.warning("{}: {}'s heartbeat not read ({!r}); read again shortly", self.name,
+                                   ROLE_NAMES[other], exc)
+                if change == "back":
+                    logger.info("{}: {}'s heartbeat is back", self.name, ROLE_NAMES[other])
+                elif change is not None:
+                    logger.warning("{}: {} ({}); alert raised", self.name, change.removeprefix("lost: "),
+                                   context)
+                await asyncio.sleep(self.config.strategy.heartbeat_ttl_s / 3)  # cadence, not a wait
+
+        self.spawn(check(), f"heartbeat-watch-{other}")
+        return watch
 
     def keep_heartbeat(self, info: Callable[[], dict[str, Any]]) -> None:
         """Beat every `heartbeat_ttl_s / 3` until `end_heartbeat`, with the role's `info()` for observers
@@ -148,18 +195,30 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop background work, flush and close the journal, close the exchange and Redis connections."""
-        for task in reversed(self._tasks):
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._end_tasks()
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
         await self.bus.aclose()
         await self.alerter.stop()  # delivers what is queued (bounded by its timeout), e.g. a last pause
         await self.metrics.stop()
+
+
+    async def _end_tasks(self) -> None:
+        # A cancellation can be swallowed by a library mid-call (redis-py's connect has been seen doing it),
+        # leaving a loop running: cancel again, a bounded number of times, rather than wait forever.
+        pending = set(self._tasks)
+        for _ in range(TASK_CANCEL_ROUNDS):
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=TASK_CANCEL_WAIT_S)
+            if not pending:
+                break
+            logger.warning("{}: {} still running after cancel; cancelling again", self.name,
+                           ", ".join(sorted(t.get_name() for t in pending)))
+        self._tasks.clear()
 
 
 async def open_runtime(config: Config, role: str) -> Runtime:
@@ -200,6 +259,41 @@ async def open_runtime(config: Config, role: str) -> Runtime:
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
     await alerter.start()
     return runtime
+
+
+class HeartbeatWatch:
+    """What one role saw of the other's heartbeat, and the heartbeat_lost alert: once per absence.
+
+    The heartbeat counts as lost when it disappears after it was seen, or when it has not appeared
+    `NEVER_SEEN_GRACE_S` after this watch began (the other may start a moment later: that is no loss).
+    """
+
+    def __init__(self, rt: Runtime, other: str) -> None:
+        self.rt = rt
+        self.other = other
+        self._started = time.monotonic()
+        self.seen = False  # the heartbeat was there at least once in this run
+        self._alerted = False  # heartbeat_lost raised for the current absence
+
+    def saw(self, present: bool, context: str) -> str | None:
+        """What was seen of the heartbeat just now; alerts on the first look of an absence that counts.
+
+        Returns what changed, for the caller's log: "lost: ..." once per absence, "back" after one, or None.
+        """
+        if present:
+            was_lost = self._alerted
+            self.seen, self._alerted = True, False
+            return "back" if was_lost else None
+        never_seen_for = time.monotonic() - self._started
+        if self._alerted or not (self.seen or never_seen_for >= NEVER_SEEN_GRACE_S):
+            return None
+        self._alerted = True
+        other = ROLE_NAMES[self.other]
+        lost = "is absent" if self.seen else f"has not appeared in {never_seen_for:.0f} s"
+        self.rt.alerter.notify(AlertKind.HEARTBEAT_LOST, f"{other}'s heartbeat {lost}: {context}",
+                               key=self.other,
+                               details={"heartbeat_ttl_s": self.rt.config.strategy.heartbeat_ttl_s})
+        return f"lost: {other}'s heartbeat {lost}"
 
 
 def _intent_of(fill: JournalFill, order: JournalOrder | None) -> str:
