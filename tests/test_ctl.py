@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -22,7 +23,9 @@ from loguru import logger
 
 from hedge_strategy import ctl
 from hedge_strategy.bus import Bus, PauseState, now_ms
-from hedge_strategy.ops.common import setup_cli_logging
+from hedge_strategy.execution import journal_path
+from hedge_strategy.execution.journal_store import JournalStore
+from hedge_strategy.ops.common import format_age, format_ms, setup_cli_logging
 from tests.fixtures.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -282,3 +285,64 @@ def test_cli_tracebacks_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     masked = "RuntimeError: signer refused <masked-hex80> with {braces} and 1700000000:101:3:<masked-token>"
     assert masked in err
     assert "5a" * 40 not in err and "c0ffee" * 4 not in err
+
+
+# ----- status on values it cannot format, and sections that fail ------------------------------------------
+
+
+def journal_of(config: Path, account_index: int = 101) -> Path:
+    return journal_path(Path(yaml.safe_load(config.read_text())["journal"]["dir"]), account_index)
+
+
+def test_status_shows_what_it_cannot_format_as_a_question_mark(
+    capsys: pytest.CaptureFixture[str], config: Path, redis_server: str
+) -> None:
+    # A journal (the real schema) with a fill dated past year 9999, and a heartbeat from the far future.
+    store = JournalStore(journal_of(config))
+    store.close()
+    with sqlite3.connect(journal_of(config)) as conn:
+        conn.execute("INSERT INTO fills VALUES (1, 11, 101, 1, 'buy', '0.0002', '95000', '0', 1, ?, 'ws', 1)",
+                     (10**17,))
+    on_bus(redis_server, pair_of(config), lambda bus: bus.redis.set(
+        bus.keys.heartbeat("b"), '{"role": "b", "ts_ms": 1' + "0" * 400 + ', "pid": 7}'))
+
+    report = status_json(capsys, config)  # exit 0 asserted inside
+    assert report["journals"]["a"]["trading"]["last_fill_ms"] == 10**17
+    assert report["heartbeats"]["b"]["alive"] is True and report["heartbeats"]["b"]["age_s"] is None
+
+    code, out, err = run_ctl(capsys, "status", "--redis-only", "--config", str(config))
+    assert code == 0, err
+    journal_line = next(line for line in out.splitlines() if "A (maker)" in line and "trading" in line)
+    assert journal_line.rstrip(" │|").endswith("?")
+    b_line = next(line for line in out.splitlines() if "B (hedger)" in line and "live" in line)
+    assert "?" in b_line and "pid=7" in b_line
+    assert "Redis unreachable" not in err
+
+
+def test_format_helpers_never_raise() -> None:
+    assert format_ms(10**17) == "?" and format_ms(10**400) == "?" and format_ms(0) == "unknown"
+    assert format_ms("soon") == "?"  # type: ignore[arg-type]
+    assert format_age(float("inf")) == "?" and format_age(float("nan")) == "?"
+    assert format_age(125) == "2 min 5 s"
+
+
+def test_a_failing_section_is_named_and_the_others_are_shown(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    corrupt = journal_of(config)
+    corrupt.parent.mkdir(parents=True, exist_ok=True)
+    corrupt.write_bytes(b"this is not an sqlite database" * 100)
+    assert run_ctl(capsys, "pause", "--reason", "still visible", "--config", str(config))[0] == 0
+
+    code, out, err = run_ctl(capsys, "status", "--json", "--redis-only", "--config", str(config))
+    assert code == 1
+    report = json.loads(out)
+    assert report["journals"] == {"section_error": "DatabaseError: file is not a database"}
+    assert report["pause"]["reason"] == "still visible" and "a" in report["heartbeats"]
+    assert "journals" in err and "Redis" not in err
+
+    code, out, err = run_ctl(capsys, "status", "--redis-only", "--config", str(config))
+    assert code == 1
+    assert "journals: could not be shown: DatabaseError: file is not a database" in out
+    assert "still visible" in out and "local processes" in out
+    assert "journals" in err and "Redis" not in err

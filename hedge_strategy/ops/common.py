@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import traceback
@@ -149,15 +150,26 @@ def run_dir() -> Path:
     return Path(os.environ.get("HEDGE_RUN_DIR") or "run")
 
 
+UNFORMATTABLE = "?"  # what a formatter shows for a value it cannot render (a stored value can be anything)
+
+
 def format_ms(ts_ms: int) -> str:
-    """An epoch-milliseconds timestamp as local ISO time to the second, e.g. `2025-01-01T12:00:00+01:00`."""
-    if ts_ms <= 0:
-        return "unknown"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone().isoformat(timespec="seconds")
+    """An epoch-milliseconds timestamp as local ISO time to the second, e.g. `2025-01-01T12:00:00+01:00`.
+
+    `unknown` for 0 or less, `?` for anything else it cannot render (a year past 9999, not a number).
+    """
+    try:
+        if ts_ms <= 0:
+            return "unknown"
+        return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone().isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError, TypeError):
+        return UNFORMATTABLE
 
 
 def format_age(seconds: float) -> str:
-    """A duration for humans: `4.2 s`, `3 min 5 s`, `2 h 10 min`."""
+    """A duration for humans: `4.2 s`, `3 min 5 s`, `2 h 10 min`; `?` for what is not a finite number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return UNFORMATTABLE
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(int(seconds), 60)

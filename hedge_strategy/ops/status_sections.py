@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hedge_strategy.bus import Bus
+from hedge_strategy.bus.messages import MAX_TS_MS
 from hedge_strategy.config import ROLES, Config
 from hedge_strategy.ops.common import format_age, format_ms, run_dir
 from hedge_strategy.ops.runfiles import COMPONENTS, component_state
@@ -80,7 +81,9 @@ async def collect_heartbeats(ctx: StatusContext) -> dict[str, Any]:
             beats[role] = {"alive": False}
             continue
         ts_ms = body.get("ts_ms")
-        age_s = (ctx.now_ms - ts_ms) / 1000 if isinstance(ts_ms, int) else None
+        # A heartbeat body is free-form JSON: only a plausible time gives an age (10**400 would overflow).
+        plausible = isinstance(ts_ms, int) and not isinstance(ts_ms, bool) and 0 < ts_ms <= MAX_TS_MS
+        age_s = (ctx.now_ms - ts_ms) / 1000 if plausible else None
         info = {k: v for k, v in body.items() if k not in _HEARTBEAT_BOOKKEEPING}
         beats[role] = {"alive": True, "ts_ms": ts_ms, "age_s": age_s, "info": info}
     return beats
@@ -98,7 +101,7 @@ def render_heartbeats(beats: dict[str, Any]) -> RenderableType:
             # Not necessarily dead: a process that writes no heartbeat (or runs elsewhere) looks the same.
             table.add_row(name, Text("none", style="red"), "expired or never written", "")
             continue
-        age = "" if beat["age_s"] is None else f"{format_age(max(0.0, beat['age_s']))} ago"
+        age = "?" if beat["age_s"] is None else f"{format_age(max(0.0, beat['age_s']))} ago"
         info = " ".join(f"{k}={v}" for k, v in beat["info"].items())
         table.add_row(name, Text("live", style="green"), age, info)
     return Group(Text("heartbeats (from Redis)"), table)
