@@ -29,6 +29,8 @@ BPS = Decimal(10_000)
 FINAL_ERROR_CODES = frozenset({21120, 21121, 21124, 21130})
 # Order statuses after which another attempt would end the same way.
 FINAL_STATUSES = frozenset({"canceled-margin-not-allowed"})
+# The largest base amount (in lots) an order can carry: lighter's signer refuses anything above 2^48 - 1.
+MAX_BASE_AMOUNT_LOTS = 2**48 - 1
 
 
 def slippage_limit(side: Side, first_touch: Decimal, max_slippage_bps: Decimal, tick: Decimal) -> Decimal:

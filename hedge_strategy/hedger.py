@@ -283,6 +283,9 @@ class Hedger:
             return f"size {size} is not a multiple of the lot {market.lot}"
         if size < market.min_base_amount:
             return f"size {size} is below the market minimum {market.min_base_amount} (21121)"
+        if market.base_to_int(size) > chase.MAX_BASE_AMOUNT_LOTS:
+            return (f"size {size} is above the largest an order can carry "
+                    f"({market.base_from_int(chase.MAX_BASE_AMOUNT_LOTS)})")
         return None
 
     # ---------------------------------------------------------------- one hedge: the IOC chase

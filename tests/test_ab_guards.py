@@ -86,6 +86,19 @@ async def test_a_request_that_raises_is_answered_failed_and_acknowledged(ab_fact
         await rt.close()
 
 
+async def test_a_size_no_order_can_carry_fails_at_once(ab_factory: ABFactory) -> None:
+    ab = await ab_factory()
+    await ab.start_b()
+    await ab.logs.wait(r"^B ready")
+    huge = residual(ab.config.pair, 1, "999999999999")  # valid on the wire; the signer refuses > 2^48-1 lots
+    await ab.bus.publish_request(huge)
+    outcome = (await ab.bus.wait_outcomes([huge.request_id], timeout_s=15))[huge.request_id]
+    assert outcome.status == FAILED and outcome.attempts == 0  # not five refused attempts
+    assert outcome.reason is not None and "above the largest an order can carry" in outcome.reason
+    assert await ab.create_orders(B_ACCOUNT) == []
+    assert await ab.bus.pending_count() == 0
+
+
 async def test_b_trades_only_after_a_complete_start_up_reconciliation(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.sim.faults(http_error_next=2, status=500, paths=[ACTIVE_ORDERS_PATH])
