@@ -15,6 +15,7 @@ from loguru import logger
 
 from hedge_strategy.bus import HedgeRequest
 from hedge_strategy.execution import Journal
+from hedge_strategy.untrusted_json import loads_untrusted
 
 OUTSTANDING_META = "maker.outstanding"
 
@@ -71,7 +72,7 @@ class OutstandingRequests:
         if not raw:
             return []
         try:
-            for request_id, text in json.loads(raw).items():
+            for request_id, text in loads_untrusted(raw, "outstanding requests").items():
                 self._requests[request_id] = HedgeRequest.from_json(text)
         except (ValueError, AttributeError) as exc:
             logger.error("A start-up: outstanding requests in the journal are unreadable ({}); the A + B "

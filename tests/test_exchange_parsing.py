@@ -112,7 +112,14 @@ def test_by_market_tolerates_bad_keys() -> None:
     assert list(parsing.by_market("weird", "orders")) == []
 
 
-@pytest.mark.parametrize("text", ["not json", "[1,2]", '{"no_type": 1}', '{"type": 5}', b"\xff\xfe"])
+DEEP = 100_000  # at lighter-sdk's recursion limit, json.loads on this overflows the C stack (a segfault)
+
+
+@pytest.mark.parametrize("text", [
+    "not json", "[1,2]", '{"no_type": 1}', '{"type": 5}', b"\xff\xfe",
+    '{"type": "update/order_book", "order_book": ' + "[" * DEEP + "]" * DEEP + "}",
+    '{"type": "update/order_book", "offset": ' + "9" * 10_000 + "}",
+])
 def test_decode_frame_rejects_malformed(text: str | bytes) -> None:
     assert parsing.decode_frame(text) is None
 

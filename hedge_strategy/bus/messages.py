@@ -14,12 +14,13 @@ digits; timestamps are 0..10^14 ms (0..10^17 µs); order indexes, trade ids and 
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
+
+from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 SCHEMA_VERSION = 1
 SIDES = ("buy", "sell")
@@ -37,9 +38,6 @@ MAX_INT64 = 2**63 - 1
 # Our messages nest two levels deep. The limit is checked *before* json.loads: lighter-sdk's py_ecc raises
 # the recursion limit to 100,000, and at that limit a deeply nested document overflows the C stack of the
 # JSON decoder (a segfault, which no except clause catches) instead of raising RecursionError.
-MAX_JSON_DEPTH = 32
-_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_JSON_BRACKET_RE = re.compile(r"[\[\]{}]")
 _MAX_SHOWN_CHARS = 120  # of a bad value quoted in an error: a megabyte-long field must not fill the logs
 
 
@@ -291,37 +289,12 @@ def _load(cls: Any, raw: str | bytes) -> Any:
 
 
 def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
-    """`json.loads(raw)` for untrusted input: `BusMessageError` for anything that is not readable JSON.
-
-    That includes JSON nested deeper than `MAX_JSON_DEPTH` (refused without parsing it) and whatever else
-    decoding raises (an integer of thousands of digits: ValueError).
-    """
+    """`json.loads(raw)` for untrusted input: `BusMessageError` for anything that is not readable JSON
+    (including nesting deeper than `MAX_JSON_DEPTH`: see `hedge_strategy.untrusted_json`)."""
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
-        if not isinstance(text, str):
-            raise TypeError(f"expected text, got {type(raw).__name__}")
-        if _nesting_exceeds(text, MAX_JSON_DEPTH):
-            raise BusMessageError(f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        return json.loads(text)
-    except BusMessageError:
-        raise
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
-        raise BusMessageError(f"{what}: not JSON ({_shorten(str(exc))})") from None
-    except Exception as exc:
-        why = f"{type(exc).__name__}: {_shorten(str(exc))}"
-        raise BusMessageError(f"{what}: unreadable JSON ({why})") from None
-
-
-def _nesting_exceeds(text: str, limit: int) -> bool:
-    """True when `text` opens more than `limit` nested arrays/objects (brackets inside strings ignored)."""
-    if text.count("[") + text.count("{") <= limit:  # every real message: no need to look closer
-        return False
-    depth = 0
-    for match in _JSON_BRACKET_RE.finditer(_JSON_STRING_RE.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > limit:
-            return True
-    return False
+        return loads_untrusted(raw, what)
+    except UntrustedJSONError as exc:
+        raise BusMessageError(str(exc)) from None
 
 
 def _load_checked(cls: Any, what: str, raw: str | bytes) -> Any:

@@ -7,7 +7,6 @@ that one item instead of losing the whole frame.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot, Side
+from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 FEE_SCALE = 6  # trade fees arrive as integers in 1e-6 USDC
 PARSE_ERRORS = (ValueError, KeyError, TypeError, InvalidOperation, AttributeError)
@@ -172,9 +172,9 @@ def by_market(payload: Any, what: str) -> Iterator[tuple[int | None, Any]]:
 def decode_frame(text: str | bytes) -> dict[str, Any] | None:
     """JSON text → frame dict, or None (logged) when it is not a JSON object with a string `type`."""
     try:
-        frame = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        logger.warning("ws frame: not JSON ({}); skipped: {!r}", exc, _clip(text))
+        frame = loads_untrusted(text, "ws frame")
+    except UntrustedJSONError as exc:
+        logger.warning("{}; skipped: {!r}", exc, _clip(text))
         return None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         logger.warning("ws frame: no string 'type'; skipped: {!r}", _clip(text))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -13,6 +12,7 @@ from lighter.exceptions import ApiException
 from loguru import logger
 
 from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
+from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 T = TypeVar("T")
 
@@ -64,8 +64,8 @@ def _body_code_message(exc: ApiException) -> tuple[int | None, str]:
     if data is not None and getattr(data, "code", None) is not None:
         return int(data.code), str(getattr(data, "message", "") or "")
     try:
-        body = json.loads(exc.body) if exc.body else None
-    except (TypeError, ValueError):
+        body = loads_untrusted(exc.body, "error body") if exc.body else None
+    except UntrustedJSONError:
         return None, str(exc.body or "")[:200]
     if isinstance(body, dict):
         code = body.get("code")
