@@ -177,7 +177,7 @@ class Maker:
 
     async def _hedger_alive(self) -> bool:
         beat = await self.rt.bus.heartbeat("b")
-        self.hedges.watch_b_heartbeat(beat is not None, "A places no new orders until B is back")
+        await self.hedges.watch_b_heartbeat(beat is not None, "A places no new orders until B is back")
         if beat is None:
             if not self._b_absent_said:
                 self._b_absent_said = True

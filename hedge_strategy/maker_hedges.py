@@ -113,8 +113,8 @@ class MakerHedges:
         beat = await self.rt.bus.heartbeat("b")
         logger.info("A still waiting {:.0f} s for B's outcome of {}{}", elapsed_s, ", ".join(missing),
                     "" if beat else " (B's heartbeat is absent: is main_B.py running?)")
-        self.watch_b_heartbeat(beat is not None,
-                               f"A has waited {elapsed_s:.0f} s for B's outcome of {', '.join(missing)}")
+        waited = f"A has waited {elapsed_s:.0f} s for B's outcome of {', '.join(missing)}"
+        await self.watch_b_heartbeat(beat is not None, waited)
 
     async def take_outcomes(self, outcomes: dict[str, HedgeOutcome]) -> None:
         """Drop answered requests from the outstanding set; a failed hedge pauses A with B's reason."""
@@ -161,6 +161,7 @@ class MakerHedges:
         self.rt.alerter.notify(AlertKind.PAUSED, f"A paused: {reason}", key=reason,
                                details={"advice": advice})
 
-    def watch_b_heartbeat(self, present: bool, context: str) -> None:
-        """What A saw of B's heartbeat just now; raises heartbeat_lost once per absence (A logs it itself)."""
-        self.b_heartbeat.saw(present, context)
+    async def watch_b_heartbeat(self, present: bool, context: str) -> None:
+        """What A saw of B's heartbeat just now; raises heartbeat_lost once per absence (A logs it itself).
+        A clean stop of B is excused only while no hedge of A waits for B."""
+        await self.b_heartbeat.observe(present, context, excuse_clean_stop=not self.outstanding)

@@ -139,13 +139,16 @@ class Runtime:
         async def check() -> None:
             while True:
                 try:
-                    change = watch.saw(await self.bus.heartbeat(other) is not None, context)
+                    change = await watch.observe(await self.bus.heartbeat(other) is not None, context)
                 except RedisError as exc:
                     change = None
                     logger.warning("{}: {}'s heartbeat not read ({!r}); read again shortly", self.name,
                                    ROLE_NAMES[other], exc)
                 if change == "back":
                     logger.info("{}: {}'s heartbeat is back", self.name, ROLE_NAMES[other])
+                elif change == "stopped":
+                    logger.info("{}: {} stopped cleanly (its heartbeat was ended on purpose); no alert",
+                                self.name, ROLE_NAMES[other])
                 elif change is not None:
                     logger.warning("{}: {} ({}); alert raised", self.name, change.removeprefix("lost: "),
                                    context)
@@ -275,19 +278,28 @@ class HeartbeatWatch:
         self.seen = False  # the heartbeat was there at least once in this run
         self._alerted = False  # heartbeat_lost raised for the current absence
 
-    def saw(self, present: bool, context: str) -> str | None:
+    async def observe(self, present: bool, context: str, excuse_clean_stop: bool = True) -> str | None:
+        """`saw`, after asking Redis whether an absent heartbeat was ended by a clean stop. A caller that is
+        waiting on the other process passes `excuse_clean_stop=False`: then even a clean stop is an alert."""
+        stopped = excuse_clean_stop and not present and await self.rt.bus.stopped_cleanly(self.other)
+        return self.saw(present, context, stopped_cleanly=stopped)
+
+    def saw(self, present: bool, context: str, stopped_cleanly: bool = False) -> str | None:
         """What was seen of the heartbeat just now; alerts on the first look of an absence that counts.
 
-        Returns what changed, for the caller's log: "lost: ..." once per absence, "back" after one, or None.
+        Returns what changed, for the caller's log: "lost: ..." once per absence, "stopped" once per clean
+        stop (no alert: the operator stopped it), "back" after either, or None.
         """
         if present:
-            was_lost = self._alerted
+            was_absent = self._alerted
             self.seen, self._alerted = True, False
-            return "back" if was_lost else None
+            return "back" if was_absent else None
         never_seen_for = time.monotonic() - self._started
         if self._alerted or not (self.seen or never_seen_for >= NEVER_SEEN_GRACE_S):
             return None
         self._alerted = True
+        if stopped_cleanly:
+            return "stopped"
         other = ROLE_NAMES[self.other]
         lost = "is absent" if self.seen else f"has not appeared in {never_seen_for:.0f} s"
         self.rt.alerter.notify(AlertKind.HEARTBEAT_LOST, f"{other}'s heartbeat {lost}: {context}",

@@ -55,6 +55,19 @@ async def test_b_alerts_once_per_absence_of_a_heartbeat(ab_factory: ABFactory, w
     assert webhook.drain() == []
 
 
+async def test_a_clean_stop_of_a_raises_no_alert_in_b(ab_factory: ABFactory, webhook: Receiver) -> None:
+    """An operator stopping A (SIGTERM: its heartbeat is ended on purpose) is not a lost heartbeat."""
+    ab = await ab_factory()
+    ab.alerts_to(webhook.url("/alerts"))
+    b = await ab.start_b()
+    a = await ab.start_a()
+    await ab.logs.wait(r"^A placed post-only buy")
+    assert await a.stop() == 0
+    await ab.logs.wait(r"^B: A stopped cleanly .*no alert")
+    assert await b.stop() == 0
+    assert [r.body for r in webhook.drain() if r.body["kind"] == "heartbeat_lost"] == []
+
+
 async def test_a_request_that_raises_is_answered_failed_and_acknowledged(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     rt = await open_runtime(ab.config, "b")  # B's runtime and hedger, driven one batch at a time

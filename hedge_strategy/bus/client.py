@@ -79,6 +79,9 @@ class BusKeys:
     def heartbeat(self, role: str) -> str:
         return f"{self.prefix}:heartbeat:{role}"
 
+    def stopped(self, role: str) -> str:
+        return f"{self.prefix}:stopped:{role}"
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -305,13 +308,22 @@ class Bus:
     async def beat(self, role: str, ttl_s: float, info: Mapping[str, Any] | None = None) -> None:
         """Say `role` is alive for the next `ttl_s` seconds, with `info` (JSON-serialisable) for observers."""
         body = {**(info or {}), "role": role, "ts_ms": now_ms()}
-        await self.redis.set(
-            self.keys.heartbeat(role), json.dumps(body, default=str), px=max(1, int(ttl_s * 1000))
-        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.heartbeat(role), json.dumps(body, default=str), px=max(1, int(ttl_s * 1000)))
+            pipe.delete(self.keys.stopped(role))  # alive again: no longer "stopped cleanly"
+            await pipe.execute()
 
     async def end_heartbeat(self, role: str) -> None:
-        """`role` is stopping: remove its heartbeat now, so observers need not wait for the TTL."""
-        await self.redis.delete(self.keys.heartbeat(role))
+        """`role` is stopping cleanly: remove its heartbeat now, so observers need not wait for the TTL, and
+        say it stopped on purpose, so they raise no alert for a heartbeat that was merely switched off."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.heartbeat(role))
+            pipe.set(self.keys.stopped(role), str(now_ms()))
+            await pipe.execute()
+
+    async def stopped_cleanly(self, role: str) -> bool:
+        """True when `role`'s last heartbeat ended with `end_heartbeat` (a clean stop), not by expiring."""
+        return bool(await self.redis.exists(self.keys.stopped(role)))
 
     async def heartbeat(self, role: str) -> dict[str, Any] | None:
         """The last heartbeat of `role` if it has not expired, else None."""
