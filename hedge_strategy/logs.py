@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _SECRET_RE = re.compile(r"(?<![0-9A-Fa-f])(?:0x)?[0-9A-Fa-f]{80,}")
 # `<expiry>:<account_index>:<api_key_index>:<signature>`: keep who and until when, drop the signature.
 _AUTH_TOKEN_RE = re.compile(r"\b(\d+:\d+:\d+:)[0-9A-Fa-f]{20,}")
+_URL_PASSWORD_RE = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
 SECRET_MASK = "<masked-hex80>"
 TOKEN_MASK = "<masked-token>"
 
@@ -38,7 +39,9 @@ _FORMAT = (
 
 
 def mask_secrets(text: str) -> str:
-    """`text` with API-key-shaped hex strings and auth-token signatures replaced by placeholders."""
+    """`text` with API-key-shaped hex strings, auth-token signatures and URL passwords (`redis://u:pw@h`)
+    replaced by placeholders."""
+    text = _URL_PASSWORD_RE.sub(r"\g<1>***@", text)
     return _SECRET_RE.sub(SECRET_MASK, _AUTH_TOKEN_RE.sub(rf"\g<1>{TOKEN_MASK}", text))
 
 

@@ -90,3 +90,10 @@ def test_braces_in_messages_and_exceptions_are_not_template_fields(tmp_path: Pat
     text = log_path("B", cfg).read_text()
     assert "outcome {extra[nothing]} kept literally" in text
     assert "ValueError: bad body {'code': 21120}" in text
+
+
+def test_url_passwords_are_masked_and_urls_stay_readable() -> None:
+    line = "redis at redis://hedger:s3cret@10.0.0.5:6379/0 unreachable; sim at http://127.0.0.1:8765/stream"
+    masked = mask_secrets(line)
+    assert "s3cret" not in masked
+    assert "redis://hedger:***@10.0.0.5:6379/0" in masked and "http://127.0.0.1:8765/stream" in masked
