@@ -301,6 +301,41 @@ async def test_an_unreadable_pause_value_counts_as_paused(backend: Backend) -> N
     assert isinstance(pause, PauseState) and "unreadable" in pause.reason
 
 
+async def test_hold_of_b_is_separate_from_the_pause_and_announced(backend: Backend) -> None:
+    bus, other = backend.bus(), backend.bus()
+    assert await bus.hedger_hold() is None
+    watcher = other.redis.pubsub()
+    await watcher.subscribe(bus.keys.channel_hold_changed)
+    await _next_message(watcher)  # the subscription's confirmation
+    held = await bus.hold_hedger("close-all in progress", by="ctl")
+    assert (held.reason, held.by) == ("close-all in progress", "ctl") and held.since_ms > 0
+    assert _text((await _next_message(watcher))["data"]) == "held"
+    assert await other.hedger_hold() == held  # another process (B) sees it
+    assert await other.get_pause() is None  # holding B does not pause A
+    await bus.set_pause("test", by="ctl")
+    assert await other.release_hedger() == held
+    assert _text((await _next_message(watcher))["data"]) == "released"
+    assert await bus.hedger_hold() is None and await bus.get_pause() is not None  # releasing B keeps A paused
+    assert await bus.release_hedger() is None
+    await watcher.aclose()
+
+
+async def test_an_unreadable_hold_value_counts_as_held(backend: Backend) -> None:
+    bus = backend.bus()
+    await bus.redis.set(bus.keys.hold_b, DEEP)
+    hold = await bus.hedger_hold()
+    assert isinstance(hold, PauseState) and "unreadable" in hold.reason
+    assert await bus.release_hedger() is not None and await bus.hedger_hold() is None
+
+
+async def _next_message(pubsub: Any) -> dict[str, Any]:
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            message = await pubsub.get_message(timeout=WAIT_S)
+            if message is not None:
+                return dict(message)
+
+
 async def test_pairs_do_not_see_each_other(backend: Backend) -> None:
     one, two = backend.bus("one"), backend.bus("two")
     await one.ensure_group()

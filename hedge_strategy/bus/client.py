@@ -9,11 +9,13 @@ Keys and channels (`P` = `hedge:{pair}`):
 | `P:outcome:{request_id}` | string, TTL | the outcome of one request, so A finds it after a restart |
 | `P:dead_letters` | stream | malformed entries with the reason and the raw fields |
 | `P:heartbeat:{role}` | string, TTL | a process is alive (JSON: role, ts_ms and what it reported) |
-| `P:pause` | string | pause state (reason, by, since_ms); no TTL, survives restarts |
+| `P:pause` | string | pause state of A (reason, by, since_ms); no TTL, survives restarts |
+| `P:hold_b` | string | hold of B (same shape): B reads no new request while it is set |
 | `P:account_a_filled` | channel | every request, as published (wake-up, `redis-cli subscribe`) |
 | `P:account_b_filled` | channel | every filled outcome |
 | `P:account_b_hedge_failed` | channel | every failed outcome |
 | `P:pause_changed` | channel | "paused" / "resumed" |
+| `P:hold_b_changed` | channel | "held" / "released" |
 
 Pub/sub is only for wake-ups and watching: the streams and the stored outcomes are the truth.
 
@@ -39,12 +41,12 @@ import redis.asyncio as aioredis
 from loguru import logger
 from redis.exceptions import ResponseError
 
+from hedge_strategy.bus.flags import PauseFlags
 from hedge_strategy.bus.messages import (
     FILLED,
     BusMessageError,
     HedgeOutcome,
     HedgeRequest,
-    PauseState,
     decode_fields,
     decode_text,
     loads_bounded,
@@ -72,6 +74,8 @@ class BusKeys:
         self.channel_b_filled = f"{self.prefix}:account_b_filled"
         self.channel_b_hedge_failed = f"{self.prefix}:account_b_hedge_failed"
         self.channel_pause_changed = f"{self.prefix}:pause_changed"
+        self.hold_b = f"{self.prefix}:hold_b"
+        self.channel_hold_changed = f"{self.prefix}:hold_b_changed"
 
     def outcome(self, request_id: str) -> str:
         return f"{self.prefix}:outcome:{request_id}"
@@ -102,7 +106,7 @@ class DeadLetter:
     ts_ms: int
 
 
-class Bus:
+class Bus(PauseFlags):
     """The hedge bus of one pair on one Redis. Cheap to create; share one per process."""
 
     def __init__(
@@ -303,7 +307,7 @@ class Bus:
         async with self.outcome_waiter(request_ids) as waiter:
             return await waiter.wait(timeout_s, on_progress, progress_interval_s)
 
-    # ----- heartbeats, pause ------------------------------------------------------------------------------
+    # ----- heartbeats (pause and hold: `flags.PauseFlags`) ---------------------------------------------
 
     async def beat(self, role: str, ttl_s: float, info: Mapping[str, Any] | None = None) -> None:
         """Say `role` is alive for the next `ttl_s` seconds, with `info` (JSON-serialisable) for observers."""
@@ -340,31 +344,6 @@ class Bus:
             )
             return None
         return body
-
-    async def set_pause(self, reason: str, by: str) -> PauseState:
-        """Pause the pair (replacing any earlier reason) until `clear_pause`; survives restarts."""
-        state = PauseState(reason=reason, by=by, since_ms=now_ms())
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.keys.pause, state.to_json())
-            pipe.publish(self.keys.channel_pause_changed, "paused")
-            await pipe.execute()
-        return state
-
-    async def clear_pause(self) -> PauseState | None:
-        """Resume; returns the pause that was cleared, or None if the pair was not paused."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.getdel(self.keys.pause)
-            pipe.publish(self.keys.channel_pause_changed, "resumed")
-            raw, _ = await pipe.execute()
-        return None if raw is None else self._parse_pause(raw)
-
-    async def get_pause(self) -> PauseState | None:
-        """The current pause, or None when trading is allowed.
-
-        An unreadable pause value counts as paused (with a reason saying so): when in doubt, do not trade.
-        """
-        raw = await self.redis.get(self.keys.pause)
-        return None if raw is None else self._parse_pause(raw)
 
     # ----- dead letters ------------------------------------------------------------------------------------
 
@@ -453,15 +432,6 @@ class Bus:
             logger.error("bus {}: ignoring {} of pair {!r}", self.pair, what, outcome.pair)
             return None
         return outcome
-
-    def _parse_pause(self, raw: Any) -> PauseState:
-        try:
-            return PauseState.from_json(raw)
-        except BusMessageError as exc:
-            logger.error(
-                "bus {}: pause value is unreadable ({}); treating the pair as paused", self.pair, exc
-            )
-            return PauseState(reason=f"unreadable pause value in {self.keys.pause}", by="bus", since_ms=0)
 
 
 def _stream_entries(reply: Any) -> list[Any]:

@@ -1,0 +1,88 @@
+"""The pair's two stop flags, mixed into `Bus`: A's pause and B's hold.
+
+The pause (`P:pause`) stops A placing orders; the hold (`P:hold_b`) stops B reading new hedge requests (it
+finishes the hedge in hand first). Both are `PauseState` values without TTL, so they survive restarts, and
+each change is announced on its channel (`P:pause_changed`, `P:hold_b_changed`) so a waiting process wakes
+at once. An unreadable value counts as set: when in doubt, do not trade.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from hedge_strategy.bus.messages import BusMessageError, PauseState, now_ms
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from hedge_strategy.bus.client import BusKeys
+
+PAUSED, RESUMED = "paused", "resumed"
+HELD, RELEASED = "held", "released"
+
+
+class PauseFlags:
+    """Pause (A) and hold (B) of one pair; `Bus` provides `redis`, `keys` and `pair`."""
+
+    redis: aioredis.Redis
+    keys: BusKeys
+    pair: str
+
+    # ----- A's pause ----------------------------------------------------------------------------------------
+
+    async def set_pause(self, reason: str, by: str) -> PauseState:
+        """Pause the pair (replacing any earlier reason) until `clear_pause`; survives restarts."""
+        return await self._set_flag(self.keys.pause, self.keys.channel_pause_changed, PAUSED, reason, by)
+
+    async def clear_pause(self) -> PauseState | None:
+        """Resume; returns the pause that was cleared, or None if the pair was not paused."""
+        return await self._clear_flag(self.keys.pause, self.keys.channel_pause_changed, RESUMED)
+
+    async def get_pause(self) -> PauseState | None:
+        """The current pause, or None when trading is allowed (an unreadable value counts as paused)."""
+        return await self._get_flag(self.keys.pause)
+
+    # ----- B's hold -----------------------------------------------------------------------------------------
+
+    async def hold_hedger(self, reason: str, by: str) -> PauseState:
+        """Hold B (replacing any earlier hold) until `release_hedger`: B finishes the hedge in hand, then
+        reads no new request; the requests stay in the stream."""
+        return await self._set_flag(self.keys.hold_b, self.keys.channel_hold_changed, HELD, reason, by)
+
+    async def release_hedger(self) -> PauseState | None:
+        """Let B read again; returns the hold that was lifted, or None if B was not held."""
+        return await self._clear_flag(self.keys.hold_b, self.keys.channel_hold_changed, RELEASED)
+
+    async def hedger_hold(self) -> PauseState | None:
+        """The current hold of B, or None (an unreadable value counts as held)."""
+        return await self._get_flag(self.keys.hold_b)
+
+    # ----- internals ----------------------------------------------------------------------------------------
+
+    async def _set_flag(self, key: str, channel: str, word: str, reason: str, by: str) -> PauseState:
+        state = PauseState(reason=reason, by=by, since_ms=now_ms())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, state.to_json())
+            pipe.publish(channel, word)
+            await pipe.execute()
+        return state
+
+    async def _clear_flag(self, key: str, channel: str, word: str) -> PauseState | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.getdel(key)
+            pipe.publish(channel, word)
+            raw, _ = await pipe.execute()
+        return None if raw is None else self._parse_flag(raw, key)
+
+    async def _get_flag(self, key: str) -> PauseState | None:
+        raw = await self.redis.get(key)
+        return None if raw is None else self._parse_flag(raw, key)
+
+    def _parse_flag(self, raw: Any, key: str) -> PauseState:
+        try:
+            return PauseState.from_json(raw)
+        except BusMessageError as exc:
+            logger.error("bus {}: value of {} is unreadable ({}); treating it as set", self.pair, key, exc)
+            return PauseState(reason=f"unreadable value in {key}", by="bus", since_ms=0)
