@@ -37,6 +37,7 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import DuplicateOrderError, Intent, JournalOrder, OrderState, new_order
+from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.runtime import Runtime
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
@@ -100,6 +101,7 @@ class Hedger:
         self.consumer = f"b-{rt.account.account_index}"
         self.hedges_done = 0
         self.busy = False
+        self.gate = HoldGate(rt.bus)  # `hedgectl clear` holds B: nothing new is read while held
 
     # ---------------------------------------------------------------- the whole life
 
@@ -111,7 +113,7 @@ class Hedger:
             return
         self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
-                                        "hedges": self.hedges_done})
+                                        "hedges": self.hedges_done, **self.gate.heartbeat_info()})
         try:
             await self._settle_left_overs()
             await self._read_loop()
@@ -124,6 +126,9 @@ class Hedger:
         """First of all: requests a previous B read but never acknowledged are settled before new ones."""
         while not self.rt.stopping:
             try:
+                await self.gate.pass_when_released(self.rt.stop)
+                if self.rt.stopping:
+                    return
                 await self.rt.bus.ensure_group()
                 stale = await self.rt.bus.claim_stale(self.consumer, min_idle_ms=0)
             except RedisError as exc:
@@ -142,6 +147,9 @@ class Hedger:
         logger.info("B ready: reading hedge requests of pair {} as {}", self.rt.config.pair, self.consumer)
         while not self.rt.stopping:
             try:
+                await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
+                if self.rt.stopping:
+                    break
                 deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS)
                 if loop.time() >= next_claim:
                     next_claim = loop.time() + CLAIM_EVERY_S

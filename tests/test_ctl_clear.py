@@ -21,28 +21,21 @@ WAIT_S = 20.0
 
 async def test_clear_flattens_both_with_a_second_round_for_a_rejected_close(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
-    placed = await open_positions(ab)
-    # B "busy" holds clear after its cancels and before its closes: the test injects the fault in between,
-    # so it hits B's first close IOC and nothing else.
-    await ab.bus.beat("b", 60, {"busy": True})
-    async with ab.sim.stream() as stream:
-        await stream.subscribe(f"account_all_orders/{B_ACCOUNT}", auth=ab.sim.auth_token(
-            await ab.sim.signer(B_ACCOUNT)))
-        await stream.expect("subscribed/account_all_orders")
-        clear = _start_clear(ab, "--retry-wait", "0.3", "--idle-timeout", "30", "--json")
-        try:
-            await _expect_cancelled(stream, placed.resting[B_ACCOUNT])
-        except TimeoutError:
-            run = await clear
-            raise AssertionError(f"{run.code} {run.out} {run.err}") from None
-    await ab.sim.faults(reject_next_sendtx=1, account_index=B_ACCOUNT, code=INJECTED_CODE,
+    # B rests nothing, so its cancel-all is refused once (then nothing is listed: no second send) and the
+    # second refusal hits B's first close IOC and nothing else. No B runs: clear finds no heartbeat.
+    placed = await open_positions(ab, resting_on=(A_ACCOUNT,))
+    await ab.sim.faults(reject_next_sendtx=2, account_index=B_ACCOUNT, code=INJECTED_CODE,
                         message="injected failure")
-    await ab.bus.beat("b", 60, {"busy": False})
-    run = await clear
+    run = await run_hedgectl("clear", "--retry-wait", "0.3", "--idle-timeout", "30", "--json", "--config",
+                             str(ab.config_path))
     assert run.code == 0, run.err
+    assert placed.resting[A_ACCOUNT] not in [o["client_order_index"] for o in await ab.open_orders(A_ACCOUNT)]
 
     report = run.json()
     assert report["success"] is True
+    assert report["cancels"]["A"]["ok"] is True and report["cancels"]["B"]["ok"] is True
+    assert report["bIdle"].startswith("not running") and report["supersededRequests"] == 0
+    assert "released" in report["bHold"] and await ab.bus.hedger_hold() is None
     assert (report["totalPositions"], report["closedCount"], report["failedCount"]) == (2, 2, 0)
     assert (report["retryCount"], report["retrySuccess"]) == (1, 1)
     assert "second round: 1/1 closed" in report["message"]

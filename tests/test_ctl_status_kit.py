@@ -63,8 +63,10 @@ class Placed:
     resting: dict[int, int]
 
 
-async def open_positions(ab: AB, a_size: str = "0.0004", b_size: str = "-0.0002") -> Placed:
-    """A and B take liquidity from the sim's ladder (IOC) and leave one post-only order far from the touch."""
+async def open_positions(ab: AB, a_size: str = "0.0004", b_size: str = "-0.0002",
+                         resting_on: tuple[int, ...] = (A_ACCOUNT, B_ACCOUNT)) -> Placed:
+    """A and B take liquidity from the sim's ladder (IOC); the accounts in `resting_on` leave one post-only
+    order far from the touch."""
     positions = {A_ACCOUNT: Decimal(a_size), B_ACCOUNT: Decimal(b_size)}
     resting: dict[int, int] = {}
     for number, (account_index, signed) in enumerate(positions.items(), start=1):
@@ -79,6 +81,8 @@ async def open_positions(ab: AB, a_size: str = "0.0004", b_size: str = "-0.0002"
             taker = await account.place_ioc(market, side, abs(signed), touch,
                                             make_coid(role, Purpose.REBALANCE, number))
             assert taker.accepted, taker
+            if account_index not in resting_on:
+                continue
             # A far post-only order on the side that does not cross (stays resting).
             far = (book.best_bid * Decimal("0.95")).quantize(market.tick) if side is Side.BUY else \
                 (book.best_ask * Decimal("1.05")).quantize(market.tick)
@@ -91,7 +95,7 @@ async def open_positions(ab: AB, a_size: str = "0.0004", b_size: str = "-0.0002"
     for account_index, signed in positions.items():
         assert await ab.position(account_index) == signed
         listed = [o["client_order_index"] for o in await ab.open_orders(account_index)]
-        assert listed == [resting[account_index]]
+        assert listed == ([resting[account_index]] if account_index in resting else [])
     return Placed(positions, resting)
 
 

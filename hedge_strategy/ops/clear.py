@@ -2,18 +2,22 @@
 
     hedgectl clear [--retry-wait 2] [--idle-timeout 30] [--json]
 
-1. pause A (Redis), so nothing reopens; A stays paused afterwards (resume with `hedgectl resume`);
+1. pause A and hold B (Redis), so nothing reopens; A stays paused afterwards (resume with `hedgectl resume`);
 2. connect A and B (both API secrets needed: environment or secrets file);
-3. cancel every resting order of both (cancel-all, then re-read until none is left);
-4. wait (bounded) until B is idle: no hedge request unread or unanswered, B's heartbeat not busy;
-5. read the positions from the exchange (seed 001) and close each with reduce-only IOCs that chase the
+3. wait (bounded, `--idle-timeout`) until B's heartbeat says it is held and not busy (or B is not running);
+4. cancel every resting order of both (cancel-all, then re-read until none is left);
+5. supersede every hedge request still waiting (unread, or read and unanswered): each is answered
+   `failed` ("superseded by hedgectl clear (positions closed)") and acknowledged, so B never hedges it
+   (`clear_hedger`);
+6. read the positions from the exchange (seed 001) and close each with reduce-only IOCs that chase the
    price (`closer`); wait `--retry-wait` seconds and run a second round for the failures only (positions
    re-read first: one closed meanwhile counts as closed);
-6. re-read both accounts from the exchange, print the report and append it to `<logging.dir>/actions.jsonl`.
+7. re-read both accounts from the exchange; supersede what a fill racing the cancels published meanwhile;
+   release B (it has nothing left to reopen); print the report and append it to `<logging.dir>/actions.jsonl`.
 
 Exit 0 only when both accounts are flat with nothing resting; 6 otherwise (the report says what is left);
-1 Redis unreachable (nothing done: A could not be paused); 2 a missing secret or bad config; 5 the exchange
-unreachable.
+1 Redis unreachable (nothing done: A could not be paused nor B held); 2 a missing secret or bad config; 5 the
+exchange unreachable. B is released whatever the exit (an interrupted clear leaves no B held forever).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from typing import Any
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import Bus
+from hedge_strategy.bus import Bus, PauseState
 from hedge_strategy.config import ROLES, Config, ConfigError
 from hedge_strategy.exchange import PositionSnapshot
+from hedge_strategy.ops.clear_hedger import hold_b, release_b, supersede_pending, wait_b_held
 from hedge_strategy.ops.clear_report import ClearReport, append_action, render_report, result_entry
 from hedge_strategy.ops.closer import CloseResult, OperatorAccount
 from hedge_strategy.ops.common import (
@@ -44,11 +49,9 @@ from hedge_strategy.ops.common import (
     open_bus,
     report_redis_unreachable,
 )
-from hedge_strategy.ops.status_pair import count_undelivered
 from hedge_strategy.ops.venue import describe_error
 
 PAUSED_BY = "ctl"
-IDLE_CHECK_S = 0.2
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,25 +85,31 @@ async def run_clear(config: Config, retry_wait_s: float, idle_timeout_s: float, 
         try:
             previous = await bus.get_pause()
             await bus.set_pause("close-all in progress (hedgectl clear)", by=PAUSED_BY)
+            hold = await hold_b(bus)
         except (RedisError, OSError) as exc:
             report_redis_unreachable(config, exc)
-            print("nothing done: A cannot be paused, so it could reopen what clear closes", file=sys.stderr)
+            print("nothing done: A cannot be paused nor B held, so they could reopen what clear closes",
+                  file=sys.stderr)
             return EXIT_FAILURE
         if previous is not None:
             logger.warning("clear: the pair was already paused by {}: {}", previous.by, previous.reason)
-        accounts = await _connect(config)
-        if isinstance(accounts, int):
-            return accounts
         try:
-            report = await clear_accounts(config, bus, accounts, retry_wait_s, idle_timeout_s)
-        except Exception as exc:  # the exchange (or Redis) failed mid-way: what was done is in the logs
-            print(f"clear interrupted: {describe_error(exc)}; A stays paused; run `hedgectl status` to see "
-                  "what is left, then clear again", file=sys.stderr)
-            return EXIT_EXCHANGE
+            accounts = await _connect(config)
+            if isinstance(accounts, int):
+                return accounts
+            try:
+                report = await clear_accounts(config, bus, accounts, retry_wait_s, idle_timeout_s, hold)
+            except Exception as exc:  # the exchange (or Redis) failed mid-way: what was done is in the logs
+                print(f"clear interrupted: {describe_error(exc)}; A stays paused; run `hedgectl status` to "
+                      "see what is left, then clear again", file=sys.stderr)
+                return EXIT_EXCHANGE
+            finally:
+                for account in accounts.values():
+                    await account.close()
+            report.pause = await _leave_paused(bus, report)
         finally:
-            for account in accounts.values():
-                await account.close()
-        report.pause = await _leave_paused(bus, report)
+            released = await _release(bus)
+        report.b_hold = released
     finally:
         await bus.redis.aclose()
     if as_json:
@@ -135,13 +144,16 @@ async def _connect(config: Config) -> dict[str, OperatorAccount] | int:
 
 
 async def clear_accounts(config: Config, bus: Bus, accounts: dict[str, OperatorAccount], retry_wait_s: float,
-                         idle_timeout_s: float) -> ClearReport:
+                         idle_timeout_s: float, hold: PauseState) -> ClearReport:
+    """Everything after the pause and the hold; the caller releases B."""
     report = ClearReport()
+    report.b_idle, b_settled = await wait_b_held(bus, hold, idle_timeout_s)
     for role, account in accounts.items():
         cancel = await account.cancel_everything()
         report.cancels[role.upper()] = {"ok": cancel.ok, "message": cancel.message, "code": cancel.code,
                                         "left": [o.client_order_index for o in cancel.left]}
-    report.b_idle = await wait_b_idle(bus, idle_timeout_s)
+    # Nothing rests any more, so nothing new can fill: what waits now is all B would ever be asked.
+    report.superseded = await supersede_pending(bus, include_in_hand=b_settled)
     targets = [(account, pos) for account in accounts.values() for pos in await account.positions()]
     report.total_positions = len(targets)
     logger.info("clear: {} position(s) to close; first round", len(targets))
@@ -159,6 +171,9 @@ async def clear_accounts(config: Config, bus: Bus, accounts: dict[str, OperatorA
         await asyncio.sleep(retry_wait_s)  # the seed's pause between rounds: let a transient cause pass
         await _second_round(report, failed)
     report.final_check = await final_check(config, accounts)
+    # A fill that raced the cancels may have been announced by A only now: never for B to hedge either.
+    report.superseded += await supersede_pending(bus, include_in_hand=b_settled)
+    logger.info("clear: {} waiting hedge request(s) superseded", report.superseded)
     return report
 
 
@@ -184,28 +199,6 @@ def _entry(
     return result_entry(account.role, account.account.account_index, symbol, position, result, attempt)
 
 
-async def wait_b_idle(bus: Bus, timeout_s: float) -> str:
-    """Wait (bounded) until B has no hedge request unread or unanswered and is not busy; says what it saw."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        beat = await bus.heartbeat("b")
-        waiting = await bus.pending_count() + (await count_undelivered(bus) or 0)
-        busy = bool(beat and beat.get("busy"))
-        if beat is None:
-            if waiting:
-                return (f"not running (no heartbeat) with {waiting} hedge request(s) waiting: B hedges them "
-                        "when it starts, which reopens a position; check before starting B")
-            return "not running (no heartbeat), no hedge request waiting"
-        if not busy and not waiting:
-            return "idle (no hedge request waiting)"
-        if loop.time() >= deadline:
-            return (f"still busy after {timeout_s:g} s ({waiting} request(s) waiting); closed anyway, "
-                    "see the final check")
-        # A one-shot CLI polling Redis, bounded by --idle-timeout (B publishes no "idle" event).
-        await asyncio.sleep(IDLE_CHECK_S)
-
-
 async def final_check(config: Config, accounts: dict[str, OperatorAccount]) -> dict[str, Any]:
     """Both accounts re-read from the exchange: positions left, orders resting, and whether that is flat."""
     try:
@@ -229,6 +222,15 @@ async def _read_final(config: Config, accounts: dict[str, OperatorAccount]) -> d
         f"positions left: {', '.join(left) or 'none'}; resting orders: {resting}")
     return {"flat": not left, "resting": resting, "positions": positions, "orders": orders,
             "summary": summary}
+
+
+async def _release(bus: Bus) -> str:
+    try:
+        return await release_b(bus)
+    except (RedisError, OSError) as exc:
+        logger.error("clear: B's hold could not be released ({}); B reads nothing until `{}` is deleted",
+                     describe_error(exc), bus.keys.hold_b)
+        return f"B's hold could not be released ({describe_error(exc)}): delete {bus.keys.hold_b}"
 
 
 async def _leave_paused(bus: Bus, report: ClearReport) -> str:

@@ -3,8 +3,9 @@
 The report keeps the seed's fields: `success`, `message` (with the retry summary), `totalPositions`,
 `closedCount`, `failedCount`, `retryCount`, `retrySuccess` and `results`, one entry per attempt (`attempt`
 1 or 2) with the account, market symbol, side, size, average entry price, unrealized PnL, status, message
-and error code. Beyond them: `cancels` (resting orders per account), `bIdle` (what B was doing),
-`finalCheck` (both accounts re-read from the exchange at the end) and `pause`.
+and error code. Beyond them: `cancels` (resting orders per account), `bIdle` (what B was doing when held),
+`supersededRequests` (hedge requests answered failed instead of hedged), `finalCheck` (both accounts re-read
+from the exchange at the end), `pause` and `bHold` (B's release).
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ClearReport:
     retry_success: int = 0
     cancels: dict[str, Any] = field(default_factory=dict)
     b_idle: str = ""
+    superseded: int = 0  # waiting hedge requests answered failed: clear closed the positions instead
+    b_hold: str = ""
     final_check: dict[str, Any] = field(default_factory=dict)
     pause: str = ""
 
@@ -102,8 +105,10 @@ class ClearReport:
             "results": self.results,
             "cancels": self.cancels,
             "bIdle": self.b_idle,
+            "supersededRequests": self.superseded,
             "finalCheck": self.final_check,
             "pause": self.pause,
+            "bHold": self.b_hold,
         }
 
     def log_line(self, pair: str) -> dict[str, Any]:
@@ -120,6 +125,7 @@ class ClearReport:
                 "finalSuccessCount": self.closed_count,
                 "finalFailedCount": self.failed_count,
                 "cancels": self.cancels,
+                "supersededRequests": self.superseded,
                 "finalCheck": self.final_check,
             },
             "result": {
@@ -147,11 +153,14 @@ def render_report(report: ClearReport, console: Console | None = None) -> None:
         style = "green" if cancel["ok"] else "bold red"
         console.print(Text(f"resting orders {role}: {cancel['message']}", style=style))
     console.print(Text(f"B: {report.b_idle}"))
+    console.print(Text(f"hedge requests superseded (answered failed, never hedged): {report.superseded}",
+                       style="yellow" if report.superseded else ""))
     final = report.final_check
     console.print(Text(f"exchange afterwards: {final.get('summary', '?')}",
                        style="green" if report.flat_and_clean else "bold red"))
     console.print(Text(report.message(), style="bold green" if report.success else "bold red"))
     console.print(Text(report.pause, style="yellow"))
+    console.print(Text(report.b_hold))
 
 
 def _results_table(report: ClearReport) -> RenderableType:

@@ -1,0 +1,66 @@
+"""B's side of the hold (`Bus.hold_hedger`): before each read B passes this gate; while B is held it waits.
+
+`hedgectl clear` holds B so that nothing B reads can reopen a position clear is closing: B finishes the hedge
+in hand, then reads nothing new (the requests stay in the stream) until the hold is released. The wait is
+woken by the hold channel, with a bounded re-check should a notification be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from loguru import logger
+
+from hedge_strategy.bus import Bus, PauseState
+
+RECHECK_S = 1.0  # a lost "released" message costs at most this; a stop is noticed as fast
+
+
+class HoldGate:
+    """`await gate.pass_when_released(stop)` before each read; `held` says whether B is waiting."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.hold: PauseState | None = None  # the hold B is honouring now, for the heartbeat
+
+    @property
+    def held(self) -> bool:
+        return self.hold is not None
+
+    def heartbeat_info(self) -> dict[str, object]:
+        return {"held": self.held, "hold_since_ms": self.hold.since_ms if self.hold else None}
+
+    async def pass_when_released(self, stop: asyncio.Event) -> None:
+        """Return at once when B is not held; otherwise wait until released or `stop` is set.
+
+        Raises RedisError like any bus call (the caller retries); the hold is then kept, so the log line
+        saying B is held is not repeated.
+        """
+        hold = await self.bus.hedger_hold()
+        if hold is None:
+            self._released()
+            return
+        self._held(hold)
+        pubsub = self.bus.redis.pubsub()
+        try:
+            await pubsub.subscribe(self.bus.keys.channel_hold_changed)
+            while not stop.is_set():
+                hold = await self.bus.hedger_hold()  # read after subscribing: a release is never missed
+                if hold is None:
+                    self._released()
+                    return
+                self._held(hold)
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=RECHECK_S)
+        finally:
+            await pubsub.aclose()
+
+    def _held(self, hold: PauseState) -> None:
+        if self.hold is None:
+            logger.warning("B held by {}: {}; no hedges until released", hold.by, hold.reason)
+        self.hold = hold
+
+    def _released(self) -> None:
+        if self.hold is not None:
+            logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
+        self.hold = None
+
