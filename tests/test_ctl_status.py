@@ -39,6 +39,7 @@ async def test_status_json_matches_the_exchange_and_redis(ab_factory: ABFactory)
     pause = report["pause"]
     assert (pause["paused"], pause["reason"], pause["by"]) == (True, "maintenance", "ctl")
     assert before <= pause["since_ms"] <= now_ms()
+    assert pause["hold_b"] == {"held": False}
     beats = report["heartbeats"]
     assert beats["a"] == {"alive": False}
     assert beats["b"]["alive"] is True and beats["b"]["info"]["pid"] == 4242
@@ -53,6 +54,17 @@ async def test_status_json_matches_the_exchange_and_redis(ab_factory: ABFactory)
     assert text.code == 0, text.err
     assert "NOT FLAT" in text.out and "PAUSED" in text.out and "maintenance" in text.out
     assert "A/maker#101" in text.out and "B/maker#102" in text.out
+    assert "B: not held" in text.out
+
+    # B's hold (what `hedgectl clear` sets while it closes) is shown next to the pause, in both views.
+    hold = await ab.bus.hold_hedger("close-all in progress (hedgectl clear)", by="ctl")
+    held = await run_hedgectl("status", "--json", "--config", str(ab.config_path))
+    assert held.code == 0, held.err
+    shown = held.json()["pause"]["hold_b"]
+    assert (shown["held"], shown["by"], shown["since_ms"]) == (True, "ctl", hold.since_ms)
+    assert shown["reason"] == "close-all in progress (hedgectl clear)"
+    text = await run_hedgectl("status", "--config", str(ab.config_path))
+    assert "B: HELD since" in text.out and "close-all in progress" in text.out
 
 
 async def test_unreachable_exchange_is_reported_with_what_redis_knows(ab_factory: ABFactory) -> None:

@@ -15,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hedge_strategy.bus import Bus
+from hedge_strategy.bus import Bus, PauseState
 from hedge_strategy.bus.messages import MAX_TS_MS
 from hedge_strategy.config import ROLES, Config
 from hedge_strategy.ops.common import format_age, format_ms, run_dir
@@ -46,11 +46,17 @@ class StatusSection:
 
 
 async def collect_pause(ctx: StatusContext) -> dict[str, Any]:
-    state = await ctx.bus.get_pause()
+    """A's pause, with B's hold (`hedgectl clear` holds B while it closes) under `hold_b`."""
+    data = {"paused": False, **_flag(ctx, await ctx.bus.get_pause(), "paused")}
+    data["hold_b"] = {"held": False, **_flag(ctx, await ctx.bus.hedger_hold(), "held")}
+    return data
+
+
+def _flag(ctx: StatusContext, state: PauseState | None, word: str) -> dict[str, Any]:
     if state is None:
-        return {"paused": False}
+        return {}
     return {
-        "paused": True,
+        word: True,
         "reason": state.reason,
         "by": state.by,
         "since_ms": state.since_ms,
@@ -61,13 +67,21 @@ async def collect_pause(ctx: StatusContext) -> dict[str, Any]:
 
 def render_pause(pause: dict[str, Any]) -> RenderableType:
     if not pause["paused"]:
-        return Text("trading: allowed (not paused)", style="green")
-    held = f", for {format_age(pause['for_s'])}" if pause.get("for_s") is not None else ""
-    return Text(
-        f"trading: PAUSED since {pause['since']}{held} by {pause['by']}: {pause['reason']}\n"
-        "  resume with: hedgectl resume",
-        style="bold red",
-    )
+        text = Text("trading: allowed (not paused)", style="green")
+    else:
+        held = f", for {format_age(pause['for_s'])}" if pause.get("for_s") is not None else ""
+        text = Text(
+            f"trading: PAUSED since {pause['since']}{held} by {pause['by']}: {pause['reason']}\n"
+            "  resume with: hedgectl resume",
+            style="bold red",
+        )
+    hold = pause.get("hold_b") or {"held": False}
+    if not hold["held"]:
+        return Group(text, Text("B: not held (reads hedge requests)", style="green"))
+    age = f", for {format_age(hold['for_s'])}" if hold.get("for_s") is not None else ""
+    return Group(text, Text(
+        f"B: HELD since {hold['since']}{age} by {hold['by']}: {hold['reason']} (no hedges until released)",
+        style="bold red"))
 
 
 # ----- heartbeats ----------------------------------------------------------------------------------------
