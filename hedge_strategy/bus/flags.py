@@ -84,5 +84,7 @@ class PauseFlags:
         try:
             return PauseState.from_json(raw)
         except BusMessageError as exc:
-            logger.error("bus {}: value of {} is unreadable ({}); treating it as set", self.pair, key, exc)
+            name = "pause" if key == self.keys.pause else "hold"
+            logger.error("bus {}: {} value is unreadable ({}); treating it as set ({})", self.pair, name, exc,
+                         key)
             return PauseState(reason=f"unreadable value in {key}", by="bus", since_ms=0)

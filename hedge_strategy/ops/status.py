@@ -39,14 +39,14 @@ from hedge_strategy.ops.common import (
 from hedge_strategy.ops.status_pair import EXCHANGE_SECTION, PAIR_SECTIONS
 from hedge_strategy.ops.status_sections import REDIS_SECTIONS, StatusContext, StatusSection
 
-PAUSE, HEARTBEATS, PROCESSES = REDIS_SECTIONS
+PAUSE, HOLD_B, HEARTBEATS, PROCESSES = REDIS_SECTIONS
 SECTION_ERROR = "section_error"  # the key a failed section's data holds instead of its fields
 
 
 def sections(with_exchange: bool = True) -> list[StatusSection]:
     """The sections of one report, in screen order."""
     exchange = [EXCHANGE_SECTION] if with_exchange else []
-    return [PAUSE, HEARTBEATS, *exchange, *PAIR_SECTIONS, PROCESSES]
+    return [PAUSE, HOLD_B, HEARTBEATS, *exchange, *PAIR_SECTIONS, PROCESSES]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -46,10 +46,12 @@ class StatusSection:
 
 
 async def collect_pause(ctx: StatusContext) -> dict[str, Any]:
-    """A's pause, with B's hold (`hedgectl clear` holds B while it closes) under `hold_b`."""
-    data = {"paused": False, **_flag(ctx, await ctx.bus.get_pause(), "paused")}
-    data["hold_b"] = {"held": False, **_flag(ctx, await ctx.bus.hedger_hold(), "held")}
-    return data
+    return {"paused": False, **_flag(ctx, await ctx.bus.get_pause(), "paused")}
+
+
+async def collect_hold(ctx: StatusContext) -> dict[str, Any]:
+    """B's hold (`hedgectl clear` holds B while it closes), shown next to the pause."""
+    return {"held": False, **_flag(ctx, await ctx.bus.hedger_hold(), "held")}
 
 
 def _flag(ctx: StatusContext, state: PauseState | None, word: str) -> dict[str, Any]:
@@ -67,21 +69,21 @@ def _flag(ctx: StatusContext, state: PauseState | None, word: str) -> dict[str, 
 
 def render_pause(pause: dict[str, Any]) -> RenderableType:
     if not pause["paused"]:
-        text = Text("trading: allowed (not paused)", style="green")
-    else:
-        held = f", for {format_age(pause['for_s'])}" if pause.get("for_s") is not None else ""
-        text = Text(
-            f"trading: PAUSED since {pause['since']}{held} by {pause['by']}: {pause['reason']}\n"
-            "  resume with: hedgectl resume",
-            style="bold red",
-        )
-    hold = pause.get("hold_b") or {"held": False}
+        return Text("trading: allowed (not paused)", style="green")
+    held = f", for {format_age(pause['for_s'])}" if pause.get("for_s") is not None else ""
+    return Text(
+        f"trading: PAUSED since {pause['since']}{held} by {pause['by']}: {pause['reason']}\n"
+        "  resume with: hedgectl resume",
+        style="bold red",
+    )
+
+
+def render_hold(hold: dict[str, Any]) -> RenderableType:
     if not hold["held"]:
-        return Group(text, Text("B: not held (reads hedge requests)", style="green"))
+        return Text("B: not held (reads hedge requests)", style="green")
     age = f", for {format_age(hold['for_s'])}" if hold.get("for_s") is not None else ""
-    return Group(text, Text(
-        f"B: HELD since {hold['since']}{age} by {hold['by']}: {hold['reason']} (no hedges until released)",
-        style="bold red"))
+    return Text(f"B: HELD since {hold['since']}{age} by {hold['by']}: {hold['reason']} (no hedges until "
+                "released)", style="bold red")
 
 
 # ----- heartbeats ----------------------------------------------------------------------------------------
@@ -150,6 +152,7 @@ def render_processes(processes: dict[str, Any]) -> RenderableType:
 
 REDIS_SECTIONS: list[StatusSection] = [
     StatusSection("pause", collect_pause, render_pause),
+    StatusSection("hold_b", collect_hold, render_hold),
     StatusSection("heartbeats", collect_heartbeats, render_heartbeats),
     StatusSection("processes", collect_processes, render_processes),
 ]
