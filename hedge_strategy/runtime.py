@@ -144,7 +144,9 @@ class Runtime:
                     change = None
                     logger.warning("{}: {}'s heartbeat not read ({!r}); read again shortly", self.name,
                                    ROLE_NAMES[other], exc)
-                if change == "back":
+                if change == "first":
+                    logger.info("{}: {} is up (heartbeat seen)", self.name, ROLE_NAMES[other])
+                elif change == "back":
                     logger.info("{}: {}'s heartbeat is back", self.name, ROLE_NAMES[other])
                 elif change == "stopped":
                     logger.info("{}: {} stopped cleanly (its heartbeat was ended on purpose); no alert",
@@ -287,13 +289,13 @@ class HeartbeatWatch:
     def saw(self, present: bool, context: str, stopped_cleanly: bool = False) -> str | None:
         """What was seen of the heartbeat just now; alerts on the first look of an absence that counts.
 
-        Returns what changed, for the caller's log: "lost: ..." once per absence, "stopped" once per clean
-        stop (no alert: the operator stopped it), "back" after either, or None.
+        Returns what changed, for the caller's log: "first" when first seen, "lost: ..." once per absence,
+        "stopped" once per clean stop (no alert: the operator stopped it), "back" after either, or None.
         """
         if present:
-            was_absent = self._alerted
+            was_absent, first = self._alerted, not self.seen
             self.seen, self._alerted = True, False
-            return "back" if was_absent else None
+            return "back" if was_absent else "first" if first else None
         never_seen_for = time.monotonic() - self._started
         if self._alerted or not (self.seen or never_seen_for >= NEVER_SEEN_GRACE_S):
             return None

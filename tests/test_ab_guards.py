@@ -61,7 +61,7 @@ async def test_a_clean_stop_of_a_raises_no_alert_in_b(ab_factory: ABFactory, web
     ab.alerts_to(webhook.url("/alerts"))
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.logs.wait(r"^B: A is up \(heartbeat seen\)")  # B knew A was there before it went away
     assert await a.stop() == 0
     await ab.logs.wait(r"^B: A stopped cleanly .*no alert")
     assert await b.stop() == 0
