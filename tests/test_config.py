@@ -158,17 +158,22 @@ def test_overrides_replace_and_validate() -> None:
     assert "strategy.depth: expected an integer >= 1, got 0" in str(info.value)
 
 
-def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
-    data = shipped()
-    data["strategy"]["retry_times"] = "x"
+
+def load_in_a_process(tmp_path: Path, data: dict) -> subprocess.CompletedProcess[str]:
+    """Write `data` as a config and load it in a fresh Python, as an entry point does (exit 2 on errors)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     script = (
         "import sys; from pathlib import Path; from hedge_strategy.config import *\n"
         "try:\n    load_config(Path(sys.argv[1]))\nexcept ConfigError as e:\n    exit_on_config_error(e)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    data = shipped()
+    data["strategy"]["retry_times"] = "x"
+    done = load_in_a_process(tmp_path, data)
     assert done.returncode == 2
     assert "strategy.retry_times: expected an integer >= 1, got 'x'" in done.stderr
 
@@ -289,14 +294,7 @@ def test_exit_on_config_error_prints_masked_values(tmp_path: Path) -> None:
     data = shipped()
     data["alerts"]["webhook_url"] = "ftp://hooks.example.com/T000/B000/XXXXSECRET"
     data["redis"]["url"] = "http://admin:hunter2secret@redis.internal:6379/0"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(data))
-    script = (
-        "import sys; from pathlib import Path; from hedge_strategy.config import *\n"
-        "try:\n    load_config(Path(sys.argv[1]))\nexcept ConfigError as e:\n    exit_on_config_error(e)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    done = load_in_a_process(tmp_path, data)
     assert done.returncode == 2
     assert "alerts.webhook_url:" in done.stderr and "ftp://hooks.example.com/***" in done.stderr
     assert "redis.url:" in done.stderr and "http://admin:***@redis.internal:6379/0" in done.stderr
