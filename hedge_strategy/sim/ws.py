@@ -169,18 +169,7 @@ class WsHub:
         self._publish(
             channel, lambda: {"type": "update/account_all_trades", "channel": channel, "trades": trades}
         )
-        all_channel = f"account_all:{account}"
-        self._publish(
-            all_channel,
-            lambda: {
-                "type": "update/account_all",
-                "channel": all_channel,
-                "account": account,
-                "positions": {},
-                "trades": trades,
-                "funding_histories": {},
-            },
-        )
+        self._publish_account_all(account, positions={}, trades=trades)
 
     def _publish_position(self, account: int, market_id: int, position: dict[str, Any]) -> None:
         positions = {str(market_id): position}
@@ -189,15 +178,21 @@ class WsHub:
             channel,
             lambda: {"type": "update/account_all_positions", "channel": channel, "positions": positions},
         )
-        all_channel = f"account_all:{account}"
+        self._publish_account_all(account, positions=positions, trades={})
+
+    def _publish_account_all(
+        self, account: int, positions: dict[str, Any], trades: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        """The same change on the combined `account_all` channel (what the SDK's own WsClient reads)."""
+        channel = f"account_all:{account}"
         self._publish(
-            all_channel,
+            channel,
             lambda: {
                 "type": "update/account_all",
-                "channel": all_channel,
+                "channel": channel,
                 "account": account,
                 "positions": positions,
-                "trades": {},
+                "trades": trades,
                 "funding_histories": {},
             },
         )
