@@ -198,13 +198,13 @@ start_sim() {
     fi
     for key in $SIM_KEYS_MISSING; do
         say "simulator: generating the API key of account ${key%%:*} (key index ${key##*:}) into $SECRETS_FILE"
-        "$VENV_PY" -m hedge_strategy.sim keygen --config "$HEDGE_CONFIG" --accounts "${key%%:*}" \
+        "$VENV_PY" -m lighter_sim keygen --config "$HEDGE_CONFIG" --accounts "${key%%:*}" \
             --api-key-index "${key##*:}" --secrets "$SECRETS_FILE" >>"$LOG_DIR/sim.log" 2>&1 ||
             fail "keygen failed for account ${key%%:*}" "$LOG_DIR/sim.log"
     done
     offset="$(file_size "$LOG_DIR/sim.log")"
     say "simulator: starting at $SIM_URL (log $LOG_DIR/sim.log)"
-    launch sim "$LOG_DIR/sim.log" "$VENV_PY" -m hedge_strategy.sim --config "$HEDGE_CONFIG"
+    launch sim "$LOG_DIR/sim.log" "$VENV_PY" -m lighter_sim --config "$HEDGE_CONFIG"
     pid=$!
     wait_for_line "$LOG_DIR/sim.log" "$offset" "sim listening on http://" "$pid" "${HEDGE_SIM_TIMEOUT_S:-30}"
     rc=$?

@@ -18,7 +18,7 @@ component_marker() {
     case "$1" in
         a) echo "main_A.py" ;;
         b) echo "main_B.py" ;;
-        sim) echo "hedge_strategy.sim" ;;
+        sim) echo "lighter_sim" ;;
         redis) echo "redis-server" ;;
         *) echo "?$1?" ;;
     esac

@@ -4,7 +4,7 @@
 
 Starts, in a temp dir and on free ports: a real `redis-server`, the simulator (speed bumps, rate limits and
 random flow off: a static ladder of background liquidity, so A always finds its depth-1 price and B always
-finds a touch), keys from `python -m hedge_strategy.sim keygen`, then `main_B.py` and `main_A.py` as separate
+finds a touch), keys from `python -m lighter_sim keygen`, then `main_B.py` and `main_A.py` as separate
 processes, as in production. It then forces N fills of A's resting order with `POST /sim/trade`, one every
 `--interval-ms` (each fill fills A's whole order, so A alternates open and close), and joins per fill:
 
@@ -238,13 +238,13 @@ async def start_stack(workdir: Path, children: list[Child]) -> tuple[str, str, P
     config = write_config(workdir, sim_port, redis_url)
     py = sys.executable
     keygen = await asyncio.create_subprocess_exec(
-        py, "-m", "hedge_strategy.sim", "keygen", "--config", str(config), "--secrets",
+        py, "-m", "lighter_sim", "keygen", "--config", str(config), "--secrets",
         str(workdir / "secrets.json"), cwd=REPO_ROOT, env=child_env(),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(keygen.communicate(), 60)
     if keygen.returncode != 0:
         raise SystemExit(f"keygen failed: {err.decode(errors='replace')}")
-    sim = await Child.start("sim", [py, "-m", "hedge_strategy.sim", "--config", str(config)],
+    sim = await Child.start("sim", [py, "-m", "lighter_sim", "--config", str(config)],
                             workdir / "sim.log")
     children.append(sim)
     await sim.lines.wait("sim listening on http://", timeout_s=30)

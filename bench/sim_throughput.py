@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sim_throughput.py [--accounts 8] [--txs-per-account 500]
 
-Starts `python -m hedge_strategy.sim` (speed bumps, rate limits and market flow off), pre-signs create/cancel
+Starts `python -m lighter_sim` (speed bumps, rate limits and market flow off), pre-signs create/cancel
 pairs with the lighter-sdk Go signer for several accounts, then fires them from one concurrent HTTP client per
 account (each account's transactions in nonce order, one in flight at a time). Prints transactions per second,
 the server-side processing time per sendTx (measured inside the server, read back from `/sim/txlog`) and the
@@ -27,7 +27,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from hedge_strategy.sim.keygen import create_key_pair, write_public_keys  # noqa: E402
+from lighter_sim.keygen import create_key_pair, write_public_keys  # noqa: E402
 
 KEY_INDEX = 3
 MARKET = 1  # BTC: size_decimals 5, price_decimals 1
@@ -59,7 +59,7 @@ async def start_sim(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "hedge_strategy.sim",
+            "lighter_sim",
             "--host",
             "127.0.0.1",
             "--port",

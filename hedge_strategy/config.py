@@ -8,7 +8,7 @@ wrong type or out of range raises `ConfigError`, whose message names each offend
 Identity keys (`pair`, the exchange URLs, `accounts`, `secrets_file`, `redis.url`, `strategy.market`,
 `strategy.quantity`) are required; a tuning knob may be omitted and then takes its value from `DEFAULTS`,
 which mirrors the shipped `config.yaml`. The `sim:` section belongs to the simulator, whose own loader
-(`hedge_strategy.sim.config`) validates it; here it is only required to be a mapping.
+(`lighter_sim.config`) validates it; here it is only required to be a mapping.
 
 Relative paths (`secrets_file`, `journal.dir`, `logging.dir`) are kept as written, so they are relative to the
 working directory, as for the simulator; the start scripts run from the repository root.
@@ -185,7 +185,7 @@ class Config:
     logging: LoggingConfig
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
-    sim: Mapping[str, Any] = field(default_factory=dict, repr=False)  # validated by hedge_strategy.sim.config
+    sim: Mapping[str, Any] = field(default_factory=dict, repr=False)  # validated by lighter_sim.config
     source: Path | None = None  # the file this came from
 
 

@@ -20,7 +20,7 @@ from hedge_strategy.config_error import ConfigError, check_role
 if TYPE_CHECKING:
     from hedge_strategy.config import Config
 
-KEYGEN_COMMAND = "python -m hedge_strategy.sim keygen"
+KEYGEN_COMMAND = "python -m lighter_sim keygen"
 _HEX_SECRET_RE = re.compile(r"^[0-9a-fA-F]{80}$")
 
 

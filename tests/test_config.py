@@ -218,11 +218,11 @@ def test_group_readable_secrets_file_is_refused(config_with_secrets) -> None:
 
 
 def test_missing_file_and_missing_key_say_what_to_run(config_with_secrets) -> None:
-    expected = r"does not exist; for the simulator run `python -m hedge_strategy.sim keygen`.*_SECRET_A"
+    expected = r"does not exist; for the simulator run `python -m lighter_sim keygen`.*_SECRET_A"
     with pytest.raises(ConfigError, match=expected):
         load_secret(config_with_secrets, "a")
     write_secrets(config_with_secrets.secrets_file, {"101:3": SECRET_A})
-    with pytest.raises(ConfigError, match=r'no key "102:3" .*python -m hedge_strategy.sim keygen'):
+    with pytest.raises(ConfigError, match=r'no key "102:3" .*python -m lighter_sim keygen'):
         load_secret(config_with_secrets, "b")
 
 

@@ -233,7 +233,7 @@ def check_infra_start_twice_then_stop(deployment: Deployment) -> None:
     assert f"simulator: already running (pid {sim_pid})" in second.stdout
     assert "generating" not in second.stdout  # keys are made once
     assert (deployment.pid("redis"), deployment.pid("sim")) == (redis_pid, sim_pid)
-    assert deployment.copies("hedge_strategy.sim") == [sim_pid]
+    assert deployment.copies("lighter_sim") == [sim_pid]
     assert deployment.copies("redis-server") == [redis_pid]
 
     stopped = deployment.stop()
@@ -355,7 +355,7 @@ def test_pair_start_twice_then_stop(deployment: Deployment) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"already running: A pid {pids['a']}, B pid {pids['b']}" in again.stdout
     assert {name: deployment.pid(name) for name in pids} == pids
-    for marker, name in (("main_A.py", "a"), ("main_B.py", "b"), ("hedge_strategy.sim", "sim")):
+    for marker, name in (("main_A.py", "a"), ("main_B.py", "b"), ("lighter_sim", "sim")):
         assert deployment.copies(marker) == [pids[name]], marker
     assert deployment.copies("redis-server") == [pids["redis"]]
 

@@ -25,7 +25,7 @@ async def run_cli(*args: str, wait_s: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hedge_strategy.sim",
+        "lighter_sim",
         *args,
         cwd=REPO_ROOT,
         env=env,
@@ -135,7 +135,7 @@ async def test_keygen_writes_0600_secrets_is_idempotent_and_registers_with_a_run
 
 
 def test_the_shipped_config_yaml_sim_section_is_valid() -> None:
-    from hedge_strategy.sim.config import load_sim_config
+    from lighter_sim.config import load_sim_config
 
     config = load_sim_config(REPO_ROOT / "config.yaml")
     assert [m["symbol"] for m in config.markets] == ["ETH", "BTC"]

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from hedge_strategy.sim.book import Order
-from hedge_strategy.sim.engine import AcceptedTx, Engine, SimError
-from hedge_strategy.sim.events import OrderChanged, PositionChanged, SimEvent
-from hedge_strategy.sim.markets import MarketSpec
+from lighter_sim.book import Order
+from lighter_sim.engine import AcceptedTx, Engine, SimError
+from lighter_sim.events import OrderChanged, PositionChanged, SimEvent
+from lighter_sim.markets import MarketSpec
 
 START_MS = 1_700_000_000_000
 ETH, BTC = 0, 1
@@ -201,7 +201,7 @@ def test_malformed_json_is_21106(h: Harness) -> None:
 
 
 def test_too_many_open_orders_is_21125(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hedge_strategy.sim.engine.MAX_OPEN_PER_MARKET", 3)
+    monkeypatch.setattr("lighter_sim.engine.MAX_OPEN_PER_MARKET", 3)
     for coid in (1, 2):
         h.order(A, coid, "0.0002", "90000", "buy")
     h.accept(14, A, **h.create_fields(3, "0.0002", "90000", "buy"))  # accepted, not yet executed: counts too
@@ -437,8 +437,8 @@ def test_flat_position_stays_listed_with_sign_zero(h: Harness) -> None:
 
 
 def test_long_runs_keep_bounded_memory(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hedge_strategy.sim.core.EXPIRY_COMPACT_AT", 50)
-    monkeypatch.setattr("hedge_strategy.sim.core.BY_CLIENT_LIMIT", 40)
+    monkeypatch.setattr("lighter_sim.core.EXPIRY_COMPACT_AT", 50)
+    monkeypatch.setattr("lighter_sim.core.BY_CLIENT_LIMIT", 40)
     h.engine._expiry_compact_at = 50
     keeper = h.order(A, 1, "0.0002", "90000", "buy")  # stays open the whole time
     for coid in range(2, 300):

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hedge_strategy.sim.book import Order
-from hedge_strategy.sim.engine import Engine
-from hedge_strategy.sim.flow import MarketFlow
-from hedge_strategy.sim.markets import market_specs_from_config
+from lighter_sim.book import Order
+from lighter_sim.engine import Engine
+from lighter_sim.flow import MarketFlow
+from lighter_sim.markets import market_specs_from_config
 from tests.test_sim_engine import SIG
 
 START_MS = 1_700_000_000_000

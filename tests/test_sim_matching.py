@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedge_strategy.sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
+from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
 from tests.test_sim_engine import BTC, ETH, A, B, C, Harness
 
 

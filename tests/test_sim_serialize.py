@@ -9,9 +9,9 @@ from typing import Any
 import lighter.models as sdk
 import pytest
 
-from hedge_strategy.sim.engine import SimError
-from hedge_strategy.sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
-from hedge_strategy.sim.markets import MarketSpec, fmt_usdc, market_specs_from_config
+from lighter_sim.engine import SimError
+from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
+from lighter_sim.markets import MarketSpec, fmt_usdc, market_specs_from_config
 from tests.test_sim_engine import BTC, ETH, START_MS, A, B, C, Harness
 
 

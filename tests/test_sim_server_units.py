@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from hedge_strategy.sim.auth import AuthError, check_token, parse_token
-from hedge_strategy.sim.config import SimConfigError, parse_sim_section
-from hedge_strategy.sim.faults import FaultError, Faults
-from hedge_strategy.sim.ratelimit import RateLimiter, premium_weight
-from hedge_strategy.sim.scheduler import SpeedBumps
+from lighter_sim.auth import AuthError, check_token, parse_token
+from lighter_sim.config import SimConfigError, parse_sim_section
+from lighter_sim.faults import FaultError, Faults
+from lighter_sim.ratelimit import RateLimiter, premium_weight
+from lighter_sim.scheduler import SpeedBumps
 from tests.fixtures.common import FakeClock
 
 
@@ -173,7 +173,7 @@ class FakeSocket:
 
 
 async def test_a_client_whose_send_queue_overflows_is_dropped_not_waited_for() -> None:
-    from hedge_strategy.sim.ws import SEND_QUEUE_FRAMES, Connection, WsHub
+    from lighter_sim.ws import SEND_QUEUE_FRAMES, Connection, WsHub
 
     async def no_tx(data: dict[str, Any], key: str, batch: bool) -> dict[str, Any]:
         return {}

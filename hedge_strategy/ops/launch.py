@@ -1,8 +1,9 @@
 """`hedgectl launch-env`: what `start_hedge.sh` needs from the config, as shell-safe `KEY=value` lines.
 
 The script runs `eval "$(python -m hedge_strategy.ctl launch-env --config C)"`, so the YAML is parsed and
-validated in one place (this module, through `hedge_strategy.config` and the simulator's own loader) and the
-shell never parses YAML. A bad config exits 2 naming the key, before anything is started.
+validated before anything starts and the shell never parses YAML. A bad config exits 2 naming the key. The
+`sim:` section belongs to the simulator: when it is enabled, this runs `python -m lighter_sim launch-env` as a
+process (the bot imports nothing from the simulator), which validates that section and adds its `SIM_*` lines.
 
 Paths are printed absolute, resolved against the working directory (the scripts run from the repository
 root, where the config's relative paths are meant to be read).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +30,10 @@ from hedge_strategy.ops.common import (
     run_dir,
     safe_url,
 )
-from hedge_strategy.sim.config import SimConfig, SimConfigError, parse_sim_section
-from hedge_strategy.sim.keygen import KeygenError, read_public_keys, read_secrets
 
 DEFAULT_REDIS_PORT = 6379
+SIM_MODULE = "lighter_sim"
+SIM_LAUNCH_TIMEOUT_S = 60.0
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 
 
@@ -56,27 +58,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def cmd_launch_env(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args.config)
-    try:
-        sim = parse_sim_section(config.sim)
-    except SimConfigError as exc:
-        print(f"configuration error:\n  {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    values = launch_values(config, sim, Path(args.config))
+    values = launch_values(config, Path(args.config))
     if values["SIM_ENABLED"] == "1":
-        warning = sim_url_mismatch(config, sim)
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
+        sim_values = simulator_launch_values(config, Path(args.config))
+        if sim_values is None:
+            return EXIT_CONFIG
+        values.update(sim_values)
     for key, value in values.items():
         print(f"{key}={shlex.quote(value)}")
     return EXIT_OK
 
 
-def launch_values(config: Config, sim: SimConfig, config_path: Path) -> dict[str, str]:
-    """Every `KEY=value` of launch-env, as strings ("1"/"0" for booleans), in a stable order."""
+def launch_values(config: Config, config_path: Path) -> dict[str, str]:
+    """Every bot `KEY=value` of launch-env, as strings ("1"/"0" for booleans), in a stable order.
+
+    With the simulator disabled the `SIM_*` facts are empty; `simulator_launch_values` fills them otherwise.
+    """
     redis = redis_target(config.redis.url)
     sim_enabled = bool(config.sim.get("enabled", True))
     a, b = config.accounts["a"], config.accounts["b"]
-    missing = missing_sim_keys(config, sim) if sim_enabled else []
     return {
         "HEDGE_CONFIG": str(config_path.resolve()),
         "HEDGE_PAIR": config.pair,
@@ -91,12 +91,12 @@ def launch_values(config: Config, sim: SimConfig, config_path: Path) -> dict[str
         "REDIS_SOCKET": redis.socket,
         "EXCHANGE_URL": config.exchange.url,
         "SIM_ENABLED": _flag(sim_enabled),
-        "SIM_HOST": sim.host,
-        "SIM_PORT": str(sim.port),
-        "SIM_URL": f"http://{_url_host(sim.host)}:{sim.port}",
-        "SIM_STATE_DIR": str(sim.state_dir.resolve()),
+        "SIM_HOST": "",
+        "SIM_PORT": "",
+        "SIM_URL": "",
+        "SIM_STATE_DIR": "",
         # "<account>:<api_key_index>" pairs that keygen must create before the sim starts
-        "SIM_KEYS_MISSING": " ".join(missing),
+        "SIM_KEYS_MISSING": "",
         "ACCOUNT_A": str(a.account_index),
         "ACCOUNT_B": str(b.account_index),
         "STRATEGY_MARKET": config.strategy.market,
@@ -104,6 +104,39 @@ def launch_values(config: Config, sim: SimConfig, config_path: Path) -> dict[str
         "STRATEGY_DEPTH": str(config.strategy.depth),
         "HEARTBEAT_TTL_S": f"{config.strategy.heartbeat_ttl_s:g}",
     }
+
+
+def simulator_launch_values(config: Config, config_path: Path) -> dict[str, str] | None:
+    """The simulator's own `SIM_*` lines (`python -m lighter_sim launch-env`, run as a process).
+
+    None when the simulator refused its section: its message (naming the key) has been passed on to stderr.
+    Its warnings (exchange.url not pointing at it) are passed on too.
+    """
+    keys = ",".join(config.accounts[role].key_id for role in ("a", "b"))
+    command = [
+        sys.executable, "-m", SIM_MODULE, "launch-env", "--config", str(config_path), "--keys", keys,
+        "--secrets", str(Path(config.secrets_file)), "--exchange-url", config.exchange.url,
+    ]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=SIM_LAUNCH_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"configuration error:\n  sim: cannot run {SIM_MODULE} launch-env ({exc})", file=sys.stderr)
+        return None
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        if not done.stderr.strip():
+            failed = f"sim: {SIM_MODULE} launch-env exited {done.returncode}"
+            print(f"configuration error:\n  {failed}", file=sys.stderr)
+        return None
+    values: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, sep, quoted = line.partition("=")
+        if sep and key.startswith("SIM_"):
+            parsed = shlex.split(quoted)
+            values[key] = parsed[0] if parsed else ""
+    return values
 
 
 def redis_target(url: str) -> RedisTarget:
@@ -125,41 +158,6 @@ def is_local_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def missing_sim_keys(config: Config, sim: SimConfig) -> list[str]:
-    """`"<account>:<api_key_index>"` for each of A and B whose key pair keygen has not made yet."""
-    try:
-        secrets = read_secrets(Path(config.secrets_file))
-    except KeygenError:
-        secrets = {}  # unreadable: keygen will say why
-    try:
-        public = read_public_keys(sim.state_dir)
-    except KeygenError:
-        public = {}
-    missing: list[str] = []
-    for account in (config.accounts["a"], config.accounts["b"]):
-        registered = account.api_key_index in public.get(account.account_index, {})
-        if account.key_id not in secrets or not registered:
-            missing.append(account.key_id)
-    return missing
-
-
-def sim_url_mismatch(config: Config, sim: SimConfig) -> str:
-    """A warning when the simulator is enabled but `exchange.url` points somewhere else, else ""."""
-    parts = urlsplit(config.exchange.url)
-    host = parts.hostname or ""
-    same_host = host == sim.host or (is_local_host(host) and is_local_host(sim.host))
-    if same_host and parts.port == sim.port:
-        return ""
-    return (
-        f"sim.enabled is true but exchange.url ({config.exchange.url}) is not the simulator "
-        f"(http://{_url_host(sim.host)}:{sim.port}); A and B will not trade on it"
-    )
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _flag(value: Any) -> str:

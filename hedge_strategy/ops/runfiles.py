@@ -17,7 +17,7 @@ from hedge_strategy.ops.common import run_dir
 COMPONENTS: dict[str, str] = {
     "a": "main_A.py",
     "b": "main_B.py",
-    "sim": "hedge_strategy.sim",
+    "sim": "lighter_sim",
     "redis": "redis-server",
 }
 

@@ -54,7 +54,7 @@ __all__ = [
     "TradeHappened",
 ]
 
-log = logging.getLogger("hedge_strategy.sim.engine")
+log = logging.getLogger("lighter_sim.engine")
 
 MAX_OPEN_PER_MARKET = 1000
 CANCEL_ALL_IMMEDIATE, CANCEL_ALL_SCHEDULED, CANCEL_ALL_ABORT = 0, 1, 2

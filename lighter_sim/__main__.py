@@ -1,8 +1,10 @@
 """Command line of the simulator.
 
-    python -m hedge_strategy.sim [--host H] [--port P] [--config config.yaml]
-    python -m hedge_strategy.sim keygen [--config config.yaml] [--accounts 101,102] [--api-key-index 3]
+    python -m lighter_sim [--host H] [--port P] [--config config.yaml]
+    python -m lighter_sim keygen [--config config.yaml] [--accounts 101,102] [--api-key-index 3]
                                         [--secrets var/secrets.json] [--url http://127.0.0.1:8765]
+    python -m lighter_sim launch-env [--config config.yaml] [--keys 101:3,102:3] [--secrets FILE]
+                                     [--exchange-url URL]
 
 Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 runtime failure, 2 bad configuration or arguments.
 """
@@ -29,7 +31,7 @@ def _setup_logging() -> None:
 
 def _serve_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hedge_strategy.sim", description="Lighter-compatible simulated exchange"
+        prog="python -m lighter_sim", description="Lighter-compatible simulated exchange"
     )
     parser.add_argument("--host", help="listen address (default: sim.host)")
     parser.add_argument("--port", type=int, help="listen port, 0 picks a free one (default: sim.port)")
@@ -41,7 +43,7 @@ def _serve_args(argv: list[str]) -> argparse.Namespace:
 
 def _keygen_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m hedge_strategy.sim keygen",
+        prog="python -m lighter_sim keygen",
         description="create API key pairs for the simulated accounts",
     )
     parser.add_argument("--config", type=Path, default=Path("config.yaml"))
@@ -145,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging()
     if argv and argv[0] == "keygen":
         return keygen(argv[1:])
+    if argv and argv[0] == "launch-env":
+        from .launch_env import main as launch_env
+
+        return launch_env(argv[1:])
     return serve(argv)
 
 

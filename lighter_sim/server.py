@@ -93,7 +93,7 @@ class SimServer:
                 self.register_account(index, "premium", Decimal("100000"), keys, persist=False)
         for index, entry in sorted(self.registry.items()):
             if not entry.keys:
-                log.warning("account %s has no API key yet: run `python -m hedge_strategy.sim keygen`", index)
+                log.warning("account %s has no API key yet: run `python -m lighter_sim keygen`", index)
 
     def register_account(
         self, index: int, tier: str, collateral: Decimal, keys: dict[int, str], *, persist: bool

@@ -16,7 +16,7 @@ from typing import Any
 
 from .engine import Engine
 
-log = logging.getLogger("hedge_strategy.sim.flow")
+log = logging.getLogger("lighter_sim.flow")
 
 # A server suspended for longer than this skips the missed flow instead of replaying it all at once.
 MAX_BACKLOG_MS = 300_000

@@ -22,7 +22,7 @@ from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeH
 from .markets import MarketSpec, fmt_usdc
 from .serialize import IMF_TICKS, INITIAL_MARGIN_FRACTION, order_json, position_json
 
-log = logging.getLogger("hedge_strategy.sim.engine")
+log = logging.getLogger("lighter_sim.engine")
 
 FIRST_ORDER_INDEX = 1 << 48
 TRADES_LIMIT = 20000

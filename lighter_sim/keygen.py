@@ -1,4 +1,4 @@
-"""`python -m hedge_strategy.sim keygen`: API key pairs for the simulated accounts.
+"""`python -m lighter_sim keygen`: API key pairs for the simulated accounts.
 
 Public keys go to `<sim.state_dir>/api_keys.json` (read by the sim at start), private keys to the 0600
 secrets file the bot reads. Private keys are never printed or logged.
