@@ -290,7 +290,7 @@ class Hedger:
         if size != market.round_size_down(size):
             return f"size {size} is not a multiple of the lot {market.lot}"
         if size < market.min_base_amount:
-            return f"size {size} is below the market minimum {market.min_base_amount} (21121)"
+            return f"size {size} is below the market minimum {market.min_base_amount}"
         if market.base_to_int(size) > chase.MAX_BASE_AMOUNT_LOTS:
             return (f"size {size} is above the largest an order can carry "
                     f"({market.base_from_int(chase.MAX_BASE_AMOUNT_LOTS)})")
@@ -354,11 +354,11 @@ class Hedger:
             logger.info("{} for {}: sent_us={} seen_us={} tx {} ({})", what, job.label, sent_us,
                         min(seen) if seen else "-", (result.tx_hash or "-")[:16], result.status.value)
         if result.status is SendStatus.REJECTED:
-            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
             self.rt.metrics.order(Intent.HEDGE, OrderState.REJECTED)
-            logger.warning("{} → rejected ({} {})", what, result.code, result.message)
-            if chase.is_final_error(result.code):
-                job.failure = f"{result.code}: {result.message} (retrying cannot fix it)"
+            logger.warning("{} → rejected ({})", what, result.detail)
+            if not result.worth_retrying:
+                job.failure = f"{result.detail} (retrying cannot fix it)"
             return self.rt.journal.get(coid)
         self.rt.journal.mark_sent(coid, now_ms())
         if result.status is SendStatus.UNKNOWN:
@@ -369,8 +369,8 @@ class Hedger:
         logger.info("{} → {} {}{} in {:.0f} ms", what, done.state, done.filled_size,
                     f" @ {avg:.{market.price_decimals + 2}f}" if avg is not None else "",
                     (time.time_ns() // 1000 - sent_us) / 1000)
-        if chase.is_final_status(done.reason):
-            job.failure = f"{done.reason} (retrying cannot fix it)"
+        if chase.end_repeats(done.end_reason):
+            job.failure = f"ended {done.end_reason} (retrying cannot fix it)"
         return done
 
     async def _wait_done(self, coid: int) -> JournalOrder:

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, now_ms
 from hedge_strategy.exchange import (
+    EndReason,
     Purpose,
     Role,
     SendStatus,
@@ -270,9 +271,9 @@ class Maker:
             logger.info("A placed {}", what)
             return coid
         if result.status is SendStatus.REJECTED:
-            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
             self.rt.metrics.order(Intent.MAKER, OrderState.REJECTED)
-            logger.warning("A: {} rejected ({} {}); next cycle", what, result.code, result.message)
+            logger.warning("A: {} rejected ({}); next cycle", what, result.detail)
             return None
         self.rt.journal.mark_sent(coid, now_ms())
         self.rt.tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
@@ -331,14 +332,14 @@ class Maker:
         """Cancel and confirm the final state; a fill racing the cancel still reaches on_fill (hedged)."""
         result = await self.rt.account.cancel(self.market, coid)
         logger.info("A cancelling {} ({}): cancel {} {}", describe_coid(coid), why, result.status.value,
-                    f"({result.code} {result.message})" if not result.accepted else "")
+                    f"({result.detail})" if not result.accepted else "")
         await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.metrics.order(Intent.MAKER, order.state)
         coid = describe_coid(order.client_order_index)
-        if order.reason == "canceled-post-only":
-            logger.info("A: {} would have crossed the book (canceled-post-only); next cycle re-prices", coid)
+        if order.end_reason is EndReason.POST_ONLY_WOULD_CROSS:
+            logger.info("A: {} would have crossed the book (post-only); next cycle re-prices", coid)
         else:
             logger.info("A: {} ended {}{}, filled {}/{}", coid, order.state,
                         f" ({order.reason})" if order.reason else "", order.filled_size, order.size)

@@ -106,7 +106,7 @@ def order_json(account: LighterAccount, order: OrderUpdate) -> dict[str, Any]:
         "side": order.side.value,
         "price": str(order.price),
         "remaining_size": str(order.remaining_size),
-        "status": order.status,
+        "status": order.state.value,
     }
 
 
