@@ -21,12 +21,15 @@ from .book import TIF_IOC, TIF_POST_ONLY, TYPE_MARKET, Order, OrderBook
 from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
 from .fees import fee_paid, rates_of
 from .markets import MarketSpec
-from .serialize import INITIAL_MARGIN_FRACTION, SURFACE_WS, order_json, position_json, trade_json
+from .serialize import INITIAL_MARGIN_FRACTION, order_json, position_json, trade_json
 
 log = logging.getLogger("lighter_sim.engine")
 
-FIRST_ORDER_INDEX = 1 << 48  # exchange order indexes are >= 2^48 (client order indexes are below)
-IDS_PER_MS = 1000  # id space reserved per millisecond of wall-clock start time (see `ExchangeCore.id_base`)
+ORDER_INDEX_SHIFT = 48  # exchange order indexes are >= 2^48 (client order indexes are below)
+# Id space reserved per millisecond of wall-clock start time (see ExchangeCore.__init__). Orders get less so
+# that the sequence stays below 2^48 (start ms x 100 reaches 2^48 in 2059).
+TRADE_IDS_PER_MS = 1000
+ORDER_IDS_PER_MS = 100
 TRADES_LIMIT = 20000
 MARKET_TRADES_LIMIT = 2000
 BY_CLIENT_LIMIT = 20000  # orders per account findable by client index once ended
@@ -59,12 +62,13 @@ class ExchangeCore:
         self.books = {m: OrderBook(m) for m in self.specs}
         self.accounts: dict[int, Account] = {}
         # Trade ids and order indexes never repeat across restarts, as the venue's do not: each run starts its
-        # counters at its start time in ms x 1000. A later run starts above everything an earlier run could
-        # have used unless that run averaged more than 1000 ids per millisecond of its life (or the wall clock
-        # stepped back). Nothing is persisted, so a kill -9 cannot lose the counter.
-        self.id_base = self.created_ms * IDS_PER_MS
-        self._next_order_index = FIRST_ORDER_INDEX + self.id_base
-        self._next_trade_id = self.id_base
+        # counters at its start time in ms x 1000 (trades) or x 100 (orders). A later run starts above every
+        # id an earlier run used unless that run averaged more than 1000 trades (100 orders) per millisecond
+        # of its life, or the wall clock stepped back. Nothing is persisted, so a kill -9 loses nothing.
+        # An order index is (market_id + 1) << 48 plus that sequence, as in every captured order and trade
+        # (`order_index >> 48 == market_index + 1`; inferred from captures, not documented).
+        self._next_order_seq = self.created_ms * ORDER_IDS_PER_MS
+        self._next_trade_id = self.created_ms * TRADE_IDS_PER_MS
         self._next_seq = 1  # time priority and inactive-history ordering
         self.block_height = 0
         self._now_ms = self.created_ms
@@ -137,7 +141,7 @@ class ExchangeCore:
             OrderChanged(
                 order.account_index,
                 order.market_id,
-                order_json(order, self.specs[order.market_id], SURFACE_WS),
+                order_json(order, self.specs[order.market_id], snapshot=False),
             )
         )
 
@@ -153,7 +157,7 @@ class ExchangeCore:
     # -- order lifecycle ------
     def _new_order(self, account: Account, market_id: int, **fields: Any) -> Order:
         order = Order(
-            order_index=self._next_order_index,
+            order_index=((market_id + 1) << ORDER_INDEX_SHIFT) + self._next_order_seq,
             account_index=account.index,
             market_id=market_id,
             created_ms=self._now_ms,
@@ -162,7 +166,7 @@ class ExchangeCore:
             seq=self._take_seq(),
             **fields,
         )
-        self._next_order_index += 1
+        self._next_order_seq += 1
         if not account.internal:
             self._remember_by_client(account, order)
         return order

@@ -243,6 +243,10 @@ class Engine(EngineReads):
         account.tx_log.append(entry)
 
     @staticmethod
+    def _client_index_in_use(account: Account, client_order_index: int) -> bool:
+        return client_order_index != 0 and client_order_index in account.by_client
+
+    @staticmethod
     def _release_pending_create(account: Account, market: int, client_order_index: int) -> None:
         key = (market, client_order_index)
         account.pending_creates[key] -= 1
@@ -253,13 +257,24 @@ class Engine(EngineReads):
     # -- transactions: execute ------
     def execute(self, accepted: AcceptedTx) -> None:
         """Applies an accepted tx now; a tx dropped by reset() (or executed twice) is ignored."""
-        if self._pending.pop(accepted.tx_hash, None) is None:
+        if accepted.tx_hash not in self._pending:
             log.warning(
                 "execute of unknown tx %s ignored (reset in between, or executed twice)", accepted.tx_hash
             )
             return
         account = self.accounts[accepted.account_index]
         tx = accepted.payload
+        if accepted.tx_type == TX_CREATE_ORDER and self._client_index_in_use(account, tx["ClientOrderIndex"]):
+            # Captured on testnet (corpus rest/sendTx hftbacktest 2026-07-30 line 4): a create reusing the
+            # client order index of a resting order is answered 200 and never appears (sequencer code 21728).
+            self.discard(accepted, "sequencer-rejected 21728: client order index already exists")
+            log.info(
+                "create of account %s dropped by the sequencer: client order index %s is in use",
+                account.index,
+                tx["ClientOrderIndex"],
+            )
+            return
+        del self._pending[accepted.tx_hash]
         with self._operation(accepted.tx_hash):
             if accepted.tx_type == TX_CREATE_ORDER:
                 self._execute_create(account, tx)

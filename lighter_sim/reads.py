@@ -11,7 +11,6 @@ from .core import ExchangeCore
 from .errors import ACCOUNT_NOT_FOUND, MARKET_NOT_FOUND, SimError
 from .serialize import (
     CHAIN_ID,
-    SURFACE_REST,
     account_limits_json,
     detailed_account_json,
     l1_address,
@@ -47,7 +46,7 @@ class EngineReads(ExchangeCore):
         return [market_id]
 
     def _orders_body(self, orders: list[Order], next_cursor: str = "") -> dict[str, Any]:
-        body = {**OK, "orders": [order_json(o, self.specs[o.market_id], SURFACE_REST) for o in orders]}
+        body = {**OK, "orders": [order_json(o, self.specs[o.market_id], snapshot=True) for o in orders]}
         return _with_cursor(body, next_cursor)
 
     # -- exchange-wide ------
@@ -229,7 +228,7 @@ class EngineReads(ExchangeCore):
         account = self._reader_account(account_index)
         result: dict[str, list[dict[str, Any]]] = {str(m): [] for m in sorted(self.specs)}
         for order in sorted(account.open_orders.values(), key=lambda o: o.order_index):
-            result[str(order.market_id)].append(order_json(order, self.specs[order.market_id]))  # WS form
+            result[str(order.market_id)].append(order_json(order, self.specs[order.market_id], snapshot=True))
         return result
 
     def positions_json(self, account_index: int) -> dict[str, dict[str, Any]]:

@@ -33,13 +33,8 @@ def l1_address(account_index: int) -> str:
     return "0x" + f"{account_index:040x}"
 
 
-# Where an order body goes: the REST order lists and the WebSocket account channels differ in one field.
-SURFACE_REST = "rest"
-SURFACE_WS = "ws"
-
-
-def order_json(order: Order, spec: MarketSpec, surface: str = SURFACE_WS) -> dict[str, Any]:
-    """One order, with exactly the fields the venue sends (captured May-Aug 2026, REST and WebSocket).
+def order_json(order: Order, spec: MarketSpec, *, snapshot: bool) -> dict[str, Any]:
+    """One order, with exactly the fields the venue sends (captured Jul-Aug 2026, REST and WebSocket).
 
     Verified from captures (corpus rest/accountActiveOrders testnet 2026-08-01, ws/account_all_orders testnet
     2026-07-30, Qubx mainnet Oct 2025):
@@ -48,10 +43,11 @@ def order_json(order: Order, spec: MarketSpec, surface: str = SURFACE_WS) -> dic
     - `transaction_time` is microseconds of the order's latest change;
     - `side` is "" (the side is `is_ask`);
     - `base_size` is the REMAINING size in lots (0 once filled or canceled), `base_price` the price in ticks;
-    - the integrator fields are strings: "0" on the WebSocket, "" on REST;
+    - the integrator fields are strings: "" in snapshots (REST order lists, `subscribed/` frames) and "0" in
+      `update/` frames of the same order;
     - `order_version`, `market_symbol`, `market_kind` (in lighter-sdk's model) are not sent.
     """
-    integrator = "" if surface == SURFACE_REST else "0"
+    integrator = "" if snapshot else "0"
     return {
         "order_index": order.order_index,
         "client_order_index": order.client_order_index,
@@ -177,7 +173,7 @@ def unrealized_pnl(pos: Position, spec: MarketSpec, mid: int) -> Decimal:
 
 def position_json(pos: Position, spec: MarketSpec, mid: int, open_orders: int) -> dict[str, Any]:
     size = abs(pos.size)
-    return {  # the fields of captured positions (REST account 2025-11, WS account_all 2025-10), no others
+    return {  # the fields of the newest captured positions (WS account_all_positions, testnet 2026-07-30)
         "market_id": spec.market_id,
         "symbol": spec.symbol,
         "initial_margin_fraction": f"{INITIAL_MARGIN_FRACTION * 100:.2f}",
@@ -192,6 +188,7 @@ def position_json(pos: Position, spec: MarketSpec, mid: int, open_orders: int) -
         "realized_pnl": fmt_usdc(pos.realized),
         "liquidation_price": "0",
         "margin_mode": 0,
+        "margin_set_flag": 1,  # as captured on testnet 2026-07-30 (absent in Oct 2025)
         "allocated_margin": "0.000000",
     }
 
