@@ -21,7 +21,7 @@ IOC = lighter.SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
 
 async def next_nonce(sim: SimProcess, account: int) -> int:
     body = await sim.get("/api/v1/nextNonce", {"account_index": account, "api_key_index": 3})
-    return models.NextNonce.model_validate(body).nonce
+    return models.NextNonce.from_dict(body).nonce
 
 
 async def place(client: Any, coid: int, price: int, ask: bool = False) -> tuple[Any, Any]:
@@ -140,7 +140,7 @@ async def test_blackholed_sendtx_executes_but_is_never_answered(sim: SimProcess)
         {"account_index": 101, "client_order_indexes": 11000000000031},
         sim.auth_token(client),
     )
-    assert [o.status for o in models.Orders.model_validate(body).orders] == ["open"]
+    assert [o.status for o in models.Orders.from_dict(body).orders] == ["open"]
     record = (await sim.txlog(101))["101"][-1]
     assert record["answered_us"] is None and "blackholed" in record["message"]
     assert await next_nonce(sim, 101) == 1
@@ -192,7 +192,7 @@ async def test_speed_bumps_delay_execution_not_the_answer_and_keep_account_order
             await ws.expect("subscribed/account_all_orders")
         resp, err = await place(standard, 11000000000051, 949000)
         assert err is None
-        strict = models.RespSendTx.model_validate(resp.to_dict())
+        strict = models.RespSendTx.from_dict(resp.to_dict())
         # Premium: an IOC (taker, 200 ms) then a post-only (maker, 0 ms) must execute in that order.
         _, _, err = await premium.create_order(
             BTC, 21000000000051, MIN_LOT, 940000, True, LIMIT, IOC, order_expiry=0

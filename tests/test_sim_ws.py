@@ -78,17 +78,17 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
 
         await rest_order(client, 11000000000010, 949000, ask=False, size=2 * MIN_LOT)
         opened = (await ws.expect("update/account_all_orders"))["orders"]["1"][0]
-        models.Order.model_validate(opened)
+        models.Order.from_dict(opened)
         assert (opened["client_order_index"], opened["status"]) == (11000000000010, "open")
 
         await sim.trade(BTC, "sell", "0.00020")
         fill = (await ws.expect("update/account_all_trades"))["trades"]["1"][0]
-        models.Trade.model_validate(fill)
+        models.Trade.from_dict(fill)
         assert fill["bid_client_id"] == 11000000000010 and fill["bid_id"] == opened["order_index"]
         assert (fill["size"], fill["price"], fill["is_maker_ask"]) == ("0.00020", "94900.0", False)
         assert fill["trade_id"] > 0 and fill["timestamp"] > 1_700_000_000_000  # ms
         pos = (await ws.expect("update/account_all_positions"))["positions"]["1"]
-        models.AccountPosition.model_validate(pos)
+        models.AccountPosition.from_dict(pos)
         assert (pos["sign"], pos["position"]) == (1, "0.00020")
         partial = (await ws.expect("update/account_all_orders"))["orders"]["1"][0]
         assert (partial["status"], partial["filled_base_amount"]) == ("open", "0.00020")
@@ -120,11 +120,11 @@ async def test_sendtx_over_the_websocket(sim: SimProcess) -> None:
     async with sim.stream() as ws:
         await ws.send({"type": "jsonapi/sendtx", "data": {"tx_type": 14, "tx_info": tx_info}})
         reply = (await ws.expect("jsonapi/sendtx"))["data"]
-        assert models.RespSendTx.model_validate(reply).code == 200
+        assert models.RespSendTx.from_dict(reply).code == 200
         await ws.send({"type": "jsonapi/sendtx", "data": {"tx_type": 14, "tx_info": tx_info}})  # replay
         again = (await ws.expect("jsonapi/sendtx"))["data"]
         assert (again["code"], again["message"]) == (21104, "invalid nonce")
-    book = models.OrderBookOrders.model_validate(
+    book = models.OrderBookOrders.from_dict(
         await sim.get("/api/v1/orderBookOrders", {"market_id": 1, "limit": 5})
     )
     assert [b.price for b in book.bids] == ["94900.0"]
