@@ -12,7 +12,7 @@ from typing import Any
 from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 from tests.test_ctl_status_kit import run_hedgectl
 
-FEE_UNITS = Decimal("0.000001")  # the sim's fees are integers of 1e-6 USDC
+FEE_RATE_UNIT = Decimal("0.000001")  # trade fees are rates in millionths of notional (tests/wire/README.md)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -37,8 +37,9 @@ async def fills_of(ab: AB, account: int) -> list[tuple[str, Decimal, Decimal, De
     for trade in sorted(state["accounts"][str(account)]["fills"], key=lambda t: t["trade_id"]):
         side = "buy" if trade["bid_account_id"] == account else "sell"
         maker = trade["is_maker_ask"] == (side == "sell")
-        fee = Decimal(trade["maker_fee" if maker else "taker_fee"]) * FEE_UNITS
-        fills.append((side, Decimal(trade["size"]), Decimal(trade["price"]), fee))
+        size, price = Decimal(trade["size"]), Decimal(trade["price"])
+        fee = Decimal(trade.get("maker_fee" if maker else "taker_fee", 0)) * FEE_RATE_UNIT * size * price
+        fills.append((side, size, price, fee))
     return fills
 
 

@@ -14,6 +14,7 @@ from hedge_strategy.exchange import (
     StreamDown,
     StreamUp,
     TopOfBook,
+    VenueState,
     make_coid,
 )
 from tests.fixtures.sim import SimProcess
@@ -35,7 +36,7 @@ async def test_dropped_websocket_reconnects_resnapshots_and_replays_fills(sim: S
     btc = account.market("BTC")
     assert await next_event(events, StreamUp) == StreamUp(101, reconnect=False)
     assert (await account.place_post_only(btc, Side.BUY, SIZE, D("94000.0"), coid(1))).accepted
-    await next_event(events, OrderUpdate, lambda u: u.status == "open")
+    await next_event(events, OrderUpdate, lambda u: u.state is VenueState.LIVE)
 
     dropped = await sim.faults(drop_websockets=True)
     assert dropped["dropped_websockets"] == 1
