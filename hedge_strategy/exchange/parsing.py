@@ -212,6 +212,27 @@ def by_market(payload: Any, what: str) -> Iterator[tuple[int | None, Any]]:
         yield market_id, value
 
 
+AccountEvent = OrderUpdate | Fill | PositionSnapshot
+
+
+def account_events(frame: Mapping[str, Any], account_index: int) -> Iterator[AccountEvent]:
+    """The events of `account_index` in an account channel frame (`account_all_orders`, `account_all_trades`,
+    `account_all_positions`, and `account_all`, which carries trades and positions): orders, then fills,
+    then positions, each keyed by market as `{"<market_id>": ...}`. Malformed items are logged and skipped.
+    """
+    for _, orders in by_market(frame.get("orders"), "orders"):
+        for update in parse_items(orders, lambda raw: order_update(raw, account_index), "order"):
+            if update.account_index == account_index:
+                yield update
+    for _, trades in by_market(frame.get("trades"), "trades"):
+        for fills in parse_items(trades, lambda raw: fills_for_account(raw, account_index), "trade"):
+            yield from fills
+    for market_id, value in by_market(frame.get("positions"), "positions"):
+        items = value if isinstance(value, list) else [value]
+        yield from parse_items(
+            items, lambda raw, m=market_id: position_snapshot(raw, account_index, m), "position")
+
+
 def decode_frame(text: str | bytes) -> dict[str, Any] | None:
     """JSON text → frame dict, or None (logged) when it is not a JSON object with a string `type`.
 

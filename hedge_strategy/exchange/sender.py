@@ -120,9 +120,7 @@ class TxSender:
                 account_index=self.account_index, api_key_index=self.api_key_index,
                 _request_timeout=self._timeout_s),
             throttle=self._throttle, timeout_s=self._timeout_s)
-        nonce = getattr(answer, "nonce", None)
-        if not isinstance(nonce, int):
-            raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
+        nonce = nonce_of(answer)
         previous, self._next_nonce = self._next_nonce, nonce
         if reason != "start":
             self.resyncs += 1
@@ -221,6 +219,14 @@ class TxSender:
                 return classify_failure(exc, signed.tx_hash)
             return classify_answer(answer, signed.tx_hash)
         raise AssertionError("unreachable")
+
+
+def nonce_of(answer: Any) -> int:
+    """A `nextNonce` answer (SDK model or dict) → the next nonce; VenueError without an integer one."""
+    nonce = answer.get("nonce") if isinstance(answer, dict) else getattr(answer, "nonce", None)
+    if isinstance(nonce, bool) or not isinstance(nonce, int):
+        raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
+    return nonce
 
 
 def _not_sent(reason: str, code: int | None = None, kind: RefusalKind = RefusalKind.UNKNOWN) -> SendResult:

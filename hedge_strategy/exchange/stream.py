@@ -193,25 +193,9 @@ class _AccountLink(Link):
         return True
 
     async def on_data(self, session: Session, frame: dict[str, Any], *, snapshot: bool, family: str) -> None:
-        if family == "account_all_orders":
-            for _, orders in parsing.by_market(frame.get("orders"), "orders"):
-                for update in parsing.parse_items(
-                        orders, lambda raw: parsing.order_update(raw, self.account_index), "order"):
-                    if update.account_index == self.account_index:
-                        self._emit(update)
-        elif family == "account_all_trades":
-            for _, trades in parsing.by_market(frame.get("trades"), "trades"):
-                for fills in parsing.parse_items(
-                        trades, lambda raw: parsing.fills_for_account(raw, self.account_index), "trade"):
-                    for fill in fills:
-                        self._emit(fill)
-        elif family == "account_all_positions":
-            for market_id, value in parsing.by_market(frame.get("positions"), "positions"):
-                items = value if isinstance(value, list) else [value]
-                for position in parsing.parse_items(
-                        items, lambda raw, m=market_id: parsing.position_snapshot(raw, self.account_index, m),
-                        "position"):
-                    self._emit(position)
+        if family in PRIVATE_CHANNELS:
+            for event in parsing.account_events(frame, self.account_index):
+                self._emit(event)
 
 
 class _BookLink(Link):
