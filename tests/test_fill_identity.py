@@ -105,8 +105,11 @@ async def test_a_report_lacking_the_client_order_index_is_the_trade_already_held
                                           Decimal("95000.0"), Decimal(0), True, 5_000, "rest"))
     assert held is not None
     # A trade without `bid_client_id` (seen in captured venue traffic) parses with client order index 0.
-    assert journal.apply_fill(dataclasses.replace(held, client_order_index=0, source="ws")) is None
+    lacking = dataclasses.replace(held, client_order_index=0, source="ws")
+    assert journal.recorded(lacking) == held  # asking records nothing...
+    assert journal.apply_fill(lacking) is None  # ...and applying it is a duplicate
     assert journal.fills_total(31) == Decimal("0.0002")
+    assert journal.recorded(dataclasses.replace(lacking, size=Decimal("0.0001"))) is None  # another trade
 
 
 @pytest.mark.parametrize(

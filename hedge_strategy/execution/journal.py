@@ -69,6 +69,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _same_trade(fill: JournalFill, held: list[JournalFill]) -> JournalFill | None:
+    return next((known for known in held if disagreement(known, fill) is None), None)
+
+
 def journal_path(directory: Path | str, account_index: int) -> Path:
     """The conventional journal file of an account: `<journal.dir>/journal_<account_index>.sqlite`."""
     return Path(directory) / f"journal_{account_index}.sqlite"
@@ -267,7 +271,7 @@ class Journal:
         if fill.account_index != self.account_index:
             raise ValueError(f"fill of account {fill.account_index} in the journal of {self.account_index}")
         held = self._fills_under_trade_id(fill)
-        if duplicate := next((known for known in held if disagreement(known, fill) is None), None):
+        if duplicate := _same_trade(fill, held):
             logger.info(
                 "journal: trade {} (market {}, {}) for {} from {} already recorded from {} (same order, size,"
                 " price and time); duplicate report ignored", fill.trade_id, fill.market_id, fill.side,
@@ -306,6 +310,10 @@ class Journal:
             )
         self._touch(order)
         return fill
+
+    def recorded(self, fill: JournalFill) -> JournalFill | None:
+        """The fill already recorded for the trade that `fill` reports, if any (it records nothing)."""
+        return _same_trade(fill, self._fills_under_trade_id(fill))
 
     def mark_announced(self, key: FillKey) -> None:
         """The strategy has been told about this fill: never announce it again, even after a restart."""
@@ -424,16 +432,8 @@ class Journal:
         order.state = state
         order.reason = reason
         self._touch(order)
-        logger.info(
-            "journal: {} {} -> {}{} ({}; filled {}/{})",
-            describe_coid(order.client_order_index),
-            previous,
-            state,
-            f"({reason})" if reason else "",
-            why,
-            order.filled_size,
-            order.size,
-        )
+        logger.info("journal: {} {} -> {}{} ({}; filled {}/{})", describe_coid(order.client_order_index),
+                    previous, state, f"({reason})" if reason else "", why, order.filled_size, order.size)
 
     def _touch(self, order: JournalOrder) -> None:
         order.updated_ms = now_ms()
