@@ -13,6 +13,7 @@ from hedge_strategy.execution.settle import HELD_FILL_PATIENCE_S
 from hedge_strategy.execution.tracker import OrderTracker
 from tests.fixtures.execution import Announcements
 from tests.test_reconcile import BTC, ScriptedExchange, record, trade, update
+from tests.test_tracker_order_index import journaled
 
 GRACE_S = 0.3
 
@@ -91,4 +92,4 @@ async def test_a_fill_the_lookup_cannot_place_is_given_up_not_given_to_index_0(
     report = await reconciler.run_once("periodic")
     assert report.recovered_fills == [] and len(tracker.held_fills) == 1  # still waiting: not yet too old
     tracker.give_up_held(older_than_s=0)
-    assert tracker.held_fills == [] and told.seen == [] and not journal.has_trade(260)
+    assert tracker.held_fills == [] and told.seen == [] and not journaled(journal, fill)
