@@ -90,10 +90,14 @@ async def test_exchange_rejections_keep_the_nonce(sim: SimProcess, open_account:
     btc = account.market("BTC")
     too_small = await account.place_post_only(btc, Side.BUY, D("0.0001"), D("90000.0"), coid(1))
     assert too_small.status is SendStatus.REJECTED and too_small.code == 21121
+    assert not too_small.worth_retrying  # "size below minimum": final by its message (the code is the sim's)
     await sim.faults(reject_next_sendtx=1, code=21130, message="not enough margin")
     refused = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(2))
     assert refused.status is SendStatus.REJECTED and refused.code == 21130
-    assert "not enough margin" in refused.message
+    assert "not enough margin" in refused.message and not refused.worth_retrying
+    await sim.faults(reject_next_sendtx=1)  # the injected failure (29500): no meaning known, worth retrying
+    injected = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(4))
+    assert injected.status is SendStatus.REJECTED and injected.worth_retrying
     assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(3))).accepted
     assert account.nonce_resyncs == 0
 
