@@ -1,9 +1,9 @@
 """Simulator reads: lighter-sdk 1.1.8 parses them, exact decimals, history paging and filters.
 
 The venue's own bodies leave out fields that lighter-sdk's models declare required (zero fees, empty
-`message`, the trades' PnL fields...), so strict `model_validate` would refuse the venue itself; the SDK parses
-with `from_dict` (model_construct). These tests parse the way the SDK does and check the values it then sees;
-tests/test_sim_rest_contract.py compares the shapes with the captured corpus.
+`message`, the trades' PnL fields...), so strict `model_validate` would refuse the venue itself; the SDK
+parses with `from_dict` (model_construct). These tests parse the way the SDK does and check the values it
+then sees; tests/test_sim_rest_contract.py compares the shapes with the captured corpus.
 """
 
 from __future__ import annotations
