@@ -221,3 +221,20 @@ async def test_a_client_whose_send_queue_overflows_is_dropped_not_waited_for() -
     assert await asyncio.wait_for(socket.closed_with, 2) == 1008
     conn.send_text("{}")
     assert conn.queue.qsize() == SEND_QUEUE_FRAMES  # nothing more is queued for a closing client
+
+
+def test_every_error_code_is_in_the_one_table_marked_verified_or_invented() -> None:
+    from lighter_sim import errors
+
+    codes = [entry.code for entry in errors.TABLE]
+    assert len(codes) == len(set(codes))
+    constants = {v for name, v in vars(errors).items() if name.isupper() and isinstance(v, int)}
+    assert constants <= set(codes), "a code constant outside the table"
+    for entry in errors.TABLE:
+        assert entry.source, entry
+        assert errors.http_status_of(entry.code) == entry.http_status
+    # The venue's known sendTx codes mean what the venue says they mean.
+    verified = {e.code: e.name for e in errors.TABLE if e.verified}
+    assert verified[21104] == "invalid nonce" and verified[21120] == "invalid signature"
+    assert verified[21511] == "invalid tx type" and 21136 in errors.VENUE_CODES_NOT_PRODUCED
+    assert errors.SimError(errors.INVALID_AUTH, "x").http_status == 401
