@@ -254,7 +254,8 @@ async def test_send_tx_batch_and_malformed_transactions(sim: SimProcess) -> None
         gap = []
         for nonce in (2, 4):
             _, tx_info, _, err = client.sign_create_order(
-                BTC, 11000000000063 + nonce, MIN_LOT, 948000, 0, LIMIT, POST_ONLY, nonce=nonce, api_key_index=3
+                BTC, 11000000000063 + nonce, MIN_LOT, 948000, 0, LIMIT, POST_ONLY, nonce=nonce,
+                api_key_index=3,
             )
             assert err is None
             gap.append(tx_info)
