@@ -279,7 +279,22 @@ class ExchangeCore:
         notional = spec.quote_from_ints(price, qty)
         maker_side = self._settle(maker_acc, spec, maker.is_ask, qty, price, notional, is_maker=True)
         taker_side = self._settle(taker_acc, spec, taker.is_ask, qty, price, notional, is_maker=False)
-        trade = self._trade_dict(spec, maker, taker, qty, price, notional, maker_side, taker_side)
+        trade_id = self._next_trade_id
+        self._next_trade_id += 1
+        trade = trade_json(
+            trade_id=trade_id,
+            tx_hash=self._tx_hash or f"{trade_id:080x}",
+            spec=spec,
+            maker=maker,
+            taker=taker,
+            qty=qty,
+            price=price,
+            notional=notional,
+            block_height=self.block_height,
+            now_ms=now,
+            maker_side=maker_side,
+            taker_side=taker_side,
+        )
         self.last_trade_price[spec.market_id] = price
         self.trade_counts[spec.market_id] += 1
         self.trades.append(trade)
@@ -323,34 +338,6 @@ class ExchangeCore:
             "sign_changed": sign_before != pos.sign,
             "fee_rate": rate,
         }
-
-    def _trade_dict(
-        self,
-        spec: MarketSpec,
-        maker: Order,
-        taker: Order,
-        qty: int,
-        price: int,
-        notional: Decimal,
-        maker_side: dict[str, Any],
-        taker_side: dict[str, Any],
-    ) -> dict[str, Any]:
-        trade_id = self._next_trade_id
-        self._next_trade_id += 1
-        return trade_json(
-            trade_id=trade_id,
-            tx_hash=self._tx_hash or f"{trade_id:080x}",
-            spec=spec,
-            maker=maker,
-            taker=taker,
-            qty=qty,
-            price=price,
-            notional=notional,
-            block_height=self.block_height,
-            now_ms=self._now_ms,
-            maker_side=maker_side,
-            taker_side=taker_side,
-        )
 
     # -- margin ------
     def unrealized_and_margin(

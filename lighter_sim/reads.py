@@ -67,8 +67,6 @@ class EngineReads(ExchangeCore):
             perps_detail_json(
                 self.specs[m],
                 self._fees_shown(),
-                self.created_ms,
-                self.mids[m],
                 self.last_trade_price[m],
                 self._open_interest(m),
                 self.trade_counts[m],
@@ -79,7 +77,7 @@ class EngineReads(ExchangeCore):
 
     def order_books_json(self, market_id: int | None) -> dict[str, Any]:
         books = [
-            order_book_json(self.specs[m], self._fees_shown(), self.created_ms, self._open_interest(m))
+            order_book_json(self.specs[m], self._fees_shown(), self.created_ms)
             for m in self._market_ids(market_id)
         ]
         return {**OK, "order_books": books}

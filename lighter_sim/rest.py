@@ -113,13 +113,13 @@ class LighterRoutes:
     async def next_nonce(self, request: web.Request) -> web.Response:
         account = q_req_int(request, "account_index", minimum=0)
         key = q_req_int(request, "api_key_index", minimum=0, maximum=254)
-        return ok({"code": 200, "message": "", "nonce": self.engine.next_nonce(account, key)})
+        return ok({"code": 200, "nonce": self.engine.next_nonce(account, key)})
 
     async def apikeys(self, request: web.Request) -> web.Response:
         account = q_req_int(request, "account_index", minimum=0)
         key = q_int(request, "api_key_index", required=False, minimum=0, maximum=ALL_KEYS)
         keys = self.engine.api_keys_json(account, None if key == ALL_KEYS else key)
-        return ok({"code": 200, "message": "", "api_keys": keys})
+        return ok({"code": 200, "api_keys": keys})
 
     async def account(self, request: web.Request) -> web.Response:
         by = request.query.get("by", "")

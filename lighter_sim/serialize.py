@@ -289,13 +289,14 @@ def account_limits_json(tier: str, maker_rate: int, taker_rate: int) -> dict[str
 
 
 def _fee_percent(rate: Decimal) -> str:
-    return f"{rate * 100:.4f}"
+    return f"{rate * 100:.4f}"  # a percentage with 4 decimals, as captured ("0.0000", liquidation "1.0000")
 
 
-def order_book_json(
-    spec: MarketSpec, fees: tuple[Decimal, Decimal], created_ms: int, open_interest: Decimal
-) -> dict[str, Any]:
-    """The `OrderBook` model (orderBooks endpoint): no size_decimals/price_decimals, only supported_*."""
+def order_book_json(spec: MarketSpec, fees: tuple[Decimal, Decimal], created_ms: int) -> dict[str, Any]:
+    """One market of `orderBooks`: exactly the 19 keys of the captured answer (hftbacktest, mainnet
+    2026-07-31, five markets, perp and spot, active and inactive: the same keys on each). No
+    size_decimals/price_decimals there, only supported_*; lighter-sdk's settlement, outcome and open_interest
+    fields are not sent."""
     maker, taker = fees
     return {
         "symbol": spec.symbol,
@@ -305,44 +306,32 @@ def order_book_json(
         "quote_asset_id": USDC_ASSET_ID,
         "status": "active",
         "taker_fee": _fee_percent(taker),
+        "is_taker_fee_enabled": taker > 0,
         "maker_fee": _fee_percent(maker),
+        "is_maker_fee_enabled": maker > 0,
         "liquidation_fee": "1.0000",
         "min_base_amount": spec.fmt_size(spec.min_base_amount),
         "min_quote_amount": fmt_usdc(spec.min_quote_amount),
+        "order_quote_limit": "281474976.710655",
         "supported_size_decimals": spec.size_decimals,
         "supported_price_decimals": spec.price_decimals,
         "supported_quote_decimals": 6,
-        "order_quote_limit": "281474976.710655",
-        "is_maker_fee_enabled": maker > 0,
-        "is_taker_fee_enabled": taker > 0,
         "created_at": str(created_ms),
         "multiplier": "1.000000000000000000",
-        "start_timestamp": 0,
-        "end_timestamp": 0,
-        "settlement_type": 0,
-        "settlement_price": 0,
-        "settlement_cap": 0,
-        "outcome": 0,
-        "default_price": 0,
-        "operator_account_index": 0,
-        "is_frozen": False,
-        "open_interest": f"{open_interest:f}",
     }
 
 
 def perps_detail_json(
     spec: MarketSpec,
     fees: tuple[Decimal, Decimal],
-    created_ms: int,
-    mid: int,
     last_trade_price: int,
     open_interest: Decimal,
     daily_trades: int,
 ) -> dict[str, Any]:
-    """The `PerpsOrderBookDetail` model (orderBookDetails endpoint)."""
-    body = order_book_json(spec, fees, created_ms, open_interest)
-    body.pop("open_interest")
-    mid_str = spec.fmt_price(mid)
+    """One market of `orderBookDetails`: exactly the keys of the captured answer (NautilusTrader, mainnet
+    2026-05-05). lighter-sdk's funding clamps, mark/index prices, created_at and the like are not in it."""
+    body = order_book_json(spec, fees, 0)
+    del body["created_at"], body["multiplier"]
     last = float(spec.price_from_int(last_trade_price))
     body.update(
         {
@@ -367,19 +356,12 @@ def perps_detail_json(
                 "insurance_fund_account_index": (1 << 48) - 1,
                 "liquidation_mode": 0,
                 "force_reduce_only": False,
-                "funding_fee_discounts_enabled": False,
                 "trading_hours": "",
+                "funding_fee_discounts_enabled": False,
                 "hidden": False,
                 "rfq_enabled": False,
             },
             "strategy_index": 0,
-            "funding_clamp_small": "0.0500",
-            "funding_clamp_big": "4.0000",
-            "base_interest_rate": "0.0100",
-            "mark_price": mid_str,
-            "index_price": mid_str,
-            "market_flags": 0,
-            "funding_premium_multiplier": 100,
         }
     )
     return body

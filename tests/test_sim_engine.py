@@ -138,7 +138,7 @@ def test_a_tx_without_a_signature_is_refused(sig: Any) -> None:
     nonce = h.engine.next_nonce(A, KEY)
     with pytest.raises(SimError) as refused:
         h.engine.accept_tx(14, json.dumps(body), 1)
-    # The venue's 21120 "invalid signature" (verified); the sim cannot verify real signatures, only their shape.
+    # The venue's 21120 "invalid signature" (verified); the sim checks only a signature's shape.
     assert refused.value.code == 21120 and "Sig" in refused.value.message
     assert h.engine.next_nonce(A, KEY) == nonce  # nothing consumed
 

@@ -8,7 +8,7 @@ import json
 import lighter
 from lighter import models
 
-from tests.fixtures.sim import SimProcess
+from tests.fixtures.sim import SimFactory, SimProcess
 
 
 async def test_check_client_passes_for_registered_key_and_fails_for_another(sim: SimProcess) -> None:
@@ -87,7 +87,10 @@ async def test_auth_token_checks_on_private_reads(sim: SimProcess) -> None:
         assert body["code"] == 20013 and body["message"].startswith("invalid auth: "), why
         assert set(body) == {"code", "message"}
     # No token at all: the venue's exact body (captured on accountActiveOrders).
-    no_token = {"code": 20001, "message": "invalid param : auth query param and Authorization header are empty"}
+    no_token = {
+        "code": 20001,
+        "message": "invalid param : auth query param and Authorization header are empty",
+    }
     inactive = await sim.get(
         "/api/v1/accountInactiveOrders", {"account_index": 101, "limit": 5}, None, expect=400
     )
@@ -153,3 +156,27 @@ async def test_register_account_over_admin_route_persists_its_key(sim: SimProces
         "POST", "/sim/accounts", {"account_index": 106, "api_keys": {"3": "0xabc"}}, expect=400
     )
     assert "api_keys.3" in bad["message"]
+
+
+async def test_account_limits_and_account_type_tell_the_tier(sim_factory: SimFactory) -> None:
+    """accountLimits (lighter-sdk 1.1.8 AccountLimits) and the account answer's account_type, per tier."""
+    sim = await sim_factory(
+        {
+            "accounts": [
+                {"account_index": 101, "tier": "premium", "collateral": "1000"},
+                {"account_index": 102, "tier": "standard", "collateral": "1000"},
+            ],
+        }
+    )
+    expected = {101: ("premium", 4, 28, 1), 102: ("standard", 0, 0, 0)}  # config fees 0.000004 / 0.000028
+    for account, (tier, maker, taker, account_type) in expected.items():
+        token = sim.auth_token(await sim.signer(account))
+        limits = await sim.get("/api/v1/accountLimits", {"account_index": account}, token)
+        assert (limits["code"], limits["user_tier"], limits["user_tier_name"]) == (200, tier, tier)
+        assert (limits["current_maker_fee_tick"], limits["current_taker_fee_tick"]) == (maker, taker)
+        parsed = models.AccountLimits.from_dict(limits)
+        assert parsed.user_tier == tier and parsed.current_taker_fee_tick == taker
+        answer = await sim.get("/api/v1/account", {"by": "index", "value": account})
+        assert answer["accounts"][0]["account_type"] == account_type
+    refused = await sim.get("/api/v1/accountLimits", {"account_index": 101}, None, expect=400)
+    assert refused["code"] == 20001

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -249,6 +250,18 @@ async def test_send_tx_batch_and_malformed_transactions(sim: SimProcess) -> None
                 assert resp.status == 400 and resp.content_type == "application/json"
                 models.ResultCode.from_dict(body)
                 assert fragment in body["message"]
+        # Within a batch each key's nonces must follow one another: the venue's 21105 (troubleshooting page).
+        gap = []
+        for nonce in (2, 4):
+            _, tx_info, _, err = client.sign_create_order(
+                BTC, 11000000000063 + nonce, MIN_LOT, 948000, 0, LIMIT, POST_ONLY, nonce=nonce,
+                api_key_index=3,
+            )
+            assert err is None
+            gap.append(tx_info)
+        form = {"tx_types": "[14, 14]", "tx_infos": json.dumps(gap)}
+        async with http.post(sim.url + "/api/v1/sendTxBatch", data=form) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 21105
 
 
 async def test_reset_clears_books_orders_positions_and_nonces(sim: SimProcess) -> None:
