@@ -24,7 +24,6 @@ INVALID_CHANNEL = 30005  # captured: {"error":{"code":30005,"message":"Invalid C
 INVALID_DATA = 30007  # from a public client's mock of the venue, not a capture: a malformed client frame
 TOO_MANY_MESSAGES = 30009  # captured: {"error":{"code":30009,"message":"Too Many Websocket Messages!"}}
 SUBSCRIBE_FAILED = 30012  # named in public clients, message text and form not captured
-INVALID_AUTH = 21140  # INVENTED: no capture shows the venue refusing a private channel's token
 
 INVALID_CHANNEL_MESSAGE = "Invalid Channel"
 INVALID_MARKET_MESSAGE = "Invalid Channel:  (marketId)"  # sic, two spaces: captured for ticker/99999

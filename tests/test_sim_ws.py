@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 import lighter
+from lighter import models
 
 from tests.fixtures.sim import SimFactory, SimProcess
 
@@ -110,6 +111,7 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
 
         await rest_order(client, 11000000000010, 949000, ask=False, size=2 * MIN_LOT)
         opened = (await ws.expect("update/account_all_orders"))["orders"]["1"][0]
+        models.Order.from_dict(opened)
         assert (opened["client_order_index"], opened["status"]) == (11000000000010, "open")
         per_market = await ws.expect("update/account_orders")
         assert per_market["account"] == 101
@@ -117,10 +119,12 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
 
         await sim.trade(BTC, "sell", "0.00020")
         fill = (await ws.expect("update/account_all_trades"))["trades"]["1"][0]
+        models.Trade.from_dict(fill)
         assert fill["bid_client_id"] == 11000000000010 and fill["bid_id"] == opened["order_index"]
         assert (fill["size"], fill["price"], fill["is_maker_ask"]) == ("0.00020", "94900.0", False)
         assert fill["trade_id"] > 0 and fill["timestamp"] > 1_700_000_000_000  # ms
         pos = (await ws.expect("update/account_all_positions"))["positions"]["1"]
+        models.AccountPosition.from_dict(pos)
         assert (pos["sign"], pos["position"]) == (1, "0.00020")
         partial = (await ws.expect("update/account_all_orders"))["orders"]["1"][0]
         assert (partial["status"], partial["filled_base_amount"]) == ("open", "0.00020")
