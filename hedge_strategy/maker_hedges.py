@@ -17,7 +17,7 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeOutcome, HedgeRequest
-from hedge_strategy.observe import AlertKind
+from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
 
@@ -64,7 +64,11 @@ class MakerHedges:
                 continue
             logger.warning("A start-up: hedge request {} has no outcome in Redis; publishing it again "
                            "(same id: B hedges it at most once)", request_id)
-            await self.publish(self.outstanding[request_id])
+            request = self.outstanding[request_id]
+            if await self.publish(request):
+                self.rt.events.emit(EventKind.HEDGE_REQUEST_PUBLISHED, request_ids=(request_id,),
+                                    coid=request.a_client_order_index, side=request.side, size=request.size,
+                                    reason="start-up")
 
     async def _publish_refused(self) -> None:
         for request in self.outstanding.unpublished():
@@ -102,17 +106,23 @@ class MakerHedges:
         if self.outstanding:
             logger.info("A stopping: waiting up to {:g} s for B's outcome of {}", self.cfg.shutdown_wait_s,
                         ", ".join(self.outstanding))
+            self.rt.events.emit(EventKind.STOPPING, request_ids=tuple(self.outstanding.ids),
+                                waited_s=self.cfg.shutdown_wait_s, reason="waiting for B's outcomes")
             await self._publish_refused()
             found = await self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s)
             await self.take_outcomes(found)
         if self.outstanding:
             logger.warning("A stopping with {} unconfirmed: they are published again at the next start",
                            ", ".join(self.outstanding))
+            self.rt.events.emit(EventKind.LEFT_UNFINISHED, request_ids=tuple(self.outstanding.ids),
+                                reason="unconfirmed: published again at the next start")
 
     async def _progress(self, elapsed_s: float, missing: list[str]) -> None:
         beat = await self.rt.bus.heartbeat("b")
         logger.info("A still waiting {:.0f} s for B's outcome of {}{}", elapsed_s, ", ".join(missing),
                     "" if beat else " (B's heartbeat is absent: is main_B.py running?)")
+        self.rt.events.emit(EventKind.HEDGE_WAITING, request_ids=tuple(missing), waited_s=elapsed_s,
+                            peer_up=beat is not None)
         waited = f"A has waited {elapsed_s:.0f} s for B's outcome of {', '.join(missing)}"
         await self.watch_b_heartbeat(beat is not None, waited)
 
@@ -125,6 +135,10 @@ class MakerHedges:
                 continue
             reported.add(outcome.request_ids)
             ids = ", ".join(outcome.request_ids)
+            self.rt.events.emit(EventKind.HEDGE_OUTCOME_RECEIVED, request_ids=outcome.request_ids,
+                                state=outcome.status, side=outcome.side, size=outcome.requested_size,
+                                filled=outcome.filled_size, price=outcome.avg_price, attempt=outcome.attempts,
+                                reason=outcome.reason)
             if outcome.filled:
                 logger.info("A: B hedged {}: {} {} @ {} in {} attempt(s), latency {} ms", ids, outcome.side,
                             outcome.filled_size, outcome.avg_price, outcome.attempts, outcome.latency_ms)
@@ -145,6 +159,8 @@ class MakerHedges:
         if abs(net) <= self.cfg.flat_tolerance:
             logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
                            "carrying on", waited_s, ", ".join(missing), a_size, b_size)
+            self.rt.events.emit(EventKind.HEDGE_UNCONFIRMED, request_ids=tuple(missing), waited_s=waited_s,
+                                a_position=a_size, b_position=b_size)
             for request_id in missing:
                 self.outstanding.forget(request_id)
             return
@@ -158,6 +174,7 @@ class MakerHedges:
         await self.rt.bus.set_pause(reason, by="A")
         self.rt.metrics.set_paused(True)
         logger.error("A PAUSED: {}. No new orders. Operator: {}", reason, advice)
+        self.rt.events.emit(EventKind.PAUSE_SET, reason=reason)
         self.rt.alerter.notify(AlertKind.PAUSED, f"A paused: {reason}", key=reason,
                                details={"advice": advice})
 

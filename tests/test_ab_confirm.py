@@ -20,16 +20,18 @@ async def test_hedge_on_the_exchange_but_no_outcome_a_carries_on(ab_factory: ABF
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
     async with ab.b_heartbeat_without_b(), ab.account_by_hand("b") as b_account:
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
-        await ab.logs.wait(r"^A fill .*hedge request \S+ published")
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
         await ab.take_by_hand(b_account, "sell", "0.0002")  # B's hedge, whose outcome never reaches A
 
-        await ab.logs.wait(rf"^A: hedge not confirmed after {CONFIRM_S} s for .* but A \+ B is flat "
-                           r"\(A 0\.0002\d*, B -0\.0002\d*\): carrying on")
-        await ab.logs.wait(r"^A placed post-only sell")  # trades on: closes its long
+        (unconfirmed,) = await ab.events.wait("a", "hedge_unconfirmed")
+        assert unconfirmed.request_ids == published.request_ids
+        assert unconfirmed.waited_s is not None and unconfirmed.waited_s >= CONFIRM_S
+        assert (unconfirmed.a_position, unconfirmed.b_position) == (Decimal("0.0002"), Decimal("-0.0002"))
+        await ab.events.wait("a", "order_placed", side="sell")  # trades on: closes its long
     assert await ab.bus.get_pause() is None
-    assert not ab.logs.matching(r"^A PAUSED")
+    assert not ab.events.matching("a", "pause_set")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # only the hand-made hedge
 
@@ -38,17 +40,19 @@ async def test_no_hedge_within_the_timeout_pauses_a_naming_a_and_b(ab_factory: A
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
-        (request_line,) = await ab.logs.wait(r"^A fill .*hedge request \S+ published")
-        request_id = request_line.split("hedge request ")[1].split()[0]
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+        (request_id,) = published.request_ids
 
-        await ab.logs.wait(rf"^A PAUSED: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
-                           r"A 0\.0002\d* \+ B 0 = 0\.0002\d* is not flat")
+        (paused,) = await ab.events.wait("a", "pause_set")
+        assert paused.reason is not None
+        assert paused.reason.startswith("hedge not confirmed after ")  # then the seconds A waited
+        assert f" s for {request_id} and A 0.0002" in paused.reason and paused.reason.endswith(" is not flat")
         pause = await ab.bus.get_pause()
-        assert pause is not None and pause.by == "A"
+        assert pause is not None and pause.by == "A" and pause.reason == paused.reason
         assert "A 0.0002" in pause.reason and "+ B 0 =" in pause.reason
-        await ab.logs.wait(r"^A paused since")  # the next cycle honours it
+        await ab.events.wait("a", "paused", by="A")  # the next cycle honours it
     assert await ab.open_orders(A_ACCOUNT) == []
     assert len(await ab.create_orders(A_ACCOUNT)) == 1
 
@@ -59,10 +63,11 @@ async def test_on_imbalance_pause_pauses_with_the_reason_and_places_nothing(ab_f
         await ab.take_by_hand(b_account, "sell", "0.0002")
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A PAUSED: not flat: A 0 \+ B -0\.0002\d* = -0\.0002\d* on BTC")
+        (paused,) = await ab.events.wait("a", "pause_set")
         pause = await ab.bus.get_pause()
-        assert pause is not None and "not flat" in pause.reason and "B -0.0002" in pause.reason
-        await ab.logs.wait(r"^A paused since")
+        assert pause is not None and pause.reason == paused.reason
+        assert pause.reason.startswith("not flat: A 0 + B -0.0002") and " on BTC" in pause.reason
+        await ab.events.wait("a", "paused", by="A")
     assert await ab.create_orders(A_ACCOUNT) == []  # not one order while not flat
     assert await ab.bus.pending_count() == 0  # and no residual request: the config says pause
 
@@ -70,12 +75,12 @@ async def test_on_imbalance_pause_pauses_with_the_reason_and_places_nothing(ab_f
 async def test_b_heartbeat_absent_a_places_nothing_and_says_so_once(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.start_a()
-    await ab.logs.wait(r"^A: B's heartbeat is absent: no new orders")
-    with pytest.raises(TimeoutError):  # A looks again every 0.5 s: no second line for the same absence
-        await ab.logs.wait(r"^A: B's heartbeat is absent", count=2, timeout_s=2.0)
+    await ab.events.wait("a", "heartbeat_absent", peer="b")
+    with pytest.raises(TimeoutError):  # A looks again every 0.5 s: no second event for the same absence
+        await ab.events.wait("a", "heartbeat_absent", count=2, timeout_s=2.0)
     assert await ab.create_orders(A_ACCOUNT) == []
 
     async with ab.b_heartbeat_without_b():
-        await ab.logs.wait(r"^A: B's heartbeat is back")
-        await ab.logs.wait(r"^A placed post-only buy")
-    assert len(ab.logs.matching(r"^A: B's heartbeat is absent")) == 1
+        await ab.events.wait("a", "heartbeat_back", peer="b")
+        await ab.events.wait("a", "order_placed", side="buy")
+    assert len(ab.events.matching("a", "heartbeat_absent")) == 1

@@ -20,12 +20,12 @@ async def run_one_cycle(ab: AB) -> None:
     """A buys (forced taker sell into its bid), B sells; A sells (forced taker buy), B buys back."""
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy 0\.00020? ")
+    await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0002"))
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^A: B hedged")
-    await ab.logs.wait(r"^A placed post-only sell 0\.00020? ")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell", size=Decimal("0.0002"))
     await ab.fill_a("buy")
-    await ab.logs.wait(r"^A: B hedged", count=2)
+    await ab.events.wait("a", "hedge_outcome_received", count=2, state="filled")
     assert await a.stop() == 0
     assert await b.stop() == 0  # journals flushed and closed
 
