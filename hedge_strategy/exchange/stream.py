@@ -215,6 +215,8 @@ class _AccountLink(Link):
 
 
 class _BookLink(Link):
+    keepalive_priority = Priority.BOOK_KEEPALIVE
+
     def __init__(self, account_index: int, books: dict[int, LocalBook], emit: Callable[[Event], None],
                  **common: Any) -> None:
         super().__init__(name=f"books {account_index}", **common)

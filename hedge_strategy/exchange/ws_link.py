@@ -26,11 +26,13 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.throttle import backoff_delay
-from hedge_strategy.exchange.ws_budget import MessageBudget
+from hedge_strategy.exchange.ws_budget import MessageBudget, Priority
 from hedge_strategy.exchange.ws_session import Reconnect, Session, Subscription
 
 
 class Link:
+    keepalive_priority = Priority.KEEPALIVE  # the priority of this link's pongs and pings
+
     def __init__(self, *, name: str, ws_url: str, budget: MessageBudget, silence_s: float,
                  backoff_min_s: float, backoff_max_s: float) -> None:
         self.name = name

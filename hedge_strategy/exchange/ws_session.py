@@ -229,7 +229,7 @@ class Session:
 
     def _keepalive(self, frame: dict[str, Any]) -> None:
         if not any(o.frames == [frame] for o in self._queue):  # one waiting pong answers every ping
-            self._queue.append(_Outgoing([frame], Priority.KEEPALIVE, None))
+            self._queue.append(_Outgoing([frame], self.link.keepalive_priority, None))
 
     async def _flush(self) -> None:
         """Send what the budget affords now, most urgent first; the rest waits for `_flush_at`."""
