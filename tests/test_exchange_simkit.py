@@ -20,6 +20,10 @@ FAST = {
     "ws_heartbeat_timeout_s": 2.0,
     "ws_backoff_min_s": 0.05,
     "ws_backoff_max_s": 0.5,
+    # A 2 s heartbeat means a ping each way every second on each connection, far more than the venue's
+    # cadence: the WebSocket message budget is raised to match (it is tested in test_exchange_ws_budget.py
+    # and test_exchange_stream_faults.py).
+    "ws_messages_per_minute": 600,
 }
 
 

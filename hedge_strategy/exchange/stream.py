@@ -105,6 +105,11 @@ class AccountStream:
         return self._account.token_renewals
 
     @property
+    def handovers(self) -> int:
+        """Moves to a new connection made before the old one went (shutdown notices, token renewals)."""
+        return self._account.handovers + (self._book_link.handovers if self._book_link is not None else 0)
+
+    @property
     def book_resyncs(self) -> int:
         return self._book_link.resyncs if self._book_link is not None else 0
 

@@ -2,8 +2,8 @@
 
 A `Session` belongs to a `Link` (ws_link.py), which decides what to subscribe and what the frames mean. The
 session itself:
-- subscribes once the server's `connected` greeting came, or after `GREETING_WAIT_S` without one (a
-  greeting that never comes costs two seconds, not a heartbeat);
+- subscribes once the server's `connected` greeting came, or after `GREETING_WAIT_S` (at most a quarter of
+  the silence limit) without one: a greeting that never comes costs two seconds, not a heartbeat;
 - sends every frame through the shared `MessageBudget`: what the budget cannot afford now waits in a queue,
   keep-alives first, and the loop never blocks on it (pings keep being answered);
 - answers `ping` with `pong`; pings the server itself half-way through a quiet spell, and whenever it has
@@ -107,7 +107,7 @@ class Session:
                            max_size=MAX_FRAME_BYTES) as ws:
             self.ws = ws
             self.heard_at = self.sent_at = self._probed_at = time.monotonic()
-            self._subscribe_at = self.heard_at + GREETING_WAIT_S
+            self._subscribe_at = self.heard_at + self._greeting_wait_s()
             while not self.retired:
                 self._tick()
                 await self._flush()
@@ -116,6 +116,9 @@ class Session:
                     await self._dispatch(frame)
                 if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
                     await self.link.tick(self)
+
+    def _greeting_wait_s(self) -> float:
+        return min(GREETING_WAIT_S, self.link.silence_s / 4)
 
     def retire(self) -> None:
         """A newer connection took over: stop counting this one and close it in the background."""
@@ -166,8 +169,8 @@ class Session:
             raise Reconnect(f"no frame for {silent_s:.1f} s")
         if not self._subscribed and (self.greeted or now >= self._subscribe_at):
             if not self.greeted:
-                logger.info("ws {}: no 'connected' greeting within {:.0f} s; subscribing anyway",
-                            self.name, GREETING_WAIT_S)
+                logger.info("ws {}: no 'connected' greeting within {:.1f} s; subscribing anyway",
+                            self.name, self._greeting_wait_s())
             self._subscribed = True
             for sub in self.link.subscriptions():
                 self._want(sub.key)
