@@ -9,25 +9,19 @@ from decimal import Decimal
 from hedge_strategy.exchange import (
     Fill,
     OrderUpdate,
-    Purpose,
-    Role,
     Side,
     StreamDown,
     StreamUp,
     TopOfBook,
-    make_coid,
 )
 from tests.fixtures.sim import SimProcess
-from tests.test_exchange_simkit import Opener, events_until, next_event, open_account
+from tests.test_exchange_simkit import MIN_SIZE, Opener, events_until, maker_coid, next_event, open_account
 
 __all__ = ["open_account"]
 
 D = Decimal
-SIZE = D("0.0002")
-
-
-def coid(n: int) -> int:
-    return make_coid(Role.A, Purpose.MAKER, n)
+SIZE = MIN_SIZE
+coid = maker_coid
 
 
 async def test_dropped_websocket_reconnects_and_resnapshots_without_past_fills(sim: SimProcess,

@@ -12,27 +12,21 @@ from decimal import Decimal
 from hedge_strategy.exchange import (
     Fill,
     LighterAccount,
-    Purpose,
-    Role,
     Side,
     StreamDown,
     StreamUp,
     TopOfBook,
-    make_coid,
 )
 from hedge_strategy.exchange.ws_budget import BURST, MESSAGES_PER_MINUTE
 from tests.fixtures.sim import SimProcess
-from tests.test_exchange_simkit import Opener, next_event, open_account
+from tests.test_exchange_simkit import MIN_SIZE, Opener, maker_coid, next_event, open_account
 
 __all__ = ["open_account"]
 
 D = Decimal
-SIZE = D("0.0002")
+SIZE = MIN_SIZE
+coid = maker_coid
 REAL_BUDGET = {"ws_messages_per_minute": MESSAGES_PER_MINUTE, "ws_heartbeat_timeout_s": 6.0}
-
-
-def coid(n: int) -> int:
-    return make_coid(Role.A, Purpose.MAKER, n)
 
 
 async def test_a_burst_of_book_gaps_keeps_every_fill_within_the_budget(sim: SimProcess,

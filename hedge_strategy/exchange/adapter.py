@@ -181,7 +181,7 @@ class LighterAccount:
 
     def stream_stats(self) -> dict[str, float | int | bool]:
         """For health checks and metrics: up, sessions that came up, token renewals, moves to a new
-        connection, book resyncs, WebSocket messages sent and 30009 answers (the message budget), staleness."""
+        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), staleness."""
         stream = self._stream
         return {"up": self.stream_up, "connects": stream.connects if stream else 0,
                 "token_renewals": stream.token_renewals if stream else 0,
