@@ -177,7 +177,9 @@ class _AccountLink(Link):
     async def on_error(self, session: Session, error: parsing.WsError, key: str | None) -> bool:
         if error.code not in AUTH_ERROR_CODES and "auth" not in error.message.lower():
             return False
-        refused = [key] if key is not None else [s.key for s in self._subs if s.key not in session.confirmed]
+        # Without a channel named, the refusal is about what is still waiting, or else about all of them.
+        waiting = [s.key for s in self._subs if s.key not in session.confirmed]
+        refused = [key] if key is not None else waiting or [s.key for s in self._subs]
         # Several channels refused in one burst cost one new token: only a refusal of the current one counts.
         if any(self._sent_with.get(each) == self._token for each in refused):
             try:

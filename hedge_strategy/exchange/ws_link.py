@@ -53,6 +53,7 @@ class Link:
         self._task: asyncio.Task[None] | None = None
         self._serial = 0
         self._fresh_next = False
+        self._closing = False
 
     # --- what subclasses provide -------------------------------------------------------------------
 
@@ -96,6 +97,7 @@ class Link:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ws {self.name}")
 
     async def close(self) -> None:
+        self._closing = True
         tasks = [t for t in (self._task, self._current_task, self._successor[1] if self._successor else None)
                  if t is not None]
         for task in tasks:
@@ -239,7 +241,7 @@ class Link:
             self._set_up()
 
     def _successor_ended(self, session: Session, task: asyncio.Task[None], reason: str, fresh: bool) -> None:
-        if self._successor is None or self._successor[0] is not session:
+        if self._closing or self._successor is None or self._successor[0] is not session:
             return  # promoted (or taken over as current): the main loop follows it now
         self._successor = None
         failure = "cancelled" if task.cancelled() else repr(task.exception())
