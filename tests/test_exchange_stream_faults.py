@@ -143,3 +143,23 @@ async def test_a_burst_of_book_gaps_keeps_the_fills_flowing_within_the_budget(sc
                    and str(f.get("channel")).startswith("order_book")]
     assert stream.book_resyncs >= 2
     assert len(book_frames) <= burst - FLOORS[Priority.BOOK] + refill_per_s * elapsed
+
+
+async def test_a_move_the_venue_refuses_falls_back_to_a_reconnect(scripted: Scripted) -> None:
+    stream = scripted.stream(books=())
+    old = await scripted.script.open_account()
+    await next_of(scripted.events, StreamUp)
+    await old.send({"type": "shutdown", "close_in_ms": 5000})
+    new = await scripted.script.next_account()
+    # Should the venue count the channel as subscribed already (keyed by more than the connection), closing
+    # the old connection would lose it: the move is called off and the old one keeps delivering.
+    already = f"Already Subscribed to : account_all_orders:{ACCOUNT}"
+    await new.send({"error": {"code": 30003, "message": already}})
+    await asyncio.wait_for(new.ws.wait_closed(), 5)
+    await old.send(trades_frame(1))
+    assert (await next_of(scripted.events, Fill)).trade_id == 1 and not old.closed
+    await old.ws.close()  # the announced close: now a plain reconnect, reconciled as one
+    assert "connection closed" in (await next_of(scripted.events, StreamDown)).reason
+    await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=True)
+    assert stream.handovers == 0

@@ -160,7 +160,9 @@ class _AccountLink(Link):
 
     async def on_timer(self, session: Session) -> None:
         self._refresh_at = float("inf")  # the new connection's token sets the next renewal
-        self.request_handover("auth token renewal", fresh=True)
+        if not self.request_handover("auth token renewal", fresh=True):
+            # No second connection allowed: renew by reconnecting (reconciliation covers the gap).
+            raise Reconnect("auth token renewal by reconnecting", immediate=True, fresh_token=True)
 
     def handed_over(self, reason: str) -> None:
         if reason == "auth token renewal":

@@ -59,6 +59,11 @@ class Reconnect(Exception):
         self.fresh_token = fresh_token
 
 
+class MoveRefused(Reconnect):
+    """A second connection got 30003 for a channel it never subscribed: the venue already counts it as
+    subscribed on the first one, so closing that one would lose the channel. The move is off."""
+
+
 @dataclass(frozen=True)
 class Subscription:
     channel: str  # as subscribed, e.g. "order_book/1"
@@ -90,10 +95,11 @@ class Session:
         self._subscribed = False  # the initial subscriptions were queued
         self._subscribe_at = math.inf
         self._queue: list[_Outgoing] = []
+        self._wait_logged: _Outgoing | None = None
         self._flush_at = math.inf
         self._pending: dict[str, float] = {}  # key -> confirmation deadline
         self._attempts: dict[str, int] = {}  # key -> subscribes sent without a confirmation
-        self._retry_at: dict[str, float] = {}  # key -> when to subscribe again
+        self._retry_at: dict[str, tuple[float, bool]] = {}  # key -> (when to subscribe again, unsub first?)
         self._already_logged: set[str] = set()
         self.heard_at = self.sent_at = self._probed_at = time.monotonic()
         self._closer: asyncio.Task[None] | None = None
@@ -133,7 +139,7 @@ class Session:
         self.confirmed.discard(key)
         self._pending.pop(key, None)
         if delay_s > 0:
-            self._retry_at[key] = time.monotonic() + delay_s
+            self._retry_at[key] = (time.monotonic() + delay_s, unsubscribe_first)
             return
         self._retry_at.pop(key, None)
         self._want(key, unsubscribe_first=unsubscribe_first)
@@ -174,10 +180,10 @@ class Session:
             self._subscribed = True
             for sub in self.link.subscriptions():
                 self._want(sub.key)
-        for key, at in list(self._retry_at.items()):
+        for key, (at, unsubscribe_first) in list(self._retry_at.items()):
             if now >= at:
                 del self._retry_at[key]
-                self._want(key)
+                self._want(key, unsubscribe_first=unsubscribe_first)
         for key, deadline in list(self._pending.items()):
             if now >= deadline:
                 self._unconfirmed(key)
@@ -200,7 +206,7 @@ class Session:
     def _wake_at(self) -> float:
         times = [self.heard_at + self.link.silence_s, self._flush_at,
                  max(self.sent_at, self._probed_at) + CLIENT_IDLE_PING_S,
-                 *self._retry_at.values(), *self._pending.values()]
+                 *(at for at, _ in self._retry_at.values()), *self._pending.values()]
         if self._probed_at < self.heard_at:
             times.append(self.heard_at + self.link.silence_s / 2)
         if not self._subscribed:
@@ -244,6 +250,10 @@ class Session:
             wait_s = self.link.budget.try_take(item.priority, len(item.frames))
             if wait_s > 0:
                 self._flush_at = time.monotonic() + wait_s
+                if item.key is not None and item is not self._wait_logged and wait_s >= 1.0:
+                    self._wait_logged = item  # once per waiting message, not once per wake-up
+                    logger.info("ws {}: subscribing {} waits {:.1f} s for the message budget ({} queued)",
+                                self.name, item.key, wait_s, len(self._queue))
                 return
             del self._queue[0]
             for frame in item.frames:
@@ -288,6 +298,9 @@ class Session:
                 self._already_logged.add(key or "")
                 logger.info("ws {}: already subscribed to {} (30003); carrying on", self.name, key or "?")
             if key is not None and key in self._pending:
+                if self.link.is_successor(self) and self.attempts(key) <= 1:
+                    # Subscriptions keyed by more than the connection [unverified; a precaution].
+                    raise MoveRefused(f"{key} is already subscribed on the old connection")
                 await self.link.on_already_subscribed(self, key)
             return
         if error.code == RATE_LIMITED:
