@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from hedge_strategy.exchange import parsing
-from hedge_strategy.exchange.book import DeltaResult, LocalBook, parse_levels
+from hedge_strategy.exchange.book import BookSeq, DeltaResult, LocalBook, parse_levels
 from hedge_strategy.exchange.events import Side
 
 ACCOUNT = 101
@@ -141,6 +141,11 @@ def test_to_decimal_never_uses_binary_floats() -> None:
         parsing.to_decimal(None)
 
 
+def at(offset: int) -> BookSeq:
+    """The older sequencing form (Oct 2025 captures): offset +1 per update, no nonces."""
+    return BookSeq(offset=offset, nonce=None, begin_nonce=None)
+
+
 def _levels(*pairs: tuple[str, str]) -> list[tuple[Decimal, Decimal]]:
     return [(Decimal(p), Decimal(s)) for p, s in pairs]
 
@@ -148,7 +153,7 @@ def _levels(*pairs: tuple[str, str]) -> list[tuple[Decimal, Decimal]]:
 def test_book_snapshot_and_sorted_levels() -> None:
     book = LocalBook(1)
     assert not book.valid
-    book.apply_snapshot(10, _levels(("99", "1"), ("100", "2"), ("98", "1")),
+    book.apply_snapshot(at(10), _levels(("99", "1"), ("100", "2"), ("98", "1")),
                         _levels(("102", "1"), ("101", "3")), ts_ms=1)
     assert book.best_bid() == Decimal("100") and book.best_ask() == Decimal("101")
     assert book.level_price(is_bid=True, depth=2) == Decimal("99")
@@ -160,9 +165,9 @@ def test_book_snapshot_and_sorted_levels() -> None:
 
 def test_book_delta_replaces_removes_and_inserts_in_order() -> None:
     book = LocalBook(1)
-    book.apply_snapshot(10, _levels(("100", "2"), ("99", "1")), _levels(("101", "3")), ts_ms=1)
+    book.apply_snapshot(at(10), _levels(("100", "2"), ("99", "1")), _levels(("101", "3")), ts_ms=1)
     result = book.apply_delta(
-        11, _levels(("100", "0"), ("99.5", "4")), _levels(("100.5", "1"), ("101", "5")), 2)
+        at(11), _levels(("100", "0"), ("99.5", "4")), _levels(("100.5", "1"), ("101", "5")), 2)
     assert result is DeltaResult.APPLIED
     assert book.bids() == _levels(("99.5", "4"), ("99", "1"))
     assert book.asks() == _levels(("100.5", "1"), ("101", "5"))
@@ -171,16 +176,16 @@ def test_book_delta_replaces_removes_and_inserts_in_order() -> None:
 
 def test_book_gap_invalidates_until_snapshot() -> None:
     book = LocalBook(1)
-    assert book.apply_delta(5, [], [], 0) is DeltaResult.GAP  # no snapshot yet
-    book.apply_snapshot(10, _levels(("100", "1")), _levels(("101", "1")), ts_ms=1)
-    assert book.apply_delta(10, [], [], 2) is DeltaResult.STALE
-    assert book.apply_delta(12, _levels(("100", "0")), [], 3) is DeltaResult.GAP
+    assert book.apply_delta(at(5), [], [], 0) is DeltaResult.GAP  # no snapshot yet
+    book.apply_snapshot(at(10), _levels(("100", "1")), _levels(("101", "1")), ts_ms=1)
+    assert book.apply_delta(at(10), [], [], 2) is DeltaResult.STALE
+    assert book.apply_delta(at(12), _levels(("100", "0")), [], 3) is DeltaResult.GAP
     assert not book.valid
     assert book.best_bid() == Decimal("100")  # the gapped delta was not applied
-    assert book.apply_delta(13, [], [], 4) is DeltaResult.GAP
-    book.apply_snapshot(20, [], _levels(("101", "1")), ts_ms=5)
+    assert book.apply_delta(at(13), [], [], 4) is DeltaResult.GAP
+    book.apply_snapshot(at(20), [], _levels(("101", "1")), ts_ms=5)
     assert book.valid and book.best_bid() is None
-    assert book.apply_delta(21, _levels(("100", "1")), [], 6) is DeltaResult.APPLIED
+    assert book.apply_delta(at(21), _levels(("100", "1")), [], 6) is DeltaResult.APPLIED
 
 
 def test_parse_levels() -> None:
