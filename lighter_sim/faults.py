@@ -50,7 +50,46 @@ class _Blackhole:
     account_index: int | None
 
 
+# --- sequencer rejection (HTTP 200 from sendTx means accepted by the API, not executed) ------------------
+
+
+@dataclass
+class _SequencerReject:
+    remaining: int
+    account_index: int | None
+    consume_nonce: bool
+
+
+SEQUENCER_REJECT_KEY = "sequencer_reject_next"
+_SEQUENCER_REJECT_FIELDS = {"count", "account_index", "consume_nonce"}
+
+
+def _sequencer_reject_rule(value: Any) -> _SequencerReject | None:
+    """`{"count": N, "account_index": A (optional), "consume_nonce": true|false (default true)}`."""
+    key = SEQUENCER_REJECT_KEY
+    if not isinstance(value, dict):
+        raise FaultError(f'{key}: must be an object such as {{"count": 1, "consume_nonce": true}}')
+    unknown = sorted(set(value) - _SEQUENCER_REJECT_FIELDS)
+    if unknown:
+        raise FaultError(f"{key}.{unknown[0]}: unknown field (known: count, account_index, consume_nonce)")
+    if "count" not in value:
+        raise FaultError(f"{key}.count: required")
+    count = value["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise FaultError(f"{key}.count: must be an integer >= 0, got {count!r}")
+    account = value.get("account_index")
+    if account is not None and (isinstance(account, bool) or not isinstance(account, int)):
+        raise FaultError(f"{key}.account_index: must be an integer, got {account!r}")
+    consume = value.get("consume_nonce", True)
+    if not isinstance(consume, bool):
+        raise FaultError(f"{key}.consume_nonce: must be true or false, got {consume!r}")
+    return _SequencerReject(count, account, consume) if count else None
+
+
+# --- the fault body -------------------------------------------------------------------------------------
+
 _KNOWN_KEYS = {
+    SEQUENCER_REJECT_KEY,
     "drop_websockets",
     "drop_code",
     "silence_ws_s",
@@ -93,6 +132,7 @@ class Faults:
         self.latency_ms = 0
         self._http_errors: _HttpErrors | None = None
         self._blackhole: _Blackhole | None = None
+        self._sequencer_reject: _SequencerReject | None = None
 
     def apply(self, body: Any) -> tuple[bool, int]:
         """Install the faults in `body`. Returns (drop websockets now?, close code). Raises FaultError."""
@@ -128,6 +168,8 @@ class Faults:
         if "blackhole_next_sendtx" in body:
             count = int(_number(body, "blackhole_next_sendtx", integer=True))
             self._blackhole = _Blackhole(count, account) if count else None
+        if SEQUENCER_REJECT_KEY in body:
+            self._sequencer_reject = _sequencer_reject_rule(body[SEQUENCER_REJECT_KEY])
         return drop, drop_code
 
     # --- queries used by the server -----------------------------------------------------------------
@@ -157,6 +199,16 @@ class Faults:
             self._blackhole = None
         return True
 
+    def take_sequencer_reject(self, account_index: int | None) -> bool | None:
+        """None if the sequencer keeps this accepted tx; else whether its drop consumes the nonce."""
+        rule = self._sequencer_reject
+        if rule is None or not self._matches(rule.account_index, account_index):
+            return None
+        rule.remaining -= 1
+        if rule.remaining <= 0:
+            self._sequencer_reject = None
+        return rule.consume_nonce
+
     def take_http_error(self, path: str) -> int | None:
         rule = self._http_errors
         if rule is None or (rule.paths is not None and path not in rule.paths):
@@ -183,6 +235,7 @@ class Faults:
                 else None
             ),
             "blackhole_next_sendtx": vars(self._blackhole) if self._blackhole else None,
+            SEQUENCER_REJECT_KEY: vars(self._sequencer_reject) if self._sequencer_reject else None,
         }
 
     # --- parsing helpers ----------------------------------------------------------------------------
