@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .ws_faults import WS_FAULT_KEYS, WsFaultError, WsFaults
+
 INJECTED_CODE = 29500
 INJECTED_MESSAGE = "injected failure"
 HTTP_ERROR_STATUSES = (429, 500, 502, 503)
@@ -123,6 +125,7 @@ class Faults:
     def __init__(self, seed: int = 0, clock: Any = time.monotonic) -> None:
         self._clock = clock
         self._random = random.Random(seed)
+        self.ws = WsFaults()
         self.clear()
 
     def clear(self) -> None:
@@ -133,14 +136,20 @@ class Faults:
         self._http_errors: _HttpErrors | None = None
         self._blackhole: _Blackhole | None = None
         self._sequencer_reject: _SequencerReject | None = None
+        self.ws.clear()
 
     def apply(self, body: Any) -> tuple[bool, int]:
         """Install the faults in `body`. Returns (drop websockets now?, close code). Raises FaultError."""
         if not isinstance(body, dict) or not body:
             raise FaultError("body must be a non-empty JSON object")
-        unknown = sorted(set(body) - _KNOWN_KEYS)
+        known = _KNOWN_KEYS | WS_FAULT_KEYS
+        unknown = sorted(set(body) - known)
         if unknown:
-            raise FaultError(f"{unknown[0]}: unknown fault key (known: {', '.join(sorted(_KNOWN_KEYS))})")
+            raise FaultError(f"{unknown[0]}: unknown fault key (known: {', '.join(sorted(known))})")
+        try:
+            self.ws.apply(body)  # the WebSocket faults; the WsHub carries them out
+        except WsFaultError as exc:
+            raise FaultError(str(exc)) from None
         account = self._account_filter(body)
         code, message = self._rejection_code(body)
         drop = False
@@ -236,6 +245,7 @@ class Faults:
             ),
             "blackhole_next_sendtx": vars(self._blackhole) if self._blackhole else None,
             SEQUENCER_REJECT_KEY: vars(self._sequencer_reject) if self._sequencer_reject else None,
+            **self.ws.to_json(),
         }
 
     # --- parsing helpers ----------------------------------------------------------------------------
