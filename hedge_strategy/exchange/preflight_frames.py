@@ -10,7 +10,7 @@ simulator until it emits them) are checked by the older rule, `offset` = previou
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +24,33 @@ BOOK = "order_book"
 BOT_CHANNELS = (BOOK, *PRIVATE_CHANNELS)
 
 
+SENDTX = "sendtx"  # answers to `jsonapi/sendtx` (preflight sends none; named as the corpus names them)
+AUTH_ERROR_CODES = (20013, 21140)  # 20013 "invalid auth: ..." captured; 21140 the simulator's older code
+
+
 def record_name(frame: Any) -> str:
-    """`order_book`, `account_all_orders`, ... for a channel's snapshot or update; `control` otherwise."""
+    """The corpus name of a frame: `order_book`, `account_all_orders`, ... for a channel's snapshot or
+    update, `sendtx` for a transaction's answer, `control` for the rest (connected, ping, pong, unsubscribed,
+    shutdown, every error frame)."""
     kind = frame.get("type") if isinstance(frame, dict) else None
     if isinstance(kind, str):
         stage, _, family = kind.partition("/")
         if stage in ("subscribed", "update") and family:
             return family
+        if stage == "jsonapi":
+            return SENDTX
     return CONTROL
+
+
+def error_channel(error: Mapping[str, Any], candidates: Iterable[str]) -> str | None:
+    """The channel key (`account_all_orders:101`) an error frame is about: its `channel` field, else the
+    first of `candidates` its message names (captured errors carry no channel field but end their message
+    with it: "invalid auth: expired token: account_all_orders:225671")."""
+    channel = error.get("channel")
+    if isinstance(channel, str) and channel:
+        return parsing.channel_key(channel)
+    message = str(error.get("message", ""))
+    return next((key for key in candidates if message.endswith(key) or f"{key} " in message), None)
 
 
 def frame_problems(frame: Mapping[str, Any], account_index: int) -> list[str]:

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.preflight_frames import (
+    AUTH_ERROR_CODES,
     BOOK,
     CONTROL,
     BookMark,
@@ -30,12 +31,13 @@ from hedge_strategy.exchange.preflight_frames import (
     channel_names,
     continuity_break,
     continuity_rule,
+    error_channel,
     frame_problems,
     frame_time_ms,
     record_name,
 )
 from hedge_strategy.exchange.preflight_reads import Observed, Observer
-from hedge_strategy.exchange.stream import AUTH_ERROR_CODE, MAX_FRAME_BYTES, _close_text
+from hedge_strategy.exchange.stream import MAX_FRAME_BYTES, _close_text
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 WS_MESSAGES_PER_MINUTE = 200  # the venue's budget of client messages per IP (sendTx excluded)
@@ -230,7 +232,7 @@ class _Watch:
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind is None and isinstance(frame.get("error"), Mapping):
-            self._on_error({**frame["error"], "channel": frame.get("channel")})  # the venue's typeless form
+            self._on_error({"channel": frame.get("channel"), **frame["error"]})  # the venue's typeless form
             return
         if not isinstance(kind, str):
             self._report.fail_parse("ws frame: no string 'type'")
@@ -282,11 +284,11 @@ class _Watch:
 
     def _on_error(self, error: Mapping[str, Any]) -> None:
         report = self._report
-        code, message, channel = error.get("code"), str(error.get("message", ""))[:200], error.get("channel")
+        code, message = error.get("code"), str(error.get("message", ""))[:200]
         text = f"code {code}: {message}" if message else f"code {code}"
-        key = parsing.channel_key(channel) if isinstance(channel, str) else None
+        key = error_channel(error, report.wanted)
         refreshing = self._refresh_sent is not None and not report.refresh.ok
-        if refreshing and (key == self._refresh_key or code == AUTH_ERROR_CODE):
+        if refreshing and (key == self._refresh_key or code in AUTH_ERROR_CODES):
             report.refresh.detail = f"the venue refused the resubscription with the new token ({text})"
         elif key is not None:
             report.channel_errors.setdefault(key, text)
