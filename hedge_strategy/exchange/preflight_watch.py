@@ -37,7 +37,7 @@ from hedge_strategy.exchange.preflight_frames import (
     record_name,
 )
 from hedge_strategy.exchange.preflight_reads import Observed, Observer
-from hedge_strategy.exchange.stream import MAX_FRAME_BYTES, _close_text
+from hedge_strategy.exchange.stream import MAX_FRAME_BYTES
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 WS_MESSAGES_PER_MINUTE = 200  # the venue's budget of client messages per IP (sendTx excluded)
@@ -109,7 +109,7 @@ async def watch_account(*, ws_url: str, account_index: int, market_id: int, toke
     except _NoConnected as exc:
         report.connect_error = str(exc)
     except ConnectionClosed as exc:
-        _connection_ended(report, f"closed by the venue ({_close_text(exc)})")
+        _connection_ended(report, f"closed ({exc})")
     except (OSError, WebSocketException, TimeoutError) as exc:
         _connection_ended(report, f"{type(exc).__name__}: {exc}".strip(": "))
     return report
