@@ -188,7 +188,8 @@ async def test_a_frame_the_adapter_cannot_parse_is_named(sim_factory: SimFactory
 
     assert result.run.code == EXIT_PREFLIGHT
     assert result.verdict("frames") == "FAIL"
-    assert "1 problem(s) in" in result.line("frames") and "order: " in result.line("frames")
+    assert "the adapter could not read 1 part(s) of" in result.line("frames")
+    assert "order: " in result.line("frames")
     assert "do: run again with --record FILE.jsonl" in result.line("frames")
 
 

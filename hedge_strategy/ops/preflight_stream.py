@@ -110,8 +110,8 @@ def check_frames(reports: dict[str, WatchReport]) -> Check:
     failed = sum(r.parse_failures for r in reports.values())
     if failed:
         examples = "; ".join(e for r in reports.values() for e in r.parse_examples)
-        return Check("frames", Verdict.FAIL, f"{failed} problem(s) in {total} frames the adapter could not "
-                     f"parse: {examples}",
+        return Check("frames", Verdict.FAIL,
+                     f"the adapter could not read {failed} part(s) of {total} frames: {examples}",
                      "run again with --record FILE.jsonl and report the file: the adapter skips what it "
                      "cannot read, and a fill could be in it")
     return Check("frames", Verdict.PASS, f"all {total} frames read by the adapter's parsers")
