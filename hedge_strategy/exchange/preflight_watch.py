@@ -3,14 +3,16 @@ market's order book and the account's private channels, with the adapter's auth 
 subscribes them), held open for a while, every frame counted and checked, none acted upon.
 
 Besides counting, it proves what the bot relies on: the server's pings are answered and our own ping gets a
-pong; half-way through, a fresh auth token is created and one private channel is unsubscribed and subscribed
-again with it (the venue must send a new snapshot); order book updates continue one another
-(`preflight_frames.continuity_break`). It only ever sends subscribe, unsubscribe, ping and pong frames.
+pong; order book updates continue one another (`preflight_frames.continuity_break`); half-way through, a
+fresh auth token is made and one private channel subscribed with it on a second connection, the way the
+adapter renews a token (a new connection takes over from the old one), and its snapshot must come. It only
+ever sends subscribe, ping and pong frames.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -41,7 +43,7 @@ from hedge_strategy.exchange.stream import MAX_FRAME_BYTES
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 WS_MESSAGES_PER_MINUTE = 200  # the venue's budget of client messages per IP (sendTx excluded)
-REFRESHED_CHANNEL = "account_all_orders"  # the private channel resubscribed with a fresh token
+REFRESHED_CHANNEL = "account_all_orders"  # the private channel subscribed again with a fresh token
 KEPT_PROBLEMS = 5  # examples kept per kind of problem; the counts are complete
 
 TokenSource = Callable[[bool], Awaitable[tuple[str, float]]]
@@ -101,11 +103,10 @@ async def watch_account(*, ws_url: str, account_index: int, market_id: int, toke
         return report
     opened = time.monotonic()
     try:
-        async with connect(ws_url, open_timeout=timeout_s, close_timeout=1.0, ping_interval=None,
-                           max_size=MAX_FRAME_BYTES) as ws:
-            watch = _Watch(ws, report, market_id, token_source, timeout_s, observe, subscribed)
-            await watch.await_connected(opened)
-            await watch.run(token, seconds)
+        async with _connect(ws_url, timeout_s) as ws:
+            watch = _Watch(ws, report, market_id, timeout_s, observe, subscribed)
+            report.connect_ms = await watch.await_connected(opened)
+            await watch.run(token, seconds, _Refresher(ws_url, report, token_source, timeout_s, observe))
     except _NoConnected as exc:
         report.connect_error = str(exc)
     except ConnectionClosed as exc:
@@ -113,6 +114,11 @@ async def watch_account(*, ws_url: str, account_index: int, market_id: int, toke
     except (OSError, WebSocketException, TimeoutError) as exc:
         _connection_ended(report, f"{type(exc).__name__}: {exc}".strip(": "))
     return report
+
+
+def _connect(ws_url: str, timeout_s: float) -> connect:
+    return connect(ws_url, open_timeout=timeout_s, close_timeout=1.0, ping_interval=None,
+                   max_size=MAX_FRAME_BYTES)
 
 
 def _connection_ended(report: WatchReport, why: str) -> None:
@@ -127,13 +133,14 @@ class _NoConnected(Exception):
 
 
 class _Watch:
-    def __init__(self, ws: ClientConnection, report: WatchReport, market_id: int, token_source: TokenSource,
-                 timeout_s: float, observe: Observer, subscribed: Callable[[], None] | None) -> None:
+    """One connection's frames, into the account's report."""
+
+    def __init__(self, ws: ClientConnection, report: WatchReport, market_id: int | None, timeout_s: float,
+                 observe: Observer, subscribed: Callable[[], None] | None = None) -> None:
         self._ws = ws
         self._subscribed = subscribed
         self._report = report
         self._market_id = market_id
-        self._token_source = token_source
         self._timeout_s = timeout_s
         self._observe = observe
         self._book: BookMark | None = None
@@ -141,7 +148,8 @@ class _Watch:
         self._refresh_sent: float | None = None
         self._refresh_key = f"{REFRESHED_CHANNEL}:{report.account_index}"
 
-    async def await_connected(self, opened: float) -> None:
+    async def await_connected(self, opened: float) -> float:
+        """Wait (bounded) for the venue's `connected` frame; the ms since `opened`."""
         deadline = time.monotonic() + self._timeout_s
         while True:
             frame = await self._receive(deadline)
@@ -151,28 +159,35 @@ class _Watch:
                         f"the socket opened but no 'connected' frame came in {self._timeout_s} s")
                 continue
             if frame.get("type") == "connected":
-                self._report.connect_ms = (time.monotonic() - opened) * 1000
-                return
+                return (time.monotonic() - opened) * 1000
 
-    async def run(self, token: str, seconds: float) -> None:
+    async def run(self, token: str, seconds: float, refresher: _Refresher) -> None:
+        assert self._market_id is not None
         for name, private in channel_names(self._report.account_index, self._market_id):
             await self._send({"type": "subscribe", "channel": name, **({"auth": token} if private else {})})
         self._ping_sent = time.monotonic()
         await self._send({"type": "ping"})
         start = time.monotonic()
         refresh_at, end = start + seconds / 2, start + seconds
-        while True:
-            now = time.monotonic()
-            if now >= refresh_at and not self._report.refresh.attempted:
-                await self._refresh_token()
-            if now >= end and (self._settled() or now >= end + self._timeout_s):
-                return
-            wake = end if now < end else end + self._timeout_s
-            if not self._report.refresh.attempted:
-                wake = min(wake, refresh_at)
-            frame = await self._receive(wake)
-            if frame is not None:
-                await self._handle(frame)
+        refreshing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= refresh_at and refreshing is None:
+                    refreshing = asyncio.create_task(refresher.run(), name="preflight-token-refresh")
+                if now >= end and (self._settled() or now >= end + self._timeout_s):
+                    return
+                wake = end if now < end else end + self._timeout_s
+                if refreshing is None:
+                    wake = min(wake, refresh_at)
+                frame = await self._receive(wake)
+                if frame is not None:
+                    await self._handle(frame)
+        finally:
+            if refreshing is not None:
+                refreshing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refreshing
 
     def _settled(self) -> bool:
         """Nothing is still owed: every channel answered, our ping and the refreshed subscription too."""
@@ -181,18 +196,15 @@ class _Watch:
         refresh_done = not report.refresh.attempted or report.refresh.ok or bool(report.refresh.detail)
         return set(report.wanted) <= answered and report.pong_ms is not None and refresh_done
 
-    async def _refresh_token(self) -> None:
-        refresh = self._report.refresh
-        refresh.attempted = True
-        try:
-            token, _expiry = await self._token_source(True)
-        except Exception as exc:
-            refresh.detail = f"a new auth token could not be created: {exc}"
-            return
-        channel = f"{REFRESHED_CHANNEL}/{self._report.account_index}"
+    async def subscribe_refreshed(self, token: str) -> None:
         self._refresh_sent = time.monotonic()
-        await self._send({"type": "unsubscribe", "channel": channel})
+        channel = f"{REFRESHED_CHANNEL}/{self._report.account_index}"
         await self._send({"type": "subscribe", "channel": channel, "auth": token})
+
+    async def next_frame(self, deadline: float) -> None:
+        frame = await self._receive(deadline)
+        if frame is not None:
+            await self._handle(frame)
 
     async def _send(self, frame: Mapping[str, Any]) -> None:
         self._report.sent_at.append(time.monotonic())
@@ -262,7 +274,7 @@ class _Watch:
             if key == self._refresh_key and self._refresh_sent is not None and not report.refresh.ok:
                 report.refresh.ok = True
                 delay_ms = (time.monotonic() - self._refresh_sent) * 1000
-                report.refresh.detail = f"new snapshot {delay_ms:.0f} ms after resubscribing"
+                report.refresh.detail = f"its snapshot came in {delay_ms:.0f} ms"
         for problem in frame_problems(frame, report.account_index):
             report.fail_parse(problem)
         if record_name(frame) == BOOK:
@@ -289,11 +301,46 @@ class _Watch:
         key = error_channel(error, report.wanted)
         refreshing = self._refresh_sent is not None and not report.refresh.ok
         if refreshing and (key == self._refresh_key or code in AUTH_ERROR_CODES):
-            report.refresh.detail = f"the venue refused the resubscription with the new token ({text})"
+            report.refresh.detail = f"the venue refused the subscription with the new token ({text})"
         elif key is not None:
             report.channel_errors.setdefault(key, text)
         else:
             report.other_errors.append(text)
+
+
+class _Refresher:
+    """A fresh auth token, and `account_all_orders` subscribed with it on a second connection (as the adapter
+    hands over to a new connection on a renewal); done when its snapshot comes, or the venue refuses it."""
+
+    def __init__(self, ws_url: str, report: WatchReport, token_source: TokenSource, timeout_s: float,
+                 observe: Observer) -> None:
+        self._ws_url = ws_url
+        self._report = report
+        self._token_source = token_source
+        self._timeout_s = timeout_s
+        self._observe = observe
+
+    async def run(self) -> None:
+        refresh = self._report.refresh
+        refresh.attempted = True
+        try:
+            token, _expiry = await self._token_source(True)
+        except Exception as exc:
+            refresh.detail = f"a new auth token could not be made: {exc}"
+            return
+        try:
+            async with _connect(self._ws_url, self._timeout_s) as ws:
+                watch = _Watch(ws, self._report, None, self._timeout_s, self._observe)
+                await watch.await_connected(time.monotonic())
+                await watch.subscribe_refreshed(token)
+                deadline = time.monotonic() + self._timeout_s
+                while not (refresh.ok or refresh.detail) and time.monotonic() < deadline:
+                    await watch.next_frame(deadline)
+        except (_NoConnected, OSError, WebSocketException, TimeoutError) as exc:
+            refresh.detail = f"the second connection failed: {type(exc).__name__}: {exc}"
+            return
+        if not (refresh.ok or refresh.detail):
+            refresh.detail = f"no snapshot within {self._timeout_s:g} s"
 
 
 def busiest_minute(sent_at: list[float]) -> int:

@@ -152,15 +152,14 @@ def check_ping_pong(reports: dict[str, WatchReport]) -> Check:
 
 
 def check_token_refresh(reports: dict[str, WatchReport]) -> Check:
-    failed = {role: r.refresh.detail or "no answer to the resubscription" for role, r in reports.items()
-              if not r.refresh.ok}
+    failed = {role: r.refresh.detail or "not attempted" for role, r in reports.items() if not r.refresh.ok}
     if failed:
         why = "; ".join(f"{label(role)}: {detail}" for role, detail in failed.items())
         return Check("token refresh", Verdict.FAIL, why,
                      "the bot renews its auth token this way before it expires: check the key and the clock")
     done = "; ".join(f"{label(role)}: {r.refresh.detail}" for role, r in reports.items())
     return Check("token refresh", Verdict.PASS,
-                 f"a new auth token was made and account_all_orders resubscribed with it ({done})")
+                 f"a fresh auth token, account_all_orders subscribed with it on a second connection ({done})")
 
 
 def check_rate_limits(venue: Venue, reports: dict[str, WatchReport], elapsed_s: float) -> Check:
