@@ -1,7 +1,9 @@
 """The channels a client can subscribe to, their names, and the snapshot each subscription starts with.
 
-A client subscribes with `/` (`order_book/1`, `account_orders/1/101`); every frame names the channel with `:`
-(`order_book:1`, `account_orders:1:101`), verified from captures. Refusals, as captured unless marked:
+A client subscribes with `/` (`order_book/1`, `account_orders/1/101`); every frame names the channel with
+`:` (`order_book:1`), verified from captures; `account_orders` frames name the market only
+(`account_orders:1`, from the docs), so the sim keys that subscription `account_orders:1:101` internally.
+Refusals, as captured unless marked:
 - an unknown channel: `{"error":{"code":30005,"message":"Invalid Channel"}}`;
 - an unknown market: `{"error":{"code":30005,"message":"Invalid Channel:  (marketId)"}}`;
 - an unknown account: the same with `(accountId)` (inferred by analogy, not captured);
@@ -36,7 +38,7 @@ class Channel:
 
     @property
     def name(self) -> str:
-        """The frame spelling, e.g. `account_orders:1:101`."""
+        """The subscription's key in the colon spelling, e.g. `order_book:1`, `account_orders:1:101`."""
         ids = [i for i in (self.market_id, self.account) if i is not None]
         return ":".join([self.kind, *map(str, ids)])
 

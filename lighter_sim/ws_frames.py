@@ -7,8 +7,8 @@ Provenance, per frame (docs/design.md, "Simulator wire protocol", says the same)
   one frame the venue spells with spaces), the nested errors 30003, 30005, 30009, and the sendtx answer;
 - captured on testnet (2026-07): `account_all_orders`, `account_all_positions`, the `account_all_trades`
   snapshot, the auth refusals 20001 / 20013; captured on mainnet in Oct 2025: `account_all`;
-- from Lighter's documentation only: the `account_all_trades` update, `account_orders`, and the `shutdown`
-  frame (lighter-sdk's own WsClient reads `close_in_ms`).
+- from Lighter's documentation only (websocket reference, Jan 2026 copy): the `account_all_trades` update and
+  `account_orders`; the `shutdown` frame only from lighter-sdk's WsClient, which reads `close_in_ms`.
 Top-level keys are in alphabetical order, as the venue's (Go map) encoder writes them.
 """
 
@@ -130,9 +130,10 @@ def account_all_orders(kind: str, account: int, orders: dict[str, list[dict[str,
 def account_orders(
     kind: str, market_id: int, account: int, nonce: int, orders: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    # The docs name the frame's channel by the market alone; the account is in `account` (not captured).
     return {
         "account": account,
-        "channel": f"account_orders:{market_id}:{account}",
+        "channel": f"account_orders:{market_id}",
         "nonce": nonce,
         "orders": {str(market_id): orders},
         "type": f"{kind}/account_orders",

@@ -1,16 +1,17 @@
 """The venue's WebSocket limits, enforced per connection.
 
-Lighter documents them per IP (and per L1 address): 200 client messages a minute, `jsonapi/sendtx` and
-`jsonapi/sendtxbatch` excluded (they count against the REST transaction quota), 50 messages in flight, and
-100 subscriptions per connection. The sim keys the message budget by connection instead of by IP, because
-every test client shares 127.0.0.1 and one test must not spend another's budget; the in-flight cap is not
-simulated.
+Lighter's websocket reference ("WebSocket Limits", per IP): 100 connections, 100 subscriptions per
+connection, 1000 subscriptions in all, 200 messages a minute ("sendTx and sendBatchTx are not counted
+here"), 50 messages in flight, 10 unique accounts. The sim enforces the message budget and the
+subscriptions per connection, keyed by connection instead of by IP, because every test client shares
+127.0.0.1 and one test must not spend another's budget; the other limits are not simulated.
 
 What the venue does over the limit is captured (mainnet, Aug 2026): each refused frame is answered with
-`{"error":{"code":30009,"message":"Too Many Websocket Messages!"}}`, one per frame, and the connection stays
-open (a refused subscribe just gets no snapshot). The documentation excludes only sendTx from the count, so
-pings and pongs count too (inferred); a refused pong still proves the client alive, so it never costs the
-connection. What the venue answers past 100 subscriptions is not captured: the sim sends 30012.
+`{"error":{"code":30009,"message":"Too Many Websocket Messages!"}}`, one per frame, and the connection
+stays open (a refused subscribe just gets no snapshot). The documentation excludes only sendTx from the
+count, so pings and pongs count too (inferred from its wording); a refused pong still proves the client
+alive, so it never costs the connection. What the venue answers past 100 subscriptions is not captured:
+the sim sends 30012.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def mutate(message: Any, **changes: Any) -> str:
         (mutate(a_request(), colour="red"), "unknown field(s) colour"),
         (mutate(a_request(), size=0.0002), "size must be a decimal string"),
         (mutate(a_request(), size="-1"), "size must be a decimal > 0"),
-        (mutate(a_request(), size="lots"), "size is not a decimal number"),
+        (mutate(a_request(), size="lots"), "size must be a decimal > 0 below 1E+12 with at most 18 "
+                                           "fractional digits, got 'lots'"),
         (mutate(a_request(), side="long"), "side must be one of buy, sell"),
         (mutate(a_request(), trade_ids=9001), "trade_ids must be a list"),
         (mutate(a_request(), trade_ids=[True]), "trade_ids must be a list of integers"),

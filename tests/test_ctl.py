@@ -301,8 +301,9 @@ def test_status_shows_what_it_cannot_format_as_a_question_mark(
     store = JournalStore(journal_of(config))
     store.close()
     with sqlite3.connect(journal_of(config)) as conn:
-        conn.execute("INSERT INTO fills VALUES (1, 11, 101, 1, 'buy', '0.0002', '95000', '0', 1, ?, 'ws', 1)",
-                     (10**17,))
+        conn.execute("INSERT INTO fills (trade_id, client_order_index, account_index, market_id, side, size,"
+                     " price, fee, is_maker, ts_ms, source, announced)"
+                     " VALUES (1, 11, 101, 1, 'buy', '0.0002', '95000', '0', 1, ?, 'ws', 1)", (10**17,))
     on_bus(redis_server, pair_of(config), lambda bus: bus.redis.set(
         bus.keys.heartbeat("b"), '{"role": "b", "ts_ms": 1' + "0" * 400 + ', "pid": 7}'))
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 from hedge_strategy.exchange import Purpose, Role, Side, derived_number, make_coid
 from hedge_strategy.execution import Intent, Journal, JournalOrder, OrderState, new_order
+from tests.fixtures.execution import RELEASE_JOURNAL
 
 ACCOUNT = 102
 
@@ -43,15 +45,20 @@ async def test_netted_order_is_found_by_each_of_its_request_ids_after_a_restart(
 
 
 async def test_a_journal_written_before_the_index_existed_is_indexed_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "journal_102.sqlite"
-    journal = await Journal.open(path, ACCOUNT)
-    order = hedge_order("21-7", 1, ["21-7", "21-8"], created_ms=1_000)
-    await journal.record_new(order)
-    await journal.close()
-    with sqlite3.connect(path) as conn:  # what an older build left: orders only, no index rows
-        conn.execute("DELETE FROM order_requests")
+    # The build before the index wrote what the release wrote, less `order_requests` and its meta flag.
+    path = tmp_path / "journal_101.sqlite"
+    shutil.copyfile(RELEASE_JOURNAL, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE order_requests")
         conn.execute("DELETE FROM meta WHERE key = 'order_requests_indexed'")
+    conn.close()
 
-    reopened = await Journal.open(path, ACCOUNT)
-    assert [o.client_order_index for o in reopened.orders_for_request("21-8")] == [order.client_order_index]
-    await reopened.close()
+    reopened = await Journal.open(path, 101)
+    try:
+        def serving(request_id: str) -> list[int]:
+            return [o.client_order_index for o in reopened.orders_for_request(request_id)]
+
+        assert serving("11000000000002-9") == serving("11000000000005-11") == [22000000000002]
+        assert serving("11000000000001-7+8") == [22000000000001]
+    finally:
+        await reopened.close()

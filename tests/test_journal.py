@@ -308,13 +308,13 @@ async def test_unannounced_fills_survive_a_restart(path: Path) -> None:
     await journal.record_new(make_order(121))
     journal.apply_fill(make_fill(1, 121))
     journal.apply_fill(make_fill(2, 121))
-    journal.mark_announced(1)
+    journal.mark_announced(make_fill(1, 121).key)
     assert [f.trade_id for f in journal.unannounced_fills()] == [2]
     await journal.close()
     reopened = await Journal.open(path, ACCOUNT)
     try:
         assert [f.trade_id for f in reopened.unannounced_fills()] == [2]
-        reopened.mark_announced(2)
+        reopened.mark_announced(make_fill(2, 121).key)
         await reopened.flush()
     finally:
         await reopened.close()
@@ -333,8 +333,8 @@ async def test_settled_orders_leave_memory_and_reload_whole(
     await journal.record_new(make_order(131))
     journal.apply_fill(make_fill(1, 131))
     journal.apply_fill(make_fill(2, 131))
-    journal.mark_announced(1)
-    journal.mark_announced(2)
+    journal.mark_announced(make_fill(1, 131).key)
+    journal.mark_announced(make_fill(2, 131).key)
     await journal.flush()  # eviction runs after a batch is written
     assert 131 not in journal._orders  # left memory...
     order = journal.get(131)  # ...and comes back with its fills

@@ -103,7 +103,8 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
             snap = await ws.expect(f"subscribed/{channel}")
             assert snap["channel"] == f"{channel}:101"
         await ws.subscribe("account_orders/1/101", auth=token)
-        assert (await ws.expect("subscribed/account_orders"))["channel"] == "account_orders:1:101"
+        per_market_snap = await ws.expect("subscribed/account_orders")
+        assert (per_market_snap["channel"], per_market_snap["account"]) == ("account_orders:1", 101)
         await ws.subscribe("account_all/101")
         assert (await ws.expect("subscribed/account_all"))["account"] == 101
 

@@ -1,26 +1,39 @@
 """The messages A and B exchange over Redis: versioned JSON, validated strictly in both directions.
 
 Every message is a JSON object with `"v": 1` and a `"type"`; sizes and prices are decimal strings;
-timestamps are integer milliseconds since the epoch. Constructing a message validates it (`BusMessageError`,
-a `ValueError`, on anything wrong), and so does `from_json`, which also rejects missing and unknown fields,
-so a message that parses is safe to act on.
+timestamps are integer milliseconds since the epoch. Each message is a validated record
+(`hedge_strategy.validation`): constructing one, `dataclasses.replace` and `from_json` check every field and
+raise `BusMessageError` (a `ValueError`) naming the field on anything wrong; `from_json` also rejects unknown
+and missing fields, so a message that parses is safe to act on.
 
 Numbers are bounded, not only typed: a schema-valid "1E+40" would otherwise reach the exchange arithmetic
 and raise there, where nothing dead-letters it. Decimals are finite, below 10^12, with at most 18 fractional
 digits; timestamps are 0..10^14 ms (0..10^17 µs); order indexes, trade ids and other integers fit an int64.
-`from_json` turns *any* failure while decoding (deep nesting, a 5,000-digit integer) into `BusMessageError`.
+`from_json` reads the text with the bounded reader (`hedge_strategy.untrusted_json`) before any model sees
+it, and turns *any* failure (deep nesting, a 5,000-digit integer) into `BusMessageError`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
-from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
+from pydantic import BeforeValidator, Field, Strict, ValidationError, model_validator
+
+from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted, shorten
+from hedge_strategy.validation import (
+    Problem,
+    Text,
+    broken_rule,
+    choice,
+    expected,
+    expecting,
+    problems,
+    record,
+)
 
 SCHEMA_VERSION = 1
 SIDES = ("buy", "sell")
@@ -35,14 +48,54 @@ MAX_FRACTION_DIGITS = 18
 MAX_TS_MS = 10**14
 MAX_TS_US = 10**17
 MAX_INT64 = 2**63 - 1
-# Our messages nest two levels deep. The limit is checked *before* json.loads: lighter-sdk's py_ecc raises
-# the recursion limit to 100,000, and at that limit a deeply nested document overflows the C stack of the
-# JSON decoder (a segfault, which no except clause catches) instead of raising RecursionError.
-_MAX_SHOWN_CHARS = 120  # of a bad value quoted in an error: a megabyte-long field must not fill the logs
 
 
 class BusMessageError(ValueError):
     """A message that does not follow the schema. The text says which field and why."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Field types: the bounds above, declared once.
+
+
+def _count(maximum: int) -> Any:
+    """An int 0..maximum (never a bool, never "5")."""
+    return Annotated[int, Strict(), Field(ge=0, le=maximum), expecting(f"an integer >= 0 and <= {maximum}")]
+
+
+def _from_wire(value: Any) -> Any:
+    """A decimal arrives as a string (a JSON number would lose digits in other readers) or as a Decimal."""
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return value  # refused by the Decimal schema, in the words of the whole type
+    if not isinstance(value, Decimal):
+        raise expected("a decimal string", value)
+    return value
+
+
+def _decimal_words(positive: bool) -> str:
+    return ("a decimal > 0" if positive else "a decimal >= 0") + \
+        f" below 1E+12 with at most {MAX_FRACTION_DIGITS} fractional digits"
+
+
+def _decimal(positive: bool) -> Any:
+    bound = Field(gt=0) if positive else Field(ge=0)
+    return Annotated[Decimal, Strict(), bound, Field(lt=MAX_DECIMAL, decimal_places=MAX_FRACTION_DIGITS),
+                     BeforeValidator(_from_wire), expecting(_decimal_words(positive))]
+
+
+Int64 = _count(MAX_INT64)
+TimestampMs = _count(MAX_TS_MS)
+TimestampUs = _count(MAX_TS_US)
+PositiveDecimal = _decimal(positive=True)  # sizes of requests, prices
+NonNegativeDecimal = _decimal(positive=False)  # sizes of outcomes (a failure may fill nothing)
+SideName = choice(*SIDES)
+Int64s = Annotated[tuple[Int64, ...], expecting(f"a list of integers >= 0 and <= {MAX_INT64}")]
+Texts = Annotated[tuple[Text, ...], Field(min_length=1), expecting("a non-empty list of non-empty strings")]
+Latency = Annotated[float, Strict(), Field(ge=0, lt=MAX_TS_MS),
+                    expecting(f"a number >= 0 and below {MAX_TS_MS:g}")]
 
 
 def now_ms() -> int:
@@ -69,26 +122,97 @@ def request_id_for(a_client_order_index: int, trade_ids: Sequence[int]) -> str:
     return f"{a_client_order_index}-" + "+".join(str(t) for t in sorted(trade_ids))
 
 
-@dataclass(frozen=True)
-class HedgeRequest:
+class _Message:
+    """JSON in and out for the message records below; `message` makes a class one of them."""
+
+    TYPE: ClassVar[str]
+
+    def to_json(self) -> str:
+        fields = self.__pydantic_serializer__.to_python(self, mode="json")  # type: ignore[attr-defined]
+        return json.dumps({"v": SCHEMA_VERSION, "type": self.TYPE, **fields}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Self:
+        what = cls.TYPE.replace("_", " ")
+        try:
+            body = loads_bounded(raw, what)
+            if not isinstance(body, dict):
+                raise BusMessageError(f"{what}: expected a JSON object, got {type(body).__name__}")
+            version, kind = body.pop("v", None), body.pop("type", None)
+            if type(version) is not int or version != SCHEMA_VERSION:
+                raise BusMessageError(
+                    f"{what}: unsupported version {version!r} (this build reads v{SCHEMA_VERSION})"
+                )
+            if kind != cls.TYPE:
+                raise BusMessageError(f"{what}: expected type {cls.TYPE!r}, got {kind!r}")
+            return cls(**body)
+        except BusMessageError:
+            raise
+        except Exception as exc:
+            # Whatever else decoding raises is still a poison message: the caller dead-letters or skips it.
+            # Letting it escape would crash the reader, and again at every restart while the entry is pending.
+            raise BusMessageError(f"{what}: unreadable ({type(exc).__name__}: {shorten(str(exc))})") from None
+
+
+T = TypeVar("T")
+
+
+def message(cls: type[T]) -> type[T]:
+    """`cls` as a validated record whose every construction raises `BusMessageError`, naming the field."""
+    cls = record(cls)
+    validate: Callable[..., None] = cls.__init__  # type: ignore[misc]
+    what = cls.TYPE.replace("_", " ")  # type: ignore[attr-defined]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validate(self, *args, **kwargs)
+        except ValidationError as error:
+            raise BusMessageError(f"{what}: " + "; ".join(_phrases(problems(error)))) from None
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
+
+
+def _phrases(found: list[Problem]) -> list[str]:
+    unknown = sorted(p.key for p in found if p.kind == "unknown")
+    missing = sorted(p.key for p in found if p.kind == "missing")
+    return [
+        *([f"unknown field(s) {', '.join(unknown)}"] if unknown else []),
+        *([f"missing field(s) {', '.join(missing)}"] if missing else []),
+        *(f"{p.key} must be {p.text}, got {shorten(repr(p.given))}" for p in found if p.kind == "expected"),
+        *(p.text for p in found if p.kind == "rule"),
+    ]
+
+
+def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
+    """`json.loads(raw)` for untrusted input: `BusMessageError` for anything that is not readable JSON
+    (including nesting deeper than `MAX_JSON_DEPTH`: see `hedge_strategy.untrusted_json`)."""
+    try:
+        return loads_untrusted(raw, what)
+    except UntrustedJSONError as exc:
+        raise BusMessageError(str(exc)) from None
+
+
+@message
+class HedgeRequest(_Message):
     """A asks B to hedge: B must trade `side` for `size` on `market`.
 
     `side` is the side **B** trades, the opposite of A's fill side (A bought, so B sells). Build one with
     `for_fills` (which takes A's fill side and derives the rest) or `for_residual`.
     """
 
-    pair: str
-    request_id: str
-    market: str  # symbol, e.g. "BTC"
-    market_id: int
-    side: str  # the side B must trade: "buy" | "sell"
-    size: Decimal  # base amount, > 0
-    a_client_order_index: int
-    trade_ids: tuple[int, ...]  # A's fills this covers; empty for a residual hedge
-    a_fill_price: Decimal | None  # size-weighted average price of those fills; None for a residual
-    fill_ts_ms: int  # exchange time of the (last) fill, or when the residual was seen
-    publish_ts_ms: int = 0  # stamped by Bus.publish_request when left at 0
-    seen_ts_us: int = 0  # when A saw the fill (µs since the epoch; 0: not stamped), for latency benchmarks
+    pair: Text
+    request_id: Text  # `request_id_for(a_client_order_index, trade_ids)`, checked
+    market: Text  # symbol, e.g. "BTC"
+    market_id: Int64
+    side: SideName  # the side B must trade
+    size: PositiveDecimal  # base amount
+    a_client_order_index: Int64
+    trade_ids: Int64s  # A's fills this covers; empty for a residual hedge
+    a_fill_price: PositiveDecimal | None  # size-weighted average price of those fills; None for a residual
+    fill_ts_ms: TimestampMs  # exchange time of the (last) fill, or when the residual was seen
+    publish_ts_ms: TimestampMs = 0  # stamped by Bus.publish_request when left at 0
+    seen_ts_us: TimestampUs = 0  # when A saw the fill (µs since the epoch; 0: not stamped), for benchmarks
 
     TYPE: ClassVar[str] = "hedge_request"
 
@@ -152,33 +276,19 @@ class HedgeRequest:
     def is_residual(self) -> bool:
         return not self.trade_ids
 
-    def __post_init__(self) -> None:
-        check = _Check("hedge request", self)
-        check.text("pair", "request_id", "market")
-        check.integer("market_id", "a_client_order_index")
-        check.integer("fill_ts_ms", "publish_ts_ms", maximum=MAX_TS_MS)
-        check.integer("seen_ts_us", maximum=MAX_TS_US)
-        check.choice("side", SIDES)
-        check.decimal("size", positive=True)
-        check.integers("trade_ids")
-        check.decimal("a_fill_price", positive=True, optional=not self.trade_ids)
-        expected = request_id_for(self.a_client_order_index, self.trade_ids)
-        if self.request_id != expected:
-            raise BusMessageError(
-                f"hedge request: request_id {self.request_id!r} does not match its order and "
-                f"fills (expected {expected!r})"
-            )
-
-    def to_json(self) -> str:
-        return _dump(self)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> HedgeRequest:
-        return _load(cls, raw)
+    @model_validator(mode="after")
+    def _consistent(self) -> HedgeRequest:
+        if self.trade_ids and self.a_fill_price is None:
+            raise expected(_decimal_words(positive=True), None, key="a_fill_price")
+        wanted = request_id_for(self.a_client_order_index, self.trade_ids)
+        if self.request_id != wanted:
+            raise broken_rule(f"request_id {shorten(repr(self.request_id))} does not match its order and "
+                              f"fills (expected {wanted!r})")
+        return self
 
 
-@dataclass(frozen=True)
-class HedgeOutcome:
+@message
+class HedgeOutcome(_Message):
     """B's answer to one or more requests (B nets requests waiting together into one hedge).
 
     `filled`: the hedge is done (`filled_size` at `avg_price`). `failed`: B gave up, `reason` says why, and
@@ -187,22 +297,22 @@ class HedgeOutcome:
     from the earliest request's publish to its first hedge order being sent.
     """
 
-    pair: str
-    request_ids: tuple[str, ...]
-    status: str  # "filled" | "failed"
-    market: str
-    side: str  # the side B traded
-    requested_size: Decimal  # net size of the requests answered
-    filled_size: Decimal
-    avg_price: Decimal | None  # None when nothing filled
-    attempts: int  # hedge orders sent
-    reason: str | None  # required when failed
-    hedge_client_order_indexes: tuple[int, ...]
-    received_ts_ms: int  # B read the (first) request
-    sent_ts_ms: int | None  # B's first hedge order went out
-    filled_ts_ms: int | None  # the hedge completed
-    latency_ms: float | None
-    publish_ts_ms: int = 0  # stamped by Bus.publish_outcome when left at 0
+    pair: Text
+    request_ids: Texts
+    status: choice(*OUTCOME_STATUSES)
+    market: Text
+    side: SideName  # the side B traded
+    requested_size: NonNegativeDecimal  # net size of the requests answered
+    filled_size: NonNegativeDecimal
+    avg_price: PositiveDecimal | None  # None when nothing filled
+    attempts: Int64  # hedge orders sent
+    reason: Text | None  # required when failed
+    hedge_client_order_indexes: Int64s
+    received_ts_ms: TimestampMs  # B read the (first) request
+    sent_ts_ms: TimestampMs | None  # B's first hedge order went out
+    filled_ts_ms: TimestampMs | None  # the hedge completed
+    latency_ms: Latency | None
+    publish_ts_ms: TimestampMs = 0  # stamped by Bus.publish_outcome when left at 0
 
     TYPE: ClassVar[str] = "hedge_outcome"
 
@@ -210,232 +320,24 @@ class HedgeOutcome:
     def filled(self) -> bool:
         return self.status == FILLED
 
-    def __post_init__(self) -> None:
-        check = _Check("hedge outcome", self)
-        check.text("pair", "market")
-        check.texts("request_ids")
-        check.choice("status", OUTCOME_STATUSES)
-        check.choice("side", SIDES)
-        check.decimal("requested_size", positive=False)
-        check.decimal("filled_size", positive=False)
-        check.decimal("avg_price", positive=True, optional=True)
-        check.integer("attempts")
-        check.integer("received_ts_ms", "publish_ts_ms", maximum=MAX_TS_MS)
-        check.integer("sent_ts_ms", "filled_ts_ms", optional=True, maximum=MAX_TS_MS)
-        check.integers("hedge_client_order_indexes", allow_empty=True)
-        check.number("latency_ms", optional=True, maximum=MAX_TS_MS)
-        check.text("reason", optional=self.status == FILLED)
+    @model_validator(mode="after")
+    def _consistent(self) -> HedgeOutcome:
+        if self.status == FAILED and self.reason is None:
+            raise expected("a non-empty string", None, key="reason")
         if self.filled_size > 0 and self.avg_price is None:
-            raise BusMessageError("hedge outcome: avg_price is required when filled_size > 0")
-
-    def to_json(self) -> str:
-        return _dump(self)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> HedgeOutcome:
-        return _load(cls, raw)
+            raise broken_rule("avg_price is required when filled_size > 0")
+        return self
 
 
-@dataclass(frozen=True)
-class PauseState:
+@message
+class PauseState(_Message):
     """Why and since when A is paused, and who paused it ("A", "ctl", ...)."""
 
-    reason: str
-    by: str
-    since_ms: int
+    reason: Text
+    by: Text
+    since_ms: TimestampMs
 
     TYPE: ClassVar[str] = "pause"
-
-    def __post_init__(self) -> None:
-        check = _Check("pause state", self)
-        check.text("reason", "by")
-        check.integer("since_ms", maximum=MAX_TS_MS)
-
-    def to_json(self) -> str:
-        return _dump(self)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> PauseState:
-        return _load(cls, raw)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Encoding
-
-
-def _dump(message: Any) -> str:
-    body: dict[str, Any] = {"v": SCHEMA_VERSION, "type": message.TYPE}
-    for f in fields(message):
-        value = getattr(message, f.name)
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        body[f.name] = value
-    return json.dumps(body, separators=(",", ":"))
-
-
-def _load(cls: Any, raw: str | bytes) -> Any:
-    what = cls.TYPE.replace("_", " ")
-    try:
-        return _load_checked(cls, what, raw)
-    except BusMessageError:
-        raise
-    except Exception as exc:
-        # Whatever else decoding raises (RecursionError on deeply nested JSON, ValueError on an integer of
-        # thousands of digits, ...) is still a poison message: the caller dead-letters or skips it. Letting
-        # it escape would crash the reader, and again at every restart while the entry stays pending.
-        raise BusMessageError(f"{what}: unreadable ({type(exc).__name__}: {_shorten(str(exc))})") from None
-
-
-def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
-    """`json.loads(raw)` for untrusted input: `BusMessageError` for anything that is not readable JSON
-    (including nesting deeper than `MAX_JSON_DEPTH`: see `hedge_strategy.untrusted_json`)."""
-    try:
-        return loads_untrusted(raw, what)
-    except UntrustedJSONError as exc:
-        raise BusMessageError(str(exc)) from None
-
-
-def _load_checked(cls: Any, what: str, raw: str | bytes) -> Any:
-    body = loads_bounded(raw, what)
-    if not isinstance(body, dict):
-        raise BusMessageError(f"{what}: expected a JSON object, got {type(body).__name__}")
-    if type(body.get("v")) is not int or body["v"] != SCHEMA_VERSION:
-        raise BusMessageError(
-            f"{what}: unsupported version {body.get('v')!r} (this build reads v{SCHEMA_VERSION})"
-        )
-    if body.get("type") != cls.TYPE:
-        raise BusMessageError(f"{what}: expected type {cls.TYPE!r}, got {body.get('type')!r}")
-    names = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(body) - set(names) - {"v", "type"})
-    if unknown:
-        raise BusMessageError(f"{what}: unknown field(s) {', '.join(unknown)}")
-    # Fields added after v1 shipped carry a default and may be absent (a message from an older writer).
-    missing = sorted(n for n in names if n not in body and n not in _OPTIONAL_FIELDS.get(cls.TYPE, ()))
-    if missing:
-        raise BusMessageError(f"{what}: missing field(s) {', '.join(missing)}")
-    values = {name: _decode_field(what, name, body[name], cls) for name in names if name in body}
-    return cls(**values)
-
-
-def _decode_field(what: str, name: str, value: Any, cls: Any) -> Any:
-    """JSON value -> Python value for the field's declared kind; the dataclass then validates ranges."""
-    kind = _FIELD_KINDS[cls.TYPE].get(name)
-    if kind == "decimal":
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise BusMessageError(f"{what}: {name} must be a decimal string, got {value!r}")
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise BusMessageError(f"{what}: {name} is not a decimal number: {value!r}") from None
-    if kind == "list":
-        if not isinstance(value, list):
-            raise BusMessageError(f"{what}: {name} must be a list, got {value!r}")
-        return tuple(value)
-    return value
-
-
-_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {HedgeRequest.TYPE: ("seen_ts_us",)}
-
-_FIELD_KINDS: dict[str, dict[str, str]] = {
-    HedgeRequest.TYPE: {"size": "decimal", "a_fill_price": "decimal", "trade_ids": "list"},
-    HedgeOutcome.TYPE: {
-        "requested_size": "decimal",
-        "filled_size": "decimal",
-        "avg_price": "decimal",
-        "request_ids": "list",
-        "hedge_client_order_indexes": "list",
-    },
-    PauseState.TYPE: {},
-}
-
-
-class _Check:
-    """Field validation for a message's __post_init__: raises BusMessageError naming the field."""
-
-    def __init__(self, what: str, message: Any) -> None:
-        self.what = what
-        self.message = message
-
-    def _fail(self, name: str, expected: str) -> None:
-        shown = _shorten(repr(getattr(self.message, name)))
-        raise BusMessageError(f"{self.what}: {name} must be {expected}, got {shown}")
-
-    def text(self, *names: str, optional: bool = False) -> None:
-        for name in names:
-            value = getattr(self.message, name)
-            if not (value is None and optional) and (not isinstance(value, str) or not value.strip()):
-                self._fail(name, "a non-empty string")
-
-    def _as_tuple(self, name: str) -> Any:
-        value = getattr(self.message, name)
-        if isinstance(value, list):  # callers may pass lists; the message keeps an immutable tuple
-            value = tuple(value)
-            object.__setattr__(self.message, name, value)
-        return value
-
-    def texts(self, name: str) -> None:
-        value = self._as_tuple(name)
-        if not isinstance(value, tuple) or not value or not all(isinstance(v, str) and v for v in value):
-            self._fail(name, "a non-empty list of non-empty strings")
-
-    def integer(self, *names: str, optional: bool = False, maximum: int = MAX_INT64) -> None:
-        for name in names:
-            value = getattr(self.message, name)
-            if value is None and optional:
-                continue
-            if not _bounded_int(value, maximum):
-                self._fail(name, f"an integer >= 0 and <= {maximum}")
-
-    def integers(self, name: str, allow_empty: bool = True) -> None:
-        value = self._as_tuple(name)
-        ok = isinstance(value, tuple) and (allow_empty or value)
-        if not ok or not all(_bounded_int(v, MAX_INT64) for v in value):
-            self._fail(name, f"a list of integers >= 0 and <= {MAX_INT64}")
-
-    def number(self, name: str, maximum: float, optional: bool = False) -> None:
-        value = getattr(self.message, name)
-        if value is None and optional:
-            return
-        # `not 0 <= value < maximum` is also true for NaN, which compares false to everything.
-        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < maximum:
-            self._fail(name, f"a number >= 0 and below {maximum:g}")
-
-    def decimal(self, name: str, positive: bool, optional: bool = False) -> None:
-        value = getattr(self.message, name)
-        if value is None and optional:
-            return
-        ok = (
-            isinstance(value, Decimal)
-            and value.is_finite()
-            and (value > 0 if positive else value >= 0)
-            and value < MAX_DECIMAL
-            and int(value.as_tuple().exponent) >= -MAX_FRACTION_DIGITS
-        )
-        if not ok:
-            self._fail(
-                name,
-                ("a decimal > 0" if positive else "a decimal >= 0")
-                + f" below 1E+12 with at most {MAX_FRACTION_DIGITS} fractional digits",
-            )
-
-    def choice(self, name: str, choices: tuple[str, ...]) -> None:
-        value = getattr(self.message, name)
-        if not isinstance(value, str) or value not in choices:
-            self._fail(name, f"one of {', '.join(choices)}")
-        # Enum members (Side.BUY) become plain strings: equality and JSON then survive a round trip.
-        object.__setattr__(self.message, name, str(value))
-
-
-def _bounded_int(value: Any, maximum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN_CHARS else f"{text[:_MAX_SHOWN_CHARS]}... ({len(text)} chars)"
 
 
 def decode_text(value: Any) -> str:

@@ -9,16 +9,18 @@ Two write paths, on purpose:
   `flush()` drains it and `close()` flushes; nothing needed for recovery stays only in memory for longer
   than one batch.
 
-Fills are keyed by trade id, each matched to exactly one order by client order index (seed 002), so a fill
-seen twice (WebSocket and REST) counts once. A fill also carries an "announced" flag: the tracker marks it
-once the strategy has been told, and a fill stored but never announced (a crash in between) is announced
-again on restart.
+Fills are keyed by the exchange's trade id with its account, market, side and an epoch (`fill_identity`),
+each matched to exactly one order by client order index (seed 002): a trade reported twice (WebSocket and
+REST) counts once, and a trade id a restarted venue hands out again for another trade is a new fill. A fill
+also carries an "announced" flag: the tracker marks it once the strategy has been told, and a fill stored but
+never announced (a crash in between) is announced again on restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +29,7 @@ from loguru import logger
 
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import OrderUpdate
+from hedge_strategy.execution.fill_identity import FillKey, disagreement
 from hedge_strategy.execution.journal_store import (
     DuplicateOrderError,
     JournalStore,
@@ -66,6 +69,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _same_trade(fill: JournalFill, held: list[JournalFill]) -> JournalFill | None:
+    return next((known for known in held if disagreement(known, fill) is None), None)
+
+
 def journal_path(directory: Path | str, account_index: int) -> Path:
     """The conventional journal file of an account: `<journal.dir>/journal_<account_index>.sqlite`."""
     return Path(directory) / f"journal_{account_index}.sqlite"
@@ -83,14 +90,14 @@ class Journal:
         self._store = store
         self._orders: dict[int, JournalOrder] = {}
         self._exchange_filled: dict[int, Decimal] = {}  # largest filled size an OrderUpdate reported
-        self._fills: dict[int, JournalFill] = {}  # by trade id
-        self._fills_by_order: dict[int, dict[int, JournalFill]] = {}
+        self._fills: dict[FillKey, JournalFill] = {}
+        self._fills_by_order: dict[int, dict[FillKey, JournalFill]] = {}
         self._fills_complete: set[int] = set()  # orders whose every stored fill is in memory
-        self._unannounced: dict[int, JournalFill] = {}
+        self._unannounced: dict[FillKey, JournalFill] = {}
         self._meta: dict[str, str] = {}
         self._dirty_orders: set[int] = set()
         self._new_fills: list[JournalFill] = []
-        self._newly_announced: set[int] = set()
+        self._newly_announced: set[FillKey] = set()
         self._dirty_meta: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
@@ -115,7 +122,7 @@ class Journal:
             self._ensure_fills_loaded(order.client_order_index)
         for fill in await asyncio.to_thread(self._store.load_unannounced_fills):
             self._ensure_fills_loaded(fill.client_order_index)
-            self._unannounced[fill.trade_id] = fill
+            self._unannounced[fill.key] = fill
         logger.info(
             "journal {} opened for account {}: {} unresolved orders, {} fills awaiting announcement",
             self.path,
@@ -254,29 +261,46 @@ class Journal:
             self._touch(order)
         return changed
 
-    def apply_fill(self, fill: JournalFill) -> bool:
-        """Record a fill; False when its trade id was seen before (WebSocket and REST report one trade)."""
+    def apply_fill(self, fill: JournalFill) -> JournalFill | None:
+        """Record a fill and return it as recorded (its epoch set); None for a trade already recorded.
+
+        WebSocket and REST report one trade: the second report is dropped, logged at INFO with the reason.
+        A trade id already held for a different trade (another order, size, price or time: a venue that
+        restarted and numbered its trades from 1 again) is a new fill under the next epoch, logged at WARNING.
+        """
         if fill.account_index != self.account_index:
             raise ValueError(f"fill of account {fill.account_index} in the journal of {self.account_index}")
-        if self.has_trade(fill.trade_id):
-            return False
+        held = self._fills_under_trade_id(fill)
+        if duplicate := _same_trade(fill, held):
+            logger.info(
+                "journal: trade {} (market {}, {}) for {} from {} already recorded from {} (same order, size,"
+                " price and time); duplicate report ignored", fill.trade_id, fill.market_id, fill.side,
+                describe_coid(fill.client_order_index), fill.source, duplicate.source)
+            return None
+        if held:
+            logger.warning(
+                "journal: trade {} (market {}, {}) for {} is not the trade already recorded under that id"
+                " ({}): the venue reused the id (restarted?); recorded as a new fill, epoch {}",
+                fill.trade_id, fill.market_id, fill.side, describe_coid(fill.client_order_index),
+                disagreement(held[-1], fill), len(held))
+            fill = dataclasses.replace(fill, epoch=len(held))
         coid = fill.client_order_index
         order = self.get(coid)  # loads the order and its stored fills if it left memory
         self._ensure_fills_loaded(coid)
-        self._fills[fill.trade_id] = fill
-        self._fills_by_order.setdefault(coid, {})[fill.trade_id] = fill
-        self._unannounced[fill.trade_id] = fill
+        self._fills[fill.key] = fill
+        self._fills_by_order.setdefault(coid, {})[fill.key] = fill
+        self._unannounced[fill.key] = fill
         self._new_fills.append(fill)
         self._wake.set()
         if order is None:
-            return True
+            return fill
         order.filled_quote += fill.size * fill.price
         self._refresh_filled_size(order)
         if not order.is_terminal:
             state = OrderState.FILLED if order.filled_size >= order.size else OrderState.PARTIALLY_FILLED
             if state is not order.state and is_legal_move(order.state, state):
                 self._set_state(order, state, None, why=f"fill {fill.trade_id}")
-                return True
+                return fill
         elif order.state is OrderState.REJECTED:
             logger.warning(
                 "journal: fill {} for {} which the journal has REJECTED ({}); fill kept, state kept",
@@ -285,12 +309,16 @@ class Journal:
                 order.reason,
             )
         self._touch(order)
-        return True
+        return fill
 
-    def mark_announced(self, trade_id: int) -> None:
+    def recorded(self, fill: JournalFill) -> JournalFill | None:
+        """The fill already recorded for the trade that `fill` reports, if any (it records nothing)."""
+        return _same_trade(fill, self._fills_under_trade_id(fill))
+
+    def mark_announced(self, key: FillKey) -> None:
         """The strategy has been told about this fill: never announce it again, even after a restart."""
-        if self._unannounced.pop(trade_id, None) is not None:
-            self._newly_announced.add(trade_id)
+        if self._unannounced.pop(key, None) is not None:
+            self._newly_announced.add(key)
             self._wake.set()
 
     def set_meta(self, key: str, value: str) -> None:
@@ -346,9 +374,6 @@ class Journal:
         self.get(coid)
         return self._exchange_filled.get(coid, Decimal(0))
 
-    def has_trade(self, trade_id: int) -> bool:
-        return trade_id in self._fills or (not self._closed and self._store.has_trade(trade_id))
-
     def unannounced_fills(self) -> list[JournalFill]:
         """Fills recorded but not yet marked announced, oldest first."""
         return sorted(self._unannounced.values(), key=lambda f: (f.ts_ms, f.trade_id))
@@ -376,9 +401,22 @@ class Journal:
             return
         known = self._fills_by_order.setdefault(coid, {})
         for fill in self._store.load_fills_for(coid):
-            known.setdefault(fill.trade_id, fill)
-            self._fills.setdefault(fill.trade_id, fill)
+            known.setdefault(fill.key, fill)
+            self._fills.setdefault(fill.key, fill)
         self._fills_complete.add(coid)
+
+    def _fills_under_trade_id(self, fill: JournalFill) -> list[JournalFill]:
+        """Every fill held under the venue's trade id of `fill` (all epochs), from memory or disk.
+
+        Epochs are given in order from 0 and every fill is in memory until written (`_evict_settled`), so
+        the epochs held are 0..n-1 with none missing: the first one found in neither place ends the list.
+        """
+        key = fill.key
+        stored = {} if self._closed else {f.epoch: f for f in self._store.fills_under_trade_id(*key[:4])}
+        held: list[JournalFill] = []
+        while found := self._fills.get(key._replace(epoch=len(held))) or stored.get(len(held)):
+            held.append(found)
+        return held
 
     def _refresh_filled_size(self, order: JournalOrder) -> bool:
         """filled_size = the fills we hold, or the exchange's count when larger (fills still in flight)."""
@@ -394,16 +432,8 @@ class Journal:
         order.state = state
         order.reason = reason
         self._touch(order)
-        logger.info(
-            "journal: {} {} -> {}{} ({}; filled {}/{})",
-            describe_coid(order.client_order_index),
-            previous,
-            state,
-            f"({reason})" if reason else "",
-            why,
-            order.filled_size,
-            order.size,
-        )
+        logger.info("journal: {} {} -> {}{} ({}; filled {}/{})", describe_coid(order.client_order_index),
+                    previous, state, f"({reason})" if reason else "", why, order.filled_size, order.size)
 
     def _touch(self, order: JournalOrder) -> None:
         order.updated_ms = now_ms()
@@ -436,7 +466,7 @@ class Journal:
             announced, self._newly_announced = self._newly_announced, set()
             meta, self._dirty_meta = self._dirty_meta, {}
             order_rows = [order_to_row(self._orders[c], self._exchange_filled[c]) for c in dirty_orders]
-            fill_rows = [fill_to_row(f, announced=f.trade_id not in self._unannounced) for f in new_fills]
+            fill_rows = [fill_to_row(f, announced=f.key not in self._unannounced) for f in new_fills]
             try:
                 await asyncio.to_thread(
                     self._store.write_batch, order_rows, fill_rows, announced, meta.items()
@@ -454,15 +484,15 @@ class Journal:
         if len(self._orders) <= _EVICT_ABOVE:
             return
         cutoff = now_ms() - _EVICT_AFTER_MS
-        unwritten = {f.trade_id for f in self._new_fills}
+        unwritten = {f.key for f in self._new_fills}
         for coid, order in list(self._orders.items()):
             if order.state not in TERMINAL_STATES or order.updated_ms > cutoff or coid in self._dirty_orders:
                 continue
-            trade_ids = self._fills_by_order.get(coid, {}).keys()
-            if any(t in self._unannounced or t in unwritten for t in trade_ids):
+            keys = self._fills_by_order.get(coid, {}).keys()
+            if any(k in self._unannounced or k in unwritten for k in keys):
                 continue
             del self._orders[coid]
             del self._exchange_filled[coid]
-            for trade_id in self._fills_by_order.pop(coid, {}):
-                self._fills.pop(trade_id, None)
+            for key in self._fills_by_order.pop(coid, {}):
+                self._fills.pop(key, None)
             self._fills_complete.discard(coid)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from hedge_strategy.exchange.events import Side
+from hedge_strategy.execution.fill_identity import FillKey
 
 
 class OrderState(StrEnum):
@@ -116,6 +117,13 @@ class JournalFill:
     is_maker: bool
     ts_ms: int
     source: str  # where we learned it: "ws", "rest", "reconcile", ...
+    order_index: int | None = None  # the exchange's order index, when the report carried it
+    epoch: int = 0  # set by the journal: > 0 when other trades already held the trade id (fill_identity)
+
+    @property
+    def key(self) -> FillKey:
+        """The fill's identity in the journal: the trade id with its market, account, side and epoch."""
+        return FillKey(self.account_index, self.market_id, self.trade_id, self.side.value, self.epoch)
 
 
 def new_order(

@@ -1,11 +1,12 @@
 """The fill tracker: adapter events into the journal, and each new fill announced to the strategy once.
 
-One-to-one confirmation (seed 002): every fill is keyed by its trade id and matched to exactly one order
-by client order index. A trade seen twice (WebSocket, then the trades endpoint during reconciliation) is
-applied and announced once, because both paths go through `ingest_fill`. A fill is marked announced in the
-journal only after the strategy's callback returned; a fill stored but not announced (callback failed,
-process died) is announced again by `announce_pending` (at start and after each reconciliation), so
-downstream must treat a trade id it has already handled as done.
+One-to-one confirmation (seed 002): every fill is keyed by its trade id (with market, account, side and an
+epoch: `fill_identity`) and matched to exactly one order by client order index. A trade seen twice
+(WebSocket, then the trades endpoint during reconciliation) is applied and announced once, because both
+paths go through `ingest_fill`. A fill is marked announced in the journal only after the strategy's
+callback returned; a fill stored but not announced (callback failed, process died) is announced again by
+`announce_pending` (at start and after each reconciliation), so downstream must treat a fill it has already
+handled as done.
 
 `timeout` parameters keep the names of the pinned interface (hence the ASYNC109 exemptions).
 
@@ -33,6 +34,7 @@ from hedge_strategy.exchange.events import (
     StreamUp,
     TopOfBook,
 )
+from hedge_strategy.execution.fill_identity import FillKey
 from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder, OrderState
 
 FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
@@ -52,6 +54,7 @@ def journal_fill(fill: Fill, source: str) -> JournalFill:
         is_maker=fill.is_maker,
         ts_ms=fill.ts_ms,
         source=source,
+        order_index=fill.order_index,
     )
 
 
@@ -72,7 +75,7 @@ class OrderTracker:
         self._events = events
         self._on_fill = on_fill
         self._changed = asyncio.Event()
-        self._announcing: set[int] = set()
+        self._announcing: set[FillKey] = set()
         self._foreign_orders_logged: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
@@ -154,18 +157,15 @@ class OrderTracker:
         return changed
 
     async def ingest_fill(self, fill: Fill, source: str) -> bool:
-        """Apply a fill and announce it if its trade id is new; False for a duplicate (any source)."""
+        """Apply a fill and announce it if it is a new trade; False for a duplicate (any source).
+
+        The journal decides, and logs a duplicate (INFO) or a reused trade id (WARNING) with the reason.
+        """
         if fill.account_index != self.account_index:
             logger.warning("tracker {}: fill of account {} ignored", self.account_index, fill.account_index)
             return False
-        entry = journal_fill(fill, source)
-        if not self.journal.apply_fill(entry):
-            logger.debug(
-                "tracker {}: trade {} ({}) already applied; ignored",
-                self.account_index,
-                fill.trade_id,
-                source,
-            )
+        entry = self.journal.apply_fill(journal_fill(fill, source))
+        if entry is None:
             return False
         order = self.journal.get(fill.client_order_index)
         if order is not None and order.order_index is None and fill.order_index:
@@ -197,7 +197,7 @@ class OrderTracker:
         """Announce fills stored but not yet announced (a failed callback, a crash); returns how many."""
         count = 0
         for fill in self.journal.unannounced_fills():
-            if fill.trade_id in self._announcing:
+            if fill.key in self._announcing:
                 continue
             logger.info(
                 "tracker {}: trade {} for {} was stored but never announced; announcing now",
@@ -210,7 +210,7 @@ class OrderTracker:
         return count
 
     async def _announce(self, fill: JournalFill, order: JournalOrder | None) -> None:
-        self._announcing.add(fill.trade_id)
+        self._announcing.add(fill.key)
         try:
             if self._on_fill is not None:
                 await self._on_fill(fill, order)
@@ -222,8 +222,8 @@ class OrderTracker:
             )
             return
         finally:
-            self._announcing.discard(fill.trade_id)
-        self.journal.mark_announced(fill.trade_id)
+            self._announcing.discard(fill.key)
+        self.journal.mark_announced(fill.key)
 
     def _apply_position(self, snapshot: PositionSnapshot) -> None:
         if snapshot.account_index != self.account_index:

@@ -2,7 +2,11 @@
 
 Each account has its trading journal (`<journal.dir>/journal_<account>.sqlite`, written by A or B) and the
 operator journal of `hedgectl clear` (`<journal.dir>/ops/journal_<account>.sqlite`). A fill can sit in both
-(A's stream also sees the operator's close fills of account A), so fills are merged by trade id.
+(A's stream also sees the operator's close fills of account A), so fills are merged: a fill of one file is
+left out when the other holds the same trade (same venue trade id and the same facts, `fill_identity`).
+
+Rows are read by column name, so a file of any schema version this code knows reads the same, including
+one a running older release still writes (it is migrated only when this code opens it for writing).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from hedge_strategy.config import Config
 from hedge_strategy.execution import journal_path
+from hedge_strategy.execution.fill_identity import disagreement
 
 OPS_SUBDIR = "ops"
 
@@ -39,6 +44,7 @@ class FillRow:
     fee: Decimal
     is_maker: bool
     ts_ms: int
+    order_index: int | None = None  # the exchange's order index, when the journal stored it (schema 3 on)
 
     @property
     def signed_size(self) -> Decimal:
@@ -46,34 +52,49 @@ class FillRow:
 
 
 def _connect(path: Path) -> sqlite3.Connection | None:
-    """A read-only connection, or None when the file does not exist (nothing journaled yet)."""
+    """A read-only connection with rows by column name, or None when the file does not exist yet."""
     if not path.exists():
         return None
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _fill_row(row: sqlite3.Row) -> FillRow:
+    return FillRow(
+        trade_id=int(row["trade_id"]),
+        client_order_index=int(row["client_order_index"]),
+        account_index=int(row["account_index"]),
+        market_id=int(row["market_id"]),
+        side=str(row["side"]),
+        size=Decimal(row["size"]),
+        price=Decimal(row["price"]),
+        fee=Decimal(row["fee"]),
+        is_maker=bool(row["is_maker"]),
+        ts_ms=int(row["ts_ms"]),
+        order_index=row["order_index"] if "order_index" in row.keys() else None,
+    )
 
 
 def read_fills(paths: list[Path], since_ms: int = 0) -> list[FillRow]:
-    """Every fill in `paths` at or after `since_ms`, once per trade id, oldest first."""
-    found: dict[int, FillRow] = {}
+    """Every fill in `paths` at or after `since_ms`, each trade once, oldest first."""
+    found: dict[tuple[int, int, int, str], list[FillRow]] = {}  # by venue id: account, market, trade, side
     for path in paths:
         conn = _connect(path)
         if conn is None:
             continue
         try:
-            rows = conn.execute(
-                "SELECT trade_id, client_order_index, account_index, market_id, side, size, price, fee,"
-                " is_maker, ts_ms FROM fills WHERE ts_ms >= ?",
-                (since_ms,),
-            ).fetchall()
+            rows = conn.execute("SELECT * FROM fills WHERE ts_ms >= ?", (since_ms,)).fetchall()
         finally:
             conn.close()
-        for row in rows:
-            found.setdefault(
-                int(row[0]),
-                FillRow(int(row[0]), int(row[1]), int(row[2]), int(row[3]), str(row[4]), Decimal(row[5]),
-                        Decimal(row[6]), Decimal(row[7]), bool(row[8]), int(row[9])),
-            )
-    return sorted(found.values(), key=lambda f: (f.ts_ms, f.trade_id))
+        # Within one file every row is its own trade (the journal keyed it); across files, one trade is
+        # recognised by its facts: a reused trade id keeps both trades.
+        known = {venue_id: list(fills) for venue_id, fills in found.items()}
+        for fill in map(_fill_row, rows):
+            venue_id = (fill.account_index, fill.market_id, fill.trade_id, fill.side)
+            if not any(disagreement(held, fill) is None for held in known.get(venue_id, [])):
+                found.setdefault(venue_id, []).append(fill)
+    return sorted((f for fills in found.values() for f in fills), key=lambda f: (f.ts_ms, f.trade_id))
 
 
 def order_counts(path: Path) -> dict[str, object]:
@@ -82,10 +103,10 @@ def order_counts(path: Path) -> dict[str, object]:
     if conn is None:
         return {"path": str(path), "exists": False}
     try:
-        by_state = dict(conn.execute("SELECT state, COUNT(*) FROM orders GROUP BY state").fetchall())
-        by_intent = dict(conn.execute("SELECT intent, COUNT(*) FROM orders GROUP BY intent").fetchall())
-        fills = conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
-        last_fill = conn.execute("SELECT MAX(ts_ms) FROM fills").fetchone()[0]
+        by_state = _counts(conn, "SELECT state AS name, COUNT(*) AS n FROM orders GROUP BY state")
+        by_intent = _counts(conn, "SELECT intent AS name, COUNT(*) AS n FROM orders GROUP BY intent")
+        totals = conn.execute("SELECT COUNT(*) AS fills, MAX(ts_ms) AS last_fill FROM fills").fetchone()
+        fills, last_fill = totals["fills"], totals["last_fill"]
     finally:
         conn.close()
     return {
@@ -97,3 +118,7 @@ def order_counts(path: Path) -> dict[str, object]:
         "fills": int(fills),
         "last_fill_ms": int(last_fill) if last_fill is not None else None,
     }
+
+
+def _counts(conn: sqlite3.Connection, query: str) -> dict[str, int]:
+    return {str(row["name"]): int(row["n"]) for row in conn.execute(query).fetchall()}
