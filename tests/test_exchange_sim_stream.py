@@ -38,7 +38,7 @@ async def test_dropped_websocket_reconnects_resnapshots_and_replays_fills(sim: S
     await next_event(events, OrderUpdate, lambda u: u.status == "open")
 
     dropped = await sim.faults(drop_websockets=True)
-    assert dropped["dropped_websockets"] == 1
+    assert dropped["dropped_websockets"] == 2  # the account connection and the book connection
     trades = await sim.trade(market_id=1, side="sell", size="0.0002")  # fills while we may be away
     down = await next_event(events, StreamDown)
     assert down.account_index == 101 and "1001" in down.reason

@@ -7,7 +7,9 @@ that one item instead of losing the whole frame.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -170,16 +172,74 @@ def by_market(payload: Any, what: str) -> Iterator[tuple[int | None, Any]]:
 
 
 def decode_frame(text: str | bytes) -> dict[str, Any] | None:
-    """JSON text → frame dict, or None (logged) when it is not a JSON object with a string `type`."""
+    """JSON text → frame dict, or None (logged) when it is not a JSON object with a string `type`.
+
+    The one exception is the venue's error frame, `{"error": {"code": .., "message": ..}}`, which has no
+    `type` (every error captured on the venue has that form; see `ws_error`).
+    """
     try:
         frame = loads_untrusted(text, "ws frame")
     except UntrustedJSONError as exc:
         logger.warning("{}; skipped: {!r}", exc, _clip(text))
         return None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+    if not isinstance(frame, dict):
+        logger.warning("ws frame: not a JSON object; skipped: {!r}", _clip(text))
+        return None
+    kind = frame.get("type")
+    if not isinstance(kind, str) and not (kind is None and isinstance(frame.get("error"), Mapping)):
         logger.warning("ws frame: no string 'type'; skipped: {!r}", _clip(text))
         return None
     return frame
+
+
+@dataclass(frozen=True)
+class WsError:
+    """An error frame: its code (None when it has none), message, and the channel it names, if any."""
+
+    code: int | None
+    message: str
+    channel: str | None  # 'name:arg' form, or None when the frame does not say
+
+
+# Captured error frames carry no channel field but name the channel at the end of the message, in the
+# colon form: "Already Subscribed to : order_book:0", "invalid auth: expired token: account_all_orders:1".
+_CHANNEL_IN_MESSAGE = re.compile(r"([a-z][a-z_]*[:/][0-9]+)\s*$")
+
+
+def ws_error(frame: Mapping[str, Any]) -> WsError | None:
+    """The error a frame carries, in either form the venue uses, else None.
+
+    `{"type": "error", "code": .., "message": .., "channel": ..}` (the simulator; Nautilus' tests) and
+    `{"error": {"code": .., "message": ..}}` without a type (every error captured on the venue).
+    """
+    if frame.get("type") == "error":
+        body: Mapping[str, Any] = frame
+    elif frame.get("type") is None and isinstance(frame.get("error"), Mapping):
+        body = frame["error"]
+    else:
+        return None
+    raw_code = body.get("code")
+    try:
+        code: int | None = to_int(raw_code)
+    except (ValueError, TypeError):
+        code = None
+    message = str(body.get("message", ""))[:200]
+    channel = body.get("channel", frame.get("channel"))
+    if not isinstance(channel, str) or not channel:
+        found = _CHANNEL_IN_MESSAGE.search(message)
+        channel = found.group(1) if found else None
+    return WsError(code, message, channel_key(channel) if channel else None)
+
+
+def shutdown_delay_s(frame: Mapping[str, Any]) -> float:
+    """Seconds until the close a `{"type": "shutdown", "close_in_ms": N}` frame announces (0 if unreadable).
+
+    The frame's shape is the SDK's (`WsClient.handle_shutdown`); none was found captured.
+    """
+    try:
+        return max(0.0, to_int(frame.get("close_in_ms")) / 1000)
+    except (ValueError, TypeError):
+        return 0.0
 
 
 def channel_key(channel: str) -> str:
