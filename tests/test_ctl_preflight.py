@@ -103,7 +103,7 @@ async def test_clean_pass_every_check_passes_and_nothing_is_sent(sim_factory: Si
     assert result.run.code == 0, result.run.out + result.run.err
     assert list(result.checks) == CHECKS
     assert {verdict for verdict, _ in result.checks.values()} == {"PASS"}, result.run.out
-    assert "subscribed with it on a second connection" in result.line("token refresh")
+    assert "subscribed with it on a new connection" in result.line("token refresh")
     assert "begin_nonce" in result.line("book continuity")
     assert result.run.out.splitlines()[-1].startswith("preflight passed against ")
 

@@ -8,14 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from hedge_strategy.exchange.preflight_frames import (
-    BookMark,
-    book_mark,
-    continuity_break,
-    error_channel,
-    frame_problems,
-    record_name,
-)
+from hedge_strategy.exchange.preflight_frames import BookContinuity, frame_problems, record_name
 from hedge_strategy.exchange.preflight_reads import Observed, RestAnswer, account_facts, timestamp_ms
 from hedge_strategy.exchange.preflight_watch import WatchReport, busiest_minute
 from hedge_strategy.ops.preflight_checks import Venue, Verdict
@@ -71,28 +64,33 @@ def test_frame_problems_name_what_the_adapter_cannot_read() -> None:
     assert frame_problems(bad_order, 101)[0].startswith("order: ")
     assert frame_problems({"type": "update/account_all_orders", "orders": {"BTC": []}}, 101) != []
     assert frame_problems({"type": "update/order_book", "order_book": {"asks": "x", "offset": 1}}, 101) != []
-    assert frame_problems({"type": "update/order_book", "order_book": {"asks": [], "bids": []}}, 101) != []
+    assert frame_problems({"type": "update/order_book", "order_book": {"nonce": "n", "bids": []}}, 101) != []
     ok_book = {"type": "update/order_book", "offset": 3,
                "order_book": {"asks": [{"price": "1", "size": "0"}]}}
     assert frame_problems(ok_book, 101) == []
 
 
-def test_book_continuity_by_nonce_else_by_offset() -> None:
-    snapshot = book_mark({"order_book": {"nonce": 10, "begin_nonce": 0, "offset": 5}})
-    follows = book_mark({"offset": 99, "order_book": {"nonce": 12, "begin_nonce": 10, "offset": 99}})
-    skips = book_mark({"order_book": {"nonce": 15, "begin_nonce": 13, "offset": 100}})
-    assert continuity_break(snapshot, follows) is None  # the offset jumps: it is not the sequence any more
-    assert continuity_break(follows, skips) == "begin_nonce 13 after nonce 12"
-    assert continuity_break(BookMark(None, None, 7), BookMark(None, None, 8)) is None
-    assert "offset 9 after 7" in str(continuity_break(BookMark(None, None, 7), BookMark(None, None, 9)))
+def _book(kind: str, **seq: int) -> dict[str, Any]:
+    body = {"asks": [], "bids": [], **seq}
+    return {"type": f"{kind}/order_book", "channel": "order_book:1", "order_book": body}
 
 
-def test_errors_are_matched_to_their_channel_by_field_or_message() -> None:
-    wanted = ["order_book:1", "account_all_orders:101"]
-    assert error_channel({"channel": "account_all_orders/101"}, wanted) == "account_all_orders:101"
-    expired = {"code": 20013, "message": "invalid auth: expired token: account_all_orders:101"}
-    assert error_channel(expired, wanted) == "account_all_orders:101"
-    assert error_channel({"code": 30009, "message": "Too Many Websocket Messages!"}, wanted) is None
+def test_book_continuity_is_the_adapters_rule_and_goes_on_after_a_break() -> None:
+    by_nonce = BookContinuity(1)
+    by_nonce.see(_book("subscribed", nonce=10, begin_nonce=0, offset=5), snapshot=True)
+    by_nonce.see(_book("update", nonce=12, begin_nonce=10, offset=99), snapshot=False)  # offsets jump: fine
+    by_nonce.see(_book("update", nonce=15, begin_nonce=13, offset=100), snapshot=False)
+    by_nonce.see(_book("update", nonce=16, begin_nonce=15, offset=101), snapshot=False)  # checked from 15
+    assert (by_nonce.updates, by_nonce.breaks, by_nonce.rule) == (3, 1, "nonce")
+    assert by_nonce.examples == ["begin_nonce 13 after nonce 12"]
+
+    by_offset = BookContinuity(1)
+    by_offset.see(_book("update", offset=3), snapshot=False)
+    by_offset.see(_book("update", offset=4), snapshot=False)
+    by_offset.see(_book("update", offset=6), snapshot=False)
+    assert (by_offset.updates, by_offset.breaks, by_offset.rule) == (3, 2, "offset")
+    assert by_offset.examples == ["an update before any snapshot",
+                                  "offset 6 after 4 (no nonces: the offset + 1 rule)"]
 
 
 def test_timestamps_in_seconds_or_ms_and_account_tiers() -> None:
@@ -123,7 +121,8 @@ def test_clock_skew_bounds_from_the_status_and_the_frames() -> None:
     # A frame stamped 2.5 s after it arrived says the local clock is at least 2.5 s behind.
     frames_only = _venue_with_status(now, now, now)
     frames_only.status = None
-    framed = check_clock_skew(frames_only, {"a": WatchReport(101, skews_ms=[-2500.0, 40.0])})
+    report = WatchReport(101, BookContinuity(1), skews_ms=[-2500.0, 40.0])
+    framed = check_clock_skew(frames_only, {"a": report})
     assert framed.verdict is Verdict.WARN
     assert framed.detail == "local - venue between unbounded and -2.500 s (from 2 frame timestamps)"
 

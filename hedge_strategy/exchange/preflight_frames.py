@@ -1,31 +1,23 @@
 """What `hedgectl preflight` reads off each WebSocket frame: its corpus name, whether the adapter's parsers
-accept every item in it (strictly: where the stream logs and skips a bad item, this reports it), its place
-in the order book's sequence, and the venue's timestamp.
-
-Book continuity: since Lighter's API upgrade of December 2025 an `order_book` update continues the book
-when its `begin_nonce` equals the previous frame's `nonce` (captured venue traffic; `offset` then belongs to
-the API server and is not +1 per update). Frames without nonces (captures before the upgrade, and the
-simulator until it emits them) are checked by the older rule, `offset` = previous + 1.
+accept every item in it (strictly: where the stream logs and skips a bad item, this reports it), whether an
+order book update continues the book (the adapter's own rule, `LocalBook.apply_delta`: `begin_nonce` equals
+the previous frame's `nonce`; frames without nonces, `offset` + 1), and the venue's timestamp.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hedge_strategy.exchange import parsing
-from hedge_strategy.exchange.book import parse_levels
+from hedge_strategy.exchange.book import BookSeq, DeltaResult, LocalBook, parse_levels, parse_seq
 from hedge_strategy.exchange.preflight_reads import timestamp_ms
 from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
 
 CONTROL = "control"  # the corpus name of frames that belong to no channel: connected, ping, pong, error...
 BOOK = "order_book"
-BOT_CHANNELS = (BOOK, *PRIVATE_CHANNELS)
-
-
 SENDTX = "sendtx"  # answers to `jsonapi/sendtx` (preflight sends none; named as the corpus names them)
-AUTH_ERROR_CODES = (20013, 21140)  # 20013 "invalid auth: ..." captured; 21140 the simulator's older code
+KEPT_EXAMPLES = 5  # examples kept per kind of problem; the counts are complete
 
 
 def record_name(frame: Any) -> str:
@@ -40,17 +32,6 @@ def record_name(frame: Any) -> str:
         if stage == "jsonapi":
             return SENDTX
     return CONTROL
-
-
-def error_channel(error: Mapping[str, Any], candidates: Iterable[str]) -> str | None:
-    """The channel key (`account_all_orders:101`) an error frame is about: its `channel` field, else the
-    first of `candidates` its message names (captured errors carry no channel field but end their message
-    with it: "invalid auth: expired token: account_all_orders:225671")."""
-    channel = error.get("channel")
-    if isinstance(channel, str) and channel:
-        return parsing.channel_key(channel)
-    message = str(error.get("message", ""))
-    return next((key for key in candidates if message.endswith(key) or f"{key} " in message), None)
 
 
 def frame_problems(frame: Mapping[str, Any], account_index: int) -> list[str]:
@@ -76,11 +57,11 @@ def frame_problems(frame: Mapping[str, Any], account_index: int) -> list[str]:
 
 
 def _check_book(frame: Mapping[str, Any]) -> None:
-    # What AccountStream._on_book needs: a body with an offset and levels it can read.
+    # What the adapter's book link reads: the sequence fields and the levels.
     body = frame["order_book"]
     if not isinstance(body, Mapping):
         raise TypeError("order_book is not an object")
-    parsing.to_int(frame.get("offset", body.get("offset")))
+    parse_seq(frame, body)
     parse_levels(body.get("bids"))
     parse_levels(body.get("asks"))
 
@@ -101,7 +82,8 @@ def _items(frame: Mapping[str, Any], key: str) -> list[tuple[int | None, Any]]:
     return items
 
 
-def _problems(items: list[tuple[int | None, Any]], parse: Any, what: str) -> list[str]:
+def _problems(items: list[tuple[int | None, Any]], parse: Callable[[Any, int | None], object],
+              what: str) -> list[str]:
     problems: list[str] = []
     for market_id, item in items:
         try:
@@ -111,44 +93,39 @@ def _problems(items: list[tuple[int | None, Any]], parse: Any, what: str) -> lis
     return problems
 
 
-@dataclass(frozen=True)
-class BookMark:
-    """Where one order book frame sits in the book's sequence."""
+class BookContinuity:
+    """The adapter's continuity check of one market's book (`LocalBook`), counting breaks where the stream
+    would resync; after a break it goes on checking from the update that broke the chain."""
 
-    nonce: int | None
-    begin_nonce: int | None
-    offset: int | None
+    def __init__(self, market_id: int) -> None:
+        self._book = LocalBook(market_id)
+        self.updates = 0
+        self.breaks = 0
+        self.examples: list[str] = []
+        self.rule: str | None = None  # "nonce" or "offset": how the updates were checked
+
+    def see(self, frame: Mapping[str, Any], snapshot: bool) -> None:
+        """One order_book frame that parsed (`frame_problems` found nothing)."""
+        seq = parse_seq(frame, frame["order_book"])
+        if snapshot:
+            self._book.apply_snapshot(seq, [], [], 0)  # the levels do not matter here, the sequence does
+            return
+        self.updates += 1
+        self.rule = self.rule or ("nonce" if seq.begin_nonce is not None else "offset")
+        have = self._book.seq
+        if self._book.apply_delta(seq, [], [], 0) is DeltaResult.GAP:
+            self.breaks += 1
+            if len(self.examples) < KEPT_EXAMPLES:
+                self.examples.append(_break_text(have, seq))
+            self._book.apply_snapshot(seq, [], [], 0)
 
 
-def book_mark(frame: Mapping[str, Any]) -> BookMark:
-    body = frame.get("order_book")
-    body = body if isinstance(body, Mapping) else {}
-
-    def number(key: str) -> int | None:
-        for source in (body, frame):  # captured frames carry the nonces in the body, the offset in both
-            value = source.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        return None
-
-    return BookMark(number("nonce"), number("begin_nonce"), number("offset"))
-
-
-def continuity_rule(mark: BookMark) -> str:
-    return "nonce" if mark.nonce is not None and mark.begin_nonce is not None else "offset"
-
-
-def continuity_break(previous: BookMark, update: BookMark) -> str | None:
-    """Why `update` does not continue the book after `previous`, or None when it does."""
-    if update.begin_nonce is not None and previous.nonce is not None:
-        if update.begin_nonce == previous.nonce:
-            return None
-        return f"begin_nonce {update.begin_nonce} after nonce {previous.nonce}"
-    if update.offset is not None and previous.offset is not None:
-        if update.offset == previous.offset + 1:
-            return None
-        return f"offset {update.offset} after {previous.offset} (no nonces: the offset + 1 rule)"
-    return "neither nonces nor offsets to compare"
+def _break_text(have: BookSeq | None, seq: BookSeq) -> str:
+    if have is None:
+        return "an update before any snapshot"
+    if seq.begin_nonce is not None:
+        return f"begin_nonce {seq.begin_nonce} after nonce {have.nonce}"
+    return f"offset {seq.offset} after {have.offset} (no nonces: the offset + 1 rule)"
 
 
 def frame_time_ms(frame: Mapping[str, Any]) -> int | None:
@@ -157,8 +134,11 @@ def frame_time_ms(frame: Mapping[str, Any]) -> int | None:
     return value
 
 
-def channel_names(account_index: int, market_id: int) -> Iterator[tuple[str, bool]]:
-    """(subscribe name, needs auth) of every channel one bot process subscribes, as `AccountStream` does."""
-    yield f"{BOOK}/{market_id}", False
-    for name in PRIVATE_CHANNELS:
-        yield f"{name}/{account_index}", True
+def book_channels(market_id: int) -> list[tuple[str, bool]]:
+    """(subscribe name, needs auth) of the book link of a bot process, as `AccountStream` subscribes it."""
+    return [(f"{BOOK}/{market_id}", False)]
+
+
+def account_channels(account_index: int) -> list[tuple[str, bool]]:
+    """(subscribe name, needs auth) of the account link of a bot process, as `AccountStream` subscribes it."""
+    return [(f"{name}/{account_index}", True) for name in PRIVATE_CHANNELS]
