@@ -215,9 +215,10 @@ async def check_tier(venue: Venue, role: str) -> Check:
     from_type = facts.tier
     user_tier = None
     if role in venue.accounts:  # accountLimits needs the account's auth token
-        token, _ = await venue.token(role)
-        limits = await venue.reads.account_limits(index, token)
-        user_tier = limits_tier(limits.body) if limits.ok else None
+        with contextlib.suppress(Exception):  # made once already (api key); without it, account_type says
+            token, _ = await venue.token(role)
+            limits = await venue.reads.account_limits(index, token)
+            user_tier = limits_tier(limits.body) if limits.ok else None
     sources = []
     if user_tier is not None:
         sources.append(f"accountLimits user_tier {user_tier}")
