@@ -175,7 +175,7 @@ async def check_key(venue: Venue, role: str) -> Check:
     refused = await account.open_read_only()
     if refused is not None:
         await account.close()
-        return Check(name, Verdict.FAIL, f"{who}: {refused}",
+        return Check(name, Verdict.FAIL, refused,
                      f"use the private key registered for {who} on the venue (secrets_file or "
                      f"{secret_env_var(role)}), and check accounts.{role}.account_index / api_key_index")
     venue.accounts[role] = account

@@ -74,10 +74,13 @@ def stream_checks(venue: Venue, reports: dict[str, WatchReport], emit: EmitCheck
 
 def check_websocket(venue: Venue, reports: dict[str, WatchReport]) -> Check:
     url = venue.config.exchange.ws_url
-    failed = {role: r.connect_error for role, r in reports.items() if r.connect_error is not None}
+    failed: dict[str, list[str]] = {}  # the error -> the connections that met it
+    for role, report in reports.items():
+        for link, error in report.connect_errors.items():
+            failed.setdefault(error, []).append(f"{label(role)} {link}")
     if failed:
-        why = "; ".join(f"{label(role)}: {error}" for role, error in failed.items())
-        return Check("websocket", Verdict.FAIL, f"{url} cannot be reached ({why})",
+        why = "; ".join(f"{error} ({', '.join(links)})" for error, links in failed.items())
+        return Check("websocket", Verdict.FAIL, f"{url} cannot be reached: {why}",
                      "check exchange.ws_url (mainnet: wss://mainnet.zklighter.elliot.ai/stream), the network "
                      "and any proxy")
     times = _per_link({role: r.connect_ms for role, r in reports.items()})
