@@ -39,6 +39,10 @@ FAST: dict[str, Any] = {
     "ws_heartbeat_timeout_s": 2.0,
     "ws_backoff_min_s": 0.05,
     "ws_backoff_max_s": 0.3,
+    # The simulator pings every 0.4 s here (SIM_OVERRIDES) and a 2 s heartbeat probes a quiet connection every
+    # second, far more than the venue's cadence: the WebSocket message budget is raised to answer them all
+    # (the budget is tested in test_exchange_ws_budget.py and test_exchange_stream_faults.py).
+    "ws_messages_per_minute": 600,
 }
 
 

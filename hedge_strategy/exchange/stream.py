@@ -105,6 +105,11 @@ class AccountStream:
         return self._account.token_renewals
 
     @property
+    def handovers(self) -> int:
+        """Moves to a new connection made before the old one went (shutdown notices, token renewals)."""
+        return self._account.handovers + (self._book_link.handovers if self._book_link is not None else 0)
+
+    @property
     def book_resyncs(self) -> int:
         return self._book_link.resyncs if self._book_link is not None else 0
 
@@ -155,7 +160,9 @@ class _AccountLink(Link):
 
     async def on_timer(self, session: Session) -> None:
         self._refresh_at = float("inf")  # the new connection's token sets the next renewal
-        self.request_handover("auth token renewal", fresh=True)
+        if not self.request_handover("auth token renewal", fresh=True):
+            # No second connection allowed: renew by reconnecting (reconciliation covers the gap).
+            raise Reconnect("auth token renewal by reconnecting", immediate=True, fresh_token=True)
 
     def handed_over(self, reason: str) -> None:
         if reason == "auth token renewal":
@@ -172,7 +179,9 @@ class _AccountLink(Link):
     async def on_error(self, session: Session, error: parsing.WsError, key: str | None) -> bool:
         if error.code not in AUTH_ERROR_CODES and "auth" not in error.message.lower():
             return False
-        refused = [key] if key is not None else [s.key for s in self._subs if s.key not in session.confirmed]
+        # Without a channel named, the refusal is about what is still waiting, or else about all of them.
+        waiting = [s.key for s in self._subs if s.key not in session.confirmed]
+        refused = [key] if key is not None else waiting or [s.key for s in self._subs]
         # Several channels refused in one burst cost one new token: only a refusal of the current one counts.
         if any(self._sent_with.get(each) == self._token for each in refused):
             try:
@@ -199,6 +208,8 @@ class _AccountLink(Link):
 
 
 class _BookLink(Link):
+    keepalive_priority = Priority.BOOK_KEEPALIVE
+
     def __init__(self, account_index: int, books: dict[int, LocalBook], emit: Callable[[Event], None],
                  **common: Any) -> None:
         super().__init__(name=f"books {account_index}", **common)

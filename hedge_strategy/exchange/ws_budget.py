@@ -11,11 +11,12 @@ the IP's 200: each process takes `MESSAGES_PER_MINUTE` (2 x 80 = 160), leaving r
 our rolling window not lining up with the venue's. It is a token bucket from `throttle.py`: capacity
 `BURST`, refilled so that `BURST + 60 x refill` is the minute's budget, so no rolling minute can see more.
 
-Messages have priorities, each with a floor the bucket may not be drained below by that priority:
-keep-alives (pong, ping) may take the last token, because a connection that stops answering pings is
-closed by the server; subscriptions of the account channels (the fills ride on them) leave the keep-alive
-reserve alone; order book (re)subscriptions leave both reserves alone. So a burst of book gaps can never
-starve the account connection of the messages it needs.
+Messages have priorities, each with a floor the bucket may not be drained below by that priority, most
+urgent first: keep-alives (pong, ping) of the account connection may take the last token, because a
+connection that stops answering pings is closed by the server and the fills ride on that one; then the
+account channels' (re)subscriptions; then the book connection's keep-alives; then order book
+(re)subscriptions, which leave every other reserve alone. So a burst of book gaps can never starve the
+account connection of the messages it needs.
 
 `30009` from the venue drains the bucket and pauses everything but keep-alives for a while.
 """
@@ -37,13 +38,16 @@ RATE_LIMITED_PAUSE_S = 15.0  # after a 30009: nothing but keep-alives for this l
 
 
 class Priority(IntEnum):
-    KEEPALIVE = 0  # pong, ping
+    KEEPALIVE = 0  # pong, ping on the account connection
     ACCOUNT = 1  # private channel (re)subscriptions: they carry the fills
-    BOOK = 2  # order book (re)subscriptions, resyncs after a gap
+    BOOK_KEEPALIVE = 2  # pong, ping on the book connection
+    BOOK = 3  # order book (re)subscriptions, resyncs after a gap
 
 
 # Tokens each priority must leave in the bucket.
-FLOORS: dict[Priority, float] = {Priority.KEEPALIVE: 0.0, Priority.ACCOUNT: 3.0, Priority.BOOK: 8.0}
+FLOORS: dict[Priority, float] = {Priority.KEEPALIVE: 0.0, Priority.ACCOUNT: 3.0, Priority.BOOK_KEEPALIVE: 5.0,
+                                 Priority.BOOK: 8.0}
+KEEPALIVES = frozenset({Priority.KEEPALIVE, Priority.BOOK_KEEPALIVE})
 
 
 class MessageBudget:
@@ -61,7 +65,7 @@ class MessageBudget:
     def try_take(self, priority: Priority, count: int = 1) -> float:
         """Take `count` messages now and return 0, or take nothing and return the seconds to wait."""
         now = self._clock()
-        if priority is not Priority.KEEPALIVE and now < self._paused_until:
+        if priority not in KEEPALIVES and now < self._paused_until:
             return self._paused_until - now
         floor = FLOORS[priority]
         missing = count + floor - self._bucket.available

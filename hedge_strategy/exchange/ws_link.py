@@ -26,11 +26,13 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.throttle import backoff_delay
-from hedge_strategy.exchange.ws_budget import MessageBudget
-from hedge_strategy.exchange.ws_session import Reconnect, Session, Subscription
+from hedge_strategy.exchange.ws_budget import MessageBudget, Priority
+from hedge_strategy.exchange.ws_session import MoveRefused, Reconnect, Session, Subscription
 
 
 class Link:
+    keepalive_priority = Priority.KEEPALIVE  # the priority of this link's pongs and pings
+
     def __init__(self, *, name: str, ws_url: str, budget: MessageBudget, silence_s: float,
                  backoff_min_s: float, backoff_max_s: float) -> None:
         self.name = name
@@ -51,6 +53,8 @@ class Link:
         self._task: asyncio.Task[None] | None = None
         self._serial = 0
         self._fresh_next = False
+        self._closing = False
+        self.can_move = True  # False once the venue refused a second connection's subscriptions
 
     # --- what subclasses provide -------------------------------------------------------------------
 
@@ -94,6 +98,7 @@ class Link:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ws {self.name}")
 
     async def close(self) -> None:
+        self._closing = True
         tasks = [t for t in (self._task, self._current_task, self._successor[1] if self._successor else None)
                  if t is not None]
         for task in tasks:
@@ -120,6 +125,9 @@ class Link:
     def is_current(self, session: Session) -> bool:
         return session is self.current
 
+    def is_successor(self, session: Session) -> bool:
+        return self._successor is not None and session is self._successor[0]
+
     def tick_at(self) -> float:
         retry_at = self._handover_retry[0] if self._handover_retry is not None else math.inf
         return min(self.next_timer(), retry_at)
@@ -145,19 +153,28 @@ class Link:
     def on_shutdown(self, session: Session, delay_s: float) -> None:
         if session is not self.current:
             return
-        logger.warning("ws {}: the server announces a close in {:.1f} s; moving to a new connection first",
-                       self.name, delay_s)
-        self.request_handover(f"server shutdown in {delay_s:.1f} s")
+        if self.can_move:
+            logger.warning("ws {}: the server announces a close in {:.1f} s; moving to a new connection "
+                           "first", self.name, delay_s)
+            self.request_handover(f"server shutdown in {delay_s:.1f} s")
+        else:
+            logger.warning("ws {}: the server announces a close in {:.1f} s; reconnecting once it closes "
+                           "(the venue refused a second connection before)", self.name, delay_s)
 
-    def request_handover(self, reason: str, *, fresh: bool = False) -> None:
-        """Open a new connection beside the current one; it replaces it once all its subscriptions are up."""
-        if self._successor is not None or self.current is None:
-            return
+    def request_handover(self, reason: str, *, fresh: bool = False) -> bool:
+        """Open a new connection beside the current one; it replaces it once all its subscriptions are up.
+
+        False when a move cannot be made (the venue refused one before); True when one is under way."""
+        if not self.can_move or self.current is None:
+            return False
+        if self._successor is not None:
+            return True
         session, task = self._spawn(fresh)
         self._successor = (session, task, reason)
         task.add_done_callback(lambda done: self._successor_ended(session, done, reason, fresh))
         logger.info("ws {}: opening a new connection ({}); the current one stays until it is up",
                     self.name, reason)
+        return True
 
     # --- internals ------------------------------------------------------------------------------------
 
@@ -237,13 +254,18 @@ class Link:
             self._set_up()
 
     def _successor_ended(self, session: Session, task: asyncio.Task[None], reason: str, fresh: bool) -> None:
-        if self._successor is None or self._successor[0] is not session:
+        if self._closing or self._successor is None or self._successor[0] is not session:
             return  # promoted (or taken over as current): the main loop follows it now
         self._successor = None
-        failure = "cancelled" if task.cancelled() else repr(task.exception())
+        failure = None if task.cancelled() else task.exception()
+        if isinstance(failure, MoveRefused):
+            self.can_move = False
+            logger.warning("ws {}: the new connection for {} was refused ({}); this link will not move "
+                           "connections again, it reconnects instead", self.name, reason, failure)
+            return
         delay = backoff_delay(1, *self._backoff)
-        logger.warning("ws {}: the new connection for {} failed ({}); trying again in {:.2f} s",
-                       self.name, reason, failure, delay)
+        logger.warning("ws {}: the new connection for {} failed ({!r}); trying again in {:.2f} s",
+                       self.name, reason, failure or "cancelled", delay)
         self._handover_retry = (time.monotonic() + delay, reason, fresh)
 
     def _set_up(self) -> None:

@@ -2,8 +2,8 @@
 
 A `Session` belongs to a `Link` (ws_link.py), which decides what to subscribe and what the frames mean. The
 session itself:
-- subscribes once the server's `connected` greeting came, or after `GREETING_WAIT_S` without one (a
-  greeting that never comes costs two seconds, not a heartbeat);
+- subscribes once the server's `connected` greeting came, or after `GREETING_WAIT_S` (at most a quarter of
+  the silence limit) without one: a greeting that never comes costs two seconds, not a heartbeat;
 - sends every frame through the shared `MessageBudget`: what the budget cannot afford now waits in a queue,
   keep-alives first, and the loop never blocks on it (pings keep being answered);
 - answers `ping` with `pong`; pings the server itself half-way through a quiet spell, and whenever it has
@@ -59,6 +59,11 @@ class Reconnect(Exception):
         self.fresh_token = fresh_token
 
 
+class MoveRefused(Reconnect):
+    """A second connection got 30003 for a channel it never subscribed: the venue already counts it as
+    subscribed on the first one, so closing that one would lose the channel. The move is off."""
+
+
 @dataclass(frozen=True)
 class Subscription:
     channel: str  # as subscribed, e.g. "order_book/1"
@@ -90,10 +95,11 @@ class Session:
         self._subscribed = False  # the initial subscriptions were queued
         self._subscribe_at = math.inf
         self._queue: list[_Outgoing] = []
+        self._wait_logged: _Outgoing | None = None
         self._flush_at = math.inf
         self._pending: dict[str, float] = {}  # key -> confirmation deadline
         self._attempts: dict[str, int] = {}  # key -> subscribes sent without a confirmation
-        self._retry_at: dict[str, float] = {}  # key -> when to subscribe again
+        self._retry_at: dict[str, tuple[float, bool]] = {}  # key -> (when to subscribe again, unsub first?)
         self._already_logged: set[str] = set()
         self.heard_at = self.sent_at = self._probed_at = time.monotonic()
         self._closer: asyncio.Task[None] | None = None
@@ -107,7 +113,7 @@ class Session:
                            max_size=MAX_FRAME_BYTES) as ws:
             self.ws = ws
             self.heard_at = self.sent_at = self._probed_at = time.monotonic()
-            self._subscribe_at = self.heard_at + GREETING_WAIT_S
+            self._subscribe_at = self.heard_at + self._greeting_wait_s()
             while not self.retired:
                 self._tick()
                 await self._flush()
@@ -116,6 +122,9 @@ class Session:
                     await self._dispatch(frame)
                 if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
                     await self.link.tick(self)
+
+    def _greeting_wait_s(self) -> float:
+        return min(GREETING_WAIT_S, self.link.silence_s / 4)
 
     def retire(self) -> None:
         """A newer connection took over: stop counting this one and close it in the background."""
@@ -130,7 +139,7 @@ class Session:
         self.confirmed.discard(key)
         self._pending.pop(key, None)
         if delay_s > 0:
-            self._retry_at[key] = time.monotonic() + delay_s
+            self._retry_at[key] = (time.monotonic() + delay_s, unsubscribe_first)
             return
         self._retry_at.pop(key, None)
         self._want(key, unsubscribe_first=unsubscribe_first)
@@ -166,15 +175,15 @@ class Session:
             raise Reconnect(f"no frame for {silent_s:.1f} s")
         if not self._subscribed and (self.greeted or now >= self._subscribe_at):
             if not self.greeted:
-                logger.info("ws {}: no 'connected' greeting within {:.0f} s; subscribing anyway",
-                            self.name, GREETING_WAIT_S)
+                logger.info("ws {}: no 'connected' greeting within {:.1f} s; subscribing anyway",
+                            self.name, self._greeting_wait_s())
             self._subscribed = True
             for sub in self.link.subscriptions():
                 self._want(sub.key)
-        for key, at in list(self._retry_at.items()):
+        for key, (at, unsubscribe_first) in list(self._retry_at.items()):
             if now >= at:
                 del self._retry_at[key]
-                self._want(key)
+                self._want(key, unsubscribe_first=unsubscribe_first)
         for key, deadline in list(self._pending.items()):
             if now >= deadline:
                 self._unconfirmed(key)
@@ -197,7 +206,7 @@ class Session:
     def _wake_at(self) -> float:
         times = [self.heard_at + self.link.silence_s, self._flush_at,
                  max(self.sent_at, self._probed_at) + CLIENT_IDLE_PING_S,
-                 *self._retry_at.values(), *self._pending.values()]
+                 *(at for at, _ in self._retry_at.values()), *self._pending.values()]
         if self._probed_at < self.heard_at:
             times.append(self.heard_at + self.link.silence_s / 2)
         if not self._subscribed:
@@ -229,7 +238,7 @@ class Session:
 
     def _keepalive(self, frame: dict[str, Any]) -> None:
         if not any(o.frames == [frame] for o in self._queue):  # one waiting pong answers every ping
-            self._queue.append(_Outgoing([frame], Priority.KEEPALIVE, None))
+            self._queue.append(_Outgoing([frame], self.link.keepalive_priority, None))
 
     async def _flush(self) -> None:
         """Send what the budget affords now, most urgent first; the rest waits for `_flush_at`."""
@@ -241,6 +250,10 @@ class Session:
             wait_s = self.link.budget.try_take(item.priority, len(item.frames))
             if wait_s > 0:
                 self._flush_at = time.monotonic() + wait_s
+                if item.key is not None and item is not self._wait_logged and wait_s >= 1.0:
+                    self._wait_logged = item  # once per waiting message, not once per wake-up
+                    logger.info("ws {}: subscribing {} waits {:.1f} s for the message budget ({} queued)",
+                                self.name, item.key, wait_s, len(self._queue))
                 return
             del self._queue[0]
             for frame in item.frames:
@@ -285,6 +298,9 @@ class Session:
                 self._already_logged.add(key or "")
                 logger.info("ws {}: already subscribed to {} (30003); carrying on", self.name, key or "?")
             if key is not None and key in self._pending:
+                if self.link.is_successor(self) and self.attempts(key) <= 1:
+                    # Subscriptions keyed by more than the connection [unverified; a precaution].
+                    raise MoveRefused(f"{key} is already subscribed on the old connection")
                 await self.link.on_already_subscribed(self, key)
             return
         if error.code == RATE_LIMITED:
