@@ -21,14 +21,17 @@ from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 # Trade fees (`maker_fee` / `taker_fee`) are fee RATES in millionths of the notional: 28 = 0.28 bps.
 # Inferred from captures, not documented: the same 28 (maker) and 196 (taker) appear on trades of 1.18, 291
-# and 314 USD notional, and match the premium schedule (0.28 / 1.96 bps), so they cannot be amounts
-# (lighter-venue.md, last section; tests/wire/ README). Left out of the trade when zero.
+# and 314 USD notional and match the premium schedule (0.28 / 1.96 bps); 28 also on 0.14 and 1646 USD, and
+# every liquidation carries 10000, the market's 1 % liquidation fee (tests/wire/README.md, fact 5), so they
+# cannot be amounts. Left out of the trade when zero. Converted to USDC here only (`fee_usdc`).
 FEE_RATE_SCALE = Decimal("1e-6")
-# Order timestamps came in seconds in captured frames (10 digits: tests/wire/ws/account_all_orders/
-# qubx_mainnet-225671-2025-10-12.jsonl and hftbacktest_testnet-516-2026-07-30.jsonl, rest/accountActiveOrders/
-# hftbacktest_testnet-2026-08-01.jsonl, rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl) and in
-# milliseconds elsewhere (13 digits: every trade capture, rest/accountOrders/nautilus_schema-fixture.jsonl).
-# 10^11 seconds is the year 5138 and 10^11 ms is 1973, so a value below it can only be seconds.
+# Order `timestamp`, `created_at`, `updated_at` are seconds in every captured frame (10 digits; tests/wire/
+# ws/account_all_orders/qubx_mainnet-225671-2025-10-12.jsonl and hftbacktest_testnet-516-2026-07-30.jsonl,
+# rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl, rest/accountInactiveOrders/
+# ccxt_testnet-2025-12-22.jsonl) and ms in the docs-following fixtures (13 digits: rest/accountOrders/
+# nautilus_schema-fixture.jsonl, ws/account_orders/nautilus_update.jsonl); trade `timestamp` is ms in every
+# capture and seconds in the old docs example (ws/trade/docs_update.jsonl). 10^11 seconds is the year 5138 and
+# 10^11 ms is 1973, so a value below 10^11 can only be seconds (tests/wire/README.md, fact 4). One rule, here.
 SECONDS_BELOW = 10**11
 PARSE_ERRORS = (ValueError, KeyError, TypeError, InvalidOperation, AttributeError)
 
