@@ -33,7 +33,7 @@ from typing import Any
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import Bus
+from hedge_strategy.bus import Bus, SharedBudget, shared_budget
 from hedge_strategy.config import (
     Config,
     ConfigError,
@@ -43,6 +43,7 @@ from hedge_strategy.config import (
     load_secret,
 )
 from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
+from hedge_strategy.exchange.throttle import reconcile_interval_s
 from hedge_strategy.execution import (
     FillCallback,
     Journal,
@@ -88,6 +89,7 @@ class Runtime:
     events: RoleEvents
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fill_handler: FillCallback | None = None  # set by the role before start_tracking()
+    shared_budget: SharedBudget | None = None  # the account's rate budget when A and B share one
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -116,7 +118,11 @@ class Runtime:
         reconciling. Returns early, without a complete run, only when stopping."""
         await self.tracker.start()
         await self._reconcile_until_complete()
-        self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+        ex = self.config.exchange
+        interval_s = ex.reconcile_interval_s or reconcile_interval_s(ex.tier, ex.shared_budget)
+        logger.info("{} reconciles with the exchange every {:g} s{}", self.name, interval_s,
+                    "" if ex.reconcile_interval_s else f" (from the {ex.tier} tier's budget)")
+        self.spawn(self.reconciler.run(interval_s), f"reconcile-{self.role}")
         if self.metrics.enabled:
             self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
@@ -224,6 +230,8 @@ class Runtime:
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
+        if self.shared_budget is not None:
+            await self.shared_budget.aclose()
         await self.bus.aclose()
         await self.alerter.stop()  # delivers what is queued (bounded by its timeout), e.g. a last pause
         await self.metrics.stop()
@@ -252,15 +260,16 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
     secret = load_secret(config, role)
     ref = config.accounts[role]
     ex = config.exchange
+    budget = shared_budget(config)
     account = LighterAccount(
         url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
-        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
     )
     events = account.subscribe()  # before start: the first snapshot's events are kept
-    await account.start(book_symbols=[config.strategy.market])
     try:
+        await account.start(book_symbols=[config.strategy.market])
         try:
             market = account.market(config.strategy.market)
         except KeyError as exc:
@@ -268,6 +277,8 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
         journal = await Journal.open(config.journal.path_for(ref.account_index), ref.account_index)
     except BaseException:
         await account.close()
+        if budget is not None:
+            await budget.aclose()
         raise
     holder: list[Runtime] = []
 
@@ -281,7 +292,7 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
     alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,
                       tracker=tracker, reconciler=reconciler, bus=bus, metrics=metrics, alerter=alerter,
-                      events=RoleEvents(event_sink, role))
+                      events=RoleEvents(event_sink, role), shared_budget=budget)
     holder.append(runtime)
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
     await alerter.start()
