@@ -22,9 +22,10 @@ def test_defaults_match_config_yaml_and_overrides_apply() -> None:
     assert config.speed_bumps.delay_ms("standard", "taker") == 0  # off
     assert config.speed_bumps.standard.delay_ms("taker") == 300
     assert config.speed_bumps.premium.delay_ms("maker") == 0
+    # Premium at its top staking level, as the venue's captured trades show (maker 28, taker 196 millionths).
     assert config.fees.by_tier() == {
         "standard": (Decimal(0), Decimal(0)),
-        "premium": (Decimal("0.000004"), Decimal("0.000028")),
+        "premium": (Decimal("0.000028"), Decimal("0.000196")),
     }
     limits = config.rate_limits
     assert (limits.standard_per_minute, limits.premium_weight_per_minute) == (60, 24000)

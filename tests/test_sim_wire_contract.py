@@ -373,4 +373,5 @@ def test_fees_are_the_tiers_rates_in_millionths(sim_frames: dict[str, dict[str, 
     rates = PremiumFees()  # the defaults: the fixture's sim configures no fees
     trade = sim_frames["update/account_all_trades"]["trades"]["1"][0]
     expected = {f"{side}_fee": round(getattr(rates, side) * 10**6) for side in ("maker", "taker")}
+    assert expected == {"maker_fee": 28, "taker_fee": 196}  # the captured trades' values
     assert {k: trade.get(k) for k in expected} == expected, trade
