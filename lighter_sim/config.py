@@ -74,6 +74,9 @@ Seconds = number(gt=0)
 Fee = Annotated[Decimal, Strict(), Field(ge=0, lt=1), BeforeValidator(_to_decimal),
                 AfterValidator(_whole_millionths),
                 expecting('a fraction of notional below 1 in whole millionths, such as "0.000028"')]
+# Accounts charged to one rate-limit budget: on the venue, the sub-accounts of one L1 address share one.
+AccountGroup = Annotated[list[Annotated[int, Strict(), Field(ge=3)]], Field(min_length=2),
+                         expecting("a list of two or more account indexes (each >= 3)")]
 # A section left empty (`flow:` reads as None) is an empty mapping: every key takes its default.
 Section = Annotated[T, BeforeValidator(lambda v: {} if v is None else v)]
 
@@ -178,6 +181,14 @@ class RateLimits:
     enabled: Flag = True
     standard_per_minute: integer(ge=1) = 60  # unweighted requests, sendTx included
     premium_weight_per_minute: integer(ge=1) = 24000  # weighted: see ratelimit.py
+    shared: list[AccountGroup] = listed()  # groups of accounts charged to one budget (ratelimit.py)
+
+    @model_validator(mode="after")
+    def _one_group_each(self) -> RateLimits:
+        members = [account for group in self.shared for account in group]
+        if len(set(members)) != len(members):
+            raise broken_rule(f"an account may be in one group only, got {self.shared}", key="shared")
+        return self
 
 
 @record
@@ -236,6 +247,12 @@ class SimConfig:
         ):
             if len(set(values)) != len(values):
                 raise broken_rule(f"duplicate values in {values}", key=f"{section}.{name}")
+        tiers = {a.account_index: a.tier for a in self.accounts}
+        for i, group in enumerate(self.rate_limits.shared):
+            mixed = sorted({tiers[a] for a in group if a in tiers})
+            if len(mixed) > 1:
+                raise broken_rule(f"mixes tiers {mixed}: a shared budget is of one tier",
+                                  key=f"rate_limits.shared[{i}]")
         return self
 
 

@@ -54,7 +54,8 @@ class SimServer:
             self.flow = MarketFlow(self.engine, config.flow, config.seed)
         self.faults = Faults(seed=config.seed)
         limits = config.rate_limits
-        self.limiter = RateLimiter(limits.standard_per_minute, limits.premium_weight_per_minute)
+        self.limiter = RateLimiter(limits.standard_per_minute, limits.premium_weight_per_minute,
+                                   shared=limits.shared)
         self.gateway = TxGateway(config, self.engine, self.faults)
         self.hub = WsHub(
             self.engine,
@@ -164,7 +165,7 @@ class SimServer:
             if self.config.rate_limits.enabled:
                 key, tier = client_key, "premium"
                 if account is not None and self.engine.has_account(account):
-                    key, tier = f"account:{account}", self.engine.tier_of(account)
+                    key, tier = self.limiter.account_key(account), self.engine.tier_of(account)
                 if not self.limiter.allow(key, tier, "sendTx"):
                     return {"code": RATE_LIMIT_CODE, "message": "too many requests"}
             if batch:

@@ -144,6 +144,7 @@ def test_the_shipped_config_yaml_sim_section_is_valid() -> None:
     assert [m.symbol for m in config.markets] == ["ETH", "BTC"]
     assert config.speed_bumps.standard.taker_ms == 300 and config.speed_bumps.premium.maker_ms == 0
     assert config.fees == parse_sim_section({}).fees  # the shipped fees are the defaults
+    assert config.rate_limits.shared == []  # the shared-budget example is commented out
 
 
 FAST_FLOW = {"flow": {"enabled": True, "tick_interval_ms": 20, "taker_rate_per_s": 40.0}, "seed": 11}

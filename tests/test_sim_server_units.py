@@ -28,7 +28,7 @@ def test_defaults_match_config_yaml_and_overrides_apply() -> None:
         "premium": (Decimal("0.000028"), Decimal("0.000196")),
     }
     limits = config.rate_limits
-    assert (limits.standard_per_minute, limits.premium_weight_per_minute) == (60, 24000)
+    assert (limits.standard_per_minute, limits.premium_weight_per_minute, limits.shared) == (60, 24000, [])
     assert [a.account_index for a in config.accounts] == [101, 102]
     assert [m.symbol for m in config.markets] == ["ETH", "BTC"]
     assert parse_sim_section(None) == parse_sim_section({}) != config
@@ -71,6 +71,15 @@ ETH = {"symbol": "ETH", "market_id": 0, "size_decimals": 4, "price_decimals": 2,
         ({"fees": {"premium": {"taker": "0.0000035"}}}, "sim.fees.premium.taker"),  # not whole millionths
         ({"port": 70000}, "sim.port"),
         ({"speed_bumps": {"gold": {}}}, "sim.speed_bumps.gold"),
+        ({"rate_limits": {"shared": [[101]]}}, "sim.rate_limits.shared[0]"),
+        ({"rate_limits": {"shared": [[101, 102], [102, 103]]}}, "sim.rate_limits.shared"),
+        (
+            {
+                "accounts": [{"account_index": 101, "tier": "standard"}, {"account_index": 102}],
+                "rate_limits": {"shared": [[101, 102]]},
+            },
+            "sim.rate_limits.shared[0]",
+        ),
     ],
 )
 def test_bad_values_name_their_key(section: dict[str, Any], key: str) -> None:
@@ -119,6 +128,20 @@ def test_standard_budget_is_per_request_and_rolls_over_a_minute() -> None:
     assert not limiter.allow("a", "standard", "account")
     clock.now += 0.2
     assert limiter.allow("a", "standard", "account")
+
+
+@pytest.mark.parametrize("shared", [[], [[101, 102]]])
+def test_a_shared_budget_is_spent_by_every_account_of_its_group(shared: list[list[int]]) -> None:
+    """Sub-accounts of one L1 address share one budget on the venue: grouped, A's minute is also B's."""
+    clock = FakeClock()
+    limiter = RateLimiter(standard_per_minute=60, premium_weight_per_minute=24000, clock=clock, shared=shared)
+    a, b, other = (limiter.account_key(account) for account in (101, 102, 103))
+    assert all(limiter.allow(a, "standard", "sendTx") for _ in range(60))
+    assert not limiter.allow(a, "standard", "account")
+    assert limiter.allow(b, "standard", "account") == (not shared)  # refused only when B shares A's budget
+    assert limiter.allow(other, "standard", "account")  # an account outside the group keeps its own
+    clock.now += 60
+    assert limiter.allow(b, "standard", "account")  # the shared minute rolls over like any other
 
 
 def test_premium_budget_is_weighted() -> None:
