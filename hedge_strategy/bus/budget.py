@@ -15,7 +15,9 @@ Redis's own (`TIME`), one clock for both processes wherever they run; tests pass
 Trading never stalls on Redis: every call is bounded by `timeout_s`. When Redis cannot answer, the budget
 falls back to the `fallback` it was given (`shared_budget` gives a local bucket at HALF the tier's rate, so
 A and B falling back together still stay within the venue's limit), logs that once, and tries Redis again
-after `retry_after_s`; one line says when the shared budget is back.
+after `retry_after_s`; one line says when the shared budget is back. The switch itself is not exact: the
+fallback bucket starts full while the shared one may have been spent, so the minute of a switch may see up to
+half a burst more than the budget.
 """
 
 from __future__ import annotations
