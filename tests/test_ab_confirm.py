@@ -1,5 +1,6 @@
 """A's judgement when B does not answer: the exchange decides after the confirmation timeout (carry on when
-the hedge is there, pause when it is not), `on_imbalance: pause`, and no order while B's heartbeat is absent.
+the hedge is there; when it is not, the request is withdrawn, never waited for again, and the residual is
+hedged or the pause says what to do), `on_imbalance: pause`, and no order while B's heartbeat is absent.
 
 B's part is played by hand here (its heartbeat kept by the test, its hedge sent through the real adapter on
 B's account), so that what A sees on the exchange and what it hears on the bus can differ.
@@ -11,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
+from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 
 CONFIRM_S = 3
 
@@ -34,9 +35,63 @@ async def test_hedge_on_the_exchange_but_no_outcome_a_carries_on(ab_factory: ABF
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # only the hand-made hedge
 
 
-async def test_no_hedge_within_the_timeout_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+async def fill_with_b_gone(ab: AB) -> str:
+    """A fills while B's heartbeat is kept by the test, which then ends it: B is gone when the confirmation
+    timeout comes. Returns the fill's request id."""
     async with ab.b_heartbeat_without_b():
+        await ab.start_a()
+        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.fill_a("sell")
+        (request_line,) = await ab.logs.wait(r"^A fill .*hedge request \S+ published")
+    return request_line.split("hedge request ")[1].split()[0]
+
+
+async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_factory: ABFactory) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, on_imbalance="pause")
+    request_id = await fill_with_b_gone(ab)
+
+    await ab.logs.wait(rf"^A PAUSED: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
+                       r"A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC is not flat; "
+                       rf"{request_id} withdrawn \(B will not hedge it\) \(on_imbalance: pause\)\. "
+                       r"No new orders\. Operator: make A \+ B flat by hand \(B to sell 0\.0002\d* BTC")
+    pause = await ab.bus.get_pause()
+    assert pause is not None and pause.by == "A" and f"{request_id} withdrawn" in pause.reason
+    withdrawn = await ab.bus.get_outcome(request_id)
+    assert withdrawn is not None and not withdrawn.filled
+    assert (withdrawn.reason or "").startswith("withdrawn by A")
+
+    await ab.start_b()  # a B started now finds the request answered: it never hedges it
+    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    await ab.bus.clear_pause()  # what `hedgectl resume` does
+    await ab.logs.wait(r"^A resumed")
+    await ab.logs.wait(r"^A PAUSED: not flat: A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC")  # as configured
+    assert len(ab.logs.matching(r"^A PAUSED: hedge not confirmed")) == 1  # never waited for again
+    assert await ab.create_orders(B_ACCOUNT) == []
+    assert len(await ab.create_orders(A_ACCOUNT)) == 1
+
+
+async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_back(
+    ab_factory: ABFactory,
+) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)  # on_imbalance: hedge
+    request_id = await fill_with_b_gone(ab)
+
+    await ab.logs.wait(rf"^A: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
+                       r"A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC is not flat; "
+                       rf"{request_id} withdrawn \(B will not hedge it\): the next cycle hedges the residual")
+    await ab.start_b()
+    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    await ab.logs.wait(r"^A: B hedged \S+-residual: sell 0\.0002")
+    await ab.logs.wait(r"^A placed post-only sell")  # flat again: A closes its long
+    assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
+    assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # the fill hedged once, as the residual
+    assert await ab.bus.get_pause() is None
+
+
+async def test_b_that_beats_but_never_answers_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+    async with ab.b_heartbeat_without_b():  # a B that beats but neither hedges nor honours a hold
         await ab.start_a()
         await ab.logs.wait(r"^A placed post-only buy")
         await ab.fill_a("sell")
@@ -44,11 +99,13 @@ async def test_no_hedge_within_the_timeout_pauses_a_naming_a_and_b(ab_factory: A
         request_id = request_line.split("hedge request ")[1].split()[0]
 
         await ab.logs.wait(rf"^A PAUSED: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
-                           r"A 0\.0002\d* \+ B 0 = 0\.0002\d* is not flat")
+                           r"A 0\.0002\d* \+ B 0 = 0\.0002\d* is not flat; B is still not yet held after "
+                           rf"{CONFIRM_S} s")
         pause = await ab.bus.get_pause()
         assert pause is not None and pause.by == "A"
         assert "A 0.0002" in pause.reason and "+ B 0 =" in pause.reason
         await ab.logs.wait(r"^A paused since")  # the next cycle honours it
+        assert await ab.bus.hedger_hold() is None  # A's hold, which B never honoured, is lifted
     assert await ab.open_orders(A_ACCOUNT) == []
     assert len(await ab.create_orders(A_ACCOUNT)) == 1
 
