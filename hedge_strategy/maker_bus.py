@@ -221,7 +221,7 @@ class MakerBus:
             self._publish_all_again(lost)
         else:
             await self._check_entries()
-        await self._keep_pause(probe, data_lost)
+        await self._keep_pause(probe, data_lost and not first)
         self._synced.set()
 
     async def _lift_leftover_hold(self) -> None:
@@ -245,10 +245,15 @@ class MakerBus:
                            "answered", ", ".join(missing))
 
     async def _keep_pause(self, probe: BusProbe, data_lost: bool) -> None:
-        restore = self.pause_mirror.to_restore(probe.pause, data_lost)
+        # Redis found empty at A's first probe (a fresh one, or one that lost its data while A was down) is
+        # treated as lost too: a pause A's journal holds from before is set again.
+        restore = self.pause_mirror.to_restore(probe.pause, data_lost or probe.epoch is None)
         if restore is None:
             self.pause_mirror.observed(probe.pause)
             self._know_pause(probe.pause)
+            if data_lost:
+                logger.info("A: Redis lost its data; A's journal holds no pause to set again ({})",
+                            "paused: " + probe.pause.reason if probe.pause else "trading is allowed")
             return
         await self.bus.put_pause(restore)
         unasserted = self.pause_mirror.unasserted
