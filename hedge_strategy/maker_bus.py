@@ -233,9 +233,9 @@ class MakerBus:
 
     def _publish_all_again(self, lost: list[str]) -> None:
         marked = self.outstanding.publish_again(self.outstanding.ids, LOST)
-        logger.warning("A: Redis may have lost what A published ({}): {} outstanding hedge request(s) "
-                       "published again unless answered{}", "; ".join(lost), len(marked),
-                       f" ({', '.join(marked)})" if marked else "")
+        logger.warning("A: Redis may have lost what A published ({}): {}", "; ".join(lost),
+                       f"{len(marked)} outstanding hedge request(s) published again unless answered "
+                       f"({', '.join(marked)})" if marked else "no hedge request outstanding")
 
     async def _check_entries(self) -> None:
         missing = await self.bus.missing_requests(self.outstanding.entries())

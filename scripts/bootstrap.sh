@@ -58,3 +58,19 @@ bootstrap_redis_binary() {
     echo "[bootstrap]               or:  brew install redis                      (macOS)" >&2
     return 1
 }
+
+# Redis Sentinel, for the tests of `redis.sentinels` (Debian ships it as a package of its own, redis-sentinel):
+# installed when we are root with apt. Optional: without it the tests run `redis-server --sentinel`, the same
+# program.
+bootstrap_sentinel_binary() {
+    if command -v redis-sentinel >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "[bootstrap] redis-sentinel not found: installing Debian package redis-sentinel"
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-sentinel) >/dev/null || {
+            echo "[bootstrap] apt-get install redis-sentinel failed; the tests use redis-server --sentinel" >&2; }
+        # Like redis-server's, the package's system service is not ours: we run our own sentinels.
+    fi
+    return 0
+}

@@ -10,7 +10,7 @@ from tests.fixtures.redis import RedisProcess
 
 
 async def test_pause_is_set_again_after_redis_lost_it_and_a_resume_is_not_undone(
-    ab_factory: ABFactory, own_redis: RedisProcess
+    own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
     ab = await ab_factory(redis_url=own_redis.url)
     async with ab.b_heartbeat_without_b():
@@ -37,7 +37,7 @@ async def test_pause_is_set_again_after_redis_lost_it_and_a_resume_is_not_undone
 
 
 async def test_pause_is_set_again_at_start_when_redis_lost_it_while_a_was_down(
-    ab_factory: ABFactory, own_redis: RedisProcess
+    own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
     ab = await ab_factory(redis_url=own_redis.url)
     async with ab.b_heartbeat_without_b():

@@ -15,7 +15,7 @@ HANG_WAIT_S = 40.0  # bounds each wait while Redis is frozen (the client's timeo
 
 
 async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fill(
-    ab_factory: ABFactory, own_redis: RedisProcess
+    own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
     ab = await ab_factory(redis_url=own_redis.url, quantity="0.0004", maker_order_timeout_s=MAKER_TIMEOUT_S)
     await ab.start_b()

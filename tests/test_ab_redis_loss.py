@@ -32,8 +32,8 @@ async def assert_hedged_once_and_flat(ab: AB, request_id: str) -> None:
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # one hedge order ever reached the exchange
 
 
-async def test_unread_request_is_published_again_and_hedged_once(ab_factory: ABFactory,
-                                                                 own_redis: RedisProcess) -> None:
+async def test_unread_request_is_published_again_and_hedged_once(own_redis: RedisProcess,
+                                                                 ab_factory: ABFactory) -> None:
     ab = await ab_factory(redis_url=own_redis.url)
     await ab.start_b()
     await ab.logs.wait(r"^B ready")
@@ -52,8 +52,8 @@ async def test_unread_request_is_published_again_and_hedged_once(ab_factory: ABF
     await assert_hedged_once_and_flat(ab, request_id)
 
 
-async def test_request_read_but_not_answered_is_hedged_once(ab_factory: ABFactory,
-                                                            own_redis: RedisProcess) -> None:
+async def test_request_read_but_not_answered_is_hedged_once(own_redis: RedisProcess,
+                                                            ab_factory: ABFactory) -> None:
     bumps = {"maker_ms": 0, "cancel_ms": 0, "taker_ms": 2500}
     ab = await ab_factory({"speed_bumps": {"enabled": True, "premium": bumps}}, redis_url=own_redis.url)
     await ab.start_b()
@@ -70,8 +70,8 @@ async def test_request_read_but_not_answered_is_hedged_once(ab_factory: ABFactor
     await assert_hedged_once_and_flat(ab, request_id)
 
 
-async def test_b_down_when_redis_loses_its_data_hedges_once_when_back(ab_factory: ABFactory,
-                                                                      own_redis: RedisProcess) -> None:
+async def test_b_down_when_redis_loses_its_data_hedges_once_when_back(own_redis: RedisProcess,
+                                                                      ab_factory: ABFactory) -> None:
     ab = await ab_factory(redis_url=own_redis.url)
     async with ab.b_heartbeat_without_b():  # B is down; A trades while B's heartbeat is there
         await ab.start_a()
@@ -86,8 +86,8 @@ async def test_b_down_when_redis_loses_its_data_hedges_once_when_back(ab_factory
     await assert_hedged_once_and_flat(ab, request_id)
 
 
-async def test_b_hedges_from_its_journal_when_its_stored_outcome_is_lost(ab_factory: ABFactory,
-                                                                        own_redis: RedisProcess) -> None:
+async def test_b_hedges_from_its_journal_when_its_stored_outcome_is_lost(own_redis: RedisProcess,
+                                                                        ab_factory: ABFactory) -> None:
     ab = await ab_factory(redis_url=own_redis.url)
     await ab.start_b()
     await ab.logs.wait(r"^B ready")
