@@ -1,4 +1,4 @@
-"""B's IOC price chase: the price of each hedge attempt, the slippage cap, and which errors end a hedge.
+"""B's IOC price chase: the price of each hedge attempt, the slippage cap, and which order ends stop a hedge.
 
 Pure functions, no I/O: the hedger (`hedger.py`) reads the touch and sends; this module only decides.
 
@@ -20,15 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from hedge_strategy.exchange.events import Side
+from hedge_strategy.exchange.events import EndReason, Side
 
 BPS = Decimal(10_000)
 
-# Lighter error codes that retrying the same hedge cannot fix (docs/design.md): market not found, size or
-# quote below the minimum, not enough margin.
-FINAL_ERROR_CODES = frozenset({21120, 21121, 21124, 21130})
-# Order statuses after which another attempt would end the same way.
-FINAL_STATUSES = frozenset({"canceled-margin-not-allowed"})
+# Why an IOC may end after which another attempt would end the same way. (A refused send says so itself:
+# `SendResult.worth_retrying`, classified by the adapter.)
+REPEATING_END_REASONS = frozenset({EndReason.MARGIN})
 # The largest base amount (in lots) an order can carry: lighter's signer refuses anything above 2^48 - 1.
 MAX_BASE_AMOUNT_LOTS = 2**48 - 1
 
@@ -74,14 +72,9 @@ def touch_price(side: Side, best_bid: Decimal | None, best_ask: Decimal | None) 
     return best_ask if side is Side.BUY else best_bid
 
 
-def is_final_error(code: int | None) -> bool:
-    """True when a refused send ends the hedge at once (retrying cannot fix it)."""
-    return code in FINAL_ERROR_CODES
-
-
-def is_final_status(status: str | None) -> bool:
-    """True when an IOC ended with a status that another attempt would repeat."""
-    return status in FINAL_STATUSES
+def end_repeats(end_reason: EndReason | None) -> bool:
+    """True when an IOC ended for a reason that another attempt would repeat (not enough margin)."""
+    return end_reason in REPEATING_END_REASONS
 
 
 def is_reduce_only(side: Side, position: Decimal, size: Decimal) -> bool:

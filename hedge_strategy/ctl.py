@@ -5,13 +5,14 @@
     hedgectl status [--json] [--redis-only]  heartbeats, pause, positions/orders (exchange), hedges, journals
     hedgectl clear [--retry-wait S]       pause A, cancel everything, close every position (2 rounds), report
     hedgectl report [--since D] [--json] [--plot FILE.png]   volume, fees, PnL, hedge latency, slippage
+    hedgectl preflight [--seconds 60] [--record FILE.jsonl]  check venue and accounts before going live
     hedgectl launch-env                   config facts for start_hedge.sh, as KEY=value lines
     hedgectl wait-redis [--timeout S]     wait until Redis answers (start_hedge.sh)
     hedgectl wait-heartbeat a|b [--timeout S] [--pid PID] [--since-ms MS]
 
 Every command takes `--config` (default `config.yaml`). Exit codes: 0 ok, 1 Redis unreachable, 2 bad config
 (naming the key) or arguments, 3 a wait timed out, 4 the watched process exited, 5 the exchange unreachable,
-6 `clear` left a position or an order (see `ops.common`).
+6 `clear` left a position or an order, 7 `preflight` found a failing check (see `ops.common`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import sys
 from types import ModuleType
 from typing import NoReturn
 
-from hedge_strategy.ops import clear, launch, pause, report, status, waits
+from hedge_strategy.ops import clear, launch, pause, preflight, report, status, waits
 from hedge_strategy.ops.common import EXIT_CONFIG, setup_cli_logging
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (status, pause, clear, report, launch, waits)
+COMMAND_MODULES: tuple[ModuleType, ...] = (status, pause, clear, report, preflight, launch, waits)
 
 
 class _Parser(argparse.ArgumentParser):

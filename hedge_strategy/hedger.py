@@ -38,6 +38,7 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import DuplicateOrderError, Intent, JournalOrder, OrderState, new_order
 from hedge_strategy.hedger_hold import HoldGate
+from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
@@ -101,7 +102,7 @@ class Hedger:
         self.consumer = f"b-{rt.account.account_index}"
         self.hedges_done = 0
         self.busy = False
-        self.gate = HoldGate(rt.bus)  # `hedgectl clear` holds B: nothing new is read while held
+        self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
 
     # ---------------------------------------------------------------- the whole life
 
@@ -110,6 +111,7 @@ class Hedger:
         if self.rt.stopping:
             await self.rt.journal.flush()
             logger.info("B stopped before it was ready: nothing read, nothing hedged, journal flushed")
+            self.rt.events.emit(EventKind.STOPPED, reason="before it was ready", count=0)
             return
         self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
@@ -121,6 +123,7 @@ class Hedger:
             await self.rt.end_heartbeat()
             await self.rt.journal.flush()
             logger.info("B stopped: {} hedges done this run, journal flushed", self.hedges_done)
+            self.rt.events.emit(EventKind.STOPPED, reason="cleanly", count=self.hedges_done)
 
     async def _settle_left_overs(self) -> None:
         """First of all: requests a previous B read but never acknowledged are settled before new ones."""
@@ -138,6 +141,7 @@ class Hedger:
             if stale:
                 logger.info("B start-up: {} request(s) left pending by a previous B; settling them first",
                             len(stale))
+                self.rt.events.emit(EventKind.LEFT_OVERS_CLAIMED, count=len(stale))
                 await self._in_hand(stale)
             return
 
@@ -145,6 +149,7 @@ class Hedger:
         loop = asyncio.get_running_loop()
         next_claim = loop.time() + CLAIM_EVERY_S
         logger.info("B ready: reading hedge requests of pair {} as {}", self.rt.config.pair, self.consumer)
+        self.rt.events.emit(EventKind.READY)
         while not self.rt.stopping:
             try:
                 await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
@@ -173,12 +178,16 @@ class Hedger:
             if not work.done():
                 logger.info("B stopping: finishing the hedge in hand (up to {:g} s)",
                             self.cfg.shutdown_wait_s)
+                self.rt.events.emit(EventKind.STOPPING, waited_s=self.cfg.shutdown_wait_s,
+                                    reason="finishing the hedge in hand")
                 try:
                     await asyncio.wait_for(asyncio.shield(work), self.cfg.shutdown_wait_s)
                 except TimeoutError:
                     logger.warning("B stopping: the hedge in hand did not finish in {:g} s; left "
                                    "unacknowledged for the next B to resume from the journal",
                                    self.cfg.shutdown_wait_s)
+                    self.rt.events.emit(EventKind.LEFT_UNFINISHED, reason="unacknowledged",
+                                        request_ids=tuple(d.request.request_id for d in deliveries))
                     work.cancel()
             if work.done() and not work.cancelled() and work.exception() is not None:
                 exc = work.exception()
@@ -252,6 +261,7 @@ class Hedger:
         job.attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, 0))
         logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(job.attempts))
+        self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(job.attempts))
         for order in job.attempts:
             if not order.is_terminal and not await self._settle_attempt(order):
                 logger.warning("B: {} of {} is still unresolved; no new attempt while it may fill (retried "
@@ -278,6 +288,8 @@ class Hedger:
         if len(requests) > 1:
             logger.info("B: netting {} requests into one {} {} hedge: {}", len(requests), job.side, size,
                         job.label)
+            self.rt.events.emit(EventKind.HEDGE_NETTED, request_ids=tuple(job.request_ids), side=job.side,
+                                size=size, count=len(requests))
         problem = self._size_problem(market, size)
         if problem is not None:
             job.failure = problem
@@ -290,7 +302,7 @@ class Hedger:
         if size != market.round_size_down(size):
             return f"size {size} is not a multiple of the lot {market.lot}"
         if size < market.min_base_amount:
-            return f"size {size} is below the market minimum {market.min_base_amount} (21121)"
+            return f"size {size} is below the market minimum {market.min_base_amount}"
         if market.base_to_int(size) > chase.MAX_BASE_AMOUNT_LOTS:
             return (f"size {size} is above the largest an order can carry "
                     f"({market.base_from_int(chase.MAX_BASE_AMOUNT_LOTS)})")
@@ -353,12 +365,16 @@ class Hedger:
             seen = [r.seen_ts_us for r in job.requests if r.seen_ts_us]
             logger.info("{} for {}: sent_us={} seen_us={} tx {} ({})", what, job.label, sent_us,
                         min(seen) if seen else "-", (result.tx_hash or "-")[:16], result.status.value)
+        self.rt.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple(job.request_ids), attempt=attempt,
+                            coid=coid, side=side, size=size, price=price, state=result.status)
         if result.status is SendStatus.REJECTED:
-            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
             self.rt.metrics.order(Intent.HEDGE, OrderState.REJECTED)
-            logger.warning("{} → rejected ({} {})", what, result.code, result.message)
-            if chase.is_final_error(result.code):
-                job.failure = f"{result.code}: {result.message} (retrying cannot fix it)"
+            logger.warning("{} → rejected ({})", what, result.detail)
+            self.rt.events.emit(EventKind.ORDER_ENDED, coid=coid, attempt=attempt, state=OrderState.REJECTED,
+                                size=size, filled=Decimal(0), reason=result.detail)
+            if not result.worth_retrying:
+                job.failure = f"{result.detail} (retrying cannot fix it)"
             return self.rt.journal.get(coid)
         self.rt.journal.mark_sent(coid, now_ms())
         if result.status is SendStatus.UNKNOWN:
@@ -369,8 +385,10 @@ class Hedger:
         logger.info("{} → {} {}{} in {:.0f} ms", what, done.state, done.filled_size,
                     f" @ {avg:.{market.price_decimals + 2}f}" if avg is not None else "",
                     (time.time_ns() // 1000 - sent_us) / 1000)
-        if chase.is_final_status(done.reason):
-            job.failure = f"{done.reason} (retrying cannot fix it)"
+        self.rt.events.emit(EventKind.ORDER_ENDED, coid=coid, attempt=attempt, state=done.state,
+                            size=done.size, filled=done.filled_size, price=avg, reason=done.reason)
+        if chase.end_repeats(done.end_reason):
+            job.failure = f"ended {done.end_reason} (retrying cannot fix it)"
         return done
 
     async def _wait_done(self, coid: int) -> JournalOrder:
@@ -441,6 +459,9 @@ class Hedger:
                     return  # the next B resumes it from the journal and publishes then
         self.hedges_done += 1
         self._observe_stages(job, outcome)
+        self.rt.events.emit(EventKind.HEDGE_DONE, request_ids=outcome.request_ids, state=outcome.status,
+                            side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
+                            attempt=len(job.attempts), reason=job.failure, count=len(job.deliveries))
         if ok:
             logger.info("B hedged {}: {} {} @ {} in {} attempt(s); outcome published, {} acknowledged",
                         job.label, job.side, filled, outcome.avg_price, len(job.attempts),

@@ -12,6 +12,7 @@ import asyncio
 from loguru import logger
 
 from hedge_strategy.bus import Bus, PauseState
+from hedge_strategy.observe import EventKind, RoleEvents
 
 RECHECK_S = 1.0  # a lost "released" message costs at most this; a stop is noticed as fast
 
@@ -19,8 +20,9 @@ RECHECK_S = 1.0  # a lost "released" message costs at most this; a stop is notic
 class HoldGate:
     """`await gate.pass_when_released(stop)` before each read; `held` says whether B is waiting."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, events: RoleEvents) -> None:
         self.bus = bus
+        self.events = events
         self.hold: PauseState | None = None  # the hold B is honouring now, for the heartbeat
 
     @property
@@ -57,10 +59,12 @@ class HoldGate:
     def _held(self, hold: PauseState) -> None:
         if self.hold is None:
             logger.warning("B held by {}: {}; no hedges until released", hold.by, hold.reason)
+            self.events.emit(EventKind.HELD, by=hold.by, reason=hold.reason)
         self.hold = hold
 
     def _released(self) -> None:
         if self.hold is not None:
             logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
+            self.events.emit(EventKind.RELEASED, by=self.hold.by)
         self.hold = None
 

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, now_ms
 from hedge_strategy.exchange import (
+    EndReason,
     Purpose,
     Role,
     SendStatus,
@@ -40,7 +41,7 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderState, new_order
 from hedge_strategy.maker_hedges import MakerHedges
-from hedge_strategy.observe import ExposureWatchdog
+from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
 CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final state before re-checking
@@ -156,6 +157,7 @@ class Maker:
             return False
         logger.warning("A paused since {} by {}: {}; no orders until `hedgectl resume`", pause.since_ms,
                        pause.by, pause.reason)
+        self.rt.events.emit(EventKind.PAUSED, by=pause.by, reason=pause.reason)
         self.rt.metrics.set_paused(True)  # also a pause set by hedgectl
         pubsub = self.rt.bus.redis.pubsub()
         try:
@@ -163,6 +165,7 @@ class Maker:
             while not self.rt.stopping:
                 if await self.hedges.outbox.current_pause() is None:
                     logger.info("A resumed (pause cleared); a new cycle starts from the exchange's positions")
+                    self.rt.events.emit(EventKind.RESUMED)
                     self.rt.metrics.set_paused(False)
                     break
                 # A resume wakes this at once; the timeout re-checks should a notification be lost.
@@ -178,11 +181,13 @@ class Maker:
             if not self._b_absent_said:
                 self._b_absent_said = True
                 logger.warning("A: B's heartbeat is absent: no new orders until B is back (start main_B.py)")
+                self.rt.events.emit(EventKind.HEARTBEAT_ABSENT, peer="b", reason="no new orders")
             await self.rt.sleep(min(1.0, self.cfg.heartbeat_ttl_s / 3))
             return False
         if self._b_absent_said:
             self._b_absent_said = False
             logger.info("A: B's heartbeat is back (pid {}); trading resumes", beat.get("pid", "?"))
+            self.rt.events.emit(EventKind.HEARTBEAT_BACK, peer="b")
         return True
 
     async def _on_imbalance(self, a_size: Decimal, b_size: Decimal) -> None:
@@ -211,7 +216,7 @@ class Maker:
             pair=self.rt.config.pair, market=self.market.symbol, market_id=self.market.market_id,
             side=Side.SELL if net > 0 else Side.BUY, size=abs(net), a_client_order_index=coid,
             seen_ts_ms=now_ms())
-        self.hedges.outbox.put(request)
+        self.hedges.outbox.put(request, a_position=a_size, b_position=b_size)
         logger.warning("A: {}: residual hedge request {} sent to the outbox (B to {} {}); waiting for it "
                        "before any order", what, request.request_id, request.side, request.size)
         await self.hedges.settle()
@@ -263,11 +268,15 @@ class Maker:
         if result.status is SendStatus.ACCEPTED:
             self.rt.journal.mark_sent(coid, now_ms())
             logger.info("A placed {}", what)
+            self.rt.events.emit(EventKind.ORDER_PLACED, coid=coid, side=side, size=size, price=price,
+                                reduce_only=reduce_only)
             return coid
         if result.status is SendStatus.REJECTED:
-            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
             self.rt.metrics.order(Intent.MAKER, OrderState.REJECTED)
-            logger.warning("A: {} rejected ({} {}); next cycle", what, result.code, result.message)
+            logger.warning("A: {} rejected ({}); next cycle", what, result.detail)
+            self.rt.events.emit(EventKind.ORDER_ENDED, coid=coid, state=OrderState.REJECTED, size=size,
+                                filled=Decimal(0), reason=result.detail)
             return None
         self.rt.journal.mark_sent(coid, now_ms())
         self.rt.tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
@@ -326,14 +335,17 @@ class Maker:
         """Cancel and confirm the final state; a fill racing the cancel still reaches on_fill (hedged)."""
         result = await self.rt.account.cancel(self.market, coid)
         logger.info("A cancelling {} ({}): cancel {} {}", describe_coid(coid), why, result.status.value,
-                    f"({result.code} {result.message})" if not result.accepted else "")
+                    f"({result.detail})" if not result.accepted else "")
+        self.rt.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
         await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.metrics.order(Intent.MAKER, order.state)
+        self.rt.events.emit(EventKind.ORDER_ENDED, coid=order.client_order_index, state=order.state,
+                            reason=order.reason, size=order.size, filled=order.filled_size)
         coid = describe_coid(order.client_order_index)
-        if order.reason == "canceled-post-only":
-            logger.info("A: {} would have crossed the book (canceled-post-only); next cycle re-prices", coid)
+        if order.end_reason is EndReason.POST_ONLY_WOULD_CROSS:
+            logger.info("A: {} would have crossed the book (post-only); next cycle re-prices", coid)
         else:
             logger.info("A: {} ended {}{}, filled {}/{}", coid, order.state,
                         f" ({order.reason})" if order.reason else "", order.filled_size, order.size)
@@ -379,6 +391,7 @@ class Maker:
         await self.hedges.settle_on_shutdown()
         await self.rt.journal.flush()
         logger.info("A stopped cleanly: no resting order, journal flushed")
+        self.rt.events.emit(EventKind.STOPPED, reason="cleanly")
 
 
 async def run_maker(rt: Runtime) -> None:

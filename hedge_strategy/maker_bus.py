@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.bus import HedgeRequest, PauseState, now_ms
 from hedge_strategy.bus.audit import BusProbe
 from hedge_strategy.exchange import describe_coid
+from hedge_strategy.observe import EventKind
 from hedge_strategy.outstanding import FRESH, START_UP, OutstandingRequests
 from hedge_strategy.pause_mirror import PauseMirror
 from hedge_strategy.runtime import Runtime
@@ -60,15 +61,19 @@ class MakerBus:
         self._last_probe = 0.0
         self._outage: str | None = None  # the error of the current Redis outage, logged once
         self._said_unpublished: set[str] = set()
+        self._event_fields: dict[str, dict[str, object]] = {}  # request id -> what its event adds
 
     # ---------------------------------------------------------------- what the maker uses
 
     def start(self) -> None:
         self.rt.spawn(self._run(), "bus-outbox-a")
 
-    def put(self, request: HedgeRequest) -> None:
-        """Record `request` (journal) and wake the publisher: no I/O here, so no wait on Redis."""
+    def put(self, request: HedgeRequest, **event_fields: object) -> None:
+        """Record `request` (journal) and wake the publisher: no I/O here, so no wait on Redis.
+        `event_fields` go into its `hedge_request_published` event (a residual's positions)."""
         self.outstanding.remember(request)
+        if event_fields:
+            self._event_fields[request.request_id] = event_fields
         self._wake.set()
 
     @property
@@ -142,12 +147,14 @@ class MakerBus:
             logger.warning("A: Redis at {} does not answer ({!r}); {} hedge request(s) wait in the outbox "
                            "(kept in the journal), sent when it answers; trading events go on",
                            self.bus.where, exc, len(waiting))
+            self.rt.events.emit(EventKind.REDIS_UNAVAILABLE, reason=repr(exc), count=len(waiting))
         self._outage = repr(exc)
 
     def _answering(self) -> None:
         if self._outage is not None:
             logger.info("A: Redis at {} answers again (after {}); the outbox is sent", self.bus.where,
                         self._outage)
+            self.rt.events.emit(EventKind.REDIS_BACK, reason=self._outage)
             self._outage = None
 
     # ---------------------------------------------------------------- publishing
@@ -172,6 +179,10 @@ class MakerBus:
             self._published(request, why)
 
     def _published(self, request: HedgeRequest, why: str) -> None:
+        reason = why or ("residual" if request.is_residual else "fill")
+        self.rt.events.emit(EventKind.HEDGE_REQUEST_PUBLISHED, request_ids=(request.request_id,),
+                            coid=request.a_client_order_index, side=request.side, size=request.size,
+                            reason=reason, **self._event_fields.pop(request.request_id, {}))
         if why != FRESH:
             logger.warning("{}: hedge request {} has no outcome in Redis; publishing it again (same id: B "
                            "hedges it at most once)", "A start-up" if why == START_UP else f"A ({why})",
@@ -236,6 +247,7 @@ class MakerBus:
         logger.warning("A: Redis may have lost what A published ({}): {}", "; ".join(lost),
                        f"{len(marked)} outstanding hedge request(s) published again unless answered "
                        f"({', '.join(marked)})" if marked else "no hedge request outstanding")
+        self.rt.events.emit(EventKind.BUS_DATA_LOST, reason="; ".join(lost), request_ids=tuple(marked))
 
     async def _check_entries(self) -> None:
         missing = await self.bus.missing_requests(self.outstanding.entries())
@@ -243,6 +255,8 @@ class MakerBus:
             self.outstanding.publish_again(missing, "its stream entry is gone")
             logger.warning("A: hedge request(s) {} are gone from the request stream; published again unless "
                            "answered", ", ".join(missing))
+            self.rt.events.emit(EventKind.BUS_DATA_LOST, reason="gone from the request stream",
+                                request_ids=tuple(missing))
 
     async def _keep_pause(self, probe: BusProbe, data_lost: bool) -> None:
         # Redis found empty at A's first probe (a fresh one, or one that lost its data while A was down) is
@@ -265,6 +279,7 @@ class MakerBus:
         else:
             logger.warning("A: Redis lost its data; the pause by {} since {} is set again from A's journal: "
                            "{}", restore.by, restore.since_ms, restore.reason)
+        self.rt.events.emit(EventKind.PAUSE_RESTORED, by=restore.by, reason=restore.reason)
 
     def _know_pause(self, pause: PauseState | None) -> None:
         self._known_pause = pause

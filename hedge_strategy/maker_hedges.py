@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeOutcome, PauseState, now_ms
 from hedge_strategy.maker_bus import MakerBus
-from hedge_strategy.observe import AlertKind
+from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
 
@@ -75,16 +75,22 @@ class MakerHedges:
         if self.outstanding:
             logger.info("A stopping: waiting up to {:g} s for B's outcome of {}", self.cfg.shutdown_wait_s,
                         ", ".join(self.outstanding))
+            self.rt.events.emit(EventKind.STOPPING, request_ids=tuple(self.outstanding.ids),
+                                waited_s=self.cfg.shutdown_wait_s, reason="waiting for B's outcomes")
             found = await self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s)
             await self.take_outcomes(found)
         if self.outstanding:
             logger.warning("A stopping with {} unconfirmed: they are published again at the next start",
                            ", ".join(self.outstanding))
+            self.rt.events.emit(EventKind.LEFT_UNFINISHED, request_ids=tuple(self.outstanding.ids),
+                                reason="unconfirmed: published again at the next start")
 
     async def _progress(self, elapsed_s: float, missing: list[str]) -> None:
         beat = await self.rt.bus.heartbeat("b")
         logger.info("A still waiting {:.0f} s for B's outcome of {}{}", elapsed_s, ", ".join(missing),
                     "" if beat else " (B's heartbeat is absent: is main_B.py running?)")
+        self.rt.events.emit(EventKind.HEDGE_WAITING, request_ids=tuple(missing), waited_s=elapsed_s,
+                            peer_up=beat is not None)
         waited = f"A has waited {elapsed_s:.0f} s for B's outcome of {', '.join(missing)}"
         await self.watch_b_heartbeat(beat is not None, waited)
 
@@ -97,6 +103,10 @@ class MakerHedges:
                 continue
             reported.add(outcome.request_ids)
             ids = ", ".join(outcome.request_ids)
+            self.rt.events.emit(EventKind.HEDGE_OUTCOME_RECEIVED, request_ids=outcome.request_ids,
+                                state=outcome.status, side=outcome.side, size=outcome.requested_size,
+                                filled=outcome.filled_size, price=outcome.avg_price, attempt=outcome.attempts,
+                                reason=outcome.reason)
             if outcome.filled:
                 logger.info("A: B hedged {}: {} {} @ {} in {} attempt(s), latency {} ms", ids, outcome.side,
                             outcome.filled_size, outcome.avg_price, outcome.attempts, outcome.latency_ms)
@@ -119,6 +129,8 @@ class MakerHedges:
         if abs(a_size + b_size) <= self.cfg.flat_tolerance:
             logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
                            "carrying on", waited_s, ", ".join(missing), a_size, b_size)
+            self.rt.events.emit(EventKind.HEDGE_UNCONFIRMED, request_ids=tuple(missing), waited_s=waited_s,
+                                a_position=a_size, b_position=b_size)
             for request_id in missing:
                 self.outstanding.forget(request_id)
             return
@@ -136,13 +148,18 @@ class MakerHedges:
         a_size, b_size = await self.positions()  # B's last hedge may have landed meanwhile
         net = a_size + b_size
         gone = f"{', '.join(withdrawn)} withdrawn (B will not hedge it)"
-        if abs(net) <= self.cfg.flat_tolerance:
+        flat = abs(net) <= self.cfg.flat_tolerance
+        residual = self.cfg.on_imbalance == "hedge" and not residuals
+        self.rt.events.emit(EventKind.HEDGE_WITHDRAWN, request_ids=tuple(withdrawn), waited_s=waited_s,
+                            a_position=a_size, b_position=b_size,
+                            reason="flat" if flat else "residual" if residual else "pause")
+        if flat:
             logger.warning("A: {}; {}; A + B is flat now (A {}, B {}): carrying on", unconfirmed, gone,
                            a_size, b_size)
             return
         symbol = self.market.symbol
         state = f"{unconfirmed} and A {a_size} + B {b_size} = {net} on {symbol} is not flat; {gone}"
-        if self.cfg.on_imbalance == "hedge" and not residuals:
+        if residual:
             logger.warning("A: {}: the next cycle hedges the residual (on_imbalance: hedge)", state)
             return
         side = "sell" if net > 0 else "buy"
@@ -190,6 +207,7 @@ class MakerHedges:
         await self.outbox.assert_pause(PauseState(reason=reason, by="A", since_ms=now_ms()))
         self.rt.metrics.set_paused(True)
         logger.error("A PAUSED: {}. No new orders. Operator: {}", reason, advice)
+        self.rt.events.emit(EventKind.PAUSE_SET, reason=reason)
         self.rt.alerter.notify(AlertKind.PAUSED, f"A paused: {reason}", key=reason,
                                details={"advice": advice})
 

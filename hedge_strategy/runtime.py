@@ -10,7 +10,9 @@ all of it; the role's loop (`maker.Maker`, `hedger.Hedger`) then calls
 
 Observability is shared wiring too: every fill is counted by intent as it reaches the role, and the metrics
 follow the reconciler and the adapter's running totals (reconnects, nonce resyncs, rate-limit backoffs).
-Metrics calls are in-memory and alerts are queued, so neither delays the hot path.
+Metrics calls are in-memory and alerts are queued, so neither delays the hot path. `Runtime.events` takes
+the role's structured events (`observe.events`): none are kept unless `--events-file` names a file (or a
+test gives `run_role` a sink).
 """
 
 from __future__ import annotations
@@ -50,7 +52,16 @@ from hedge_strategy.execution import (
     Reconciler,
 )
 from hedge_strategy.logs import log_path, setup_logging
-from hedge_strategy.observe import Alerter, AlertKind, HedgeMetrics
+from hedge_strategy.observe import (
+    NO_EVENTS,
+    Alerter,
+    AlertKind,
+    EventKind,
+    EventSink,
+    HedgeMetrics,
+    RoleEvents,
+    open_event_sink,
+)
 
 ROLE_NAMES = {"a": "A", "b": "B"}
 EXIT_OK, EXIT_CRASH, EXIT_CONFIG = 0, 1, 2
@@ -74,6 +85,7 @@ class Runtime:
     bus: Bus
     metrics: HedgeMetrics
     alerter: Alerter
+    events: RoleEvents
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fill_handler: FillCallback | None = None  # set by the role before start_tracking()
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -122,12 +134,15 @@ class Runtime:
                 if attempt > 1:
                     logger.info("{} start-up reconciliation complete at attempt {}; trading may start",
                                 self.name, attempt)
+                self.events.emit(EventKind.RECONCILED, attempt=attempt)
                 return True
             logger.warning("{} start-up reconciliation incomplete (attempt {}: {}); nothing trades until one "
                            "completes, retrying in {:g} s", self.name, attempt, "; ".join(report.errors),
                            delay)
+            self.events.emit(EventKind.RECONCILE_INCOMPLETE, attempt=attempt, reason="; ".join(report.errors))
             if await self.sleep(delay):
                 logger.warning("{} stopping before a complete start-up reconciliation", self.name)
+                self.events.emit(EventKind.STOPPING, reason="start-up reconciliation incomplete")
                 return False
             delay, attempt = min(delay * 2, STARTUP_RETRY_MAX_S), attempt + 1
 
@@ -146,14 +161,19 @@ class Runtime:
                                    ROLE_NAMES[other], exc)
                 if change == "first":
                     logger.info("{}: {} is up (heartbeat seen)", self.name, ROLE_NAMES[other])
+                    self.events.emit(EventKind.HEARTBEAT_SEEN, peer=other)
                 elif change == "back":
                     logger.info("{}: {}'s heartbeat is back", self.name, ROLE_NAMES[other])
+                    self.events.emit(EventKind.HEARTBEAT_BACK, peer=other)
                 elif change == "stopped":
                     logger.info("{}: {} stopped cleanly (its heartbeat was ended on purpose); no alert",
                                 self.name, ROLE_NAMES[other])
+                    self.events.emit(EventKind.HEARTBEAT_ENDED, peer=other)
                 elif change is not None:
                     logger.warning("{}: {} ({}); alert raised", self.name, change.removeprefix("lost: "),
                                    context)
+                    self.events.emit(EventKind.HEARTBEAT_ABSENT, peer=other,
+                                     reason=change.removeprefix("lost: "))
                 await asyncio.sleep(self.config.strategy.heartbeat_ttl_s / 3)  # cadence, not a wait
 
         self.spawn(check(), f"heartbeat-watch-{other}")
@@ -226,8 +246,9 @@ class Runtime:
         self._tasks.clear()
 
 
-async def open_runtime(config: Config, role: str) -> Runtime:
-    """Connect account `role` ("a" or "b"): raises ConfigError for a missing secret or unknown market."""
+async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVENTS) -> Runtime:
+    """Connect account `role` ("a" or "b"), its structured events going to `event_sink`: raises ConfigError
+    for a missing secret or unknown market."""
     secret = load_secret(config, role)
     ref = config.accounts[role]
     ex = config.exchange
@@ -259,7 +280,8 @@ async def open_runtime(config: Config, role: str) -> Runtime:
     metrics = HedgeMetrics.from_config(config, role)
     alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,
-                      tracker=tracker, reconciler=reconciler, bus=bus, metrics=metrics, alerter=alerter)
+                      tracker=tracker, reconciler=reconciler, bus=bus, metrics=metrics, alerter=alerter,
+                      events=RoleEvents(event_sink, role))
     holder.append(runtime)
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
     await alerter.start()
@@ -390,6 +412,9 @@ def parse_args(role: str, argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (config.yaml)")
     parser.add_argument("--market", help="market symbol (overrides strategy.market)")
+    parser.add_argument("--events-file", type=Path,
+                        help="append structured events to this file, one JSON object per line (for programs "
+                             "that follow the process; the log is unchanged)")
     if role == "a":
         parser.add_argument("--quantity", help="base size of each maker order (overrides strategy.quantity)")
         parser.add_argument("--depth", type=int,
@@ -420,7 +445,11 @@ def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> i
                 os.getpid(), args.config, config.pair, config.strategy.market, log_path(ROLE_NAMES[role],
                                                                                  config.logging))
     try:
-        return asyncio.run(_run(config, role, role_main))
+        events = open_event_sink(args.events_file)  # each line is flushed as written: nothing to close
+    except OSError as exc:
+        exit_on_config_error(ConfigError(f"--events-file: cannot open {args.events_file}: {exc.strerror}"))
+    try:
+        return asyncio.run(_run(config, role, role_main, events))
     except ConfigError as error:
         logger.error("{} cannot start: {}", ROLE_NAMES[role], error)
         exit_on_config_error(error)
@@ -428,20 +457,21 @@ def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> i
         return EXIT_OK
 
 
-async def _run(config: Config, role: str, role_main: RoleMain) -> int:
+async def _run(config: Config, role: str, role_main: RoleMain, events: EventSink) -> int:
     stop = asyncio.Event()
     _install_signal_handlers(stop, asyncio.current_task(), ROLE_NAMES[role])
-    return await run_role(config, role, role_main, stop)
+    return await run_role(config, role, role_main, stop, events)
 
 
-async def run_role(config: Config, role: str, role_main: RoleMain, stop: asyncio.Event) -> int:
+async def run_role(config: Config, role: str, role_main: RoleMain, stop: asyncio.Event,
+                   events: EventSink = NO_EVENTS) -> int:
     """Open the runtime, run the role until `stop` is set, close it; returns the exit code.
 
     Raises ConfigError when the secret or the market is wrong (the caller exits 2).
     """
     name = ROLE_NAMES[role]
     try:
-        runtime = await open_runtime(config, role)
+        runtime = await open_runtime(config, role, events)
     except ConfigError:
         raise
     except Exception as exc:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .config import SimConfig, SimConfigError, load_sim_config
+from .fees import rates_of
 
 log = logging.getLogger("sim")
 
@@ -58,7 +59,9 @@ def _keygen_args(argv: list[str]) -> argparse.Namespace:
 
 def _load(path: Path) -> SimConfig:
     try:
-        return load_sim_config(path)
+        config = load_sim_config(path)
+        rates_of(config.fees)  # a fee that is not whole millionths is a config error, named, exit 2
+        return config
     except SimConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -118,13 +118,15 @@ class AdminRoutes:
         except FaultError as exc:
             raise _bad(str(exc)) from None
         dropped = await self.server.hub.close_all(code, "fault injection") if drop else 0
-        self.server.log.info("faults set: %s; websockets dropped: %d", json.dumps(body), dropped)
+        done = self.server.hub.run_faults()  # a shutdown notice, an injected frame
+        self.server.log.info("faults set: %s; websockets dropped: %d", json.dumps(body)[:500], dropped)
         return web.json_response(
             {
                 "code": 200,
                 "message": "",
                 "faults": self.server.faults.to_json(),
                 "dropped_websockets": dropped,
+                **done,
             }
         )
 

@@ -13,14 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-AUTH_ERROR_CODE = 21140
+from .errors import INVALID_AUTH, INVALID_PARAM
+
+AUTH_ERROR_CODE = INVALID_AUTH  # verified: 20013 "invalid auth: ..." (REST 401 and WebSocket error frames)
 _TOKEN = re.compile(r"^(\d{1,12}):(\d{1,15}):(\d{1,3}):([0-9a-fA-F]{16,})$")
 
 
 class AuthError(Exception):
-    """The token is unusable; the message says why (sent to the client with code 21140)."""
+    """The token is unusable; the message says why. `code` is the venue's: 20013 for a token it refuses,
+    20001 (invalid param) when no token was given at all (both verified in captured error bodies)."""
 
-    code = AUTH_ERROR_CODE
+    def __init__(self, message: str, code: int = AUTH_ERROR_CODE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,11 @@ class AuthToken:
 
 def parse_token(token: str | None) -> AuthToken:
     if not token:
-        raise AuthError("invalid auth token: missing")
+        raise AuthError("invalid param : auth is required", INVALID_PARAM)
     match = _TOKEN.match(token.strip())
     if match is None:
         raise AuthError(
-            "invalid auth token: expected <expiry>:<account_index>:<api_key_index>:<hex signature>"
+            "invalid auth: malformed token, expected <expiry>:<account_index>:<api_key_index>:<hex signature>"
         )
     return AuthToken(int(match.group(1)), int(match.group(2)), int(match.group(3)))
 
@@ -51,12 +56,11 @@ def check_token(
     parsed = parse_token(token)
     now = time.time() if now_s is None else now_s
     if parsed.expiry_s <= now:
-        raise AuthError("invalid auth token: expired")
+        raise AuthError("invalid auth: expired token")
     if parsed.account_index != account_index:
-        raise AuthError(f"invalid auth token: issued for account {parsed.account_index}, not {account_index}")
+        raise AuthError(f"invalid auth: token issued for account {parsed.account_index}, not {account_index}")
     if not key_is_registered(parsed.account_index, parsed.api_key_index):
         raise AuthError(
-            f"invalid auth token: api key {parsed.api_key_index} is not registered "
-            f"for account {account_index}"
+            f"invalid auth: api key {parsed.api_key_index} is not registered for account {account_index}"
         )
     return parsed

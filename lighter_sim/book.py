@@ -36,7 +36,6 @@ class Order:
     nonce: int
     created_ms: int
     updated_ms: int
-    transaction_us: int
     block_height: int
     status: str = "open"
     filled: int = 0

@@ -13,23 +13,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from .accounts import INTERNAL_ACCOUNTS, LIQUIDITY_ACCOUNT, TAKER_ACCOUNT, Account, Position
 from .book import TIF_IOC, TIF_POST_ONLY, TYPE_MARKET, Order, OrderBook
 from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
-from .markets import MarketSpec, fmt_usdc
-from .serialize import IMF_TICKS, INITIAL_MARGIN_FRACTION, order_json, position_json
+from .fees import fee_paid, rates_of
+from .markets import MarketSpec
+from .serialize import INITIAL_MARGIN_FRACTION, order_json, position_json, trade_json
 
 log = logging.getLogger("lighter_sim.engine")
 
-FIRST_ORDER_INDEX = 1 << 48
+ORDER_INDEX_SHIFT = 48  # exchange order indexes are >= 2^48 (client order indexes are below)
+# Id space reserved per millisecond of wall-clock start time (see ExchangeCore.__init__). Orders get less so
+# that the sequence stays below 2^48 (start ms x 100 reaches 2^48 in 2059).
+TRADE_IDS_PER_MS = 1000
+ORDER_IDS_PER_MS = 100
 TRADES_LIMIT = 20000
 MARKET_TRADES_LIMIT = 2000
 BY_CLIENT_LIMIT = 20000  # orders per account findable by client index once ended
 EXPIRY_COMPACT_AT = 10000
-USDC_MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
 
 # Why a taker stopped matching before being filled.
@@ -50,13 +54,21 @@ class ExchangeCore:
     ) -> None:
         self.specs: dict[int, MarketSpec] = {m.market_id: m for m in markets}
         self.fees = {tier: (Decimal(maker), Decimal(taker)) for tier, (maker, taker) in fees.items()}
+        # The venue's fee unit (rates in millionths), converted once here: see fees.py.
+        self.fee_rates = rates_of(self.fees)
         self.clock_ms = clock_ms
         self._listeners: list[Callable[[SimEvent], None]] = []
         self.created_ms = clock_ms()
         self.books = {m: OrderBook(m) for m in self.specs}
         self.accounts: dict[int, Account] = {}
-        self._next_order_index = FIRST_ORDER_INDEX
-        self._next_trade_id = 1
+        # Trade ids and order indexes never repeat across restarts, as the venue's do not: each run starts its
+        # counters at its start time in ms x 1000 (trades) or x 100 (orders). A later run starts above every
+        # id an earlier run used unless that run averaged more than 1000 trades (100 orders) per millisecond
+        # of its life, or the wall clock stepped back. Nothing is persisted, so a kill -9 loses nothing.
+        # An order index is (market_id + 1) << 48 plus that sequence, as in every captured order and trade
+        # (`order_index >> 48 == market_index + 1`; inferred from captures, not documented).
+        self._next_order_seq = self.created_ms * ORDER_IDS_PER_MS
+        self._next_trade_id = self.created_ms * TRADE_IDS_PER_MS
         self._next_seq = 1  # time priority and inactive-history ordering
         self.block_height = 0
         self._now_ms = self.created_ms
@@ -126,7 +138,11 @@ class ExchangeCore:
         if order.account_index in INTERNAL_ACCOUNTS:
             return  # nobody subscribes to the simulator's own accounts; skip the serialization cost
         self._emit(
-            OrderChanged(order.account_index, order.market_id, order_json(order, self.specs[order.market_id]))
+            OrderChanged(
+                order.account_index,
+                order.market_id,
+                order_json(order, self.specs[order.market_id], snapshot=False),
+            )
         )
 
     def _position_changed(self, account: Account, market_id: int) -> None:
@@ -141,17 +157,16 @@ class ExchangeCore:
     # -- order lifecycle ------
     def _new_order(self, account: Account, market_id: int, **fields: Any) -> Order:
         order = Order(
-            order_index=self._next_order_index,
+            order_index=((market_id + 1) << ORDER_INDEX_SHIFT) + self._next_order_seq,
             account_index=account.index,
             market_id=market_id,
             created_ms=self._now_ms,
             updated_ms=self._now_ms,
-            transaction_us=self._now_ms * 1000,
             block_height=self.block_height,
             seq=self._take_seq(),
             **fields,
         )
-        self._next_order_index += 1
+        self._next_order_seq += 1
         if not account.internal:
             self._remember_by_client(account, order)
         return order
@@ -264,7 +279,22 @@ class ExchangeCore:
         notional = spec.quote_from_ints(price, qty)
         maker_side = self._settle(maker_acc, spec, maker.is_ask, qty, price, notional, is_maker=True)
         taker_side = self._settle(taker_acc, spec, taker.is_ask, qty, price, notional, is_maker=False)
-        trade = self._trade_dict(spec, maker, taker, qty, price, notional, maker_side, taker_side)
+        trade_id = self._next_trade_id
+        self._next_trade_id += 1
+        trade = trade_json(
+            trade_id=trade_id,
+            tx_hash=self._tx_hash or f"{trade_id:080x}",
+            spec=spec,
+            maker=maker,
+            taker=taker,
+            qty=qty,
+            price=price,
+            notional=notional,
+            block_height=self.block_height,
+            now_ms=now,
+            maker_side=maker_side,
+            taker_side=taker_side,
+        )
         self.last_trade_price[spec.market_id] = price
         self.trade_counts[spec.market_id] += 1
         self.trades.append(trade)
@@ -294,90 +324,19 @@ class ExchangeCore:
     ) -> dict[str, Any]:
         """Updates position and collateral for one side of a fill; returns the trade's before/after facts."""
         if account.internal:
-            return {
-                "size_before": 0,
-                "entry_quote_before": ZERO,
-                "sign_changed": False,
-                "fee": 0,
-                "pnl": ZERO,
-            }
+            return {"size_before": 0, "entry_quote_before": ZERO, "sign_changed": False, "fee_rate": 0}
         pos = account.position(spec.market_id)
         size_before, sign_before = pos.size, pos.sign
         entry_quote_before = pos.avg_entry * spec.size_from_int(abs(pos.size))
         realized = pos.apply_fill(-qty if is_ask else qty, spec.price_from_int(price), spec.size_decimals)
-        maker_rate, taker_rate = self.fees.get(account.tier, (ZERO, ZERO))
-        fee = (notional * (maker_rate if is_maker else taker_rate)).quantize(USDC_MICRO, ROUND_HALF_UP)
-        account.collateral += realized - fee
+        maker_rate, taker_rate = self.fee_rates.get(account.tier, (0, 0))
+        rate = maker_rate if is_maker else taker_rate
+        account.collateral += realized - fee_paid(rate, notional)
         return {
-            "size_before": size_before,
+            "size_before": size_before,  # signed, as the venue sends it
             "entry_quote_before": entry_quote_before,
             "sign_changed": sign_before != pos.sign,
-            "fee": int(fee.scaleb(6)),
-            "pnl": realized,
-        }
-
-    def _trade_dict(
-        self,
-        spec: MarketSpec,
-        maker: Order,
-        taker: Order,
-        qty: int,
-        price: int,
-        notional: Decimal,
-        maker_side: dict[str, Any],
-        taker_side: dict[str, Any],
-    ) -> dict[str, Any]:
-        ask, bid = (maker, taker) if maker.is_ask else (taker, maker)
-        ask_side, bid_side = (maker_side, taker_side) if maker.is_ask else (taker_side, maker_side)
-        trade_id = self._next_trade_id
-        self._next_trade_id += 1
-        return {
-            "trade_id": trade_id,
-            "tx_hash": self._tx_hash or f"{trade_id:064x}",
-            "type": "trade",
-            "market_id": spec.market_id,
-            "size": spec.fmt_size(qty),
-            "price": spec.fmt_price(price),
-            "usd_amount": fmt_usdc(notional),
-            "ask_id": ask.order_index,
-            "bid_id": bid.order_index,
-            "ask_account_id": ask.account_index,
-            "bid_account_id": bid.account_index,
-            "is_maker_ask": maker.is_ask,
-            "block_height": self.block_height,
-            "timestamp": self._now_ms,
-            "taker_fee": taker_side["fee"],
-            "taker_position_size_before": spec.fmt_size(abs(taker_side["size_before"])),
-            "taker_entry_quote_before": fmt_usdc(taker_side["entry_quote_before"]),
-            "taker_initial_margin_fraction_before": IMF_TICKS,
-            "taker_position_sign_changed": taker_side["sign_changed"],
-            "maker_fee": maker_side["fee"],
-            "maker_position_size_before": spec.fmt_size(abs(maker_side["size_before"])),
-            "maker_entry_quote_before": fmt_usdc(maker_side["entry_quote_before"]),
-            "maker_initial_margin_fraction_before": IMF_TICKS,
-            "maker_position_sign_changed": maker_side["sign_changed"],
-            "transaction_time": self._now_ms * 1000,
-            "bid_account_pnl": fmt_usdc(bid_side["pnl"]),
-            "ask_account_pnl": fmt_usdc(ask_side["pnl"]),
-            "ask_client_id": ask.client_order_index,
-            "bid_client_id": bid.client_order_index,
-            "ask_client_id_str": str(ask.client_order_index),
-            "bid_client_id_str": str(bid.client_order_index),
-            "ask_id_str": str(ask.order_index),
-            "bid_id_str": str(bid.order_index),
-            "trade_id_str": str(trade_id),
-            "integrator_maker_fee": 0,
-            "integrator_maker_fee_collector_index": 0,
-            "integrator_taker_fee": 0,
-            "integrator_taker_fee_collector_index": 0,
-            "taker_allocated_margin_usdc_before": 0,
-            "taker_allocated_margin_usdc_after": 0,
-            "maker_allocated_margin_usdc_before": 0,
-            "maker_allocated_margin_usdc_after": 0,
-            "bid_order_version": 0,
-            "ask_order_version": 0,
-            "market_symbol": spec.symbol,
-            "market_kind": "perps",
+            "fee_rate": rate,
         }
 
     # -- margin ------

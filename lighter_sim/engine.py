@@ -23,6 +23,7 @@ from .errors import (
     EXPIRED_TX,
     INVALID_NONCE,
     INVALID_PRICE,
+    INVALID_PUBLIC_KEY,
     INVALID_SIZE,
     MARKET_NOT_FOUND,
     ORDER_NOT_FOUND,
@@ -134,7 +135,7 @@ class Engine(EngineReads):
             parsed = parse_tx(tx_type, tx_info)
             account = self._user_account(parsed.account_index)
             if parsed.api_key_index not in account.api_keys:
-                raise SimError(API_KEY_NOT_FOUND, "api key not found")
+                raise SimError(INVALID_PUBLIC_KEY, "invalid PublicKey, please run changePubKey")
             self._validate(parsed, account)
         except SimError as err:
             if parsed is not None and self.has_account(parsed.account_index):
@@ -217,16 +218,63 @@ class Engine(EngineReads):
             entry["tx_hash"] = tx_hash
         account.tx_log.append(entry)
 
+    def unconsume_nonce(self, accepted: AcceptedTx) -> None:
+        """Gives back the nonce `accepted` took, right after accept_tx: the venue's sequencer sometimes
+        drops a transaction without consuming its nonce, so the client's later nonces run ahead."""
+        account = self.accounts[accepted.account_index]
+        account.nonces[accepted.api_key_index] -= 1
+
+    def discard(self, accepted: AcceptedTx, reason: str) -> None:
+        """The sequencer drops an accepted tx instead of executing it: nothing ever appears for it."""
+        if self._pending.pop(accepted.tx_hash, None) is None:
+            return
+        account = self.accounts[accepted.account_index]
+        tx = accepted.payload
+        if accepted.tx_type == TX_CREATE_ORDER:
+            self._release_pending_create(account, tx["MarketIndex"], tx["ClientOrderIndex"])
+        entry: dict[str, Any] = {
+            "arrival_us": accepted.arrival_us,
+            "tx_type": accepted.tx_type,
+            "api_key_index": accepted.api_key_index,
+            "nonce": tx.get("Nonce"),
+            "result": reason,
+            "tx_hash": accepted.tx_hash,
+        }
+        account.tx_log.append(entry)
+
+    @staticmethod
+    def _client_index_in_use(account: Account, client_order_index: int) -> bool:
+        return client_order_index != 0 and client_order_index in account.by_client
+
+    @staticmethod
+    def _release_pending_create(account: Account, market: int, client_order_index: int) -> None:
+        key = (market, client_order_index)
+        account.pending_creates[key] -= 1
+        if account.pending_creates[key] == 0:
+            del account.pending_creates[key]
+        account.pending_per_market[market] -= 1
+
     # -- transactions: execute ------
     def execute(self, accepted: AcceptedTx) -> None:
         """Applies an accepted tx now; a tx dropped by reset() (or executed twice) is ignored."""
-        if self._pending.pop(accepted.tx_hash, None) is None:
+        if accepted.tx_hash not in self._pending:
             log.warning(
                 "execute of unknown tx %s ignored (reset in between, or executed twice)", accepted.tx_hash
             )
             return
         account = self.accounts[accepted.account_index]
         tx = accepted.payload
+        if accepted.tx_type == TX_CREATE_ORDER and self._client_index_in_use(account, tx["ClientOrderIndex"]):
+            # Captured on testnet (corpus rest/sendTx hftbacktest 2026-07-30 line 4): a create reusing the
+            # client order index of a resting order is answered 200 and never appears (sequencer code 21728).
+            self.discard(accepted, "sequencer-rejected 21728: client order index already exists")
+            log.info(
+                "create of account %s dropped by the sequencer: client order index %s is in use",
+                account.index,
+                tx["ClientOrderIndex"],
+            )
+            return
+        del self._pending[accepted.tx_hash]
         with self._operation(accepted.tx_hash):
             if accepted.tx_type == TX_CREATE_ORDER:
                 self._execute_create(account, tx)
@@ -241,11 +289,7 @@ class Engine(EngineReads):
 
     def _execute_create(self, account: Account, tx: dict[str, Any]) -> None:
         market = tx["MarketIndex"]
-        key = (market, tx["ClientOrderIndex"])
-        account.pending_creates[key] -= 1
-        if account.pending_creates[key] == 0:
-            del account.pending_creates[key]
-        account.pending_per_market[market] -= 1
+        self._release_pending_create(account, market, tx["ClientOrderIndex"])
         order = self._new_order(
             account,
             market,

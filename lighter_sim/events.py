@@ -31,7 +31,7 @@ class PositionChanged:
 @dataclass(frozen=True, slots=True)
 class BookChanged:
     market_id: int
-    offset: int  # +1 per BookChanged of this market
+    offset: int  # the engine's own count, +1 per BookChanged of a market (wire nonce/offset: ws_book.py)
     asks: list[dict[str, str]]  # changed levels only; size "0.000..." = level removed
     bids: list[dict[str, str]]
 

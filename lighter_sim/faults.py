@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .ws_faults import WS_FAULT_KEYS, WsFaultError, WsFaults
+
 INJECTED_CODE = 29500
 INJECTED_MESSAGE = "injected failure"
 HTTP_ERROR_STATUSES = (429, 500, 502, 503)
@@ -50,7 +52,46 @@ class _Blackhole:
     account_index: int | None
 
 
+# --- sequencer rejection (HTTP 200 from sendTx means accepted by the API, not executed) ------------------
+
+
+@dataclass
+class _SequencerReject:
+    remaining: int
+    account_index: int | None
+    consume_nonce: bool
+
+
+SEQUENCER_REJECT_KEY = "sequencer_reject_next"
+_SEQUENCER_REJECT_FIELDS = {"count", "account_index", "consume_nonce"}
+
+
+def _sequencer_reject_rule(value: Any) -> _SequencerReject | None:
+    """`{"count": N, "account_index": A (optional), "consume_nonce": true|false (default true)}`."""
+    key = SEQUENCER_REJECT_KEY
+    if not isinstance(value, dict):
+        raise FaultError(f'{key}: must be an object such as {{"count": 1, "consume_nonce": true}}')
+    unknown = sorted(set(value) - _SEQUENCER_REJECT_FIELDS)
+    if unknown:
+        raise FaultError(f"{key}.{unknown[0]}: unknown field (known: count, account_index, consume_nonce)")
+    if "count" not in value:
+        raise FaultError(f"{key}.count: required")
+    count = value["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise FaultError(f"{key}.count: must be an integer >= 0, got {count!r}")
+    account = value.get("account_index")
+    if account is not None and (isinstance(account, bool) or not isinstance(account, int)):
+        raise FaultError(f"{key}.account_index: must be an integer, got {account!r}")
+    consume = value.get("consume_nonce", True)
+    if not isinstance(consume, bool):
+        raise FaultError(f"{key}.consume_nonce: must be true or false, got {consume!r}")
+    return _SequencerReject(count, account, consume) if count else None
+
+
+# --- the fault body -------------------------------------------------------------------------------------
+
 _KNOWN_KEYS = {
+    SEQUENCER_REJECT_KEY,
     "drop_websockets",
     "drop_code",
     "silence_ws_s",
@@ -84,6 +125,7 @@ class Faults:
     def __init__(self, seed: int = 0, clock: Any = time.monotonic) -> None:
         self._clock = clock
         self._random = random.Random(seed)
+        self.ws = WsFaults()
         self.clear()
 
     def clear(self) -> None:
@@ -93,14 +135,21 @@ class Faults:
         self.latency_ms = 0
         self._http_errors: _HttpErrors | None = None
         self._blackhole: _Blackhole | None = None
+        self.ws.clear()
+        self._sequencer_reject: _SequencerReject | None = None
 
     def apply(self, body: Any) -> tuple[bool, int]:
         """Install the faults in `body`. Returns (drop websockets now?, close code). Raises FaultError."""
         if not isinstance(body, dict) or not body:
             raise FaultError("body must be a non-empty JSON object")
-        unknown = sorted(set(body) - _KNOWN_KEYS)
+        known = _KNOWN_KEYS | WS_FAULT_KEYS
+        unknown = sorted(set(body) - known)
         if unknown:
-            raise FaultError(f"{unknown[0]}: unknown fault key (known: {', '.join(sorted(_KNOWN_KEYS))})")
+            raise FaultError(f"{unknown[0]}: unknown fault key (known: {', '.join(sorted(known))})")
+        try:
+            self.ws.apply(body)  # the WebSocket faults; the WsHub carries them out
+        except WsFaultError as exc:
+            raise FaultError(str(exc)) from None
         account = self._account_filter(body)
         code, message = self._rejection_code(body)
         drop = False
@@ -128,6 +177,8 @@ class Faults:
         if "blackhole_next_sendtx" in body:
             count = int(_number(body, "blackhole_next_sendtx", integer=True))
             self._blackhole = _Blackhole(count, account) if count else None
+        if SEQUENCER_REJECT_KEY in body:
+            self._sequencer_reject = _sequencer_reject_rule(body[SEQUENCER_REJECT_KEY])
         return drop, drop_code
 
     # --- queries used by the server -----------------------------------------------------------------
@@ -157,6 +208,16 @@ class Faults:
             self._blackhole = None
         return True
 
+    def take_sequencer_reject(self, account_index: int | None) -> bool | None:
+        """None if the sequencer keeps this accepted tx; else whether its drop consumes the nonce."""
+        rule = self._sequencer_reject
+        if rule is None or not self._matches(rule.account_index, account_index):
+            return None
+        rule.remaining -= 1
+        if rule.remaining <= 0:
+            self._sequencer_reject = None
+        return rule.consume_nonce
+
     def take_http_error(self, path: str) -> int | None:
         rule = self._http_errors
         if rule is None or (rule.paths is not None and path not in rule.paths):
@@ -183,6 +244,8 @@ class Faults:
                 else None
             ),
             "blackhole_next_sendtx": vars(self._blackhole) if self._blackhole else None,
+            **self.ws.to_json(),
+            SEQUENCER_REJECT_KEY: vars(self._sequencer_reject) if self._sequencer_reject else None,
         }
 
     # --- parsing helpers ----------------------------------------------------------------------------

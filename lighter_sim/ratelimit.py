@@ -1,9 +1,12 @@
-"""Per-tier rate limits over a rolling minute (lighter-venue.md).
+"""Per-tier rate limits over a rolling minute, as Lighter's rate-limits page documents them.
 
-Standard accounts get `standard_per_minute` requests, sendTx included, unweighted. Premium accounts get
-`premium_weight_per_minute` of weight: sendTx/sendTxBatch/nextNonce 6, accountInactiveOrders 100, apikeys 150,
-trades/recentTrades 600, everything else 300. A request is charged to the account it names, or else to the
-client IP (charged like a premium account: an anonymous reader should not starve on public data).
+Standard accounts get `standard_per_minute` requests (60), sendTx included, unweighted. Premium accounts get
+`premium_weight_per_minute` (24,000) of weight: sendTx/sendTxBatch/nextNonce 6, accountInactiveOrders 100,
+apikeys 150, trades/recentTrades 600, everything else 300. The page adds: "whenever premium_weighted_requests
+/ endpoint_weight < standard_requests, the former limit is going to be applied" to both tiers; so a standard
+account is also held to the weighted budget (at most 40 trades reads a minute: 24,000 / 600). A request is
+charged to the account it names, or else to the client IP (charged like a premium account: an anonymous reader
+should not starve on public data). The 429 body's code 23000 is invented (errors.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ def premium_weight(route: str) -> int:
 @dataclass
 class _Bucket:
     events: deque[tuple[float, int]] = field(default_factory=deque)  # (time, weight)
-    used: int = 0
+    used: int = 0  # weight in the window
+    count: int = 0  # requests in the window
 
 
 class RateLimiter:
@@ -55,34 +59,34 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
 
     def allow(self, key: str, tier: str, route: str) -> bool:
-        capacity, cost = self._cost(tier, route)
+        weight = premium_weight(route)
         bucket = self._buckets.setdefault(key, _Bucket())
         now = self._clock()
         self._expire(bucket, now)
-        if bucket.used + cost > capacity:
-            return False
-        bucket.events.append((now, cost))
-        bucket.used += cost
+        if bucket.used + weight > self._premium:
+            return False  # both tiers: the weighted budget
+        if tier == "standard" and bucket.count + 1 > self._standard:
+            return False  # standard: the unweighted count as well
+        bucket.events.append((now, weight))
+        bucket.used += weight
+        bucket.count += 1
         return True
 
     def remaining(self, key: str, tier: str) -> int:
-        capacity, _ = self._cost(tier, "")
+        """Requests (standard) or weight (premium) still allowed in the window."""
         bucket = self._buckets.get(key)
-        if bucket is None:
-            return capacity
-        self._expire(bucket, self._clock())
-        return max(0, capacity - bucket.used)
+        used, count = (0, 0) if bucket is None else self._expire(bucket, self._clock())
+        if tier == "standard":
+            return max(0, self._standard - count)
+        return max(0, self._premium - used)
 
     def reset(self) -> None:
         self._buckets.clear()
 
-    def _cost(self, tier: str, route: str) -> tuple[int, int]:
-        if tier == "standard":
-            return self._standard, 1
-        return self._premium, premium_weight(route)
-
     @staticmethod
-    def _expire(bucket: _Bucket, now: float) -> None:
+    def _expire(bucket: _Bucket, now: float) -> tuple[int, int]:
         while bucket.events and now - bucket.events[0][0] >= WINDOW_S:
             _, cost = bucket.events.popleft()
             bucket.used -= cost
+            bucket.count -= 1
+        return bucket.used, bucket.count

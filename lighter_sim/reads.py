@@ -10,7 +10,8 @@ from .book import Order
 from .core import ExchangeCore
 from .errors import ACCOUNT_NOT_FOUND, MARKET_NOT_FOUND, SimError
 from .serialize import (
-    NETWORK_ID,
+    CHAIN_ID,
+    account_limits_json,
     detailed_account_json,
     l1_address,
     order_book_json,
@@ -19,7 +20,15 @@ from .serialize import (
     simple_order_json,
 )
 
-OK: dict[str, Any] = {"code": 200, "message": ""}
+# Captured REST answers carry `"code": 200` and no `message` when it is empty, nor an empty `next_cursor`
+# (corpus: accountActiveOrders, trades, recentTrades, orderBookOrders, nextNonce, account).
+OK: dict[str, Any] = {"code": 200}
+
+
+def _with_cursor(body: dict[str, Any], next_cursor: str) -> dict[str, Any]:
+    if next_cursor:
+        body["next_cursor"] = next_cursor
+    return body
 
 
 class EngineReads(ExchangeCore):
@@ -37,15 +46,12 @@ class EngineReads(ExchangeCore):
         return [market_id]
 
     def _orders_body(self, orders: list[Order], next_cursor: str = "") -> dict[str, Any]:
-        return {
-            **OK,
-            "next_cursor": next_cursor,
-            "orders": [order_json(o, self.specs[o.market_id]) for o in orders],
-        }
+        body = {**OK, "orders": [order_json(o, self.specs[o.market_id], snapshot=True) for o in orders]}
+        return _with_cursor(body, next_cursor)
 
     # -- exchange-wide ------
     def status_json(self) -> dict[str, Any]:
-        return {"status": 200, "network_id": NETWORK_ID, "timestamp": self.clock_ms() // 1000}
+        return {"status": 200, "network_id": CHAIN_ID, "timestamp": self.clock_ms() // 1000}
 
     def _open_interest(self, market_id: int) -> Decimal:
         longs = sum(
@@ -61,8 +67,6 @@ class EngineReads(ExchangeCore):
             perps_detail_json(
                 self.specs[m],
                 self._fees_shown(),
-                self.created_ms,
-                self.mids[m],
                 self.last_trade_price[m],
                 self._open_interest(m),
                 self.trade_counts[m],
@@ -73,7 +77,7 @@ class EngineReads(ExchangeCore):
 
     def order_books_json(self, market_id: int | None) -> dict[str, Any]:
         books = [
-            order_book_json(self.specs[m], self._fees_shown(), self.created_ms, self._open_interest(m))
+            order_book_json(self.specs[m], self._fees_shown(), self.created_ms)
             for m in self._market_ids(market_id)
         ]
         return {**OK, "order_books": books}
@@ -116,7 +120,7 @@ class EngineReads(ExchangeCore):
         (m,) = self._market_ids(market_id)
         trades = list(self.market_trades[m])[-limit:] if limit > 0 else []
         trades.reverse()
-        return {**OK, "next_cursor": "", "trades": trades}
+        return {**OK, "trades": trades}
 
     def trades_json(
         self,
@@ -160,7 +164,7 @@ class EngineReads(ExchangeCore):
                 break
             picked.append(trade)
         next_cursor = str(picked[-1]["trade_id"]) if more and picked else ""
-        return {**OK, "next_cursor": next_cursor, "trades": picked}
+        return _with_cursor({**OK, "trades": picked}, next_cursor)
 
     # -- per account ------
     def account_json(self, by: str, value: str) -> dict[str, Any]:
@@ -179,7 +183,12 @@ class EngineReads(ExchangeCore):
         positions = [self.position_dict(account, m) for m in sorted(account.positions)]
         unrealized, margin = self.unrealized_and_margin(account)
         body = detailed_account_json(account, positions, unrealized, margin, self.clock_ms())
-        return {**OK, "total": 1, "accounts": [body], "next_cursor": ""}
+        return {**OK, "total": 1, "accounts": [body]}
+
+    def account_limits_json(self, account_index: int) -> dict[str, Any]:
+        account = self._reader_account(account_index)
+        maker, taker = self.fee_rates.get(account.tier, (0, 0))
+        return {**OK, **account_limits_json(account.tier, maker, taker)}
 
     def active_orders_json(self, account_index: int, market_id: int | None) -> dict[str, Any]:
         account = self._reader_account(account_index)
@@ -217,7 +226,7 @@ class EngineReads(ExchangeCore):
         account = self._reader_account(account_index)
         result: dict[str, list[dict[str, Any]]] = {str(m): [] for m in sorted(self.specs)}
         for order in sorted(account.open_orders.values(), key=lambda o: o.order_index):
-            result[str(order.market_id)].append(order_json(order, self.specs[order.market_id]))
+            result[str(order.market_id)].append(order_json(order, self.specs[order.market_id], snapshot=True))
         return result
 
     def positions_json(self, account_index: int) -> dict[str, dict[str, Any]]:

@@ -9,22 +9,22 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .auth import AuthError, check_token, parse_token
-from .errors import SimError
+from .errors import INVALID_PARAM, INVALID_TX, SimError
 from .txs import now_us, parse_batch, parse_tx_type, tx_account
 
 if TYPE_CHECKING:
     from .server import SimServer
 
-INVALID_PARAM = 20001
-MALFORMED_TX = 21106
 ALL_KEYS = 255  # the SDK's "any api key" index
+# Verified wording (corpus rest/accountActiveOrders, testnet 2026-08-01): neither form of the token was sent.
+NO_TOKEN_MESSAGE = "invalid param : auth query param and Authorization header are empty"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ParamError(SimError):
     def __init__(self, name: str, problem: str) -> None:
-        super().__init__(INVALID_PARAM, f"invalid param {name}: {problem}")
+        super().__init__(INVALID_PARAM, f"invalid param : {name}: {problem}")
 
 
 def ok(body: dict[str, Any]) -> web.Response:
@@ -93,6 +93,7 @@ class LighterRoutes:
             "/api/v1/accountActiveOrders": self.account_active_orders,
             "/api/v1/accountInactiveOrders": self.account_inactive_orders,
             "/api/v1/accountOrders": self.account_orders,
+            "/api/v1/accountLimits": self.account_limits,
             "/api/v1/recentTrades": self.recent_trades,
             "/api/v1/trades": self.trades,
         }
@@ -104,7 +105,7 @@ class LighterRoutes:
     # --- public reads ---------------------------------------------------------------------------------
 
     async def status(self, request: web.Request) -> web.Response:
-        return ok({"status": 200, "network_id": 304, "timestamp": int(time.time())})
+        return ok(self.engine.status_json())
 
     async def info(self, request: web.Request) -> web.Response:
         return ok({"contract_address": "0x0000000000000000000000000000000000000000"})
@@ -112,13 +113,13 @@ class LighterRoutes:
     async def next_nonce(self, request: web.Request) -> web.Response:
         account = q_req_int(request, "account_index", minimum=0)
         key = q_req_int(request, "api_key_index", minimum=0, maximum=254)
-        return ok({"code": 200, "message": "", "nonce": self.engine.next_nonce(account, key)})
+        return ok({"code": 200, "nonce": self.engine.next_nonce(account, key)})
 
     async def apikeys(self, request: web.Request) -> web.Response:
         account = q_req_int(request, "account_index", minimum=0)
         key = q_int(request, "api_key_index", required=False, minimum=0, maximum=ALL_KEYS)
         keys = self.engine.api_keys_json(account, None if key == ALL_KEYS else key)
-        return ok({"code": 200, "message": "", "api_keys": keys})
+        return ok({"code": 200, "api_keys": keys})
 
     async def account(self, request: web.Request) -> web.Response:
         by = request.query.get("by", "")
@@ -154,9 +155,12 @@ class LighterRoutes:
         sort_by = request.query.get("sort_by", "timestamp") or "timestamp"
         if sort_by not in ("block_height", "timestamp", "trade_id"):
             raise ParamError("sort_by", f"must be block_height, timestamp or trade_id, got {sort_by!r}")
+        account = q_int(request, "account_index", required=False, minimum=0)
+        if account is not None and _token(request):
+            self._authorize(request, account)  # a token that comes along must be good (either form)
         return ok(
             self.engine.trades_json(
-                account_index=q_int(request, "account_index", required=False, minimum=0),
+                account_index=account,
                 market_id=q_market(request, required=False),
                 order_index=q_int(request, "order_index", required=False, minimum=0),
                 from_ms=q_int(request, "from", required=False, minimum=0),
@@ -169,10 +173,19 @@ class LighterRoutes:
     # --- reads that need an auth token ----------------------------------------------------------------
 
     def _authorize(self, request: web.Request, account: int) -> None:
+        """The venue takes the token as the `authorization` header or as the `auth` query parameter."""
+        token = _token(request)
+        if not token:
+            raise SimError(INVALID_PARAM, NO_TOKEN_MESSAGE)
         try:
-            check_token(request.headers.get("authorization"), account, self.server.key_registered)
+            check_token(token, account, self.server.key_registered)
         except AuthError as exc:
             raise SimError(exc.code, str(exc)) from None
+
+    async def account_limits(self, request: web.Request) -> web.Response:
+        account = q_req_int(request, "account_index", minimum=0)
+        self._authorize(request, account)
+        return ok(self.engine.account_limits_json(account))
 
     async def account_active_orders(self, request: web.Request) -> web.Response:
         account = q_req_int(request, "account_index", minimum=0)
@@ -186,9 +199,7 @@ class LighterRoutes:
         market = q_market(request, required=False)
         self._authorize(request, account)
         return ok(
-            self.engine.inactive_orders_json(
-                account, limit, market_id=market, cursor=q_cursor(request)
-            )
+            self.engine.inactive_orders_json(account, limit, market_id=market, cursor=q_cursor(request))
         )
 
     async def account_orders(self, request: web.Request) -> web.Response:
@@ -200,8 +211,11 @@ class LighterRoutes:
             raise ParamError("client_order_indexes", "must be up to 20 comma-separated integers")
         account = q_int(request, "account_index", required=False, minimum=0)
         if account is None:
+            token = _token(request)
+            if not token:
+                raise SimError(INVALID_PARAM, NO_TOKEN_MESSAGE)
             try:
-                account = parse_token(request.headers.get("authorization")).account_index
+                account = parse_token(token).account_index
             except AuthError as exc:
                 raise SimError(exc.code, str(exc)) from None
         self._authorize(request, account)
@@ -215,7 +229,7 @@ class LighterRoutes:
         tx_type = parse_tx_type(form.get("tx_type"))
         tx_info = form.get("tx_info")
         if not isinstance(tx_info, str) or not tx_info.startswith("{"):
-            raise SimError(MALFORMED_TX, "tx_info must be a JSON object string")
+            raise SimError(INVALID_TX, "tx_info must be a JSON object string")
         response, record = self.server.gateway.submit(tx_type, tx_info, arrival, started)
         await self._maybe_blackhole(request, record)
         return ok(response)
@@ -237,6 +251,10 @@ class LighterRoutes:
         record.message = "blackholed: accepted, never answered"
         # Held until the client gives up (aiohttp then cancels this handler) or the sim shuts down.
         await self.server.shutting_down.wait()
+
+
+def _token(request: web.Request) -> str | None:
+    return request.headers.get("authorization") or request.query.get("auth") or None
 
 
 def rate_limit_target(server: SimServer, request: web.Request, form: Any) -> tuple[str, str]:

@@ -15,8 +15,16 @@ from .markets import MarketSpec, fmt_usdc
 
 INITIAL_MARGIN_FRACTION = Decimal("0.05")  # 5 % initial margin (20x)
 IMF_TICKS = 500  # the same fraction in Lighter's integer form (1e-4 units)
-NETWORK_ID = 304
+# The chain the simulator stands for: Lighter mainnet, 304 (lighter-sdk: mainnet 304, testnet 300; the
+# troubleshooting page: "The chainId in CreateClient must be 304 for mainnet and 300 for testnet"). It is the
+# `network_id` of `GET /`. It is not in any tx_info: it enters only the signature, which the sim cannot
+# verify.
+CHAIN_ID = 304
 USDC_ASSET_ID = 3
+
+# `account_type` of the account answer: 0 = standard is verified (NautilusTrader's LighterAccountTier docs and
+# every captured standard account); 1 = premium is INFERRED (no premium account answer is captured).
+ACCOUNT_TYPES = {"standard": 0, "premium": 1}
 
 _TIF_NAMES = {TIF_IOC: "immediate-or-cancel", TIF_GTT: "good-till-time", 2: "post-only"}
 
@@ -25,7 +33,21 @@ def l1_address(account_index: int) -> str:
     return "0x" + f"{account_index:040x}"
 
 
-def order_json(order: Order, spec: MarketSpec) -> dict[str, Any]:
+def order_json(order: Order, spec: MarketSpec, *, snapshot: bool) -> dict[str, Any]:
+    """One order, with exactly the fields the venue sends (captured Jul-Aug 2026, REST and WebSocket).
+
+    Verified from captures (corpus rest/accountActiveOrders testnet 2026-08-01, ws/account_all_orders testnet
+    2026-07-30, Qubx mainnet Oct 2025):
+    - `timestamp`, `created_at`, `updated_at` are unix SECONDS, on REST and WebSocket alike, and all three
+      stay at the order's creation second (a cancel update keeps them; only `transaction_time` moves);
+    - `transaction_time` is microseconds of the order's latest change;
+    - `side` is "" (the side is `is_ask`);
+    - `base_size` is the REMAINING size in lots (0 once filled or canceled), `base_price` the price in ticks;
+    - the integrator fields are strings: "" in snapshots (REST order lists, `subscribed/` frames) and "0" in
+      `update/` frames of the same order;
+    - `order_version`, `market_symbol`, `market_kind` (in lighter-sdk's model) are not sent.
+    """
+    integrator = "" if snapshot else "0"
     return {
         "order_index": order.order_index,
         "client_order_index": order.client_order_index,
@@ -38,11 +60,11 @@ def order_json(order: Order, spec: MarketSpec) -> dict[str, Any]:
         "nonce": order.nonce,
         "remaining_base_amount": spec.fmt_size(order.remaining),
         "is_ask": order.is_ask,
-        "base_size": order.initial_size,
+        "base_size": order.remaining,
         "base_price": order.price,
         "filled_base_amount": spec.fmt_size(order.filled),
         "filled_quote_amount": fmt_usdc(spec.quote_from_ints(1, order.filled_quote)),
-        "side": "sell" if order.is_ask else "buy",
+        "side": "",
         "type": "market" if order.order_type == TYPE_MARKET else "limit",
         "time_in_force": _TIF_NAMES.get(order.time_in_force, "Unknown"),
         "reduce_only": order.reduce_only,
@@ -56,18 +78,15 @@ def order_json(order: Order, spec: MarketSpec) -> dict[str, Any]:
         "to_trigger_order_id_0": "0",
         "to_trigger_order_id_1": "0",
         "to_cancel_order_id_0": "0",
-        "block_height": order.block_height,
-        "timestamp": order.updated_ms,
-        "created_at": order.created_ms,
-        "updated_at": order.updated_ms,
-        "transaction_time": order.transaction_us,
-        "integrator_fee_collector_index": "0",
-        "integrator_maker_fee": "0",
-        "integrator_taker_fee": "0",
+        "integrator_fee_collector_index": integrator,
+        "integrator_taker_fee": integrator,
+        "integrator_maker_fee": integrator,
         "order_flags": 0,
-        "order_version": 0,
-        "market_symbol": spec.symbol,
-        "market_kind": "perps",
+        "block_height": order.block_height,
+        "timestamp": order.created_ms // 1000,
+        "created_at": order.created_ms // 1000,
+        "updated_at": order.created_ms // 1000,
+        "transaction_time": order.updated_ms * 1000,
     }
 
 
@@ -80,8 +99,70 @@ def simple_order_json(order: Order, spec: MarketSpec) -> dict[str, Any]:
         "remaining_base_amount": spec.fmt_size(order.remaining),
         "price": spec.fmt_price(order.price),
         "order_expiry": order.order_expiry,
-        "transaction_time": order.transaction_us,
+        "transaction_time": 0,  # captured as 0 on every resting order (nautilus mainnet 2026-05-05)
     }
+
+
+def trade_json(
+    *,
+    trade_id: int,
+    tx_hash: str,
+    spec: MarketSpec,
+    maker: Order,
+    taker: Order,
+    qty: int,
+    price: int,
+    notional: Decimal,
+    block_height: int,
+    now_ms: int,
+    maker_side: dict[str, Any],
+    taker_side: dict[str, Any],
+) -> dict[str, Any]:
+    """One trade, with the fields and order of the newest captures (REST recentTrades mainnet 2026-05-05,
+    WebSocket trade mainnet 2026-07-28; REST trades testnet 2025-12-22 for an account's own trades).
+
+    Verified: `maker_fee` / `taker_fee` are integers LEFT OUT when zero, and so are
+    `*_position_sign_changed` when false; `*_position_size_before` is signed (a short shows "-76.0264");
+    `ask_client_id` / `bid_client_id` (with their `_str` twins) are present, 0 included; `timestamp` is ms and
+    `transaction_time` µs; `tx_hash` is 80 hex digits. The fee fields behave as fee RATES in millionths
+    (28 = 0.28 bps on trades of 1.18, 291 and 314 USD): inferred from captures, not documented.
+    Not sent by the venue (though in lighter-sdk's model): the account PnLs, integrator fees, allocated
+    margins, order versions, market symbol and kind.
+    """
+    ask, bid = (maker, taker) if maker.is_ask else (taker, maker)
+    body: dict[str, Any] = {
+        "trade_id": trade_id,
+        "trade_id_str": str(trade_id),
+        "tx_hash": tx_hash,
+        "type": "trade",
+        "market_id": spec.market_id,
+        "size": spec.fmt_size(qty),
+        "price": spec.fmt_price(price),
+        "usd_amount": fmt_usdc(notional),
+        "ask_id": ask.order_index,
+        "ask_id_str": str(ask.order_index),
+        "bid_id": bid.order_index,
+        "bid_id_str": str(bid.order_index),
+        "ask_client_id": ask.client_order_index,
+        "ask_client_id_str": str(ask.client_order_index),
+        "bid_client_id": bid.client_order_index,
+        "bid_client_id_str": str(bid.client_order_index),
+        "ask_account_id": ask.account_index,
+        "bid_account_id": bid.account_index,
+        "is_maker_ask": maker.is_ask,
+        "block_height": block_height,
+        "timestamp": now_ms,
+    }
+    for role, facts in (("taker", taker_side), ("maker", maker_side)):
+        if facts["fee_rate"]:
+            body[f"{role}_fee"] = facts["fee_rate"]
+        body[f"{role}_position_size_before"] = spec.fmt_size(facts["size_before"])
+        body[f"{role}_entry_quote_before"] = fmt_usdc(facts["entry_quote_before"])
+        body[f"{role}_initial_margin_fraction_before"] = IMF_TICKS
+        if facts["sign_changed"]:
+            body[f"{role}_position_sign_changed"] = True
+    body["transaction_time"] = now_ms * 1000
+    return body
 
 
 def unrealized_pnl(pos: Position, spec: MarketSpec, mid: int) -> Decimal:
@@ -92,25 +173,23 @@ def unrealized_pnl(pos: Position, spec: MarketSpec, mid: int) -> Decimal:
 
 def position_json(pos: Position, spec: MarketSpec, mid: int, open_orders: int) -> dict[str, Any]:
     size = abs(pos.size)
-    return {
+    return {  # the fields of the newest captured positions (WS account_all_positions, testnet 2026-07-30)
         "market_id": spec.market_id,
         "symbol": spec.symbol,
         "initial_margin_fraction": f"{INITIAL_MARGIN_FRACTION * 100:.2f}",
         "open_order_count": open_orders,
         "pending_order_count": 0,
         "position_tied_order_count": 0,
-        "sign": pos.sign,
+        "sign": -1 if pos.size < 0 else 1,  # captured: a flat position is sign 1 with size "0.00"
         "position": spec.fmt_size(size),
         "avg_entry_price": spec.fmt_price(_round_price(pos.avg_entry, spec)),
         "position_value": fmt_usdc(spec.quote_from_ints(mid, size)),
         "unrealized_pnl": fmt_usdc(unrealized_pnl(pos, spec, mid)),
         "realized_pnl": fmt_usdc(pos.realized),
         "liquidation_price": "0",
-        "total_funding_paid_out": "0",
         "margin_mode": 0,
+        "margin_set_flag": 1,  # as captured on testnet 2026-07-30 (absent in Oct 2025)
         "allocated_margin": "0.000000",
-        "total_discount": "0",
-        "margin_set_flag": 0,
     }
 
 
@@ -135,13 +214,16 @@ def detailed_account_json(
     initial_margin: Decimal,
     now_ms: int,
 ) -> dict[str, Any]:
+    """One account of the `account` answer. The keys are those of the captured answer (ccxt, testnet 2025-11)
+    plus those of NautilusTrader's account fixture (transaction_time, account_trading_mode, can_rfq,
+    can_rfq_market_ids, created_at, metadata, the cross margin requirements, pending_unlocks,
+    approved_integrators). The inner `code` is 0 in both. Nothing else: lighter-sdk's pool_info, agent_enabled
+    and bo_positions are in neither."""
     equity = account.collateral + unrealized
     available = max(Decimal(0), equity - initial_margin)
     return {
-        "code": 200,
-        "message": "",
-        "account_type": 0,
-        "account_trading_mode": 0,
+        "code": 0,
+        "account_type": ACCOUNT_TYPES[account.tier],
         "index": account.index,
         "l1_address": l1_address(account.index),
         "cancel_all_time": account.cancel_all_time,
@@ -151,11 +233,17 @@ def detailed_account_json(
         "available_balance": fmt_usdc(available),
         "status": 1,
         "collateral": fmt_usdc(account.collateral),
+        "transaction_time": now_ms * 1000,
+        "account_trading_mode": 0,
         "account_index": account.index,
         "name": "",
         "description": "",
         "can_invite": False,
-        "referral_points_percentage": "0",
+        "referral_points_percentage": "",
+        "can_rfq": False,
+        "can_rfq_market_ids": None,
+        "created_at": account.created_ms,
+        "metadata": {"color": ""},
         "positions": positions,
         "assets": [
             {
@@ -163,48 +251,52 @@ def detailed_account_json(
                 "asset_id": USDC_ASSET_ID,
                 "balance": fmt_usdc(account.collateral),
                 "locked_balance": "0.000000",
-                "margin_balance": fmt_usdc(equity),
                 "margin_mode": "enabled",
-                "multiplier": "1.000000000000000000",
+                "margin_balance": fmt_usdc(equity),
             }
         ],
         "total_asset_value": fmt_usdc(equity),
         "cross_asset_value": fmt_usdc(equity),
-        "pool_info": {
-            "status": 0,
-            "operator_fee": "0",
-            "min_operator_share_rate": "0",
-            "total_shares": 0,
-            "operator_shares": 0,
-            "annual_percentage_yield": 0,
-            "daily_returns": [],
-            "share_prices": [],
-            "sharpe_ratio": 0,
-            "strategies": [],
-        },
-        "shares": [],
-        "created_at": account.created_ms,
-        "transaction_time": now_ms * 1000,
-        "pending_unlocks": [],
-        "approved_integrators": [],
-        "can_rfq": False,
         "cross_initial_margin_requirement": fmt_usdc(initial_margin),
         "cross_maintenance_margin_requirement": fmt_usdc(initial_margin * Decimal("0.6")),
-        "can_rfq_market_ids": [],
-        "metadata": {"color": ""},
-        "agent_enabled": False,
-        "bo_positions": [],
+        "shares": [],
+        "pending_unlocks": [],
+        "approved_integrators": [],
+    }
+
+
+def account_limits_json(tier: str, maker_rate: int, taker_rate: int) -> dict[str, Any]:
+    """`GET /api/v1/accountLimits` (lighter-sdk 1.1.8 `AccountLimits`), keys as captured (hftbacktest, testnet
+    2026-07-30, a standard account: user_tier "standard", both fee ticks 0, zeros present).
+
+    `user_tier` is "standard" or "premium" (the premium word is inferred: only "standard" was captured).
+    `current_maker_fee_tick` / `current_taker_fee_tick` are the account's trade fee rates in the trades' unit,
+    millionths of notional (inferred: the captured standard account answered 0 and trades at 0).
+    `bo_user_tier_name` / `bo_fee_rate`, required by the SDK model, were not in the capture and are not sent.
+    """
+    return {
+        "max_llp_percentage": 100,
+        "max_llp_amount": "0.000000",
+        "user_tier": tier,
+        "can_create_public_pool": False,
+        "user_tier_name": tier,
+        "current_maker_fee_tick": maker_rate,
+        "current_taker_fee_tick": taker_rate,
+        "leased_lit": "0.00000000",
+        "effective_lit_stakes": "0.00000000",
+        "user_tier_last_update": 0,
     }
 
 
 def _fee_percent(rate: Decimal) -> str:
-    return f"{rate * 100:.4f}"
+    return f"{rate * 100:.4f}"  # a percentage with 4 decimals, as captured ("0.0000", liquidation "1.0000")
 
 
-def order_book_json(
-    spec: MarketSpec, fees: tuple[Decimal, Decimal], created_ms: int, open_interest: Decimal
-) -> dict[str, Any]:
-    """The `OrderBook` model (orderBooks endpoint): no size_decimals/price_decimals, only supported_*."""
+def order_book_json(spec: MarketSpec, fees: tuple[Decimal, Decimal], created_ms: int) -> dict[str, Any]:
+    """One market of `orderBooks`: exactly the 19 keys of the captured answer (hftbacktest, mainnet
+    2026-07-31, five markets, perp and spot, active and inactive: the same keys on each). No
+    size_decimals/price_decimals there, only supported_*; lighter-sdk's settlement, outcome and open_interest
+    fields are not sent."""
     maker, taker = fees
     return {
         "symbol": spec.symbol,
@@ -214,44 +306,32 @@ def order_book_json(
         "quote_asset_id": USDC_ASSET_ID,
         "status": "active",
         "taker_fee": _fee_percent(taker),
+        "is_taker_fee_enabled": taker > 0,
         "maker_fee": _fee_percent(maker),
+        "is_maker_fee_enabled": maker > 0,
         "liquidation_fee": "1.0000",
         "min_base_amount": spec.fmt_size(spec.min_base_amount),
         "min_quote_amount": fmt_usdc(spec.min_quote_amount),
+        "order_quote_limit": "281474976.710655",
         "supported_size_decimals": spec.size_decimals,
         "supported_price_decimals": spec.price_decimals,
         "supported_quote_decimals": 6,
-        "order_quote_limit": "281474976.710655",
-        "is_maker_fee_enabled": maker > 0,
-        "is_taker_fee_enabled": taker > 0,
         "created_at": str(created_ms),
         "multiplier": "1.000000000000000000",
-        "start_timestamp": 0,
-        "end_timestamp": 0,
-        "settlement_type": 0,
-        "settlement_price": 0,
-        "settlement_cap": 0,
-        "outcome": 0,
-        "default_price": 0,
-        "operator_account_index": 0,
-        "is_frozen": False,
-        "open_interest": f"{open_interest:f}",
     }
 
 
 def perps_detail_json(
     spec: MarketSpec,
     fees: tuple[Decimal, Decimal],
-    created_ms: int,
-    mid: int,
     last_trade_price: int,
     open_interest: Decimal,
     daily_trades: int,
 ) -> dict[str, Any]:
-    """The `PerpsOrderBookDetail` model (orderBookDetails endpoint)."""
-    body = order_book_json(spec, fees, created_ms, open_interest)
-    body.pop("open_interest")
-    mid_str = spec.fmt_price(mid)
+    """One market of `orderBookDetails`: exactly the keys of the captured answer (NautilusTrader, mainnet
+    2026-05-05). lighter-sdk's funding clamps, mark/index prices, created_at and the like are not in it."""
+    body = order_book_json(spec, fees, 0)
+    del body["created_at"], body["multiplier"]
     last = float(spec.price_from_int(last_trade_price))
     body.update(
         {
@@ -276,19 +356,12 @@ def perps_detail_json(
                 "insurance_fund_account_index": (1 << 48) - 1,
                 "liquidation_mode": 0,
                 "force_reduce_only": False,
-                "funding_fee_discounts_enabled": False,
                 "trading_hours": "",
+                "funding_fee_discounts_enabled": False,
                 "hidden": False,
                 "rfq_enabled": False,
             },
             "strategy_index": 0,
-            "funding_clamp_small": "0.0500",
-            "funding_clamp_big": "4.0000",
-            "base_interest_rate": "0.0100",
-            "mark_price": mid_str,
-            "index_price": mid_str,
-            "market_flags": 0,
-            "funding_premium_multiplier": 100,
         }
     )
     return body

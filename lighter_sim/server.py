@@ -62,6 +62,9 @@ class SimServer:
             pong_timeout_s=config.pong_timeout_s,
             silenced=self.faults.ws_silenced,
             send_tx=self.ws_send_tx,
+            faults=self.faults.ws,
+            key_registered=self.key_registered,
+            seed=config.seed,
         )
         self.engine.add_listener(self.hub.on_event)
         self.registry: dict[int, AccountEntry] = {}

@@ -1,6 +1,9 @@
 """Parsing of signed tx_info JSON into typed fields (tx types 14 create, 15 cancel, 16 cancel-all, 17 modify).
 
-Only shape is checked here (code 21106); business checks (account, nonce, market, size...) live in the engine.
+Only shape is checked here; business checks (account, nonce, market, size...) live in the engine. Codes: a tx
+type the sim does not simulate is the venue's 21511 (invalid tx type), a Sig that is not a signature the
+venue's 21120 (invalid signature), a ClientOrderIndex out of range the venue's 21727; any other malformed
+field is the sim's own 21106 (see errors.py).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import INVALID_TX, SimError
+from .errors import INVALID_CLIENT_ORDER_INDEX, INVALID_SIGNATURE, INVALID_TX, INVALID_TX_TYPE, SimError
 
 TX_CREATE_ORDER = 14
 TX_CANCEL_ORDER = 15
@@ -78,7 +81,7 @@ def _bad(message: str) -> SimError:
 
 def parse_tx(tx_type: int, tx_info: str) -> ParsedTx:
     if tx_type not in SUPPORTED_TX_TYPES:
-        raise _bad(f"invalid tx type {tx_type}")
+        raise SimError(INVALID_TX_TYPE, f"invalid tx type {tx_type} (the simulator supports 14, 15, 16, 17)")
     try:
         raw = json.loads(tx_info)
     except (TypeError, ValueError) as exc:
@@ -105,7 +108,7 @@ def _check_signature_shape(sig: object) -> None:
     except ValueError:
         decoded = b""
     if len(decoded) != SIGNATURE_BYTES:
-        raise _bad("malformed tx_info: Sig missing or not a signature (base64 of 80 bytes)")
+        raise SimError(INVALID_SIGNATURE, "invalid signature: Sig missing or not base64 of 80 bytes")
 
 
 def _check_ranges(tx_type: int, f: dict[str, int]) -> None:
@@ -119,7 +122,7 @@ def _check_ranges(tx_type: int, f: dict[str, int]) -> None:
         if f["IsAsk"] not in (0, 1) or f["ReduceOnly"] not in (0, 1):
             raise _bad("IsAsk and ReduceOnly must be 0 or 1")
         if not 0 <= f["ClientOrderIndex"] <= MAX_48:
-            raise _bad("ClientOrderIndex out of range")
+            raise SimError(INVALID_CLIENT_ORDER_INDEX, "invalid client order index")
     elif tx_type == TX_CANCEL_ALL:
         if f["TimeInForce"] not in (0, 1, 2):
             raise _bad(f"invalid cancel-all time in force {f['TimeInForce']}")

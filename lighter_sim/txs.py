@@ -2,6 +2,8 @@
 
 Order of checks for one transaction: injected rejection (nothing changes, nonce kept) -> `engine.accept_tx`
 (validates, consumes the nonce) -> answer at once -> `engine.execute` after the tier's speed bump.
+HTTP 200 means accepted by the API, not executed: the `sequencer_reject_next` fault makes the sequencer drop
+an accepted tx at its execution time (no order ever appears), giving its nonce back at once if asked to.
 Every received transaction lands in a per-account log with its arrival time, execution time and the
 server-side processing time (benchmarks and speed-bump tests read it through `/sim/txlog`).
 """
@@ -16,15 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import SimConfig
-from .errors import SimError
+from .errors import BATCH_NONCES_NOT_CONSECUTIVE, INVALID_TX, SimError
 from .faults import Faults
 from .scheduler import SpeedBumps
 
 log = logging.getLogger("sim.tx")
 
 TX_LOG_PER_ACCOUNT = 5000
-MALFORMED = 21106
+MALFORMED = INVALID_TX
+# The answer's `message` is a JSON string about the volume quota (mainnet example: "didn't use volume quota";
+# testnet 2026-07-30 capture: "Ratelimit is off"). The newest captures have no `volume_quota_remaining`.
 RATELIMIT_MESSAGE = '{"ratelimit": "didn\'t use volume quota"}'
+SEQUENCER_DROPPED = "rejected by the sequencer (fault sequencer_reject_next)"
 TX_NAMES = {14: "create_order", 15: "cancel_order", 16: "cancel_all", 17: "modify_order"}
 
 
@@ -68,8 +73,9 @@ class TxGateway:
         self._config = config
         self._engine = engine
         self._faults = faults
-        self.speed_bumps = SpeedBumps(engine.execute)
+        self.speed_bumps = SpeedBumps(self._execute)
         self._log: dict[int | None, deque[TxRecord]] = {}
+        self._doomed: set[str] = set()  # tx hashes the sequencer will drop instead of executing
 
     # --- one transaction ------------------------------------------------------------------------------
 
@@ -125,8 +131,18 @@ class TxGateway:
             record.delay_ms,
         )
 
+        consume_nonce = self._faults.take_sequencer_reject(accepted.account_index)
+        doomed = consume_nonce is not None
+        if doomed:
+            self._doomed.add(accepted.tx_hash)
+            if not consume_nonce:
+                self._engine.unconsume_nonce(accepted)
+
         def executed() -> None:
-            record.executed_us = now_us()
+            if doomed:
+                record.message = SEQUENCER_DROPPED + ("" if consume_nonce else "; nonce not consumed")
+            else:
+                record.executed_us = now_us()
 
         self.speed_bumps.submit(accepted.account_index, accepted, record.delay_ms, executed)
         response = {
@@ -134,9 +150,22 @@ class TxGateway:
             "message": RATELIMIT_MESSAGE,
             "tx_hash": accepted.tx_hash,
             "predicted_execution_time_ms": arrival_us // 1000 + record.delay_ms,
-            "volume_quota_remaining": 0,
         }
         return response, record
+
+    def _execute(self, accepted: Any) -> None:
+        if accepted.tx_hash in self._doomed:
+            self._doomed.discard(accepted.tx_hash)
+            self._engine.discard(accepted, SEQUENCER_DROPPED)
+            log.info(
+                "tx dropped by the sequencer (fault): account %s %s hash %s; HTTP 200 was answered, "
+                "nothing executes",
+                accepted.account_index,
+                TX_NAMES.get(accepted.tx_type, accepted.tx_type),
+                accepted.tx_hash[:16],
+            )
+            return
+        self._engine.execute(accepted)
 
     def _delay_ms(self, accepted: Any) -> int:
         if not self._config.speed_bumps_enabled:
@@ -151,6 +180,7 @@ class TxGateway:
         self, tx_types: list[int], tx_infos: list[str], arrival_us: int, started: float
     ) -> tuple[dict[str, Any], list[TxRecord]]:
         """Transactions in order. The first refusal stops the batch and raises (the earlier ones stand)."""
+        _check_batch_nonces(tx_infos)
         hashes: list[str] = []
         records: list[TxRecord] = []
         predicted = arrival_us // 1000
@@ -170,7 +200,6 @@ class TxGateway:
             "message": RATELIMIT_MESSAGE,
             "tx_hash": hashes,
             "predicted_execution_time_ms": predicted,
-            "volume_quota_remaining": 0,
         }, records
 
     # --- the log --------------------------------------------------------------------------------------
@@ -193,6 +222,7 @@ class TxGateway:
     def clear(self) -> None:
         self.speed_bumps.cancel_all()
         self._log.clear()
+        self._doomed.clear()
 
 
 def _nonce_of(tx_info: str) -> int | None:
@@ -201,6 +231,26 @@ def _nonce_of(tx_info: str) -> int | None:
     except (ValueError, AttributeError):
         return None
     return nonce if isinstance(nonce, int) else None
+
+
+def _check_batch_nonces(tx_infos: list[str]) -> None:
+    """Within a batch, each API key's nonces must follow one another (the venue's 21105). A tx_info that does
+    not parse is left to the per-transaction checks."""
+    last: dict[tuple[Any, Any], int] = {}
+    for info in tx_infos:
+        try:
+            raw = json.loads(info)
+            key, nonce = (raw.get("AccountIndex"), raw.get("ApiKeyIndex")), raw.get("Nonce")
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(nonce, int):
+            continue
+        if key in last and nonce != last[key] + 1:
+            raise SimError(
+                BATCH_NONCES_NOT_CONSECUTIVE,
+                f"batch nonces must be consecutive: {nonce} follows {last[key]} for api key {key[1]}",
+            )
+        last[key] = nonce
 
 
 def parse_batch(tx_types_raw: Any, tx_infos_raw: Any) -> tuple[list[int], list[str]]:

@@ -1,7 +1,8 @@
-"""WebSocket `/stream`: subscriptions, snapshots, pushes on every engine event, ping/pong, faults.
+"""WebSocket `/stream`: subscriptions, snapshots, pushes on every engine event, ping/pong, limits, faults.
 
-Frames are exactly those of docs/design.md. Every connection has its own bounded send queue and writer
-task, so a slow client never stalls the engine: when its queue overflows, that connection is dropped.
+The frames are the venue's (ws_frames.py says which are verified from captures); docs/design.md lists
+them. Every connection has its own bounded send queue and writer task, so a slow client never stalls the
+engine: when its queue overflows, that connection is dropped.
 """
 
 from __future__ import annotations
@@ -10,23 +11,26 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .auth import AuthError, check_token
+from . import ws_frames as frames
 from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .ws_book import BookSequencer, ConnectionOffset
+from .ws_channels import Channel, ChannelRefused, Snapshots, parse_channel
+from .ws_faults import WsFaults
+from .ws_limits import SUBSCRIPTIONS_PER_CONNECTION, UNMETERED_TYPES, MessageBudget
+from .ws_objects import ws_order, ws_position, ws_trade
 
 log = logging.getLogger("sim.ws")
 
 SEND_QUEUE_FRAMES = 2000
-BAD_FRAME_CODE = 21106
-ACCOUNT_NOT_FOUND = 21100
-MARKET_NOT_FOUND = 21120
-PRIVATE_KINDS = ("account_all_orders", "account_all_trades", "account_all_positions")
-ACCOUNT_KINDS = ("account_all", *PRIVATE_KINDS)
+SHUTDOWN_CLOSE_CODE = 1001  # inferred: the venue's close code after a shutdown notice is not captured
+TOO_MANY_SUBSCRIPTIONS = "Too Many Subscriptions"  # inferred wording; the venue's refusal is not captured
 
 SendTx = Callable[
     [dict[str, Any], str, bool], Awaitable[dict[str, Any]]
@@ -38,12 +42,15 @@ class Connection:
         self.hub = hub
         self.ws = ws
         self.peer = peer
-        self.session_id = uuid.uuid4().hex[:16]
+        self.session_id = str(uuid.UUID(int=hub.random.getrandbits(128), version=4))
         self.channels: set[str] = set()
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SEND_QUEUE_FRAMES)
         self.ping_outstanding_since: float | None = None
         self.closing = False
         self.tasks: list[asyncio.Task[None]] = []
+        self.budget = MessageBudget()
+        self.over_budget = False
+        self.offset = ConnectionOffset(random.Random(hub.random.getrandbits(64)))
 
     def send_text(self, text: str) -> None:
         """Queue one frame; drops it during a silence fault; drops the connection when the queue is full."""
@@ -60,8 +67,10 @@ class Connection:
             )
             self.close_soon(1008, "send queue overflow")
 
-    def send(self, frame: dict[str, Any]) -> None:
-        self.send_text(json.dumps(frame, separators=(",", ":")))
+    def send_data(self, frame: str | frames.BookFrame) -> None:
+        """A channel frame: it advances the connection's offset (book frames carry it)."""
+        offset = self.offset.advance()
+        self.send_text(frame.text(offset) if isinstance(frame, frames.BookFrame) else frame)
 
     def close_soon(self, code: int, reason: str) -> None:
         if self.closing:
@@ -106,7 +115,7 @@ class Connection:
                 self.close_soon(1008, "no pong")
                 return
             if now >= next_ping:
-                self.send({"type": "ping"})
+                self.send_text(frames.PING)
                 if self.ping_outstanding_since is None:
                     self.ping_outstanding_since = now
                 next_ping = now + interval
@@ -121,11 +130,18 @@ class WsHub:
         pong_timeout_s: float,
         silenced: Callable[[], bool],
         send_tx: SendTx,
+        faults: WsFaults | None = None,
+        key_registered: Callable[[int, int], bool] | None = None,
+        seed: int = 0,
     ) -> None:
         self.engine = engine
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
         self.silenced = silenced
+        self.faults = faults if faults is not None else WsFaults()
+        self.random = random.Random(seed)
+        self.sequencer = BookSequencer(seed)
+        self.snapshots = Snapshots(engine, self.sequencer, key_registered or (lambda _a, _k: False))
         self._send_tx = send_tx
         self.connections: set[Connection] = set()
         self._subscribers: dict[str, set[Connection]] = {}
@@ -134,76 +150,62 @@ class WsHub:
 
     def on_event(self, event: SimEvent) -> None:
         """Engine listener: turn one event into frames for the subscribed connections."""
+        if isinstance(event, BookChanged):
+            self._book_changed(event)  # advances the nonce chain even when nobody listens
+            return
         if not self._subscribers or self.silenced():
             return
-        if isinstance(event, BookChanged):
-            channel = f"order_book:{event.market_id}"
+        if isinstance(event, OrderChanged):
+            order = ws_order(event.order)
+            account, market = event.account_index, event.market_id
             self._publish(
-                channel,
-                lambda: {
-                    "type": "update/order_book",
-                    "channel": channel,
-                    "offset": event.offset,
-                    "order_book": {"asks": event.asks, "bids": event.bids, "offset": event.offset},
-                },
+                f"account_all_orders:{account}",
+                lambda: frames.account_all_orders("update", account, {str(market): [order]}),
             )
-        elif isinstance(event, OrderChanged):
-            channel = f"account_all_orders:{event.account_index}"
             self._publish(
-                channel,
-                lambda: {
-                    "type": "update/account_all_orders",
-                    "channel": channel,
-                    "orders": {str(event.market_id): [event.order]},
-                },
+                f"account_orders:{market}:{account}",
+                lambda: frames.account_orders(
+                    "update", market, account, self.sequencer.current(market)[0], [order]
+                ),
             )
         elif isinstance(event, TradeHappened):
+            trades = {str(event.market_id): [ws_trade(event.trade)]}
             for account in {event.maker_account, event.taker_account}:
-                self._publish_trade(account, event.market_id, event.trade)
+                self._publish(
+                    f"account_all_trades:{account}",
+                    lambda a=account: frames.account_all_trades_update(a, trades),
+                )
+                self._publish(
+                    f"account_all:{account}", lambda a=account: frames.account_all_update(a, {}, trades)
+                )
         elif isinstance(event, PositionChanged):
-            self._publish_position(event.account_index, event.market_id, event.position)
+            account, positions = event.account_index, {str(event.market_id): ws_position(event.position)}
+            self._publish(
+                f"account_all_positions:{account}",
+                lambda: frames.account_all_positions("update", account, positions),
+            )
+            self._publish(f"account_all:{account}", lambda: frames.account_all_update(account, positions, {}))
 
-    def _publish_trade(self, account: int, market_id: int, trade: dict[str, Any]) -> None:
-        trades = {str(market_id): [trade]}
-        channel = f"account_all_trades:{account}"
-        self._publish(
-            channel, lambda: {"type": "update/account_all_trades", "channel": channel, "trades": trades}
-        )
-        self._publish_account_all(account, positions={}, trades=trades)
-
-    def _publish_position(self, account: int, market_id: int, position: dict[str, Any]) -> None:
-        positions = {str(market_id): position}
-        channel = f"account_all_positions:{account}"
-        self._publish(
-            channel,
-            lambda: {"type": "update/account_all_positions", "channel": channel, "positions": positions},
-        )
-        self._publish_account_all(account, positions=positions, trades={})
-
-    def _publish_account_all(
-        self, account: int, positions: dict[str, Any], trades: dict[str, list[dict[str, Any]]]
-    ) -> None:
-        """The same change on the combined `account_all` channel (what the SDK's own WsClient reads)."""
-        channel = f"account_all:{account}"
-        self._publish(
-            channel,
-            lambda: {
-                "type": "update/account_all",
-                "channel": channel,
-                "account": account,
-                "positions": positions,
-                "trades": trades,
-                "funding_histories": {},
-            },
-        )
+    def _book_changed(self, event: BookChanged) -> None:
+        gap = self.faults.take_book_gap(event.market_id)
+        begin, nonce, updated_us = self.sequencer.advance(event.market_id, gap=gap)
+        if gap:
+            log.info("book_gap fault: the update of market %s begins at nonce %s, past the last nonce",
+                     event.market_id, begin)
+        subscribers = self._subscribers.get(f"order_book:{event.market_id}")
+        if not subscribers or self.silenced():
+            return
+        frame = frames.BookFrame("update", event.market_id, event.asks, event.bids, nonce, begin, updated_us)
+        for conn in list(subscribers):
+            conn.send_data(frame)
 
     def _publish(self, channel: str, build: Callable[[], dict[str, Any]]) -> None:
         subscribers = self._subscribers.get(channel)
         if not subscribers:
             return
-        text = json.dumps(build(), separators=(",", ":"))  # serialized once for every subscriber
+        text = frames.dumps(build())  # serialized once for every subscriber
         for conn in list(subscribers):
-            conn.send_text(text)
+            conn.send_data(text)
 
     # --- connections ----------------------------------------------------------------------------------
 
@@ -215,7 +217,7 @@ class WsHub:
         loop = asyncio.get_running_loop()
         conn.tasks += [loop.create_task(conn.writer()), loop.create_task(conn.pinger())]
         log.info("ws %s connected from %s", conn.session_id, conn.peer)
-        conn.send({"type": "connected", "session_id": conn.session_id})
+        conn.send_text(frames.connected(conn.session_id))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -224,8 +226,7 @@ class WsHub:
                     except Exception as exc:  # one bad frame answers an error; it never ends the connection
                         log.exception("ws %s: frame %.200r failed: %r; error frame sent", conn.session_id,
                                       msg.data, exc)
-                        conn.send({"type": "error", "code": BAD_FRAME_CODE,
-                                   "message": f"frame failed: {exc}"})
+                        conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
@@ -239,12 +240,15 @@ class WsHub:
     def _forget(self, conn: Connection) -> None:
         self.connections.discard(conn)
         for channel in conn.channels:
-            subscribers = self._subscribers.get(channel)
-            if subscribers is not None:
-                subscribers.discard(conn)
-                if not subscribers:
-                    del self._subscribers[channel]
+            self._drop_subscriber(channel, conn)
         conn.channels.clear()
+
+    def _drop_subscriber(self, channel: str, conn: Connection) -> None:
+        subscribers = self._subscribers.get(channel)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self._subscribers[channel]
 
     async def close_all(self, code: int, reason: str) -> int:
         """Close every connection now (fault injection, reset, shutdown). Returns how many were open."""
@@ -257,149 +261,124 @@ class WsHub:
     def subscriber_counts(self) -> dict[str, int]:
         return {channel: len(conns) for channel, conns in sorted(self._subscribers.items())}
 
+    # --- faults carried out on the connections --------------------------------------------------------
+
+    def run_faults(self) -> dict[str, int]:
+        """Carry out the WebSocket faults just installed: a shutdown notice, an injected frame."""
+        announced = 0
+        close_in_ms = self.faults.take_shutdown()
+        if close_in_ms is not None:
+            announced = self._announce_shutdown(close_in_ms)
+        injected = 0
+        injection = self.faults.injection
+        if injection is not None:
+            for conn in list(self.connections):
+                if any(injection.matches(channel) for channel in conn.channels):
+                    self._inject(conn)
+                    injected += 1
+            if injected:
+                self.faults.injection = None
+        return {"shutdown_announced": announced, "injected_ws_frames": injected}
+
+    def _announce_shutdown(self, close_in_ms: int) -> int:
+        conns = [conn for conn in self.connections if not conn.closing]
+        loop = asyncio.get_running_loop()
+        for conn in conns:
+            conn.send_text(frames.shutdown(close_in_ms))
+            loop.call_later(close_in_ms / 1000, conn.close_soon, SHUTDOWN_CLOSE_CODE, "shutdown")
+        log.info("shutdown fault: %d connections told they close in %d ms", len(conns), close_in_ms)
+        return len(conns)
+
+    def _inject(self, conn: Connection) -> None:
+        injection = self.faults.injection
+        if injection is None:
+            return
+        for _ in range(injection.count):
+            conn.send_text(injection.text)
+        log.info("inject_ws_frame fault: %d raw frame(s) sent to ws %s", injection.count, conn.session_id)
+
     # --- client frames --------------------------------------------------------------------------------
 
     async def _on_frame(self, conn: Connection, text: str) -> None:
         try:
             frame = json.loads(text)
         except ValueError:
-            conn.send({"type": "error", "code": BAD_FRAME_CODE, "message": "frame is not JSON"})
+            frame = None
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind not in UNMETERED_TYPES and not self._within_budget(conn, kind):
             return
         if not isinstance(frame, dict):
-            conn.send({"type": "error", "code": BAD_FRAME_CODE, "message": "frame must be a JSON object"})
-            return
-        kind = frame.get("type")
-        if kind == "pong":
+            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+        elif kind == "pong":
             conn.ping_outstanding_since = None
         elif kind == "ping":
-            conn.send({"type": "pong"})
+            conn.send_text(frames.PONG)
         elif kind == "subscribe":
             self._subscribe(conn, frame)
         elif kind == "unsubscribe":
             self._unsubscribe(conn, frame)
-        elif kind in ("jsonapi/sendtx", "jsonapi/sendtxbatch"):
-            data = frame.get("data")
-            if not isinstance(data, dict):
-                conn.send(
-                    {"type": kind, "data": {"code": BAD_FRAME_CODE, "message": "data must be an object"}}
-                )
-                return
-            reply = await self._send_tx(data, f"ip:{conn.peer}", kind == "jsonapi/sendtxbatch")
-            conn.send({"type": kind, "data": reply})
+        elif kind in UNMETERED_TYPES:
+            await self._send_transaction(conn, kind, frame.get("data"))
         else:
-            conn.send({"type": "error", "code": BAD_FRAME_CODE, "message": f"unknown frame type {kind!r}"})
+            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
 
-    def _parse_channel(self, conn: Connection, frame: dict[str, Any]) -> tuple[str, int] | None:
-        raw = frame.get("channel")
-        kind, sep, ident = (raw if isinstance(raw, str) else "").replace(":", "/").partition("/")
-        if not isinstance(raw, str) or not sep or not ident.isdigit():
-            conn.send(
-                {
-                    "type": "error",
-                    "channel": raw,
-                    "code": BAD_FRAME_CODE,
-                    "message": "channel must look like order_book/0 or account_all/101",
-                }
-            )
-            return None
-        if kind != "order_book" and kind not in ACCOUNT_KINDS:
-            conn.send(
-                {
-                    "type": "error",
-                    "channel": raw,
-                    "code": BAD_FRAME_CODE,
-                    "message": f"unknown channel {raw!r}",
-                }
-            )
-            return None
-        return kind, int(ident)
+    def _within_budget(self, conn: Connection, kind: Any) -> bool:
+        """The venue's 200 client messages a minute: over it, each frame is refused with 30009 (captured)."""
+        if conn.budget.allow():
+            conn.over_budget = False
+            return True
+        if kind == "pong":
+            conn.ping_outstanding_since = None  # a refused pong still proves the client is there
+        if not conn.over_budget:
+            conn.over_budget = True
+            log.info("ws %s (%s) is over 200 client messages a minute; refusing frames with 30009",
+                     conn.session_id, conn.peer)
+        conn.send_text(frames.nested_error(frames.TOO_MANY_MESSAGES, frames.TOO_MANY_MESSAGES_MESSAGE))
+        return False
+
+    async def _send_transaction(self, conn: Connection, kind: str, data: Any) -> None:
+        """The venue's answer (captured): the result flat beside `type`, and the request's `id` if any."""
+        if not isinstance(data, dict):
+            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+            return
+        reply = await self._send_tx(data, f"ip:{conn.peer}", kind == "jsonapi/sendtxbatch")
+        accepted = reply.get("code") == 200
+        keep = ("code", "tx_hash", "predicted_execution_time_ms") if accepted else ("code", "message")
+        answer: dict[str, Any] = {key: reply[key] for key in keep if key in reply}
+        if "id" in data:
+            answer["id"] = data["id"]
+        answer["type"] = kind
+        conn.send_text(frames.dumps(dict(sorted(answer.items()))))
 
     def _subscribe(self, conn: Connection, frame: dict[str, Any]) -> None:
-        parsed = self._parse_channel(conn, frame)
-        if parsed is None:
-            return
-        kind, ident = parsed
-        raw = frame["channel"]
         try:
-            snapshot = self._snapshot(kind, ident, frame.get("auth"))
-        except _ChannelError as exc:
-            conn.send({"type": "error", "channel": raw, "code": exc.code, "message": str(exc)})
+            channel = parse_channel(frame.get("channel"))
+            if channel.name in conn.channels:
+                raise ChannelRefused(frames.already_subscribed(channel.name))  # and no snapshot (captured)
+            if len(conn.channels) >= SUBSCRIPTIONS_PER_CONNECTION:
+                raise ChannelRefused(frames.nested_error(frames.SUBSCRIBE_FAILED, TOO_MANY_SUBSCRIPTIONS))
+            snapshot = self.snapshots.build(channel, frame.get("auth"))
+        except ChannelRefused as refused:
+            conn.send_text(refused.frame)
             return
-        channel = f"{kind}:{ident}"
-        # Snapshot and registration happen with no await in between, so no delta can fall in a gap.
-        conn.channels.add(channel)
-        self._subscribers.setdefault(channel, set()).add(conn)
-        conn.send(snapshot)
+        # Snapshot and registration happen with no await in between, so no update can fall in a gap.
+        conn.channels.add(channel.name)
+        self._subscribers.setdefault(channel.name, set()).add(conn)
+        conn.send_data(snapshot if isinstance(snapshot, frames.BookFrame) else frames.dumps(snapshot))
+        self._deliver_pending_injection(conn, channel)
+
+    def _deliver_pending_injection(self, conn: Connection, channel: Channel) -> None:
+        injection = self.faults.injection
+        if injection is not None and injection.matches(channel.name):
+            self._inject(conn)
+            self.faults.injection = None
 
     def _unsubscribe(self, conn: Connection, frame: dict[str, Any]) -> None:
-        parsed = self._parse_channel(conn, frame)
-        if parsed is None:
-            return
-        channel = f"{parsed[0]}:{parsed[1]}"
-        conn.channels.discard(channel)
-        subscribers = self._subscribers.get(channel)
-        if subscribers is not None:
-            subscribers.discard(conn)
-            if not subscribers:
-                del self._subscribers[channel]
-        conn.send({"type": "unsubscribed", "channel": channel})
-
-    def _snapshot(self, kind: str, ident: int, token: Any) -> dict[str, Any]:
-        engine = self.engine
-        channel = f"{kind}:{ident}"
-        if kind == "order_book":
-            try:
-                book = engine.book_snapshot(ident)
-            except Exception as exc:  # SimError for an unknown market
-                raise _ChannelError(MARKET_NOT_FOUND, f"market {ident} not found") from exc
-            return {
-                "type": "subscribed/order_book",
-                "channel": channel,
-                "offset": book["offset"],
-                "order_book": book,
-            }
-        if not engine.has_account(ident):
-            raise _ChannelError(ACCOUNT_NOT_FOUND, f"account {ident} not found")
-        if kind in PRIVATE_KINDS:
-            try:
-                check_token(token if isinstance(token, str) else None, ident, self._key_registered)
-            except AuthError as exc:
-                raise _ChannelError(exc.code, str(exc)) from None
-        if kind == "account_all":
-            return {
-                "type": "subscribed/account_all",
-                "channel": channel,
-                "account": ident,
-                "positions": engine.positions_json(ident),
-                "trades": engine.account_trades_json(ident),
-                "funding_histories": {},
-            }
-        if kind == "account_all_orders":
-            return {
-                "type": "subscribed/account_all_orders",
-                "channel": channel,
-                "orders": engine.open_orders_json(ident),
-            }
-        if kind == "account_all_trades":
-            return {
-                "type": "subscribed/account_all_trades",
-                "channel": channel,
-                "trades": engine.account_trades_json(ident, 50),
-            }
-        return {
-            "type": "subscribed/account_all_positions",
-            "channel": channel,
-            "positions": engine.positions_json(ident),
-        }
-
-    def _key_registered(self, account_index: int, api_key_index: int) -> bool:
         try:
-            return bool(self.engine.api_keys_json(account_index, api_key_index))
-        except Exception:
-            return False
-
-
-class _ChannelError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+            channel = parse_channel(frame.get("channel"))
+        except ChannelRefused as refused:
+            conn.send_text(refused.frame)
+            return
+        conn.channels.discard(channel.name)
+        self._drop_subscriber(channel.name, conn)
+        conn.send_text(frames.unsubscribed(channel.name))

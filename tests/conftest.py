@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.sim",
     "tests.fixtures.ab",
+    "tests.fixtures.ws_script",
 ]

@@ -21,16 +21,18 @@ async def test_hedge_on_the_exchange_but_no_outcome_a_carries_on(ab_factory: ABF
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
     async with ab.b_heartbeat_without_b(), ab.account_by_hand("b") as b_account:
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
-        await ab.logs.wait(r"^A fill .*hedge request \S+ published")
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
         await ab.take_by_hand(b_account, "sell", "0.0002")  # B's hedge, whose outcome never reaches A
 
-        await ab.logs.wait(rf"^A: hedge not confirmed after {CONFIRM_S} s for .* but A \+ B is flat "
-                           r"\(A 0\.0002\d*, B -0\.0002\d*\): carrying on")
-        await ab.logs.wait(r"^A placed post-only sell")  # trades on: closes its long
+        (unconfirmed,) = await ab.events.wait("a", "hedge_unconfirmed")
+        assert unconfirmed.request_ids == published.request_ids
+        assert unconfirmed.waited_s is not None and unconfirmed.waited_s >= CONFIRM_S
+        assert (unconfirmed.a_position, unconfirmed.b_position) == (Decimal("0.0002"), Decimal("-0.0002"))
+        await ab.events.wait("a", "order_placed", side="sell")  # trades on: closes its long
     assert await ab.bus.get_pause() is None
-    assert not ab.logs.matching(r"^A PAUSED")
+    assert not ab.events.matching("a", "pause_set")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # only the hand-made hedge
 
@@ -40,32 +42,36 @@ async def fill_with_b_gone(ab: AB) -> str:
     timeout comes. Returns the fill's request id."""
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
-        (request_line,) = await ab.logs.wait(r"^A fill .*hedge request \S+ published")
-    return request_line.split("hedge request ")[1].split()[0]
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+    (request_id,) = published.request_ids
+    return request_id
 
 
 async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_factory: ABFactory) -> None:
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, on_imbalance="pause")
     request_id = await fill_with_b_gone(ab)
 
-    await ab.logs.wait(rf"^A PAUSED: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
-                       r"A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC is not flat; "
-                       rf"{request_id} withdrawn \(B will not hedge it\) \(on_imbalance: pause\)\. "
-                       r"No new orders\. Operator: make A \+ B flat by hand \(B to sell 0\.0002\d* BTC")
-    pause = await ab.bus.get_pause()
-    assert pause is not None and pause.by == "A" and f"{request_id} withdrawn" in pause.reason
-    withdrawn = await ab.bus.get_outcome(request_id)
-    assert withdrawn is not None and not withdrawn.filled
-    assert (withdrawn.reason or "").startswith("withdrawn by A")
+    (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
+    assert withdrawn.reason == "pause" and withdrawn.waited_s is not None and withdrawn.waited_s >= CONFIRM_S
+    assert (withdrawn.a_position, withdrawn.b_position) == (Decimal("0.0002"), Decimal(0))
+    (paused,) = await ab.events.wait("a", "pause_set")
+    assert paused.reason is not None and paused.reason.endswith(
+        f"on BTC is not flat; {request_id} withdrawn (B will not hedge it) (on_imbalance: pause)")
+    # The operator reads what to do: the size and side to trade by hand.
+    await ab.logs.wait(r"^A PAUSED: .*Operator: make A \+ B flat by hand \(B to sell 0\.0002\d* BTC, or A's "
+                       r"position closed\)")
+    stored = await ab.bus.get_outcome(request_id)  # answered in B's place: never hedged by a B
+    assert stored is not None and not stored.filled and (stored.reason or "").startswith("withdrawn by A")
 
     await ab.start_b()  # a B started now finds the request answered: it never hedges it
     await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
     await ab.bus.clear_pause()  # what `hedgectl resume` does
-    await ab.logs.wait(r"^A resumed")
-    await ab.logs.wait(r"^A PAUSED: not flat: A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC")  # as configured
-    assert len(ab.logs.matching(r"^A PAUSED: hedge not confirmed")) == 1  # never waited for again
+    await ab.events.wait("a", "resumed")
+    (again,) = await ab.events.wait("a", "pause_set", where=lambda e: e.reason != paused.reason)
+    assert (again.reason or "").startswith("not flat: A 0.0002")  # as configured; the request is not waited
+    assert len(ab.events.matching("a", "hedge_withdrawn")) == 1  # for again
     assert await ab.create_orders(B_ACCOUNT) == []
     assert len(await ab.create_orders(A_ACCOUNT)) == 1
 
@@ -76,36 +82,40 @@ async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)  # on_imbalance: hedge
     request_id = await fill_with_b_gone(ab)
 
-    await ab.logs.wait(rf"^A: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
-                       r"A 0\.0002\d* \+ B 0 = 0\.0002\d* on BTC is not flat; "
-                       rf"{request_id} withdrawn \(B will not hedge it\): the next cycle hedges the residual")
+    (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
+    assert withdrawn.reason == "residual"
     await ab.start_b()
     await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
-    await ab.logs.wait(r"^A: B hedged \S+-residual: sell 0\.0002")
-    await ab.logs.wait(r"^A placed post-only sell")  # flat again: A closes its long
+    (residual,) = await ab.events.wait("a", "hedge_request_published", reason="residual")
+    assert (residual.side, residual.size) == ("sell", Decimal("0.0002"))
+    assert (residual.a_position, residual.b_position) == (Decimal("0.0002"), Decimal(0))
+    await ab.events.wait("a", "hedge_outcome_received", request_ids=residual.request_ids, state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # the fill hedged once, as the residual
-    assert await ab.bus.get_pause() is None
+    assert not ab.events.matching("a", "pause_set")
 
 
 async def test_b_that_beats_but_never_answers_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
     ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
     async with ab.b_heartbeat_without_b():  # a B that beats but neither hedges nor honours a hold
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
-        (request_line,) = await ab.logs.wait(r"^A fill .*hedge request \S+ published")
-        request_id = request_line.split("hedge request ")[1].split()[0]
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+        (request_id,) = published.request_ids
 
-        await ab.logs.wait(rf"^A PAUSED: hedge not confirmed after {CONFIRM_S} s for {request_id} and "
-                           r"A 0\.0002\d* \+ B 0 = 0\.0002\d* is not flat; B is still not yet held after "
-                           rf"{CONFIRM_S} s")
+        (paused,) = await ab.events.wait("a", "pause_set")
+        assert paused.reason is not None
+        assert paused.reason.startswith("hedge not confirmed after ")  # then the seconds A waited
+        assert f" s for {request_id} and A 0.0002" in paused.reason
+        assert paused.reason.endswith(f"is not flat; B is still not yet held after {CONFIRM_S} s")
         pause = await ab.bus.get_pause()
-        assert pause is not None and pause.by == "A"
-        assert "A 0.0002" in pause.reason and "+ B 0 =" in pause.reason
-        await ab.logs.wait(r"^A paused since")  # the next cycle honours it
+        assert pause is not None and pause.by == "A" and pause.reason == paused.reason
+        await ab.events.wait("a", "paused", by="A")  # the next cycle honours it
         assert await ab.bus.hedger_hold() is None  # A's hold, which B never honoured, is lifted
+    assert not ab.events.matching("a", "hedge_withdrawn")  # B might still hedge it: not withdrawn
     assert await ab.open_orders(A_ACCOUNT) == []
     assert len(await ab.create_orders(A_ACCOUNT)) == 1
 
@@ -116,10 +126,11 @@ async def test_on_imbalance_pause_pauses_with_the_reason_and_places_nothing(ab_f
         await ab.take_by_hand(b_account, "sell", "0.0002")
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A PAUSED: not flat: A 0 \+ B -0\.0002\d* = -0\.0002\d* on BTC")
+        (paused,) = await ab.events.wait("a", "pause_set")
         pause = await ab.bus.get_pause()
-        assert pause is not None and "not flat" in pause.reason and "B -0.0002" in pause.reason
-        await ab.logs.wait(r"^A paused since")
+        assert pause is not None and pause.reason == paused.reason
+        assert pause.reason.startswith("not flat: A 0 + B -0.0002") and " on BTC" in pause.reason
+        await ab.events.wait("a", "paused", by="A")
     assert await ab.create_orders(A_ACCOUNT) == []  # not one order while not flat
     assert await ab.bus.pending_count() == 0  # and no residual request: the config says pause
 
@@ -127,12 +138,12 @@ async def test_on_imbalance_pause_pauses_with_the_reason_and_places_nothing(ab_f
 async def test_b_heartbeat_absent_a_places_nothing_and_says_so_once(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.start_a()
-    await ab.logs.wait(r"^A: B's heartbeat is absent: no new orders")
-    with pytest.raises(TimeoutError):  # A looks again every 0.5 s: no second line for the same absence
-        await ab.logs.wait(r"^A: B's heartbeat is absent", count=2, timeout_s=2.0)
+    await ab.events.wait("a", "heartbeat_absent", peer="b")
+    with pytest.raises(TimeoutError):  # A looks again every 0.5 s: no second event for the same absence
+        await ab.events.wait("a", "heartbeat_absent", count=2, timeout_s=2.0)
     assert await ab.create_orders(A_ACCOUNT) == []
 
     async with ab.b_heartbeat_without_b():
-        await ab.logs.wait(r"^A: B's heartbeat is back")
-        await ab.logs.wait(r"^A placed post-only buy")
-    assert len(ab.logs.matching(r"^A: B's heartbeat is absent")) == 1
+        await ab.events.wait("a", "heartbeat_back", peer="b")
+        await ab.events.wait("a", "order_placed", side="buy")
+    assert len(ab.events.matching("a", "heartbeat_absent")) == 1

@@ -11,14 +11,14 @@ async def test_forced_fills_open_and_close_flat(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.start_b()
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy 0\.00020? ")
+    await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0002"), reduce_only=False)
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^A: B hedged")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
-    await ab.logs.wait(r"^A placed post-only sell 0\.00020? .*reduce-only")
+    await ab.events.wait("a", "order_placed", side="sell", size=Decimal("0.0002"), reduce_only=True)
     await ab.fill_a("buy")
-    await ab.logs.wait(r"^A: B hedged", count=2)
+    await ab.events.wait("a", "hedge_outcome_received", count=2, state="filled")
     assert await ab.position(A_ACCOUNT) == 0
     assert await ab.position(B_ACCOUNT) == 0
 
@@ -29,11 +29,14 @@ async def test_market_flow_full_cycles_end_flat(ab_factory: ABFactory) -> None:
     ab = await ab_factory({"flow": flow})
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A: B hedged", count=4, timeout_s=90)  # two open/close cycles
+    await ab.events.wait("a", "hedge_outcome_received", count=4, timeout_s=90, state="filled")  # two cycles
     assert await a.stop() == 0
     assert await b.stop() == 0
     a_size, b_size = await ab.position(A_ACCOUNT), await ab.position(B_ACCOUNT)
     assert a_size + b_size == 0, (a_size, b_size)
     assert await ab.open_orders(A_ACCOUNT) == []
-    assert not ab.logs.matching(r"residual hedge request|PAUSED|not flat")  # flat at every quiet point
+    # Flat at every quiet point: no residual, no pause, no imbalance left unexplained.
+    assert not ab.events.matching("a", "hedge_request_published", reason="residual")
+    assert not ab.events.matching("a", "pause_set")
+    assert not ab.events.matching("a", "hedge_unconfirmed")
     assert await ab.bus.get_pause() is None

@@ -37,21 +37,21 @@ async def test_b_alerts_once_per_absence_of_a_heartbeat(ab_factory: ABFactory, w
     ab.alerts_to(webhook.url("/alerts"))  # no deduplication: each notify would be a POST
     async with ab.heartbeat_without("a"):
         b = await ab.start_b()
-        await ab.logs.wait(r"^B ready")
+        await ab.events.wait("b", "ready")
     # The fake beat has stopped: the key lives out its TTL, as when A dies.
     lost = (await webhook.next()).body
     assert (lost["kind"], lost["role"], lost["severity"]) == ("heartbeat_lost", "b", "critical")
     assert "A's heartbeat is absent" in lost["message"]
-    await ab.logs.wait(r"^B: A's heartbeat is absent .*alert raised")
+    await ab.events.wait("b", "heartbeat_absent", peer="a")
     with pytest.raises(TimeoutError):  # B reads it every 0.5 s: still absent, but no second alert
         await webhook.next(timeout_s=2.0)
 
     async with ab.heartbeat_without("a"):
-        await ab.logs.wait(r"^B: A's heartbeat is back")
+        await ab.events.wait("b", "heartbeat_back", peer="a")
     again = (await webhook.next()).body  # a new absence: a new alert
     assert (again["kind"], again["role"]) == ("heartbeat_lost", "b")
     assert await b.stop() == 0
-    assert len(ab.logs.matching(r"^B: A's heartbeat is absent")) == 2
+    assert len(ab.events.matching("b", "heartbeat_absent", peer="a")) == 2
     assert webhook.drain() == []
 
 
@@ -61,16 +61,16 @@ async def test_a_clean_stop_of_a_raises_no_alert_in_b(ab_factory: ABFactory, web
     ab.alerts_to(webhook.url("/alerts"))
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^B: A is up \(heartbeat seen\)")  # B knew A was there before it went away
+    await ab.events.wait("b", "heartbeat_seen", peer="a")  # B knew A was there before it went away
     assert await a.stop() == 0
-    await ab.logs.wait(r"^B: A stopped cleanly .*no alert")
+    await ab.events.wait("b", "heartbeat_ended", peer="a")
     assert await b.stop() == 0
     assert [r.body for r in webhook.drain() if r.body["kind"] == "heartbeat_lost"] == []
 
 
 async def test_a_request_that_raises_is_answered_failed_and_acknowledged(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
-    rt = await open_runtime(ab.config, "b")  # B's runtime and hedger, driven one batch at a time
+    rt = await open_runtime(ab.config, "b", ab.events)  # B's runtime and hedger, driven one batch at a time
     try:
         hedger = Hedger(rt)
         await rt.bus.ensure_group()
@@ -87,7 +87,8 @@ async def test_a_request_that_raises_is_answered_failed_and_acknowledged(ab_fact
         assert outcome.status == FAILED and outcome.filled_size == 0
         assert outcome.reason is not None and "could not be prepared" in outcome.reason
         assert "InvalidOperation" in outcome.reason
-        assert ab.logs.matching(r"^B hedge FAILED for .*could not be prepared")
+        (done,) = ab.events.matching("b", "hedge_done", request_ids=(poisoned.request_id,))
+        assert done.state == FAILED and done.reason == outcome.reason and done.attempt == 0
         assert await ab.bus.pending_count() == 0  # acknowledged: never claimed and retried
         assert await ab.create_orders(B_ACCOUNT) == []
 
@@ -102,7 +103,7 @@ async def test_a_request_that_raises_is_answered_failed_and_acknowledged(ab_fact
 async def test_a_size_no_order_can_carry_fails_at_once(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     huge = residual(ab.config.pair, 1, "999999999999")  # valid on the wire; the signer refuses > 2^48-1 lots
     await ab.bus.publish_request(huge)
     outcome = (await ab.bus.wait_outcomes([huge.request_id], timeout_s=15))[huge.request_id]
@@ -118,15 +119,17 @@ async def test_b_trades_only_after_a_complete_start_up_reconciliation(ab_factory
     waiting = residual(ab.config.pair, 1, "0.0002")
     await ab.bus.publish_request(waiting)  # there before B: hedged only once reconciliation completed
     b = await ab.start_b()
-    await ab.logs.wait(r"^B start-up reconciliation incomplete \(attempt 1: orders")
-    await ab.logs.wait(r"^B start-up reconciliation incomplete \(attempt 2: orders")
-    done = await ab.logs.wait(r"^B start-up reconciliation complete at attempt 3")
+    failed = await ab.events.wait("b", "reconcile_incomplete", count=2)
+    assert [e.attempt for e in failed] == [1, 2]
+    assert all(e.reason is not None and e.reason.startswith("orders") for e in failed)
+    (done,) = await ab.events.wait("b", "reconciled")
+    assert done.attempt == 3
     outcome = (await ab.bus.wait_outcomes([waiting.request_id], timeout_s=15))[waiting.request_id]
     assert outcome.filled
 
-    lines = ab.logs.lines
-    completed_at = lines.index(done[0])
-    assert all(lines.index(line) > completed_at for line in ab.logs.matching(r"^B (ready|hedge 1/)"))
+    completed_at = ab.events.index(done)
+    after = ab.events.matching("b", "ready") + ab.events.matching("b", "hedge_attempt")
+    assert len(after) >= 2 and all(ab.events.index(e) > completed_at for e in after)
     assert await b.stop() == 0
 
 
@@ -134,9 +137,9 @@ async def test_b_stopped_while_start_up_reconciliation_fails_exits_0(ab_factory:
     ab = await ab_factory()
     await ab.sim.faults(http_error_next=1000, status=500, paths=[ACTIVE_ORDERS_PATH])
     b = await ab.start_b()
-    await ab.logs.wait(r"^B start-up reconciliation incomplete \(attempt 2")
+    await ab.events.wait("b", "reconcile_incomplete", attempt=2)
     assert await ab.bus.heartbeat("b") is None  # nothing trades, and A sees no hedger
     assert await asyncio.wait_for(b.stop(), 10) == 0
-    assert ab.logs.matching(r"^B stopping before a complete start-up reconciliation")
-    assert ab.logs.matching(r"^B stopped before it was ready")
-    assert not ab.logs.matching(r"^B ready")
+    assert ab.events.matching("b", "stopping", reason="start-up reconciliation incomplete")
+    assert ab.events.matching("b", "stopped", reason="before it was ready")
+    assert not ab.events.matching("b", "ready") and not ab.events.matching("b", "reconciled")

@@ -13,18 +13,18 @@ async def test_two_fills_waiting_for_b_are_hedged_by_one_order(ab_factory: ABFac
     ab = await ab_factory(quantity="0.0004")
     async with ab.b_heartbeat_without_b():  # B not running yet, but A must see it to place
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy 0\.0004")
+        await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
         await ab.fill_a("sell", a_part="0.0002")
-        await ab.logs.wait(r"^A fill 0\.00020 .*hedge request \S+ published")
+        await ab.events.wait("a", "hedge_request_published", reason="fill", size=Decimal("0.0002"))
         (resting,) = await ab.open_orders(A_ACCOUNT)
         await ab.sim.trade(BTC, "sell", "0.0002", price=resting["price"])
-        await ab.logs.wait(r"^A fill 0\.00020 .*hedge request \S+ published", count=2)
+        await ab.events.wait("a", "hedge_request_published", count=2, reason="fill", size=Decimal("0.0002"))
     entries = await ab.bus.redis.xrange(ab.bus.keys.requests)
     first, second = (HedgeRequest.from_json(fields[b"data"]) for _, fields in entries)
 
     await ab.start_b()
-    await ab.logs.wait(rf"^B: netting 2 requests into one sell 0\.0004\d* hedge: {first.request_id}, "
-                       rf"{second.request_id}")
+    await ab.events.wait("b", "hedge_netted", count=1, side="sell", size=Decimal("0.0004"),
+                         request_ids=(first.request_id, second.request_id))
     outcomes = await ab.bus.wait_outcomes([first.request_id, second.request_id], timeout_s=20)
     for request in (first, second):
         outcome = outcomes[request.request_id]
@@ -33,7 +33,7 @@ async def test_two_fills_waiting_for_b_are_hedged_by_one_order(ab_factory: ABFac
         # One order, named after the first request: a redelivery of either maps to the same order.
         assert outcome.hedge_client_order_indexes == (hedge_coid(first.request_id, 1),)
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # one hedge order reached the exchange
-    await ab.logs.wait(r"^A: B hedged .*sell 0\.0004")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled", side="sell", filled=Decimal("0.0004"))
     assert await ab.position(A_ACCOUNT) == Decimal("0.0004")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0004")
     assert await ab.bus.pending_count() == 0

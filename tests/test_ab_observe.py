@@ -65,11 +65,11 @@ async def test_metrics_of_a_hedged_fill_on_a_and_b(ab_factory: ABFactory, webhoo
     url_a, url_b = observed(ab, webhook)
     await ab.start_b()
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^B hedged ")
-    await ab.logs.wait(r"^A: B hedged ")
-    await ab.logs.wait(r"^A: .* ended filled")
+    await ab.events.wait("b", "hedge_done", state="filled")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_ended", state="filled")
 
     a, b = await scrape(url_a), await scrape(url_b)
     latency = "lighter_hedge_hedge_latency_seconds_count"
@@ -100,7 +100,7 @@ async def test_refused_hedge_alerts_paused_and_hedge_failed_once(ab_factory: ABF
     url_a, _ = observed(ab, webhook)
     await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.sim.faults(reject_next_sendtx=1, code=21130, message="not enough margin",
                         account_index=B_ACCOUNT)
     await ab.fill_a("sell")
@@ -114,7 +114,7 @@ async def test_refused_hedge_alerts_paused_and_hedge_failed_once(ab_factory: ABF
     assert paused["severity"] == "warning" and "21130" in paused["message"]
     assert "hedgectl resume" in paused["details"]["advice"]
 
-    await ab.logs.wait(r"^A paused since")  # the next cycle honours the pause
+    await ab.events.wait("a", "paused", by="A")  # the next cycle honours the pause
     metrics_a = await scrape(url_a)
     assert value(metrics_a, "lighter_hedge_paused", role="a") == 1
     assert value(metrics_a, "lighter_hedge_orders_total", intent="maker", outcome="filled") == 1
@@ -129,18 +129,18 @@ async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webho
     observed(ab, webhook)
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     assert await b.stop() == 0
     await ab.fill_a("sell")  # A now waits for a hedge with nobody to do it
 
     lost = (await webhook.next()).body
     assert (lost["kind"], lost["role"], lost["severity"]) == ("heartbeat_lost", "a", "critical")
     assert "B's heartbeat is absent" in lost["message"]
-    await ab.logs.wait(r"^A still waiting .*B's heartbeat is absent", count=3)  # noticed again: no new alert
+    await ab.events.wait("a", "hedge_waiting", count=3, peer_up=False)  # noticed again: no new alert
 
     await ab.start_b()  # B back: the hedge completes and A trades on
-    await ab.logs.wait(r"^A: B hedged")
-    await ab.logs.wait(r"^A placed post-only sell")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert await a.stop() == 0
     assert from_a(webhook.drain()) == []
@@ -152,6 +152,6 @@ async def test_nothing_listens_when_metrics_are_off(ab_factory: ABFactory, webho
     ab.config = replace(ab.config, metrics=replace(ab.config.metrics, enabled=False))
     await ab.start_b()
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     with pytest.raises(aiohttp.ClientConnectionError):
         await scrape(url_a)

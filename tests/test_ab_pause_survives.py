@@ -15,25 +15,27 @@ async def test_pause_is_set_again_after_redis_lost_it_and_a_resume_is_not_undone
     ab = await ab_factory(redis_url=own_redis.url)
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy .*\(A/maker#1\)")
+        (first,) = await ab.events.wait("a", "order_placed", side="buy")
         pause = await ab.bus.set_pause("operator: stop for now", by="ctl")  # what `hedgectl pause` does
-        await ab.logs.wait(r"^A cancelling A/maker#1 \(trading is paused\)")
-        await ab.logs.wait(r"^A paused since")
+        await ab.events.wait("a", "cancel_sent", coid=first.coid, reason="trading is paused")
+        await ab.events.wait("a", "paused", by="ctl")
 
         own_redis.restart_empty()
-        await ab.logs.wait(r"^A: Redis lost its data; the pause by ctl since \d+ is set again from A's "
-                           r"journal: operator: stop for now")
+        await ab.events.wait("a", "pause_restored", by="ctl", reason="operator: stop for now")
         assert await ab.bus.get_pause() == pause  # as it was: reason, who, since when
         assert len(await ab.create_orders(A_ACCOUNT)) == 1
 
         await ab.bus.clear_pause()  # what `hedgectl resume` does: A's copy follows
-        await ab.logs.wait(r"^A resumed")
-        await ab.logs.wait(r"^A placed post-only buy .*\(A/maker#2\)")
+        await ab.events.wait("a", "resumed")
+        (second,) = await ab.events.wait("a", "order_placed", side="buy",
+                                         where=lambda e: e.coid != first.coid)
         own_redis.restart_empty()
+        await ab.events.wait("a", "bus_data_lost", count=2)
         await ab.logs.wait(r"^A: Redis lost its data; A's journal holds no pause to set again \(trading is "
                            r"allowed\)")
         assert await ab.bus.get_pause() is None
-    assert not ab.logs.matching(r"A cancelling A/maker#2 \(trading is paused\)")
+    assert len(ab.events.matching("a", "pause_restored")) == 1
+    assert not ab.events.matching("a", "cancel_sent", coid=second.coid, reason="trading is paused")
 
 
 async def test_pause_is_set_again_at_start_when_redis_lost_it_while_a_was_down(
@@ -42,14 +44,14 @@ async def test_pause_is_set_again_at_start_when_redis_lost_it_while_a_was_down(
     ab = await ab_factory(redis_url=own_redis.url)
     async with ab.b_heartbeat_without_b():
         a = await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        await ab.events.wait("a", "order_placed", side="buy")
         pause = await ab.bus.set_pause("operator: hold on", by="ctl")
-        await ab.logs.wait(r"^A paused since")
+        await ab.events.wait("a", "paused", by="ctl")
         assert await a.stop() == 0
 
         own_redis.restart_empty()  # as ./stop_hedge.sh then ./start_hedge.sh do to the Redis they run
         await ab.start_a()
-        await ab.logs.wait(r"^A: Redis lost its data; the pause by ctl since \d+ is set again from A's")
-        await ab.logs.wait(r"^A paused since", count=2)
+        await ab.events.wait("a", "pause_restored", by="ctl", reason="operator: hold on")
+        await ab.events.wait("a", "paused", by="ctl", count=2)
         assert await ab.bus.get_pause() == pause
     assert len(await ab.create_orders(A_ACCOUNT)) == 1  # nothing placed by the second A

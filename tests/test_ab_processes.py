@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import yaml
 
-from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory, LogLines, spawn_child
+from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory, spawn_child
+from tests.fixtures.watch import LogLines
 
 
 async def test_bad_config_exits_2_naming_the_key(ab_factory: ABFactory) -> None:
+    """What the operator reads on stderr (the process exits before it has anything else to say)."""
     ab = await ab_factory()
     body = yaml.safe_load(ab.config_path.read_text())
     body["strategy"]["retry_times"] = "many"
@@ -27,21 +29,29 @@ async def test_bad_config_exits_2_naming_the_key(ab_factory: ABFactory) -> None:
     child = await spawn_child("a", ab.config_path, logs, "--depth", "0")  # a bad override names its key too
     assert await child.wait() == 2
     assert "strategy.depth" in "\n".join(logs.lines)
+    logs = LogLines()
+    nowhere = ab.workdir / "no" / "such.jsonl"  # its directory does not exist
+    child = await spawn_child("b", ab.config_path, logs, "--events-file", str(nowhere))
+    assert await child.wait() == 2
+    assert "--events-file: cannot open" in "\n".join(logs.lines)
 
 
 async def test_sigterm_leaves_no_resting_maker_order_and_both_exit_0(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     b = await ab.start("b", in_process=False)
-    await ab.logs.wait(r"\| B \| .* - B ready")
+    await ab.events.wait("b", "ready")
     a = await ab.start("a", in_process=False)
-    await ab.logs.wait(r"\| A \| .* - A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     assert len(await ab.open_orders(A_ACCOUNT)) == 1
+    # The line the README quotes, as a real process writes it: time | level | role | where - what.
+    await ab.logs.wait(r"^\S+ \S+ \| INFO     \| A \| hedge_strategy\.maker:_place:\d+ - "
+                       r"A placed post-only buy 0\.0002 @ [\d.]+ \(A/maker#\d+\)$")
 
     assert await a.stop(signal.SIGTERM) == 0
     assert await ab.open_orders(A_ACCOUNT) == []
-    assert ab.logs.matching(r"A stopped cleanly")
+    assert ab.events.matching("a", "stopped", reason="cleanly")
     assert await b.stop(signal.SIGTERM) == 0
-    assert ab.logs.matching(r"B stopped: 0 hedges")
+    assert ab.events.matching("b", "stopped", reason="cleanly", count=0)
     assert await ab.bus.heartbeat("b") is None  # B removed its heartbeat on the way out
 
 
@@ -50,16 +60,16 @@ async def test_b_killed_mid_hedge_is_resumed_without_a_double_hedge(ab_factory: 
     slow_taker = {"speed_bumps": {"enabled": True, "premium": bumps}}
     ab = await ab_factory(slow_taker)
     b = await ab.start("b", in_process=False)
-    await ab.logs.wait(r"B ready")
+    await ab.events.wait("b", "ready")
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"B hedge 1/5 IOC sell .* sent_us=")  # the IOC sits in the 2.5 s taker speed bump
+    (sent,) = await ab.events.wait("b", "hedge_attempt", attempt=1, side="sell")  # in the 2.5 s speed bump
     await b.kill()  # SIGKILL: no chance to finish or acknowledge
 
     await ab.start("b", in_process=False)
-    await ab.logs.wait(r"were already being hedged \(1 attempt\(s\) in the journal\)")
-    await ab.logs.wait(r"^A: B hedged")
+    await ab.events.wait("b", "hedge_resumed", request_ids=sent.request_ids, count=1)  # 1 attempt journaled
+    await ab.events.wait("a", "hedge_outcome_received", state="filled", request_ids=sent.request_ids)
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # exactly one hedge order ever reached the exchange

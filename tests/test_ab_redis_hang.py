@@ -19,29 +19,31 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
 ) -> None:
     ab = await ab_factory(redis_url=own_redis.url, quantity="0.0004", maker_order_timeout_s=MAKER_TIMEOUT_S)
     await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy 0\.0004 .*\(A/maker#1\)")
+    (placed,) = await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
 
     own_redis.freeze()
     try:
         await ab.fill_a("sell", a_part="0.0002")  # half of A's order: the rest keeps resting
-        # The fill is seen and its request recorded; publishing it waits on Redis, which does not answer...
-        await ab.logs.wait(r"^A fill 0\.0002\d* @ .*hedge request \S+ NOT published yet \(\S*TimeoutError",
-                           timeout_s=HANG_WAIT_S)
-        # ... while the resting order is still watched, and cancelled when too old.
-        await ab.logs.wait(rf"^A cancelling A/maker#1 \(older than {MAKER_TIMEOUT_S} s\)",
-                           timeout_s=HANG_WAIT_S)
-        await ab.logs.wait(r"^A: A/maker#1 ended canceled.*, filled 0\.0002\d*/0\.0004",
-                           timeout_s=HANG_WAIT_S)
+        # The fill's hedge request waits in the outbox: publishing it times out on the frozen Redis...
+        (unavailable,) = await ab.events.wait("a", "redis_unavailable", timeout_s=HANG_WAIT_S)
+        assert "TimeoutError" in (unavailable.reason or "") and unavailable.count == 1
+        # ... while the exchange's events are processed (the fill reached the order) and the resting order is
+        # still watched: cancelled when too old.
+        await ab.events.wait("a", "cancel_sent", coid=placed.coid, reason=f"older than {MAKER_TIMEOUT_S} s",
+                             timeout_s=HANG_WAIT_S)
+        await ab.events.wait("a", "order_ended", coid=placed.coid, state="canceled", filled=Decimal("0.0002"),
+                             timeout_s=HANG_WAIT_S)
         assert await ab.open_orders(A_ACCOUNT) == []
-        assert ab.logs.matching(r"^B hedge") == []  # nothing reached B while Redis was frozen
+        assert not ab.events.matching("a", "hedge_request_published")  # nothing got through Redis
+        assert not ab.events.matching("b", "hedge_attempt")
     finally:
         own_redis.thaw()
 
-    await ab.logs.wait(r"^A: Redis at .* answers again")
-    await ab.logs.wait(r"^A: B hedged \S+: sell 0\.0002")
-    await ab.logs.wait(r"^A placed post-only sell 0\.0002")  # flat again: A closes its long
+    # The request goes out (the XADD the frozen server had buffered may even run first), B hedges it.
+    await ab.events.wait("a", "hedge_outcome_received", side="sell", size=Decimal("0.0002"), state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # hedged once, though the request may be sent twice

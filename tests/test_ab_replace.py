@@ -15,10 +15,11 @@ async def test_an_order_older_than_the_timeout_is_cancelled_and_replaced(ab_fact
     ab = await ab_factory(maker_order_timeout_s=1.5)
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
-        await ab.logs.wait(r"^A cancelling A/maker#\d+ \(older than 1\.5 s\): cancel accepted")
-        await ab.logs.wait(r"^A: A/maker#\d+ ended canceled")
-        await ab.logs.wait(r"^A placed post-only buy", count=2)
+        (placed,) = await ab.events.wait("a", "order_placed", side="buy")
+        await ab.events.wait("a", "cancel_sent", coid=placed.coid, reason="older than 1.5 s",
+                             state="accepted")
+        await ab.events.wait("a", "order_ended", coid=placed.coid, state="canceled")
+        await ab.events.wait("a", "order_placed", count=2, side="buy")
         assert len(await ab.open_orders(A_ACCOUNT)) == 1  # the replacement rests, the old one is gone
     assert len(await ab.create_orders(A_ACCOUNT)) >= 2
 
@@ -27,13 +28,14 @@ async def test_an_order_whose_price_drifted_is_cancelled_and_replaced(ab_factory
     ab = await ab_factory(max_price_drift_ticks=5)
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
-        await ab.logs.wait(r"^A placed post-only buy")
+        (placed,) = await ab.events.wait("a", "order_placed", side="buy")
         (first,) = await ab.open_orders(A_ACCOUNT)
         first_price = Decimal(first["price"])
         await ab.sim.set_price(BTC, str(first_price + Decimal("5.0")))  # 50 ticks up: the ladder follows
 
-        await ab.logs.wait(r"^A cancelling A/maker#\d+ \(depth-1 price moved to [\d.]+ \(\d+ ticks away\)\)")
-        await ab.logs.wait(r"^A placed post-only buy", count=2)
+        await ab.events.wait("a", "cancel_sent", coid=placed.coid,
+                             where=lambda e: (e.reason or "").startswith("depth-1 price moved to "))
+        await ab.events.wait("a", "order_placed", count=2, side="buy")
         (second,) = await ab.open_orders(A_ACCOUNT)
     assert Decimal(second["price"]) - first_price > Decimal("0.5")  # re-priced more than 5 ticks higher
 
@@ -41,17 +43,16 @@ async def test_an_order_whose_price_drifted_is_cancelled_and_replaced(ab_factory
 async def test_a_fill_racing_the_cancel_is_still_hedged(ab_factory: ABFactory) -> None:
     ab = await ab_factory(SLOW_CANCEL, maker_order_timeout_s=1)
     await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    (placed,) = await ab.events.wait("a", "order_placed", side="buy")
     # The cancel is accepted but waits 1.5 s in the speed bump: the order can still fill meanwhile.
-    (cancelling,) = await ab.logs.wait(r"^A cancelling A/maker#\d+ \(older than 1 s\): cancel accepted")
+    await ab.events.wait("a", "cancel_sent", coid=placed.coid, reason="older than 1 s", state="accepted")
     await ab.fill_a("sell")
 
-    coid = cancelling.split()[2]
-    await ab.logs.wait(rf"^A: {coid} ended filled")  # the fill won the race against the cancel
-    await ab.logs.wait(r"^A: B hedged")
-    await ab.logs.wait(r"^A placed post-only sell")  # trades on from a flat A + B
+    await ab.events.wait("a", "order_ended", coid=placed.coid, state="filled")  # the fill won the race
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # trades on from a flat A + B
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     entries = await ab.bus.redis.xrange(ab.bus.keys.requests)

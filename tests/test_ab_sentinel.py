@@ -67,21 +67,22 @@ async def test_a_pair_trading_through_a_failover_hedges_every_fill_once(
 ) -> None:
     ab = await ab_factory(redis_url=UNUSED_URL, redis=sentinel_settings(sentinel_redis))
     await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^A: B hedged \S+: sell 0\.0002")
-    await ab.logs.wait(r"^A placed post-only sell")
+    await ab.events.wait("a", "hedge_outcome_received", side="sell", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")
 
     await sentinel_redis.failover()  # while A's closing order rests
-    await ab.logs.wait(r"^A: Redis may have lost what A published \(Redis run id changed")
+    (noticed,) = await ab.events.wait("a", "bus_data_lost")
+    assert "run id changed" in (noticed.reason or "") and "data is gone" not in (noticed.reason or "")
     await ab.fill_a("buy")
-    await ab.logs.wait(r"^A: B hedged \S+: buy 0\.0002")
-    await ab.logs.wait(r"^A placed post-only buy", count=2)  # flat again: the next cycle opens
+    await ab.events.wait("a", "hedge_outcome_received", side="buy", state="filled")
+    await ab.events.wait("a", "order_placed", side="buy", count=2)  # flat again: the next cycle opens
     assert await ab.position(A_ACCOUNT) == 0 and await ab.position(B_ACCOUNT) == 0
     assert len(await ab.create_orders(B_ACCOUNT)) == 2  # two fills, two hedges
-    assert not ab.logs.matching(r"its data is gone|PAUSED")  # the data came across with the failover
+    assert not ab.events.matching("a", "pause_set")
 
     status = await asyncio.create_subprocess_exec(  # hedgectl through the sentinels too
         sys.executable, "-m", "hedge_strategy.ctl", "status", "--json", "--redis-only", "--config",

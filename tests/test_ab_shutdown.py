@@ -15,20 +15,20 @@ SLOW_TAKER = {"speed_bumps": {"enabled": True, "premium": {"maker_ms": 0, "cance
 async def test_sigterm_to_b_mid_hedge_finishes_it_publishes_and_exits_0(ab_factory: ABFactory) -> None:
     ab = await ab_factory(SLOW_TAKER, shutdown_wait_s=8)
     b = await ab.start("b", in_process=False)
-    await ab.logs.wait(r"B ready")
+    await ab.events.wait("b", "ready")
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"B hedge 1/5 IOC sell .* sent_us=")  # the IOC sits in the 2.5 s speed bump
+    (sent,) = await ab.events.wait("b", "hedge_attempt", attempt=1, side="sell")  # in the 2.5 s speed bump
     await b.send(signal.SIGTERM)
 
-    assert await b.wait() == 0
-    assert ab.logs.matching(r"B stopping: finishing the hedge in hand")
-    assert ab.logs.matching(r"B hedged .*outcome published, 1 acknowledged")
-    assert ab.logs.matching(r"B stopped: 1 hedges done this run")
-    assert not ab.logs.matching(r"left unacknowledged")
+    assert await b.wait() == 0  # every event B wrote has been read
+    assert ab.events.matching("b", "stopping", reason="finishing the hedge in hand")
+    assert ab.events.matching("b", "hedge_done", state="filled", request_ids=sent.request_ids, count=1)
+    assert ab.events.matching("b", "stopped", reason="cleanly", count=1)
+    assert not ab.events.matching("b", "left_unfinished")
     assert await ab.bus.pending_count() == 0
-    await ab.logs.wait(r"^A: B hedged")  # A has its outcome
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")  # A has its outcome
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1
@@ -37,20 +37,20 @@ async def test_sigterm_to_b_mid_hedge_finishes_it_publishes_and_exits_0(ab_facto
 async def test_sigterm_to_a_with_a_hedge_outstanding_waits_for_it_and_exits_0(ab_factory: ABFactory) -> None:
     ab = await ab_factory(SLOW_TAKER, shutdown_wait_s=8)
     await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     a = await ab.start("a", in_process=False)
-    await ab.logs.wait(r"\| A \| .* - A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"\| A \| .* - A fill .*hedge request \S+ published")
-    await ab.logs.wait(r"^B hedge 1/5 IOC sell .* sent_us=")  # B's IOC is in the speed bump
+    (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+    await ab.events.wait("b", "hedge_attempt", attempt=1, side="sell")  # B's IOC is in the speed bump
     await a.send(signal.SIGTERM)
 
-    assert await a.wait() == 0
-    said = "\n".join(ab.logs.lines)
-    assert "A stopping: waiting up to 8 s for B's outcome of" in said
-    assert "- A: B hedged" in said
-    assert "A stopped cleanly" in said
-    assert "unconfirmed" not in said
+    assert await a.wait() == 0  # every event A wrote has been read
+    assert ab.events.matching("a", "stopping", waited_s=8, request_ids=published.request_ids)
+    assert ab.events.matching("a", "hedge_outcome_received", state="filled",
+                              request_ids=published.request_ids)
+    assert ab.events.matching("a", "stopped", reason="cleanly")
+    assert not ab.events.matching("a", "left_unfinished")
     assert await ab.bus.pending_count() == 0
     assert await ab.open_orders(A_ACCOUNT) == []
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")

@@ -19,6 +19,7 @@ from fakeredis import FakeServer
 from fakeredis.aioredis import FakeRedis
 
 from hedge_strategy.bus import Bus, HedgeOutcome, HedgeRequest, PauseState, now_ms
+from tests.fixtures.common import FakeClock
 
 WAIT_S = 5.0  # bound on every wait for something that should happen at once
 
@@ -215,16 +216,13 @@ async def test_outcome_published_before_the_waiter_is_found(backend: Backend) ->
 
 async def test_wait_outcomes_is_woken_by_the_publish(backend: Backend) -> None:
     bus_a, bus_b = backend.bus(), backend.bus()
-    loop = asyncio.get_running_loop()
-    # The store is re-read only every 60 s and the timeout is 30 s: returning within seconds means the
-    # published message woke the waiter.
+    # The waiter's clock stands still: it can neither time out nor reach its periodic re-read of the store,
+    # so the only way it returns with the outcome is the published message waking it.
     async with bus_a.outcome_waiter(["r-1"]) as waiter:
         assert waiter.missing == ["r-1"]
-        waiting = asyncio.create_task(waiter.wait(timeout_s=30, progress_interval_s=60))
-        started = loop.time()
+        waiting = asyncio.create_task(waiter.wait(timeout_s=30, progress_interval_s=60, clock=FakeClock()))
         await bus_b.publish_outcome(make_outcome("r-1", status="failed"))
         found = await asyncio.wait_for(waiting, WAIT_S)
-    assert loop.time() - started < WAIT_S
     assert found["r-1"].status == "failed" and found["r-1"].reason == "max slippage reached"
 
 
@@ -236,13 +234,15 @@ async def test_wait_outcomes_timeout_returns_what_arrived_and_reports_progress(b
     async def on_progress(elapsed_s: float, missing: list[str]) -> None:
         progress.append((elapsed_s, missing))
 
+    # Each look at the clock moves it on by 1/8 s: a progress call every second look, the timeout at the 8th.
+    clock = FakeClock(tick=0.125)
     found = await asyncio.wait_for(
-        bus.wait_outcomes(["r-1", "r-2"], timeout_s=0.5, on_progress=on_progress, progress_interval_s=0.1),
+        bus.wait_outcomes(["r-1", "r-2"], timeout_s=1.0, on_progress=on_progress, progress_interval_s=0.25,
+                          clock=clock),
         WAIT_S,
     )
     assert list(found) == ["r-1"]
-    assert progress and all(missing == ["r-2"] for _, missing in progress)
-    assert all(0.1 <= elapsed < 0.5 for elapsed, _ in progress)
+    assert progress == [(0.25, ["r-2"]), (0.5, ["r-2"]), (0.75, ["r-2"])]
 
 
 async def test_malformed_outcome_messages_are_skipped(backend: Backend) -> None:

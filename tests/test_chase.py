@@ -9,7 +9,7 @@ import pytest
 from hedge_strategy import chase
 from hedge_strategy.bus import HedgeRequest
 from hedge_strategy.bus.client import Delivery
-from hedge_strategy.exchange import Side
+from hedge_strategy.exchange import EndReason, Side
 from hedge_strategy.hedger import hedge_coid, net_requests
 
 TICK = D("0.1")
@@ -52,13 +52,11 @@ def test_touch_is_the_ask_for_a_buy_and_the_bid_for_a_sell() -> None:
     assert chase.touch_price(Side.SELL, None, D("2")) is None
 
 
-def test_errors_retrying_cannot_fix_end_the_hedge_at_once() -> None:
-    for code in (21130, 21121, 21124, 21120):
-        assert chase.is_final_error(code)
-    for code in (21104, 23000, 29500, None):
-        assert not chase.is_final_error(code)
-    assert chase.is_final_status("canceled-margin-not-allowed")
-    assert not chase.is_final_status("canceled")
+def test_only_an_end_another_attempt_would_repeat_stops_the_chase() -> None:
+    assert chase.end_repeats(EndReason.MARGIN)
+    for reason in (EndReason.CANCELED_BY_US, EndReason.TOO_MUCH_SLIPPAGE, EndReason.NOT_ENOUGH_LIQUIDITY,
+                   EndReason.OTHER, None):
+        assert not chase.end_repeats(reason)
 
 
 def test_reduce_only_only_when_the_hedge_shrinks_the_position_without_flipping_it() -> None:

@@ -17,17 +17,16 @@ from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, BTC, ABFactory
 from tests.test_ctl_status_kit import run_hedgectl
 
 WAIT_S = 20.0
-HELD_LOG = r"^B held by ctl: close-all in progress \(hedgectl clear\); no hedges until released"
 
 
 async def test_clear_with_a_and_b_running_holds_b_and_nothing_reopens(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     await ab.start_b()
     await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy")
+    await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^A: B hedged")
-    await ab.logs.wait(r"^A placed post-only sell")  # A's next order rests
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # A's next order rests
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.open_orders(A_ACCOUNT)) == 1
@@ -43,9 +42,10 @@ async def test_clear_with_a_and_b_running_holds_b_and_nothing_reopens(ab_factory
         assert await ab.position(account) == 0
         assert await ab.open_orders(account) == []
     # B said it was held (once), then released; A stays paused for the operator.
-    await ab.logs.wait(HELD_LOG)
-    await ab.logs.wait(r"^B released")
-    assert len(ab.logs.matching(HELD_LOG)) == 1
+    (held,) = await ab.events.wait("b", "held", by="ctl")
+    assert held.reason == "close-all in progress (hedgectl clear)"
+    await ab.events.wait("b", "released", by="ctl")
+    assert len(ab.events.matching("b", "held")) == 1
     assert await ab.bus.hedger_hold() is None
     pause = await ab.bus.get_pause()
     assert pause is not None and "hedgectl clear" in pause.reason
@@ -65,11 +65,11 @@ async def test_clear_with_a_and_b_running_holds_b_and_nothing_reopens(ab_factory
 async def test_waiting_requests_are_superseded_and_a_later_b_hedges_none(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     b = await ab.start_b()
-    await ab.logs.wait(r"^B ready")
+    await ab.events.wait("b", "ready")
     # The test holds B, as clear would, then two requests wait: one a B that died read and never answered,
     # one nobody read.
     await ab.bus.hold_hedger("test hold", by="test")
-    await ab.logs.wait(r"^B held by test: test hold")
+    await ab.events.wait("b", "held", by="test", reason="test hold")
     read_by_dead_b, unread = _request(ab, 1), _request(ab, 2)
     await ab.bus.publish_request(read_by_dead_b)
     (delivery,) = await ab.bus.read_requests("b-dead", block_ms=None)
@@ -88,17 +88,18 @@ async def test_waiting_requests_are_superseded_and_a_later_b_hedges_none(ab_fact
         assert outcome.status == FAILED and outcome.reason == SUPERSEDED_REASON
         assert outcome.filled_size == 0 and outcome.attempts == 0
     assert await ab.bus.pending_count() == 0 and await count_undelivered(ab.bus) == 0
-    await ab.logs.wait(r"^B released")
+    await ab.events.wait("b", "released", by="ctl")
     assert await ab.bus.hedger_hold() is None
 
     # A B started afterwards finds nothing to hedge.
     assert await b.stop() == 0
     await ab.start_b()
-    await ab.logs.wait(r"^B ready", count=2)
+    await ab.events.wait("b", "ready", count=2)
     await _next_b_heartbeat(ab)
     assert await ab.create_orders(B_ACCOUNT) == []
     assert await ab.position(B_ACCOUNT) == 0
-    assert not ab.logs.matching(r"^B hedge|^B hedged|left pending by a previous B")
+    for kind in ("hedge_attempt", "hedge_done", "left_overs_claimed"):
+        assert not ab.events.matching("b", kind), kind
     assert {o.reason for o in (await ab.bus.get_outcomes(ids)).values()} == {SUPERSEDED_REASON}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 from tests.test_ctl_status_kit import run_hedgectl
 
-FEE_UNITS = Decimal("0.000001")  # the sim's fees are integers of 1e-6 USDC
+FEE_RATE_UNIT = Decimal("0.000001")  # trade fees are rates in millionths of notional (tests/wire/README.md)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -20,12 +20,12 @@ async def run_one_cycle(ab: AB) -> None:
     """A buys (forced taker sell into its bid), B sells; A sells (forced taker buy), B buys back."""
     b = await ab.start_b()
     a = await ab.start_a()
-    await ab.logs.wait(r"^A placed post-only buy 0\.00020? ")
+    await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0002"))
     await ab.fill_a("sell")
-    await ab.logs.wait(r"^A: B hedged")
-    await ab.logs.wait(r"^A placed post-only sell 0\.00020? ")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    await ab.events.wait("a", "order_placed", side="sell", size=Decimal("0.0002"))
     await ab.fill_a("buy")
-    await ab.logs.wait(r"^A: B hedged", count=2)
+    await ab.events.wait("a", "hedge_outcome_received", count=2, state="filled")
     assert await a.stop() == 0
     assert await b.stop() == 0  # journals flushed and closed
 
@@ -37,8 +37,9 @@ async def fills_of(ab: AB, account: int) -> list[tuple[str, Decimal, Decimal, De
     for trade in sorted(state["accounts"][str(account)]["fills"], key=lambda t: t["trade_id"]):
         side = "buy" if trade["bid_account_id"] == account else "sell"
         maker = trade["is_maker_ask"] == (side == "sell")
-        fee = Decimal(trade["maker_fee" if maker else "taker_fee"]) * FEE_UNITS
-        fills.append((side, Decimal(trade["size"]), Decimal(trade["price"]), fee))
+        size, price = Decimal(trade["size"]), Decimal(trade["price"])
+        fee = Decimal(trade.get("maker_fee" if maker else "taker_fee", 0)) * FEE_RATE_UNIT * size * price
+        fills.append((side, size, price, fee))
     return fills
 
 

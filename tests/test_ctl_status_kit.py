@@ -34,14 +34,19 @@ class CtlRun:
         return json.loads(self.out)
 
 
-async def run_hedgectl(*argv: str, env: dict[str, str] | None = None) -> CtlRun:
+async def spawn_hedgectl(*argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    """`python -m hedge_strategy.ctl *argv` as a child with piped stdout and stderr."""
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), child_env.get("PYTHONPATH")]))
     child_env["NO_PROXY"] = child_env["no_proxy"] = "127.0.0.1,localhost"
     child_env.update(env or {})
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hedge_strategy.ctl", *argv, cwd=REPO_ROOT, env=child_env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def run_hedgectl(*argv: str, env: dict[str, str] | None = None) -> CtlRun:
+    proc = await spawn_hedgectl(*argv, env=env)
     out, err = await asyncio.wait_for(proc.communicate(), CTL_TIMEOUT_S)
     assert proc.returncode is not None
     return CtlRun(proc.returncode, out.decode(), err.decode())

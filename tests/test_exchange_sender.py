@@ -1,9 +1,11 @@
 """Unit tests: classification of sendTx answers and failures (real SDK models and exceptions)."""
 
 import aiohttp
+import pytest
 from lighter.exceptions import ApiException, BadRequestException, ServiceException
 from lighter.models.resp_send_tx import RespSendTx
 
+from hedge_strategy.exchange.errors import RefusalKind, classify_refusal
 from hedge_strategy.exchange.sender import SendStatus, classify_answer, classify_failure
 
 
@@ -17,8 +19,11 @@ def test_http_200_code_200_is_accepted() -> None:
 
 
 def test_http_200_other_code_is_rejected() -> None:
-    result = classify_answer(_answer({"code": 21120, "message": "market not found", "tx_hash": ""}), "signed")
-    assert (result.status, result.code, result.message) == (SendStatus.REJECTED, 21120, "market not found")
+    body = {"code": 21120, "message": "invalid signature", "tx_hash": ""}
+    result = classify_answer(_answer(body), "signed")
+    assert (result.status, result.code, result.message) == (SendStatus.REJECTED, 21120, "invalid signature")
+    assert result.refusal is not None and result.refusal.kind is RefusalKind.FINAL
+    assert not result.worth_retrying
 
 
 def test_http_200_without_code_is_unknown() -> None:
@@ -31,12 +36,14 @@ def test_http_400_is_rejected_with_code_and_message() -> None:
     result = classify_failure(exc, "signed")
     assert (result.status, result.code) == (SendStatus.REJECTED, 21104)
     assert "invalid nonce" in result.message
+    assert result.refusal is not None and result.refusal.kind is RefusalKind.NONCE and result.worth_retrying
 
 
 def test_429_after_budget_is_rejected_23000() -> None:
     exc = ApiException(status=429, reason="Too Many Requests", body='{"code": 23000, "message": "too many"}')
     result = classify_failure(exc, None)
     assert (result.status, result.code) == (SendStatus.REJECTED, 23000)
+    assert result.refusal is not None and result.refusal.kind is RefusalKind.TRANSPORT
 
 
 def test_ambiguous_failures_are_unknown() -> None:
@@ -46,3 +53,36 @@ def test_ambiguous_failures_are_unknown() -> None:
         result = classify_failure(exc, "signed")
         assert result.status is SendStatus.UNKNOWN, exc
         assert result.tx_hash == "signed"
+        assert result.worth_retrying
+
+
+@pytest.mark.parametrize(("http", "code", "message", "kind"), [
+    # Codes quoted from the venue (tests/wire/rest/sendTx/): decided by the code whatever the words.
+    (400, 21104, "invalid nonce", RefusalKind.NONCE),
+    (400, 400, "invalid nonce", RefusalKind.NONCE),  # lighter-python #60: the code is 400, the text says it
+    (400, 21120, "invalid signature", RefusalKind.FINAL),
+    (400, 21136, "invalid PublicKey, update the sdk to the latest version", RefusalKind.FINAL),
+    (400, 21511, "invalid tx type for account", RefusalKind.FINAL),
+    (400, 21120, "anything", RefusalKind.FINAL),
+    # No venue code known: the message decides.
+    (400, 21130, "not enough margin", RefusalKind.FINAL),
+    (200, 99999, "Insufficient margin for order", RefusalKind.FINAL),
+    (400, 21121, "size below minimum 0.00020", RefusalKind.FINAL),
+    (400, 21124, "quote amount below minimum 10", RefusalKind.FINAL),
+    # Transport: the same order may go again.
+    (429, 23000, "too many requests", RefusalKind.TRANSPORT),
+    (503, None, "Service Unavailable", RefusalKind.TRANSPORT),
+    (None, None, "timed out", RefusalKind.TRANSPORT),
+    (200, 23000, "Too Many Requests", RefusalKind.TRANSPORT),
+    # Anything else is UNKNOWN: retried within the chase's attempts, never fatal by guess.
+    (400, 21149, "integrator is not approved", RefusalKind.UNKNOWN),
+    (400, 21727, "invalid client order index", RefusalKind.UNKNOWN),
+    (400, 21105, "transaction expired", RefusalKind.UNKNOWN),
+    (400, 29500, "injected failure", RefusalKind.UNKNOWN),
+    (400, None, "", RefusalKind.UNKNOWN),
+])
+def test_refusals_are_classified_by_code_and_message(
+        http: int | None, code: int | None, message: str, kind: RefusalKind) -> None:
+    refusal = classify_refusal(http, code, message)
+    assert refusal.kind is kind
+    assert refusal.worth_retrying is (kind is not RefusalKind.FINAL)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from hedge_strategy.exchange import (
+    EndReason,
     Fill,
     OrderUpdate,
     Purpose,
@@ -14,6 +15,7 @@ from hedge_strategy.exchange import (
     SendStatus,
     Side,
     StreamUp,
+    VenueState,
     make_coid,
 )
 from tests.fixtures.sim import SimProcess
@@ -46,17 +48,17 @@ async def test_post_only_open_then_forced_trade_gives_fill(sim: SimProcess, open
     assert result.status is SendStatus.ACCEPTED and result.code == 200 and result.tx_hash
 
     opened = await next_event(events, OrderUpdate, lambda u: u.client_order_index == coid(1))
-    assert (opened.status, opened.side, opened.price, opened.remaining_size) == (
-        "open", Side.BUY, D("94000.0"), SIZE)
+    assert (opened.state, opened.side, opened.price, opened.remaining_size) == (
+        VenueState.LIVE, Side.BUY, D("94000.0"), SIZE)
 
     trades = await sim.trade(market_id=1, side="sell", size="0.0002")
     seen = await events_until(events, lambda seen: any(isinstance(e, Fill) for e in seen) and any(
-        isinstance(e, OrderUpdate) and e.status == "filled" for e in seen))
+        isinstance(e, OrderUpdate) and e.state is VenueState.FILLED for e in seen))
     (fill,) = [e for e in seen if isinstance(e, Fill)]
     assert fill.trade_id == trades[0]["trade_id"]
     assert fill.client_order_index == coid(1) and fill.order_index == opened.order_index
     assert (fill.side, fill.size, fill.price, fill.is_maker) == (Side.BUY, SIZE, D("94000.0"), True)
-    (filled,) = [e for e in seen if isinstance(e, OrderUpdate) and e.status == "filled"]
+    (filled,) = [e for e in seen if isinstance(e, OrderUpdate) and e.state is VenueState.FILLED]
     assert filled.filled_size == SIZE and filled.remaining_size == 0
 
     positions = await account.positions()
@@ -85,7 +87,7 @@ async def test_ioc_market_and_reduce_only(sim: SimProcess, open_account: Opener)
     missed_coid = coid(12, purpose=Purpose.HEDGE)
     assert (await taker.place_ioc(btc, Side.BUY, SIZE, D("94000.0"), missed_coid)).accepted
     ended = await next_event(events, OrderUpdate, lambda u: u.client_order_index == missed_coid)
-    assert ended.status == "canceled" and ended.filled_size == 0
+    assert ended.end_reason is EndReason.CANCELED_BY_US and ended.filled_size == 0
 
     # Long 0.0004: a reduce-only sell of more is cut to the position, and leaves us flat.
     assert (await maker.place_post_only(btc, Side.BUY, D("0.001"), D("94500.0"), coid(2, Role.B))).accepted
@@ -100,7 +102,7 @@ async def test_ioc_market_and_reduce_only(sim: SimProcess, open_account: Opener)
     result = await taker.place_market(btc, Side.SELL, SIZE, D("90000.0"), flat_close, reduce_only=True)
     assert result.accepted
     refused = await next_event(events, OrderUpdate, lambda u: u.client_order_index == flat_close)
-    assert refused.status == "canceled-reduce-only"
+    assert (refused.state, refused.end_reason) == (VenueState.CANCELED, EndReason.REDUCE_ONLY)
 
 
 async def test_cancel_by_client_index_and_cancel_all(sim: SimProcess, open_account: Opener) -> None:
@@ -114,7 +116,7 @@ async def test_cancel_by_client_index_and_cancel_all(sim: SimProcess, open_accou
 
     assert (await account.cancel(btc, coid(1))).accepted
     canceled = await next_event(events, OrderUpdate, lambda u: u.client_order_index == coid(1)
-                                and u.status == "canceled")
+                                and u.end_reason is EndReason.CANCELED_BY_US)
     assert canceled.remaining_size == SIZE or canceled.remaining_size == 0
     assert {o.client_order_index for o in await account.open_orders(btc)} == {coid(2)}
 
@@ -124,7 +126,8 @@ async def test_cancel_by_client_index_and_cancel_all(sim: SimProcess, open_accou
     assert (await account.cancel_all()).accepted
     assert await account.open_orders() == []
     found = await account.orders_by_client_index([coid(1), coid(2), coid(3)])
-    assert {c: u.status for c, u in found.items()} == {c: "canceled" for c in (coid(1), coid(2), coid(3))}
+    assert {c: u.end_reason for c, u in found.items()} == {
+        c: EndReason.CANCELED_BY_US for c in (coid(1), coid(2), coid(3))}
 
 
 async def test_orders_by_client_index_chunks_and_omits_unknown(sim: SimProcess, open_account: Opener) -> None:
@@ -135,7 +138,7 @@ async def test_orders_by_client_index_chunks_and_omits_unknown(sim: SimProcess, 
         assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0") + n, c)).accepted
     found = await account.orders_by_client_index([*placed, coid(500)])
     assert set(found) == set(placed)
-    assert all(u.status == "open" and u.account_index == 101 for u in found.values())
+    assert all(u.state is VenueState.LIVE and u.account_index == 101 for u in found.values())
 
 
 async def test_trades_since(sim: SimProcess, open_account: Opener) -> None:
@@ -143,7 +146,7 @@ async def test_trades_since(sim: SimProcess, open_account: Opener) -> None:
     btc = account.market("BTC")
     since_ms = int(time.time() * 1000) - 1
     assert (await account.place_post_only(btc, Side.BUY, D("0.0004"), D("94000.0"), coid(1))).accepted
-    await next_event(events, OrderUpdate, lambda u: u.status == "open")
+    await next_event(events, OrderUpdate, lambda u: u.state is VenueState.LIVE)
     first = await sim.trade(market_id=1, side="sell", size="0.0002")
     second = await sim.trade(market_id=1, side="sell", size="0.0002")
     fills = await account.trades_since(since_ms)
@@ -184,4 +187,4 @@ async def test_orders_inside_their_speed_bump_are_not_found_yet(sim_factory: Any
     assert (await taker.place_ioc(btc, Side.BUY, SIZE, D("95000.0"), hedge)).accepted
     assert await taker.orders_by_client_index([hedge]) == {}
     await next_event(events, Fill, lambda f: f.client_order_index == hedge)
-    assert (await taker.orders_by_client_index([hedge]))[hedge].status == "filled"
+    assert (await taker.orders_by_client_index([hedge]))[hedge].state is VenueState.FILLED

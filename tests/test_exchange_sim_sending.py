@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from hedge_strategy.exchange import OrderUpdate, Purpose, Role, SendStatus, Side, make_coid
+from hedge_strategy.exchange import OrderUpdate, Purpose, Role, SendStatus, Side, VenueState, make_coid
 from tests.fixtures.sim import SimProcess
 from tests.test_exchange_simkit import Opener, next_event, open_account
 
@@ -36,7 +36,7 @@ async def test_nonce_desync_resyncs_once_and_succeeds(sim: SimProcess, open_acco
     assert result.status is SendStatus.ACCEPTED
     assert account.nonce_resyncs == 1
     found = await account.orders_by_client_index([coid(1), coid(2)])
-    assert (found[coid(1)].status, found[coid(2)].status) == ("canceled", "open")
+    assert (found[coid(1)].state, found[coid(2)].state) == (VenueState.CANCELED, VenueState.LIVE)
 
 
 async def test_unanswered_sendtx_is_unknown_and_found_by_client_index(sim: SimProcess,
@@ -51,7 +51,7 @@ async def test_unanswered_sendtx_is_unknown_and_found_by_client_index(sim: SimPr
     assert after.status is SendStatus.ACCEPTED  # the nonce was resynced, so the next send is clean
     assert account.nonce_resyncs == 1
     found = await account.orders_by_client_index([coid(1), coid(2)])
-    assert found[coid(1)].status == "open"  # the ambiguous order did reach the book
+    assert found[coid(1)].state is VenueState.LIVE  # the ambiguous order did reach the book
 
 
 async def test_server_error_is_unknown_then_next_send_works(sim: SimProcess, open_account: Opener) -> None:
@@ -90,10 +90,14 @@ async def test_exchange_rejections_keep_the_nonce(sim: SimProcess, open_account:
     btc = account.market("BTC")
     too_small = await account.place_post_only(btc, Side.BUY, D("0.0001"), D("90000.0"), coid(1))
     assert too_small.status is SendStatus.REJECTED and too_small.code == 21121
+    assert not too_small.worth_retrying  # "size below minimum": final by its message (the code is the sim's)
     await sim.faults(reject_next_sendtx=1, code=21130, message="not enough margin")
     refused = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(2))
     assert refused.status is SendStatus.REJECTED and refused.code == 21130
-    assert "not enough margin" in refused.message
+    assert "not enough margin" in refused.message and not refused.worth_retrying
+    await sim.faults(reject_next_sendtx=1)  # the injected failure (29500): no meaning known, worth retrying
+    injected = await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(4))
+    assert injected.status is SendStatus.REJECTED and injected.worth_retrying
     assert (await account.place_post_only(btc, Side.BUY, SIZE, D("90000.0"), coid(3))).accepted
     assert account.nonce_resyncs == 0
 
@@ -125,7 +129,7 @@ async def test_send_waits_for_ready_and_a_failed_ready_sends_nothing(sim: SimPro
     assert await sent_count() == before
     gate.set()
     assert (await sent).accepted  # and the nonce the refused send did not use is still the right one
-    assert (await account.orders_by_client_index([coid(2)]))[coid(2)].status == "open"
+    assert (await account.orders_by_client_index([coid(2)]))[coid(2)].state is VenueState.LIVE
 
 
 async def test_a_send_cancelled_mid_post_resyncs_its_nonce_before_the_next(sim: SimProcess,

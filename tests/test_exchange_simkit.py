@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
 
-from hedge_strategy.exchange import Event, LighterAccount
+from hedge_strategy.exchange import Event, LighterAccount, Purpose, Role, make_coid
 from tests.fixtures.sim import SimProcess
 
 E = TypeVar("E")
@@ -20,7 +21,19 @@ FAST = {
     "ws_heartbeat_timeout_s": 2.0,
     "ws_backoff_min_s": 0.05,
     "ws_backoff_max_s": 0.5,
+    # A 2 s heartbeat means a ping each way every second on each connection, far more than the venue's
+    # cadence: the WebSocket message budget is raised to match (it is tested in test_exchange_ws_budget.py
+    # and test_exchange_stream_faults.py).
+    "ws_messages_per_minute": 600,
 }
+
+
+MIN_SIZE = Decimal("0.0002")  # BTC's minimum order on the simulator
+
+
+def maker_coid(n: int) -> int:
+    """A's n-th maker client order index."""
+    return make_coid(Role.A, Purpose.MAKER, n)
 
 
 async def next_event(queue: asyncio.Queue[Event], kind: type[E], where: Callable[[E], bool] = lambda _: True,

@@ -1,169 +1,159 @@
-"""The stream loop against a scripted WebSocket server: gaps, malformed frames, pings, auth errors.
+"""The stream against a scripted WebSocket server: book continuity, malformed frames, pings, silence, tokens.
 
-The server is real (websockets on 127.0.0.1) and plays exact frames the simulator cannot be made to send,
-such as an offset gap or garbage; the code under test is the real AccountStream.
+The server is real (websockets on 127.0.0.1, tests/fixtures/ws_script.py) and plays exact frames the simulator
+cannot be made to send; the code under test is the real AccountStream, which keeps its books and its account
+channels on two connections.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
 
-import pytest
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from hedge_strategy.exchange.events import OrderUpdate, StreamDown, StreamUp, TopOfBook
+from tests.fixtures.ws_script import ACCOUNT, Scripted, book_frame, next_of
 
-from hedge_strategy.exchange.events import Event, OrderUpdate, StreamDown, StreamUp, TopOfBook
-from hedge_strategy.exchange.stream import AccountStream
-
-ACCOUNT = 7
 ORDER = {"order_index": 281474976710700, "client_order_index": 11000000000001, "market_index": 1,
          "owner_account_index": ACCOUNT, "initial_base_amount": "0.00020", "price": "100.0",
          "remaining_base_amount": "0.00020", "filled_base_amount": "0.00000", "is_ask": False,
          "status": "open", "updated_at": 1}
 
 
-Levels = list[tuple[str, str]]
+async def top_with_bid(kit: Scripted, bid: str) -> TopOfBook:
+    while True:
+        top: TopOfBook = await next_of(kit.events, TopOfBook)
+        if top.best_bid == Decimal(bid):
+            return top
 
 
-def book_frame(kind: str, offset: int, bids: Levels, asks: Levels) -> dict[str, Any]:
-    levels = {"bids": [{"price": p, "size": s} for p, s in bids],
-              "asks": [{"price": p, "size": s} for p, s in asks]}
-    return {"type": f"{kind}/order_book", "channel": "order_book:1", "offset": offset,
-            "order_book": {**levels, "offset": offset}}
+def requests(frames: list[dict[str, object]]) -> list[tuple[object, object]]:
+    """(type, channel) of the subscribe / unsubscribe frames a client sent."""
+    return [(f["type"], f["channel"]) for f in frames if f["type"] in ("subscribe", "unsubscribe")]
 
 
-class Script:
-    """One server; each accepted connection hands its (connection, client frame queue) to the test."""
-
-    def __init__(self) -> None:
-        self.sessions: asyncio.Queue[tuple[ServerConnection, asyncio.Queue[dict[str, Any]]]] = asyncio.Queue()
-
-    async def handler(self, ws: ServerConnection) -> None:
-        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        await self.sessions.put((ws, inbox))
-        with contextlib.suppress(ConnectionClosed):  # the client going away ends the session
-            async for message in ws:
-                await inbox.put(json.loads(message))
-
-
-async def expect(inbox: asyncio.Queue[dict[str, Any]], **fields: Any) -> dict[str, Any]:
-    async def scan() -> dict[str, Any]:
-        while True:
-            frame = await inbox.get()
-            if all(frame.get(k) == v for k, v in fields.items()):
-                return frame
-    return await asyncio.wait_for(scan(), 5.0)
-
-
-async def next_of(events: asyncio.Queue[Event], kind: type) -> Any:
-    async def scan() -> Any:
-        while True:
-            event = await events.get()
-            if isinstance(event, kind):
-                return event
-    return await asyncio.wait_for(scan(), 5.0)
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[tuple[Script, AccountStream, asyncio.Queue[Event], list[bool]]]:
-    script = Script()
-    events: asyncio.Queue[Event] = asyncio.Queue()
-    token_requests: list[bool] = []
-
-    async def token_source(fresh: bool) -> tuple[str, float]:
-        token_requests.append(fresh)
-        return f"token{len(token_requests)}", time.time() + 600
-
-    async with serve(script.handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        stream = AccountStream(
-            ws_url=f"ws://127.0.0.1:{port}", account_index=ACCOUNT, book_market_ids=[1],
-            token_source=token_source, emit=events.put_nowait, heartbeat_timeout_s=2.0,
-            backoff_min_s=0.01, backoff_max_s=0.05, token_refresh_margin_s=60)
-        stream.start()
-        yield script, stream, events, token_requests
-        await stream.close()
-
-
-async def open_session(script: Script) -> tuple[ServerConnection, asyncio.Queue[dict[str, Any]]]:
-    ws, inbox = await asyncio.wait_for(script.sessions.get(), 5.0)
-    await ws.send(json.dumps({"type": "connected", "session_id": "s"}))
-    subscribed = [await expect(inbox, type="subscribe") for _ in range(4)]
-    channels = {f["channel"]: f.get("auth") for f in subscribed}
-    assert channels["order_book/1"] is None
-    for name in ("account_all_orders", "account_all_trades", "account_all_positions"):
-        assert channels[f"{name}/{ACCOUNT}"] is not None
-        await ws.send(json.dumps({"type": f"subscribed/{name}", "channel": f"{name}:{ACCOUNT}",
-                                  name.removeprefix("account_all_"): {}}))
-    return ws, inbox
-
-
-async def test_book_gap_resubscribes_and_garbage_is_skipped(scripted: Any) -> None:
-    script, stream, events, _ = scripted
-    ws, inbox = await open_session(script)
-    await ws.send(json.dumps(book_frame("subscribed", 5, [("100.0", "1"), ("99.0", "2")], [("101.0", "1")])))
-    top = await next_of(events, TopOfBook)  # snapshot events come first, then the confirmation
+async def test_a_nonce_gap_resyncs_the_book_and_spares_the_account_connection(scripted: Scripted) -> None:
+    stream = scripted.stream()
+    account = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+    books = await scripted.script.next_books()
+    await books.expect(type="subscribe", channel="order_book/1")
+    await books.send(book_frame("subscribed", [("100.0", "1"), ("99.0", "2")], [("101.0", "1")],
+                                nonce=500, begin_nonce=0, offset=7))
+    top = await next_of(scripted.events, TopOfBook)
     assert (top.best_bid, top.best_ask) == (Decimal("100.0"), Decimal("101.0"))
-    assert await next_of(events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
 
-    no_book = '{"type": "update/order_book", "channel": "order_book:1"}'
-    for garbage in ("not json", "[1, 2]", '{"type": 3}', no_book):
-        await ws.send(garbage)
-    bad_order = dict(ORDER, price="NaN-ish", client_order_index=5)
-    await ws.send(json.dumps({"type": "update/account_all_orders", "channel": f"account_all_orders:{ACCOUNT}",
-                              "orders": {"1": [bad_order, ORDER], "x": [ORDER]}}))
-    # The malformed book frame made the client ask for a fresh snapshot; the bad order was skipped alone.
-    await expect(inbox, type="unsubscribe", channel="order_book/1")
-    await expect(inbox, type="subscribe", channel="order_book/1")
-    update = await next_of(events, OrderUpdate)
-    assert update.client_order_index == ORDER["client_order_index"]
-
-    await ws.send(json.dumps({"type": "ping"}))
-    await expect(inbox, type="pong")
-
-    await ws.send(json.dumps(book_frame("subscribed", 10, [("100.0", "1")], [("101.0", "1")])))
-    await ws.send(json.dumps(book_frame("update", 11, [("100.0", "0"), ("99.5", "3")], [])))
-    top = await next_of(events, TopOfBook)
-    while top.best_bid != Decimal("99.5"):
-        top = await next_of(events, TopOfBook)
+    # begin_nonce == the previous nonce: the chain holds, though the server's offset jumps by 12.
+    await books.send(book_frame("update", [("100.0", "0"), ("99.5", "3")], [], nonce=530, begin_nonce=500,
+                                offset=19))
+    await top_with_bid(scripted, "99.5")
     assert stream.fresh_book(1) is not None
 
-    await ws.send(json.dumps(book_frame("update", 13, [("98.0", "1")], [])))  # 12 is missing: a gap
-    await expect(inbox, type="unsubscribe", channel="order_book/1")
-    await expect(inbox, type="subscribe", channel="order_book/1")
-    assert stream.fresh_book(1) is None  # not trusted until the new snapshot
-    await ws.send(json.dumps(book_frame("subscribed", 40, [("97.0", "1")], [("101.0", "1")])))
-    top = await next_of(events, TopOfBook)
-    assert top.best_bid == Decimal("97.0")
-    assert stream.books[1].offset == 40
-    assert stream.up  # none of this cost the connection
+    await books.send(book_frame("update", [("98.0", "1")], [], nonce=560, begin_nonce=540, offset=20))  # gap
+    await books.expect(type="unsubscribe", channel="order_book/1")
+    await books.expect(type="subscribe", channel="order_book/1")
+    assert stream.fresh_book(1) is None  # nobody prices off it until the new snapshot
+    # What still arrives from the old subscription changes nothing and costs no message.
+    await books.send(book_frame("update", [("96.0", "1")], [], nonce=590, begin_nonce=560, offset=21))
+    await books.send(book_frame("subscribed", [("97.0", "1")], [("101.0", "1")], nonce=9000, begin_nonce=0,
+                                offset=3))  # a new subscription: the server's offset starts elsewhere
+    await top_with_bid(scripted, "97.0")
+    fresh = stream.fresh_book(1)
+    assert fresh is not None and fresh.seq is not None and fresh.seq.nonce == 9000
+    assert stream.book_resyncs == 1
+    assert requests(books.frames) == [("subscribe", "order_book/1"), ("unsubscribe", "order_book/1"),
+                                      ("subscribe", "order_book/1")]
+    # The account connection never noticed.
+    assert stream.up and not account.closed
+    assert requests(account.frames) == [("subscribe", f"{name}/{ACCOUNT}") for name in
+                                        ("account_all_orders", "account_all_trades", "account_all_positions")]
 
 
-async def test_auth_error_reconnects_with_a_fresh_token(scripted: Any) -> None:
-    script, _, events, token_requests = scripted
-    ws, _ = await open_session(script)
-    await ws.send(json.dumps(book_frame("subscribed", 1, [], [])))
-    await next_of(events, StreamUp)
-    await ws.send(json.dumps({"type": "error", "channel": f"account_all_orders/{ACCOUNT}", "code": 21140,
-                              "message": "invalid auth token: expired"}))
-    down = await next_of(events, StreamDown)
+async def test_older_offset_form_and_malformed_frames(scripted: Scripted) -> None:
+    stream = scripted.stream()
+    account = await scripted.script.open_account()
+    await next_of(scripted.events, StreamUp)
+    books = await scripted.script.next_books()
+    await books.expect(type="subscribe", channel="order_book/1")
+    # The pre-Dec-2025 form (no nonces): offset +1 per update.
+    await books.send(book_frame("subscribed", [("100.0", "1")], [("101.0", "1")], offset=10))
+    await books.send(book_frame("update", [("100.0", "0"), ("99.5", "3")], [], offset=11))
+    await top_with_bid(scripted, "99.5")
+
+    no_book = '{"type": "update/order_book", "channel": "order_book:1"}'
+    for garbage in ("not json", "[1, 2]", '{"type": 3}', '{"error": "not an object"}', no_book):
+        await books.send(garbage)
+    await books.expect(type="unsubscribe", channel="order_book/1")  # the malformed book frame: resync
+    await books.expect(type="subscribe", channel="order_book/1")
+    bad_order = dict(ORDER, price="NaN-ish", client_order_index=5)
+    await account.send({"type": "update/account_all_orders", "channel": f"account_all_orders:{ACCOUNT}",
+                        "orders": {"1": [bad_order, ORDER], "x": [ORDER]}})
+    update = await next_of(scripted.events, OrderUpdate)  # the bad order was skipped alone
+    assert update.client_order_index == ORDER["client_order_index"]
+    await account.send({"type": "ping"})
+    await account.expect(type="pong")
+
+    await books.send(book_frame("subscribed", [("100.0", "1")], [("101.0", "1")], offset=40))
+    await books.send(book_frame("update", [("98.0", "1")], [], offset=42))  # 41 is missing: a gap
+    await books.expect(type="unsubscribe", channel="order_book/1")
+    assert stream.fresh_book(1) is None
+    assert stream.up and not account.closed
+
+
+async def test_a_refused_token_is_replaced_at_once_on_the_same_connection(scripted: Scripted) -> None:
+    stream = scripted.stream(books=(), heartbeat_s=30.0)  # a wait for silence would outlast the test
+    account = await scripted.script.next_account()
+    # Refused at subscribe time, in the simulator's form: a new token, and that channel again.
+    first = await account.expect(type="subscribe", channel=f"account_all_trades/{ACCOUNT}")
+    await account.send({"type": "error", "channel": f"account_all_trades/{ACCOUNT}", "code": 21140,
+                        "message": "invalid auth token: expired"})
+    again = await account.expect(type="subscribe", channel=f"account_all_trades/{ACCOUNT}")
+    assert again["auth"] != first["auth"] and scripted.token_requests == [False, True]
+    for name in ("account_all_orders", "account_all_trades", "account_all_positions"):
+        await account.send({"type": f"subscribed/{name}", "channel": f"{name}:{ACCOUNT}",
+                            name.removeprefix("account_all_"): {}})
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+
+    # Refused later on a live subscription, in the venue's form (captured text): the stream is down until
+    # the channel is back, and comes back as a reconnect so that reconciliation looks for missed fills.
+    await account.send({"error": {"code": 20013,
+                                  "message": f"invalid auth: expired token: account_all_orders:{ACCOUNT}"}})
+    down = await next_of(scripted.events, StreamDown)
     assert "auth" in down.reason
-    await open_session(script)
-    assert token_requests == [False, True]
+    resent = await account.expect(type="subscribe", channel=f"account_all_orders/{ACCOUNT}")
+    assert resent["auth"] == f"token{len(scripted.token_requests)}" and scripted.token_requests[-1] is True
+    await account.send({"type": "subscribed/account_all_orders", "channel": f"account_all_orders:{ACCOUNT}",
+                        "orders": {}})
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=True)
+    assert not account.closed and scripted.script.accounts.empty()  # no new connection was needed
+    assert stream.connects == 2
 
 
-async def test_subscriptions_never_confirmed_means_reconnect(scripted: Any) -> None:
-    script, stream, events, _ = scripted
-    ws, inbox = await asyncio.wait_for(script.sessions.get(), 5.0)
-    await ws.send(json.dumps({"type": "connected"}))
-    await expect(inbox, type="subscribe")
+async def test_no_greeting_costs_no_heartbeat(scripted: Scripted) -> None:
+    scripted.script.greet = False
+    scripted.stream(books=(), heartbeat_s=30.0)
+    account = await scripted.script.next_account()  # it subscribed without a 'connected' frame
+    await account.confirm_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+
+
+async def test_a_missed_ping_is_a_dead_connection(scripted: Scripted) -> None:
+    stream = scripted.stream(books=())
+    account = await scripted.script.open_account()
+    await next_of(scripted.events, StreamUp)
+    await account.send({"type": "ping"})
+    await account.expect(type="pong")
+    # Then nothing: the client pings once to prove the link, hears nothing, and starts over.
+    await account.expect(type="ping")
+    down = await next_of(scripted.events, StreamDown)
+    assert "no frame for" in down.reason
+    again = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=True)
+    assert again.serial != account.serial and stream.up
+
+
+async def test_subscriptions_never_confirmed_means_reconnect(scripted: Scripted) -> None:
+    stream = scripted.stream(books=())
+    account = await scripted.script.next_account()
     # The server says nothing more; our probe ping is the only traffic, and no StreamUp is ever emitted.
-    await expect(inbox, type="ping")
-    await asyncio.wait_for(script.sessions.get(), 10.0)  # the client gave up and came back
-    assert events.empty() and not stream.up
+    await account.expect(type="ping")
+    await scripted.script.next_account()  # the client gave up and came back
+    assert scripted.events.empty() and not stream.up

@@ -4,7 +4,6 @@ a local webhook server."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -60,18 +59,20 @@ async def alerter(receiver: Receiver) -> AsyncIterator[Alerter]:
 async def test_alerts_after_the_grace_once_per_episode_and_again_on_a_new_break(
     receiver: Receiver, alerter: Alerter
 ) -> None:
-    reader = Reader()
-    watchdog = ExposureWatchdog(reader, TOLERANCE, grace_s=0.2, alerter=alerter, metrics=None,
-                                interval_s=0.01, market="BTC")
+    reader, clock = Reader(), FakeClock()  # the watchdog reads often; only the test moves its clock
+    watchdog = ExposureWatchdog(reader, TOLERANCE, grace_s=0.25, alerter=alerter, metrics=None,
+                                interval_s=0.01, market="BTC", clock=clock)
     await watchdog.start()
     try:
         await reader.more_calls(3)
         assert not watchdog.breached
 
-        broke_at = time.monotonic()
         reader.net = Decimal("0.0003")  # A filled, B never hedged
+        await reader.more_calls(5)  # read after read within the grace: the episode is open, no alert yet
+        assert watchdog.breached and watchdog.alerts == 0
+        clock.now += 0.25
         first = await receiver.next()
-        assert time.monotonic() - broke_at >= 0.2
+        assert first.body["details"]["open_for_s"] == 0.25
         assert first.body["kind"] == "exposure" and first.body["severity"] == "critical"
         assert first.body["details"]["net"] == "0.0003" and first.body["details"]["tolerance"] == "0.00001"
         assert "0.0003 on BTC" in first.body["message"]
@@ -85,6 +86,9 @@ async def test_alerts_after_the_grace_once_per_episode_and_again_on_a_new_break(
         assert not watchdog.breached
 
         reader.net = Decimal("-0.0002")  # a new break, in the other direction
+        await reader.more_calls(2)
+        assert watchdog.breached and watchdog.alerts == 1
+        clock.now += 0.25
         second = await receiver.next()
         assert second.body["details"]["net"] == "-0.0002"
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hedge_strategy.exchange.events import OrderUpdate, Side
+from hedge_strategy.exchange.events import EndReason, OrderUpdate, Side, VenueState
 from hedge_strategy.execution import journal as journal_module
 from hedge_strategy.execution.journal import (
     DuplicateOrderError,
@@ -57,14 +57,17 @@ def make_fill(trade_id: int, coid: int, size: str = "0.0002", price: str = "9500
     )
 
 
-def make_update(coid: int, status: str, filled: str = "0", size: str = "0.0004") -> OrderUpdate:
+def make_update(
+    coid: int, state: VenueState, end: EndReason | None = None, filled: str = "0", size: str = "0.0004"
+) -> OrderUpdate:
     return OrderUpdate(
         account_index=ACCOUNT,
         market_id=MARKET,
         client_order_index=coid,
         order_index=2**48 + coid,
         side=Side.BUY,
-        status=status,
+        state=state,
+        end_reason=end,
         price=Decimal("95000.0"),
         initial_size=Decimal(size),
         filled_size=Decimal(filled),
@@ -175,22 +178,24 @@ async def test_fills_before_the_open_update_and_stale_updates_after(journal: Jou
     assert journal.apply_fill(make_fill(1, 51))  # the fill overtakes the "open" update
     assert journal.get(51).state is S.PARTIALLY_FILLED
     # The late "open" update (filled 0) must not move the order backwards.
-    journal.apply_order_update(make_update(51, "open", filled="0"))
+    journal.apply_order_update(make_update(51, VenueState.LIVE, filled="0"))
     order = journal.get(51)
     assert order.state is S.PARTIALLY_FILLED
     assert order.filled_size == Decimal("0.0002")
     assert order.order_index == 2**48 + 51
-    journal.apply_order_update(make_update(51, "filled", filled="0.0004"))
+    journal.apply_order_update(make_update(51, VenueState.FILLED, filled="0.0004"))
     assert order.state is S.FILLED
-    journal.apply_order_update(make_update(51, "open", filled="0.0002"))
+    journal.apply_order_update(make_update(51, VenueState.LIVE, filled="0.0002"))
     assert order.state is S.FILLED
 
 
 async def test_exchange_filled_size_counts_while_fills_are_in_flight(journal: Journal) -> None:
     await journal.record_new(make_order(61))
-    journal.apply_order_update(make_update(61, "canceled", filled="0.0002"))
+    canceled = make_update(61, VenueState.CANCELED, EndReason.CANCELED_BY_US, filled="0.0002")
+    journal.apply_order_update(canceled)
     order = journal.get(61)
-    assert (order.state, order.reason) == (S.CANCELED, "canceled")
+    assert (order.state, order.reason) == (S.CANCELED, "canceled_by_us")
+    assert order.end_reason is EndReason.CANCELED_BY_US
     assert order.filled_size == Decimal("0.0002")
     assert journal.fills_total(61) == Decimal(0)
     # The fill that raced the cancel arrives: recorded, counted once, state stays terminal.
@@ -200,31 +205,38 @@ async def test_exchange_filled_size_counts_while_fills_are_in_flight(journal: Jo
     assert order.state is S.CANCELED
 
 
+END = EndReason
+
+
 @pytest.mark.parametrize(
-    ("status", "filled", "state", "reason"),
+    ("venue", "end", "filled", "state", "reason"),
     [
-        ("open", "0", S.OPEN, None),
-        ("pending", "0", S.OPEN, None),
-        ("in-progress", "0", S.OPEN, None),
-        ("open", "0.0001", S.PARTIALLY_FILLED, None),
-        ("filled", "0.0004", S.FILLED, None),
-        ("canceled", "0", S.CANCELED, "canceled"),
-        ("canceled-post-only", "0", S.CANCELED, "canceled-post-only"),
-        ("canceled-too-much-slippage", "0.0001", S.CANCELED, "canceled-too-much-slippage"),
+        (VenueState.LIVE, None, "0", S.OPEN, None),
+        (VenueState.LIVE, None, "0.0001", S.PARTIALLY_FILLED, None),
+        (VenueState.FILLED, None, "0.0004", S.FILLED, None),
+        (VenueState.CANCELED, END.CANCELED_BY_US, "0", S.CANCELED, END.CANCELED_BY_US),
+        (VenueState.CANCELED, END.POST_ONLY_WOULD_CROSS, "0", S.CANCELED, END.POST_ONLY_WOULD_CROSS),
+        (VenueState.CANCELED, END.TOO_MUCH_SLIPPAGE, "0.0001", S.CANCELED, END.TOO_MUCH_SLIPPAGE),
+        (VenueState.CANCELED, None, "0", S.CANCELED, END.OTHER),
     ],
 )
-async def test_lighter_status_maps_to_state(
-    journal: Journal, status: str, filled: str, state: OrderState, reason: str | None
+async def test_venue_facts_map_to_state(
+    journal: Journal,
+    venue: VenueState,
+    end: EndReason | None,
+    filled: str,
+    state: OrderState,
+    reason: EndReason | None,
 ) -> None:
     await journal.record_new(make_order(71))
-    assert journal.apply_order_update(make_update(71, status, filled=filled))
+    assert journal.apply_order_update(make_update(71, venue, end, filled=filled))
     order = journal.get(71)
-    assert (order.state, order.reason, order.filled_size) == (state, reason, Decimal(filled))
+    assert (order.state, order.end_reason, order.filled_size) == (state, reason, Decimal(filled))
 
 
 async def test_unknown_status_leaves_state(journal: Journal) -> None:
     await journal.record_new(make_order(72))
-    journal.apply_order_update(make_update(72, "frobnicated"))
+    journal.apply_order_update(make_update(72, VenueState.UNRECOGNISED))
     assert journal.get(72).state is S.PENDING_SUBMIT
 
 
@@ -256,7 +268,7 @@ async def test_illegal_moves_keep_state_and_reason(path: Path, journal: Journal)
     assert journal.transition(91, S.REJECTED, reason="never reached the exchange")
     assert not journal.transition(91, S.OPEN)
     assert not journal.transition(91, S.CANCELED, reason="late")
-    journal.apply_order_update(make_update(91, "open"))
+    journal.apply_order_update(make_update(91, VenueState.LIVE))
     order = journal.get(91)
     assert (order.state, order.reason) == (S.REJECTED, "never reached the exchange")
     await journal.flush()

@@ -12,7 +12,16 @@ from decimal import Decimal
 
 import pytest
 
-from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, StreamUp
+from hedge_strategy.exchange.events import (
+    EndReason,
+    Event,
+    Fill,
+    OrderUpdate,
+    PositionSnapshot,
+    Side,
+    StreamUp,
+    VenueState,
+)
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.execution.journal import Intent, Journal, JournalOrder, OrderState, new_order
 from hedge_strategy.execution.reconcile import NEVER_REACHED, WATERMARK_KEY, Reconciler, now_ms
@@ -59,7 +68,7 @@ class ScriptedExchange:
 
     async def open_orders(self, market: MarketInfo | None = None) -> list[OrderUpdate]:
         self._maybe_fail("open_orders")
-        return [u for u in self.orders.values() if u.status == "open"]
+        return [u for u in self.orders.values() if u.state is VenueState.LIVE]
 
     async def trades_since(self, since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
         self._maybe_fail("trades")
@@ -74,9 +83,11 @@ class ScriptedExchange:
         return BTC
 
 
-def update(coid: int, status: str, filled: str = "0", size: str = "0.0004") -> OrderUpdate:
+def update(
+    coid: int, state: VenueState, end: EndReason | None = None, filled: str = "0", size: str = "0.0004"
+) -> OrderUpdate:
     return OrderUpdate(
-        ACCOUNT, 1, coid, 2**48 + coid, Side.BUY, status, Decimal("95000.0"), Decimal(size),
+        ACCOUNT, 1, coid, 2**48 + coid, Side.BUY, state, end, Decimal("95000.0"), Decimal(size),
         Decimal(filled), Decimal(size) - Decimal(filled), now_ms(),
     )  # fmt: skip
 
@@ -144,7 +155,7 @@ async def test_unresolved_orders_resolved_by_client_index(
     )  # created long ago but sent just now: grace from the send
     await record(journal, 6, age_s=60, sent_age_s=60)
     journal.transition(6, OrderState.UNKNOWN)
-    exchange.orders = {1: update(1, "open"), 2: update(2, "filled", filled="0.0004")}
+    exchange.orders = {1: update(1, VenueState.LIVE), 2: update(2, VenueState.FILLED, filled="0.0004")}
 
     report = await reconciler.run_once("startup")
 
@@ -192,7 +203,7 @@ async def test_missed_fills_recovered_once_and_watermark_persisted(
     # One fill arrives on the stream, one is lost in a gap.
     exchange.trades = [trade(70, 7, now_ms()), trade(71, 7, now_ms())]
     assert await tracker.ingest_fill(exchange.trades[0], source="ws")
-    exchange.orders = {7: update(7, "filled", filled="0.0004")}
+    exchange.orders = {7: update(7, VenueState.FILLED, filled="0.0004")}
 
     report = await reconciler.run_once("reconnect")
     again = await reconciler.run_once("periodic")
@@ -234,7 +245,7 @@ async def test_a_failed_lookup_decides_nothing(
 async def test_orphans_reported(exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal) -> None:
     await record(journal, 9, age_s=60)
     journal.transition(9, OrderState.REJECTED, reason=NEVER_REACHED)
-    exchange.orders = {9: update(9, "open"), 10: update(10, "open")}
+    exchange.orders = {9: update(9, VenueState.LIVE), 10: update(10, VenueState.LIVE)}
     report = await reconciler.run_once("periodic")
     assert sorted(report.orphans) == [9, 10]
     assert journal.get(9).state is OrderState.REJECTED
@@ -246,7 +257,7 @@ async def test_confirm_final_uses_stream_events_first(
     await record(journal, 11, sent_age_s=0)
     journal.transition(11, OrderState.OPEN)
     confirming = asyncio.create_task(reconciler.confirm_final(11, timeout=5))
-    events.put_nowait(update(11, "canceled", filled="0.0002"))
+    events.put_nowait(update(11, VenueState.CANCELED, EndReason.CANCELED_BY_US, filled="0.0002"))
     events.put_nowait(trade(110, 11, now_ms()))  # the fill that raced the cancel
     order = await confirming
     assert (order.state, order.filled_size) == (OrderState.CANCELED, Decimal("0.0002"))
@@ -259,7 +270,7 @@ async def test_confirm_final_falls_back_to_rest_when_the_stream_is_silent(
 ) -> None:
     await record(journal, 12, sent_age_s=0)
     journal.transition(12, OrderState.OPEN)
-    exchange.orders = {12: update(12, "canceled", filled="0.0002")}
+    exchange.orders = {12: update(12, VenueState.CANCELED, EndReason.CANCELED_BY_US, filled="0.0002")}
     exchange.trades = [trade(120, 12, now_ms()), trade(121, 99, now_ms())]
     order = await reconciler.confirm_final(12, timeout=0.4)
     assert (order.state, order.filled_size) == (OrderState.CANCELED, Decimal("0.0002"))
@@ -272,7 +283,7 @@ async def test_confirm_final_returns_a_live_order_when_time_runs_out(
     exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal
 ) -> None:
     await record(journal, 13, sent_age_s=0)
-    exchange.orders = {13: update(13, "open")}
+    exchange.orders = {13: update(13, VenueState.LIVE)}
     order = await reconciler.confirm_final(13, timeout=0.3)
     assert order.state is OrderState.OPEN
     assert len(exchange.lookups) >= 1

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from hedge_strategy.exchange import Event, OrderUpdate, Side
+from hedge_strategy.exchange import Event, OrderUpdate, Side, VenueState
 from hedge_strategy.exchange.adapter import SendStatus
 from hedge_strategy.execution.journal import OrderState
 from hedge_strategy.execution.reconcile import NEVER_REACHED
@@ -71,7 +71,7 @@ async def test_killed_after_the_send_before_the_answer(
     await sim.faults(blackhole_next_sendtx=1)
     sending = asyncio.create_task(first.send(coid))
     reached = await _next_update(watch, coid)
-    assert reached.status == "open"  # the exchange has the order; the answer never comes
+    assert reached.state is VenueState.LIVE  # the exchange has the order; the answer never comes
     sending.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sending

@@ -9,7 +9,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
-from hedge_strategy.exchange import Purpose, Role, Side, make_coid
+from hedge_strategy.exchange import EndReason, Purpose, Role, Side, make_coid
 from hedge_strategy.execution.journal import OrderState
 from tests.fixtures.sim import SimFactory
 from tests.test_recovery_kit import SIM_OVERRIDES, NodeOpener, assert_agrees, open_node, wait_state
@@ -36,9 +36,9 @@ async def test_cancel_racing_a_fill(sim_factory: SimFactory, open_node: NodeOpen
     )
     assert cancel.accepted and raced
     order = await node.reconciler.confirm_final(coid, timeout=3)
-    assert (order.state, order.reason, order.filled_size) == (
+    assert (order.state, order.end_reason, order.filled_size) == (
         OrderState.CANCELED,
-        "canceled",
+        EndReason.CANCELED_BY_US,
         Decimal("0.0002"),
     )
     assert [f.trade_id for f in node.journal.fills_for(coid)] == [raced[0]["trade_id"]]

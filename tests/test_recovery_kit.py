@@ -25,7 +25,7 @@ import pytest
 from hedge_strategy.exchange import LighterAccount, MarketInfo, OrderUpdate, Purpose, Role, Side, make_coid
 from hedge_strategy.exchange.adapter import SendResult, SendStatus
 from hedge_strategy.execution.journal import Intent, Journal, JournalFill, JournalOrder, OrderState, new_order
-from hedge_strategy.execution.models import state_for_status
+from hedge_strategy.execution.models import state_for_venue
 from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
 from tests.fixtures.sim import SimProcess
@@ -39,6 +39,10 @@ FAST: dict[str, Any] = {
     "ws_heartbeat_timeout_s": 2.0,
     "ws_backoff_min_s": 0.05,
     "ws_backoff_max_s": 0.3,
+    # The simulator pings every 0.4 s here (SIM_OVERRIDES) and a 2 s heartbeat probes a quiet connection every
+    # second, far more than the venue's cadence: the WebSocket message budget is raised to answer them all
+    # (the budget is tested in test_exchange_ws_budget.py and test_exchange_stream_faults.py).
+    "ws_messages_per_minute": 600,
 }
 
 
@@ -125,7 +129,7 @@ def apply_send_result(tracker: OrderTracker, coid: int, result: SendResult) -> N
     if result.status is SendStatus.UNKNOWN:
         tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
     elif result.status is SendStatus.REJECTED:
-        tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
+        tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
 
 
 NodeOpener = Callable[..., Awaitable[Node]]
@@ -186,8 +190,8 @@ async def assert_agrees(node: Node, timeout_s: float = 5.0) -> None:
             assert order.state is OrderState.REJECTED, f"{coid}: {order.state} but unknown to the exchange"
             continue
         update = found[coid]
-        mapped = state_for_status(update.status, update.filled_size)
-        assert mapped is not None, update.status
+        mapped = state_for_venue(update.state, update.end_reason, update.filled_size)
+        assert mapped is not None, update.venue_status
         await _settle(node, _order_matches(node, coid, update, mapped[0]), timeout_s, f"{coid} vs {update}")
 
     expected_trades = sorted(f.trade_id for f in exchange_fills)

@@ -152,7 +152,7 @@ async def first_trades(sim: SimProcess, count: int) -> list[tuple[str, str, bool
         await ws.expect("subscribed/order_book")
         while True:
             body = await sim.get("/api/v1/recentTrades", {"market_id": 0, "limit": 100})
-            trades = models.Trades.model_validate(body).trades
+            trades = models.Trades.from_dict(body).trades
             if len(trades) >= count:
                 oldest_first = sorted(trades, key=lambda t: t.trade_id)
                 return [(t.price, t.size, t.is_maker_ask) for t in oldest_first[:count]]

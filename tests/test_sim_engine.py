@@ -138,22 +138,24 @@ def test_a_tx_without_a_signature_is_refused(sig: Any) -> None:
     nonce = h.engine.next_nonce(A, KEY)
     with pytest.raises(SimError) as refused:
         h.engine.accept_tx(14, json.dumps(body), 1)
-    assert refused.value.code == 21106 and "Sig" in refused.value.message
+    # The venue's 21120 "invalid signature" (verified); the sim checks only a signature's shape.
+    assert refused.value.code == 21120 and "Sig" in refused.value.message
     assert h.engine.next_nonce(A, KEY) == nonce  # nothing consumed
 
 
 @pytest.mark.parametrize(
     ("tx_type", "overrides", "code"),
     [
-        (13, {}, 21106),  # unsupported tx type
+        (13, {}, 21511),  # a tx type the sim does not simulate: the venue's "invalid tx type"
         (14, {"BaseAmount": "12"}, 21106),  # not an integer
         (14, {"Type": 2}, 21106),  # stop-loss orders are not simulated
         (14, {"AccountIndex": 999}, 21100),
         (14, {"AccountIndex": 1}, 21100),  # the simulator's own liquidity account is not a user account
-        (14, {"ApiKeyIndex": 4}, 21101),
-        (14, {"ExpiredAt": START_MS - 1}, 21105),
+        (14, {"ApiKeyIndex": 4}, 21108),  # the venue's "invalid PublicKey": key not registered
+        (14, {"ExpiredAt": START_MS - 1}, 21902),
         (14, {"Nonce": 5}, 21104),
-        (14, {"MarketIndex": 7}, 21120),
+        (14, {"MarketIndex": 7}, 21901),
+        (14, {"ClientOrderIndex": 1 << 48}, 21727),
         (14, {"BaseAmount": 19}, 21121),  # below 0.00020 BTC
         (14, {"Price": 0}, 21122),
         (14, {"BaseAmount": 20, "Price": 10}, 21124),  # 0.0002 * 1.0 USDC < 10 USDC
@@ -188,7 +190,7 @@ def test_refused_tx_has_its_code_and_changes_nothing(
     log = after[0]["accounts"][str(A)].pop("tx_log")
     expected[0]["accounts"][str(A)].pop("tx_log")
     assert after == expected
-    if code not in (21106, 21100):
+    if code not in (21106, 21100, 21511, 21727):  # refused before the account is known
         assert log[-1]["result"] == code
     assert h.events == []
 
@@ -408,10 +410,12 @@ def test_position_long_add_reduce_flip_with_pnl_and_fees(h: Harness) -> None:
     notionals = [Decimal("38"), Decimal("19.3"), Decimal("29.1"), Decimal("47")]
     fees = sum((n * Decimal("0.000028")).quantize(Decimal("0.000001")) for n in notionals)
     assert h.collateral(A) == Decimal("100000") - fees
-    # The maker side paid the maker rate, reported as an integer in 1e-6 USDC on the trade.
+    # Trades carry fee RATES in millionths (config 0.000028 -> 28), as the venue's do; the maker (B) paid
+    # 4 millionths of each notional.
     trades = h.engine.trades_json(account_index=A, market_id=None, order_index=None, from_ms=None, limit=10)
-    assert [t["taker_fee"] for t in reversed(trades["trades"])] == [1064, 540, 815, 1316]
-    assert trades["trades"][0]["maker_fee"] == 188  # 47 USDC * 0.000004
+    assert [(t["taker_fee"], t["maker_fee"]) for t in trades["trades"]] == [(28, 4)] * 4
+    maker_fees = sum((n * Decimal("0.000004")).quantize(Decimal("0.000001")) for n in notionals)
+    assert h.collateral(B) == Decimal("100000") - maker_fees + Decimal(h.position(B)["realized_pnl"])
     # Unrealized PnL follows the mid.
     h.engine.set_mid(BTC, Decimal("93000"))
     assert h.position(A)["unrealized_pnl"] == "0.200000"
@@ -423,17 +427,22 @@ def test_standard_tier_pays_no_fees() -> None:
     h.order(B, 1, "0.0010", "95000", "sell")
     h.order(A, 2, "0.0010", "95000", "buy", tif="ioc")
     trade = h.engine.recent_trades_json(BTC, 1)["trades"][0]
-    assert (trade["taker_fee"], trade["maker_fee"]) == (0, 0)
+    assert "taker_fee" not in trade and "maker_fee" not in trade  # zero rates are left out, as on the venue
     assert h.collateral(A) == Decimal("100000")
 
 
-def test_flat_position_stays_listed_with_sign_zero(h: Harness) -> None:
+def test_fee_rates_must_be_whole_millionths() -> None:
+    with pytest.raises(ValueError, match=r"sim\.fees\.premium\.maker: 0\.0000035 is not a whole number"):
+        Engine(SPECS, {"premium": (Decimal("0.0000035"), Decimal("0.000028"))})
+
+
+def test_flat_position_stays_listed_with_sign_one(h: Harness) -> None:
     h.order(B, 1, "0.0002", "95000", "sell")
     h.order(A, 2, "0.0002", "95000", "buy", tif="ioc")
     h.order(B, 3, "0.0002", "95000", "buy")
     h.order(A, 4, "0.0002", "95000", "sell", tif="ioc")
     pos = h.position(A)
-    assert (pos["sign"], pos["position"]) == (0, "0.00000")
+    assert (pos["sign"], pos["position"]) == (1, "0.00000")  # captured: flat is sign 1
 
 
 def test_long_runs_keep_bounded_memory(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -503,4 +512,45 @@ def test_reset_restores_initial_state_with_growing_offsets(h: Harness) -> None:
     assert not any(isinstance(e, PositionChanged) for e in h.take_events())
     # Ids keep growing after a reset, so nothing a client remembers gets reused.
     again = h.order(A, 1, "0.0002", "94000", "buy")
-    assert again.order_index == (1 << 48) + 3
+    assert again.order_index == ((BTC + 1) << 48) + START_MS * 100 + 3
+
+
+def test_trade_ids_and_order_indexes_never_repeat_across_restarts() -> None:
+    """A later run starts its counters above an earlier run's (start ms x 1000 / x 100); no state is kept."""
+    first = Harness()
+    for coid in range(1, 51):
+        first.order(B, coid, "0.0002", "95000", "sell")
+        first.order(A, 100 + coid, "0.0002", "95000", "buy", tif="ioc")
+    trades = first.engine.recent_trades_json(BTC, 100)["trades"]
+    assert len(trades) == 50
+    second = Harness()
+    second.now = first.now + 1  # the restart comes one millisecond later
+    second.engine = Engine(SPECS, FEES, clock_ms=lambda: second.now)
+    for account in (A, B):
+        second.engine.upsert_account(account, "premium", Decimal("100000"), {KEY: f"{account:02x}" * 40})
+    second.order(B, 1, "0.0002", "95000", "sell")
+    second.order(A, 2, "0.0002", "95000", "buy", tif="ioc")
+    (new,) = second.engine.recent_trades_json(BTC, 1)["trades"]
+    assert new["trade_id"] > max(t["trade_id"] for t in trades)
+    assert new["bid_id"] > max(t["bid_id"] for t in trades)
+    assert new["trade_id_str"] == str(new["trade_id"])
+
+
+def test_order_index_carries_the_market_above_bit_48(h: Harness) -> None:
+    """Captured orders and trades all have `order_index >> 48 == market_index + 1` (inferred rule)."""
+    btc = h.order(A, 1, "0.0002", "90000", "buy")
+    eth = h.order(A, 2, "0.0050", "2900", "buy", market=ETH)
+    assert (btc.order_index >> 48, eth.order_index >> 48) == (BTC + 1, ETH + 1)
+
+
+def test_a_create_reusing_a_resting_client_index_is_dropped_by_the_sequencer(h: Harness) -> None:
+    """Accepted (the nonce moves) but never executed: no second order, no event (captured on testnet)."""
+    first = h.order(A, 7, "0.0002", "90000", "buy")
+    h.take_events()
+    nonce = h.engine.next_nonce(A, KEY)
+    h.send(14, A, **h.create_fields(7, "0.0002", "91000", "buy"))
+    assert h.engine.next_nonce(A, KEY) == nonce + 1
+    assert [o["order_index"] for o in h.engine.active_orders_json(A, None)["orders"]] == [first.order_index]
+    assert h.take_events() == []
+    assert h.engine.accounts[A].tx_log[-1]["result"].startswith("sequencer-rejected 21728")
+    assert h.engine.accounts[A].pending_creates == {}

@@ -21,7 +21,7 @@ IOC = lighter.SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
 
 async def next_nonce(sim: SimProcess, account: int) -> int:
     body = await sim.get("/api/v1/nextNonce", {"account_index": account, "api_key_index": 3})
-    return models.NextNonce.model_validate(body).nonce
+    return models.NextNonce.from_dict(body).nonce
 
 
 async def place(client: Any, coid: int, price: int, ask: bool = False) -> tuple[Any, Any]:
@@ -46,11 +46,11 @@ async def test_drop_websockets_closes_every_socket_and_clients_can_reconnect(sim
     assert "drop_code" in bad["message"]
 
 
-async def test_silence_loses_the_updates_of_its_window_and_leaves_an_offset_gap(sim: SimProcess) -> None:
+async def test_silence_loses_the_updates_of_its_window_and_leaves_a_nonce_gap(sim: SimProcess) -> None:
     client = await sim.signer(101)
     async with sim.stream() as ws:
         await ws.subscribe("order_book/1")
-        offset = (await ws.expect("subscribed/order_book"))["offset"]
+        nonce = (await ws.expect("subscribed/order_book"))["order_book"]["nonce"]
         await sim.faults(silence_ws_s=0.5)
         resp, err = await place(client, 11000000000001, 949000)
         assert err is None and resp.code == 200
@@ -58,9 +58,10 @@ async def test_silence_loses_the_updates_of_its_window_and_leaves_an_offset_gap(
             await ws.recv(wait_s=0.8)  # nothing at all arrives, and the silence runs out meanwhile
         resp, err = await place(client, 11000000000002, 948000)
         assert err is None
-        delta = await ws.expect("update/order_book")
-        assert delta["offset"] == offset + 2  # the silenced delta (offset + 1) is gone for good
-        assert delta["order_book"]["bids"] == [{"price": "94800.0", "size": "0.00020"}]
+        update = await ws.expect("update/order_book")
+        # The silenced update is gone for good: this one does not continue the snapshot's nonce.
+        assert update["order_book"]["begin_nonce"] > nonce
+        assert update["order_book"]["bids"] == [{"price": "94800.0", "size": "0.00020"}]
 
 
 async def test_reject_next_sendtx_changes_nothing_and_keeps_the_nonce(sim: SimProcess) -> None:
@@ -74,6 +75,63 @@ async def test_reject_next_sendtx_changes_nothing_and_keeps_the_nonce(sim: SimPr
     assert err is None and resp.code == 200
     assert await next_nonce(sim, 101) == 1
     assert (await sim.state())["faults"]["reject_next_sendtx"] is None
+
+
+async def _sequencer_dropped(sim: SimProcess, account: int, tx_hash: str) -> dict[str, Any]:
+    """The server's record of `tx_hash` once its execution time has come and the sequencer dropped it."""
+    async with asyncio.timeout(5):
+        while True:
+            records = [r for r in (await sim.txlog(account)).get(str(account), []) if r["tx_hash"] == tx_hash]
+            if records and "sequencer" in records[0]["message"]:
+                return records[0]
+            await asyncio.sleep(0.02)
+
+
+async def test_sequencer_reject_answers_200_and_no_order_ever_appears(sim: SimProcess) -> None:
+    """HTTP 200 from sendTx means accepted by the API, not executed: the sequencer may still drop it."""
+    client = await sim.signer(101)
+    token = sim.auth_token(client)
+    await sim.faults(sequencer_reject_next={"count": 1, "account_index": 101, "consume_nonce": True})
+    resp, err = await place(client, 11000000000051, 949000)
+    assert err is None and resp.code == 200 and len(resp.tx_hash) == 80  # a normal-looking answer
+    record = await _sequencer_dropped(sim, 101, resp.tx_hash)
+    assert record["status"] == "accepted" and record["executed_us"] is None
+    lookup = {"account_index": 101, "client_order_indexes": 11000000000051}
+    assert (await sim.get("/api/v1/accountOrders", lookup, token))["orders"] == []
+    assert await next_nonce(sim, 101) == 1  # consume_nonce: the nonce is gone
+    resp, err = await place(client, 11000000000052, 949000)  # the fault is used up
+    assert err is None
+    lookup["client_order_indexes"] = 11000000000052
+    assert [o["status"] for o in (await sim.get("/api/v1/accountOrders", lookup, token))["orders"]] == [
+        "open"
+    ]
+
+
+async def test_sequencer_reject_without_consuming_the_nonce_puts_the_next_nonce_ahead(
+    sim: SimProcess,
+) -> None:
+    client = await sim.signer(101)
+    await sim.faults(sequencer_reject_next={"count": 1, "consume_nonce": False})
+    _, tx_info, _, err = client.sign_create_order(
+        BTC, 11000000000061, MIN_LOT, 949000, 0, LIMIT, POST_ONLY, nonce=0, api_key_index=3
+    )
+    assert err is None
+    async with sim.raw_session() as http:
+        async with http.post(
+            sim.url + "/api/v1/sendTx", data={"tx_type": "14", "tx_info": tx_info}
+        ) as answer:
+            body = await answer.json()
+        assert answer.status == 200 and body["code"] == 200
+        record = await _sequencer_dropped(sim, 101, body["tx_hash"])
+        assert "nonce not consumed" in record["message"]
+        assert await next_nonce(sim, 101) == 0
+        _, ahead, _, err = client.sign_create_order(
+            BTC, 11000000000062, MIN_LOT, 949000, 0, LIMIT, POST_ONLY, nonce=1, api_key_index=3
+        )
+        assert err is None
+        async with http.post(sim.url + "/api/v1/sendTx", data={"tx_type": "14", "tx_info": ahead}) as answer:
+            assert answer.status == 400
+            assert await answer.json() == {"code": 21104, "message": "invalid nonce"}
 
 
 async def test_reject_probability_filtered_by_account(sim: SimProcess) -> None:
@@ -112,8 +170,9 @@ async def test_injected_http_errors_latency_and_bad_fault_bodies(sim: SimProcess
     await sim.state()  # admin routes carry no injected latency: answered while the REST read still waits
     assert not slow.done()
     slow.cancel()
-    huge = await sim.admin("POST", "/sim/trade", {"market_id": 1, "side": "buy", "size": "1e999999"},
-                           expect=400)
+    huge = await sim.admin(
+        "POST", "/sim/trade", {"market_id": 1, "side": "buy", "size": "1e999999"}, expect=400
+    )
     assert "size" in huge["message"]
 
     bad = await sim.admin("POST", "/sim/faults", {"explode": True}, expect=400)
@@ -140,7 +199,7 @@ async def test_blackholed_sendtx_executes_but_is_never_answered(sim: SimProcess)
         {"account_index": 101, "client_order_indexes": 11000000000031},
         sim.auth_token(client),
     )
-    assert [o.status for o in models.Orders.model_validate(body).orders] == ["open"]
+    assert [o.status for o in models.Orders.from_dict(body).orders] == ["open"]
     record = (await sim.txlog(101))["101"][-1]
     assert record["answered_us"] is None and "blackholed" in record["message"]
     assert await next_nonce(sim, 101) == 1
@@ -192,7 +251,7 @@ async def test_speed_bumps_delay_execution_not_the_answer_and_keep_account_order
             await ws.expect("subscribed/account_all_orders")
         resp, err = await place(standard, 11000000000051, 949000)
         assert err is None
-        strict = models.RespSendTx.model_validate(resp.to_dict())
+        strict = models.RespSendTx.from_dict(resp.to_dict())
         # Premium: an IOC (taker, 200 ms) then a post-only (maker, 0 ms) must execute in that order.
         _, _, err = await premium.create_order(
             BTC, 21000000000051, MIN_LOT, 940000, True, LIMIT, IOC, order_expiry=0

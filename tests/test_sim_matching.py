@@ -66,7 +66,7 @@ def test_reduce_only_outcomes(h: Harness) -> None:
     h.order(C, 5, "0.0010", "95000", "buy")
     clipped = h.order(A, 6, "0.0010", "95000", "sell", tif="ioc", reduce_only=True)
     assert (clipped.status, clipped.filled, clipped.initial_size) == ("filled", 40, 40)
-    assert h.position(A)["sign"] == 0
+    assert (h.position(A)["sign"], h.position(A)["position"]) == (1, "0.00000")  # flat: sign 1, as captured
 
 
 def test_resting_reduce_only_is_canceled_once_the_position_is_gone(h: Harness) -> None:
@@ -77,7 +77,7 @@ def test_resting_reduce_only_is_canceled_once_the_position_is_gone(h: Harness) -
     h.order(A, 5, "0.0004", "94000", "sell", tif="ioc")  # closed some other way
     h.order(C, 6, "0.0004", "96000", "buy", tif="ioc")
     assert close.status == "canceled-reduce-only" and close.filled == 0
-    assert h.position(A)["sign"] == 0
+    assert (h.position(A)["sign"], h.position(A)["position"]) == (1, "0.00000")  # flat: sign 1, as captured
 
 
 def test_market_order_outcomes(h: Harness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ def ok(result: tuple[Any, Any, Any]) -> models.RespSendTx:
     _, resp, err = result
     assert err is None, err
     assert resp is not None and resp.code == 200, resp
-    return models.RespSendTx.model_validate(resp.to_dict())
+    return models.RespSendTx.from_dict(resp.to_dict())
 
 
 async def post_only(
@@ -40,19 +41,19 @@ async def orders_by_coid(sim: SimProcess, client: Any, *coids: int) -> dict[int,
         {"account_index": client.account_index, "client_order_indexes": ",".join(map(str, coids))},
         sim.auth_token(client),
     )
-    return {o.client_order_index: o for o in models.Orders.model_validate(body).orders}
+    return {o.client_order_index: o for o in models.Orders.from_dict(body).orders}
 
 
 async def position(sim: SimProcess, account: int, market: int = BTC) -> models.AccountPosition | None:
     body = await sim.get("/api/v1/account", {"by": "index", "value": account})
-    accounts = models.DetailedAccounts.model_validate(body).accounts
+    accounts = models.DetailedAccounts.from_dict(body).accounts
     return next((p for p in accounts[0].positions if p.market_id == market), None)
 
 
 async def test_post_only_order_rests_then_fills_through_forced_trade(sim: SimProcess) -> None:
     client = await sim.signer(101)
     await post_only(client, 11000000000001, 949900)  # bid 94990.0
-    book = models.OrderBookOrders.model_validate(
+    book = models.OrderBookOrders.from_dict(
         await sim.get("/api/v1/orderBookOrders", {"market_id": BTC, "limit": 10})
     )
     assert [(o.price, o.remaining_base_amount, o.owner_account_index) for o in book.bids] == [
@@ -73,11 +74,11 @@ async def test_post_only_order_rests_then_fills_through_forced_trade(sim: SimPro
     pos = await position(sim, 101)
     assert pos is not None and (pos.sign, pos.position, pos.avg_entry_price) == (1, "0.00020", "94990.0")
 
-    mine = models.Trades.model_validate(
+    mine = models.Trades.from_dict(
         await sim.get("/api/v1/trades", {"sort_by": "timestamp", "limit": 10, "account_index": 101})
     )
     assert [t.bid_client_id for t in mine.trades] == [11000000000001]
-    recent = models.Trades.model_validate(
+    recent = models.Trades.from_dict(
         await sim.get("/api/v1/recentTrades", {"market_id": BTC, "limit": 5})
     )
     assert recent.trades[0].trade_id == mine.trades[0].trade_id
@@ -95,7 +96,7 @@ async def test_partial_fill_leaves_the_rest_open(sim: SimProcess) -> None:
         "0.00020",
         "0.00040",
     )
-    active = models.Orders.model_validate(
+    active = models.Orders.from_dict(
         await sim.get(
             "/api/v1/accountActiveOrders", {"account_index": 101, "market_id": BTC}, sim.auth_token(client)
         )
@@ -118,7 +119,7 @@ async def test_cancel_by_client_index_and_by_order_index(sim: SimProcess) -> Non
     assert order_index >= 1 << 48
     ok(await client.cancel_order(BTC, order_index))  # exchange order index
     assert (await orders_by_coid(sim, client, 11000000000004))[11000000000004].status == "canceled"
-    inactive = models.Orders.model_validate(
+    inactive = models.Orders.from_dict(
         await sim.get(
             "/api/v1/accountInactiveOrders", {"account_index": 101, "limit": 10}, sim.auth_token(client)
         )
@@ -130,7 +131,7 @@ async def test_cancel_unknown_order_is_a_clear_400_and_keeps_the_nonce(sim: SimP
     client = await sim.signer(101)
     _, resp, err = await client.cancel_order(BTC, 11000000000999)
     assert resp is None and "21123" in err and "order not found" in err
-    nonce = models.NextNonce.model_validate(
+    nonce = models.NextNonce.from_dict(
         await sim.get("/api/v1/nextNonce", {"account_index": 101, "api_key_index": 3})
     )
     assert nonce.nonce == 0
@@ -232,7 +233,7 @@ async def test_send_tx_batch_and_malformed_transactions(sim: SimProcess) -> None
         assert err is None
         infos.append(tx_info)
     batch = await client.send_tx_batch(tx_types=[14, 14], tx_infos=infos)
-    strict = models.RespSendTxBatch.model_validate(batch.to_dict())
+    strict = models.RespSendTxBatch.from_dict(batch.to_dict())
     assert strict.code == 200 and len(strict.tx_hash) == 2
     assert {
         o.status for o in (await orders_by_coid(sim, client, 11000000000061, 11000000000062)).values()
@@ -247,8 +248,20 @@ async def test_send_tx_batch_and_malformed_transactions(sim: SimProcess) -> None
             async with http.post(sim.url + "/api/v1/sendTx", data=form) as resp:
                 body = await resp.json()
                 assert resp.status == 400 and resp.content_type == "application/json"
-                models.ResultCode.model_validate(body)
+                models.ResultCode.from_dict(body)
                 assert fragment in body["message"]
+        # Within a batch each key's nonces must follow one another: the venue's 21105 (troubleshooting page).
+        gap = []
+        for nonce in (2, 4):
+            _, tx_info, _, err = client.sign_create_order(
+                BTC, 11000000000063 + nonce, MIN_LOT, 948000, 0, LIMIT, POST_ONLY, nonce=nonce,
+                api_key_index=3,
+            )
+            assert err is None
+            gap.append(tx_info)
+        form = {"tx_types": "[14, 14]", "tx_infos": json.dumps(gap)}
+        async with http.post(sim.url + "/api/v1/sendTxBatch", data=form) as resp:
+            assert resp.status == 400 and (await resp.json())["code"] == 21105
 
 
 async def test_reset_clears_books_orders_positions_and_nonces(sim: SimProcess) -> None:
@@ -258,13 +271,13 @@ async def test_reset_clears_books_orders_positions_and_nonces(sim: SimProcess) -
     assert (await position(sim, 101)) is not None
     await post_only(client, 11000000000072, 948000)
     await sim.reset()
-    book = models.OrderBookOrders.model_validate(
+    book = models.OrderBookOrders.from_dict(
         await sim.get("/api/v1/orderBookOrders", {"market_id": BTC, "limit": 5})
     )
     assert book.bids == [] and book.asks == []
     pos = await position(sim, 101)
     assert pos is None or pos.sign == 0
-    nonce = models.NextNonce.model_validate(
+    nonce = models.NextNonce.from_dict(
         await sim.get("/api/v1/nextNonce", {"account_index": 101, "api_key_index": 3})
     )
     assert nonce.nonce == 0

@@ -101,6 +101,33 @@ def test_premium_budget_is_weighted() -> None:
     assert limiter.remaining("p", "premium") == 0
 
 
+def test_standard_tier_is_also_held_to_the_weighted_budget() -> None:
+    """The rate-limits page: where 24,000 / weight < 60, that lower limit applies to standard accounts too."""
+    limiter = RateLimiter(standard_per_minute=60, premium_weight_per_minute=24000, clock=FakeClock())
+    assert all(limiter.allow("s", "standard", "trades") for _ in range(40))  # 40 x 600 = 24,000
+    assert not limiter.allow("s", "standard", "trades")
+    assert all(limiter.allow("t", "standard", "account") for _ in range(60))  # 60 x 300 fits: 60 rules
+    assert not limiter.allow("t", "standard", "sendTx")
+    assert limiter.remaining("t", "standard") == 0
+
+
+def test_sequencer_reject_fault_counts_filters_and_says_whether_the_nonce_goes() -> None:
+    faults = Faults(clock=FakeClock())
+    faults.apply({"sequencer_reject_next": {"count": 2, "account_index": 7, "consume_nonce": False}})
+    assert faults.take_sequencer_reject(8) is None
+    assert faults.take_sequencer_reject(7) is False
+    assert faults.to_json()["sequencer_reject_next"] == {
+        "remaining": 1,
+        "account_index": 7,
+        "consume_nonce": False,
+    }
+    assert faults.take_sequencer_reject(7) is False
+    assert faults.take_sequencer_reject(7) is None
+    faults.apply({"sequencer_reject_next": {"count": 1}})  # any account; the nonce is consumed by default
+    assert faults.take_sequencer_reject(3) is True
+    assert faults.to_json()["sequencer_reject_next"] is None
+
+
 def test_counted_faults_run_out_and_filter_by_account() -> None:
     faults = Faults(clock=FakeClock())
     faults.apply({"reject_next_sendtx": 2, "code": 21999, "message": "no", "account_index": 7})
@@ -138,6 +165,12 @@ def test_silence_has_a_deadline_and_clear_removes_everything() -> None:
         {"code": "x", "reject_next_sendtx": 1},
         {"paths": "/api", "http_error_next": 1},
         {"reject_sendtx_probability": 2},
+        {"sequencer_reject_next": 1},
+        {"sequencer_reject_next": {"consume_nonce": True}},
+        {"sequencer_reject_next": {"count": -1}},
+        {"sequencer_reject_next": {"count": 1, "consume_nonce": "yes"}},
+        {"sequencer_reject_next": {"count": 1, "account_index": "101"}},
+        {"sequencer_reject_next": {"count": 1, "oops": 1}},
     ],
 )
 def test_malformed_fault_bodies_are_refused(body: Any) -> None:
@@ -188,3 +221,20 @@ async def test_a_client_whose_send_queue_overflows_is_dropped_not_waited_for() -
     assert await asyncio.wait_for(socket.closed_with, 2) == 1008
     conn.send_text("{}")
     assert conn.queue.qsize() == SEND_QUEUE_FRAMES  # nothing more is queued for a closing client
+
+
+def test_every_error_code_is_in_the_one_table_marked_verified_or_invented() -> None:
+    from lighter_sim import errors
+
+    codes = [entry.code for entry in errors.TABLE]
+    assert len(codes) == len(set(codes))
+    constants = {v for name, v in vars(errors).items() if name.isupper() and isinstance(v, int)}
+    assert constants <= set(codes), "a code constant outside the table"
+    for entry in errors.TABLE:
+        assert entry.source, entry
+        assert errors.http_status_of(entry.code) == entry.http_status
+    # The venue's known sendTx codes mean what the venue says they mean.
+    verified = {e.code: e.name for e in errors.TABLE if e.verified}
+    assert verified[21104] == "invalid nonce" and verified[21120] == "invalid signature"
+    assert verified[21511] == "invalid tx type" and 21136 in errors.VENUE_CODES_NOT_PRODUCED
+    assert errors.SimError(errors.INVALID_AUTH, "x").http_status == 401

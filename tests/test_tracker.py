@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hedge_strategy.exchange.events import (
+    EndReason,
     Event,
     Fill,
     OrderUpdate,
@@ -16,6 +17,7 @@ from hedge_strategy.exchange.events import (
     Side,
     StreamDown,
     StreamUp,
+    VenueState,
 )
 from hedge_strategy.execution.journal import Intent, Journal, JournalFill, OrderState, new_order
 from hedge_strategy.execution.tracker import OrderTracker
@@ -41,14 +43,17 @@ def fill_event(trade_id: int, coid: int, size: str = "0.0002") -> Fill:
     )
 
 
-def update_event(coid: int, status: str, filled: str = "0") -> OrderUpdate:
+def update_event(
+    coid: int, state: VenueState, end: EndReason | None = None, filled: str = "0"
+) -> OrderUpdate:
     return OrderUpdate(
         account_index=ACCOUNT,
         market_id=MARKET,
         client_order_index=coid,
         order_index=2**48 + coid,
         side=Side.BUY,
-        status=status,
+        state=state,
+        end_reason=end,
         price=Decimal("95000.0"),
         initial_size=Decimal("0.0004"),
         filled_size=Decimal(filled),
@@ -103,15 +108,15 @@ async def test_wait_terminal_wakes_on_the_event(
 ) -> None:
     await record(journal, 21)
     waiter = asyncio.create_task(tracker.wait_terminal(21, timeout=2))
-    events.put_nowait(update_event(21, "open"))
-    events.put_nowait(update_event(21, "canceled-post-only"))
+    events.put_nowait(update_event(21, VenueState.LIVE))
+    events.put_nowait(update_event(21, VenueState.CANCELED, EndReason.POST_ONLY_WOULD_CROSS))
     order = await waiter
-    assert (order.state, order.reason) == (OrderState.CANCELED, "canceled-post-only")
+    assert (order.state, order.end_reason) == (OrderState.CANCELED, EndReason.POST_ONLY_WOULD_CROSS)
 
 
 async def test_wait_terminal_times_out_while_the_order_rests(journal: Journal, tracker: OrderTracker) -> None:
     await record(journal, 22)
-    tracker.apply_update(update_event(22, "open"), source="rest")
+    tracker.apply_update(update_event(22, VenueState.LIVE), source="rest")
     with pytest.raises(TimeoutError):
         await tracker.wait_terminal(22, timeout=0.05)
     with pytest.raises(KeyError):
@@ -124,7 +129,7 @@ async def test_wait_filled_and_fills_applied(
     await record(journal, 31)
     filled = asyncio.create_task(tracker.wait_filled(31, Decimal("0.0004"), timeout=2))
     # The exchange says filled before the fills themselves arrive.
-    events.put_nowait(update_event(31, "filled", filled="0.0004"))
+    events.put_nowait(update_event(31, VenueState.FILLED, filled="0.0004"))
     order = await filled
     assert order.filled_size == Decimal("0.0004")
     with pytest.raises(TimeoutError):  # the exchange counted 0.0004, the journal holds no fill yet

@@ -34,7 +34,7 @@ Use a client whose `socket_timeout` (if any) exceeds the `block_ms` of `read_req
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -314,6 +314,8 @@ class Bus(BusAudit):
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
         progress_interval_s: float = 10.0,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> dict[str, HedgeOutcome]:
         """Wait until each of `request_ids` has an outcome, or `timeout_s`; return those that arrived.
 
@@ -322,10 +324,10 @@ class Bus(BusAudit):
         outcome wakes it. Every `progress_interval_s` it re-reads the store (a safety net against a lost
         message) and calls `on_progress(elapsed_s, missing_ids)` (a function or coroutine function) when
         given. Raises `redis.exceptions.ConnectionError` if Redis goes away: call it again (outcomes are
-        stored).
+        stored). `clock` (seconds) replaces the loop's clock, for tests.
         """
         async with self.outcome_waiter(request_ids) as waiter:
-            return await waiter.wait(timeout_s, on_progress, progress_interval_s)
+            return await waiter.wait(timeout_s, on_progress, progress_interval_s, clock=clock)
 
     # ----- heartbeats (pause and hold: `flags.PauseFlags`) ---------------------------------------------
 

@@ -123,19 +123,25 @@ class OutcomeWaiter:
         await self._subscription.aclose()
 
     async def wait(
-        self, timeout_s: float, on_progress: ProgressCallback | None = None, progress_interval_s: float = 10.0
+        self,
+        timeout_s: float,
+        on_progress: ProgressCallback | None = None,
+        progress_interval_s: float = 10.0,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> dict[str, HedgeOutcome]:
         """Until every request has an outcome or `timeout_s` passed; returns the outcomes by request id.
 
         Every `progress_interval_s` it re-reads the store (a safety net, should a message be lost) and calls
-        `on_progress(elapsed_s, missing_ids)` when given and something is still missing.
+        `on_progress(elapsed_s, missing_ids)` when given and something is still missing. Time is read from
+        `clock` (seconds; the loop's clock unless given).
         """
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        clock = clock or asyncio.get_running_loop().time
+        started = clock()
         deadline = started + timeout_s
         next_check = started + progress_interval_s
         while self.missing:
-            now = loop.time()
+            now = clock()
             if now >= deadline:
                 break
             if now >= next_check:

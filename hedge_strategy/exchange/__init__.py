@@ -2,7 +2,9 @@
 
 from hedge_strategy.exchange.adapter import LighterAccount, SendResult, SendStatus
 from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
+from hedge_strategy.exchange.errors import Refusal, RefusalKind
 from hedge_strategy.exchange.events import (
+    EndReason,
     Event,
     Fill,
     OrderUpdate,
@@ -11,11 +13,13 @@ from hedge_strategy.exchange.events import (
     StreamDown,
     StreamUp,
     TopOfBook,
+    VenueState,
 )
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.rest import VenueError
 
 __all__ = [
+    "EndReason",
     "Event",
     "Fill",
     "LighterAccount",
@@ -23,6 +27,8 @@ __all__ = [
     "OrderUpdate",
     "PositionSnapshot",
     "Purpose",
+    "Refusal",
+    "RefusalKind",
     "Role",
     "SendResult",
     "SendStatus",
@@ -31,6 +37,7 @@ __all__ = [
     "StreamUp",
     "TopOfBook",
     "VenueError",
+    "VenueState",
     "derived_number",
     "describe_coid",
     "make_coid",

@@ -28,6 +28,7 @@ from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import RequestThrottle
+from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
 
@@ -45,7 +46,8 @@ class LighterAccount:
     def __init__(self, *, url: str, ws_url: str, account_index: int, api_key_index: int, api_secret: str,
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
-                 ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600) -> None:
+                 ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -59,6 +61,9 @@ class LighterAccount:
         self.ws_backoff_min_s = ws_backoff_min_s
         self.ws_backoff_max_s = ws_backoff_max_s
         self.auth_token_ttl_s = auth_token_ttl_s
+        # The stream's share of the venue's 200 WebSocket messages a minute per IP (ws_budget.py); tests whose
+        # simulator pings many times a second raise it.
+        self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
         self.throttle = RequestThrottle(tier)
         self._markets: dict[str, MarketInfo] = {}
         self._markets_by_id: dict[int, MarketInfo] = {}
@@ -96,7 +101,8 @@ class LighterAccount:
                 ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
                 token_source=self._auth_token, emit=self._emit,
                 heartbeat_timeout_s=self.ws_heartbeat_timeout_s, backoff_min_s=self.ws_backoff_min_s,
-                backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s())
+                backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s(),
+                budget=self.ws_budget)
             self._stream.start()
         except BaseException:
             await self.close()
@@ -174,10 +180,14 @@ class LighterAccount:
         return rate_limit_backoffs(self.throttle)
 
     def stream_stats(self) -> dict[str, float | int | bool]:
-        """For health checks and metrics: up, sessions that came up, token renewals, staleness."""
+        """For health checks and metrics: up, sessions that came up, token renewals, moves to a new
+        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), staleness."""
         stream = self._stream
         return {"up": self.stream_up, "connects": stream.connects if stream else 0,
                 "token_renewals": stream.token_renewals if stream else 0,
+                "handovers": stream.handovers if stream else 0,
+                "book_resyncs": stream.book_resyncs if stream else 0,
+                "ws_messages_sent": self.ws_budget.sent, "ws_rate_limited": self.ws_budget.rate_limited_count,
                 "seconds_since_heard": self.seconds_since_heard()}
 
     @property

@@ -1,24 +1,49 @@
 """A local copy of one market's order book, kept from `order_book/{m}` snapshots and deltas.
 
 Levels are keyed by price and replaced (or removed when the size is zero) by each delta, so the book stays
-sorted no matter in which order levels arrive (the SDK's WsClient appends them unsorted). The offset grows by
-exactly one per delta: anything else is a gap, and the book must be resnapshotted.
+sorted no matter in which order levels arrive (the SDK's WsClient appends them unsorted).
+
+Continuity (`BookSeq`, checked by `LocalBook.apply_delta`), two forms, both in the captured corpus
+(tests/wire/README.md, "Differences seen"):
+- since Lighter's API upgrade of Dec 2025, `offset` belongs to the API server (it jumps, and changes on
+  reconnection): it is no sequence. Each frame's `order_book` carries `nonce` and `begin_nonce`; an update
+  continues the book when its `begin_nonce` equals the `nonce` of the frame before it (the snapshot seeds
+  the chain with `begin_nonce` 0). Verified on captured mainnet frames of Jul 2026.
+- before it (Oct 2025 captures), frames had no `begin_nonce` and `offset` grew by exactly one per update of
+  a market. A delta without `begin_nonce` is checked that way (a Nov 2025 capture has `nonce` but no
+  `begin_nonce`; it is treated as that older form [inferred]).
+Anything else is a gap: the book is invalid until a new snapshot.
+
+A book remembers which connection (`source`) its snapshot came from and takes deltas only from that one:
+while the stream moves to a new connection, both may deliver the same market for a moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+from hedge_strategy.exchange.parsing import to_int
 
 Level = tuple[Decimal, Decimal]  # (price, size)
 
 
 class DeltaResult(Enum):
     APPLIED = "applied"
-    GAP = "gap"  # offset jumped (or no snapshot yet): the book is invalid until a new snapshot
-    STALE = "stale"  # an offset we already have: ignored
+    GAP = "gap"  # does not follow (or no snapshot yet): the book is invalid until a new snapshot
+    STALE = "stale"  # older than what the book has, or from another connection: ignored
+
+
+@dataclass(frozen=True)
+class BookSeq:
+    """The sequencing fields of one order_book frame (None where the frame has none)."""
+
+    offset: int | None
+    nonce: int | None
+    begin_nonce: int | None
 
 
 class LocalBook:
@@ -26,35 +51,43 @@ class LocalBook:
         self.market_id = market_id
         self._bids: dict[Decimal, Decimal] = {}
         self._asks: dict[Decimal, Decimal] = {}
-        self.offset: int | None = None  # None: no valid snapshot (never had one, or a gap invalidated it)
+        self.seq: BookSeq | None = None  # None: no valid snapshot (never had one, or a gap invalidated it)
+        self.source: int | None = None  # the connection the snapshot came from
         self.updated_ms = 0
 
     @property
     def valid(self) -> bool:
-        return self.offset is not None
+        return self.seq is not None
+
+    @property
+    def offset(self) -> int | None:
+        return self.seq.offset if self.seq is not None else None
 
     def invalidate(self) -> None:
-        self.offset = None
+        self.seq = None
 
-    def apply_snapshot(self, offset: int, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int) -> None:
+    def apply_snapshot(self, seq: BookSeq, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int,
+                       source: int = 0) -> None:
         self._bids = {price: size for price, size in bids if size > 0}
         self._asks = {price: size for price, size in asks if size > 0}
-        self.offset = offset
+        self.seq = seq
+        self.source = source
         self.updated_ms = ts_ms
 
-    def apply_delta(
-        self, offset: int, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int
-    ) -> DeltaResult:
-        if self.offset is None:
+    def apply_delta(self, seq: BookSeq, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int,
+                    source: int = 0) -> DeltaResult:
+        if self.seq is None:
             return DeltaResult.GAP
-        if offset <= self.offset:
+        if source != self.source:
             return DeltaResult.STALE
-        if offset != self.offset + 1:
-            self.offset = None
-            return DeltaResult.GAP
+        verdict = _follows(self.seq, seq)
+        if verdict is DeltaResult.GAP:
+            self.seq = None
+        if verdict is not DeltaResult.APPLIED:
+            return verdict
         _merge(self._bids, bids)
         _merge(self._asks, asks)
-        self.offset = offset
+        self.seq = seq
         self.updated_ms = ts_ms
         return DeltaResult.APPLIED
 
@@ -76,6 +109,21 @@ class LocalBook:
 
     def asks(self) -> list[Level]:
         return sorted(self._asks.items())
+
+
+def _follows(have: BookSeq, delta: BookSeq) -> DeltaResult:
+    if delta.begin_nonce is not None:  # the nonce chain (Dec 2025 onwards)
+        if have.nonce is None or delta.nonce is None:
+            return DeltaResult.GAP
+        if delta.begin_nonce == have.nonce:
+            return DeltaResult.APPLIED
+        # Nonces grow along the chain (every capture), so one we already passed is a late duplicate.
+        return DeltaResult.STALE if delta.nonce <= have.nonce else DeltaResult.GAP
+    if have.offset is None or delta.offset is None:  # the older form: offset +1 per update
+        return DeltaResult.GAP
+    if delta.offset <= have.offset:
+        return DeltaResult.STALE
+    return DeltaResult.APPLIED if delta.offset == have.offset + 1 else DeltaResult.GAP
 
 
 def _merge(levels: dict[Decimal, Decimal], changes: Iterable[Level]) -> None:
@@ -101,3 +149,11 @@ def parse_levels(raw: Any) -> list[Level]:
             raise ValueError(f"book level out of range: {entry!r}")
         levels.append((price, size))
     return levels
+
+
+def parse_seq(frame: Mapping[str, Any], body: Mapping[str, Any]) -> BookSeq:
+    """The sequencing fields of an order_book frame: inside `order_book` (captures), else at the top."""
+    def field(name: str) -> int | None:
+        value = body.get(name, frame.get(name))
+        return None if value is None else to_int(value)
+    return BookSeq(offset=field("offset"), nonce=field("nonce"), begin_nonce=field("begin_nonce"))

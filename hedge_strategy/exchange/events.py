@@ -1,7 +1,8 @@
 """Typed events the venue adapter emits to its subscribers.
 
-These are the only shapes the rest of the bot sees from the exchange: Lighter's wire formats stop at
-`parsing.py`. All money and sizes are `Decimal`; timestamps are milliseconds since the epoch.
+These are the only shapes the rest of the bot sees from the exchange: Lighter's wire formats (status strings,
+fee units, timestamp units) stop at `parsing.py` and `statuses.py`. All money and sizes are `Decimal`;
+timestamps are milliseconds since the epoch.
 """
 
 from __future__ import annotations
@@ -29,19 +30,44 @@ class Side(StrEnum):
         return cls.SELL if is_ask else cls.BUY
 
 
+class VenueState(StrEnum):
+    """Where an order stands on the exchange, in the venue's own words mapped to four facts."""
+
+    LIVE = "live"  # accepted by the exchange and not ended (resting, or still being processed)
+    FILLED = "filled"
+    CANCELED = "canceled"  # ended without filling completely; `EndReason` says why
+    UNRECOGNISED = "unrecognised"  # a status the adapter does not know: callers leave their state as it is
+
+
+class EndReason(StrEnum):
+    """Why an order ended without filling completely (venue-neutral)."""
+
+    POST_ONLY_WOULD_CROSS = "post_only_would_cross"
+    REDUCE_ONLY = "reduce_only"  # it would have grown or flipped the position
+    MARGIN = "margin"  # not enough margin for it
+    EXPIRED = "expired"
+    SELF_TRADE = "self_trade"
+    NOT_ENOUGH_LIQUIDITY = "not_enough_liquidity"  # a taker order found the book empty
+    TOO_MUCH_SLIPPAGE = "too_much_slippage"  # a taker order reached its price limit
+    CANCELED_BY_US = "canceled_by_us"  # a cancel we sent (the simulator also ends an IOC's rest this way)
+    OTHER = "other"  # any other reason the venue gives (liquidation, OCO, ...): see the venue status in logs
+
+
 @dataclass(frozen=True)
 class OrderUpdate:
     account_index: int
     market_id: int
-    client_order_index: int
-    order_index: int
+    client_order_index: int  # 0: the order carries none (placed outside the bot); never one of ours
+    order_index: int  # the exchange's order index
     side: Side
-    status: str  # Lighter status string, e.g. "open", "filled", "canceled-post-only"
+    state: VenueState
+    end_reason: EndReason | None  # set when `state` is CANCELED
     price: Decimal
     initial_size: Decimal
     filled_size: Decimal
     remaining_size: Decimal
     ts_ms: int
+    venue_status: str = ""  # the venue's own word for the state, for operators' logs only: never compared
 
 
 @dataclass(frozen=True)
@@ -49,13 +75,15 @@ class Fill:
     account_index: int
     market_id: int
     trade_id: int
-    order_index: int
-    client_order_index: int
+    order_index: int  # the exchange's order index of our side
+    # None when the trade does not name our client order index (older captures lack `ask_client_id` /
+    # `bid_client_id`): the tracker then finds the order by `order_index`. Never 0.
+    client_order_index: int | None
     side: Side
     size: Decimal
     price: Decimal
     is_maker: bool
-    fee: Decimal  # USDC paid (negative would be a rebate)
+    fee: Decimal  # USDC paid (negative would be a rebate), converted from the venue's fee rate in parsing.py
     ts_ms: int
 
 

@@ -48,22 +48,12 @@ class AccountReader:
 
     async def _call(self, endpoint: str, call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         raw = await call_rest(endpoint, call, throttle=self._throttle, timeout_s=self._timeout_s)
-        answer = model_dict(raw)
-        code = answer.get("code")
-        if code is not None and code != 200:
-            raise VenueError(endpoint, f"code {code}: {answer.get('message', '')}", 200, code)
-        return answer
+        return checked_answer(endpoint, model_dict(raw))
 
     async def market_details(self) -> list[MarketInfo]:
         answer = await self._call("orderBookDetails", lambda: self._order_api.order_book_details(
             _request_timeout=self._timeout_s))
-        markets: list[MarketInfo] = []
-        for detail in answer.get("order_book_details") or []:
-            try:
-                markets.append(MarketInfo.from_detail(detail))
-            except parsing.PARSE_ERRORS as exc:
-                logger.warning("orderBookDetails: market entry skipped ({}: {})", type(exc).__name__, exc)
-        return markets
+        return markets_of(answer)
 
     async def positions(self) -> dict[int, PositionSnapshot]:
         return await self.positions_of(self.account_index)
@@ -72,23 +62,14 @@ class AccountReader:
         """Open positions of any account (`GET /api/v1/account` is public: no auth token needed)."""
         answer = await self._call("account", lambda: self._account_api.account(
             by="index", value=str(account_index), _request_timeout=self._timeout_s))
-        accounts = answer.get("accounts") or []
-        if not accounts:
-            raise VenueError("account", f"account {account_index} not in the answer")
-        result: dict[int, PositionSnapshot] = {}
-        for snap in parsing.parse_items(
-                accounts[0].get("positions") or [],
-                lambda raw: parsing.position_snapshot(raw, account_index), "position"):
-            if snap.size != 0:
-                result[snap.market_id] = snap
-        return result
+        return open_positions_of(answer, account_index)
 
     async def open_orders(self, market_id: int | None) -> list[OrderUpdate]:
         token = await self._auth_token()
         answer = await self._call("accountActiveOrders", lambda: self._order_api.account_active_orders(
             authorization=token, account_index=self.account_index, market_id=market_id,
             _request_timeout=self._timeout_s))
-        return self._orders(answer)
+        return orders_of(answer, self.account_index)
 
     async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
         wanted = list(dict.fromkeys(coids))
@@ -100,15 +81,10 @@ class AccountReader:
                 "accountOrders", lambda chunk=chunk, token=token: self._order_api.account_orders(
                     authorization=token, client_order_indexes=chunk, account_index=self.account_index,
                     _request_timeout=self._timeout_s))
-            for update in self._orders(answer):
+            for update in orders_of(answer, self.account_index):
                 if update.client_order_index in wanted:
                     found[update.client_order_index] = update
         return found
-
-    def _orders(self, answer: Mapping[str, Any]) -> list[OrderUpdate]:
-        return [o for o in parsing.parse_items(
-            answer.get("orders") or [], lambda raw: parsing.order_update(raw, self.account_index), "order")
-            if o.account_index == self.account_index]
 
     async def trades_since(self, since_ms: int, market_id: int | None) -> list[Fill]:
         """This account's fills at or after `since_ms`, oldest first (newest-first pages, walked back)."""
@@ -120,16 +96,13 @@ class AccountReader:
                 sort_by="timestamp", sort_dir="desc", limit=TRADES_PAGE, authorization=token,
                 account_index=self.account_index, market_id=market_id, var_from=since_ms, cursor=cursor,
                 _request_timeout=self._timeout_s))
-            trades = answer.get("trades") or []
-            oldest_ms: int | None = None
-            for batch in parsing.parse_items(
-                    trades, lambda raw: parsing.fills_for_account(raw, self.account_index), "trade"):
-                for fill in batch:
-                    oldest_ms = fill.ts_ms if oldest_ms is None else min(oldest_ms, fill.ts_ms)
-                    if fill.ts_ms >= since_ms and (market_id is None or fill.market_id == market_id):
-                        fills[(fill.trade_id, fill.side.value)] = fill
+            page = fills_of(answer, self.account_index)
+            for fill in page:
+                if fill.ts_ms >= since_ms and (market_id is None or fill.market_id == market_id):
+                    fills[(fill.trade_id, fill.side.value)] = fill
+            oldest_ms = min((fill.ts_ms for fill in page), default=None)
             cursor = answer.get("next_cursor") or None
-            if not trades or cursor is None or (oldest_ms is not None and oldest_ms < since_ms):
+            if not answer.get("trades") or cursor is None or (oldest_ms is not None and oldest_ms < since_ms):
                 break
         else:
             logger.warning("trades since {}: stopped after {} pages; older fills not read", since_ms,
@@ -141,8 +114,62 @@ class AccountReader:
         answer = await self._call("orderBookOrders", lambda: self._order_api.order_book_orders(
             market_id=market_id, limit=max(1, min(BOOK_ORDERS_LIMIT, limit)),
             _request_timeout=self._timeout_s))
-        return (_distinct_prices(answer.get("bids"), descending=True),
-                _distinct_prices(answer.get("asks"), descending=False))
+        return book_prices_of(answer)
+
+
+# --- answers -> typed values: pure functions, so the wire contract tests run the very code the reads run ---
+
+def checked_answer(endpoint: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer, unless its `code` says the venue refused the read (then VenueError)."""
+    code = answer.get("code")
+    if code is not None and code != 200:
+        raise VenueError(endpoint, f"code {code}: {answer.get('message', '')}", 200, code)
+    return answer
+
+
+def markets_of(answer: Mapping[str, Any]) -> list[MarketInfo]:
+    """`orderBookDetails` → the perp markets it lists (a malformed entry is logged and skipped)."""
+    markets: list[MarketInfo] = []
+    for detail in answer.get("order_book_details") or []:
+        try:
+            markets.append(MarketInfo.from_detail(detail))
+        except parsing.PARSE_ERRORS as exc:
+            logger.warning("orderBookDetails: market entry skipped ({}: {})", type(exc).__name__, exc)
+    return markets
+
+
+def open_positions_of(answer: Mapping[str, Any], account_index: int) -> dict[int, PositionSnapshot]:
+    """`account` → the account's non-flat positions by market id (a flat one is listed with size 0)."""
+    accounts = answer.get("accounts") or []
+    if not accounts:
+        raise VenueError("account", f"account {account_index} not in the answer")
+    result: dict[int, PositionSnapshot] = {}
+    for snap in parsing.parse_items(
+            parsing.as_dict(accounts[0]).get("positions") or [],
+            lambda raw: parsing.position_snapshot(raw, account_index), "position"):
+        if snap.size != 0:
+            result[snap.market_id] = snap
+    return result
+
+
+def orders_of(answer: Mapping[str, Any], account_index: int) -> list[OrderUpdate]:
+    """`accountOrders` / `accountActiveOrders` / `accountInactiveOrders` → the account's orders."""
+    return [o for o in parsing.parse_items(
+        answer.get("orders") or [], lambda raw: parsing.order_update(raw, account_index), "order")
+        if o.account_index == account_index]
+
+
+def fills_of(answer: Mapping[str, Any], account_index: int) -> list[Fill]:
+    """`trades` → the account's fills on the page (both if it traded with itself)."""
+    return [fill for batch in parsing.parse_items(
+        answer.get("trades") or [], lambda raw: parsing.fills_for_account(raw, account_index), "trade")
+        for fill in batch]
+
+
+def book_prices_of(answer: Mapping[str, Any]) -> tuple[list[Decimal], list[Decimal]]:
+    """`orderBookOrders` → distinct bid prices (best first) and ask prices (best first)."""
+    return (_distinct_prices(answer.get("bids"), descending=True),
+            _distinct_prices(answer.get("asks"), descending=False))
 
 
 def _distinct_prices(orders: Any, descending: bool) -> list[Decimal]:

@@ -5,11 +5,16 @@ exception, and its implicit `nonce=-1` path makes the Go signer do blocking HTTP
 initialised from `nextNonce`, advanced only when the exchange accepted a transaction, and resynced after
 anything ambiguous. Every outcome is one of three:
 
-* ACCEPTED: HTTP 200 and `code == 200`.
+* ACCEPTED: HTTP 200 and `code == 200`. Accepted by the API, not yet executed: the sequencer can still refuse
+  the transaction without an order ever appearing (lighter-venue.md, last section). The caller settles it by
+  its client order index (the reconciler marks an order that never appears within the grace as never
+  executed).
 * REJECTED: the exchange answered and said no (HTTP 200 with another code, HTTP 4xx, or 429 beyond the retry
   budget), or the transaction was never sent. The order does not exist.
 * UNKNOWN: timeout, 5xx, dropped connection, unreadable answer. The order may exist: the caller resolves it by
   its client order index. UNKNOWN is never reported as REJECTED.
+
+Every result that is not ACCEPTED carries a `Refusal` (`errors.py`): whether another try is worth it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from lighter.api.transaction_api import TransactionApi
 from lighter.exceptions import ApiException
 from loguru import logger
 
+from hedge_strategy.exchange.errors import OK_CODE, Refusal, RefusalKind, classify_refusal
 from hedge_strategy.exchange.rest import (
     BACKOFF_429_BASE_S,
     BACKOFF_429_CAP_S,
@@ -37,10 +43,6 @@ from hedge_strategy.exchange.rest import (
     is_rate_limited,
 )
 from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
-
-OK_CODE = 200
-INVALID_NONCE_TEXT = "invalid nonce"  # what the SDK itself looks for
-INVALID_NONCE_CODE = 21104
 
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
 SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
@@ -55,13 +57,25 @@ class SendStatus(StrEnum):
 @dataclass(frozen=True)
 class SendResult:
     status: SendStatus
-    code: int | None
+    code: int | None  # the venue's code, for operators' logs only: decisions use `refusal`
     message: str
     tx_hash: str | None
+    refusal: Refusal | None = None  # None when ACCEPTED
 
     @property
     def accepted(self) -> bool:
         return self.status is SendStatus.ACCEPTED
+
+    @property
+    def worth_retrying(self) -> bool:
+        """False only when the venue's code or message proves another try would be refused the same way."""
+        return self.refusal is None or self.refusal.worth_retrying
+
+    @property
+    def detail(self) -> str:
+        """One phrase for logs and journal reasons: what the venue said and what it means."""
+        cause = f" [{self.refusal.kind}: {self.refusal.cause}]" if self.refusal is not None else ""
+        return f"{self.code if self.code is not None else '-'} {self.message}{cause}"
 
 
 @dataclass(frozen=True)
@@ -106,9 +120,7 @@ class TxSender:
                 account_index=self.account_index, api_key_index=self.api_key_index,
                 _request_timeout=self._timeout_s),
             throttle=self._throttle, timeout_s=self._timeout_s)
-        nonce = getattr(answer, "nonce", None)
-        if not isinstance(nonce, int):
-            raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
+        nonce = nonce_of(answer)
         previous, self._next_nonce = self._next_nonce, nonce
         if reason != "start":
             self.resyncs += 1
@@ -151,7 +163,7 @@ class TxSender:
                 try:
                     await self.sync_nonce("resync before send" if nonce_attempt == 0 else "invalid nonce")
                 except VenueError as exc:
-                    return _not_sent(f"nonce resync failed: {exc}", exc.code)
+                    return _not_sent(f"nonce resync failed: {exc}", exc.code, RefusalKind.TRANSPORT)
             nonce = self._next_nonce
             assert nonce is not None
             signed = await self._sign(sign, nonce)
@@ -170,7 +182,7 @@ class TxSender:
             if result.status is SendStatus.UNKNOWN:
                 self.mark_stale()
                 return result
-            if result.code == INVALID_NONCE_CODE or INVALID_NONCE_TEXT in result.message.lower():
+            if result.refusal is not None and result.refusal.kind is RefusalKind.NONCE:
                 self.mark_stale()
                 if nonce_attempt == 0:
                     logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
@@ -209,30 +221,41 @@ class TxSender:
         raise AssertionError("unreachable")
 
 
-def _not_sent(reason: str, code: int | None = None) -> SendResult:
-    return SendResult(SendStatus.REJECTED, code, f"not sent: {reason}", None)
+def nonce_of(answer: Any) -> int:
+    """A `nextNonce` answer (SDK model or dict) → the next nonce; VenueError without an integer one."""
+    nonce = answer.get("nonce") if isinstance(answer, dict) else getattr(answer, "nonce", None)
+    if isinstance(nonce, bool) or not isinstance(nonce, int):
+        raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
+    return nonce
+
+
+def _not_sent(reason: str, code: int | None = None, kind: RefusalKind = RefusalKind.UNKNOWN) -> SendResult:
+    return SendResult(SendStatus.REJECTED, code, f"not sent: {reason}", None, Refusal(kind, "not sent"))
 
 
 def classify_answer(answer: Any, signed_hash: str | None) -> SendResult:
-    """An HTTP 200 answer: accepted only with code 200."""
-    code = getattr(answer, "code", None)
-    message = str(getattr(answer, "message", "") or "")
-    tx_hash = getattr(answer, "tx_hash", None) or signed_hash
+    """An HTTP 200 answer (an SDK `RespSendTx` or a plain dict): accepted only with code 200."""
+    body = answer if isinstance(answer, dict) else {}
+    code = body.get("code") if body else getattr(answer, "code", None)
+    message = str((body.get("message") if body else getattr(answer, "message", "")) or "")
+    tx_hash = (body.get("tx_hash") if body else getattr(answer, "tx_hash", None)) or signed_hash
     if code == OK_CODE:
         return SendResult(SendStatus.ACCEPTED, code, message, tx_hash)
-    if isinstance(code, int):
-        return SendResult(SendStatus.REJECTED, code, message, tx_hash)
+    if isinstance(code, int) and not isinstance(code, bool):
+        return SendResult(SendStatus.REJECTED, code, message, tx_hash, classify_refusal(200, code, message))
     # A 200 we cannot read says nothing about whether the order exists.
-    return SendResult(SendStatus.UNKNOWN, None, f"unreadable answer: {answer!r}"[:200], signed_hash)
+    return SendResult(SendStatus.UNKNOWN, None, f"unreadable answer: {answer!r}"[:200], signed_hash,
+                      Refusal(RefusalKind.TRANSPORT, "unreadable answer"))
 
 
 def classify_failure(exc: BaseException, signed_hash: str | None) -> SendResult:
     """A send that raised: 4xx are answers (REJECTED), everything else is ambiguous (UNKNOWN)."""
     status, code, message = error_details(exc)
+    refusal = classify_refusal(status, code, message)
     if isinstance(exc, ApiException) and status == 429:
         return SendResult(SendStatus.REJECTED, code or RATE_LIMITED_CODE,
-                          f"rate limited: {message}; retry budget spent", None)
+                          f"rate limited: {message}; retry budget spent", None, refusal)
     if isinstance(exc, ApiException) and status is not None and 400 <= status < 500:
-        return SendResult(SendStatus.REJECTED, code, f"HTTP {status}: {message}", None)
+        return SendResult(SendStatus.REJECTED, code, f"HTTP {status}: {message}", None, refusal)
     detail = f"HTTP {status}: {message}" if status else message
-    return SendResult(SendStatus.UNKNOWN, code, detail, signed_hash)
+    return SendResult(SendStatus.UNKNOWN, code, detail, signed_hash, refusal)

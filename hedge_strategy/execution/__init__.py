@@ -11,7 +11,7 @@ Start-up (nothing trades before the first reconciliation finished):
     await reconciler.run_once("startup")
     asyncio.create_task(reconciler.run(reconcile_interval_s))
 
-Sending (the write-ahead rule, seed 004):
+Sending (the write-ahead rule):
 
     coid = make_coid(Role.A, Purpose.MAKER, journal.next_sequence("maker"))
     await journal.record_new(new_order(client_order_index=coid, ...))  # committed before the send
@@ -20,8 +20,9 @@ Sending (the write-ahead rule, seed 004):
     if result.status is SendStatus.UNKNOWN:
         tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
     elif result.status is SendStatus.REJECTED:
-        tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
-    # ACCEPTED: the state comes from the exchange (OPEN, FILLED, canceled-post-only, ...)
+        tracker.transition(coid, OrderState.REJECTED, reason=result.detail)  # result.worth_retrying?
+    # ACCEPTED by the API, not yet executed: the state comes from the exchange (OPEN, FILLED, CANCELED with
+    # an EndReason, ...); an order that never appears is REJECTED by the reconciler after the grace.
 
 Cancelling: `await account.cancel(market, coid)` then `await reconciler.confirm_final(coid, timeout)`,
 which returns the order in its final state with every fill applied (a fill racing the cancel included).

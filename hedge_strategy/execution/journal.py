@@ -45,7 +45,7 @@ from hedge_strategy.execution.models import (
     OrderState,
     is_legal_move,
     new_order,
-    state_for_status,
+    state_for_venue,
 )
 
 __all__ = [
@@ -235,25 +235,25 @@ class Journal:
             self._exchange_filled[coid] = update.filled_size
             changed = True
         changed |= self._refresh_filled_size(order)
-        mapped = state_for_status(update.status, order.filled_size)
+        mapped = state_for_venue(update.state, update.end_reason, order.filled_size)
         if mapped is None:
             logger.warning(
                 "journal: {} has unknown exchange status {!r}; state left as {}",
                 describe_coid(coid),
-                update.status,
+                update.venue_status,
                 order.state,
             )
         else:
             state, reason = mapped
             if state is not order.state and is_legal_move(order.state, state):
-                self._set_state(order, state, reason, why=f"exchange status {update.status}")
+                self._set_state(order, state, reason, why=f"exchange status {update.venue_status}")
                 return True
             contradicts = state.is_terminal or order.state is OrderState.REJECTED
             if state is not order.state and order.is_terminal and contradicts:
                 logger.warning(
                     "journal: exchange reports {} as {} but the journal has it {} ({}); terminal, kept",
                     describe_coid(coid),
-                    update.status,
+                    update.venue_status,
                     order.state,
                     order.reason,
                 )

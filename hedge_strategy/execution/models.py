@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from hedge_strategy.exchange.events import Side
+from hedge_strategy.exchange.events import EndReason, Side, VenueState
 from hedge_strategy.execution.fill_identity import FillKey
 
 
@@ -57,20 +57,20 @@ def is_legal_move(current: OrderState, target: OrderState) -> bool:
     return target in _LEGAL_MOVES[current]
 
 
-_OPEN_STATUSES = frozenset({"open", "pending", "in-progress"})
-
-
-def state_for_status(status: str, filled_size: Decimal) -> tuple[OrderState, str | None] | None:
-    """Map a Lighter order status to (state, reason); None for a status we do not know.
+def state_for_venue(
+    state: VenueState, end_reason: EndReason | None, filled_size: Decimal
+) -> tuple[OrderState, str | None] | None:
+    """The adapter's venue-neutral order facts → (journal state, reason); None for an unrecognised state.
 
     `filled_size` is the best known filled size, so a resting order that has traded shows PARTIALLY_FILLED.
+    A CANCELED order's reason is its `EndReason` value (read back with `JournalOrder.end_reason`).
     """
-    if status in _OPEN_STATUSES:
+    if state is VenueState.LIVE:
         return (OrderState.PARTIALLY_FILLED if filled_size > 0 else OrderState.OPEN), None
-    if status == "filled":
+    if state is VenueState.FILLED:
         return OrderState.FILLED, None
-    if status.startswith("canceled"):
-        return OrderState.CANCELED, status
+    if state is VenueState.CANCELED:
+        return OrderState.CANCELED, (end_reason or EndReason.OTHER).value
     return None
 
 
@@ -102,6 +102,16 @@ class JournalOrder:
     @property
     def remaining_size(self) -> Decimal:
         return max(self.size - self.filled_size, Decimal(0))
+
+    @property
+    def end_reason(self) -> EndReason | None:
+        """Why the exchange ended it, when it is CANCELED by the exchange's word (None otherwise)."""
+        if self.state is not OrderState.CANCELED or self.reason is None:
+            return None
+        try:
+            return EndReason(self.reason)
+        except ValueError:  # a journal written before reasons were venue-neutral
+            return None
 
 
 @dataclass(frozen=True)

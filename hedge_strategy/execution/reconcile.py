@@ -15,6 +15,10 @@ Run at start-up (nothing trades until it finished), after every stream reconnect
 
 A run costs three or four REST reads (premium weight about 1,200-1,500 of the 24,000 per minute).
 
+Between runs the driver (`run`, in `settle.py`) settles what cannot wait for the next periodic run: a send
+whose grace ran out without its order appearing (HTTP 200 from sendTx means accepted by the API, not
+executed), and fills that wait for their order (see `settle.py`).
+
 `confirm_final` is what callers use after every cancel: it waits for the order's terminal state (stream
 events first, REST lookup as fallback) and makes sure all its fills are applied, so a fill that raced the
 cancel is never lost.
@@ -23,7 +27,6 @@ cancel is never lost.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,7 +37,8 @@ from loguru import logger
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import OrderUpdate, PositionSnapshot
 from hedge_strategy.exchange.markets import MarketInfo
-from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState
+from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState, now_ms
+from hedge_strategy.execution.settle import DueSettlement
 from hedge_strategy.execution.tracker import OrderTracker
 
 if TYPE_CHECKING:
@@ -42,11 +46,10 @@ if TYPE_CHECKING:
 
 WATERMARK_KEY = "reconcile.trades_watermark_ms"
 NEVER_REACHED = "never reached the exchange"
+NEVER_EXECUTED = "accepted, never executed"  # sendTx answered 200, the order never appeared
 _ACKNOWLEDGED = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+__all__ = ["NEVER_EXECUTED", "NEVER_REACHED", "WATERMARK_KEY", "ReconcileReport", "Reconciler", "now_ms"]
 
 
 @dataclass
@@ -76,7 +79,7 @@ class ReconcileReport:
         )
 
 
-class Reconciler:
+class Reconciler(DueSettlement):
     def __init__(
         self,
         account: LighterAccount,
@@ -98,6 +101,7 @@ class Reconciler:
         self._started_ms = now_ms()  # orders created since then and not yet sent are this process's sends
         self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
         self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
+        self._looked_up: dict[int, float] = {}  # coid or trade id -> when settle_due last looked it up
 
     @property
     def positions(self) -> dict[int, PositionSnapshot]:
@@ -113,6 +117,8 @@ class Reconciler:
             await self._step(report, "positions", self._reconcile_positions(report))
             await self._step(report, "orders", self._reconcile_orders(report))
             await self._step(report, "fills", self._recover_missed_fills(report))
+            await self.tracker.release_held()  # the orders step may have named the order of a held fill
+            self.tracker.give_up_held()
             await self.tracker.announce_pending()  # retries announcements whose callback failed
             report.finished_ms = now_ms()
             self.last_report = report
@@ -134,24 +140,6 @@ class Reconciler:
         await asyncio.wait_for(self._report_ready.wait(), timeout)
         assert self.last_report is not None
         return self.last_report
-
-    async def run(self, interval_s: float) -> None:
-        """Reconcile every `interval_s` and at once after each stream reconnect, until cancelled."""
-        seen = self.tracker.reconnects
-        while True:
-            try:
-                await self.tracker.wait_reconnect(seen, timeout=interval_s)
-                reason = "reconnect"
-            except TimeoutError:
-                reason = "periodic"
-            # Reconnects up to now are covered by the run starting now; one during it triggers another.
-            seen = self.tracker.reconnects
-            try:
-                await self.run_once(reason)
-            except Exception:
-                logger.exception(
-                    "reconcile {} ({}): failed; next attempt as scheduled", self.journal.account_index, reason
-                )
 
     async def _step(self, report: ReconcileReport, name: str, work: Awaitable[None]) -> None:
         """Run one step; an exchange error ends that step only (and decides nothing from missing data)."""
@@ -202,7 +190,7 @@ class Reconciler:
             if update is not None:
                 self._apply_found(order, update, report)
             else:
-                self._resolve_missing(order, now, report)
+                self.resolve_missing(order, now, report)
 
     def _apply_found(self, order: JournalOrder, update: OrderUpdate, report: ReconcileReport) -> None:
         before = order.state
@@ -214,13 +202,13 @@ class Reconciler:
                 self.journal.account_index,
                 describe_coid(order.client_order_index),
                 before,
-                update.status,
+                update.venue_status,
                 order.state,
                 order.filled_size,
                 order.size,
             )
 
-    def _resolve_missing(self, order: JournalOrder, now: int, report: ReconcileReport | None) -> None:
+    def resolve_missing(self, order: JournalOrder, now: int, report: ReconcileReport | None) -> None:
         """An order the exchange does not find: wait out the grace, then it never arrived."""
         coid = order.client_order_index
         if order.state in _ACKNOWLEDGED:
@@ -258,7 +246,10 @@ class Reconciler:
                 order.state,
             )
             return
-        if self.tracker.transition(coid, OrderState.REJECTED, reason=NEVER_REACHED):
+        # PENDING_SUBMIT with a send time: the send was accepted (HTTP 200) and the sequencer refused it.
+        accepted = order.state is OrderState.PENDING_SUBMIT and order.sent_ms is not None
+        reason = NEVER_EXECUTED if accepted else NEVER_REACHED
+        if self.tracker.transition(coid, OrderState.REJECTED, reason=reason):
             if report is not None:
                 report.rejected.append(coid)
                 report.resolved[coid] = OrderState.REJECTED
@@ -266,10 +257,11 @@ class Reconciler:
                 "reconcile {}: {} ({}) not found {:.1f}s after its {}: marked REJECTED ({})",
                 self.journal.account_index,
                 describe_coid(coid),
-                "unknown outcome" if order.state is OrderState.UNKNOWN else "was pending submit",
+                "unknown outcome" if order.state is OrderState.UNKNOWN
+                else "accepted by the API" if accepted else "was pending submit",
                 age_s,
                 "send" if order.sent_ms else "creation",
-                NEVER_REACHED,
+                reason,
             )
 
     async def _recover_missed_fills(self, report: ReconcileReport) -> None:
@@ -288,11 +280,12 @@ class Reconciler:
         for fill in await self.account.trades_since(since):
             if await self.tracker.ingest_fill(fill, source="reconcile"):
                 report.recovered_fills.append(fill.trade_id)
+                coid = self.tracker.client_index_of(fill)
                 logger.warning(
                     "reconcile {}: trade {} for {} ({} {} @ {}) was missed by the stream; recovered",
                     self.journal.account_index,
                     fill.trade_id,
-                    describe_coid(fill.client_order_index),
+                    describe_coid(coid) if coid else "-",
                     fill.side,
                     fill.size,
                     fill.price,
@@ -381,7 +374,7 @@ class Reconciler:
                 if coid in found:
                     self.tracker.apply_update(found[coid], "rest")
                 else:
-                    self._resolve_missing(order, now_ms(), None)
+                    self.resolve_missing(order, now_ms(), None)
             patience *= 2
 
     async def _await_fills(self, order: JournalOrder, deadline: float) -> None:
@@ -425,7 +418,9 @@ class Reconciler:
         since = order.created_ms - self.trade_margin_ms
         recovered = 0
         for fill in await self.account.trades_since(since, market):
-            if fill.client_order_index != order.client_order_index:
+            if self.tracker.client_index_of(fill) != order.client_order_index and not (
+                fill.client_order_index is None and order.order_index == fill.order_index
+            ):
                 continue
             if await self.tracker.ingest_fill(fill, source="rest"):
                 recovered += 1

@@ -1,12 +1,20 @@
 """The fill tracker: adapter events into the journal, and each new fill announced to the strategy once.
 
-One-to-one confirmation (seed 002): every fill is keyed by its trade id (with market, account, side and an
-epoch: `fill_identity`) and matched to exactly one order by client order index. A trade seen twice
-(WebSocket, then the trades endpoint during reconciliation) is applied and announced once, because both
-paths go through `ingest_fill`. A fill is marked announced in the journal only after the strategy's
-callback returned; a fill stored but not announced (callback failed, process died) is announced again by
-`announce_pending` (at start and after each reconciliation), so downstream must treat a fill it has already
-handled as done.
+One-to-one confirmation: every fill is keyed by its trade id (with market, account, side and an epoch:
+`fill_identity`) and matched to exactly one order by client order index. A trade seen twice (WebSocket, then
+the trades endpoint during reconciliation) is applied and announced once, because both paths go through
+`ingest_fill`.
+
+A fill that does not name its client order index (older venue captures lack `ask_client_id` /
+`bid_client_id`) is matched by the exchange order index instead: the tracker learns order index -> client
+order index from every order update (stream or REST) and from the journal. A fill whose order is not known
+yet is HELD, never attributed to client order index 0: it is applied as soon as an order update names its
+order; the reconciler looks the orders up by REST when it waits longer (`settle_due`); it is given up,
+logged, after `HOLD_FILL_S` (the positions check still sees what it did). At most `HOLD_FILLS_MAX` wait.
+
+A fill is marked announced in the journal only after the strategy's callback returned; a fill stored but
+not announced (callback failed, process died) is announced again by `announce_pending` (at start and after
+each reconciliation), so downstream must treat a fill it has already handled as done.
 
 `timeout` parameters keep the names of the pinned interface (hence the ASYNC109 exemptions).
 
@@ -18,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
@@ -40,11 +51,22 @@ from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder,
 FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
 T = TypeVar("T")
 
+HOLD_FILLS_MAX = 1000  # fills waiting for their order; beyond it the oldest is given up (logged)
+HOLD_FILL_S = 60.0  # a held fill whose order neither the stream nor a REST lookup named by then is given up
+ORDER_INDEXES_KEPT = 10_000  # order index -> client order index pairs remembered (the oldest are forgotten)
 
-def journal_fill(fill: Fill, source: str) -> JournalFill:
+
+@dataclass(frozen=True)
+class HeldFill:
+    fill: Fill
+    source: str
+    since: float  # time.monotonic() when it was first held
+
+
+def journal_fill(fill: Fill, source: str, client_order_index: int) -> JournalFill:
     return JournalFill(
         trade_id=fill.trade_id,
-        client_order_index=fill.client_order_index,
+        client_order_index=client_order_index,
         account_index=fill.account_index,
         market_id=fill.market_id,
         side=fill.side,
@@ -78,6 +100,12 @@ class OrderTracker:
         self._announcing: set[FillKey] = set()
         self._foreign_orders_logged: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._coid_by_order_index: dict[int, int] = {}
+        self._held: dict[int, HeldFill] = {}  # by trade id
+        self._given_up: dict[int, None] = {}  # trade ids given up (ordered, bounded): not held again
+        for order in journal.unresolved():  # orders from before a restart whose index is already known
+            if order.order_index:
+                self._learn(order.order_index, order.client_order_index)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -109,6 +137,7 @@ class OrderTracker:
             await self.ingest_fill(event, source="ws")
         elif isinstance(event, OrderUpdate):
             self.apply_update(event, source="ws")
+            await self.release_held()
         elif isinstance(event, PositionSnapshot):
             self._apply_position(event)
         elif isinstance(event, StreamUp):
@@ -131,6 +160,8 @@ class OrderTracker:
                 "tracker {}: order update of account {} ignored", self.account_index, update.account_index
             )
             return False
+        if update.client_order_index and update.order_index:
+            self._learn(update.order_index, update.client_order_index)
         if self.journal.get(update.client_order_index) is None:
             if update.client_order_index not in self._foreign_orders_logged:
                 self._foreign_orders_logged.add(update.client_order_index)
@@ -138,8 +169,9 @@ class OrderTracker:
                     "tracker {}: {} order {} ({}) is not in the journal; not tracked",
                     self.account_index,
                     source,
-                    describe_coid(update.client_order_index),
-                    update.status,
+                    describe_coid(update.client_order_index) if update.client_order_index
+                    else f"exchange order {update.order_index} without a client order index",
+                    update.venue_status,
                 )
             return False
         changed = self.journal.apply_order_update(update)
@@ -151,23 +183,32 @@ class OrderTracker:
         self, coid: int, state: OrderState, *, reason: str | None = None, order_index: int | None = None
     ) -> bool:
         """`Journal.transition` that also wakes waiters: use it for the caller's verdicts (send results)."""
+        if order_index:
+            self._learn(order_index, coid)
         changed = self.journal.transition(coid, state, reason=reason, order_index=order_index)
         if changed:
             self._notify()
         return changed
 
     async def ingest_fill(self, fill: Fill, source: str) -> bool:
-        """Apply a fill and announce it if it is a new trade; False for a duplicate (any source).
+        """Apply a fill and announce it if it is a new trade; False for a duplicate (any source) or a fill
+        held until its order is known (see the module docstring).
 
         The journal decides, and logs a duplicate (INFO) or a reused trade id (WARNING) with the reason.
         """
         if fill.account_index != self.account_index:
             logger.warning("tracker {}: fill of account {} ignored", self.account_index, fill.account_index)
             return False
-        entry = self.journal.apply_fill(journal_fill(fill, source))
+        coid = self.client_index_of(fill)
+        if coid is None:
+            self._hold(fill, source)
+            return False
+        if fill.client_order_index is not None and fill.order_index:
+            self._learn(fill.order_index, fill.client_order_index)
+        entry = self.journal.apply_fill(journal_fill(fill, source, coid))
         if entry is None:
             return False
-        order = self.journal.get(fill.client_order_index)
+        order = self.journal.get(coid)
         if order is not None and order.order_index is None and fill.order_index:
             self.journal.transition(order.client_order_index, order.state, order_index=fill.order_index)
         self._notify()
@@ -176,13 +217,13 @@ class OrderTracker:
                 "tracker {}: trade {} for {} unknown to the journal; recorded, announced without an order",
                 self.account_index,
                 fill.trade_id,
-                describe_coid(fill.client_order_index),
+                describe_coid(coid),
             )
         logger.info(
             "tracker {}: new fill trade {} {} {} {} @ {} ({}), order {} filled {}; announcing",
             self.account_index,
             fill.trade_id,
-            describe_coid(fill.client_order_index),
+            describe_coid(coid),
             fill.side,
             fill.size,
             fill.price,
@@ -192,6 +233,104 @@ class OrderTracker:
         )
         await self._announce(entry, order)
         return True
+
+    # ---------------------------------------------------------------- fills matched by exchange order index
+
+    def client_index_of(self, fill: Fill) -> int | None:
+        """The client order index a fill belongs to: its own, else the one learned for its order index."""
+        if fill.client_order_index is not None:
+            return fill.client_order_index
+        known = self._coid_by_order_index.get(fill.order_index)
+        if known is not None:
+            return known
+        for order in self.journal.unresolved():  # an index the journal learned some other way
+            if order.order_index == fill.order_index:
+                self._learn(order.order_index, order.client_order_index)
+                return order.client_order_index
+        return None
+
+    @property
+    def held_fills(self) -> list[HeldFill]:
+        """Fills waiting for their order to be known, oldest first."""
+        return sorted(self._held.values(), key=lambda h: h.since)
+
+    def _learn(self, order_index: int, coid: int) -> None:
+        if not coid or self._coid_by_order_index.get(order_index) == coid:
+            return
+        self._coid_by_order_index[order_index] = coid
+        if len(self._coid_by_order_index) > ORDER_INDEXES_KEPT:
+            del self._coid_by_order_index[next(iter(self._coid_by_order_index))]
+
+    def _hold(self, fill: Fill, source: str) -> None:
+        # Already recorded (matched earlier)? Client order index 0 stands for "unknown": not compared.
+        if self.journal.recorded(journal_fill(fill, source, 0)) is not None:
+            return
+        if fill.trade_id in self._held:
+            return
+        if fill.trade_id in self._given_up:
+            logger.debug("tracker {}: trade {} was given up before; ignored", self.account_index,
+                         fill.trade_id)
+            return
+        self._held[fill.trade_id] = HeldFill(fill, source, time.monotonic())
+        logger.info(
+            "tracker {}: trade {} ({} {} @ {}, {}) names no client order index and exchange order {} is not "
+            "known yet; held until an order update or a REST lookup names it",
+            self.account_index,
+            fill.trade_id,
+            fill.side,
+            fill.size,
+            fill.price,
+            source,
+            fill.order_index,
+        )
+        if len(self._held) > HOLD_FILLS_MAX:
+            oldest = self.held_fills[0]
+            self._give_up(oldest, f"more than {HOLD_FILLS_MAX} fills waiting")
+        self._notify()
+
+    async def release_held(self) -> int:
+        """Apply every held fill whose order is known now; returns how many were applied."""
+        applied = 0
+        for held in self.held_fills:
+            coid = self.client_index_of(held.fill)
+            if coid is None:
+                continue
+            del self._held[held.fill.trade_id]
+            logger.info(
+                "tracker {}: held trade {} belongs to {} (exchange order {}); applying it",
+                self.account_index,
+                held.fill.trade_id,
+                describe_coid(coid),
+                held.fill.order_index,
+            )
+            if await self.ingest_fill(dataclasses.replace(held.fill, client_order_index=coid), held.source):
+                applied += 1
+        return applied
+
+    def give_up_held(self, older_than_s: float = HOLD_FILL_S) -> list[Fill]:
+        """Drop (logged) the held fills that waited longer than `older_than_s`; returns them."""
+        cutoff = time.monotonic() - older_than_s
+        stale = [h for h in self.held_fills if h.since <= cutoff]
+        for held in stale:
+            self._give_up(held, f"no order of ours named exchange order {held.fill.order_index} within "
+                                f"{older_than_s:g} s, a REST lookup included")
+        return [h.fill for h in stale]
+
+    def _give_up(self, held: HeldFill, why: str) -> None:
+        self._held.pop(held.fill.trade_id, None)
+        self._given_up[held.fill.trade_id] = None
+        if len(self._given_up) > HOLD_FILLS_MAX:
+            del self._given_up[next(iter(self._given_up))]
+        logger.warning(
+            "tracker {}: trade {} ({} {} @ {}) given up: {}; not journaled (never attributed to client order "
+            "index 0), the A + B positions check accounts for it",
+            self.account_index,
+            held.fill.trade_id,
+            held.fill.side,
+            held.fill.size,
+            held.fill.price,
+            why,
+        )
 
     async def announce_pending(self) -> int:
         """Announce fills stored but not yet announced (a failed callback, a crash); returns how many."""
@@ -291,6 +430,16 @@ class OrderTracker:
         return await self.wait_for(
             lambda: self._order_if(coid, lambda o: self.journal.fills_total(coid) >= o.filled_size), timeout
         )
+
+    async def wait_change(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """True once any event was applied (or a waiter was woken) within `timeout`, else False."""
+        changed = self._changed
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await changed.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def wait_reconnect(self, seen: int, timeout: float) -> int:  # noqa: ASYNC109
         """The reconnect count once it exceeds `seen`; TimeoutError if no reconnect within `timeout`."""

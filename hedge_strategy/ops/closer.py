@@ -9,7 +9,7 @@ Closing one position is B's IOC chase (`hedge_strategy.chase`): reduce-only IOC 
 (sell a long from the bid down, buy a short from the ask up), one tick wider each attempt, never beyond
 `strategy.max_slippage_bps` from the first touch, up to `strategy.retry_times` attempts. Every order is
 journaled before it is sent. A refused send ends the attempt at once (the second round of `clear` is for
-that); a final order status (margin) too.
+that); an order the exchange ended for a reason another attempt would repeat (margin) too.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ class OperatorAccount:
             result = await self.account.cancel_all()
             if result.status is SendStatus.REJECTED:
                 last_error = (result.message, result.code)
-                logger.warning("clear {}: cancel-all refused ({} {}); {} order(s) still resting", self.label,
-                               result.code, result.message, len(left))
-                if chase.is_final_error(result.code):
+                logger.warning("clear {}: cancel-all refused ({}); {} order(s) still resting", self.label,
+                               result.detail, len(left))
+                if not result.worth_retrying:
                     break
                 left = await self.open_orders()
                 continue
@@ -193,8 +193,8 @@ class OperatorAccount:
                                   "exchange; not chased further rather than risk closing twice")
                 result.code = "unresolved"
                 break
-            if chase.is_final_status(order.reason):
-                result.message, result.code = f"order {order.reason}", order.reason
+            if chase.end_repeats(order.end_reason):
+                result.message, result.code = f"order ended: {order.end_reason}", order.end_reason
                 break
             if result.filled >= size:
                 break
@@ -221,8 +221,8 @@ class OperatorAccount:
         result = await self.account.place_ioc(market, side, size, price, coid, reduce_only=True)
         what = f"clear {self.label}: close IOC {attempt} {side.value} {size} {market.symbol} @ {price}"
         if result.status is SendStatus.REJECTED:
-            self.tracker.transition(coid, OrderState.REJECTED, reason=f"{result.code}: {result.message}")
-            logger.warning("{} refused: {} {}", what, result.code, result.message)
+            self.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
+            logger.warning("{} refused: {}", what, result.detail)
             return self.journal.get(coid) or order, (result.message, result.code)
         if result.status is SendStatus.UNKNOWN:
             self.tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)

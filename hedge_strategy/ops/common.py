@@ -11,6 +11,7 @@ Exit codes (documented in the README, relied on by `start_hedge.sh`):
 | 4 | the process a wait was watching (`--pid`) exited first |
 | 5 | the exchange could not be reached or read (`status` still prints what Redis knows) |
 | 6 | `clear` finished but an account is not flat or still has resting orders (the report says which) |
+| 7 | `preflight` found a check that failed or could not run (its FAIL / SKIP lines say what to do) |
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ EXIT_TIMEOUT = 3
 EXIT_PROCESS_EXITED = 4
 EXIT_EXCHANGE = 5
 EXIT_NOT_FLAT = 6
+EXIT_PREFLIGHT = 7
 
 DEFAULT_CONFIG = Path("config.yaml")
 # A CLI must answer promptly even when the Redis host swallows packets: bound connect and each reply.

@@ -12,12 +12,13 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from hedge_strategy.config import ROLES, Config, ConfigError, load_secret
 from hedge_strategy.exchange import LighterAccount, OrderUpdate, PositionSnapshot, describe_coid
 
 ROLE_LABELS = {"a": "A", "b": "B"}
+AccountT = TypeVar("AccountT", bound=LighterAccount)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -26,9 +27,11 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def new_account(config: Config, role: str, secret: str) -> LighterAccount:
+def new_account(config: Config, role: str, secret: str,
+                account_class: type[AccountT] = LighterAccount) -> AccountT:  # type: ignore[assignment]
+    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one)."""
     ref, ex = config.accounts[role], config.exchange
-    return LighterAccount(
+    return account_class(
         url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
@@ -106,7 +109,7 @@ def order_json(account: LighterAccount, order: OrderUpdate) -> dict[str, Any]:
         "side": order.side.value,
         "price": str(order.price),
         "remaining_size": str(order.remaining_size),
-        "status": order.status,
+        "status": order.state.value,
     }
 
 
