@@ -22,6 +22,8 @@ from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
 
+SHUTDOWN_SUBSCRIBE_S = 5.0  # on shutdown, what subscribing to the outcomes may add to shutdown_wait_s
+
 
 class MakerHedges:
     """The outstanding requests of A and how each one ends. See the module docstring."""
@@ -77,7 +79,13 @@ class MakerHedges:
                         ", ".join(self.outstanding))
             self.rt.events.emit(EventKind.STOPPING, request_ids=tuple(self.outstanding.ids),
                                 waited_s=self.cfg.shutdown_wait_s, reason="waiting for B's outcomes")
-            found = await self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s)
+            try:  # bounded as a whole: a hung Redis must not hold the stop beyond shutdown_wait_s
+                found = await asyncio.wait_for(
+                    self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s),
+                    self.cfg.shutdown_wait_s + SHUTDOWN_SUBSCRIBE_S)
+            except (RedisError, TimeoutError) as exc:
+                logger.warning("A stopping: B's outcomes not read ({!r})", exc)
+                found = {}
             await self.take_outcomes(found)
         if self.outstanding:
             logger.warning("A stopping with {} unconfirmed: they are published again at the next start",
