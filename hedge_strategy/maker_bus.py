@@ -37,7 +37,7 @@ from hedge_strategy.pause_mirror import PauseMirror
 from hedge_strategy.runtime import Runtime
 
 AUDIT_INTERVAL_S = 1.0  # how often Redis is probed for lost data and the pause copied (one round trip)
-RETRY_MAX_S = 5.0  # the longest wait between two attempts while Redis fails
+RETRY_MAX_S = 2.0  # the longest wait between two attempts while Redis fails (each bounded by its timeouts)
 LOST = "Redis lost it"
 
 
@@ -108,15 +108,19 @@ class MakerBus:
         stopping first, the next start sets it)."""
         self.pause_mirror.set_by_a(state)
         self._know_pause(state)
-        delay = AUDIT_INTERVAL_S
+        delay, failed = AUDIT_INTERVAL_S, False
         while True:
             try:
                 await self.bus.put_pause(state)
                 self.pause_mirror.asserted(state)
+                if failed:
+                    logger.info("A: its pause is set in Redis now: {}", state.reason)
                 return
             except RedisError as exc:
-                logger.error("A: the pause could not be set in Redis ({!r}); it is kept in A's journal and "
-                             "set as soon as Redis answers", exc)
+                if not failed:
+                    logger.error("A: the pause could not be set in Redis ({!r}); it is kept in A's journal "
+                                 "and set as soon as Redis answers", exc)
+                failed = True
             if await self.rt.sleep(delay):
                 return
             delay = min(delay * 2, RETRY_MAX_S)

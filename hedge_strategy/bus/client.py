@@ -26,9 +26,12 @@ half-written: multi-command writes are MULTI/EXEC transactions). Malformed data 
 stream entries go to the dead letters, pub/sub messages and stored values are logged and skipped.
 `publish_*` raise `ValueError` for a message of another pair.
 
-Use a client whose `socket_timeout` (if any) exceeds the `block_ms` of `read_requests`. With
+The processes build their bus with `Bus.from_config` (`bus.connect`: direct or through Sentinel, with the
+configured timeouts and retry policy). Use a client whose `socket_timeout` (if any) exceeds the `block_ms` of
+`read_requests` (the config requires `redis.socket_timeout_s` > 1 s, B's block). With
 `decode_responses=True`, redis-py itself fails on non-UTF-8 bytes before the bus sees them;
-`Bus.from_url` keeps raw bytes so that even such an entry is dead-lettered rather than raised.
+`Bus.from_config` and `Bus.from_url` keep raw bytes so that even such an entry is dead-lettered rather than
+raised.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ class Bus(BusAudit):
 
     @classmethod
     def from_url(cls, url: str, pair: str, **kwargs: Any) -> Bus:
-        """A bus on its own client for `url` (raw bytes replies, redis-py's default waits); `aclose()` it."""
+        """A bus on its own client for `url` (raw bytes replies, redis-py's defaults: no retry); `aclose()`
+        it. The processes use `from_config`."""
         client = aioredis.Redis.from_url(url, decode_responses=False)
         return cls.on(RedisConnection(client, safe_url(url)), pair, **kwargs)
 
