@@ -213,7 +213,7 @@ class MakerBus:
     # ---------------------------------------------------------------- noticing lost data
 
     async def _probe(self) -> None:
-        probe = await self.bus.probe()
+        probe = await self.bus.probe(self.outstanding.entries())
         self._last_probe = time.monotonic()
         first = self._run_id is None
         lost: list[str] = []
@@ -234,8 +234,8 @@ class MakerBus:
         self._group_seen = True
         if lost:
             self._publish_all_again(lost)
-        else:
-            await self._check_entries()
+        elif probe.missing:
+            self._publish_missing_again(list(probe.missing))
         await self._keep_pause(probe, data_lost and not first)
         self._synced.set()
 
@@ -253,14 +253,12 @@ class MakerBus:
                        f"({', '.join(marked)})" if marked else "no hedge request outstanding")
         self.rt.events.emit(EventKind.BUS_DATA_LOST, reason="; ".join(lost), request_ids=tuple(marked))
 
-    async def _check_entries(self) -> None:
-        missing = await self.bus.missing_requests(self.outstanding.entries())
-        if missing:
-            self.outstanding.publish_again(missing, "its stream entry is gone")
-            logger.warning("A: hedge request(s) {} are gone from the request stream; published again unless "
-                           "answered", ", ".join(missing))
-            self.rt.events.emit(EventKind.BUS_DATA_LOST, reason="gone from the request stream",
-                                request_ids=tuple(missing))
+    def _publish_missing_again(self, missing: list[str]) -> None:
+        self.outstanding.publish_again(missing, "its stream entry is gone")
+        logger.warning("A: hedge request(s) {} are gone from the request stream; published again unless "
+                       "answered", ", ".join(missing))
+        self.rt.events.emit(EventKind.BUS_DATA_LOST, reason="gone from the request stream",
+                            request_ids=tuple(missing))
 
     async def _keep_pause(self, probe: BusProbe, data_lost: bool) -> None:
         # Redis found empty at A's first probe (a fresh one, or one that lost its data while A was down) is

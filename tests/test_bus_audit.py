@@ -55,13 +55,15 @@ async def test_probe_of_an_empty_redis_then_of_one_a_has_used(bus: Bus) -> None:
     assert flushed.run_id == empty.run_id and flushed.epoch is None and not flushed.group_exists
 
 
-async def test_missing_requests_names_entries_gone_from_the_stream(bus: Bus) -> None:
+async def test_probe_names_the_requests_gone_from_the_stream(bus: Bus) -> None:
     kept, gone = await bus.publish_request(make_request(1)), await bus.publish_request(make_request(2))
     entries = {"11000000000001-1": kept, "11000000000001-2": gone}
-    assert await bus.missing_requests(entries) == []
+    assert (await bus.probe(entries)).missing == ()
     await bus.redis.xdel(bus.keys.requests, gone)
-    assert await bus.missing_requests(entries) == ["11000000000001-2"]
-    assert await bus.missing_requests({}) == []
+    assert (await bus.probe(entries)).missing == ("11000000000001-2",)
+    await bus.redis.delete(bus.keys.requests)
+    assert set((await bus.probe(entries)).missing) == set(entries)
+    assert (await bus.probe({})).missing == ()
 
 
 async def test_put_pause_sets_the_state_as_it_was_and_announces_it(bus: Bus) -> None:

@@ -10,7 +10,7 @@ writes it had not replicated yet; someone can FLUSHDB. A cannot ask Redis what i
 - the `hedgers` consumer group of the request stream, once it existed;
 - each published request's stream entry (`XRANGE id id`).
 
-`probe` reads the first three and the pause in one round trip.
+`probe` reads them all, and the pause, in one round trip.
 """
 
 from __future__ import annotations
@@ -29,26 +29,34 @@ GROUP = "hedgers"  # the consumer group of the request stream (also `client.GROU
 
 @dataclass(frozen=True)
 class BusProbe:
-    """One look at the server: who it is, whether A's marker and the group are there, and the pause."""
+    """One look at the server: who it is, whether A's marker, the group and A's requests are there, and the
+    pause."""
 
     run_id: str
     epoch: str | None  # A's epoch marker, None when gone
     group_exists: bool
     pause: PauseState | None
+    missing: tuple[str, ...] = ()  # those of the request ids asked about whose stream entry is gone
 
 
 class BusAudit(PauseFlags):
     """The reads behind A's check for lost data; `Bus` provides the connection, keys and pair."""
 
-    async def probe(self) -> BusProbe:
-        """The server's run id, A's epoch marker, whether the consumer group exists, and the pause."""
+    async def probe(self, entries: Mapping[str, str] | None = None) -> BusProbe:
+        """The server's run id, A's epoch marker, whether the consumer group exists, the pause, and which of
+        `entries` (request id -> stream entry id) are gone from the request stream: one round trip on one
+        connection, so every answer comes from the same server."""
+        ids = list(entries or {})
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.info("server")
             pipe.get(self.keys.epoch)
             pipe.get(self.keys.pause)
             pipe.xinfo_groups(self.keys.requests)
-            info, epoch, pause, groups = await pipe.execute(raise_on_error=False)
-        for reply in (info, epoch, pause):
+            for request_id in ids:
+                entry = (entries or {})[request_id]
+                pipe.xrange(self.keys.requests, min=entry, max=entry, count=1)
+            info, epoch, pause, groups, *found = await pipe.execute(raise_on_error=False)
+        for reply in (info, epoch, pause, *found):
             if isinstance(reply, Exception):
                 raise reply
         return BusProbe(
@@ -56,6 +64,7 @@ class BusAudit(PauseFlags):
             epoch=None if epoch is None else decode_text(epoch),
             group_exists=_has_group(groups),
             pause=None if pause is None else self._parse_flag(pause, self.keys.pause),
+            missing=tuple(request_id for request_id, entry in zip(ids, found, strict=True) if not entry),
         )
 
     async def claim_epoch(self, token: str) -> str:
@@ -65,17 +74,6 @@ class BusAudit(PauseFlags):
             pipe.get(self.keys.epoch)
             _, marker = await pipe.execute()
         return decode_text(marker)
-
-    async def missing_requests(self, entries: Mapping[str, str]) -> list[str]:
-        """Those of `entries` (request id -> stream entry id) whose entry is gone from the request stream."""
-        if not entries:
-            return []
-        ids = list(entries)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for request_id in ids:
-                pipe.xrange(self.keys.requests, min=entries[request_id], max=entries[request_id], count=1)
-            found = await pipe.execute()
-        return [request_id for request_id, entry in zip(ids, found, strict=True) if not entry]
 
 
 def _has_group(reply: Any) -> bool:
