@@ -104,7 +104,7 @@ class Runtime:
         """The tracker's callback: forwards to the role's handler (installed after construction)."""
         if self.fill_handler is not None:
             await self.fill_handler(fill, order)
-        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request goes out first
+        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request is recorded first
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task that lives until `close` (an unexpected end is logged)."""
@@ -287,7 +287,7 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
 
     tracker = OrderTracker(journal, events, on_fill=relay)
     reconciler = Reconciler(account, journal, tracker, [market], ex.unknown_order_grace_s)
-    bus = Bus.from_url(config.redis.url, config.pair)
+    bus = Bus.from_config(config.redis, config.pair)
     metrics = HedgeMetrics.from_config(config, role)
     alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,

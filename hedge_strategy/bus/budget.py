@@ -32,10 +32,11 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus.client import BusKeys
+from hedge_strategy.bus.connect import RedisConnection, open_redis
 from hedge_strategy.exchange.throttle import RateBudget, bucket_shape, local_bucket
 
 if TYPE_CHECKING:
-    from hedge_strategy.config import Config
+    from hedge_strategy.config import Config, RedisConfig
 
 REDIS_TIMEOUT_S = 0.25  # a local Redis answers in well under a millisecond; past this the fallback is cheaper
 RETRY_AFTER_S = 5.0  # while falling back, how often Redis is tried again
@@ -97,23 +98,25 @@ class SharedBudget:
         self._sleep = sleep  # tests pass one that moves their clock
         self._script = redis.register_script(_RESERVE)
         self._falling_back_since: float | None = None  # monotonic time of the last failed Redis call
-        self._owns_client = False
+        self._connection: RedisConnection | None = None  # set when the budget opened its own client
         self.fallback_takes = 0  # takes served by the fallback (for tests and status)
 
     @classmethod
-    def open(cls, url: str, pair: str, name: str, capacity: float, refill_per_s: float, *,
+    def open(cls, settings: RedisConfig, pair: str, name: str, capacity: float, refill_per_s: float, *,
              fallback: RateBudget, fallback_label: str) -> SharedBudget:
-        """Budget `name` of `pair` on its own client for `url` (bounded timeouts); `aclose()` closes it."""
-        client = aioredis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S,
-                                         socket_connect_timeout=REDIS_TIMEOUT_S)
-        budget = cls(client, BusKeys(pair).budget(name), capacity, refill_per_s, fallback=fallback,
+        """Budget `name` of `pair` on a client of its own for the configured Redis (directly or through
+        Sentinel, as the bus), with waits of `REDIS_TIMEOUT_S` and no retry: the fallback is the retry.
+        `aclose()` closes it."""
+        connection = open_redis(settings, socket_timeout_s=REDIS_TIMEOUT_S, connect_timeout_s=REDIS_TIMEOUT_S,
+                                retries=0)
+        budget = cls(connection.client, BusKeys(pair).budget(name), capacity, refill_per_s, fallback=fallback,
                      fallback_label=fallback_label)
-        budget._owns_client = True
+        budget._connection = connection
         return budget
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self.redis.aclose()
+        if self._connection is not None:
+            await self._connection.aclose()
 
     @property
     def falling_back(self) -> bool:
@@ -164,6 +167,6 @@ def shared_budget(config: Config) -> SharedBudget | None:
     if not ex.shared_budget:
         return None
     capacity, refill_per_s = bucket_shape(ex.tier)
-    return SharedBudget.open(config.redis.url, config.pair, "rest", capacity, refill_per_s,
+    return SharedBudget.open(config.redis, config.pair, "rest", capacity, refill_per_s,
                              fallback=local_bucket(ex.tier, share=0.5),
                              fallback_label=f"a local budget at half the {ex.tier} rate")
