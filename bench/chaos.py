@@ -18,11 +18,12 @@
    over-hedges (double), trades between A and B (wash), exposure episodes, cycles. A process ending without
    being killed by the harness is a death (its pid watched every 0.25 s).
 
-"Flat after a fault" is the longest stretch, within the fault's window (its start until the next fault),
-during which A + B stayed away from 0, counted from the fault's start (or the stretch's start, when later),
-with the time the pair was paused excluded. Targets (issue 9): no lost, double or wash trade; flat within
-10 s after each fault; every pause cleared by `hedgectl resume`; no process dying on its own. The exit code
-is 1 when one is missed.
+"Flat after a fault" is the longest stretch during which A + B stayed away from 0, among the stretches
+charged to the fault (those that overlap its active span, from its start until the harness had the pair
+back; a stretch overlapping no fault's span is charged to the last fault before it), counted from the
+fault's start (or the stretch's start, when later), with the time the pair was paused excluded. Targets
+(issue 9): no lost, double or wash trade; flat within 10 s after each fault; every pause cleared by
+`hedgectl resume`; no process dying on its own. The exit code is 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ class FaultResult:
     run: FaultRun
     window_end_ms: int
     fills: int
-    flat_after_s: float | None  # None: A + B never left 0 in the window
+    flat_after_s: float | None  # None: no exposure episode charged to this fault
     never_flat: bool
     paused_s: float
+    episodes: list[Episode]  # the exposure episodes charged to this fault (`owners`)
 
 
 # ----- waiting on the sim's positions -----------------------------------------------------------------------
@@ -167,24 +169,37 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
 # ----- judging ----------------------------------------------------------------------------------------------
 
 
+def owners(episode: Episode, runs: list[FaultRun], final_ms: int) -> list[int]:
+    """The faults an exposure episode is charged to: those active (from their start until the pair was back)
+    while it lasted; else the last fault before it began (a lingering effect); [] before the first fault."""
+    end = episode.end_ms if episode.end_ms is not None else final_ms
+    active = [i for i, run in enumerate(runs) if episode.start_ms <= run.end_ms and end >= run.start_ms]
+    if active:
+        return active
+    before = [i for i, run in enumerate(runs) if run.start_ms <= episode.start_ms]
+    return before[-1:]
+
+
 def judge(runs: list[FaultRun], ledger: Ledger, pauses: list[Pause], final_ms: int) -> list[FaultResult]:
     paused = [(p.since_ms, p.over_ms or final_ms) for p in pauses]
+    charged: dict[int, list[Episode]] = {}
+    for episode in ledger.episodes:
+        for i in owners(episode, runs, final_ms):
+            charged.setdefault(i, []).append(episode)
     results = []
     for i, run in enumerate(runs):
         window_end = runs[i + 1].start_ms if i + 1 < len(runs) else final_ms
         fills = sum(1 for f in ledger.a_fills if run.start_ms <= f.ts_ms < window_end)
         worst: float | None = None
         never = False
-        for episode in ledger.episodes:
+        for episode in charged.get(i, []):
             end = episode.end_ms if episode.end_ms is not None else final_ms
-            if episode.start_ms >= window_end or end <= run.start_ms:
-                continue
             start = max(episode.start_ms, run.start_ms)
             length = (end - start - overlap_ms(start, end, paused)) / 1000
             worst = max(worst or 0.0, length)
             never = never or episode.end_ms is None
         in_pause = sum(overlap_ms(run.start_ms, window_end, [p]) for p in paused) / 1000
-        results.append(FaultResult(run, window_end, fills, worst, never, in_pause))
+        results.append(FaultResult(run, window_end, fills, worst, never, in_pause, charged.get(i, [])))
     return results
 
 
@@ -209,7 +224,7 @@ def failure_lines(ledger: Ledger, results: list[FaultResult], operator: Operator
         if r.never_flat or (r.flat_after_s is not None and r.flat_after_s > FLAT_TARGET_S):
             how = "never flat again" if r.never_flat else f"flat again only after {r.flat_after_s:.1f} s"
             lines.append(f"SLOW: fault {r.run.number} {r.run.kind}: {how} (pauses excluded); "
-                         + _episode_text(ledger.episodes, r, t0_ms))
+                         + _episode_text(r, t0_ms))
     if operator.gave_up:
         lines.append(f"PAUSE NOT CLEARED by `hedgectl resume` ({operator.repeats} times): {operator.gave_up}")
     if ledger.a_position + ledger.b_position != 0:
@@ -227,11 +242,9 @@ def _window(results: list[FaultResult], ms: int) -> str:
     return "no fault"
 
 
-def _episode_text(episodes: list[Episode], result: FaultResult, t0_ms: int) -> str:
-    """The longest exposure episode of the fault's window, in the sim's terms."""
-    mine = [e for e in episodes if e.start_ms < result.window_end_ms
-            and (e.end_ms is None or e.end_ms > result.run.start_ms)]
-    e = max(mine, key=lambda e: (e.end_ms or 2**62) - e.start_ms)
+def _episode_text(result: FaultResult, t0_ms: int) -> str:
+    """The longest exposure episode charged to the fault, in the sim's terms."""
+    e = max(result.episodes, key=lambda e: (e.end_ms or 2**62) - e.start_ms)
     return (f"A + B off 0 from t+{(e.start_ms - t0_ms) / 1000:.1f} s (fault at "
             f"t+{(result.run.start_ms - t0_ms) / 1000:.1f} s) to "
             + (f"t+{(e.end_ms - t0_ms) / 1000:.1f} s" if e.end_ms is not None else "the end")

@@ -140,20 +140,24 @@ class Ctx:
 
 
 async def bring_back(ctx: Ctx, run: FaultRun) -> None:
-    """`./start_hedge.sh` until A, B and Redis run (at most twice), saying what it took."""
+    """`./start_hedge.sh` until A, B and Redis run (at most twice), saying what it took. When Redis is still
+    down after it, `./start_hedge.sh --infra-only` (the README's way to start only Redis and the sim)."""
     for _ in range(2):
         missing = [n for n in ("redis", "a", "b") if ctx.pair.pid(n) is None]
-        redis_ok = await ctx.pair.redis_answers()
-        if not missing and redis_ok:
+        redis_down = not await ctx.pair.redis_answers()
+        if not missing and not redis_down:
             return
         code, out, took = await ctx.pair.start()
         said = [line for line in out.splitlines() if "FAILED" in line or "already running:" in line]
-        run.notes.append(f"start_hedge.sh ({took:.0f} s, exit {code})"
-                         + (f": {said[0][:90]}" if said else ""))
-        if not await ctx.pair.redis_answers():
-            code, _, took = await ctx.pair.start("--infra-only")
-            run.notes.append(f"Redis still down after it: `start_hedge.sh --infra-only` ({took:.0f} s, "
-                             f"exit {code})")
+        note = f"start_hedge.sh ({took:.0f} s, exit {code})" + (f": {said[0][:90]}" if said else "")
+        if redis_down:
+            back = await ctx.pair.redis_answers()
+            run.notes.append(note + ("; Redis back" if back else "; Redis NOT back"))
+            if not back:
+                code, _, took = await ctx.pair.start("--infra-only")
+                run.notes.append(f"`start_hedge.sh --infra-only` ({took:.0f} s, exit {code})")
+        else:
+            run.notes.append(note)
     missing = [n for n in ("redis", "a", "b") if ctx.pair.pid(n) is None]
     if missing:
         run.notes.append(f"STILL MISSING after two start_hedge.sh runs: {', '.join(missing)}")
@@ -226,10 +230,6 @@ async def redis_restart(ctx: Ctx, run: FaultRun) -> None:
     if pid is not None:
         await ctx.pair.wait_gone(pid, 5.0)
     await asyncio.sleep(ctx.rng.uniform(1.0, 3.0))  # the operator notices
-    code, _, took = await ctx.pair.start()
-    came_back = await ctx.pair.redis_answers()
-    run.notes.append(f"start_hedge.sh ({took:.0f} s, exit {code}) " +
-                     ("brought Redis back" if came_back else "did NOT bring Redis back"))
     await bring_back(ctx, run)
 
 

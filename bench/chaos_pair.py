@@ -148,11 +148,14 @@ class Pair:
             await asyncio.sleep(0.1)
         return True
 
-    async def redis_answers(self) -> bool:
-        try:
-            return bool(await self.redis.ping())
-        except Exception:  # down, hung or restarting: all mean "no"
-            return False
+    async def redis_answers(self, tries: int = 3) -> bool:
+        """Redis answers a PING (a few tries: the first after a hang may meet a connection it dropped)."""
+        for _ in range(tries):
+            try:
+                return bool(await self.redis.ping())
+            except Exception:  # down, hung or restarting: all mean "not yet"
+                await asyncio.sleep(0.5)
+        return False
 
     async def pause_state(self) -> tuple[str, int] | None:
         """(reason, since ms) of the pair's pause as stored in Redis, None when not paused; raises when Redis
