@@ -120,7 +120,11 @@ async def rehearse(ctx: Ctx, args: argparse.Namespace) -> list[FaultRun]:
             raise SystemExit("the simulator died: its records are gone, the run cannot be judged")
         run = FaultRun(number, kind, now_ms())
         print(f"[{time.monotonic() - began:6.1f} s] fault {number}: {kind}", file=sys.stderr)
-        await FAULTS[kind](ctx, run)
+        try:
+            await FAULTS[kind](ctx, run)
+        except (aiohttp.ClientError, RuntimeError, TimeoutError, OSError) as exc:
+            # The sim's admin routes failing mid-fault: said in the table and the failures, the run goes on.
+            run.notes.append(f"HARNESS ERROR: {exc!r}"[:200])
         await bring_back(ctx, run)
         run.end_ms = now_ms()
         print(f"    {run.detail}" + "".join(f"\n    {note}" for note in run.notes), file=sys.stderr)
@@ -232,6 +236,8 @@ def failure_lines(ledger: Ledger, results: list[FaultResult], operator: Operator
     lines += [f"RECORDS: {w}" for w in ledger.warnings]
     lines += [f"NOT BACK: fault {r.run.number} {r.run.kind}: {n}" for r in results for n in r.run.notes
               if n.startswith("STILL MISSING")]
+    lines += [f"HARNESS: fault {r.run.number} {r.run.kind}: {n}" for r in results for n in r.run.notes
+              if n.startswith("HARNESS ERROR")]
     return lines
 
 
