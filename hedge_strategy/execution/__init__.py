@@ -1,31 +1,31 @@
-"""Execution state: the order journal (SQLite), the fill tracker and reconciliation with the exchange.
+"""Execution: the one send path of every order, the order journal (SQLite), the fill tracker, reconciliation.
 
-Start-up (nothing trades before the first reconciliation finished):
+Start-up (`connect.open_account` does it in this order; nothing trades before the first reconciliation):
 
-    journal = await Journal.open(journal_path(cfg_journal_dir, account_index), account_index)
+    account = new_account(config, role, secret)
     events = account.subscribe()                    # before account.start(): no event is missed
     await account.start(book_symbols)
+    journal = await Journal.open(journal_file, account_index)
     tracker = OrderTracker(journal, events, on_fill)  # on_fill(fill, order | None): keep it quick
-    await tracker.start()                           # re-announces fills a crash left unannounced
     reconciler = Reconciler(account, journal, tracker, markets, unknown_order_grace_s)
+    orders = OrderExecutor(account, journal, tracker, reconciler, ...)
+    await tracker.start()                           # re-announces fills a crash left unannounced
     await reconciler.run_once("startup")
     asyncio.create_task(reconciler.run(reconcile_interval_s))
 
-Sending (the write-ahead rule):
+Sending (`orders.OrderExecutor`; the write-ahead rule, the state and when an order is marked sent):
 
-    coid = make_coid(Role.A, Purpose.MAKER, journal.next_sequence("maker"))
-    await journal.record_new(new_order(client_order_index=coid, ...))  # committed before the send
-    journal.mark_sent(coid, now_ms)                 # right before the send: the grace counts from here
-    result = await account.place_post_only(...)
-    if result.status is SendStatus.UNKNOWN:
-        tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
-    elif result.status is SendStatus.REJECTED:
-        tracker.transition(coid, OrderState.REJECTED, reason=result.detail)  # result.worth_retrying?
-    # ACCEPTED by the API, not yet executed: the state comes from the exchange (OPEN, FILLED, CANCELED with
-    # an EndReason, ...); an order that never appears is REJECTED by the reconciler after the grace.
+    coid = orders.next_coid(Role.A, Purpose.MAKER, "coid")
+    sent = await orders.submit(OrderSpec(coid, Intent.MAKER, market, side, size, price, OrderKind.POST_ONLY))
+    # sent.status: ACCEPTED by the API, not yet executed (the state comes from the exchange: OPEN, FILLED,
+    # CANCELED with an EndReason; an order that never appears is REJECTED by the reconciler after the grace),
+    # REJECTED (sent.result.worth_retrying?), UNKNOWN (resolved by client order index)
+    final = await orders.finish(coid)               # an IOC: its final state with all its fills
 
-Cancelling: `await account.cancel(market, coid)` then `await reconciler.confirm_final(coid, timeout)`,
-which returns the order in its final state with every fill applied (a fill racing the cancel included).
+Chasing (`chase_loop.run_chase`): B's hedge and `hedgectl clear`'s close, IOC after IOC through the executor.
+
+Cancelling: `await orders.cancel(market, coid, why, confirm_s)` returns the order in its final state with
+every fill applied (a fill racing the cancel included).
 """
 
 from hedge_strategy.execution.journal import (
@@ -38,6 +38,7 @@ from hedge_strategy.execution.journal import (
     journal_path,
     new_order,
 )
+from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec, Submitted
 from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
 from hedge_strategy.execution.tracker import FillCallback, OrderTracker
 
@@ -48,10 +49,14 @@ __all__ = [
     "Journal",
     "JournalFill",
     "JournalOrder",
+    "OrderExecutor",
+    "OrderKind",
+    "OrderSpec",
     "OrderState",
     "OrderTracker",
     "ReconcileReport",
     "Reconciler",
+    "Submitted",
     "journal_path",
     "new_order",
 ]
