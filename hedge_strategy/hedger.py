@@ -8,7 +8,10 @@ the same orders. Requests waiting together on the same market and side are nette
 outcome is stored before the deliveries are acknowledged (one Redis transaction). A request that raises
 while it is prepared (before any order of it is sent) is answered as failed with the reason, not retried.
 
-Metrics: each attempt's end is counted; the latency stages (`request_received`, `hedge_sent`,
+The chase itself, IOC after IOC, is `execution.chase_loop` (shared with `hedgectl clear`), each attempt sent
+through the executor (`execution.orders`: journaled while it is signed, its end counted and emitted).
+
+Metrics: the latency stages (`request_received`, `hedge_sent`,
 `hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises one
 alert only, heartbeat_lost for A's heartbeat: A sees every outcome and raises the hedge alerts.
 """
@@ -254,9 +257,8 @@ class Hedger:
         logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(attempts))
         self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(attempts))
-        for order in attempts:
-            if not order.is_terminal and not (await self.rt.orders.confirm_final(order.client_order_index)
-                                              ).is_terminal:
+        for order in [o for o in attempts if not o.is_terminal]:
+            if not (await self.rt.orders.confirm_final(order.client_order_index)).is_terminal:
                 logger.warning("B: {} of {} is still unresolved; no new attempt while it may fill (retried "
                                "when the request is claimed again)", describe_coid(order.client_order_index),
                                job.label)

@@ -1,8 +1,6 @@
-"""The life of an A or B process: arguments, config, logging, the role's loop until a signal, the exit code.
-
-`main_A.py` and `main_B.py` call `main_entry`; the tests run roles in-process with `run_role`. Exit 0 after an
-orderly stop, 2 for a configuration problem (naming the key), 1 for anything unexpected. The first SIGTERM or
-SIGINT asks for an orderly shutdown (`Runtime.stop`), a second one cancels what is in hand.
+"""The life of an A or B process (`main_entry`; tests run roles in-process with `run_role`): arguments,
+config, logging, the role's loop until SIGTERM/SIGINT (a second one cancels what is in hand), the exit code:
+0 after an orderly stop, 2 for a configuration problem (naming the key), 1 for anything unexpected.
 """
 
 from __future__ import annotations

@@ -35,8 +35,6 @@ from hedge_strategy.execution import (
     JournalFill,
     JournalOrder,
     OrderExecutor,
-    OrderTracker,
-    Reconciler,
 )
 from hedge_strategy.execution.connect import open_account
 from hedge_strategy.observe import (
@@ -81,14 +79,6 @@ class Runtime:
         return self.orders.journal
 
     @property
-    def tracker(self) -> OrderTracker:
-        return self.orders.tracker
-
-    @property
-    def reconciler(self) -> Reconciler:
-        return self.orders.reconciler
-
-    @property
     def name(self) -> str:
         return ROLE_NAMES[self.role]
 
@@ -112,11 +102,12 @@ class Runtime:
     async def start_tracking(self) -> None:
         """Consume exchange events, reconcile until a run completes (nothing trades before), then keep
         reconciling. Returns early, without a complete run, only when stopping."""
-        await self.tracker.start()
+        reconciler = self.orders.reconciler
+        await self.orders.tracker.start()
         await self._reconcile_until_complete()
-        self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+        self.spawn(reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
         if self.metrics.enabled:
-            self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
+            self.spawn(self.metrics.follow(reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
 
     async def _reconcile_until_complete(self) -> bool:
@@ -127,7 +118,7 @@ class Runtime:
         """
         delay, attempt = STARTUP_RETRY_MIN_S, 1
         while True:
-            report = await self.reconciler.run_once("start-up" if attempt == 1 else f"start-up #{attempt}")
+            report = await self.orders.reconcile("start-up" if attempt == 1 else f"start-up #{attempt}")
             if report.complete:
                 if attempt > 1:
                     logger.info("{} start-up reconciliation complete at attempt {}; trading may start",

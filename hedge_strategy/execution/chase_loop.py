@@ -2,20 +2,12 @@
 
 Each attempt reads the touch, prices the IOC (`hedge_strategy.chase`: attempt 1 at the touch, each next one
 wider by an equal share of `max_slippage_bps` in whole ticks, at least one tick, never beyond the cap from the
-first attempt's touch), decides reduce-only, sends it through the executor (journaled first) and waits for its
-end with every fill. The chase stops when:
-
-- the size is filled;
-- the attempts run out (`retry_times`);
-- a send is refused for good (`SendResult.worth_retrying` false), or, with `any_refusal_stops` (clear, whose
-  second round is for that), refused at all;
-- an IOC ended for a reason another attempt would repeat (`chase.end_repeats`: not enough margin);
-- an attempt is left unresolved by the exchange: never a new attempt while an earlier one may still fill;
-- without `no_touch_wait` (clear), the side to take is empty. With it (B), an empty side costs the attempt
-  and is waited out.
-
-A chase may continue one a previous process started (B resuming from its journal): `Chase.resumed` holds the
-orders already sent, and the numbering, the first touch and so the cap go on from them.
+first attempt's touch), decides reduce-only, sends it through the executor and waits for its end with every
+fill. It stops when the size is filled; when the attempts run out; on a refusal retrying cannot fix (clear,
+whose second round is for that: on any refusal); on an end another attempt would repeat (`chase.end_repeats`:
+margin); when an attempt is left unresolved (never a new attempt while an earlier one may still fill); and,
+for clear, when the side to take is empty (B waits that out, at the cost of the attempt). A chase can continue
+one a previous process started (`Chase.resumed`): numbering, first touch and cap go on from its orders.
 """
 
 from __future__ import annotations

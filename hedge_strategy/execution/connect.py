@@ -1,13 +1,5 @@
-"""Connecting one account for trading: the adapter, then its journal, tracker, reconciler and executor.
-
-The one wiring of an account, for A and B (`runtime.open_runtime`, which adds the bus, metrics, alerts and
-events) and for `hedgectl clear` (`ops.closer.OperatorAccount.open`, with its operator journal). Order
-matters: the adapter's event queue is subscribed before it starts, so not even the first snapshot's events
-are lost; the journal opens once the account is known; the tracker consumes that queue into the journal; the
-reconciler brings the journal in line with the exchange; the executor sends through all of them.
-
-The tracker is not started here: the caller starts it once whatever handles fills is in place (A and B:
-`Runtime.start_tracking`).
+"""The one wiring of an account: adapter, journal, tracker, reconciler, executor. For A and B
+(`runtime.open_runtime` adds the bus, metrics, alerts, events) and `hedgectl clear` (its operator journal).
 """
 
 from __future__ import annotations
@@ -49,12 +41,12 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
                        market: str | None = None, on_fill: FillCallback | None = None,
                        events: RoleEvents | None = None, metrics: HedgeMetrics | None = None,
                        start_timeout: float | None = None) -> OrderExecutor:
-    """Connect account `role` ("a" or "b") with its journal at `journal_file`; its executor, named `name`.
+    """Connect account `role` with its journal at `journal_file`; its executor (not yet tracking: the caller
+    starts the tracker once its fill handler is in place), named `name` in the logs.
 
-    `market`: the symbol the process trades, whose book the stream follows (ConfigError naming
-    `strategy.market` when the exchange does not list it). `start_timeout` bounds the adapter's start (a CLI
-    must answer). Raises ConfigError for a missing secret, anything else when the exchange fails; the account
-    is closed then.
+    `market`: the symbol traded, whose book the stream follows (ConfigError naming `strategy.market` when the
+    exchange does not list it); `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
+    missing secret, anything else when the exchange fails (the account is closed then).
     """
     account = new_account(config, role, load_secret(config, role))
     queue = account.subscribe()  # before start: the first snapshot's events are kept

@@ -1,25 +1,17 @@
 """The one path every order takes (A's maker orders, B's hedges, `hedgectl clear`'s closes): `OrderExecutor`.
 
-One executor per account (built by `execution.connect.open_account`). An order goes:
+One per account (`execution.connect.open_account`). An order goes: client order index (`next_coid`, or derived
+by B from the request id and the attempt) -> write-ahead record, committed WHILE the order is signed (the post
+waits for the commit, `ready=` of `LighterAccount.place_*`: no latency, and a failed record is never followed
+by a send) -> send -> the adapter's venue-neutral answer (`SendResult`: accepted, rejected with a `Refusal`
+saying whether another try is worth it, or unknown) -> state (REJECTED at once, UNKNOWN resolved by client
+order index, an accepted order waits for the exchange's word) -> mark sent (the rule: `submit`) -> final
+(`finish`, `confirm_final`).
 
-1. client order index: `next_coid` (a sequence the journal persists: A, clear) or derived by the caller (B's
-   hedges: from the request id and the attempt, so a redelivered request maps to the same orders);
-2. write-ahead record: the journal commits the PENDING_SUBMIT row WHILE the order is signed, and the post
-   waits for the commit (`ready=` of `LighterAccount.place_*`): the disk write costs no latency, and a record
-   that failed is never followed by a send;
-3. send, answered by the adapter in venue-neutral words (`SendResult`: accepted, rejected with a `Refusal`
-   saying whether another try is worth it, or unknown);
-4. state: a refusal is REJECTED at once, an answer that says nothing UNKNOWN (resolved by client order index);
-   an accepted order waits for the exchange's word (stream, else the reconciler);
-5. mark sent (the rule and why: `submit`);
-6. final: `finish` (the stream first, then the exchange by client order index) or `confirm_final`.
-
-Every order that ends, refused or final, is counted (`HedgeMetrics.order`) and emitted (`order_ended`) here; a
-hedge's send is emitted as `hedge_attempt`, a cancel as `cancel_sent`. What the role does about an answer, and
-the log line saying so, stays with the role (`maker.py`) or the chase (`chase_loop.py`).
-
-The roles also read their account through it (`order`, `unresolved`, `held`, ...), so a test can put a small
-in-memory fake of this class under them (`tests/fixtures/fake_orders.py`).
+Every order that ends, refused or final, is counted (`HedgeMetrics.order`) and emitted (`order_ended`) here, a
+hedge's send as `hedge_attempt`, a cancel as `cancel_sent`. What the role does about an answer, and the log
+line saying so, stays with the role (`maker.py`) or the chase (`chase_loop.py`). The roles read their orders
+through it too, so a test can put an in-memory fake under them (`tests/fixtures/fake_orders.py`).
 """
 
 from __future__ import annotations
@@ -89,7 +81,7 @@ class Submitted:
     sent_us: int  # when the send began, µs since the epoch (latency figures)
 
     @property
-    def status(self) -> SendStatus | None:
+    def status(self) -> SendStatus | None:  # None: not sent
         return self.result.status if self.result is not None else None
 
     @property
