@@ -307,7 +307,7 @@ class Maker:
                                  "reconciliation", describe_coid(coid), order.state, cancels)
                     return
                 last_cancel, cancels = self.clock(), cancels + 1
-                await self._cancel(coid, why)
+                await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)  # a racing fill: hedged
             elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
                 await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), timeout_s=RECANCEL_AFTER_S)
             else:
@@ -330,10 +330,6 @@ class Maker:
         if ticks > self.cfg.max_price_drift_ticks:
             return f"depth-{self.cfg.depth} price moved to {target} ({ticks:.0f} ticks away)"
         return None
-
-    async def _cancel(self, coid: int, why: str) -> None:
-        """Cancel and confirm the final state; a fill racing the cancel still reaches on_fill (hedged)."""
-        await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.orders.ended(order)
@@ -364,7 +360,8 @@ class Maker:
         if resting:
             logger.info("A: {} from before is still live: cancelling it before anything new", labels)
             for order in resting:
-                await self._cancel(order.client_order_index, "left from an earlier cycle")
+                coid = order.client_order_index
+                await self.rt.orders.cancel(self.market, coid, "left from an earlier cycle", CONFIRM_FINAL_S)
             return
         grace = self.rt.config.exchange.unknown_order_grace_s
         logger.info("A: waiting for the exchange to settle {} (grace {:g} s)", labels, grace)

@@ -7,7 +7,7 @@ fill. It stops when the size is filled; when the attempts run out; on a refusal 
 whose second round is for that: on any refusal); on an end another attempt would repeat (`chase.end_repeats`:
 margin); when an attempt is left unresolved (never a new attempt while an earlier one may still fill); and,
 for clear, when the side to take is empty (B waits that out, at the cost of the attempt). A chase can continue
-one a previous process started (`Chase.resumed`): numbering, first touch and cap go on from its orders.
+one a previous process started (a `Chase` holding its orders): numbering, first touch and cap go on from them.
 """
 
 from __future__ import annotations
@@ -60,11 +60,6 @@ class Chase:
     code: int | str | None = None  # the venue's code of a refusal, else no_liquidity, unresolved, not_filled,
     # or the end reason
     fills: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # (size, price), once it is over
-
-    @classmethod
-    def resumed(cls, size: Decimal, attempts: list[JournalOrder]) -> Chase:
-        first = attempts[0] if attempts else None
-        return cls(size, list(attempts), first.price if first else None, first.sent_ms if first else None)
 
     @property
     def filled(self) -> Decimal:
