@@ -1,6 +1,6 @@
-"""B's IOC price chase: the price of each hedge attempt, the slippage cap, and which order ends stop a hedge.
+"""The IOC price chase of B's hedge and `hedgectl clear`'s close: each attempt's price, the cap, what ends it.
 
-Pure functions, no I/O: the hedger (`hedger.py`) reads the touch and sends; this module only decides.
+Pure functions, no I/O: the chase loop (`execution/chase_loop.py`) reads the touch and sends; this decides.
 
 The chase: attempt 1 is an IOC limit at the touch (a buy at the best ask, a sell at the best bid). Each
 further attempt re-reads the touch and widens by one more step (attempt k: touch_k + (k - 1) steps for a
