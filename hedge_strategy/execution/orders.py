@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -45,9 +44,6 @@ from hedge_strategy.execution.journal import (
 from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
 from hedge_strategy.execution.tracker import OrderTracker
 from hedge_strategy.observe import EventKind, HedgeMetrics, RoleEvents
-
-if TYPE_CHECKING:
-    from hedge_strategy.bus.budget import SharedBudget
 
 
 class OrderKind(StrEnum):
@@ -95,8 +91,7 @@ class OrderExecutor:
 
     def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
                  reconciler: Reconciler, *, name: str, events: RoleEvents, metrics: HedgeMetrics,
-                 request_timeout_s: float, unknown_grace_s: float,
-                 shared_budget: SharedBudget | None = None) -> None:
+                 request_timeout_s: float, unknown_grace_s: float) -> None:
         self.account = account
         self.journal = journal
         self.tracker = tracker
@@ -107,7 +102,6 @@ class OrderExecutor:
         self.request_timeout_s = request_timeout_s
         # Long enough for the reconciler's grace to run out: after it, an order never found never arrived.
         self.settle_timeout_s = unknown_grace_s + request_timeout_s
-        self.shared_budget = shared_budget  # the rate budget A and B share, if any: closed with the account
 
     @property
     def account_index(self) -> int:
@@ -117,8 +111,6 @@ class OrderExecutor:
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
-        if self.shared_budget is not None:
-            await self.shared_budget.aclose()
 
     # ---------------------------------------------------------------- the send path
 
