@@ -249,17 +249,26 @@ class Maker:
         return (Side.SELL if a_size > 0 else Side.BUY), self.market.round_size_down(size), True
 
     async def _place(self, a_size: Decimal) -> int | None:
-        """Send one post-only order at book depth N; its client order index, or None when none is resting."""
+        """Send one post-only order at book depth N, priced from the stream's book when it leaves (after any
+        wait in the client's throttle: on Standard seconds, long enough for the touch to move); its client
+        order index, or None when none is resting."""
         side, size, reduce_only = self._next_order(a_size)
-        price = await self.rt.account.book_price(self.market, side, self.cfg.depth)
-        if price is None:
-            logger.warning("A: no level {} on the {} side of {}; waiting for the book", self.cfg.depth,
-                           "bid" if side is Side.BUY else "ask", self.market.symbol)
-            await first_of(self.book.changed(), self.rt.stop.wait(), timeout_s=NO_BOOK_RETRY_S)
+        if self._price_now(side) is None:  # checked first, so that no throttle token goes to a bookless send
+            await self._wait_for_book(side)
             return None
+        priced: list[Decimal | None] = []
+
+        def price_at_send() -> Decimal | None:
+            priced.append(self._price_now(side))
+            return priced[-1]
+
         coid = self.rt.orders.next_coid(Role.A, Purpose.MAKER, COID_SEQUENCE)
-        sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size, price,
-                                                     OrderKind.POST_ONLY, reduce_only))
+        sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size,
+                                                     price_at_send, OrderKind.POST_ONLY, reduce_only))
+        if priced == [None]:  # the book went stale while the order waited its turn: given up, nothing sent
+            await self._wait_for_book(side)
+            return None
+        price = sent.order.price
         what = (f"post-only {side} {size} @ {price} ({describe_coid(coid)}"
                 f"{', reduce-only' if reduce_only else ''})")
         if sent.status is SendStatus.ACCEPTED:
@@ -273,6 +282,15 @@ class Maker:
         logger.warning("A: {} outcome unknown ({}); no new order until the exchange tells where it is", what,
                        sent.detail)
         return coid
+
+    def _price_now(self, side: Side) -> Decimal | None:
+        """Depth N on `side`'s own book side, from the stream's live book (None without a fresh one)."""
+        return self.rt.account.live_book_price(self.market, side, self.cfg.depth)
+
+    async def _wait_for_book(self, side: Side) -> None:
+        logger.warning("A: no level {} on the {} side of {} in the stream's book; waiting for the book",
+                       self.cfg.depth, "bid" if side is Side.BUY else "ask", self.market.symbol)
+        await first_of(self.book.changed(), self.rt.stop.wait(), timeout_s=NO_BOOK_RETRY_S)
 
     async def _while_resting(self, coid: int) -> None:
         """Until the order is final: cancel it when too old, when its price drifted, when paused or stopping.

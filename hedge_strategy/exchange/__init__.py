@@ -1,6 +1,6 @@
 """The Lighter venue adapter: the only code in the bot that knows Lighter."""
 
-from hedge_strategy.exchange.adapter import LighterAccount, SendResult, SendStatus
+from hedge_strategy.exchange.adapter import LighterAccount, PriceAtSend, SendResult, SendStatus
 from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
 from hedge_strategy.exchange.errors import Refusal, RefusalKind
 from hedge_strategy.exchange.events import (
@@ -26,6 +26,7 @@ __all__ = [
     "MarketInfo",
     "OrderUpdate",
     "PositionSnapshot",
+    "PriceAtSend",
     "Purpose",
     "Refusal",
     "RefusalKind",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from lighter import SignerClient
@@ -20,12 +20,13 @@ from lighter.api.transaction_api import TransactionApi
 from lighter.nonce_manager import NonceManagerType
 from loguru import logger
 
+from hedge_strategy.exchange.book import LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
-from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
+from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import RateBudget, RequestThrottle
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
@@ -39,6 +40,10 @@ TIF_IOC = SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
 TIF_POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
 EXPIRY_28_DAYS = SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY  # the signer turns -1 into now + 28 days
 EXPIRY_IOC = SignerClient.DEFAULT_IOC_EXPIRY
+# A maker price read when the order leaves (None: no price, the order is given up) and the write-ahead record
+# of the price actually sent (its awaitable: the post waits for it).
+PriceAtSend = Callable[[], Decimal | None]
+WriteAhead = Callable[[Decimal], Awaitable[object]]
 CANCEL_ALL_IMMEDIATE = SignerClient.CANCEL_ALL_TIF_IMMEDIATE
 
 
@@ -228,6 +233,31 @@ class LighterAccount:
         return await self._create(market, side, size, price, client_order_index, reduce_only,
                                   ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS, "post-only", ready)
 
+    async def place_post_only_at_departure(self, market: MarketInfo, side: Side, size: Decimal,
+                                           price_at_send: PriceAtSend, client_order_index: int,
+                                           reduce_only: bool = False,
+                                           record: WriteAhead | None = None) -> SendResult:
+        """A post-only order priced when it leaves: `price_at_send()` is called once the send's turn came and
+        the throttle granted it, right before signing (None: give the order up, REJECTED "not sent").
+        `record(price)` starts the write-ahead record of the price about to be sent; it commits while the
+        order is signed and the post waits for it (see TxSender)."""
+        _check_coid(client_order_index)
+        signer = self._require_signer()
+        base = market.base_to_int(size)
+
+        def prepare() -> Prepared | None:
+            price = price_at_send()
+            if price is None:
+                return None
+            what, sign = self._create_tx(signer, market, side, size, base, price, client_order_index,
+                                         reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS,
+                                         "post-only")
+            return Prepared(what, sign, record(price) if record is not None else None)
+
+        return await self._require_sender().send_prepared(
+            f"create {describe_coid(client_order_index)} ({client_order_index}) {market.symbol} {side.value} "
+            f"{size} post-only, priced at departure", prepare)
+
     async def place_ioc(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
                         client_order_index: int, reduce_only: bool = False,
                         ready: Awaitable[object] | None = None) -> SendResult:
@@ -246,8 +276,15 @@ class LighterAccount:
                       ready: Awaitable[object] | None = None) -> SendResult:
         """Sign and send a create; `ready` (the write-ahead record) is awaited in between (see TxSender)."""
         _check_coid(coid)
-        base, scaled_price = market.base_to_int(size), market.price_to_int(price)
-        signer = self._require_signer()
+        what, sign = self._create_tx(self._require_signer(), market, side, size, market.base_to_int(size),
+                                     price, coid, reduce_only, order_type, tif, expiry, label)
+        return await self._require_sender().send(what, sign, ready)
+
+    def _create_tx(self, signer: SignerClient, market: MarketInfo, side: Side, size: Decimal, base: int,
+                   price: Decimal, coid: int, reduce_only: bool, order_type: int, tif: int, expiry: int,
+                   label: str) -> tuple[str, SignFn]:
+        """A create's description and signing function."""
+        scaled_price = market.price_to_int(price)
         what = (f"create {describe_coid(coid)} ({coid}) {market.symbol} {side.value} {size} @ {price} {label}"
                 f"{' reduce-only' if reduce_only else ''}")
 
@@ -256,7 +293,7 @@ class LighterAccount:
                 market.market_id, coid, base, scaled_price, int(side.is_ask), order_type, tif,
                 int(reduce_only), 0, expiry, nonce=nonce, api_key_index=self.api_key_index)
 
-        return await self._require_sender().send(what, sign, ready)
+        return what, sign
 
     async def cancel(self, market: MarketInfo, client_order_index: int) -> SendResult:
         """Cancel by client order index (Lighter reads indexes below 2^48 as client order indexes)."""
@@ -312,17 +349,25 @@ class LighterAccount:
         return TopOfBook(market.market_id, bids[0] if bids else None, asks[0] if asks else None,
                          int(time.time() * 1000))
 
+    def live_book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
+        """`book_price` from the stream's book only, at once (no REST read): None without a fresh book."""
+        book = self._fresh_book(market, depth)
+        return book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
+
     async def book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
-        """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks)."""
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
-        book = self._stream.fresh_book(market.market_id) if self._stream is not None else None
-        if book is not None:
+        """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks): from
+        the stream's book when fresh, else over REST."""
+        if (book := self._fresh_book(market, depth)) is not None:
             return book.level_price(is_bid=side is Side.BUY, depth=depth)
         # Several orders may share a level, so ask for more orders than levels.
         bids, asks = await self._require_reader().book_levels(market.market_id, depth * 10)
         levels = bids if side is Side.BUY else asks
         return levels[depth - 1] if depth <= len(levels) else None
+
+    def _fresh_book(self, market: MarketInfo, depth: int) -> LocalBook | None:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        return self._stream.fresh_book(market.market_id) if self._stream is not None else None
 
     # --- guards ---------------------------------------------------------------------------------------
 

@@ -48,6 +48,21 @@ from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
 SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A transaction ready to sign: its description for the log, its signing function, and the caller's
+    write-ahead record to await between signing and posting (None: nothing to wait for)."""
+
+    what: str
+    sign: SignFn
+    ready: Awaitable[object] | None = None
+
+
+# Called once per send, after the lock and the throttle granted it, right before signing: the transaction
+# to send, built from what is true at that moment (A's maker price), or None to give it up unsent.
+Prepare = Callable[[], Prepared | None]
+
+
 class SendStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -139,10 +154,17 @@ class TxSender:
         (the journal's commit) runs while the order is signed, and nothing is posted unless it succeeded
         (a failed `ready` answers REJECTED "not sent"; the caller awaits it to see why).
         """
+        return await self.send_prepared(what, lambda: Prepared(what, sign, ready))
+
+    async def send_prepared(self, what: str, prepare: Prepare) -> SendResult:
+        """`send`, the transaction built by `prepare` at departure: after the lock and the throttle's grant
+        for its first post, so what it reads (a book price) is as fresh as the client can make it. `what`
+        names the send until `prepare` gives its full description; `prepare` answering None gives the send
+        up: REJECTED "not sent", nothing signed, the throttle's token spent."""
         async with self._lock:
             started = time.monotonic()
             try:
-                result = await self._send_locked(what, sign, ready)
+                result, what = await self._send_locked(what, prepare)
             except asyncio.CancelledError:
                 # Cancelled mid-send: the post may have reached the exchange and used the nonce.
                 self.mark_stale()
@@ -157,38 +179,49 @@ class TxSender:
                 "; the order may exist: resolve it by client order index" if unknown else "")
             return result
 
-    async def _send_locked(self, what: str, sign: SignFn, ready: Awaitable[object] | None) -> SendResult:
+    async def _send_locked(self, what: str, prepare: Prepare) -> tuple[SendResult, str]:
+        """The outcome and the send's description (the prepared one once prepared)."""
+        prepared: Prepared | None = None
         for nonce_attempt in range(2):  # the second pass only after an "invalid nonce" answer
             if self._next_nonce is None:
                 try:
                     await self.sync_nonce("resync before send" if nonce_attempt == 0 else "invalid nonce")
                 except VenueError as exc:
-                    return _not_sent(f"nonce resync failed: {exc}", exc.code, RefusalKind.TRANSPORT)
+                    return _not_sent(f"nonce resync failed: {exc}", exc.code, RefusalKind.TRANSPORT), what
             nonce = self._next_nonce
             assert nonce is not None
-            signed = await self._sign(sign, nonce)
+            paid = prepared is None
+            if prepared is None:
+                # The throttle's wait comes before the transaction is built, so it is built with what is true
+                # when it leaves (on Standard that wait can be seconds); a retry keeps what was signed.
+                await self._throttle.acquire("sendTx")
+                prepared = prepare()
+                if prepared is None:
+                    return _not_sent("given up at departure by its sender"), what
+                what = prepared.what
+            signed = await self._sign(prepared.sign, nonce)
             if isinstance(signed, SendResult):
-                return signed
-            if ready is not None:
+                return signed, what
+            if prepared.ready is not None:
                 try:
-                    await ready
+                    await prepared.ready
                 except Exception as exc:  # the record before the send failed: the send must not happen
-                    return _not_sent(f"write-ahead record failed: {exc!r}")
-                ready = None  # a retry after "invalid nonce" needs no second wait
-            result = await self._post_with_429_retries(what, signed)
+                    return _not_sent(f"write-ahead record failed: {exc!r}"), what
+                prepared = Prepared(prepared.what, prepared.sign)  # a retry needs no second wait
+            result = await self._post_with_429_retries(what, signed, paid)
             if result.accepted:
                 self._next_nonce = nonce + 1
-                return result
+                return result, what
             if result.status is SendStatus.UNKNOWN:
                 self.mark_stale()
-                return result
+                return result, what
             if result.refusal is not None and result.refusal.kind is RefusalKind.NONCE:
                 self.mark_stale()
                 if nonce_attempt == 0:
                     logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
                                    what, nonce, result.message)
                     continue
-            return result  # rejected: the exchange did not consume the nonce, keep the counter
+            return result, what  # rejected: the exchange did not consume the nonce, keep the counter
         raise AssertionError("unreachable")
 
     async def _sign(self, sign: SignFn, nonce: int) -> _Signed | SendResult:
@@ -201,9 +234,11 @@ class TxSender:
             return _not_sent(f"signer refused: {error or tx_info!r}")
         return _Signed(int(tx_type), tx_info, tx_hash)
 
-    async def _post_with_429_retries(self, what: str, signed: _Signed) -> SendResult:
+    async def _post_with_429_retries(self, what: str, signed: _Signed, paid: bool) -> SendResult:
+        """`paid`: the throttle already granted the first post (before it was prepared)."""
         for attempt in range(self._max_429_retries + 1):
-            await self._throttle.acquire("sendTx")
+            if attempt > 0 or not paid:
+                await self._throttle.acquire("sendTx")
             try:
                 async with asyncio.timeout(self._timeout_s):
                     answer = await self._tx_api.send_tx(

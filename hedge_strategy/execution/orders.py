@@ -23,6 +23,7 @@ from hedge_strategy.chase import average_price
 from hedge_strategy.exchange import (
     LighterAccount,
     MarketInfo,
+    PriceAtSend,
     Purpose,
     Role,
     SendResult,
@@ -52,14 +53,15 @@ class OrderKind(StrEnum):
 
 @dataclass(frozen=True)
 class OrderSpec:
-    """One order to send. `coid`: from `OrderExecutor.next_coid` or, for B's hedges, `hedger.hedge_coid`."""
+    """One order to send. `coid`: from `OrderExecutor.next_coid` or, for B's hedges, `hedger.hedge_coid`.
+    `price`: the limit, or (post-only only) a function giving it when the order leaves: see `submit`."""
 
     coid: int
     intent: Intent
     market: MarketInfo
     side: Side
     size: Decimal
-    price: Decimal
+    price: Decimal | PriceAtSend
     kind: OrderKind
     reduce_only: bool = False
     request_id: str | None = None  # the hedge request(s) it serves, joined by ',' (B's idempotency index)
@@ -118,16 +120,35 @@ class OrderExecutor:
 
     async def submit(self, spec: OrderSpec) -> Submitted:
         """Record, send, classify, set the state, mark sent. Raises only when the journal record failed
-        (nothing was sent then); a client order index already in the journal is not sent again."""
-        order = new_order(client_order_index=spec.coid, account_index=self.account_index,
-                          market_id=spec.market.market_id, intent=spec.intent, side=spec.side, size=spec.size,
-                          price=spec.price, order_type=spec.kind.value, now_ms=now_ms(),
-                          reduce_only=spec.reduce_only, request_id=spec.request_id)
+        (nothing was sent then); a client order index already in the journal is not sent again.
+
+        A price given as a function (A's maker price) is read when the order leaves: after the send's turn
+        and the throttle's wait, right before signing; the journal records the price read (written ahead of
+        the post, committing while the order is signed). When it gives no price the order is given up: not
+        recorded, answered REJECTED "not sent"."""
         sent_us = time.time_ns() // 1000
-        recorded = asyncio.ensure_future(self.journal.record_new(order))  # commits while the order is signed
-        place = self.account.place_ioc if spec.kind is OrderKind.IOC else self.account.place_post_only
-        result = await place(spec.market, spec.side, spec.size, spec.price, spec.coid, spec.reduce_only,
-                             ready=recorded)
+        records: list[tuple[JournalOrder, asyncio.Future[object]]] = []
+
+        def record(price: Decimal) -> asyncio.Future[object]:
+            order = new_order(client_order_index=spec.coid, account_index=self.account_index,
+                              market_id=spec.market.market_id, intent=spec.intent, side=spec.side,
+                              size=spec.size, price=price, order_type=spec.kind.value, now_ms=now_ms(),
+                              reduce_only=spec.reduce_only, request_id=spec.request_id)
+            records.append((order, asyncio.ensure_future(self.journal.record_new(order))))
+            return records[-1][1]  # commits while the order is signed
+
+        if isinstance(spec.price, Decimal):
+            place = self.account.place_ioc if spec.kind is OrderKind.IOC else self.account.place_post_only
+            recorded = record(spec.price)
+            result = await place(spec.market, spec.side, spec.size, spec.price, spec.coid, spec.reduce_only,
+                                 ready=recorded)
+        else:
+            assert spec.kind is OrderKind.POST_ONLY, "only a post-only order is priced at departure"
+            result = await self.account.place_post_only_at_departure(
+                spec.market, spec.side, spec.size, spec.price, spec.coid, spec.reduce_only, record=record)
+            if not records:  # given up at departure: nothing recorded, nothing sent
+                return Submitted(self._given_up(spec, result), result, sent_us)
+        order, recorded = records[0]
         try:
             await recorded  # a failed record was not followed by a send (REJECTED "not sent"): raise it
         except DuplicateOrderError:
@@ -137,7 +158,7 @@ class OrderExecutor:
         if spec.intent is Intent.HEDGE:
             self.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple((spec.request_id or "").split(",")),
                              attempt=spec.attempt, coid=spec.coid, side=spec.side, size=spec.size,
-                             price=spec.price, state=result.status)
+                             price=order.price, state=result.status)
         if result.status is SendStatus.REJECTED:
             self.tracker.transition(spec.coid, OrderState.REJECTED, reason=result.detail)
             self.ended(self.journal.get(spec.coid) or order, spec.attempt)
@@ -154,6 +175,15 @@ class OrderExecutor:
             if result.status is SendStatus.UNKNOWN:
                 self.tracker.transition(spec.coid, OrderState.UNKNOWN, reason=result.message)
         return Submitted(self.journal.get(spec.coid) or order, result, sent_us)
+
+    def _given_up(self, spec: OrderSpec, result: SendResult) -> JournalOrder:
+        """The order a send gave up at departure, as a REJECTED record kept nowhere (it has no price)."""
+        order = new_order(client_order_index=spec.coid, account_index=self.account_index,
+                          market_id=spec.market.market_id, intent=spec.intent, side=spec.side, size=spec.size,
+                          price=Decimal(0), order_type=spec.kind.value, now_ms=now_ms(),
+                          reduce_only=spec.reduce_only, request_id=spec.request_id)
+        order.state, order.reason = OrderState.REJECTED, result.detail
+        return order
 
     async def finish(self, coid: int, attempt: int | None = None) -> JournalOrder:
         """An order just sent (an IOC), in its final state with all its fills: the stream first, for
