@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 
 from lighter import SignerClient
@@ -23,6 +23,7 @@ from loguru import logger
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.exchange.movement import MidMovement, taker_speed_bump_ms
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
@@ -47,7 +48,8 @@ class LighterAccount:
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
-                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE) -> None:
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -65,6 +67,9 @@ class LighterAccount:
         # simulator pings many times a second raise it.
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
         self.throttle = RequestThrottle(tier)
+        self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
+        self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
+        self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)
         self._markets: dict[str, MarketInfo] = {}
         self._markets_by_id: dict[int, MarketInfo] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
@@ -97,6 +102,8 @@ class LighterAccount:
                 request_timeout_s=self.request_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
+            self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)
+                               for m in book_ids}
             self._stream = AccountStream(
                 ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
                 token_source=self._auth_token, emit=self._emit,
@@ -163,8 +170,17 @@ class LighterAccount:
             self._subscribers.remove(queue)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, TopOfBook) and event.market_id in self._movements:
+            self._movements[event.market_id].update(self._clock() * 1000, event.best_bid, event.best_ask)
         for queue in self._subscribers:
             queue.put_nowait(event)
+
+    def taker_move_ticks(self, market: MarketInfo, share: float) -> int | None:
+        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier: the
+        move `share` of the last minute's book changes stayed within (movement.py). None without a book
+        stream for the market or a change in the last minute."""
+        movement = self._movements.get(market.market_id)
+        return movement.move_ticks(share, self._clock() * 1000) if movement is not None else None
 
     def seconds_since_heard(self) -> float:
         return self._stream.seconds_since_heard() if self._stream is not None else math.inf
