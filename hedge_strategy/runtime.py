@@ -257,6 +257,7 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
         ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+        send_over_websocket=ex.send_over_websocket,
     )
     events = account.subscribe()  # before start: the first snapshot's events are kept
     await account.start(book_symbols=[config.strategy.market])

@@ -48,7 +48,7 @@ class LighterAccount:
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
-                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE,
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, send_over_websocket: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
@@ -63,6 +63,10 @@ class LighterAccount:
         self.ws_backoff_min_s = ws_backoff_min_s
         self.ws_backoff_max_s = ws_backoff_max_s
         self.auth_token_ttl_s = auth_token_ttl_s
+        # Transactions over the account's WebSocket while it is up, HTTP otherwise (sender.py, ws_tx.py).
+        # Off here so a bare adapter speaks plain HTTP (the simulator's sendTx faults are HTTP's); the bot's
+        # config turns it on (`exchange.send_over_websocket`).
+        self.send_over_websocket = send_over_websocket
         # The stream's share of the venue's 200 WebSocket messages a minute per IP (ws_budget.py); tests whose
         # simulator pings many times a second raise it.
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
@@ -110,6 +114,8 @@ class LighterAccount:
                 heartbeat_timeout_s=self.ws_heartbeat_timeout_s, backoff_min_s=self.ws_backoff_min_s,
                 backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s(),
                 budget=self.ws_budget)
+            if self.send_over_websocket:
+                self._sender.use_websocket(self._stream.transactions)
             self._stream.start()
         except BaseException:
             await self.close()
@@ -197,13 +203,16 @@ class LighterAccount:
 
     def stream_stats(self) -> dict[str, float | int | bool]:
         """For health checks and metrics: up, sessions that came up, token renewals, moves to a new
-        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), staleness."""
+        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), transactions
+        sent on the socket and those left without an answer, staleness."""
         stream = self._stream
         return {"up": self.stream_up, "connects": stream.connects if stream else 0,
                 "token_renewals": stream.token_renewals if stream else 0,
                 "handovers": stream.handovers if stream else 0,
                 "book_resyncs": stream.book_resyncs if stream else 0,
                 "ws_messages_sent": self.ws_budget.sent, "ws_rate_limited": self.ws_budget.rate_limited_count,
+                "ws_transactions": stream.transactions.sent if stream else 0,
+                "ws_transactions_unanswered": stream.transactions.unanswered if stream else 0,
                 "seconds_since_heard": self.seconds_since_heard()}
 
     @property
