@@ -5,7 +5,7 @@ Exit codes: 0 after SIGTERM/SIGINT (orderly stop), 2 for a configuration problem
 """
 
 from hedge_strategy.hedger import run_hedger
-from hedge_strategy.runtime import main_entry
+from hedge_strategy.process import main_entry
 
 if __name__ == "__main__":
     main_entry("b", run_hedger)

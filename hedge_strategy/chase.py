@@ -1,7 +1,6 @@
-"""B's IOC price chase: the price of each hedge attempt, the slippage cap, and which order ends stop a hedge.
+"""The IOC price chase of B's hedge and `hedgectl clear`'s close: each attempt's price, the cap, what ends it.
 
-Pure functions, no I/O: the chase (`hedger.py`, `ops/closer.py`) reads the touch and sends; this module only
-decides.
+Pure functions, no I/O: the chase loop (`execution/chase_loop.py`) reads the touch and sends; this decides.
 
 The limit is a bound, not the fill price: an IOC executes at the best prices resting in the book, up to its
 limit. A limit wider than the touch costs nothing when the market holds still (the IOC fills at the touch all

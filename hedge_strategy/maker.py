@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from loguru import logger
@@ -33,10 +34,9 @@ from hedge_strategy.exchange import (
     Side,
     VenueError,
     describe_coid,
-    make_coid,
     parse_coid,
 )
-from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderState, new_order
+from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
 from hedge_strategy.maker_hedges import MakerHedges
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
@@ -46,12 +46,13 @@ RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
 NO_BOOK_RETRY_S = 1.0
 IMBALANCE_RECHECK_S = 1.0  # an imbalance is read twice, this far apart, before anything is done about it
-_UNSETTLED = (OrderState.UNKNOWN,)
+COID_SEQUENCE = "coid"  # the journal sequence numbering A's client order indexes
 
 
 class Maker:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, clock: Callable[[], float] = time.monotonic) -> None:
         self.rt = rt
+        self.clock = clock  # how old the resting order is (a test moves it by hand)
         self.cfg = rt.config.strategy
         self.market = rt.market
         self.b_account = rt.config.accounts["b"].account_index
@@ -93,9 +94,8 @@ class Maker:
     async def _net_exposure(self) -> Decimal:
         """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
         theirs = await self.rt.account.positions_of(self.b_account)
-        mine = self.rt.tracker.positions.get(self.market.market_id)
         b_held = theirs.get(self.market.market_id)
-        return (mine.size if mine else Decimal(0)) + (b_held.size if b_held else Decimal(0))
+        return self.rt.orders.held(self.market.market_id) + (b_held.size if b_held else Decimal(0))
 
     # ---------------------------------------------------------------- fills: one request per increment
 
@@ -155,7 +155,7 @@ class Maker:
         await self._while_resting(coid)
         # Its fills may trail its final state: every one must be announced (so outstanding) before settling,
         # or a fill still in flight would later look like an imbalance and be hedged twice.
-        await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
+        await self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S)
         await self.hedges.settle()
 
     async def _wait_while_paused(self) -> bool:
@@ -219,7 +219,7 @@ class Maker:
             logger.info("A: {}; B still holds unacknowledged requests: waiting for them first", what)
             await self._wait_for_b_idle()
             return
-        coid = make_coid(Role.A, Purpose.REBALANCE, self.rt.journal.next_sequence("coid"))
+        coid = self.rt.orders.next_coid(Role.A, Purpose.REBALANCE, COID_SEQUENCE)
         request = HedgeRequest.for_residual(
             pair=self.rt.config.pair, market=self.market.symbol, market_id=self.market.market_id,
             side=Side.SELL if net > 0 else Side.BUY, size=abs(net), a_client_order_index=coid,
@@ -269,31 +269,21 @@ class Maker:
                            "bid" if side is Side.BUY else "ask", self.market.symbol)
             await first_of(self.book.changed(), self.rt.stop.wait(), timeout_s=NO_BOOK_RETRY_S)
             return None
-        coid = make_coid(Role.A, Purpose.MAKER, self.rt.journal.next_sequence("coid"))
-        order = new_order(client_order_index=coid, account_index=self.rt.account.account_index,
-                          market_id=self.market.market_id, intent=Intent.MAKER, side=side, size=size,
-                          price=price, order_type="post_only", now_ms=now_ms(), reduce_only=reduce_only)
-        await self.rt.journal.record_new(order)  # write-ahead: on disk before the send
-        result = await self.rt.account.place_post_only(self.market, side, size, price, coid, reduce_only)
+        coid = self.rt.orders.next_coid(Role.A, Purpose.MAKER, COID_SEQUENCE)
+        sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size, price,
+                                                     OrderKind.POST_ONLY, reduce_only))
         what = (f"post-only {side} {size} @ {price} ({describe_coid(coid)}"
                 f"{', reduce-only' if reduce_only else ''})")
-        if result.status is SendStatus.ACCEPTED:
-            self.rt.journal.mark_sent(coid, now_ms())
+        if sent.status is SendStatus.ACCEPTED:
             logger.info("A placed {}", what)
             self.rt.events.emit(EventKind.ORDER_PLACED, coid=coid, side=side, size=size, price=price,
                                 reduce_only=reduce_only)
             return coid
-        if result.status is SendStatus.REJECTED:
-            self.rt.tracker.transition(coid, OrderState.REJECTED, reason=result.detail)
-            self.rt.metrics.order(Intent.MAKER, OrderState.REJECTED)
-            logger.warning("A: {} rejected ({}); next cycle", what, result.detail)
-            self.rt.events.emit(EventKind.ORDER_ENDED, coid=coid, state=OrderState.REJECTED, size=size,
-                                filled=Decimal(0), reason=result.detail)
+        if sent.status is SendStatus.REJECTED:
+            logger.warning("A: {} rejected ({}); next cycle", what, sent.detail)
             return None
-        self.rt.journal.mark_sent(coid, now_ms())
-        self.rt.tracker.transition(coid, OrderState.UNKNOWN, reason=result.message)
         logger.warning("A: {} outcome unknown ({}); no new order until the exchange tells where it is", what,
-                       result.message)
+                       sent.detail)
         return coid
 
     async def _while_resting(self, coid: int) -> None:
@@ -301,30 +291,28 @@ class Maker:
 
         Wakes on the order's events, on book changes and on the stop signal; never polls.
         """
-        loop = asyncio.get_running_loop()
-        placed_at = loop.time()
+        placed_at = self.clock()
         last_cancel: float | None = None
         cancels = 0
         order = self._order(coid)
         while not order.is_terminal:
-            if order.state in _UNSETTLED:
+            if order.state is OrderState.UNKNOWN:
                 await self._settle_unknown_orders()
                 continue
-            age = loop.time() - placed_at
+            age = self.clock() - placed_at
             why = await self._cancel_reason(order, age)
-            if why is not None and (last_cancel is None or loop.time() - last_cancel >= RECANCEL_AFTER_S):
+            if why is not None and (last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S):
                 if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
                     logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
                                  "reconciliation", describe_coid(coid), order.state, cancels)
                     return
-                last_cancel, cancels = loop.time(), cancels + 1
+                last_cancel, cancels = self.clock(), cancels + 1
                 await self._cancel(coid, why)
             elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                await first_of(self.rt.tracker.wait_terminal(coid, timeout=RECANCEL_AFTER_S),
-                               timeout_s=RECANCEL_AFTER_S)
+                await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), timeout_s=RECANCEL_AFTER_S)
             else:
                 left = max(self.cfg.maker_order_timeout_s - age, 0.05)
-                await first_of(self.rt.tracker.wait_terminal(coid, timeout=left), self.book.changed(),
+                await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
                                self.rt.stop.wait(), timeout_s=left)
         self._log_final(order)
 
@@ -345,16 +333,10 @@ class Maker:
 
     async def _cancel(self, coid: int, why: str) -> None:
         """Cancel and confirm the final state; a fill racing the cancel still reaches on_fill (hedged)."""
-        result = await self.rt.account.cancel(self.market, coid)
-        logger.info("A cancelling {} ({}): cancel {} {}", describe_coid(coid), why, result.status.value,
-                    f"({result.detail})" if not result.accepted else "")
-        self.rt.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
-        await self.rt.reconciler.confirm_final(coid, timeout=CONFIRM_FINAL_S)
+        await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
-        self.rt.metrics.order(Intent.MAKER, order.state)
-        self.rt.events.emit(EventKind.ORDER_ENDED, coid=order.client_order_index, state=order.state,
-                            reason=order.reason, size=order.size, filled=order.filled_size)
+        self.rt.orders.ended(order)
         coid = describe_coid(order.client_order_index)
         if order.end_reason is EndReason.POST_ONLY_WOULD_CROSS:
             logger.info("A: {} would have crossed the book (post-only); next cycle re-prices", coid)
@@ -363,13 +345,13 @@ class Maker:
                         f" ({order.reason})" if order.reason else "", order.filled_size, order.size)
 
     def _order(self, coid: int) -> JournalOrder:
-        order = self.rt.journal.get(coid)
+        order = self.rt.orders.order(coid)
         assert order is not None, f"{describe_coid(coid)} vanished from the journal"
         return order
 
     def _unsettled_orders(self) -> list[JournalOrder]:
         """Our orders whose outcome is unknown or that still rest: no new order until each is resolved."""
-        return [o for o in self.rt.journal.unresolved() if o.intent is Intent.MAKER]
+        return self.rt.orders.unresolved(Intent.MAKER)
 
     async def _settle_unknown_orders(self) -> None:
         """Resolve maker orders with an unknown outcome (or left open by a previous run) with the exchange."""
@@ -386,13 +368,10 @@ class Maker:
             return
         grace = self.rt.config.exchange.unknown_order_grace_s
         logger.info("A: waiting for the exchange to settle {} (grace {:g} s)", labels, grace)
-        coids = [o.client_order_index for o in pending]
-        settled = self.rt.tracker.wait_for(
-            lambda: all(self.rt.journal.get(c) is None or self.rt.journal.get(c).state not in _UNSETTLED
-                        for c in coids) or None, timeout=grace)
+        settled = self.rt.orders.wait_known([o.client_order_index for o in pending], grace)
         await first_of(settled, self.rt.stop.wait(), timeout_s=grace)
-        if any(o.state in _UNSETTLED or o.state is OrderState.PENDING_SUBMIT for o in pending):
-            await self.rt.reconciler.run_once("unsettled maker order")
+        if any(o.state in (OrderState.UNKNOWN, OrderState.PENDING_SUBMIT) for o in pending):
+            await self.rt.orders.reconcile("unsettled maker order")
 
     # ---------------------------------------------------------------- shutdown
 

@@ -1,12 +1,10 @@
-"""What A and B share as processes: wiring, signals, orderly shutdown, and a few stop-aware waits.
+"""What A and B share as processes: wiring, heartbeats, orderly shutdown, and a few stop-aware waits.
 
-Wiring order (each step needs the one before): config -> logging -> secret -> `LighterAccount` (its event
-queue subscribed before it starts, so no event is lost) -> `Journal` -> `OrderTracker` -> `Reconciler` ->
-`Bus` -> `HedgeMetrics` and `Alerter` (both serving/delivering before anything trades). `open_runtime` builds
-all of it; the role's loop (`maker.Maker`, `hedger.Hedger`) then calls
-`start_tracking()` (tracker consuming, start-up reconciliation, periodic reconciliation) and runs until
-`stop` is set by SIGTERM/SIGINT. `run_process` is the whole life of a process: exit 0 after an orderly stop,
-2 for a configuration problem (naming the key), 1 for anything unexpected.
+Wiring (`open_runtime`): the account with its journal, tracker, reconciler and executor
+(`execution.connect.open_account`, the same wiring `hedgectl clear` uses), then the `Bus`, `HedgeMetrics` and
+`Alerter` (both serving/delivering before anything trades). The role's loop (`maker.Maker`, `hedger.Hedger`)
+then calls `start_tracking()` (tracker consuming, start-up reconciliation, periodic reconciliation) and runs
+until `stop` is set by SIGTERM/SIGINT (`process.py`: the life of the process, its exit code).
 
 Observability is shared wiring too: every fill is counted by intent as it reaches the role, and the metrics
 follow the reconciler and the adapter's running totals (reconnects, nonce resyncs, rate-limit backoffs).
@@ -17,41 +15,28 @@ test gives `run_role` a sink).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import Bus
-from hedge_strategy.config import (
-    Config,
-    ConfigError,
-    apply_overrides,
-    exit_on_config_error,
-    load_config,
-    load_secret,
-)
+from hedge_strategy.config import Config
 from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
 from hedge_strategy.execution import (
     FillCallback,
     Journal,
     JournalFill,
     JournalOrder,
-    OrderTracker,
-    Reconciler,
+    OrderExecutor,
 )
-from hedge_strategy.logs import log_path, setup_logging
+from hedge_strategy.execution.connect import open_account
 from hedge_strategy.observe import (
     NO_EVENTS,
     Alerter,
@@ -60,11 +45,9 @@ from hedge_strategy.observe import (
     EventSink,
     HedgeMetrics,
     RoleEvents,
-    open_event_sink,
 )
 
 ROLE_NAMES = {"a": "A", "b": "B"}
-EXIT_OK, EXIT_CRASH, EXIT_CONFIG = 0, 1, 2
 NEVER_SEEN_GRACE_S = 30.0  # a heartbeat never seen this long after start counts as lost
 STARTUP_RETRY_MIN_S, STARTUP_RETRY_MAX_S = 0.5, 30.0  # back-off of an incomplete start-up reconciliation
 COUNTER_SYNC_S = 5.0  # how often the adapter's rate-limit backoff total is copied into the metrics
@@ -77,11 +60,8 @@ class Runtime:
 
     config: Config
     role: str  # "a" | "b"
-    account: LighterAccount
     market: MarketInfo
-    journal: Journal
-    tracker: OrderTracker
-    reconciler: Reconciler
+    orders: OrderExecutor  # the account: every order it sends, and what the role reads of it
     bus: Bus
     metrics: HedgeMetrics
     alerter: Alerter
@@ -89,6 +69,14 @@ class Runtime:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fill_handler: FillCallback | None = None  # set by the role before start_tracking()
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def account(self) -> LighterAccount:
+        return self.orders.account
+
+    @property
+    def journal(self) -> Journal:
+        return self.orders.journal
 
     @property
     def name(self) -> str:
@@ -114,11 +102,12 @@ class Runtime:
     async def start_tracking(self) -> None:
         """Consume exchange events, reconcile until a run completes (nothing trades before), then keep
         reconciling. Returns early, without a complete run, only when stopping."""
-        await self.tracker.start()
+        reconciler = self.orders.reconciler
+        await self.orders.tracker.start()
         await self._reconcile_until_complete()
-        self.spawn(self.reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+        self.spawn(reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
         if self.metrics.enabled:
-            self.spawn(self.metrics.follow(self.reconciler, self.account), f"metrics-{self.role}")
+            self.spawn(self.metrics.follow(reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")
 
     async def _reconcile_until_complete(self) -> bool:
@@ -129,7 +118,7 @@ class Runtime:
         """
         delay, attempt = STARTUP_RETRY_MIN_S, 1
         while True:
-            report = await self.reconciler.run_once("start-up" if attempt == 1 else f"start-up #{attempt}")
+            report = await self.orders.reconcile("start-up" if attempt == 1 else f"start-up #{attempt}")
             if report.complete:
                 if attempt > 1:
                     logger.info("{} start-up reconciliation complete at attempt {}; trading may start",
@@ -221,13 +210,10 @@ class Runtime:
     async def close(self) -> None:
         """Stop background work, flush and close the journal, close the exchange and Redis connections."""
         await self._end_tasks()
-        await self.tracker.stop()
-        await self.journal.close()
-        await self.account.close()
+        await self.orders.close()
         await self.bus.aclose()
         await self.alerter.stop()  # delivers what is queued (bounded by its timeout), e.g. a last pause
         await self.metrics.stop()
-
 
     async def _end_tasks(self) -> None:
         # A cancellation can be swallowed by a library mid-call (redis-py's connect has been seen doing it),
@@ -249,40 +235,20 @@ class Runtime:
 async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVENTS) -> Runtime:
     """Connect account `role` ("a" or "b"), its structured events going to `event_sink`: raises ConfigError
     for a missing secret or unknown market."""
-    secret = load_secret(config, role)
-    ref = config.accounts[role]
-    ex = config.exchange
-    account = LighterAccount(
-        url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
-        api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
-        ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
-        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
-        send_over_websocket=ex.send_over_websocket,
-    )
-    events = account.subscribe()  # before start: the first snapshot's events are kept
-    await account.start(book_symbols=[config.strategy.market])
-    try:
-        try:
-            market = account.market(config.strategy.market)
-        except KeyError as exc:
-            raise ConfigError(f"strategy.market: {exc.args[0]}") from None
-        journal = await Journal.open(config.journal.path_for(ref.account_index), ref.account_index)
-    except BaseException:
-        await account.close()
-        raise
+    events = RoleEvents(event_sink, role)
+    metrics = HedgeMetrics.from_config(config, role)
     holder: list[Runtime] = []
 
     async def relay(fill: JournalFill, order: JournalOrder | None) -> None:
         await holder[0].relay_fill(fill, order)
 
-    tracker = OrderTracker(journal, events, on_fill=relay)
-    reconciler = Reconciler(account, journal, tracker, [market], ex.unknown_order_grace_s)
-    bus = Bus.from_url(config.redis.url, config.pair)
-    metrics = HedgeMetrics.from_config(config, role)
+    orders = await open_account(config, role, config.journal.path_for(config.accounts[role].account_index),
+                                name=ROLE_NAMES[role], market=config.strategy.market, on_fill=relay,
+                                events=events, metrics=metrics)
     alerter = Alerter.from_config(config, role, metrics)
-    runtime = Runtime(config=config, role=role, account=account, market=market, journal=journal,
-                      tracker=tracker, reconciler=reconciler, bus=bus, metrics=metrics, alerter=alerter,
-                      events=RoleEvents(event_sink, role))
+    runtime = Runtime(config=config, role=role, market=orders.account.market(config.strategy.market),
+                      orders=orders, bus=Bus.from_url(config.redis.url, config.pair), metrics=metrics,
+                      alerter=alerter, events=events)
     holder.append(runtime)
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
     await alerter.start()
@@ -399,115 +365,3 @@ def _log_task_end(task: asyncio.Task[Any]) -> None:
     error = task.exception()
     if error is not None:
         logger.opt(exception=error).error("background task {} died: {!r}", task.get_name(), error)
-
-
-# ------------------------------------------------------------------------------------------------------
-# Process entry
-
-
-def parse_args(role: str, argv: Sequence[str] | None) -> argparse.Namespace:
-    """`main_A.py --market BTC --quantity 0.0002 --depth 1 --config config.yaml`; B: market, config."""
-    parser = argparse.ArgumentParser(
-        prog=f"main_{ROLE_NAMES[role]}.py",
-        description="Account A: post-only maker" if role == "a" else "Account B: hedger of A's fills",
-    )
-    parser.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (config.yaml)")
-    parser.add_argument("--market", help="market symbol (overrides strategy.market)")
-    parser.add_argument("--events-file", type=Path,
-                        help="append structured events to this file, one JSON object per line (for programs "
-                             "that follow the process; the log is unchanged)")
-    if role == "a":
-        parser.add_argument("--quantity", help="base size of each maker order (overrides strategy.quantity)")
-        parser.add_argument("--depth", type=int,
-                            help="book level of the maker price (overrides strategy.depth)")
-    return parser.parse_args(argv)
-
-
-def load_settings(args: argparse.Namespace) -> Config:
-    """The validated config with the command-line overrides; exits 2 naming the key when anything is wrong."""
-    try:
-        config = load_config(args.config)
-        quantity: Decimal | str | None = getattr(args, "quantity", None)
-        return apply_overrides(config, market=args.market, quantity=quantity,
-                               depth=getattr(args, "depth", None))
-    except ConfigError as error:
-        exit_on_config_error(error)
-
-
-RoleMain = Callable[[Runtime], Awaitable[None]]
-
-
-def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> int:
-    """The life of a process: args, config (exit 2), logging, the role's loop until a signal, exit code."""
-    args = parse_args(role, argv)
-    config = load_settings(args)
-    setup_logging(ROLE_NAMES[role], config.logging)
-    logger.info("{} starting (pid {}): config {}, pair {}, market {}, log {}", ROLE_NAMES[role],
-                os.getpid(), args.config, config.pair, config.strategy.market, log_path(ROLE_NAMES[role],
-                                                                                 config.logging))
-    try:
-        events = open_event_sink(args.events_file)  # each line is flushed as written: nothing to close
-    except OSError as exc:
-        exit_on_config_error(ConfigError(f"--events-file: cannot open {args.events_file}: {exc.strerror}"))
-    try:
-        return asyncio.run(_run(config, role, role_main, events))
-    except ConfigError as error:
-        logger.error("{} cannot start: {}", ROLE_NAMES[role], error)
-        exit_on_config_error(error)
-    except KeyboardInterrupt:  # a signal before the handlers were installed
-        return EXIT_OK
-
-
-async def _run(config: Config, role: str, role_main: RoleMain, events: EventSink) -> int:
-    stop = asyncio.Event()
-    _install_signal_handlers(stop, asyncio.current_task(), ROLE_NAMES[role])
-    return await run_role(config, role, role_main, stop, events)
-
-
-async def run_role(config: Config, role: str, role_main: RoleMain, stop: asyncio.Event,
-                   events: EventSink = NO_EVENTS) -> int:
-    """Open the runtime, run the role until `stop` is set, close it; returns the exit code.
-
-    Raises ConfigError when the secret or the market is wrong (the caller exits 2).
-    """
-    name = ROLE_NAMES[role]
-    try:
-        runtime = await open_runtime(config, role, events)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        logger.opt(exception=exc).error("{} cannot start: {!r}; exiting", name, exc)
-        return EXIT_CRASH
-    runtime.stop = stop
-    code = EXIT_OK
-    try:
-        await role_main(runtime)
-    except asyncio.CancelledError:
-        logger.warning("{}: cancelled, stopping without waiting further", name)
-    except Exception as exc:
-        logger.opt(exception=exc).error("{} crashed: {!r}; closing the journal and exiting", name, exc)
-        code = EXIT_CRASH
-    finally:
-        await asyncio.shield(runtime.close())
-    logger.info("{} stopped (exit {})", name, code)
-    return code
-
-
-def _install_signal_handlers(stop: asyncio.Event, main_task: asyncio.Task[Any] | None, name: str) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        label = signal.Signals(signum).name
-        if not stop.is_set():
-            logger.info("{}: {} received: orderly shutdown (send it again to stop at once)", name, label)
-            stop.set()
-        elif main_task is not None:
-            logger.warning("{}: {} received again: cancelling what is in hand", name, label)
-            main_task.cancel()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-
-
-def main_entry(role: str, role_main: RoleMain) -> None:
-    sys.exit(run_process(role, sys.argv[1:], role_main))

@@ -8,5 +8,6 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.sim",
     "tests.fixtures.ab",
+    "tests.fixtures.fake_orders",
     "tests.fixtures.ws_script",
 ]

@@ -116,9 +116,8 @@ async def test_http_500_is_logged_and_counted_not_raised(receiver: Receiver, log
 async def test_connection_refused_is_logged_and_notify_stays_immediate(log_lines: list[str]) -> None:
     alerter = Alerter("t1", "a", webhook_url=f"http://127.0.0.1:{free_port()}/hook", timeout_s=2)
     await alerter.start()
-    started = time.perf_counter()
     assert alerter.notify(AlertKind.HEDGE_FAILED, "hedge failed", key="r-1")
-    assert time.perf_counter() - started < 0.05
+    assert not any("not delivered" in line for line in log_lines)  # queued: the attempt comes after notify
     assert await alerter.flush(WAIT_S)
     await alerter.stop()
     failures = [line for line in log_lines if "not delivered" in line]
@@ -133,12 +132,10 @@ async def test_a_hanging_webhook_times_out_without_holding_up_notify(
     await alerter.start()
     assert alerter.notify(AlertKind.HEDGE_FAILED, "first", key="1")
     await receiver.next()  # the delivery task is now stuck waiting on the server
-    durations = []
     for n in (2, 3):
-        started = time.perf_counter()
         assert alerter.notify(AlertKind.HEDGE_FAILED, f"alert {n}", key=str(n))
-        durations.append(time.perf_counter() - started)
-    assert max(durations) < 0.05  # enqueued while the worker is blocked: notify never waits on delivery
+    # Both taken while the worker is blocked: notify never waits on a delivery (neither reached the server).
+    assert [r.body["message"] for r in receiver.received] == ["first"]
     assert await alerter.flush(WAIT_S)  # each of the three gave up after its 0.3 s timeout
     await alerter.stop()
     assert sum("no answer within 0.3 s" in line for line in log_lines) == 3

@@ -1,17 +1,17 @@
 """The order journal: every order and fill of one account, in memory at once and on disk soon after.
 
 Two write paths, on purpose:
-- `record_new` (and `next_sequence`) commit before they return. An order is on disk before it is sent
-  (seed 004), so a crash between the write and the send leaves a PENDING_SUBMIT row that reconciliation
-  resolves.
+- `record_new` (and `next_sequence`) commit before they return. An order is on disk before it is sent, so
+  a crash between the write and the send leaves a PENDING_SUBMIT row that reconciliation resolves, never an
+  order on the exchange that no record knows.
 - every other change applies to the in-memory view at once and reaches disk through a background writer
-  task that batches whatever accumulated (seed 002): the trading path never waits for a disk write.
+  task that batches whatever accumulated: the trading path never waits for a disk write.
   `flush()` drains it and `close()` flushes; nothing needed for recovery stays only in memory for longer
   than one batch.
 
 Fills are keyed by the exchange's trade id with its account, market, side and an epoch (`fill_identity`),
-each matched to exactly one order by client order index (seed 002): a trade reported twice (WebSocket and
-REST) counts once, and a trade id a restarted venue hands out again for another trade is a new fill. A fill
+each matched to exactly one order by client order index: a trade reported twice (WebSocket and REST) counts
+once, and a trade id a restarted venue hands out again for another trade is a new fill. A fill
 also carries an "announced" flag: the tracker marks it once the strategy has been told, and a fill stored but
 never announced (a crash in between) is announced again on restart.
 """
@@ -123,13 +123,8 @@ class Journal:
         for fill in await asyncio.to_thread(self._store.load_unannounced_fills):
             self._ensure_fills_loaded(fill.client_order_index)
             self._unannounced[fill.key] = fill
-        logger.info(
-            "journal {} opened for account {}: {} unresolved orders, {} fills awaiting announcement",
-            self.path,
-            self.account_index,
-            len(loaded),
-            len(self._unannounced),
-        )
+        logger.info("journal {} opened for account {}: {} unresolved orders, {} fills awaiting announcement",
+                    self.path, self.account_index, len(loaded), len(self._unannounced))
 
     async def flush(self) -> None:
         """Write every change made so far to disk; returns once it is committed."""
@@ -155,8 +150,7 @@ class Journal:
         self._check_open()
         if order.account_index != self.account_index:
             raise ValueError(
-                f"order for account {order.account_index} in the journal of {self.account_index}"
-            )
+                f"order for account {order.account_index} in the journal of {self.account_index}")
         if order.state is not OrderState.PENDING_SUBMIT:
             raise ValueError(f"a new order must be PENDING_SUBMIT, got {order.state}")
         coid = order.client_order_index
@@ -165,15 +159,8 @@ class Journal:
         await asyncio.to_thread(self._store.insert_order, order_to_row(order, Decimal(0)))
         self._remember(order, Decimal(0))
         self._fills_complete.add(coid)  # a brand-new order has no stored fills
-        logger.info(
-            "journal: recorded {} {} {} {} @ {} ({}) before sending",
-            describe_coid(coid),
-            order.intent,
-            order.side,
-            order.size,
-            order.price,
-            order.order_type,
-        )
+        logger.info("journal: recorded {} {} {} {} @ {} ({}) before sending", describe_coid(coid),
+                    order.intent, order.side, order.size, order.price, order.order_type)
 
     def next_sequence(self, name: str) -> int:
         """The next number of a named sequence, committed before it is returned (unique across restarts).
@@ -189,8 +176,7 @@ class Journal:
         order = self.get(coid)
         if order is None:
             logger.warning(
-                "journal: mark_sent for {} which is not in the journal; ignored", describe_coid(coid)
-            )
+                "journal: mark_sent for {} which is not in the journal; ignored", describe_coid(coid))
             return
         order.sent_ms = ts_ms
         self._touch(order)
@@ -208,13 +194,8 @@ class Journal:
             order.order_index = order_index
         if state is order.state or not is_legal_move(order.state, state):
             if state is not order.state:
-                logger.info(
-                    "journal: {} stays {} (move to {} refused: {})",
-                    describe_coid(coid),
-                    order.state,
-                    state,
-                    "terminal" if order.is_terminal else "not a forward move",
-                )
+                logger.info("journal: {} stays {} (move to {} refused: {})", describe_coid(coid), order.state,
+                            state, "terminal" if order.is_terminal else "not a forward move")
             if index_learned:
                 self._touch(order)
             return False
@@ -237,12 +218,8 @@ class Journal:
         changed |= self._refresh_filled_size(order)
         mapped = state_for_venue(update.state, update.end_reason, order.filled_size)
         if mapped is None:
-            logger.warning(
-                "journal: {} has unknown exchange status {!r}; state left as {}",
-                describe_coid(coid),
-                update.venue_status,
-                order.state,
-            )
+            logger.warning("journal: {} has unknown exchange status {!r}; state left as {}",
+                           describe_coid(coid), update.venue_status, order.state)
         else:
             state, reason = mapped
             if state is not order.state and is_legal_move(order.state, state):
@@ -252,11 +229,7 @@ class Journal:
             if state is not order.state and order.is_terminal and contradicts:
                 logger.warning(
                     "journal: exchange reports {} as {} but the journal has it {} ({}); terminal, kept",
-                    describe_coid(coid),
-                    update.venue_status,
-                    order.state,
-                    order.reason,
-                )
+                    describe_coid(coid), update.venue_status, order.state, order.reason)
         if changed:
             self._touch(order)
         return changed
@@ -304,10 +277,7 @@ class Journal:
         elif order.state is OrderState.REJECTED:
             logger.warning(
                 "journal: fill {} for {} which the journal has REJECTED ({}); fill kept, state kept",
-                fill.trade_id,
-                describe_coid(coid),
-                order.reason,
-            )
+                fill.trade_id, describe_coid(coid), order.reason)
         self._touch(order)
         return fill
 
@@ -344,8 +314,7 @@ class Journal:
     def unresolved(self) -> list[JournalOrder]:
         """Orders not yet in a terminal state: PENDING_SUBMIT, UNKNOWN, OPEN, PARTIALLY_FILLED."""
         return sorted(
-            (o for o in self._orders.values() if o.state in UNRESOLVED_STATES), key=lambda o: o.created_ms
-        )
+            (o for o in self._orders.values() if o.state in UNRESOLVED_STATES), key=lambda o: o.created_ms)
 
     def orders_for_request(self, request_id: str) -> list[JournalOrder]:
         """Every order recorded for the hedge request `request_id` (B's idempotency), oldest first.
@@ -447,12 +416,8 @@ class Journal:
             try:
                 await self._write_pending()
             except Exception as exc:  # keep the changes and retry: the in-memory view stays authoritative
-                logger.error(
-                    "journal {}: background write failed ({!r}); retrying in {}s",
-                    self.path,
-                    exc,
-                    _WRITE_RETRY_S,
-                )
+                logger.error("journal {}: background write failed ({!r}); retrying in {}s", self.path, exc,
+                             _WRITE_RETRY_S)
                 await asyncio.sleep(_WRITE_RETRY_S)
                 self._wake.set()
 
@@ -469,8 +434,7 @@ class Journal:
             fill_rows = [fill_to_row(f, announced=f.key not in self._unannounced) for f in new_fills]
             try:
                 await asyncio.to_thread(
-                    self._store.write_batch, order_rows, fill_rows, announced, meta.items()
-                )
+                    self._store.write_batch, order_rows, fill_rows, announced, meta.items())
             except BaseException:
                 self._dirty_orders |= dirty_orders
                 self._new_fills[:0] = new_fills

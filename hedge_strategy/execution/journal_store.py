@@ -1,7 +1,7 @@
 """SQLite storage behind the journal: the statements it runs, rows by column name (schema: `journal_schema`).
 
 One connection per journal file, WAL mode, `synchronous=FULL` so a commit is on disk (fsynced) when it
-returns: the write-ahead rule (seed 004) is only worth something if the row survives a crash or power cut.
+returns: the write-ahead rule (recorded before sent) is only worth something if the row survives a crash.
 Measured on the project box: a one-row commit takes about 0.45 ms median, 0.55 ms p95, 3 ms worst, so the
 journal runs commits that sit on the trading path in a worker thread (`asyncio.to_thread`). The connection
 is shared between that worker and the event loop thread (the short synchronous reads and `next_sequence`),

@@ -1,7 +1,7 @@
 """What the journal records: orders with their state machine, and fills matched one-to-one to orders.
 
-The state machine (seed 004): PENDING_SUBMIT -> OPEN -> PARTIALLY_FILLED -> FILLED | CANCELED(reason) |
-REJECTED(reason), with UNKNOWN for an ambiguous send (resolved later to any state).
+The state machine: PENDING_SUBMIT (recorded, before the send) -> OPEN -> PARTIALLY_FILLED -> FILLED |
+CANCELED(reason) | REJECTED(reason), with UNKNOWN for an ambiguous send (resolved later to any state).
 Terminal states never change.
 """
 
@@ -136,38 +136,12 @@ class JournalFill:
         return FillKey(self.account_index, self.market_id, self.trade_id, self.side.value, self.epoch)
 
 
-def new_order(
-    *,
-    client_order_index: int,
-    account_index: int,
-    market_id: int,
-    intent: Intent,
-    side: Side,
-    size: Decimal,
-    price: Decimal,
-    order_type: str,
-    now_ms: int,
-    reduce_only: bool = False,
-    request_id: str | None = None,
-) -> JournalOrder:
+def new_order(*, client_order_index: int, account_index: int, market_id: int, intent: Intent, side: Side,
+              size: Decimal, price: Decimal, order_type: str, now_ms: int, reduce_only: bool = False,
+              request_id: str | None = None) -> JournalOrder:
     """A fresh PENDING_SUBMIT order, ready for `Journal.record_new`."""
-    return JournalOrder(
-        client_order_index=client_order_index,
-        account_index=account_index,
-        market_id=market_id,
-        intent=intent,
-        side=side,
-        size=size,
-        price=price,
-        order_type=order_type,
-        reduce_only=reduce_only,
-        state=OrderState.PENDING_SUBMIT,
-        reason=None,
-        filled_size=Decimal(0),
-        filled_quote=Decimal(0),
-        order_index=None,
-        request_id=request_id,
-        created_ms=now_ms,
-        sent_ms=None,
-        updated_ms=now_ms,
-    )
+    return JournalOrder(client_order_index=client_order_index, account_index=account_index,
+                        market_id=market_id, intent=intent, side=side, size=size, price=price,
+                        order_type=order_type, reduce_only=reduce_only, state=OrderState.PENDING_SUBMIT,
+                        reason=None, filled_size=Decimal(0), filled_quote=Decimal(0), order_index=None,
+                        request_id=request_id, created_ms=now_ms, sent_ms=None, updated_ms=now_ms)

@@ -1,7 +1,8 @@
 """Reconciliation: the exchange is the single source of truth, the journal is brought in line with it.
 
-Run at start-up (nothing trades until it finished), after every stream reconnect and every N seconds
-(seeds 001 and 004). One run:
+Local records are what this process believed; a restart, a manual trade or a liquidation makes them wrong,
+and a stream does not replay what happened while it was down. So it runs at start-up (nothing trades until it
+finished), after every stream reconnect and every N seconds. One run:
 1. positions from the exchange replace local belief, one log line per difference;
 2. every unresolved order (PENDING_SUBMIT, UNKNOWN, OPEN, PARTIALLY_FILLED) is resolved: from the open
    orders when it is among them, else looked up by client order index. Found: its exchange state is
@@ -80,16 +81,9 @@ class ReconcileReport:
 
 
 class Reconciler(DueSettlement):
-    def __init__(
-        self,
-        account: LighterAccount,
-        journal: Journal,
-        tracker: OrderTracker,
-        markets: Sequence[MarketInfo],
-        unknown_grace_s: float,
-        *,
-        trade_margin_s: float = 30.0,
-    ) -> None:
+    def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
+                 markets: Sequence[MarketInfo], unknown_grace_s: float, *,
+                 trade_margin_s: float = 30.0) -> None:
         self.account = account
         self.journal = journal
         self.tracker = tracker
@@ -97,7 +91,6 @@ class Reconciler(DueSettlement):
         self.unknown_grace_s = unknown_grace_s
         self.trade_margin_ms = int(trade_margin_s * 1000)  # trades may be indexed a little after their time
         self.last_report: ReconcileReport | None = None
-        self.completed_runs = 0
         self._started_ms = now_ms()  # orders created since then and not yet sent are this process's sends
         self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
         self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
@@ -122,17 +115,11 @@ class Reconciler(DueSettlement):
             await self.tracker.announce_pending()  # retries announcements whose callback failed
             report.finished_ms = now_ms()
             self.last_report = report
-            self.completed_runs += 1
             ready, self._report_ready = self._report_ready, asyncio.Event()
             ready.set()
             log = logger.info if report.complete else logger.warning
-            log(
-                "reconcile {} ({}): done in {} ms: {}",
-                self.journal.account_index,
-                reason,
-                report.finished_ms - report.started_ms,
-                report.summary(),
-            )
+            log("reconcile {} ({}): done in {} ms: {}", self.journal.account_index, reason,
+                report.finished_ms - report.started_ms, report.summary())
             return report
 
     async def next_report(self, timeout: float) -> ReconcileReport:  # noqa: ASYNC109
@@ -149,10 +136,7 @@ class Reconciler(DueSettlement):
             report.errors.append(f"{name}: {exc!r}")
             logger.warning(
                 "reconcile {}: {} step failed ({!r}); its state is left as it was until the next run",
-                self.journal.account_index,
-                name,
-                exc,
-            )
+                self.journal.account_index, name, exc)
 
     async def _reconcile_positions(self, report: ReconcileReport) -> None:
         fresh = await self.account.positions()
@@ -163,11 +147,8 @@ class Reconciler(DueSettlement):
             if old != new:
                 line = f"{self._symbol(market_id)} believed {old}, exchange {new}"
                 report.position_changes.append(line)
-                logger.info(
-                    "reconcile {}: position {}; the exchange's value replaces it",
-                    self.journal.account_index,
-                    line,
-                )
+                logger.info("reconcile {}: position {}; the exchange's value replaces it",
+                            self.journal.account_index, line)
         self.tracker.replace_positions(fresh)
 
     async def _reconcile_orders(self, report: ReconcileReport) -> None:
@@ -197,54 +178,32 @@ class Reconciler(DueSettlement):
         self.tracker.apply_update(update, "rest")
         if order.state is not before:
             report.resolved[order.client_order_index] = order.state
-            logger.info(
-                "reconcile {}: {} was {}, the exchange says {}: now {} (filled {}/{})",
-                self.journal.account_index,
-                describe_coid(order.client_order_index),
-                before,
-                update.venue_status,
-                order.state,
-                order.filled_size,
-                order.size,
-            )
+            logger.info("reconcile {}: {} was {}, the exchange says {}: now {} (filled {}/{})",
+                        self.journal.account_index, describe_coid(order.client_order_index), before,
+                        update.venue_status, order.state, order.filled_size, order.size)
 
     def resolve_missing(self, order: JournalOrder, now: int, report: ReconcileReport | None) -> None:
         """An order the exchange does not find: wait out the grace, then it never arrived."""
         coid = order.client_order_index
         if order.state in _ACKNOWLEDGED:
-            logger.warning(
-                "reconcile {}: {} is {} but the exchange does not find it; left as is",
-                self.journal.account_index,
-                describe_coid(coid),
-                order.state,
-            )
+            logger.warning("reconcile {}: {} is {} but the exchange does not find it; left as is",
+                           self.journal.account_index, describe_coid(coid), order.state)
             return
         if order.sent_ms is None and order.created_ms >= self._started_ms:
             # Written by this process and not marked sent: its send is in flight, and only the sender's
             # answer (or, if this process dies, the next process's reconciliation) may decide it.
             if report is not None:
                 report.within_grace.append(coid)
-            logger.info(
-                "reconcile {}: {} not found, its send by this process is still in flight; left {}",
-                self.journal.account_index,
-                describe_coid(coid),
-                order.state,
-            )
+            logger.info("reconcile {}: {} not found, its send by this process is still in flight; left {}",
+                        self.journal.account_index, describe_coid(coid), order.state)
             return
         age_s = (now - (order.sent_ms or order.created_ms)) / 1000
         if age_s < self.unknown_grace_s:
             if report is not None:
                 report.within_grace.append(coid)
-            logger.info(
-                "reconcile {}: {} ({}) not found {:.1f}s after its {}; within the {}s grace, left {}",
-                self.journal.account_index,
-                describe_coid(coid),
-                order.state,
-                age_s,
-                "send" if order.sent_ms else "creation",
-                self.unknown_grace_s,
-                order.state,
-            )
+            logger.info("reconcile {}: {} ({}) not found {:.1f}s after its {}; within the {}s grace, left {}",
+                        self.journal.account_index, describe_coid(coid), order.state, age_s,
+                        "send" if order.sent_ms else "creation", self.unknown_grace_s, order.state)
             return
         # PENDING_SUBMIT with a send time: the send was accepted (HTTP 200) and the sequencer refused it.
         accepted = order.state is OrderState.PENDING_SUBMIT and order.sent_ms is not None
@@ -283,19 +242,13 @@ class Reconciler(DueSettlement):
                 coid = self.tracker.client_index_of(fill)
                 logger.warning(
                     "reconcile {}: trade {} for {} ({} {} @ {}) was missed by the stream; recovered",
-                    self.journal.account_index,
-                    fill.trade_id,
-                    describe_coid(coid) if coid else "-",
-                    fill.side,
-                    fill.size,
-                    fill.price,
-                )
+                    self.journal.account_index, fill.trade_id, describe_coid(coid) if coid else "-",
+                    fill.side, fill.size, fill.price)
         # Everything before the call started is now known (up to late indexing, which the margin covers).
         self.journal.set_meta(WATERMARK_KEY, str(started))
 
-    def _report_orphan(
-        self, update: OrderUpdate, order: JournalOrder | None, report: ReconcileReport
-    ) -> None:
+    def _report_orphan(self, update: OrderUpdate, order: JournalOrder | None, report: ReconcileReport
+                       ) -> None:
         report.orphans.append(update.client_order_index)
         logger.warning(
             "reconcile {}: {} is open on the exchange ({} {} @ {} on {}) but the journal has it as {}; "
@@ -324,25 +277,13 @@ class Reconciler(DueSettlement):
         deadline = loop.time() + timeout
         await self._await_terminal(order, deadline)
         if not order.is_terminal:
-            logger.warning(
-                "confirm {}: {} still {} after {}s; left to reconciliation",
-                self.journal.account_index,
-                describe_coid(coid),
-                order.state,
-                timeout,
-            )
+            logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
+                           self.journal.account_index, describe_coid(coid), order.state, timeout)
             return order
         await self._await_fills(order, deadline)
-        logger.info(
-            "confirm {}: {} final {}{}, filled {}/{} ({} fills)",
-            self.journal.account_index,
-            describe_coid(coid),
-            order.state,
-            f"({order.reason})" if order.reason else "",
-            order.filled_size,
-            order.size,
-            len(self.journal.fills_for(coid)),
-        )
+        logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
+                    describe_coid(coid), order.state, f"({order.reason})" if order.reason else "",
+                    order.filled_size, order.size, len(self.journal.fills_for(coid)))
         return order
 
     async def _await_terminal(self, order: JournalOrder, deadline: float) -> None:
@@ -357,19 +298,12 @@ class Reconciler(DueSettlement):
                 pass
             logger.info(
                 "confirm {}: no final state for {} from the stream after {:.2f}s; asking the exchange",
-                self.journal.account_index,
-                describe_coid(coid),
-                patience,
-            )
+                self.journal.account_index, describe_coid(coid), patience)
             try:
                 found = await self.account.orders_by_client_index([coid])
             except Exception as exc:  # keep waiting on the stream; the next look may get through
-                logger.warning(
-                    "confirm {}: lookup of {} failed ({!r})",
-                    self.journal.account_index,
-                    describe_coid(coid),
-                    exc,
-                )
+                logger.warning("confirm {}: lookup of {} failed ({!r})", self.journal.account_index,
+                               describe_coid(coid), exc)
             else:
                 if coid in found:
                     self.tracker.apply_update(found[coid], "rest")
@@ -390,12 +324,8 @@ class Reconciler(DueSettlement):
         try:
             recovered = await self.recover_order_fills(order)
         except Exception as exc:
-            logger.warning(
-                "confirm {}: trades lookup for {} failed ({!r})",
-                self.journal.account_index,
-                describe_coid(coid),
-                exc,
-            )
+            logger.warning("confirm {}: trades lookup for {} failed ({!r})", self.journal.account_index,
+                           describe_coid(coid), exc)
             recovered = 0
         if recovered:  # the stream lost fills, so its position snapshots are stale too
             refresh = ReconcileReport(reason=f"confirm {describe_coid(coid)}", started_ms=now_ms())
@@ -418,20 +348,15 @@ class Reconciler(DueSettlement):
         since = order.created_ms - self.trade_margin_ms
         recovered = 0
         for fill in await self.account.trades_since(since, market):
-            if self.tracker.client_index_of(fill) != order.client_order_index and not (
-                fill.client_order_index is None and order.order_index == fill.order_index
-            ):
+            unnamed_but_ours = fill.client_order_index is None and order.order_index == fill.order_index
+            if self.tracker.client_index_of(fill) != order.client_order_index and not unnamed_but_ours:
                 continue
             if await self.tracker.ingest_fill(fill, source="rest"):
                 recovered += 1
                 logger.warning(
                     "confirm {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered",
-                    self.journal.account_index,
-                    fill.trade_id,
-                    describe_coid(order.client_order_index),
-                    fill.size,
-                    fill.price,
-                )
+                    self.journal.account_index, fill.trade_id, describe_coid(order.client_order_index),
+                    fill.size, fill.price)
         return recovered
 
     def _symbol(self, market_id: int) -> str:

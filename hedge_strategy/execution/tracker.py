@@ -64,35 +64,20 @@ class HeldFill:
 
 
 def journal_fill(fill: Fill, source: str, client_order_index: int) -> JournalFill:
-    return JournalFill(
-        trade_id=fill.trade_id,
-        client_order_index=client_order_index,
-        account_index=fill.account_index,
-        market_id=fill.market_id,
-        side=fill.side,
-        size=fill.size,
-        price=fill.price,
-        fee=fill.fee,
-        is_maker=fill.is_maker,
-        ts_ms=fill.ts_ms,
-        source=source,
-        order_index=fill.order_index,
-    )
+    return JournalFill(trade_id=fill.trade_id, client_order_index=client_order_index,
+                       account_index=fill.account_index, market_id=fill.market_id, side=fill.side,
+                       size=fill.size, price=fill.price, fee=fill.fee, is_maker=fill.is_maker,
+                       ts_ms=fill.ts_ms, source=source, order_index=fill.order_index)
 
 
 class OrderTracker:
     """Consumes one account's adapter events (a `LighterAccount.subscribe()` queue) into its journal."""
 
-    def __init__(
-        self,
-        journal: Journal,
-        events: asyncio.Queue[Event],
-        on_fill: FillCallback | None = None,
-    ) -> None:
+    def __init__(self, journal: Journal, events: asyncio.Queue[Event], on_fill: FillCallback | None = None
+                 ) -> None:
         self.journal = journal
         self.account_index = journal.account_index
         self.positions: dict[int, PositionSnapshot] = {}  # stream belief; reconciliation replaces it
-        self.stream_connected = False
         self.reconnects = 0  # StreamUp(reconnect=True) seen so far
         self._events = events
         self._on_fill = on_fill
@@ -143,12 +128,8 @@ class OrderTracker:
         elif isinstance(event, StreamUp):
             self._apply_stream_up(event)
         elif isinstance(event, StreamDown):
-            self.stream_connected = False
-            logger.warning(
-                "tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
-                self.account_index,
-                event.reason,
-            )
+            logger.warning("tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
+                           self.account_index, event.reason)
             self._notify()
         elif not isinstance(event, TopOfBook):  # book updates are the strategy's business
             logger.warning("tracker {}: unexpected event {!r} ignored", self.account_index, event)
@@ -157,8 +138,7 @@ class OrderTracker:
         """Apply an order update (stream or REST); True if the journal changed."""
         if update.account_index != self.account_index:
             logger.warning(
-                "tracker {}: order update of account {} ignored", self.account_index, update.account_index
-            )
+                "tracker {}: order update of account {} ignored", self.account_index, update.account_index)
             return False
         if update.client_order_index and update.order_index:
             self._learn(update.order_index, update.client_order_index)
@@ -215,22 +195,10 @@ class OrderTracker:
         if order is None:
             logger.warning(
                 "tracker {}: trade {} for {} unknown to the journal; recorded, announced without an order",
-                self.account_index,
-                fill.trade_id,
-                describe_coid(coid),
-            )
-        logger.info(
-            "tracker {}: new fill trade {} {} {} {} @ {} ({}), order {} filled {}; announcing",
-            self.account_index,
-            fill.trade_id,
-            describe_coid(coid),
-            fill.side,
-            fill.size,
-            fill.price,
-            source,
-            order.state if order else "unknown",
-            order.filled_size if order else "-",
-        )
+                self.account_index, fill.trade_id, describe_coid(coid))
+        logger.info("tracker {}: new fill trade {} {} {} {} @ {} ({}), order {} filled {}; announcing",
+                    self.account_index, fill.trade_id, describe_coid(coid), fill.side, fill.size, fill.price,
+                    source, order.state if order else "unknown", order.filled_size if order else "-")
         await self._announce(entry, order)
         return True
 
@@ -296,13 +264,8 @@ class OrderTracker:
             if coid is None:
                 continue
             del self._held[held.fill.trade_id]
-            logger.info(
-                "tracker {}: held trade {} belongs to {} (exchange order {}); applying it",
-                self.account_index,
-                held.fill.trade_id,
-                describe_coid(coid),
-                held.fill.order_index,
-            )
+            logger.info("tracker {}: held trade {} belongs to {} (exchange order {}); applying it",
+                        self.account_index, held.fill.trade_id, describe_coid(coid), held.fill.order_index)
             if await self.ingest_fill(dataclasses.replace(held.fill, client_order_index=coid), held.source):
                 applied += 1
         return applied
@@ -338,12 +301,8 @@ class OrderTracker:
         for fill in self.journal.unannounced_fills():
             if fill.key in self._announcing:
                 continue
-            logger.info(
-                "tracker {}: trade {} for {} was stored but never announced; announcing now",
-                self.account_index,
-                fill.trade_id,
-                describe_coid(fill.client_order_index),
-            )
+            logger.info("tracker {}: trade {} for {} was stored but never announced; announcing now",
+                        self.account_index, fill.trade_id, describe_coid(fill.client_order_index))
             await self._announce(fill, self.journal.get(fill.client_order_index))
             count += 1
         return count
@@ -356,9 +315,7 @@ class OrderTracker:
         except Exception:
             logger.exception(
                 "tracker {}: fill callback failed for trade {}; it stays unannounced and is retried",
-                self.account_index,
-                fill.trade_id,
-            )
+                self.account_index, fill.trade_id)
             return
         finally:
             self._announcing.discard(fill.key)
@@ -367,8 +324,7 @@ class OrderTracker:
     def _apply_position(self, snapshot: PositionSnapshot) -> None:
         if snapshot.account_index != self.account_index:
             logger.warning(
-                "tracker {}: position of account {} ignored", self.account_index, snapshot.account_index
-            )
+                "tracker {}: position of account {} ignored", self.account_index, snapshot.account_index)
             return
         if snapshot.size == 0:
             self.positions.pop(snapshot.market_id, None)
@@ -383,14 +339,10 @@ class OrderTracker:
         self._notify()
 
     def _apply_stream_up(self, event: StreamUp) -> None:
-        self.stream_connected = True
         if event.reconnect:
             self.reconnects += 1
-            logger.info(
-                "tracker {}: stream reconnected (#{}); reconciliation will look for missed fills",
-                self.account_index,
-                self.reconnects,
-            )
+            logger.info("tracker {}: stream reconnected (#{}); reconciliation will look for missed fills",
+                        self.account_index, self.reconnects)
         else:
             logger.info("tracker {}: stream up", self.account_index)
         self._notify()
@@ -421,15 +373,13 @@ class OrderTracker:
         """The order once its filled size reaches `size`, or once it is terminal (check `filled_size`)."""
         self._require(coid)
         return await self.wait_for(
-            lambda: self._order_if(coid, lambda o: o.filled_size >= size or o.is_terminal), timeout
-        )
+            lambda: self._order_if(coid, lambda o: o.filled_size >= size or o.is_terminal), timeout)
 
     async def wait_fills_applied(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109
         """The order once every fill the exchange reported for it is in the journal as a fill."""
         self._require(coid)
         return await self.wait_for(
-            lambda: self._order_if(coid, lambda o: self.journal.fills_total(coid) >= o.filled_size), timeout
-        )
+            lambda: self._order_if(coid, lambda o: self.journal.fills_total(coid) >= o.filled_size), timeout)
 
     async def wait_change(self, timeout: float) -> bool:  # noqa: ASYNC109
         """True once any event was applied (or a waiter was woken) within `timeout`, else False."""

@@ -1,4 +1,5 @@
-"""`hedgectl clear`: close everything on both accounts, with a second round for what failed (seed 000).
+"""`hedgectl clear`: close everything on both accounts, with a second round for what failed (a close refused
+for a passing cause, a rate limit or a thin book, often goes through a moment later).
 
     hedgectl clear [--retry-wait 2] [--idle-timeout 30] [--json]
 
@@ -9,7 +10,8 @@
 5. supersede every hedge request still waiting (unread, or read and unanswered): each is answered
    `failed` ("superseded by hedgectl clear (positions closed)") and acknowledged, so B never hedges it
    (`clear_hedger`);
-6. read the positions from the exchange (seed 001) and close each with reduce-only IOCs that chase the
+6. read the positions from the exchange (never from a journal: a restart, a manual trade or a liquidation
+   makes local records wrong) and close each with reduce-only IOCs that chase the
    price (`closer`); wait `--retry-wait` seconds and run a second round for the failures only (positions
    re-read first: one closed meanwhile counts as closed);
 7. re-read both accounts from the exchange; supersede what a fill racing the cancels published meanwhile;
@@ -168,7 +170,7 @@ async def clear_accounts(config: Config, bus: Bus, accounts: dict[str, OperatorA
     if failed:
         logger.warning("clear: first round done, {} failed; second round in {:g} s", len(failed),
                        retry_wait_s)
-        await asyncio.sleep(retry_wait_s)  # the seed's pause between rounds: let a transient cause pass
+        await asyncio.sleep(retry_wait_s)  # a pause between rounds lets a passing cause pass
         await _second_round(report, failed)
     report.final_check = await final_check(config, accounts)
     # A fill that raced the cancels may have been announced by A only now: never for B to hedge either.
@@ -180,7 +182,7 @@ async def clear_accounts(config: Config, bus: Bus, accounts: dict[str, OperatorA
 async def _second_round(report: ClearReport, failed: list[tuple[OperatorAccount, PositionSnapshot]]) -> None:
     report.retry_count = len(failed)
     for account, before in failed:
-        # The exchange decides what is left (seed 001): the first round may have closed part of it.
+        # The exchange decides what is left, not the first round's result: it may have closed part of it.
         now = {p.market_id: p for p in await account.positions()}.get(before.market_id)
         if now is None:
             result = CloseResult(closed=True, message="flat on the exchange when retried")

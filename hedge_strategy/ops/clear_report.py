@@ -1,11 +1,12 @@
-"""The close-all report of `hedgectl clear` (seed 000): its fields, the screen view and the JSONL line.
+"""The close-all report of `hedgectl clear`: its fields, the screen view and the JSONL line.
 
-The report keeps the seed's fields: `success`, `message` (with the retry summary), `totalPositions`,
-`closedCount`, `failedCount`, `retryCount`, `retrySuccess` and `results`, one entry per attempt (`attempt`
-1 or 2) with the account, market symbol, side, size, average entry price, unrealized PnL, status, message
-and error code. Beyond them: `cancels` (resting orders per account), `bIdle` (what B was doing when held),
-`supersededRequests` (hedge requests answered failed instead of hedged), `finalCheck` (both accounts re-read
-from the exchange at the end), `pause` and `bHold` (B's release).
+The report keeps the fields of the close-all report operators already read (camelCase): `success`,
+`message` (with the retry summary), `totalPositions`, `closedCount`, `failedCount`, `retryCount`,
+`retrySuccess` and `results`, one entry per attempt (`attempt` 1 or 2) with the account, market symbol, side,
+size, average entry price, unrealized PnL, status, message and error code. Beyond them: `cancels` (resting
+orders per account), `bIdle` (what B was doing when held), `supersededRequests` (hedge requests answered
+failed instead of hedged), `finalCheck` (both accounts re-read from the exchange at the end), `pause` and
+`bHold` (B's release).
 """
 
 from __future__ import annotations

@@ -31,8 +31,9 @@ from hedge_strategy.exchange.preflight_reads import (
     resting_orders,
     venue_status,
 )
+from hedge_strategy.execution.connect import new_account
 from hedge_strategy.logs import mask_secrets
-from hedge_strategy.ops.venue import ROLE_LABELS, new_account
+from hedge_strategy.ops.venue import ROLE_LABELS
 from hedge_strategy.secrets import load_secret, secret_env_var
 
 EmitCheck = Callable[["Check"], None]

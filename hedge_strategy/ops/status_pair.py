@@ -1,7 +1,7 @@
 """The pair sections of `hedgectl status`: the exchange (positions, net, resting orders), the last hedges,
 the journals and stream health.
 
-Positions and resting orders come from the exchange, never from the journals (seed 001): the journals say
+Positions and resting orders come from the exchange, never from the journals: the journals say
 what this system did, the exchange says what is. When the exchange cannot be read the section says why and
 `status` exits 5 after printing everything Redis and the journals know.
 """

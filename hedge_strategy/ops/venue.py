@@ -1,5 +1,6 @@
 """The exchange as `hedgectl` sees it: A's and B's accounts connected for a one-shot command, and what they
-hold (positions, resting orders) read fresh from the exchange, never from local records (seed 001).
+hold (positions, resting orders) read fresh from the exchange, never from local records: those say what this
+bot believed, which a restart, a manual trade or a liquidation may have made wrong.
 
 `connect_accounts` starts a `LighterAccount` for each role whose API secret is available and says why the
 others are missing; a start that hangs is cut after a bounded time, so a CLI always answers.
@@ -12,38 +13,19 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from hedge_strategy.config import ROLES, Config, ConfigError, load_secret
 from hedge_strategy.exchange import LighterAccount, OrderUpdate, PositionSnapshot, describe_coid
+from hedge_strategy.execution.connect import new_account, start_timeout_s
 
 ROLE_LABELS = {"a": "A", "b": "B"}
-AccountT = TypeVar("AccountT", bound=LighterAccount)
 
 
 def describe_error(exc: BaseException) -> str:
     """One line for an exception: its text, or its type when it has none."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def new_account(config: Config, role: str, secret: str,
-                account_class: type[AccountT] = LighterAccount) -> AccountT:  # type: ignore[assignment]
-    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one)."""
-    ref, ex = config.accounts[role], config.exchange
-    return account_class(
-        url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
-        api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
-        ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
-        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
-        send_over_websocket=ex.send_over_websocket,
-    )
-
-
-def start_timeout_s(config: Config) -> float:
-    """How long one account's start may take: key check, markets, nonce, then the stream's bounded wait."""
-    ex = config.exchange
-    return 3 * ex.request_timeout_s + max(ex.request_timeout_s, ex.ws_heartbeat_timeout_s) + 5
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""One IOC chase, shared by B's hedge and `hedgectl clear`'s close of a position.
+
+Each attempt reads the touch, prices the IOC (`hedge_strategy.chase`: attempt 1 at the touch, each next one
+wider by an equal share of `max_slippage_bps` in whole ticks, at least one tick, never beyond the cap from the
+first attempt's touch), decides reduce-only, sends it through the executor and waits for its end with every
+fill. It stops when the size is filled; when the attempts run out; on a refusal retrying cannot fix (clear,
+whose second round is for that: on any refusal); on an end another attempt would repeat (`chase.end_repeats`:
+margin); when an attempt is left unresolved (never a new attempt while an earlier one may still fill); and,
+for clear, when the side to take is empty (B waits that out, at the cost of the attempt). A chase can continue
+one a previous process started (`Chase.resumed`): numbering, first touch and cap go on from its orders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from loguru import logger
+
+from hedge_strategy import chase as pricing
+from hedge_strategy.exchange import MarketInfo, SendStatus, Side, describe_coid
+from hedge_strategy.execution.journal import Intent, JournalOrder
+from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec
+
+NO_TOUCH_WAIT_S = 0.5
+
+
+@dataclass(frozen=True)
+class ChasePlan:
+    """What to chase and the caller's rules. `label` names the attempts in the log: "B hedge" reads
+    `B hedge 2/5 IOC sell 0.0002 @ 95000.1`."""
+
+    market: MarketInfo
+    side: Side
+    size: Decimal
+    intent: Intent
+    coid_for: Callable[[int], int]  # attempt number -> client order index
+    retry_times: int
+    max_slippage_bps: Decimal
+    label: str
+    target: str  # what it is for, in the first attempt's line (B: the request ids)
+    request_ids: tuple[str, ...] = ()  # B: the hedge requests served, journaled with every order
+    seen_us: int | None = None  # B: when A saw the first fill (µs), for the latency line
+    always_reduce_only: bool = False  # clear; else reduce-only when it shrinks the position without a flip
+    any_refusal_stops: bool = False  # clear; else only a refusal that retrying cannot fix stops the chase
+    no_touch_wait: Callable[[float], Awaitable[object]] | None = None  # B: wait, then the next attempt
+
+
+@dataclass
+class Chase:
+    """Where a chase stands: the orders sent (the journal's live objects), and why it stopped short."""
+
+    size: Decimal
+    attempts: list[JournalOrder] = field(default_factory=list)
+    first_touch: Decimal | None = None
+    sent_ms: int | None = None  # when its first order was sent
+    failure: str | None = None
+    code: int | str | None = None  # the venue's code of a refusal, else no_liquidity, unresolved, not_filled,
+    # or the end reason
+    fills: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # (size, price), once it is over
+
+    @classmethod
+    def resumed(cls, size: Decimal, attempts: list[JournalOrder]) -> Chase:
+        first = attempts[0] if attempts else None
+        return cls(size, list(attempts), first.price if first else None, first.sent_ms if first else None)
+
+    @property
+    def filled(self) -> Decimal:
+        return sum((o.filled_size for o in self.attempts), Decimal(0))
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.size - self.filled, Decimal(0))
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return pricing.average_price(self.fills)
+
+    def stop(self, failure: str, code: int | str | None) -> None:
+        self.failure, self.code = failure, code
+
+
+async def run_chase(orders: OrderExecutor, plan: ChasePlan, chase: Chase | None = None) -> Chase:
+    """Chase until a stop condition (module docstring); returns the chase with its fills."""
+    chase = chase or Chase(plan.size)
+    attempt = len(chase.attempts) + 1
+    while chase.remaining > 0 and chase.failure is None and attempt <= plan.retry_times:
+        order = await _attempt(orders, plan, chase, attempt)
+        attempt += 1
+        if order is not None and not order.is_terminal:
+            order = await orders.confirm_final(order.client_order_index)
+            if not order.is_terminal:
+                chase.stop(f"{describe_coid(order.client_order_index)} left {order.state} by the exchange; "
+                           "stopped rather than risk trading twice", "unresolved")
+    if chase.remaining > 0 and chase.failure is None:
+        chase.stop(f"{plan.retry_times} IOC attempts filled {chase.filled} of {chase.size} (slippage cap "
+                   f"{plan.max_slippage_bps} bps)", "not_filled")
+    chase.fills = await orders.fill_prices(chase.attempts)
+    return chase
+
+
+async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt: int) -> JournalOrder | None:
+    """Send attempt `attempt` and wait for its end; None when nothing was sent (no touch)."""
+    market, side, size = plan.market, plan.side, chase.remaining
+    book = await orders.account.top_of_book(market)
+    touch = pricing.touch_price(side, book.best_bid, book.best_ask)
+    if touch is None:
+        empty = f"no {'ask' if side is Side.BUY else 'bid'} in the {market.symbol} book"
+        if plan.no_touch_wait is None:
+            chase.stop(empty, "no_liquidity")
+            return None
+        logger.warning("{} {}/{} of {}: {}; waiting for one", plan.label, attempt, plan.retry_times,
+                       plan.target, empty)
+        await plan.no_touch_wait(NO_TOUCH_WAIT_S)
+        return None
+    if chase.first_touch is None:
+        chase.first_touch = touch
+    price = pricing.attempt_price(side, touch, attempt, chase.first_touch, plan.max_slippage_bps, market.tick,
+                                  plan.retry_times)
+    reduce_only = plan.always_reduce_only or pricing.is_reduce_only(side, orders.held(market.market_id), size)
+    spec = OrderSpec(plan.coid_for(attempt), plan.intent, market, side, size, price, OrderKind.IOC,
+                     reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt)
+    sent = await orders.submit(spec)
+    chase.attempts.append(sent.order)
+    what = f"{plan.label} {attempt}/{plan.retry_times} IOC {side} {size} @ {price}"
+    if sent.result is None:
+        logger.warning("{}: {} already in the journal; settling it instead of sending", what,
+                       describe_coid(spec.coid))
+        return sent.order
+    if chase.sent_ms is None:
+        chase.sent_ms = sent.sent_us // 1000
+        logger.info("{} for {}: sent_us={} seen_us={} tx {} ({})", what, plan.target, sent.sent_us,
+                    plan.seen_us or "-", (sent.result.tx_hash or "-")[:16], sent.result.status.value)
+    if sent.status is SendStatus.REJECTED:
+        logger.warning("{} → rejected ({})", what, sent.detail)
+        if not sent.result.worth_retrying:
+            chase.stop(f"{sent.detail} (retrying cannot fix it)", sent.result.code)
+        elif plan.any_refusal_stops:
+            chase.stop(sent.detail, sent.result.code)
+        return sent.order
+    done = await orders.finish(spec.coid, attempt)
+    avg = orders.average_price(spec.coid)
+    logger.info("{} → {} {}{} in {:.0f} ms", what, done.state, done.filled_size,
+                f" @ {avg:.{market.price_decimals + 2}f}" if avg is not None else "",
+                (time.time_ns() // 1000 - sent.sent_us) / 1000)
+    if pricing.end_repeats(done.end_reason):
+        chase.stop(f"ended {done.end_reason} (retrying cannot fix it)", str(done.end_reason))
+    return done

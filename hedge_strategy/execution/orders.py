@@ -1,0 +1,253 @@
+"""The one path every order takes (A's maker orders, B's hedges, `hedgectl clear`'s closes): `OrderExecutor`.
+
+One per account (`execution.connect.open_account`). An order goes: client order index (`next_coid`, or derived
+by B from the request id and the attempt) -> write-ahead record, committed WHILE the order is signed (the post
+waits for the commit, `ready=` of `LighterAccount.place_*`: no latency, and a failed record is never followed
+by a send) -> send -> the adapter's venue-neutral answer (`SendResult`: accepted, rejected with a `Refusal`
+saying whether another try is worth it, or unknown) -> state (REJECTED at once, UNKNOWN resolved by client
+order index, an accepted order waits for the exchange's word) -> mark sent (the rule: `submit`) -> final
+(`finish`, `confirm_final`).
+
+Every order that ends, refused or final, is counted (`HedgeMetrics.order`) and emitted (`order_ended`) here, a
+hedge's send as `hedge_attempt`, a cancel as `cancel_sent`. What the role does about an answer, and the log
+line saying so, stays with the role (`maker.py`) or the chase (`chase_loop.py`). The roles read their orders
+through it too, so a test can put an in-memory fake under them (`tests/fixtures/fake_orders.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from loguru import logger
+
+from hedge_strategy.chase import average_price
+from hedge_strategy.exchange import (
+    LighterAccount,
+    MarketInfo,
+    Purpose,
+    Role,
+    SendResult,
+    SendStatus,
+    Side,
+    describe_coid,
+    make_coid,
+)
+from hedge_strategy.execution.journal import (
+    DuplicateOrderError,
+    Intent,
+    Journal,
+    JournalOrder,
+    OrderState,
+    new_order,
+    now_ms,
+)
+from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
+from hedge_strategy.execution.tracker import OrderTracker
+from hedge_strategy.observe import EventKind, HedgeMetrics, RoleEvents
+
+
+class OrderKind(StrEnum):
+    POST_ONLY = "post_only"
+    IOC = "ioc"
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """One order to send. `coid`: from `OrderExecutor.next_coid` or, for B's hedges, `hedger.hedge_coid`."""
+
+    coid: int
+    intent: Intent
+    market: MarketInfo
+    side: Side
+    size: Decimal
+    price: Decimal
+    kind: OrderKind
+    reduce_only: bool = False
+    request_id: str | None = None  # the hedge request(s) it serves, joined by ',' (B's idempotency index)
+    attempt: int | None = None  # its number in a chase, carried by its events
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a send: the order as the journal holds it now, and the venue's answer."""
+
+    order: JournalOrder  # the journal's live object: its state moves as the exchange reports
+    result: SendResult | None  # None: the client order index was in the journal already; nothing was sent
+    sent_us: int  # when the send began, µs since the epoch (latency figures)
+
+    @property
+    def status(self) -> SendStatus | None:  # None: not sent
+        return self.result.status if self.result is not None else None
+
+    @property
+    def detail(self) -> str:
+        """The venue's answer in one phrase for logs, or why nothing was sent."""
+        return self.result.detail if self.result is not None else "already in the journal: not sent again"
+
+
+class OrderExecutor:
+    """One account's orders. See the module docstring; `name` ("A", "B", "clear A") starts its log lines."""
+
+    def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
+                 reconciler: Reconciler, *, name: str, events: RoleEvents, metrics: HedgeMetrics,
+                 request_timeout_s: float, unknown_grace_s: float) -> None:
+        self.account = account
+        self.journal = journal
+        self.tracker = tracker
+        self.reconciler = reconciler
+        self.name = name
+        self.events = events
+        self.metrics = metrics
+        self.request_timeout_s = request_timeout_s
+        # Long enough for the reconciler's grace to run out: after it, an order never found never arrived.
+        self.settle_timeout_s = unknown_grace_s + request_timeout_s
+
+    @property
+    def account_index(self) -> int:
+        return self.account.account_index
+
+    async def close(self) -> None:
+        await self.tracker.stop()
+        await self.journal.close()
+        await self.account.close()
+
+    # ---------------------------------------------------------------- the send path
+
+    def next_coid(self, role: Role, purpose: Purpose, sequence: str) -> int:
+        """A client order index numbered by the journal's `sequence`: unique across restarts."""
+        return make_coid(role, purpose, self.journal.next_sequence(sequence))
+
+    async def submit(self, spec: OrderSpec) -> Submitted:
+        """Record, send, classify, set the state, mark sent. Raises only when the journal record failed
+        (nothing was sent then); a client order index already in the journal is not sent again."""
+        order = new_order(client_order_index=spec.coid, account_index=self.account_index,
+                          market_id=spec.market.market_id, intent=spec.intent, side=spec.side, size=spec.size,
+                          price=spec.price, order_type=spec.kind.value, now_ms=now_ms(),
+                          reduce_only=spec.reduce_only, request_id=spec.request_id)
+        sent_us = time.time_ns() // 1000
+        recorded = asyncio.ensure_future(self.journal.record_new(order))  # commits while the order is signed
+        place = self.account.place_ioc if spec.kind is OrderKind.IOC else self.account.place_post_only
+        result = await place(spec.market, spec.side, spec.size, spec.price, spec.coid, spec.reduce_only,
+                             ready=recorded)
+        try:
+            await recorded  # a failed record was not followed by a send (REJECTED "not sent"): raise it
+        except DuplicateOrderError:
+            known = self.journal.get(spec.coid)
+            assert known is not None, f"{describe_coid(spec.coid)} reported in the journal but not found"
+            return Submitted(known, None, sent_us)
+        if spec.intent is Intent.HEDGE:
+            self.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple((spec.request_id or "").split(",")),
+                             attempt=spec.attempt, coid=spec.coid, side=spec.side, size=spec.size,
+                             price=spec.price, state=result.status)
+        if result.status is SendStatus.REJECTED:
+            self.tracker.transition(spec.coid, OrderState.REJECTED, reason=result.detail)
+            self.ended(self.journal.get(spec.coid) or order, spec.attempt)
+        else:
+            # Marked sent once the venue answered (accepted, or no verdict), never before the post: an order
+            # this process recorded and has not marked sent is a send in flight, which the reconciler leaves
+            # to its sender (a lookup that does not find it proves nothing while the post may still land, or
+            # wait out 429s). From the mark on, the grace runs: not found after it, the order never arrived.
+            # A crash between the post and the mark leaves a PENDING_SUBMIT row with no send time, created
+            # before the next process started: that process's reconciliation looks it up by client order
+            # index, applies what it finds, and rejects it ("never reached the exchange") only when it is not
+            # found a grace after its creation. A refused send is never marked: it is final at once.
+            self.journal.mark_sent(spec.coid, now_ms())
+            if result.status is SendStatus.UNKNOWN:
+                self.tracker.transition(spec.coid, OrderState.UNKNOWN, reason=result.message)
+        return Submitted(self.journal.get(spec.coid) or order, result, sent_us)
+
+    async def finish(self, coid: int, attempt: int | None = None) -> JournalOrder:
+        """An order just sent (an IOC), in its final state with all its fills: the stream first, for
+        `request_timeout_s`, then the exchange by client order index until the grace is over. Counted and
+        emitted as ended (in the state it reached)."""
+        try:
+            await self.tracker.wait_terminal(coid, timeout=self.request_timeout_s)
+        except TimeoutError:
+            logger.warning("{}: no final state for {} within {:g} s from the stream; asking the exchange",
+                           self.name, describe_coid(coid), self.request_timeout_s)
+        order = await self.confirm_final(coid)
+        self.ended(order, attempt)
+        return order
+
+    async def confirm_final(self, coid: int, timeout_s: float | None = None) -> JournalOrder:
+        """The order in its final state with every fill applied (a fill racing a cancel included); still live
+        when `timeout_s` (default: until the grace is over) ran out. See `Reconciler.confirm_final`."""
+        timeout = self.settle_timeout_s if timeout_s is None else timeout_s
+        return await self.reconciler.confirm_final(coid, timeout=timeout)
+
+    async def cancel(self, market: MarketInfo, coid: int, why: str, confirm_s: float) -> JournalOrder:
+        """Cancel and confirm the final state (within `confirm_s`); a fill racing the cancel is applied."""
+        result = await self.account.cancel(market, coid)
+        logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
+                    result.status.value, f"({result.detail})" if not result.accepted else "")
+        self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
+        return await self.confirm_final(coid, confirm_s)
+
+    def ended(self, order: JournalOrder, attempt: int | None = None) -> None:
+        """Count and emit an order that ended (refused, or final as far as the exchange said)."""
+        self.metrics.order(order.intent, order.state)
+        self.events.emit(EventKind.ORDER_ENDED, coid=order.client_order_index, attempt=attempt,
+                         state=order.state, size=order.size, filled=order.filled_size,
+                         price=self.average_price(order.client_order_index), reason=order.reason)
+
+    # ---------------------------------------------------------------- orders and fills, as journaled
+
+    def order(self, coid: int) -> JournalOrder | None:
+        return self.journal.get(coid)
+
+    def unresolved(self, intent: Intent) -> list[JournalOrder]:
+        """Orders of `intent` still open or with an unknown outcome, oldest first."""
+        return [o for o in self.journal.unresolved() if o.intent is intent]
+
+    def orders_for_request(self, request_id: str) -> list[JournalOrder]:
+        return self.journal.orders_for_request(request_id)
+
+    def average_price(self, coid: int) -> Decimal | None:
+        return average_price((f.size, f.price) for f in self.journal.fills_for(coid))
+
+    async def fill_prices(self, orders: Sequence[JournalOrder]) -> list[tuple[Decimal, Decimal]]:
+        """(size, price) of every fill of `orders`. When the exchange reports more filled than the fills we
+        hold (a fill still in flight), they are read from the trades endpoint; what is still missing is
+        priced at the order's limit, the worst it can have filled at, and said in the log."""
+        fills: list[tuple[Decimal, Decimal]] = []
+        for order in orders:
+            coid = order.client_order_index
+            if self.journal.fills_total(coid) < order.filled_size:
+                await self.reconciler.recover_order_fills(order)
+            own = [(f.size, f.price) for f in self.journal.fills_for(coid)]
+            missing = order.filled_size - sum((size for size, _ in own), Decimal(0))
+            if missing > 0:
+                logger.warning("{}: {} filled {} but only {} of its fills are known; the rest is priced at "
+                               "its limit {}", self.name, describe_coid(coid), order.filled_size,
+                               order.filled_size - missing, order.price)
+                own.append((missing, order.price))
+            fills.extend(own)
+        return fills
+
+    # ---------------------------------------------------------------- waiting on the exchange
+
+    async def wait_final(self, coid: int, timeout_s: float) -> JournalOrder:
+        """The order once the stream (or a reconciliation) made it final; TimeoutError otherwise."""
+        return await self.tracker.wait_terminal(coid, timeout=timeout_s)
+
+    async def wait_known(self, coids: Sequence[int], timeout_s: float) -> None:
+        """Until none of `coids` has an UNKNOWN outcome any more; TimeoutError otherwise."""
+
+        def known() -> bool:
+            return all((o := self.journal.get(c)) is None or o.state is not OrderState.UNKNOWN for c in coids)
+
+        await self.tracker.wait_for(known, timeout=timeout_s)
+
+    async def reconcile(self, reason: str) -> ReconcileReport:
+        """One reconciliation run now (positions, unresolved orders, missed fills)."""
+        return await self.reconciler.run_once(reason)
+
+    def held(self, market_id: int) -> Decimal:
+        """The signed position in `market_id` as the stream (and the last reconciliation) reported it."""
+        position = self.tracker.positions.get(market_id)
+        return position.size if position is not None else Decimal(0)

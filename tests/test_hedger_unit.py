@@ -1,0 +1,142 @@
+"""B's decisions, fast: against a fake executor and fakeredis (`fixtures/fake_orders.py`).
+
+The real chase loop (`execution/chase_loop.py`) and pricing (`chase.py`) run; only the executor below them is
+fake. The same behaviour runs end to end against the simulator in `test_ab_*.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.chase import slippage_limit
+from hedge_strategy.exchange import (
+    Purpose,
+    Refusal,
+    RefusalKind,
+    Role,
+    SendResult,
+    SendStatus,
+    Side,
+    make_coid,
+)
+from hedge_strategy.execution import Intent, OrderKind, OrderSpec
+from hedge_strategy.hedger import Hedger, hedge_coid
+from tests.fixtures.fake_orders import BTC, UnitFactory, UnitKit
+
+SIZE = Decimal("0.0002")
+
+
+def a_bought(trade_id: int) -> HedgeRequest:
+    """A's buy fill of `SIZE`: B is asked to sell it."""
+    return HedgeRequest.for_fills(
+        pair="unit", market="BTC", market_id=BTC.market_id, a_fill_side="buy", size=SIZE,
+        a_client_order_index=make_coid(Role.A, Purpose.MAKER, 1), trade_ids=[trade_id],
+        a_fill_price=Decimal("95000"), fill_ts_ms=now_ms())
+
+
+async def handle(kit: UnitKit, hedger: Hedger, *requests: HedgeRequest) -> dict[str, HedgeOutcome]:
+    """A publishes `requests`, B reads them in one batch and handles it; the outcomes stored for them."""
+    await kit.bus.ensure_group()
+    for request in requests:
+        await kit.peer.publish_request(request)
+    deliveries = await kit.bus.read_requests(hedger.consumer, count=10, block_ms=None)
+    await hedger.handle(deliveries)
+    return await kit.peer.get_outcomes([r.request_id for r in requests])
+
+
+async def test_two_waiting_requests_are_netted_into_one_order(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    kit.orders.ioc_fills = [2 * SIZE]
+    first, second = a_bought(11), a_bought(12)
+    outcomes = await handle(kit, kit.hedger(), first, second)
+
+    (sent,) = kit.orders.sent
+    assert (sent.kind, sent.side, sent.size) == (OrderKind.IOC, Side.SELL, 2 * SIZE)
+    assert sent.coid == hedge_coid(first.request_id, 1)
+    assert sent.request_id == f"{first.request_id},{second.request_id}"
+    assert outcomes[first.request_id] == outcomes[second.request_id]  # one outcome answers both
+    assert (outcomes[first.request_id].status, outcomes[first.request_id].filled_size) == (FILLED, 2 * SIZE)
+    assert await kit.bus.pending_count() == 0
+
+
+async def test_the_chase_widens_each_attempt_within_the_slippage_cap(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    kit.orders.ioc_fills = [Decimal(0), Decimal(0), Decimal(0), SIZE]  # the fourth IOC fills
+    request = a_bought(21)
+    outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
+
+    prices = [s.price for s in kit.orders.sent]
+    touch = kit.orders.account.bids[0]  # B sells: from the best bid down
+    assert prices[0] == touch
+    assert all(later < earlier for earlier, later in itertools.pairwise(prices))
+    assert len({b - a for a, b in itertools.pairwise(prices)}) == 1  # an equal step each time
+    assert prices[1] < touch - BTC.tick  # wider than a tick: the slippage budget spread over the attempts
+    assert [s.coid for s in kit.orders.sent] == [hedge_coid(request.request_id, k) for k in range(1, 5)]
+    assert (outcome.status, outcome.attempts, outcome.filled_size) == (FILLED, 4, SIZE)
+
+
+async def test_a_chase_that_never_fills_ends_at_the_cap_and_fails(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(31)
+    outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
+
+    prices = [s.price for s in kit.orders.sent]
+    cap = slippage_limit(Side.SELL, kit.orders.account.bids[0], Decimal(50), BTC.tick)
+    assert len(prices) == 5 and min(prices) >= cap
+    assert prices[-1] - cap < prices[0] - prices[1]  # the last attempt is within one step of the cap
+    assert outcome.status == "failed" and outcome.attempts == 5
+    assert outcome.reason is not None and outcome.reason.startswith("5 IOC attempts filled 0 of 0.0002")
+
+
+async def test_a_final_refusal_stops_the_chase_one_worth_retrying_does_not(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    kit.orders.answers = [SendResult(SendStatus.REJECTED, 21130, "not enough margin", None,
+                                     Refusal(RefusalKind.FINAL, "not enough margin"))]
+    final = a_bought(41)
+    outcome = (await handle(kit, kit.hedger(), final))[final.request_id]
+    assert len(kit.orders.sent) == 1
+    assert outcome.status == "failed" and outcome.reason is not None
+    assert "21130" in outcome.reason and "retrying cannot fix it" in outcome.reason
+
+    kit.orders.sent.clear()
+    kit.orders.answers = [SendResult(SendStatus.REJECTED, 29500, "injected failure", None,
+                                     Refusal(RefusalKind.UNKNOWN, "injected failure"))]
+    kit.orders.ioc_fills = [SIZE]
+    retried = a_bought(42)
+    outcome = (await handle(kit, kit.hedger(), retried))[retried.request_id]
+    assert len(kit.orders.sent) == 2  # refused, then the second attempt filled
+    assert (outcome.status, outcome.attempts) == (FILLED, 2)
+
+
+async def test_a_request_with_a_stored_outcome_is_only_acknowledged(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    request = a_bought(51)
+    await kit.peer.publish_outcome(HedgeOutcome(
+        pair="unit", request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
+        requested_size=SIZE, filled_size=SIZE, avg_price=Decimal("94999"), attempts=1, reason=None,
+        hedge_client_order_indexes=(hedge_coid(request.request_id, 1),), received_ts_ms=now_ms(),
+        sent_ts_ms=now_ms(), filled_ts_ms=now_ms(), latency_ms=1.0))
+
+    await handle(kit, kit.hedger(), request)
+    assert kit.orders.sent == []
+    assert await kit.bus.pending_count() == 0
+
+
+async def test_a_request_hedged_in_the_journal_is_resumed_not_sent_again(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    request = a_bought(61)
+    # A previous B sent attempt 1, which filled, and died before publishing the outcome.
+    coid = hedge_coid(request.request_id, 1)
+    kit.orders.ioc_fills = [SIZE]
+    await kit.orders.submit(OrderSpec(coid, Intent.HEDGE, BTC, Side.SELL, SIZE, Decimal("94999.0"),
+                                      OrderKind.IOC, request_id=request.request_id, attempt=1))
+    await kit.orders.finish(coid, 1)
+    kit.orders.sent.clear()
+
+    outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
+    assert kit.orders.sent == []
+    assert (outcome.status, outcome.filled_size) == (FILLED, SIZE)
+    assert outcome.hedge_client_order_indexes == (coid,)
+    assert kit.events.matching("b", "hedge_resumed", count=1)

@@ -1,0 +1,117 @@
+"""A's decisions, fast: a fake executor, fakeredis and a clock the test moves (`fixtures/fake_orders.py`).
+
+The same behaviour runs end to end against the simulator in `test_ab_*.py`; here each rule is one cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.exchange import Purpose, Role, Side, make_coid
+from hedge_strategy.execution import JournalFill, OrderKind
+from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, UnitKit
+
+WAIT_S = 5.0  # bound on every wait for something that happens at once
+SIZE = Decimal("0.0002")
+
+
+async def a_with_b_up(unit_factory: UnitFactory) -> UnitKit:
+    kit = await unit_factory("a")
+    await kit.peer.beat("b", 60, {"pid": 0})
+    return kit
+
+
+def maker_fill(trade_id: int, side: Side = Side.BUY, role: Role = Role.A) -> JournalFill:
+    purpose = Purpose.MAKER if role is Role.A else Purpose.HEDGE
+    return JournalFill(trade_id=trade_id, client_order_index=make_coid(role, purpose, 7),
+                       account_index=A_ACCOUNT, market_id=BTC.market_id, side=side, size=SIZE,
+                       price=Decimal("94998.0"), fee=Decimal(0), is_maker=True, ts_ms=now_ms(), source="ws")
+
+
+async def test_flat_a_places_a_post_only_buy_at_depth_n_cancelled_when_old(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    await kit.maker().cycle()
+
+    (sent,) = kit.orders.sent
+    assert (sent.kind, sent.side, sent.size, sent.reduce_only) == (OrderKind.POST_ONLY, Side.BUY,
+                                                                  SIZE, False)
+    assert sent.price == kit.orders.account.bids[1]  # depth 2: the second bid level
+    (placed,) = kit.events.matching("a", "order_placed")
+    assert placed.coid == sent.coid
+    # It rested past maker_order_timeout_s on the test's clock (no fill came): cancelled, and the cycle ended.
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
+
+
+async def test_long_a_places_a_reduce_only_sell_to_close(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    kit.orders.account.positions_by_account.update({A_ACCOUNT: SIZE, B_ACCOUNT: -SIZE})
+    await kit.maker().cycle()
+
+    (sent,) = kit.orders.sent
+    assert (sent.side, sent.size, sent.reduce_only) == (Side.SELL, SIZE, True)
+    assert sent.price == kit.orders.account.asks[1]
+
+
+async def test_paused_a_places_nothing_until_resumed(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    await kit.peer.set_pause("operator says so", by="ctl")
+    cycle = asyncio.create_task(kit.maker().cycle())
+    await kit.events.wait("a", "paused", by="ctl", timeout_s=WAIT_S)
+    assert kit.orders.sent == []
+
+    await kit.peer.clear_pause()
+    await asyncio.wait_for(cycle, WAIT_S)  # the cycle that found the pause ends; the next one trades
+    assert kit.events.matching("a", "resumed")
+    assert kit.orders.sent == []
+
+
+async def test_a_places_nothing_while_a_hedge_is_outstanding(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    maker = kit.maker()
+    request = HedgeRequest.for_fills(
+        pair=kit.config.pair, market="BTC", market_id=BTC.market_id, a_fill_side="buy", size=SIZE,
+        a_client_order_index=make_coid(Role.A, Purpose.MAKER, 3), trade_ids=[77],
+        a_fill_price=Decimal("94998"), fill_ts_ms=now_ms())
+    maker.outstanding.remember(request)
+    await kit.peer.publish_outcome(HedgeOutcome(
+        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
+        requested_size=request.size, filled_size=request.size, avg_price=Decimal("94999"), attempts=1,
+        reason=None, hedge_client_order_indexes=(), received_ts_ms=now_ms(), sent_ts_ms=now_ms(),
+        filled_ts_ms=now_ms(), latency_ms=1.0))
+
+    await maker.cycle()  # this cycle only settles the hedge: B's outcome answers it
+    assert kit.orders.sent == []
+    assert not maker.outstanding
+    assert kit.events.matching("a", "hedge_outcome_received", request_ids=(request.request_id,),
+                               state="filled")
+
+
+async def test_without_b_heartbeat_a_places_nothing_and_says_so_once(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("a")  # B never beats
+    maker = kit.maker()
+    await maker.cycle()
+    await maker.cycle()
+    assert kit.orders.sent == []
+    assert len(kit.events.matching("a", "heartbeat_absent", peer="b")) == 1
+
+    await kit.peer.beat("b", 60, {"pid": 0})
+    await maker.cycle()
+    assert kit.events.matching("a", "heartbeat_back", peer="b")
+    assert len(kit.orders.sent) == 1
+
+
+async def test_a_fill_becomes_exactly_one_hedge_request(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    maker = kit.maker()
+    await maker.on_fill(maker_fill(501), None)
+    await maker.on_fill(maker_fill(502, role=Role.B), None)  # not a maker fill of A: the A + B check sees it
+
+    await kit.peer.ensure_group()
+    (delivery,) = await kit.peer.read_requests("test", count=10, block_ms=None)
+    request = delivery.request
+    assert (request.side, request.size, request.trade_ids) == ("sell", SIZE, (501,))
+    assert maker.outstanding.ids == [request.request_id]
+    (published,) = kit.events.matching("a", "hedge_request_published")
+    assert published.request_ids == (request.request_id,) and published.reason == "fill"
