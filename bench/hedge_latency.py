@@ -14,7 +14,7 @@ processes, as in production. It then forces N fills of A's resting order with `P
 * the sim's transaction log (`arrival_us` of the tx whose hash starts with <hash16>),
 * the time this script saw the request on the `account_a_filled` channel (a third subscriber, µs).
 
-Prints p50/p90/p99/max per stage and overall (seen -> arrival, the issue's figure: p50 < 5 ms, p99 < 15 ms),
+Prints p50/p90/p99/max per stage and overall (seen -> arrival, issue 10's figure: p50 <= 4 ms, p99 <= 10 ms),
 the machine, and the cost of one signature (median of 200 `sign_create_order` calls, on the main thread and
 on a worker thread: they differ several-fold, see `signature_cost_ms`). Every process it
 started is stopped on exit, Ctrl-C included. `bench/cycles.py` reuses the process helpers defined here.
@@ -412,8 +412,8 @@ def print_report(samples: list[Sample], sign_ms: tuple[float, float], args: argp
           f"{sign_ms[1]:.2f} ms on a worker thread (how the bot signs: asyncio.to_thread)")
     overall = stage_table(samples)[-1][1]
     if overall:
-        ok = percentile(overall, 0.5) < 5 and percentile(overall, 0.99) < 15
-        print(f"target p50 < 5 ms and p99 < 15 ms: {'MET' if ok else 'MISSED'}")
+        ok = percentile(overall, 0.5) <= 4 and percentile(overall, 0.99) <= 10  # issue 10 (issue 4: 5 / 15)
+        print(f"target p50 <= 4 ms and p99 <= 10 ms: {'MET' if ok else 'MISSED'}")
 
 
 async def signature_cost_ms(sim_url: str, secrets: Path, count: int = 200) -> tuple[float, float]:
