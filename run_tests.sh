@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 source scripts/bootstrap.sh
 bootstrap_venv dev
 bootstrap_redis_binary
+bootstrap_sentinel_binary
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 echo "[tests] ruff check"
 "$VENV_PY" -m ruff check .

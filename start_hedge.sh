@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the hedge pair, from a fresh clone too: the virtualenv with pinned dependencies, Redis when the
 # configured one is local and silent, the simulator when sim.enabled (keys generated on first run), then B,
-# B's heartbeat, then A. Writes pid files; running it again starts nothing that already runs.
+# B's heartbeat, then A. Writes pid files; running it again starts only what is missing (Redis, the simulator,
+# B or A: whatever stopped), never a second copy of what runs.
 #
 # Usage: ./start_hedge.sh [--market BTC] [--quantity 0.0002] [--depth 1] [--config config.yaml] [--infra-only]
 #   --market/--quantity/--depth   override strategy.market/quantity/depth (A gets all three, B the market)
@@ -15,7 +16,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 MARKET="" QUANTITY="" DEPTH="" CONFIG="config.yaml" INFRA_ONLY=0
 while [ $# -gt 0 ]; do
@@ -136,18 +137,12 @@ if command -v flock >/dev/null 2>&1; then
     flock -n 9 || { echo "[start] another start_hedge.sh is running for $RUN_DIR; not starting a second" >&2; exit 1; }
 fi
 
-# ----- 2. already running? ---------------------------------------------------------------------------------
+# ----- 2. what runs already ------------------------------------------------------------------------------
+# Each step below starts its component only when it is missing, so a second run brings back whatever stopped
+# (Redis included) while the rest keeps running.
 
 A_PID="$(running_pid a)" || A_PID=""
 B_PID="$(running_pid b)" || B_PID=""
-if [ "$INFRA_ONLY" = 0 ] && [ -n "$A_PID" ] && [ -n "$B_PID" ]; then
-    say "already running: A pid $A_PID, B pid $B_PID (pair $HEDGE_PAIR); nothing started"
-    if [ -n "$MARKET$QUANTITY$DEPTH" ]; then
-        say "the running processes keep their arguments: ./stop_hedge.sh first to change them"
-    fi
-    say "status: $VENV_PY -m hedge_strategy.ctl status --config $HEDGE_CONFIG   stop: ./stop_hedge.sh"
-    exit 0
-fi
 
 # ----- 3. Redis ----------------------------------------------------------------------------------------------
 
@@ -268,6 +263,17 @@ else
     start_a
 fi
 
+if [ "$INFRA_ONLY" = 0 ] && [ ${#STARTED[@]} -eq 0 ]; then
+    say "already running: A pid $A_PID, B pid $B_PID (pair $HEDGE_PAIR); nothing started"
+    if [ -n "$MARKET$QUANTITY$DEPTH" ]; then
+        say "the running processes keep their arguments: ./stop_hedge.sh first to change them"
+    fi
+    say "status: $VENV_PY -m hedge_strategy.ctl status --config $HEDGE_CONFIG   stop: ./stop_hedge.sh"
+    exit 0
+fi
+if [ -n "$A_PID$B_PID" ] && [ ${#STARTED[@]} -gt 0 ]; then
+    say "brought back: ${STARTED[*]} (what kept running was left as it is)"
+fi
 say "running; pid files in $RUN_DIR"
 say "logs: $LOG_DIR/ (main_A.log, main_B.log, main_A.out, main_B.out, sim.log, redis.log)"
 say "status: $VENV_PY -m hedge_strategy.ctl status --config $HEDGE_CONFIG"

@@ -203,10 +203,33 @@ class Accounts:
         return self
 
 
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("not host:port")
+    return value
+
+
+HostPort = Annotated[str, Strict(), AfterValidator(_host_port), expecting('"host:port" (port 1 to 65535)')]
+
+
 @record
 class RedisConfig:
-    url: url("redis", "rediss", "unix")
+    url: url("redis", "rediss", "unix")  # with sentinels: only its password and database number are used
     start_local: Flag = True  # start_hedge.sh starts redis-server when the URL is local and nothing answers
+    sentinels: Annotated[tuple[HostPort, ...], expecting('a list of "host:port"')] = ()  # Sentinel: HA Redis
+    service_name: Text = "mymaster"  # the master's name in the sentinels' configuration
+    socket_timeout_s: number(gt=1) = 3  # each reply; above 1 s, B's blocking read of requests
+    connect_timeout_s: Seconds = 2
+    health_check_interval_s: SecondsOrZero = 5  # a connection idle this long is PINGed before use; 0 = never
+    retries: integer(ge=0) = 2  # a command that timed out or lost its connection is sent again this often
+    retry_backoff_base_s: Seconds = 0.05  # first retry waits up to this; doubling, with jitter
+    retry_backoff_cap_s: Seconds = 1
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """The sentinels as (host, port); empty when Redis is reached directly at `url`."""
+        split = (address.rpartition(":") for address in self.sentinels)
+        return [(host.strip("[]"), int(port)) for host, _, port in split]
 
 
 @record

@@ -7,12 +7,15 @@ request is waited for (B's stored outcome), and when an outcome does not come th
 positions). Nothing is placed while paused, while B's heartbeat is absent, while a hedge is outstanding,
 while an order of ours has an unknown outcome, or while A + B is not flat.
 
-Outstanding requests are kept in the journal's meta (`maker.outstanding`), so a crash between a fill and its
-hedge loses nothing: at start-up each one without a stored outcome is published again (same request id: B
-dedups).
+Outstanding requests are kept in the journal's meta (`maker.outstanding`): that is the outbox, published by
+its own task (`maker_bus`), so a crash between a fill and its hedge loses nothing (at start-up each one
+without a stored outcome is published again; same request id: B dedups) and a hung Redis never holds up the
+exchange events. The same task notices a Redis that lost its data (the requests are published again, a
+pause is set again from the journal's copy).
 
-Observability: the fill's latency stages (`fill_seen`, `request_published`) are recorded after the request
-is out, never before; an `ExposureWatchdog` reads A + B now and then and alerts on a lasting imbalance.
+Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
+after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
+alerts on a lasting imbalance.
 """
 
 from __future__ import annotations
@@ -86,10 +89,10 @@ class Maker:
 
     async def start_up(self) -> None:
         """Reconcile before anything trades, then publish again every request whose outcome is missing."""
-        loaded = self.outstanding.load()
+        self.outstanding.load()  # each is published again by the outbox unless B answered it
+        self.hedges.outbox.start()  # before anything can fill: it sends what on_fill records
         await self.rt.start_tracking()  # fills found by reconciliation reach on_fill like any other
-        if loaded:
-            await self.hedges.republish_loaded(loaded)
+        await self.hedges.outbox.wait_synced()  # a pause Redis lost is set again before any cycle
 
     async def _net_exposure(self) -> Decimal:
         """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
@@ -117,21 +120,10 @@ class Maker:
             size=fill.size, a_client_order_index=fill.client_order_index, trade_ids=[fill.trade_id],
             a_fill_price=fill.price, fill_ts_ms=fill.ts_ms, seen_ts_us=seen_us,
         )
-        self.outstanding.remember(request)
-        published = await self.hedges.publish(request)
-        published_ms = now_ms()
-        logger.info("A fill {} @ {} (trade {}, {}): hedge request {} {} (B to {} {}; seen_us={}, {:.2f} ms "
-                    "after seen)", fill.size, fill.price, fill.trade_id,
-                    describe_coid(fill.client_order_index),
-                    request.request_id, "published" if published else "NOT published yet (Redis), retried",
-                    request.side, request.size, seen_us, (time.time_ns() // 1000 - seen_us) / 1000)
-        if published:
-            self.rt.events.emit(EventKind.HEDGE_REQUEST_PUBLISHED, request_ids=(request.request_id,),
-                                coid=fill.client_order_index, side=request.side, size=request.size,
-                                reason="fill")
+        # Recorded (the outbox, in the journal) and handed to the outbox's task, which publishes it and logs
+        # the fill: no Redis call here, so a hung Redis never holds up the exchange events.
+        self.hedges.outbox.put(request)
         self.rt.metrics.observe_since_fill("fill_seen", fill.ts_ms, seen_us // 1000)
-        if published:
-            self.rt.metrics.observe_since_fill("request_published", fill.ts_ms, published_ms)
 
     # ---------------------------------------------------------------- one cycle
 
@@ -160,7 +152,7 @@ class Maker:
 
     async def _wait_while_paused(self) -> bool:
         """False when not paused; else waits (woken by the pause channel) until resumed or stopping."""
-        pause = await self.rt.bus.get_pause()
+        pause = await self.hedges.outbox.current_pause()  # Redis probed: a pause it lost is set again first
         if pause is None:
             return False
         logger.warning("A paused since {} by {}: {}; no orders until `hedgectl resume`", pause.since_ms,
@@ -171,7 +163,7 @@ class Maker:
         try:
             await pubsub.subscribe(self.rt.bus.keys.channel_pause_changed)
             while not self.rt.stopping:
-                if await self.rt.bus.get_pause() is None:
+                if await self.hedges.outbox.current_pause() is None:
                     logger.info("A resumed (pause cleared); a new cycle starts from the exchange's positions")
                     self.rt.events.emit(EventKind.RESUMED)
                     self.rt.metrics.set_paused(False)
@@ -224,13 +216,9 @@ class Maker:
             pair=self.rt.config.pair, market=self.market.symbol, market_id=self.market.market_id,
             side=Side.SELL if net > 0 else Side.BUY, size=abs(net), a_client_order_index=coid,
             seen_ts_ms=now_ms())
-        self.outstanding.remember(request)
-        await self.hedges.publish(request)
-        logger.warning("A: {}: residual hedge request {} published (B to {} {}); waiting for it before any "
-                       "order", what, request.request_id, request.side, request.size)
-        self.rt.events.emit(EventKind.HEDGE_REQUEST_PUBLISHED, request_ids=(request.request_id,), coid=coid,
-                            side=request.side, size=request.size, reason="residual", a_position=a_size,
-                            b_position=b_size)
+        self.hedges.outbox.put(request, a_position=a_size, b_position=b_size)
+        logger.warning("A: {}: residual hedge request {} sent to the outbox (B to {} {}); waiting for it "
+                       "before any order", what, request.request_id, request.side, request.size)
         await self.hedges.settle()
 
     async def _wait_for_b_idle(self) -> None:
@@ -307,19 +295,19 @@ class Maker:
                                  "reconciliation", describe_coid(coid), order.state, cancels)
                     return
                 last_cancel, cancels = self.clock(), cancels + 1
-                await self._cancel(coid, why)
+                await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)  # a racing fill: hedged
             elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
                 await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), timeout_s=RECANCEL_AFTER_S)
             else:
                 left = max(self.cfg.maker_order_timeout_s - age, 0.05)
                 await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
-                               self.rt.stop.wait(), timeout_s=left)
+                               self.hedges.outbox.pause_seen(), self.rt.stop.wait(), timeout_s=left)
         self._log_final(order)
 
     async def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:
         if self.rt.stopping:
             return "shutting down"
-        if await self.rt.bus.get_pause() is not None:
+        if self.hedges.outbox.known_pause is not None:  # as last read from Redis: no wait on Redis here
             return "trading is paused"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
@@ -330,10 +318,6 @@ class Maker:
         if ticks > self.cfg.max_price_drift_ticks:
             return f"depth-{self.cfg.depth} price moved to {target} ({ticks:.0f} ticks away)"
         return None
-
-    async def _cancel(self, coid: int, why: str) -> None:
-        """Cancel and confirm the final state; a fill racing the cancel still reaches on_fill (hedged)."""
-        await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.orders.ended(order)
@@ -364,7 +348,8 @@ class Maker:
         if resting:
             logger.info("A: {} from before is still live: cancelling it before anything new", labels)
             for order in resting:
-                await self._cancel(order.client_order_index, "left from an earlier cycle")
+                coid = order.client_order_index
+                await self.rt.orders.cancel(self.market, coid, "left from an earlier cycle", CONFIRM_FINAL_S)
             return
         grace = self.rt.config.exchange.unknown_order_grace_s
         logger.info("A: waiting for the exchange to settle {} (grace {:g} s)", labels, grace)

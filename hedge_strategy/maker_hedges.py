@@ -16,10 +16,13 @@ from decimal import Decimal
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import HedgeOutcome, HedgeRequest
+from hedge_strategy.bus import HedgeOutcome, PauseState, now_ms
+from hedge_strategy.maker_bus import MakerBus
 from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
+
+SHUTDOWN_SUBSCRIBE_S = 5.0  # on shutdown, what subscribing to the outcomes may add to shutdown_wait_s
 
 
 class MakerHedges:
@@ -31,6 +34,7 @@ class MakerHedges:
         self.market = rt.market
         self.b_account = rt.config.accounts["b"].account_index
         self.outstanding = OutstandingRequests(rt.journal)
+        self.outbox = MakerBus(rt, self.outstanding)  # publishes the outstanding requests, keeps the pause
         self.b_heartbeat = HeartbeatWatch(rt, "b")
 
     async def positions(self) -> tuple[Decimal, Decimal]:
@@ -42,45 +46,12 @@ class MakerHedges:
         b_size = theirs[market_id].size if market_id in theirs else Decimal(0)
         return a_size, b_size
 
-    # ---------------------------------------------------------------- publishing
-
-    async def publish(self, request: HedgeRequest) -> bool:
-        try:
-            await self.rt.bus.publish_request(request)
-        except RedisError as exc:
-            self.outstanding.mark_published(request.request_id, False)
-            logger.error("A: hedge request {} not published ({!r}); kept and published again before the "
-                         "next wait", request.request_id, exc)
-            return False
-        self.outstanding.mark_published(request.request_id, True)
-        return True
-
-    async def republish_loaded(self, loaded: list[str]) -> None:
-        """Start-up: take the stored outcomes of `loaded` requests, publish again those without one."""
-        outcomes = await self.rt.bus.get_outcomes(loaded)
-        await self.take_outcomes(outcomes)
-        for request_id in loaded:
-            if request_id in outcomes or request_id not in self.outstanding:
-                continue
-            logger.warning("A start-up: hedge request {} has no outcome in Redis; publishing it again "
-                           "(same id: B hedges it at most once)", request_id)
-            request = self.outstanding[request_id]
-            if await self.publish(request):
-                self.rt.events.emit(EventKind.HEDGE_REQUEST_PUBLISHED, request_ids=(request_id,),
-                                    coid=request.a_client_order_index, side=request.side, size=request.size,
-                                    reason="start-up")
-
-    async def _publish_refused(self) -> None:
-        for request in self.outstanding.unpublished():
-            await self.publish(request)
-
     # ---------------------------------------------------------------- waiting for B, else the exchange
 
     async def settle(self, timeout_s: float | None = None) -> None:
         """Wait for the outcome of every outstanding request; when some do not come, the exchange decides."""
         if not self.outstanding:
             return
-        await self._publish_refused()
         timeout_s = self.cfg.hedge_confirm_timeout_s if timeout_s is None else timeout_s
         wanted = self.outstanding.ids
         logger.info("A waiting for B's outcome of {} (timeout {:g} s)", ", ".join(wanted), timeout_s)
@@ -108,8 +79,13 @@ class MakerHedges:
                         ", ".join(self.outstanding))
             self.rt.events.emit(EventKind.STOPPING, request_ids=tuple(self.outstanding.ids),
                                 waited_s=self.cfg.shutdown_wait_s, reason="waiting for B's outcomes")
-            await self._publish_refused()
-            found = await self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s)
+            try:  # bounded as a whole: a hung Redis must not hold the stop beyond shutdown_wait_s
+                found = await asyncio.wait_for(
+                    self.rt.bus.wait_outcomes(self.outstanding.ids, self.cfg.shutdown_wait_s),
+                    self.cfg.shutdown_wait_s + SHUTDOWN_SUBSCRIBE_S)
+            except (RedisError, TimeoutError) as exc:
+                logger.warning("A stopping: B's outcomes not read ({!r})", exc)
+                found = {}
             await self.take_outcomes(found)
         if self.outstanding:
             logger.warning("A stopping with {} unconfirmed: they are published again at the next start",
@@ -154,9 +130,11 @@ class MakerHedges:
                                    "`hedgectl resume`")
 
     async def _exchange_decides(self, missing: list[str], waited_s: float) -> None:
+        """No outcome in time: A + B on the exchange says whether the hedge happened. When it did not, the
+        requests are withdrawn (B will never hedge them), so the same request is never waited for twice; the
+        residual is then hedged by the next cycle (`on_imbalance: hedge`) or the pause says what to do."""
         a_size, b_size = await self.positions()
-        net = a_size + b_size
-        if abs(net) <= self.cfg.flat_tolerance:
+        if abs(a_size + b_size) <= self.cfg.flat_tolerance:
             logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
                            "carrying on", waited_s, ", ".join(missing), a_size, b_size)
             self.rt.events.emit(EventKind.HEDGE_UNCONFIRMED, request_ids=tuple(missing), waited_s=waited_s,
@@ -164,14 +142,77 @@ class MakerHedges:
             for request_id in missing:
                 self.outstanding.forget(request_id)
             return
-        await self.pause(f"hedge not confirmed after {waited_s:.0f} s for {', '.join(missing)} and "
-                         f"A {a_size} + B {b_size} = {net} is not flat",
-                         "check B (log, heartbeat, account), hedge or close by hand, then `hedgectl resume`")
+        unconfirmed = f"hedge not confirmed after {waited_s:.0f} s for {', '.join(missing)}"
+        residuals = [r for r in missing if r in self.outstanding and self.outstanding[r].is_residual]
+        withdrawn, busy = await self._withdraw(missing, unconfirmed)
+        if busy is not None:
+            net = a_size + b_size
+            await self.pause(f"{unconfirmed} and A {a_size} + B {b_size} = {net} is not flat; B is {busy}",
+                             "read B's log; once B has answered or stopped, `hedgectl resume`: A waits for "
+                             "the outcome again, and withdraws the request if none comes")
+            return
+        if not withdrawn:
+            return  # B answered them while A made sure it was not working on them: taken as usual
+        a_size, b_size = await self.positions()  # B's last hedge may have landed meanwhile
+        net = a_size + b_size
+        gone = f"{', '.join(withdrawn)} withdrawn (B will not hedge it)"
+        flat = abs(net) <= self.cfg.flat_tolerance
+        residual = self.cfg.on_imbalance == "hedge" and not residuals
+        self.rt.events.emit(EventKind.HEDGE_WITHDRAWN, request_ids=tuple(withdrawn), waited_s=waited_s,
+                            a_position=a_size, b_position=b_size,
+                            reason="flat" if flat else "residual" if residual else "pause")
+        if flat:
+            logger.warning("A: {}; {}; A + B is flat now (A {}, B {}): carrying on", unconfirmed, gone,
+                           a_size, b_size)
+            return
+        symbol = self.market.symbol
+        state = f"{unconfirmed} and A {a_size} + B {b_size} = {net} on {symbol} is not flat; {gone}"
+        if residual:
+            logger.warning("A: {}: the next cycle hedges the residual (on_imbalance: hedge)", state)
+            return
+        side = "sell" if net > 0 else "buy"
+        why_not = "B did not answer A's residual hedge either" if residuals else "on_imbalance: pause"
+        await self.pause(f"{state} ({why_not})",
+                         f"make A + B flat by hand (B to {side} {abs(net)} {symbol}, or A's position "
+                         "closed), check B (log, heartbeat, account), then `hedgectl resume`")
+
+    async def _withdraw(self, request_ids: list[str], why: str) -> tuple[list[str], str | None]:
+        """Answer `request_ids` failed in B's place, once B is held and idle or not running (so it is not
+        hedging them and never will: it only acknowledges an answered request). Outcomes B published meanwhile
+        are taken as usual. Returns the ids withdrawn, or what B is doing when it cannot be made idle."""
+        hold = await self.rt.bus.hedger_hold()  # an operator's hold (hedgectl clear) serves as well
+        own = hold is None
+        if hold is None:
+            hold = await self.rt.bus.hold_hedger(f"A withdraws unconfirmed hedge request(s): {why}", by="A")
+        try:
+            seen, settled = await self.rt.bus.wait_hedger_held(hold, self.cfg.hedge_confirm_timeout_s)
+            if not settled:
+                return [], seen
+            found = await self.rt.bus.get_outcomes(request_ids)
+            await self.take_outcomes(found)
+            withdrawn = [r for r in request_ids if r not in found and r in self.outstanding]
+            for request_id in withdrawn:
+                reason = f"withdrawn by A: {why}; A + B decided from the exchange"
+                await self.rt.bus.publish_outcome(HedgeOutcome.unhedged(self.outstanding[request_id], reason))
+                self.outstanding.forget(request_id)
+            return withdrawn, None
+        finally:
+            if own:
+                await self._release(hold)
+
+    async def _release(self, hold: PauseState) -> None:
+        try:
+            if await self.rt.bus.hedger_hold() == hold:  # not replaced by an operator's hold meanwhile
+                await self.rt.bus.release_hedger()
+        except RedisError as exc:
+            logger.error("A: its hold of B could not be lifted ({!r}); lifted at A's next start, or delete "
+                         "{}", exc, self.rt.bus.keys.hold_b)
 
     # ---------------------------------------------------------------- telling the operator
 
     async def pause(self, reason: str, advice: str) -> None:
-        await self.rt.bus.set_pause(reason, by="A")
+        """Pause with `reason`: in A's journal first, then in Redis (retried until Redis takes it)."""
+        await self.outbox.assert_pause(PauseState(reason=reason, by="A", since_ms=now_ms()))
         self.rt.metrics.set_paused(True)
         logger.error("A PAUSED: {}. No new orders. Operator: {}", reason, advice)
         self.rt.events.emit(EventKind.PAUSE_SET, reason=reason)

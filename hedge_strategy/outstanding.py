@@ -1,9 +1,11 @@
-"""A's outstanding hedge requests: published (or about to be), not yet answered by B, persisted.
+"""A's outstanding hedge requests: the outbox. Recorded the moment a fill is seen, persisted, published by
+the outbox's own task (`maker_bus`), kept until B's outcome is in.
 
 The set lives in the journal's meta (`maker.outstanding`) and is written on every change, so a crash between
-a fill and its hedge loses nothing: at start-up each request without a stored outcome is published again
-(same request id: B dedups). Requests Redis refused to take are marked unpublished and retried before each
-wait for outcomes.
+a fill and its hedge loses nothing: at start-up each request is to be published again (same request id: B
+dedups). In memory each request also carries where it stands on the bus: to publish (and why: a fresh
+request, the start-up, or Redis lost it), or published with its stream entry id, which A checks is still
+there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from hedge_strategy.execution import Journal
 from hedge_strategy.untrusted_json import loads_untrusted
 
 OUTSTANDING_META = "maker.outstanding"
+FRESH = ""  # the reason of a request never published yet
+START_UP = "start-up"
 
 
 class OutstandingRequests:
@@ -26,7 +30,8 @@ class OutstandingRequests:
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
         self._requests: dict[str, HedgeRequest] = {}
-        self._unpublished: set[str] = set()  # Redis refused the publish: retried before each wait
+        self._to_publish: dict[str, str] = {}  # request id -> why it is (again) to be published
+        self._entries: dict[str, str] = {}  # request id -> its stream entry, once published
 
     def __bool__(self) -> bool:
         return bool(self._requests)
@@ -48,32 +53,50 @@ class OutstandingRequests:
         return list(self._requests)
 
     def remember(self, request: HedgeRequest) -> None:
+        """A new request: persisted, and to be published."""
         self._requests[request.request_id] = request
+        self._to_publish[request.request_id] = FRESH
         self._persist()
 
     def forget(self, request_id: str) -> None:
         if self._requests.pop(request_id, None) is not None:
-            self._unpublished.discard(request_id)
+            self._to_publish.pop(request_id, None)
+            self._entries.pop(request_id, None)
             self._persist()
 
-    def mark_published(self, request_id: str, published: bool) -> None:
-        if published:
-            self._unpublished.discard(request_id)
-        else:
-            self._unpublished.add(request_id)
+    def published(self, request_id: str, entry_id: str | None) -> None:
+        """The request is on the bus as stream entry `entry_id` (None: nothing to publish, it is answered)."""
+        if request_id in self._requests:
+            self._to_publish.pop(request_id, None)
+            if entry_id is not None:
+                self._entries[request_id] = entry_id
 
-    def unpublished(self) -> list[HedgeRequest]:
-        """Outstanding requests Redis has not taken yet, in request id order."""
-        return [self._requests[r] for r in sorted(self._unpublished) if r in self._requests]
+    def publish_again(self, request_ids: list[str], reason: str) -> list[str]:
+        """Mark requests to be published again (Redis lost them); returns those that are outstanding."""
+        marked = [r for r in request_ids if r in self._requests]
+        for request_id in marked:
+            self._to_publish[request_id] = reason
+            self._entries.pop(request_id, None)
+        return marked
+
+    def to_publish(self) -> list[tuple[HedgeRequest, str]]:
+        """(request, why) of each request still to be published, in the order they were recorded."""
+        return [(self._requests[r], why) for r, why in self._to_publish.items() if r in self._requests]
+
+    def entries(self) -> dict[str, str]:
+        """Request id -> stream entry id of the published requests."""
+        return dict(self._entries)
 
     def load(self) -> list[str]:
-        """Read the set the last run left in the journal; the ids loaded (none when unreadable)."""
+        """Read the set the last run left in the journal, each to be published again; the ids loaded (none
+        when unreadable)."""
         raw = self._journal.get_meta(OUTSTANDING_META)
         if not raw:
             return []
         try:
             for request_id, text in loads_untrusted(raw, "outstanding requests").items():
                 self._requests[request_id] = HedgeRequest.from_json(text)
+                self._to_publish[request_id] = START_UP
         except (ValueError, AttributeError) as exc:
             logger.error("A start-up: outstanding requests in the journal are unreadable ({}); the A + B "
                          "check decides instead", exc)

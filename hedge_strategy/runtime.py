@@ -90,7 +90,7 @@ class Runtime:
         """The tracker's callback: forwards to the role's handler (installed after construction)."""
         if self.fill_handler is not None:
             await self.fill_handler(fill, order)
-        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request goes out first
+        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request is recorded first
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task that lives until `close` (an unexpected end is logged)."""
@@ -247,7 +247,7 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
                                 events=events, metrics=metrics)
     alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, market=orders.account.market(config.strategy.market),
-                      orders=orders, bus=Bus.from_url(config.redis.url, config.pair), metrics=metrics,
+                      orders=orders, bus=Bus.from_config(config.redis, config.pair), metrics=metrics,
                       alerter=alerter, events=events)
     holder.append(runtime)
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics

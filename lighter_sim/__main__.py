@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from .config import SimConfig, SimConfigError, load_sim_config
-from .fees import rates_of
 
 log = logging.getLogger("sim")
 
@@ -59,11 +58,10 @@ def _keygen_args(argv: list[str]) -> argparse.Namespace:
 
 def _load(path: Path) -> SimConfig:
     try:
-        config = load_sim_config(path)
-        rates_of(config.fees)  # a fee that is not whole millionths is a config error, named, exit 2
-        return config
+        return load_sim_config(path)
     except SimConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"config error: {line}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -1,334 +1,267 @@
-"""The `sim:` section of config.yaml: defaults, validation, typed access.
+"""The `sim:` section of config.yaml, declared once: each setting is one line of its section below.
 
-Every key is checked: an unknown key or a bad value raises `SimConfigError` naming the key
-(`sim.flow.tick_interval_ms: ...`); the CLI turns that into exit code 2.
+A line gives the setting's name, its type (which carries the constraints and the words a refusal uses) and
+its default. A section or key left out takes the default; the defaults mirror the shipped config.yaml, but for
+`flow.volatility_bps` (1.0 here, 0.3 there). An unknown key or a bad value raises `SimConfigError` naming
+each offending key by its dotted path (`sim.flow.tick_interval_ms: expected an integer between 1 and 60000,
+got 0`); the CLI turns it into exit 2.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, TypeAdapter, model_validator
+
+from .fees import rate_millionths
+from .markets import MarketSpec
+from .validation import SimConfigError, broken_rule, expecting, record, validated
+
+T = TypeVar("T")
 
 TIERS = ("standard", "premium")
 
-# Mirrors config.yaml; a missing key takes this value.
-DEFAULTS: dict[str, Any] = {
-    "enabled": True,
-    "host": "127.0.0.1",
-    "port": 8765,
-    "seed": 7,
-    "state_dir": "var/sim",
-    "markets": [
-        {
-            "symbol": "ETH",
-            "market_id": 0,
-            "size_decimals": 4,
-            "price_decimals": 2,
-            "min_base_amount": "0.0050",
-            "min_quote_amount": "10",
-            "initial_price": "3000.00",
-        },
-        {
-            "symbol": "BTC",
-            "market_id": 1,
-            "size_decimals": 5,
-            "price_decimals": 1,
-            "min_base_amount": "0.00020",
-            "min_quote_amount": "10",
-            "initial_price": "95000.0",
-        },
-    ],
-    "accounts": [
-        {"account_index": 101, "tier": "premium", "collateral": "100000"},
-        {"account_index": 102, "tier": "premium", "collateral": "100000"},
-    ],
-    "fees": {
-        "standard": {"maker": "0", "taker": "0"},
-        "premium": {"maker": "0.000004", "taker": "0.000028"},
-    },
-    "speed_bumps": {
-        "enabled": True,
-        "standard": {"maker_ms": 200, "cancel_ms": 200, "taker_ms": 300},
-        "premium": {"maker_ms": 0, "cancel_ms": 0, "taker_ms": 200},
-    },
-    "rate_limits": {"enabled": True, "standard_per_minute": 60, "premium_weight_per_minute": 24000},
-    "websocket": {"ping_interval_s": 10, "pong_timeout_s": 30},
-    "flow": {
-        "enabled": True,
-        "tick_interval_ms": 100,
-        "volatility_bps": 1.0,
-        "liquidity_levels": 10,
-        "liquidity_spacing_ticks": 2,
-        "liquidity_size": "0.5",
-        "taker_rate_per_s": 1.5,
-        "taker_size_min_lots": 1,
-        "taker_size_max_lots": 3,
-    },
-}
+# ----------------------------------------------------------------------------------------------------
+# Field types: each accepts only what it names, and a refusal says so in these words. `integer`, `number`
+# and `decimal` copy the bot's (`hedge_strategy/config.py`) on purpose: the simulator may not import the bot.
 
 
-class SimConfigError(ValueError):
-    """A bad `sim:` key. `str(err)` names the key and what is wrong with it."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
+def integer(ge: int | None = None, le: int | None = None) -> Any:
+    """An int (never a bool, never "5") within the bounds."""
+    bounds = f" between {ge} and {le}" if le is not None else f" >= {ge}" if ge is not None else ""
+    return Annotated[int, Strict(), Field(ge=ge, le=le), expecting(f"an integer{bounds}")]
 
 
-@dataclass(frozen=True)
-class SpeedBump:
-    maker_ms: int
-    cancel_ms: int
-    taker_ms: int
+def number(gt: float | None = None, ge: float | None = None) -> Any:
+    """A finite int or float (never a bool, never "5"), kept as a float."""
+    bound = f" > {gt:g}" if gt is not None else f" >= {ge:g}"
+    return Annotated[float, Strict(), Field(gt=gt, ge=ge), expecting(f"a number{bound}")]
+
+
+def _to_decimal(value: Any) -> Any:
+    """YAML's "0.0002", 0.0002 or 1 as a Decimal (floats through str(), so 0.1 is 0.1); others are refused."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            pass
+    return value
+
+
+def decimal(gt: int | None = None, ge: int | None = None) -> Any:
+    """A finite Decimal, from a string or a YAML number."""
+    bound = f" > {gt}" if gt is not None else f" >= {ge}"
+    return Annotated[Decimal, Strict(), Field(gt=gt, ge=ge), BeforeValidator(_to_decimal),
+                     expecting(f'a decimal number such as "0.5"{bound}')]
+
+
+def _whole_millionths(fraction: Decimal) -> Decimal:
+    rate_millionths(fraction, "")  # the venue's fee fields are integer rates: 0.000028 is 28 (fees.py)
+    return fraction
+
+
+Flag = Annotated[bool, Strict(), expecting("true or false")]
+Text = Annotated[str, Strict(), Field(pattern=r"\S"), expecting("a non-empty string")]
+_as_path = BeforeValidator(lambda v: Path(v) if isinstance(v, str) and v.strip() else v)
+LocalPath = Annotated[Path, Strict(), _as_path, expecting("a non-empty string")]  # kept as written
+Tier = Annotated[Literal[TIERS], expecting("one of " + ", ".join(TIERS))]
+Millis = integer(ge=0, le=60_000)
+Seconds = number(gt=0)
+Fee = Annotated[Decimal, Strict(), Field(ge=0, lt=1), BeforeValidator(_to_decimal),
+                AfterValidator(_whole_millionths),
+                expecting('a fraction of notional below 1 in whole millionths, such as "0.000028"')]
+# Accounts charged to one rate-limit budget: on the venue, the sub-accounts of one L1 address share one.
+AccountGroup = Annotated[list[Annotated[int, Strict(), Field(ge=3)]], Field(min_length=2),
+                         expecting("a list of two or more account indexes (each >= 3)")]
+# A section left empty (`flow:` reads as None) is an empty mapping: every key takes its default.
+Section = Annotated[T, BeforeValidator(lambda v: {} if v is None else v)]
+
+
+def defaults() -> Any:
+    """The default of a section left out: an empty mapping, so each key takes its default."""
+    return Field(default_factory=dict)
+
+
+def listed(*items: dict[str, Any]) -> Any:
+    """The default of a list left out: `items`, validated like given ones."""
+    return Field(default_factory=lambda: list(items))
+
+
+# ----------------------------------------------------------------------------------------------------
+# The sections: one line per setting. See config.yaml for what each one does.
+
+
+@record
+class Market:
+    symbol: Text
+    market_id: integer(ge=0, le=254)
+    size_decimals: integer(ge=0, le=8)
+    price_decimals: integer(ge=0, le=8)
+    min_base_amount: decimal(gt=0)
+    min_quote_amount: decimal(ge=0)  # USDC
+    initial_price: decimal(gt=0)
+
+    def spec(self) -> MarketSpec:
+        return MarketSpec(**asdict(self))
+
+    @model_validator(mode="after")
+    def _within_decimals(self) -> Market:
+        for name, decimals in (("min_base_amount", "size_decimals"), ("initial_price", "price_decimals")):
+            value, places = getattr(self, name), getattr(self, decimals)
+            if value.as_tuple().exponent < -places:
+                raise broken_rule(f"has more than {decimals}={places} decimals, got {value}", key=name)
+        return self
+
+
+@record
+class AccountSeed:
+    account_index: integer(ge=3)  # 1 and 2 are the simulator's own liquidity and taker accounts
+    tier: Tier = "premium"
+    collateral: decimal(ge=0) = Decimal(100000)  # USDC
+
+
+@record
+class TierFees:  # fractions of notional; these are standard's
+    maker: Fee = Decimal(0)
+    taker: Fee = Decimal(0)
+
+
+@record
+class PremiumFees(TierFees):  # 0.28 / 1.96 bps: the venue's captured trades (maker 28, taker 196 millionths)
+    maker: Fee = Decimal("0.000028")
+    taker: Fee = Decimal("0.000196")
+
+
+@record
+class Fees:
+    standard: Section[TierFees] = defaults()
+    premium: Section[PremiumFees] = defaults()
+
+    def by_tier(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """tier -> (maker, taker), as the engine takes them."""
+        return {tier: (fees.maker, fees.taker) for tier, fees in (("standard", self.standard),
+                                                                    ("premium", self.premium))}
+
+
+@record
+class SpeedBump:  # these are standard's
+    maker_ms: Millis = 200
+    cancel_ms: Millis = 200
+    taker_ms: Millis = 300
 
     def delay_ms(self, kind: str) -> int:
         return {"maker": self.maker_ms, "cancel": self.cancel_ms, "taker": self.taker_ms}.get(kind, 0)
 
 
-@dataclass(frozen=True)
-class AccountSeed:
-    account_index: int
-    tier: str
-    collateral: Decimal
+@record
+class PremiumBump(SpeedBump):
+    maker_ms: Millis = 0
+    cancel_ms: Millis = 0
+    taker_ms: Millis = 200
 
 
-@dataclass(frozen=True)
+@record
+class SpeedBumps:
+    enabled: Flag = True
+    standard: Section[SpeedBump] = defaults()
+    premium: Section[PremiumBump] = defaults()
+
+    def delay_ms(self, tier: str, kind: str) -> int:
+        """How long a `kind` ("maker", "cancel", "taker") transaction of a `tier` account waits (0: off)."""
+        bump = {"standard": self.standard, "premium": self.premium}.get(tier) if self.enabled else None
+        return bump.delay_ms(kind) if bump else 0
+
+
+@record
+class RateLimits:
+    enabled: Flag = True
+    standard_per_minute: integer(ge=1) = 60  # unweighted requests, sendTx included
+    premium_weight_per_minute: integer(ge=1) = 24000  # weighted: see ratelimit.py
+    shared: list[AccountGroup] = listed()  # groups of accounts charged to one budget (ratelimit.py)
+
+    @model_validator(mode="after")
+    def _one_group_each(self) -> RateLimits:
+        members = [account for group in self.shared for account in group]
+        if len(set(members)) != len(members):
+            raise broken_rule(f"an account may be in one group only, got {self.shared}", key="shared")
+        return self
+
+
+@record
+class Websocket:
+    ping_interval_s: Seconds = 10
+    pong_timeout_s: Seconds = 30
+
+
+@record
+class FlowConfig:
+    enabled: Flag = True
+    tick_interval_ms: integer(ge=1, le=60_000) = 100  # how often the mid-price random walk steps
+    volatility_bps: number(ge=0) = 1.0  # stdev of one step of the walk
+    liquidity_levels: integer(ge=0, le=1000) = 10  # background resting levels on each side
+    liquidity_spacing_ticks: integer(ge=1) = 2  # between background levels
+    liquidity_size: decimal(gt=0) = Decimal("0.5")  # base size of each background level
+    taker_rate_per_s: number(ge=0) = 1.5  # Poisson arrivals of synthetic takers per market
+    taker_size_min_lots: integer(ge=1) = 1  # taker size, uniform in [min, max] market minimums
+    taker_size_max_lots: integer(ge=1) = 3
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> FlowConfig:
+        if self.taker_size_max_lots < self.taker_size_min_lots:
+            raise broken_rule(f"must be >= taker_size_min_lots ({self.taker_size_min_lots}), "
+                              f"got {self.taker_size_max_lots}", key="taker_size_max_lots")
+        return self
+
+
+_ETH = {"symbol": "ETH", "market_id": 0, "size_decimals": 4, "price_decimals": 2,
+        "min_base_amount": "0.0050", "min_quote_amount": "10", "initial_price": "3000.00"}
+_BTC = {"symbol": "BTC", "market_id": 1, "size_decimals": 5, "price_decimals": 1,
+        "min_base_amount": "0.00020", "min_quote_amount": "10", "initial_price": "95000.0"}
+
+
+@record
 class SimConfig:
-    host: str
-    port: int
-    seed: int
-    state_dir: Path
-    markets: list[dict[str, Any]]  # validated, in config.yaml form (for market_specs_from_config)
-    accounts: list[AccountSeed]
-    fees: dict[str, tuple[Decimal, Decimal]]  # tier -> (maker, taker)
-    speed_bumps_enabled: bool
-    speed_bumps: dict[str, SpeedBump]
-    rate_limits_enabled: bool
-    standard_per_minute: int
-    premium_weight_per_minute: int
-    ping_interval_s: float
-    pong_timeout_s: float
-    flow_enabled: bool
-    flow: dict[str, Any]  # validated flow section, passed to MarketFlow
-    tick_interval_ms: int
+    enabled: Flag = True  # read by the start scripts
+    host: Text = "127.0.0.1"
+    port: integer(ge=0, le=65535) = 8765
+    seed: integer() = 7  # same seed, same market flow
+    state_dir: LocalPath = Path("var/sim")  # registered API public keys
+    markets: Annotated[list[Market], Field(min_length=1)] = listed(_ETH, _BTC)
+    accounts: list[AccountSeed] = listed({"account_index": 101}, {"account_index": 102})
+    fees: Section[Fees] = defaults()
+    speed_bumps: Section[SpeedBumps] = defaults()
+    rate_limits: Section[RateLimits] = defaults()
+    websocket: Section[Websocket] = defaults()
+    flow: Section[FlowConfig] = defaults()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SimConfig:
+        for section, name, values in (
+            ("markets", "market_id", [m.market_id for m in self.markets]),
+            ("markets", "symbol", [m.symbol for m in self.markets]),
+            ("accounts", "account_index", [a.account_index for a in self.accounts]),
+        ):
+            if len(set(values)) != len(values):
+                raise broken_rule(f"duplicate values in {values}", key=f"{section}.{name}")
+        tiers = {a.account_index: a.tier for a in self.accounts}
+        for i, group in enumerate(self.rate_limits.shared):
+            mixed = sorted({tiers[a] for a in group if a in tiers})
+            if len(mixed) > 1:
+                raise broken_rule(f"mixes tiers {mixed}: a shared budget is of one tier",
+                                  key=f"rate_limits.shared[{i}]")
+        return self
 
 
-# --- small validators: each returns the clean value or raises SimConfigError(key, ...) ---------------
-
-
-def _int(key: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SimConfigError(key, f"must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise SimConfigError(key, f"must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise SimConfigError(key, f"must be <= {maximum}, got {value}")
-    return value
-
-
-def _number(key: str, value: Any, *, positive: bool = False, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SimConfigError(key, f"must be a number, got {value!r}")
-    if value < 0 or (value == 0 and (positive or not allow_zero)):
-        raise SimConfigError(key, f"must be {'> 0' if positive else '>= 0'}, got {value}")
-    return float(value)
-
-
-def _decimal(key: str, value: Any, *, positive: bool = False) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SimConfigError(key, f"must be a decimal number (preferably a quoted string), got {value!r}")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise SimConfigError(key, f"must be a decimal number, got {value!r}") from None
-    if not number.is_finite() or number < 0 or (positive and number == 0):
-        raise SimConfigError(key, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    return number
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise SimConfigError(key, f"must be true or false, got {value!r}")
-    return value
-
-
-def _str(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise SimConfigError(key, f"must be a non-empty string, got {value!r}")
-    return value
-
-
-def _mapping(key: str, value: Any, allowed: dict[str, Any]) -> dict[str, Any]:
-    """`value` as a dict with only `allowed` keys, missing ones filled from `allowed` (the defaults)."""
-    if not isinstance(value, dict):
-        raise SimConfigError(key, f"must be a mapping, got {type(value).__name__}")
-    for name in value:
-        if name not in allowed:
-            raise SimConfigError(f"{key}.{name}", f"unknown key (allowed: {', '.join(allowed)})")
-    merged = copy.deepcopy(allowed)
-    merged.update(value)
-    return merged
-
-
-# --- sections ---------------------------------------------------------------------------------------
-
-_MARKET_KEYS = dict.fromkeys(DEFAULTS["markets"][0])
-_ACCOUNT_KEYS = dict.fromkeys(DEFAULTS["accounts"][0])
-
-
-def _market(key: str, raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise SimConfigError(key, "must be a mapping")
-    for name in raw:
-        if name not in _MARKET_KEYS:
-            raise SimConfigError(f"{key}.{name}", f"unknown key (allowed: {', '.join(_MARKET_KEYS)})")
-    for name in _MARKET_KEYS:
-        if name not in raw:
-            raise SimConfigError(f"{key}.{name}", "missing")
-    size_dec = _int(f"{key}.size_decimals", raw["size_decimals"], minimum=0, maximum=8)
-    price_dec = _int(f"{key}.price_decimals", raw["price_decimals"], minimum=0, maximum=8)
-    min_base = _decimal(f"{key}.min_base_amount", raw["min_base_amount"], positive=True)
-    if min_base.as_tuple().exponent < -size_dec:  # type: ignore[operator]
-        raise SimConfigError(f"{key}.min_base_amount", f"has more than size_decimals={size_dec} decimals")
-    initial = _decimal(f"{key}.initial_price", raw["initial_price"], positive=True)
-    if initial.as_tuple().exponent < -price_dec:  # type: ignore[operator]
-        raise SimConfigError(f"{key}.initial_price", f"has more than price_decimals={price_dec} decimals")
-    return {
-        "symbol": _str(f"{key}.symbol", raw["symbol"]),
-        "market_id": _int(f"{key}.market_id", raw["market_id"], minimum=0, maximum=254),
-        "size_decimals": size_dec,
-        "price_decimals": price_dec,
-        "min_base_amount": str(min_base),
-        "min_quote_amount": str(_decimal(f"{key}.min_quote_amount", raw["min_quote_amount"])),
-        "initial_price": str(initial),
-    }
-
-
-def _markets(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not raw:
-        raise SimConfigError("sim.markets", "must be a non-empty list")
-    markets = [_market(f"sim.markets[{i}]", item) for i, item in enumerate(raw)]
-    for field in ("market_id", "symbol"):
-        seen = [m[field] for m in markets]
-        if len(set(seen)) != len(seen):
-            raise SimConfigError(f"sim.markets.{field}", f"duplicate values in {seen}")
-    return markets
-
-
-def _accounts(raw: Any) -> list[AccountSeed]:
-    if not isinstance(raw, list):
-        raise SimConfigError("sim.accounts", "must be a list")
-    seeds: list[AccountSeed] = []
-    for i, item in enumerate(raw):
-        key = f"sim.accounts[{i}]"
-        if not isinstance(item, dict):
-            raise SimConfigError(key, "must be a mapping")
-        for name in item:
-            if name not in _ACCOUNT_KEYS:
-                raise SimConfigError(f"{key}.{name}", f"unknown key (allowed: {', '.join(_ACCOUNT_KEYS)})")
-        if "account_index" not in item:
-            raise SimConfigError(f"{key}.account_index", "missing")
-        index = _int(f"{key}.account_index", item["account_index"], minimum=3)
-        tier = item.get("tier", "premium")
-        if tier not in TIERS:
-            raise SimConfigError(f"{key}.tier", f"must be one of {TIERS}, got {tier!r}")
-        collateral = _decimal(f"{key}.collateral", item.get("collateral", "100000"))
-        seeds.append(AccountSeed(index, tier, collateral))
-    indexes = [s.account_index for s in seeds]
-    if len(set(indexes)) != len(indexes):
-        raise SimConfigError("sim.accounts.account_index", f"duplicate values in {indexes}")
-    return seeds
-
-
-def _fees(raw: Any) -> dict[str, tuple[Decimal, Decimal]]:
-    section = _mapping("sim.fees", raw, DEFAULTS["fees"])
-    fees: dict[str, tuple[Decimal, Decimal]] = {}
-    for tier in TIERS:
-        tier_fees = _mapping(f"sim.fees.{tier}", section[tier], DEFAULTS["fees"][tier])
-        maker = _decimal(f"sim.fees.{tier}.maker", tier_fees["maker"])
-        taker = _decimal(f"sim.fees.{tier}.taker", tier_fees["taker"])
-        for name, fee in (("maker", maker), ("taker", taker)):
-            if fee >= 1:
-                raise SimConfigError(
-                    f"sim.fees.{tier}.{name}", f"is a fraction of notional, must be < 1, got {fee}"
-                )
-        fees[tier] = (maker, taker)
-    return fees
-
-
-def _speed_bumps(raw: Any) -> tuple[bool, dict[str, SpeedBump]]:
-    section = _mapping("sim.speed_bumps", raw, DEFAULTS["speed_bumps"])
-    bumps: dict[str, SpeedBump] = {}
-    for tier in TIERS:
-        key = f"sim.speed_bumps.{tier}"
-        tier_cfg = _mapping(key, section[tier], DEFAULTS["speed_bumps"][tier])
-        bumps[tier] = SpeedBump(
-            *(
-                _int(f"{key}.{name}", tier_cfg[name], minimum=0, maximum=60_000)
-                for name in ("maker_ms", "cancel_ms", "taker_ms")
-            )
-        )
-    return _bool("sim.speed_bumps.enabled", section["enabled"]), bumps
-
-
-def _flow(raw: Any) -> dict[str, Any]:
-    section = _mapping("sim.flow", raw, DEFAULTS["flow"])
-    checks: dict[str, Callable[[str, Any], Any]] = {
-        "enabled": _bool,
-        "tick_interval_ms": lambda k, v: _int(k, v, minimum=1, maximum=60_000),
-        "volatility_bps": lambda k, v: _number(k, v),
-        "liquidity_levels": lambda k, v: _int(k, v, minimum=0, maximum=1000),
-        "liquidity_spacing_ticks": lambda k, v: _int(k, v, minimum=1),
-        "liquidity_size": lambda k, v: str(_decimal(k, v, positive=True)),
-        "taker_rate_per_s": lambda k, v: _number(k, v),
-        "taker_size_min_lots": lambda k, v: _int(k, v, minimum=1),
-        "taker_size_max_lots": lambda k, v: _int(k, v, minimum=1),
-    }
-    flow = {name: check(f"sim.flow.{name}", section[name]) for name, check in checks.items()}
-    if flow["taker_size_max_lots"] < flow["taker_size_min_lots"]:
-        raise SimConfigError("sim.flow.taker_size_max_lots", "must be >= taker_size_min_lots")
-    return flow
+_SIM = TypeAdapter(Section[SimConfig])
 
 
 def parse_sim_section(raw: Any) -> SimConfig:
-    """Validate a `sim:` mapping (as loaded from YAML) into a SimConfig."""
-    if raw is None:
-        raw = {}
-    section = _mapping("sim", raw, DEFAULTS)
-    bumps_on, bumps = _speed_bumps(section["speed_bumps"])
-    limits = _mapping("sim.rate_limits", section["rate_limits"], DEFAULTS["rate_limits"])
-    websocket = _mapping("sim.websocket", section["websocket"], DEFAULTS["websocket"])
-    flow = _flow(section["flow"])
-    _bool("sim.enabled", section["enabled"])
-    return SimConfig(
-        host=_str("sim.host", section["host"]),
-        port=_int("sim.port", section["port"], minimum=0, maximum=65535),
-        seed=_int("sim.seed", section["seed"]),
-        state_dir=Path(_str("sim.state_dir", section["state_dir"])),
-        markets=_markets(section["markets"]),
-        accounts=_accounts(section["accounts"]),
-        fees=_fees(section["fees"]),
-        speed_bumps_enabled=bumps_on,
-        speed_bumps=bumps,
-        rate_limits_enabled=_bool("sim.rate_limits.enabled", limits["enabled"]),
-        standard_per_minute=_int(
-            "sim.rate_limits.standard_per_minute", limits["standard_per_minute"], minimum=1
-        ),
-        premium_weight_per_minute=_int(
-            "sim.rate_limits.premium_weight_per_minute", limits["premium_weight_per_minute"], minimum=1
-        ),
-        ping_interval_s=_number("sim.websocket.ping_interval_s", websocket["ping_interval_s"], positive=True),
-        pong_timeout_s=_number("sim.websocket.pong_timeout_s", websocket["pong_timeout_s"], positive=True),
-        flow_enabled=flow["enabled"],
-        flow=flow,
-        tick_interval_ms=flow["tick_interval_ms"],
-    )
+    """Validate a `sim:` mapping (as loaded from YAML; None for an empty section) into a SimConfig."""
+    return validated(lambda: _SIM.validate_python(raw), prefix="sim")
 
 
 def load_sim_config(path: Path) -> SimConfig:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from .config import SimConfigError
+from .validation import SimConfigError
 
 RATE_SCALE = 1_000_000  # the venue's fee unit: millionths of notional
 USDC_MICRO = Decimal("0.000001")

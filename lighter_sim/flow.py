@@ -10,10 +10,8 @@ from __future__ import annotations
 import heapq
 import logging
 import random
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
+from .config import FlowConfig
 from .engine import Engine
 
 log = logging.getLogger("lighter_sim.flow")
@@ -23,39 +21,10 @@ MAX_BACKLOG_MS = 300_000
 _STEP, _TAKER = 0, 1  # event kinds; steps first when a step and a taker fall on the same millisecond
 
 
-@dataclass(frozen=True)
-class FlowConfig:
-    enabled: bool
-    tick_interval_ms: int
-    volatility_bps: float
-    liquidity_levels: int
-    liquidity_spacing_ticks: int
-    liquidity_size: Decimal
-    taker_rate_per_s: float
-    taker_size_min_lots: int
-    taker_size_max_lots: int
-
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> FlowConfig:
-        return cls(
-            enabled=bool(cfg.get("enabled", True)),
-            tick_interval_ms=max(1, int(cfg.get("tick_interval_ms", 100))),
-            volatility_bps=float(cfg.get("volatility_bps", 1.0)),
-            liquidity_levels=int(cfg.get("liquidity_levels", 10)),
-            liquidity_spacing_ticks=max(1, int(cfg.get("liquidity_spacing_ticks", 2))),
-            liquidity_size=Decimal(str(cfg.get("liquidity_size", "0.5"))),
-            taker_rate_per_s=float(cfg.get("taker_rate_per_s", 1.5)),
-            taker_size_min_lots=max(1, int(cfg.get("taker_size_min_lots", 1))),
-            taker_size_max_lots=max(1, int(cfg.get("taker_size_max_lots", 3))),
-        )
-
-
 class MarketFlow:
-    def __init__(
-        self, engine: Engine, flow_cfg: dict[str, Any], seed: int, start_ms: int | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, cfg: FlowConfig, seed: int, start_ms: int | None = None) -> None:
         self.engine = engine
-        self.cfg = FlowConfig.from_dict(flow_cfg)
+        self.cfg = cfg
         self._rngs = {m: random.Random(seed + m) for m in sorted(engine.specs)}
         self._level_size = {m: spec.size_to_int(self.cfg.liquidity_size) for m, spec in engine.specs.items()}
         start = engine.clock_ms() if start_ms is None else start_ms

@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     try:
         config = load_sim_config(args.config)
     except SimConfigError as exc:
-        print(f"configuration error:\n  {exc}", file=sys.stderr)
+        print("configuration error:", *(f"  {line}" for line in exc.lines), sep="\n", file=sys.stderr)
         return 2
     keys = [k for k in args.keys.replace(",", " ").split() if k]
     values = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 
 def _fmt_scaled(value: int, decimals: int) -> str:
@@ -71,24 +70,3 @@ def fmt_usdc(value: Decimal) -> str:
     """USDC amounts (collateral, PnL, quote) with Lighter's 6 decimals."""
     quantized = value.quantize(Decimal("0.000001"))
     return f"{abs(quantized) if quantized == 0 else quantized:f}"  # never "-0.000000"
-
-
-def market_specs_from_config(markets: list[dict[str, Any]]) -> list[MarketSpec]:
-    """Builds the specs from `sim.markets` entries of config.yaml; numbers may be strings or numbers."""
-    specs = []
-    for entry in markets:
-        specs.append(
-            MarketSpec(
-                symbol=str(entry["symbol"]),
-                market_id=int(entry["market_id"]),
-                size_decimals=int(entry["size_decimals"]),
-                price_decimals=int(entry["price_decimals"]),
-                min_base_amount=Decimal(str(entry["min_base_amount"])),
-                min_quote_amount=Decimal(str(entry["min_quote_amount"])),
-                initial_price=Decimal(str(entry["initial_price"])),
-            )
-        )
-    ids = [s.market_id for s in specs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"duplicate market_id in sim.markets: {ids}")
-    return specs

@@ -7,13 +7,19 @@ apikeys 150, trades/recentTrades 600, everything else 300. The page adds: "whene
 account is also held to the weighted budget (at most 40 trades reads a minute: 24,000 / 600). A request is
 charged to the account it names, or else to the client IP (charged like a premium account: an anonymous reader
 should not starve on public data). The 429 body's code 23000 is invented (errors.py).
+
+Shared budgets (`sim.rate_limits.shared`): the rate-limits page says limits apply per IP and per L1 address,
+so the sub-accounts of one L1 address share one (documented, not seen in captured traffic). Each group of
+account indexes listed there is charged to one budget: what one account spends, the others no longer have.
+It is the group's tier's budget: the config refuses a group of mixed tiers, and each request is checked
+against the tier of the account it names.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 WINDOW_S = 60.0
@@ -52,11 +58,17 @@ class RateLimiter:
         standard_per_minute: int,
         premium_weight_per_minute: int,
         clock: Callable[[], float] = time.monotonic,
+        shared: Iterable[list[int]] = (),
     ) -> None:
         self._standard = standard_per_minute
         self._premium = premium_weight_per_minute
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+        self._group_key = {a: "accounts:" + "+".join(map(str, group)) for group in shared for a in group}
+
+    def account_key(self, account_index: int) -> str:
+        """The budget `account_index` is charged to: its group's when it shares one, else its own."""
+        return self._group_key.get(account_index, f"account:{account_index}")
 
     def allow(self, key: str, tier: str, route: str) -> bool:
         weight = premium_weight(route)

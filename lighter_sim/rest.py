@@ -275,5 +275,5 @@ def rate_limit_target(server: SimServer, request: web.Request, form: Any) -> tup
             raw = request.query.get("value")
         account = int(raw) if raw is not None and raw.isdigit() else None
     if account is not None and server.engine.has_account(account):
-        return f"account:{account}", server.engine.tier_of(account)
+        return server.limiter.account_key(account), server.engine.tier_of(account)
     return f"ip:{request.remote}", "premium"

@@ -20,7 +20,6 @@ from .engine import Engine
 from .errors import SimError
 from .faults import INJECTED_CODE, INJECTED_MESSAGE, Faults
 from .keygen import read_public_keys, write_public_keys
-from .markets import market_specs_from_config
 from .ratelimit import RATE_LIMIT_CODE, RateLimiter
 from .rest import LighterRoutes, rate_limit_target
 from .scheduler import Ticker
@@ -47,19 +46,21 @@ class SimServer:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.log = log
-        self.engine = Engine(market_specs_from_config(config.markets), config.fees)
+        self.engine = Engine([market.spec() for market in config.markets], config.fees.by_tier())
         self.flow: Any = None
-        if config.flow_enabled:
+        if config.flow.enabled:
             from .flow import MarketFlow  # only needed with flow on
 
             self.flow = MarketFlow(self.engine, config.flow, config.seed)
         self.faults = Faults(seed=config.seed)
-        self.limiter = RateLimiter(config.standard_per_minute, config.premium_weight_per_minute)
+        limits = config.rate_limits
+        self.limiter = RateLimiter(limits.standard_per_minute, limits.premium_weight_per_minute,
+                                   shared=limits.shared)
         self.gateway = TxGateway(config, self.engine, self.faults)
         self.hub = WsHub(
             self.engine,
-            ping_interval_s=config.ping_interval_s,
-            pong_timeout_s=config.pong_timeout_s,
+            ping_interval_s=config.websocket.ping_interval_s,
+            pong_timeout_s=config.websocket.pong_timeout_s,
             silenced=self.faults.ws_silenced,
             send_tx=self.ws_send_tx,
             faults=self.faults.ws,
@@ -68,7 +69,7 @@ class SimServer:
         )
         self.engine.add_listener(self.hub.on_event)
         self.registry: dict[int, AccountEntry] = {}
-        self.ticker = Ticker(config.tick_interval_ms, self._tick)
+        self.ticker = Ticker(config.flow.tick_interval_ms, self._tick)
         self._runner: web.AppRunner | None = None
         self.shutting_down = asyncio.Event()  # releases requests held open by the blackhole fault
         self._register_configured_accounts()
@@ -161,10 +162,10 @@ class SimServer:
                 if not isinstance(tx_info, str) or not tx_info.startswith("{"):
                     raise SimError(MALFORMED, "tx_info must be a JSON object string")
                 account = tx_account(tx_info)
-            if self.config.rate_limits_enabled:
+            if self.config.rate_limits.enabled:
                 key, tier = client_key, "premium"
                 if account is not None and self.engine.has_account(account):
-                    key, tier = f"account:{account}", self.engine.tier_of(account)
+                    key, tier = self.limiter.account_key(account), self.engine.tier_of(account)
                 if not self.limiter.allow(key, tier, "sendTx"):
                     return {"code": RATE_LIMIT_CODE, "message": "too many requests"}
             if batch:
@@ -210,7 +211,7 @@ class SimServer:
                 response = error_response(429, RATE_LIMIT_CODE, "too many requests")
             else:
                 response = error_response(status, INJECTED_CODE, INJECTED_MESSAGE)
-        elif self.config.rate_limits_enabled and not await self._within_limits(request):
+        elif self.config.rate_limits.enabled and not await self._within_limits(request):
             response = error_response(429, RATE_LIMIT_CODE, "too many requests")
         else:
             response = await handler(request)

@@ -168,11 +168,7 @@ class TxGateway:
         self._engine.execute(accepted)
 
     def _delay_ms(self, accepted: Any) -> int:
-        if not self._config.speed_bumps_enabled:
-            return 0
-        tier = self._engine.tier_of(accepted.account_index)
-        bump = self._config.speed_bumps.get(tier)
-        return bump.delay_ms(accepted.kind) if bump else 0
+        return self._config.speed_bumps.delay_ms(self._engine.tier_of(accepted.account_index), accepted.kind)
 
     # --- batches --------------------------------------------------------------------------------------
 

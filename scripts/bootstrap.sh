@@ -40,21 +40,37 @@ _bootstrap_sha256() {
     fi
 }
 
+# _apt_install PACKAGE: installs Debian's PACKAGE when we are root with apt (0; 1 when apt-get failed);
+# 2 when we cannot install here. The packages start a system service of their own; we run our own
+# instances, so it is left alone.
+_apt_install() {
+    if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+        return 2
+    fi
+    echo "[bootstrap] $1 not found: installing Debian package $1"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1") >/dev/null || {
+        echo "[bootstrap] apt-get install $1 failed" >&2; return 1; }
+}
+
 # Makes sure a redis-server binary exists: installs Debian's package when we are root with apt,
 # otherwise says exactly what to install.
 bootstrap_redis_binary() {
+    local rc
     if command -v redis-server >/dev/null 2>&1; then
         return 0
     fi
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "[bootstrap] redis-server not found: installing Debian package redis-server"
-        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null || {
-            echo "[bootstrap] apt-get install redis-server failed" >&2; return 1; }
-        # The package starts a system service; we run our own instances, so leave it alone.
-        return 0
-    fi
+    _apt_install redis-server
+    rc=$?
+    [ "$rc" = 2 ] || return "$rc"
     echo "[bootstrap] redis-server is not installed and cannot be installed automatically here." >&2
     echo "[bootstrap] Install it with:  sudo apt-get install -y redis-server   (Debian/Ubuntu)" >&2
     echo "[bootstrap]               or:  brew install redis                      (macOS)" >&2
     return 1
+}
+
+# Redis Sentinel, for the tests of `redis.sentinels` (Debian ships it as a package of its own,
+# redis-sentinel): installed when we are root with apt. Optional: without it the tests run
+# `redis-server --sentinel`, the same program.
+bootstrap_sentinel_binary() {
+    command -v redis-sentinel >/dev/null 2>&1 || _apt_install redis-sentinel || true
 }

@@ -1,5 +1,6 @@
 """A's judgement when B does not answer: the exchange decides after the confirmation timeout (carry on when
-the hedge is there, pause when it is not), `on_imbalance: pause`, and no order while B's heartbeat is absent.
+the hedge is there; when it is not, the request is withdrawn, never waited for again, and the residual is
+hedged or the pause says what to do), `on_imbalance: pause`, and no order while B's heartbeat is absent.
 
 B's part is played by hand here (its heartbeat kept by the test, its hedge sent through the real adapter on
 B's account), so that what A sees on the exchange and what it hears on the bus can differ.
@@ -11,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
+from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 
 CONFIRM_S = 3
 
@@ -36,9 +37,69 @@ async def test_hedge_on_the_exchange_but_no_outcome_a_carries_on(ab_factory: ABF
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # only the hand-made hedge
 
 
-async def test_no_hedge_within_the_timeout_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+async def fill_with_b_gone(ab: AB) -> str:
+    """A fills while B's heartbeat is kept by the test, which then ends it: B is gone when the confirmation
+    timeout comes. Returns the fill's request id."""
     async with ab.b_heartbeat_without_b():
+        await ab.start_a()
+        await ab.events.wait("a", "order_placed", side="buy")
+        await ab.fill_a("sell")
+        (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+    (request_id,) = published.request_ids
+    return request_id
+
+
+async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_factory: ABFactory) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, on_imbalance="pause")
+    request_id = await fill_with_b_gone(ab)
+
+    (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
+    assert withdrawn.reason == "pause" and withdrawn.waited_s is not None and withdrawn.waited_s >= CONFIRM_S
+    assert (withdrawn.a_position, withdrawn.b_position) == (Decimal("0.0002"), Decimal(0))
+    (paused,) = await ab.events.wait("a", "pause_set")
+    assert paused.reason is not None and paused.reason.endswith(
+        f"on BTC is not flat; {request_id} withdrawn (B will not hedge it) (on_imbalance: pause)")
+    # The operator reads what to do: the size and side to trade by hand.
+    await ab.logs.wait(r"^A PAUSED: .*Operator: make A \+ B flat by hand \(B to sell 0\.0002\d* BTC, or A's "
+                       r"position closed\)")
+    stored = await ab.bus.get_outcome(request_id)  # answered in B's place: never hedged by a B
+    assert stored is not None and not stored.filled and (stored.reason or "").startswith("withdrawn by A")
+
+    await ab.start_b()  # a B started now finds the request answered: it never hedges it
+    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    await ab.bus.clear_pause()  # what `hedgectl resume` does
+    await ab.events.wait("a", "resumed")
+    (again,) = await ab.events.wait("a", "pause_set", where=lambda e: e.reason != paused.reason)
+    assert (again.reason or "").startswith("not flat: A 0.0002")  # as configured; the request is not waited
+    assert len(ab.events.matching("a", "hedge_withdrawn")) == 1  # for again
+    assert await ab.create_orders(B_ACCOUNT) == []
+    assert len(await ab.create_orders(A_ACCOUNT)) == 1
+
+
+async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_back(
+    ab_factory: ABFactory,
+) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)  # on_imbalance: hedge
+    request_id = await fill_with_b_gone(ab)
+
+    (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
+    assert withdrawn.reason == "residual"
+    await ab.start_b()
+    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    (residual,) = await ab.events.wait("a", "hedge_request_published", reason="residual")
+    assert (residual.side, residual.size) == ("sell", Decimal("0.0002"))
+    assert (residual.a_position, residual.b_position) == (Decimal("0.0002"), Decimal(0))
+    await ab.events.wait("a", "hedge_outcome_received", request_ids=residual.request_ids, state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
+    assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
+    assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # the fill hedged once, as the residual
+    assert not ab.events.matching("a", "pause_set")
+
+
+async def test_b_that_beats_but_never_answers_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+    async with ab.b_heartbeat_without_b():  # a B that beats but neither hedges nor honours a hold
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy")
         await ab.fill_a("sell")
@@ -48,11 +109,13 @@ async def test_no_hedge_within_the_timeout_pauses_a_naming_a_and_b(ab_factory: A
         (paused,) = await ab.events.wait("a", "pause_set")
         assert paused.reason is not None
         assert paused.reason.startswith("hedge not confirmed after ")  # then the seconds A waited
-        assert f" s for {request_id} and A 0.0002" in paused.reason and paused.reason.endswith(" is not flat")
+        assert f" s for {request_id} and A 0.0002" in paused.reason
+        assert paused.reason.endswith(f"is not flat; B is still not yet held after {CONFIRM_S} s")
         pause = await ab.bus.get_pause()
         assert pause is not None and pause.by == "A" and pause.reason == paused.reason
-        assert "A 0.0002" in pause.reason and "+ B 0 =" in pause.reason
         await ab.events.wait("a", "paused", by="A")  # the next cycle honours it
+        assert await ab.bus.hedger_hold() is None  # A's hold, which B never honoured, is lifted
+    assert not ab.events.matching("a", "hedge_withdrawn")  # B might still hedge it: not withdrawn
     assert await ab.open_orders(A_ACCOUNT) == []
     assert len(await ab.create_orders(A_ACCOUNT)) == 1
 

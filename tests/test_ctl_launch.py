@@ -109,6 +109,13 @@ def test_launch_env_remote_redis_and_no_simulator(capsys: Capsys, tmp_path: Path
     assert values["SIM_KEYS_MISSING"] == ""
 
 
+def test_launch_env_through_sentinel_is_never_a_local_redis(capsys: Capsys, tmp_path: Path) -> None:
+    redis = {"url": "redis://:pw@127.0.0.1:6379/0", "sentinels": ["127.0.0.1:26379"], "service_name": "m"}
+    values, _ = launch_env(capsys, write_config(tmp_path, "redis://unused:1/0", redis=redis))
+    assert values["REDIS_LOCAL"] == "0"  # start_hedge.sh never starts a Redis the sentinels name
+    assert values["REDIS_URL"] == "Sentinel service 'm' via 127.0.0.1:26379"
+
+
 def test_launch_env_warns_when_the_exchange_is_not_the_simulator(capsys: Capsys, tmp_path: Path) -> None:
     config = write_config(tmp_path, "redis://127.0.0.1:6379/0", sim=sim_section(tmp_path, free_port()))
     values, err = launch_env(capsys, config)

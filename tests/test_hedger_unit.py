@@ -28,10 +28,10 @@ from tests.fixtures.fake_orders import BTC, UnitFactory, UnitKit
 SIZE = Decimal("0.0002")
 
 
-def a_bought(trade_id: int) -> HedgeRequest:
+def a_bought(kit: UnitKit, trade_id: int) -> HedgeRequest:
     """A's buy fill of `SIZE`: B is asked to sell it."""
     return HedgeRequest.for_fills(
-        pair="unit", market="BTC", market_id=BTC.market_id, a_fill_side="buy", size=SIZE,
+        pair=kit.config.pair, market="BTC", market_id=BTC.market_id, a_fill_side="buy", size=SIZE,
         a_client_order_index=make_coid(Role.A, Purpose.MAKER, 1), trade_ids=[trade_id],
         a_fill_price=Decimal("95000"), fill_ts_ms=now_ms())
 
@@ -49,7 +49,7 @@ async def handle(kit: UnitKit, hedger: Hedger, *requests: HedgeRequest) -> dict[
 async def test_two_waiting_requests_are_netted_into_one_order(unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b")
     kit.orders.ioc_fills = [2 * SIZE]
-    first, second = a_bought(11), a_bought(12)
+    first, second = a_bought(kit, 11), a_bought(kit, 12)
     outcomes = await handle(kit, kit.hedger(), first, second)
 
     (sent,) = kit.orders.sent
@@ -64,7 +64,7 @@ async def test_two_waiting_requests_are_netted_into_one_order(unit_factory: Unit
 async def test_the_chase_widens_each_attempt_within_the_slippage_cap(unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
     kit.orders.ioc_fills = [Decimal(0), Decimal(0), Decimal(0), SIZE]  # the fourth IOC fills
-    request = a_bought(21)
+    request = a_bought(kit, 21)
     outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
 
     prices = [s.price for s in kit.orders.sent]
@@ -79,7 +79,7 @@ async def test_the_chase_widens_each_attempt_within_the_slippage_cap(unit_factor
 
 async def test_a_chase_that_never_fills_ends_at_the_cap_and_fails(unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
-    request = a_bought(31)
+    request = a_bought(kit, 31)
     outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
 
     prices = [s.price for s in kit.orders.sent]
@@ -94,7 +94,7 @@ async def test_a_final_refusal_stops_the_chase_one_worth_retrying_does_not(unit_
     kit = await unit_factory("b")
     kit.orders.answers = [SendResult(SendStatus.REJECTED, 21130, "not enough margin", None,
                                      Refusal(RefusalKind.FINAL, "not enough margin"))]
-    final = a_bought(41)
+    final = a_bought(kit, 41)
     outcome = (await handle(kit, kit.hedger(), final))[final.request_id]
     assert len(kit.orders.sent) == 1
     assert outcome.status == "failed" and outcome.reason is not None
@@ -104,7 +104,7 @@ async def test_a_final_refusal_stops_the_chase_one_worth_retrying_does_not(unit_
     kit.orders.answers = [SendResult(SendStatus.REJECTED, 29500, "injected failure", None,
                                      Refusal(RefusalKind.UNKNOWN, "injected failure"))]
     kit.orders.ioc_fills = [SIZE]
-    retried = a_bought(42)
+    retried = a_bought(kit, 42)
     outcome = (await handle(kit, kit.hedger(), retried))[retried.request_id]
     assert len(kit.orders.sent) == 2  # refused, then the second attempt filled
     assert (outcome.status, outcome.attempts) == (FILLED, 2)
@@ -112,9 +112,9 @@ async def test_a_final_refusal_stops_the_chase_one_worth_retrying_does_not(unit_
 
 async def test_a_request_with_a_stored_outcome_is_only_acknowledged(unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b")
-    request = a_bought(51)
+    request = a_bought(kit, 51)
     await kit.peer.publish_outcome(HedgeOutcome(
-        pair="unit", request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
+        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
         requested_size=SIZE, filled_size=SIZE, avg_price=Decimal("94999"), attempts=1, reason=None,
         hedge_client_order_indexes=(hedge_coid(request.request_id, 1),), received_ts_ms=now_ms(),
         sent_ts_ms=now_ms(), filled_ts_ms=now_ms(), latency_ms=1.0))
@@ -126,7 +126,7 @@ async def test_a_request_with_a_stored_outcome_is_only_acknowledged(unit_factory
 
 async def test_a_request_hedged_in_the_journal_is_resumed_not_sent_again(unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b")
-    request = a_bought(61)
+    request = a_bought(kit, 61)
     # A previous B sent attempt 1, which filled, and died before publishing the outcome.
     coid = hedge_coid(request.request_id, 1)
     kit.orders.ioc_fills = [SIZE]
@@ -146,7 +146,7 @@ async def test_the_first_attempt_takes_the_markets_recent_move_as_room(unit_fact
     kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
     kit.orders.account.move_ticks = 30  # the mid moved up to 30 ticks over one speed bump lately
     kit.orders.ioc_fills = [Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0)]
-    request = a_bought(71)
+    request = a_bought(kit, 71)
     await handle(kit, kit.hedger(), request)
 
     prices = [s.price for s in kit.orders.sent]
@@ -160,7 +160,7 @@ async def test_the_first_attempt_takes_the_markets_recent_move_as_room(unit_fact
 async def test_a_resumed_chase_stays_within_the_cap_of_the_touch_it_started_from(
         unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
-    request = a_bought(81)
+    request = a_bought(kit, 81)
     touch = kit.orders.account.bids[0]
     # A previous B sent attempt 1 with 30 ticks of room; it filled nothing, and B died.
     first = OrderSpec(hedge_coid(request.request_id, 1), Intent.HEDGE, BTC, Side.SELL, SIZE,

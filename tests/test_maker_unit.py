@@ -105,13 +105,14 @@ async def test_without_b_heartbeat_a_places_nothing_and_says_so_once(unit_factor
 async def test_a_fill_becomes_exactly_one_hedge_request(unit_factory: UnitFactory) -> None:
     kit = await a_with_b_up(unit_factory)
     maker = kit.maker()
+    maker.hedges.outbox.start()  # what start-up does: the outbox's task publishes what on_fill records
     await maker.on_fill(maker_fill(501), None)
     await maker.on_fill(maker_fill(502, role=Role.B), None)  # not a maker fill of A: the A + B check sees it
+    (published,) = await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
 
     await kit.peer.ensure_group()
     (delivery,) = await kit.peer.read_requests("test", count=10, block_ms=None)
     request = delivery.request
     assert (request.side, request.size, request.trade_ids) == ("sell", SIZE, (501,))
-    assert maker.outstanding.ids == [request.request_id]
-    (published,) = kit.events.matching("a", "hedge_request_published")
     assert published.request_ids == (request.request_id,) and published.reason == "fill"
+    assert maker.outstanding.ids == [request.request_id]

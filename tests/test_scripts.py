@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -410,3 +411,45 @@ def test_bootstrap_says_what_to_install_without_redis_server(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "redis-server is not installed" in result.stderr
     assert "sudo apt-get install -y redis-server" in result.stderr
+
+
+def ctl(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hedge_strategy.ctl", *args, "--config", str(deployment.config)],
+        cwd=REPO_ROOT, env=deployment.env, capture_output=True, text=True, timeout=60,
+    )
+
+
+def wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
+    """Check `condition()` every 0.2 s until it holds; fail after `timeout_s` (a bounded wait on a state)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"not seen within {timeout_s} s: {what}"
+        time.sleep(0.2)
+
+
+def test_second_start_brings_back_a_dead_redis_and_a_sets_its_pause_again(deployment: Deployment) -> None:
+    started = deployment.start()
+    assert started.returncode == 0, started.stdout + started.stderr
+    pids = {name: deployment.pid(name) for name in ("a", "b", "sim", "redis")}
+    assert ctl(deployment, "pause", "--reason", "kept across a Redis restart").returncode == 0
+    a_log = deployment.log_dir / "main_A.log"
+    wait_until(lambda: "A paused since" in a_log.read_text(), "A honours the pause")
+
+    os.kill(pids["redis"], signal.SIGKILL)  # a Redis without persistence: the pause is gone with it
+    wait_until(lambda: not alive(pids["redis"]), "redis-server gone")
+    again = deployment.start()
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "redis: starting redis-server" in again.stdout
+    assert f"B: already running (pid {pids['b']})" in again.stdout
+    assert f"A: already running (pid {pids['a']})" in again.stdout
+    assert f"simulator: already running (pid {pids['sim']})" in again.stdout
+    assert "brought back: redis" in again.stdout and "nothing started" not in again.stdout
+    new_redis = deployment.pid("redis")
+    assert new_redis not in (None, pids["redis"]) and alive(new_redis)
+    assert all(deployment.pid(name) == pids[name] for name in ("a", "b", "sim"))
+    # A noticed the empty Redis and set its pause again from its journal.
+    wait_until(lambda: (status_of(deployment)["pause"] or {}).get("reason") == "kept across a Redis restart",
+               "the pause back in Redis")
+    assert "is set again from A's journal" in a_log.read_text()

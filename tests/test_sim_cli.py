@@ -71,6 +71,7 @@ def write_config(path: Path, sim_section: dict[str, Any]) -> Path:
         ({"accounts": [{"account_index": 101, "tier": "gold"}]}, "sim.accounts[0].tier"),
         ({"rate_limits": {"enabled": "yes"}}, "sim.rate_limits.enabled"),
         ({"websocket": {"pong_timeout_s": 0}}, "sim.websocket.pong_timeout_s"),
+        ({"fees": {"premium": {"maker": "0.0000035"}}}, "sim.fees.premium.maker"),
         ({"colour": "blue"}, "sim.colour"),
     ],
 )
@@ -93,7 +94,9 @@ async def test_sigterm_closes_websockets_and_exits_0(sim: SimProcess) -> None:
         await ws.expect("subscribed/order_book")
         sim.proc.send_signal(signal.SIGTERM)
         assert await ws.closed() == 1001
-    assert await sim.stop() == 0
+    # Wait for the exit itself: `sim.stop()` would signal again, and a second SIGTERM that lands after the
+    # event loop has closed (its handler gone) kills the process (-15) before it exits 0.
+    assert await asyncio.wait_for(sim.proc.wait(), 10) == 0
     assert "stop signal received" in sim.log()
 
 
@@ -135,27 +138,31 @@ async def test_keygen_writes_0600_secrets_is_idempotent_and_registers_with_a_run
 
 
 def test_the_shipped_config_yaml_sim_section_is_valid() -> None:
-    from lighter_sim.config import load_sim_config
+    from lighter_sim.config import load_sim_config, parse_sim_section
 
     config = load_sim_config(REPO_ROOT / "config.yaml")
-    assert [m["symbol"] for m in config.markets] == ["ETH", "BTC"]
-    assert config.speed_bumps["standard"].taker_ms == 300 and config.speed_bumps["premium"].maker_ms == 0
+    assert [m.symbol for m in config.markets] == ["ETH", "BTC"]
+    assert config.speed_bumps.standard.taker_ms == 300 and config.speed_bumps.premium.maker_ms == 0
+    assert config.fees == parse_sim_section({}).fees  # the shipped fees are the defaults
+    assert config.rate_limits.shared == []  # the shared-budget example is commented out
 
 
 FAST_FLOW = {"flow": {"enabled": True, "tick_interval_ms": 20, "taker_rate_per_s": 40.0}, "seed": 11}
 
 
 async def first_trades(sim: SimProcess, count: int) -> list[tuple[str, str, bool]]:
-    """The market's first `count` trades (price, size, maker side), waiting on book updates as they come."""
+    """The market's first `count` trades (price, size, maker side), waiting on book updates as they come.
+
+    Read oldest first (`trades`, sort_dir asc), not from the newest 100 (`recentTrades`): a sim that started
+    a few seconds before another has more than 100 trades by the time it is read."""
     async with sim.stream() as ws:
         await ws.subscribe("order_book/0")
         await ws.expect("subscribed/order_book")
         while True:
-            body = await sim.get("/api/v1/recentTrades", {"market_id": 0, "limit": 100})
-            trades = models.Trades.from_dict(body).trades
+            query = {"market_id": 0, "sort_dir": "asc", "limit": count}
+            trades = models.Trades.from_dict(await sim.get("/api/v1/trades", query)).trades
             if len(trades) >= count:
-                oldest_first = sorted(trades, key=lambda t: t.trade_id)
-                return [(t.price, t.size, t.is_maker_ask) for t in oldest_first[:count]]
+                return [(t.price, t.size, t.is_maker_ask) for t in trades]
             await ws.expect("update/order_book", wait_s=5)
 
 

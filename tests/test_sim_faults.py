@@ -232,6 +232,27 @@ async def test_rate_limit_answers_429_per_account_and_tier(sim_factory: SimFacto
         await sim.state()
 
 
+async def test_a_shared_budget_429s_b_once_a_spent_the_standard_minute(sim_factory: SimFactory) -> None:
+    """`sim.rate_limits.shared`: 101 and 102 (sub-accounts of one L1 address) spend one Standard budget of 60
+    requests a minute; 103, outside the group, keeps its own. The minute cannot roll over during the test:
+    its 60 requests are answered long before."""
+    standard = [{"account_index": a, "tier": "standard", "collateral": "1000"} for a in (101, 102, 103)]
+    sim = await sim_factory({"rate_limits": {"enabled": True, "shared": [[101, 102]]}, "accounts": standard})
+    a = await sim.signer(101)
+    resp, err = await place(a, 11000000000051, 949000)  # the SDK's nextNonce + sendTx: 2 of the 60
+    assert err is None and resp.code == 200
+    for _ in range(58):
+        await sim.get("/api/v1/account", {"by": "index", "value": 101})
+    await sim.get("/api/v1/account", {"by": "index", "value": 101}, expect=429)
+    body = await sim.get("/api/v1/account", {"by": "index", "value": 102}, expect=429)
+    assert body == {"code": 23000, "message": "too many requests"}
+    b = await sim.signer(102)
+    with pytest.raises(lighter.ApiException) as raised:
+        await place(b, 11000000000052, 949000)
+    assert raised.value.status == 429
+    await sim.get("/api/v1/account", {"by": "index", "value": 103})  # 200: not in the group
+
+
 async def test_speed_bumps_delay_execution_not_the_answer_and_keep_account_order(
     sim_factory: SimFactory,
 ) -> None:

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from lighter_sim.book import Order
+from lighter_sim.config import load_sim_config
 from lighter_sim.engine import Engine
 from lighter_sim.flow import MarketFlow
-from lighter_sim.markets import market_specs_from_config
 from tests.test_sim_engine import SIG
 
 START_MS = 1_700_000_000_000
 BOT = 101
-SIM_CFG: dict[str, Any] = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["sim"]
-FLOW_CFG: dict[str, Any] = SIM_CFG["flow"]
-DEFAULT_SEED: int = SIM_CFG["seed"]
+SIM = load_sim_config(Path(__file__).parents[1] / "config.yaml")
+FLOW = SIM.flow
+DEFAULT_SEED = SIM.seed
 
 
 class World:
@@ -28,11 +28,10 @@ class World:
 
     def __init__(self, seed: int = DEFAULT_SEED, **flow_overrides: Any) -> None:
         self.now = START_MS
-        specs = market_specs_from_config(SIM_CFG["markets"])
-        fees = {t: (Decimal(v["maker"]), Decimal(v["taker"])) for t, v in SIM_CFG["fees"].items()}
-        self.engine = Engine(specs, fees, clock_ms=lambda: self.now)
+        specs = [market.spec() for market in SIM.markets]
+        self.engine = Engine(specs, SIM.fees.by_tier(), clock_ms=lambda: self.now)
         self.engine.upsert_account(BOT, "premium", Decimal("100000"), {3: "ab" * 40})
-        self.flow = MarketFlow(self.engine, {**FLOW_CFG, **flow_overrides}, seed)
+        self.flow = MarketFlow(self.engine, replace(FLOW, **flow_overrides), seed)
         self.market = next(s.market_id for s in specs if s.symbol == "BTC")
         self._coid = 0
 
@@ -74,7 +73,7 @@ def test_initial_ladder_around_the_mid() -> None:
     spec = world.engine.specs[world.market]
     mid = world.engine.mids[world.market]
     snap = world.engine.book_snapshot(world.market)
-    spacing, levels = FLOW_CFG["liquidity_spacing_ticks"], FLOW_CFG["liquidity_levels"]
+    spacing, levels = FLOW.liquidity_spacing_ticks, FLOW.liquidity_levels
     assert [lv["price"] for lv in snap["bids"]] == [
         spec.fmt_price(mid - 1 - i * spacing) for i in range(levels)
     ]
@@ -82,7 +81,7 @@ def test_initial_ladder_around_the_mid() -> None:
         spec.fmt_price(mid + 1 + i * spacing) for i in range(levels)
     ]
     assert {lv["size"] for lv in snap["asks"] + snap["bids"]} == {
-        spec.fmt_size(Decimal(FLOW_CFG["liquidity_size"]))
+        spec.fmt_size(FLOW.liquidity_size)
     }
     # The liquidity belongs to account 1, which is not a user account.
     owners = {o["owner_account_index"] for o in world.engine.order_book_orders_json(world.market, 5)["asks"]}
@@ -116,7 +115,7 @@ def test_takers_are_whole_lots_within_bounds_from_account_2() -> None:
     for trade in world.engine.trades:
         spec = world.engine.specs[trade["market_id"]]
         lots = spec.size_to_int(Decimal(trade["size"])) / spec.min_base_int
-        assert lots == int(lots) and 1 <= lots <= FLOW_CFG["taker_size_max_lots"]
+        assert lots == int(lots) and 1 <= lots <= FLOW.taker_size_max_lots
         taker = trade["bid_account_id"] if trade["is_maker_ask"] else trade["ask_account_id"]
         assert taker == 2
 

@@ -15,9 +15,10 @@ from typing import Any
 import lighter.models as sdk
 import pytest
 
+from lighter_sim.config import parse_sim_section
 from lighter_sim.engine import SimError
 from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
-from lighter_sim.markets import MarketSpec, fmt_usdc, market_specs_from_config
+from lighter_sim.markets import MarketSpec, fmt_usdc
 from tests.test_sim_engine import BTC, ETH, START_MS, A, B, C, Harness
 
 
@@ -155,19 +156,8 @@ def test_market_spec_helpers() -> None:
     with pytest.raises(ValueError):
         spec.size_to_int(Decimal("0.000001"))
     assert fmt_usdc(Decimal("-0.0000001")) == "0.000000" and fmt_usdc(Decimal("1.5")) == "1.500000"
-    eth = {
-        "symbol": "ETH",
-        "market_id": 0,
-        "size_decimals": 4,
-        "price_decimals": 2,
-        "min_base_amount": "0.0050",
-        "min_quote_amount": 10,
-        "initial_price": "3000.00",
-    }
-    specs = market_specs_from_config([eth])
-    assert specs[0].min_base_int == 50 and specs[0].min_quote_amount == Decimal(10)
-    with pytest.raises(ValueError):
-        market_specs_from_config([eth, {**eth, "symbol": "ETH2"}])  # duplicate market_id
+    eth = parse_sim_section({}).markets[0].spec()  # the configured market, as the engine gets it
+    assert eth.min_base_int == 50 and eth.min_quote_amount == Decimal(10)
 
 
 # -- history reads: paging and filters --------------------------------------------------------------

@@ -168,7 +168,7 @@ async def test_account_limits_and_account_type_tell_the_tier(sim_factory: SimFac
             ],
         }
     )
-    expected = {101: ("premium", 4, 28, 1), 102: ("standard", 0, 0, 0)}  # config fees 0.000004 / 0.000028
+    expected = {101: ("premium", 28, 196, 1), 102: ("standard", 0, 0, 0)}  # default fees 0.000028 / 0.000196
     for account, (tier, maker, taker, account_type) in expected.items():
         token = sim.auth_token(await sim.signer(account))
         limits = await sim.get("/api/v1/accountLimits", {"account_index": account}, token)

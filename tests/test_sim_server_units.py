@@ -18,12 +18,27 @@ from tests.fixtures.common import FakeClock
 
 def test_defaults_match_config_yaml_and_overrides_apply() -> None:
     config = parse_sim_section({"seed": 3, "speed_bumps": {"enabled": False}})
-    assert config.seed == 3 and config.port == 8765 and not config.speed_bumps_enabled
-    assert config.speed_bumps["standard"].delay_ms("taker") == 300
-    assert config.speed_bumps["premium"].delay_ms("maker") == 0
-    assert config.fees["premium"] == (Decimal("0.000004"), Decimal("0.000028"))
-    assert config.standard_per_minute == 60 and config.premium_weight_per_minute == 24000
+    assert config.seed == 3 and config.port == 8765 and not config.speed_bumps.enabled
+    assert config.speed_bumps.delay_ms("standard", "taker") == 0  # off
+    assert config.speed_bumps.standard.delay_ms("taker") == 300
+    assert config.speed_bumps.premium.delay_ms("maker") == 0
+    # Premium at its top staking level, as the venue's captured trades show (maker 28, taker 196 millionths).
+    assert config.fees.by_tier() == {
+        "standard": (Decimal(0), Decimal(0)),
+        "premium": (Decimal("0.000028"), Decimal("0.000196")),
+    }
+    limits = config.rate_limits
+    assert (limits.standard_per_minute, limits.premium_weight_per_minute, limits.shared) == (60, 24000, [])
     assert [a.account_index for a in config.accounts] == [101, 102]
+    assert [m.symbol for m in config.markets] == ["ETH", "BTC"]
+    assert parse_sim_section(None) == parse_sim_section({}) != config
+    # A tier given in part keeps that tier's defaults for the rest.
+    premium = parse_sim_section({"speed_bumps": {"premium": {"taker_ms": 300}}}).speed_bumps.premium
+    assert (premium.maker_ms, premium.cancel_ms, premium.taker_ms) == (0, 0, 300)
+
+
+ETH = {"symbol": "ETH", "market_id": 0, "size_decimals": 4, "price_decimals": 2, "min_base_amount": "0.0050",
+       "min_quote_amount": 10, "initial_price": "3000.00"}
 
 
 @pytest.mark.parametrize(
@@ -48,17 +63,39 @@ def test_defaults_match_config_yaml_and_overrides_apply() -> None:
         ),
         ({"accounts": [{"account_index": 2}]}, "sim.accounts[0].account_index"),
         ({"accounts": [{"account_index": 5}, {"account_index": 5}]}, "sim.accounts.account_index"),
+        ({"markets": [{**ETH, "symbol": "ETH"}, {**ETH, "symbol": "ETH2"}]}, "sim.markets.market_id"),
+        ({"markets": [ETH, {**ETH, "market_id": 1}]}, "sim.markets.symbol"),
         ({"fees": {"premium": {"maker": "2"}}}, "sim.fees.premium.maker"),
         ({"flow": {"taker_size_min_lots": 3, "taker_size_max_lots": 2}}, "sim.flow.taker_size_max_lots"),
         ({"flow": {"liquidity_size": "lots"}}, "sim.flow.liquidity_size"),
+        ({"fees": {"premium": {"taker": "0.0000035"}}}, "sim.fees.premium.taker"),  # not whole millionths
         ({"port": 70000}, "sim.port"),
         ({"speed_bumps": {"gold": {}}}, "sim.speed_bumps.gold"),
+        ({"rate_limits": {"shared": [[101]]}}, "sim.rate_limits.shared[0]"),
+        ({"rate_limits": {"shared": [[101, 102], [102, 103]]}}, "sim.rate_limits.shared"),
+        (
+            {
+                "accounts": [{"account_index": 101, "tier": "standard"}, {"account_index": 102}],
+                "rate_limits": {"shared": [[101, 102]]},
+            },
+            "sim.rate_limits.shared[0]",
+        ),
     ],
 )
 def test_bad_values_name_their_key(section: dict[str, Any], key: str) -> None:
     with pytest.raises(SimConfigError) as raised:
         parse_sim_section(section)
     assert raised.value.key == key and str(raised.value).startswith(key)
+
+
+def test_every_bad_value_is_reported_with_what_was_expected_and_given() -> None:
+    with pytest.raises(SimConfigError) as raised:
+        parse_sim_section({"port": True, "flow": {"tick_interval_ms": 0}, "colour": "blue"})
+    assert raised.value.lines == (
+        "sim.port: expected an integer between 0 and 65535, got True",
+        "sim.flow.tick_interval_ms: expected an integer between 1 and 60000, got 0",
+        "sim.colour: unknown key",
+    )
 
 
 def test_auth_token_format_expiry_account_and_key() -> None:
@@ -91,6 +128,20 @@ def test_standard_budget_is_per_request_and_rolls_over_a_minute() -> None:
     assert not limiter.allow("a", "standard", "account")
     clock.now += 0.2
     assert limiter.allow("a", "standard", "account")
+
+
+@pytest.mark.parametrize("shared", [[], [[101, 102]]])
+def test_a_shared_budget_is_spent_by_every_account_of_its_group(shared: list[list[int]]) -> None:
+    """Sub-accounts of one L1 address share one budget on the venue: grouped, A's minute is also B's."""
+    clock = FakeClock()
+    limiter = RateLimiter(standard_per_minute=60, premium_weight_per_minute=24000, clock=clock, shared=shared)
+    a, b, other = (limiter.account_key(account) for account in (101, 102, 103))
+    assert all(limiter.allow(a, "standard", "sendTx") for _ in range(60))
+    assert not limiter.allow(a, "standard", "account")
+    assert limiter.allow(b, "standard", "account") == (not shared)  # refused only when B shares A's budget
+    assert limiter.allow(other, "standard", "account")  # an account outside the group keeps its own
+    clock.now += 60
+    assert limiter.allow(b, "standard", "account")  # the shared minute rolls over like any other
 
 
 def test_premium_budget_is_weighted() -> None:

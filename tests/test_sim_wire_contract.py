@@ -17,7 +17,6 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import aiohttp
 import lighter
 import pytest
 
-from lighter_sim.config import DEFAULTS
+from lighter_sim.config import PremiumFees
 from tests.fixtures.sim import SimProcess, launch_sim
 from tests.fixtures.wire import CORPUS_DIR, read_file
 
@@ -371,7 +370,8 @@ def test_orders_carry_no_side_the_side_is_is_ask(label: str, sim_frames: dict[st
 
 def test_fees_are_the_tiers_rates_in_millionths(sim_frames: dict[str, dict[str, Any]]) -> None:
     """Both accounts are premium: each side's fee field is its configured rate x 1e6, not an amount."""
-    rates = DEFAULTS["fees"]["premium"]
+    rates = PremiumFees()  # the defaults: the fixture's sim configures no fees
     trade = sim_frames["update/account_all_trades"]["trades"]["1"][0]
-    expected = {f"{side}_fee": round(Decimal(rates[side]) * 10**6) for side in ("maker", "taker")}
+    expected = {f"{side}_fee": round(getattr(rates, side) * 10**6) for side in ("maker", "taker")}
+    assert expected == {"maker_fee": 28, "taker_fee": 196}  # the captured trades' values
     assert {k: trade.get(k) for k in expected} == expected, trade

@@ -11,6 +11,7 @@ Keys and channels (`P` = `hedge:{pair}`):
 | `P:heartbeat:{role}` | string, TTL | a process is alive (JSON: role, ts_ms and what it reported) |
 | `P:pause` | string | pause state of A (reason, by, since_ms); no TTL, survives restarts |
 | `P:hold_b` | string | hold of B (same shape): B reads no new request while it is set |
+| `P:epoch` | string | A's marker, written once, never deleted: gone means Redis lost its data (`audit`) |
 | `P:account_a_filled` | channel | every request, as published (wake-up, `redis-cli subscribe`) |
 | `P:account_b_filled` | channel | every filled outcome |
 | `P:account_b_hedge_failed` | channel | every failed outcome |
@@ -25,9 +26,12 @@ half-written: multi-command writes are MULTI/EXEC transactions). Malformed data 
 stream entries go to the dead letters, pub/sub messages and stored values are logged and skipped.
 `publish_*` raise `ValueError` for a message of another pair.
 
-Use a client whose `socket_timeout` (if any) exceeds the `block_ms` of `read_requests`. With
+The processes build their bus with `Bus.from_config` (`bus.connect`: direct or through Sentinel, with the
+configured timeouts and retry policy). Use a client whose `socket_timeout` (if any) exceeds the `block_ms` of
+`read_requests` (the config requires `redis.socket_timeout_s` > 1 s, B's block). With
 `decode_responses=True`, redis-py itself fails on non-UTF-8 bytes before the bus sees them;
-`Bus.from_url` keeps raw bytes so that even such an entry is dead-lettered rather than raised.
+`Bus.from_config` and `Bus.from_url` keep raw bytes so that even such an entry is dead-lettered rather than
+raised.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ import redis.asyncio as aioredis
 from loguru import logger
 from redis.exceptions import ResponseError
 
-from hedge_strategy.bus.flags import PauseFlags
+from hedge_strategy.bus.audit import GROUP, BusAudit
+from hedge_strategy.bus.connect import RedisConnection, open_redis, safe_url
 from hedge_strategy.bus.messages import (
     FILLED,
     BusMessageError,
@@ -53,8 +58,8 @@ from hedge_strategy.bus.messages import (
     now_ms,
 )
 from hedge_strategy.bus.outcomes import OutcomeSubscription, OutcomeWaiter, ProgressCallback
+from hedge_strategy.config import RedisConfig
 
-GROUP = "hedgers"
 DATA_FIELD = "data"  # a stream entry holds one field: the message JSON
 DEFAULT_OUTCOME_TTL_S = 7 * 24 * 3600
 DEFAULT_MAX_STREAM_LEN = 100_000  # approximate trimming; far above any backlog a pair can build
@@ -76,6 +81,7 @@ class BusKeys:
         self.channel_pause_changed = f"{self.prefix}:pause_changed"
         self.hold_b = f"{self.prefix}:hold_b"
         self.channel_hold_changed = f"{self.prefix}:hold_b_changed"
+        self.epoch = f"{self.prefix}:epoch"
 
     def outcome(self, request_id: str) -> str:
         return f"{self.prefix}:outcome:{request_id}"
@@ -106,7 +112,7 @@ class DeadLetter:
     ts_ms: int
 
 
-class Bus(PauseFlags):
+class Bus(BusAudit):
     """The hedge bus of one pair on one Redis. Cheap to create; share one per process."""
 
     def __init__(
@@ -122,18 +128,36 @@ class Bus(PauseFlags):
         self.keys = BusKeys(pair)
         self._outcome_ttl_s = outcome_ttl_s
         self._max_stream_len = max_stream_len
-        self._owns_client = False
+        self._connection: RedisConnection | None = None  # owned: closed by `aclose`
 
     @classmethod
     def from_url(cls, url: str, pair: str, **kwargs: Any) -> Bus:
-        """A bus on its own client for `url` (raw bytes replies); `aclose()` closes it."""
-        bus = cls(aioredis.Redis.from_url(url, decode_responses=False), pair, **kwargs)
-        bus._owns_client = True
+        """A bus on its own client for `url` (raw bytes replies, redis-py's defaults: no retry); `aclose()`
+        it. The processes use `from_config`."""
+        client = aioredis.Redis.from_url(url, decode_responses=False)
+        return cls.on(RedisConnection(client, safe_url(url)), pair, **kwargs)
+
+    @classmethod
+    def from_config(cls, settings: RedisConfig, pair: str, **kwargs: Any) -> Bus:
+        """A bus on its own client for the configured Redis (direct or Sentinel, with the configured timeouts
+        and retry policy: `bus.connect`); `aclose()` it."""
+        return cls.on(open_redis(settings), pair, **kwargs)
+
+    @classmethod
+    def on(cls, connection: RedisConnection, pair: str, **kwargs: Any) -> Bus:
+        """A bus owning `connection` (closed by `aclose`)."""
+        bus = cls(connection.client, pair, **kwargs)
+        bus._connection = connection
         return bus
 
+    @property
+    def where(self) -> str:
+        """Where this bus's Redis is, fit to print (no password)."""
+        return self._connection.where if self._connection is not None else "Redis"
+
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self.redis.aclose()
+        if self._connection is not None:
+            await self._connection.aclose()
 
     # ----- requests (A -> B) -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ at once. An unreadable value counts as set: when in doubt, do not trade.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 PAUSED, RESUMED = "paused", "resumed"
 HELD, RELEASED = "held", "released"
+HELD_CHECK_S = 0.2  # how often `wait_hedger_held` reads B's heartbeat
 
 
 class PauseFlags:
@@ -29,6 +31,8 @@ class PauseFlags:
     redis: aioredis.Redis
     keys: BusKeys
     pair: str
+
+    async def heartbeat(self, role: str) -> dict[str, Any] | None: ...  # `Bus.heartbeat`
 
     # ----- A's pause ----------------------------------------------------------------------------------------
 
@@ -43,6 +47,11 @@ class PauseFlags:
     async def get_pause(self) -> PauseState | None:
         """The current pause, or None when trading is allowed (an unreadable value counts as paused)."""
         return await self._get_flag(self.keys.pause)
+
+    async def put_pause(self, state: PauseState) -> PauseState:
+        """Set the pause to `state` as it is (its reason, who and since when): A asserting a pause it kept in
+        its journal, after Redis lost it or could not take it."""
+        return await self._put_flag(self.keys.pause, self.keys.channel_pause_changed, PAUSED, state)
 
     # ----- B's hold -----------------------------------------------------------------------------------------
 
@@ -59,10 +68,33 @@ class PauseFlags:
         """The current hold of B, or None (an unreadable value counts as held)."""
         return await self._get_flag(self.keys.hold_b)
 
+    async def wait_hedger_held(self, hold: PauseState, timeout_s: float) -> tuple[str, bool]:
+        """Wait (bounded) until B's heartbeat says it honours `hold` and is not busy, or B is not running.
+
+        Returns what was seen and whether B is settled (held and idle, or absent): only then may the requests
+        it read and did not answer be answered by someone else, since it is not hedging them.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            beat = await self.heartbeat("b")
+            if beat is None:
+                return "not running (no heartbeat)", True
+            honours = bool(beat.get("held")) and beat.get("hold_since_ms") == hold.since_ms
+            if honours and not beat.get("busy"):
+                return "held and idle (reads nothing new until released)", True
+            if loop.time() >= deadline:
+                doing = "busy" if beat.get("busy") else "not yet held"
+                return f"still {doing} after {timeout_s:g} s", False
+            # B publishes no "held" event: its heartbeat is polled, bounded by `timeout_s`.
+            await asyncio.sleep(HELD_CHECK_S)
+
     # ----- internals ----------------------------------------------------------------------------------------
 
     async def _set_flag(self, key: str, channel: str, word: str, reason: str, by: str) -> PauseState:
-        state = PauseState(reason=reason, by=by, since_ms=now_ms())
+        return await self._put_flag(key, channel, word, PauseState(reason=reason, by=by, since_ms=now_ms()))
+
+    async def _put_flag(self, key: str, channel: str, word: str, state: PauseState) -> PauseState:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, state.to_json())
             pipe.publish(channel, word)

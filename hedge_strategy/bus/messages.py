@@ -316,6 +316,17 @@ class HedgeOutcome(_Message):
 
     TYPE: ClassVar[str] = "hedge_outcome"
 
+    @classmethod
+    def unhedged(cls, request: HedgeRequest, reason: str) -> HedgeOutcome:
+        """`failed` with `reason` for a request answered without B hedging it (superseded by `hedgectl
+        clear`, withdrawn by A): stored like B's outcomes, so a B that reads the request later only
+        acknowledges it."""
+        return cls(
+            pair=request.pair, request_ids=(request.request_id,), status=FAILED, market=request.market,
+            side=request.side, requested_size=request.size, filled_size=Decimal(0), avg_price=None,
+            attempts=0, reason=reason, hedge_client_order_indexes=(), received_ts_ms=now_ms(),
+            sent_ts_ms=None, filled_ts_ms=None, latency_ms=None)
+
     @property
     def filled(self) -> bool:
         return self.status == FILLED

@@ -8,9 +8,9 @@ waits for its end with every fill. It stops when the size is filled; when the at
 retrying cannot fix (clear, whose second round is for that: on any refusal); on an end another attempt would
 repeat (`chase.end_repeats`: margin); when an attempt is left unresolved (never a new attempt while an earlier
 one may still fill); and, for clear, when the side to take is empty (B waits that out, at the cost of the
-attempt). A chase can continue one a previous process started (`Chase.resumed`): numbering and cap go on from
-its orders (the cap from the touch attempt 1's limit can have come from at worst, `chase.resumed_first_touch`:
-that touch is not journaled).
+attempt). A chase can continue one a previous process started (a `Chase` holding its orders, with
+`first_limit` = attempt 1's limit): numbering and cap go on from them, the cap from the touch that limit can
+have come from at worst (`chase.resumed_first_touch`: that touch is not journaled).
 """
 
 from __future__ import annotations
@@ -65,12 +65,6 @@ class Chase:
     code: int | str | None = None  # the venue's code of a refusal, else no_liquidity, unresolved, not_filled,
     # or the end reason
     fills: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # (size, price), once it is over
-
-    @classmethod
-    def resumed(cls, size: Decimal, attempts: list[JournalOrder]) -> Chase:
-        first = attempts[0] if attempts else None
-        return cls(size, list(attempts), first_limit=first.price if first else None,
-                   sent_ms=first.sent_ms if first else None)
 
     @property
     def filled(self) -> Decimal:

@@ -1,17 +1,11 @@
 """The one path every order takes (A's maker orders, B's hedges, `hedgectl clear`'s closes): `OrderExecutor`.
 
-One per account (`execution.connect.open_account`). An order goes: client order index (`next_coid`, or derived
-by B from the request id and the attempt) -> write-ahead record, committed WHILE the order is signed (the post
-waits for the commit, `ready=` of `LighterAccount.place_*`: no latency, and a failed record is never followed
-by a send) -> send -> the adapter's venue-neutral answer (`SendResult`: accepted, rejected with a `Refusal`
-saying whether another try is worth it, or unknown) -> state (REJECTED at once, UNKNOWN resolved by client
-order index, an accepted order waits for the exchange's word) -> mark sent (the rule: `submit`) -> final
-(`finish`, `confirm_final`).
-
-Every order that ends, refused or final, is counted (`HedgeMetrics.order`) and emitted (`order_ended`) here, a
-hedge's send as `hedge_attempt`, a cancel as `cancel_sent`. What the role does about an answer, and the log
-line saying so, stays with the role (`maker.py`) or the chase (`chase_loop.py`). The roles read their orders
-through it too, so a test can put an in-memory fake under them (`tests/fixtures/fake_orders.py`).
+Client order index -> write-ahead record, committed while the order is signed (the post waits for it) ->
+send -> the adapter's venue-neutral answer (`SendResult`) -> state -> mark sent (the rule: `submit`) -> final.
+Every order that ends is counted and emitted here (`order_ended`; a hedge's send `hedge_attempt`, a cancel
+`cancel_sent`); what the role does about an answer, and its log line, stays with the role or the chase.
+The roles read their orders through it too, so tests put an in-memory fake under them. `docs/design.md`,
+"Execution", has the whole path and one fill traced through it.
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ class Reconciler(DueSettlement):
         self.unknown_grace_s = unknown_grace_s
         self.trade_margin_ms = int(trade_margin_s * 1000)  # trades may be indexed a little after their time
         self.last_report: ReconcileReport | None = None
+        self.completed_runs = 0
         self._started_ms = now_ms()  # orders created since then and not yet sent are this process's sends
         self._report_ready = asyncio.Event()  # replaced after each run: waiters see the next report
         self._lock = asyncio.Lock()  # one run at a time: the periodic driver and callers share it
@@ -115,6 +116,7 @@ class Reconciler(DueSettlement):
             await self.tracker.announce_pending()  # retries announcements whose callback failed
             report.finished_ms = now_ms()
             self.last_report = report
+            self.completed_runs += 1
             ready, self._report_ready = self._report_ready, asyncio.Event()
             ready.set()
             log = logger.info if report.complete else logger.warning

@@ -78,6 +78,7 @@ class OrderTracker:
         self.journal = journal
         self.account_index = journal.account_index
         self.positions: dict[int, PositionSnapshot] = {}  # stream belief; reconciliation replaces it
+        self.stream_connected = False
         self.reconnects = 0  # StreamUp(reconnect=True) seen so far
         self._events = events
         self._on_fill = on_fill
@@ -128,6 +129,7 @@ class OrderTracker:
         elif isinstance(event, StreamUp):
             self._apply_stream_up(event)
         elif isinstance(event, StreamDown):
+            self.stream_connected = False
             logger.warning("tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
                            self.account_index, event.reason)
             self._notify()
@@ -339,6 +341,7 @@ class OrderTracker:
         self._notify()
 
     def _apply_stream_up(self, event: StreamUp) -> None:
+        self.stream_connected = True
         if event.reconnect:
             self.reconnects += 1
             logger.info("tracker {}: stream reconnected (#{}); reconciliation will look for missed fills",

@@ -46,7 +46,16 @@ class EventKind(StrEnum):
     ORDER_PLACED = "order_placed"  # a post-only order accepted: coid, side, size, price, reduce_only
     CANCEL_SENT = "cancel_sent"  # coid, reason (why cancel), state (the send's answer)
     HEDGE_REQUEST_PUBLISHED = "hedge_request_published"  # request_ids, coid, side and size (B's), reason
-    # (reason: "fill", "residual" with a_position and b_position, "start-up" for one published again)
+    # (reason: "fill", "residual" with a_position and b_position; for one published again "start-up", "Redis
+    # lost it" or "its stream entry is gone")
+    REDIS_UNAVAILABLE = "redis_unavailable"  # A's outbox cannot reach Redis: reason (the error), count
+    # (requests waiting in the outbox); once per outage
+    REDIS_BACK = "redis_back"  # Redis answers A's outbox again: reason (the error of the outage)
+    BUS_DATA_LOST = "bus_data_lost"  # Redis may have lost what A published: reason (what A noticed),
+    # request_ids (outstanding, published again unless answered)
+    PAUSE_RESTORED = "pause_restored"  # A set a pause in Redis from its journal's copy: by, reason
+    HEDGE_WITHDRAWN = "hedge_withdrawn"  # unconfirmed and A + B not flat: A answered the requests failed in
+    # B's place (B never hedges them): request_ids, waited_s, a_position, b_position, reason (what follows)
     HEDGE_WAITING = "hedge_waiting"  # still no outcome: request_ids, waited_s, peer_up (B's heartbeat seen)
     HEDGE_OUTCOME_RECEIVED = "hedge_outcome_received"  # B's outcome: request_ids, state, side, size, filled,
     # price, attempt (attempts made), reason (why it failed)

@@ -113,7 +113,7 @@ async def run_clear(config: Config, retry_wait_s: float, idle_timeout_s: float, 
             released = await _release(bus)
         report.b_hold = released
     finally:
-        await bus.redis.aclose()
+        await bus.aclose()
     if as_json:
         print(json.dumps(report.to_json(), indent=2, default=str))
     else:

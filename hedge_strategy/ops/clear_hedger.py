@@ -9,18 +9,14 @@ acknowledged.
 
 from __future__ import annotations
 
-import asyncio
-from decimal import Decimal
-
 from loguru import logger
 
-from hedge_strategy.bus import FAILED, Bus, Delivery, HedgeOutcome, PauseState, now_ms
+from hedge_strategy.bus import Bus, Delivery, HedgeOutcome, PauseState
 
 HELD_BY = "ctl"
 HOLD_REASON = "close-all in progress (hedgectl clear)"
 SUPERSEDED_REASON = "superseded by hedgectl clear (positions closed)"
 CLEAR_CONSUMER = "hedgectl-clear"
-HELD_CHECK_S = 0.2
 BATCH = 100
 
 
@@ -29,26 +25,11 @@ async def hold_b(bus: Bus) -> PauseState:
 
 
 async def wait_b_held(bus: Bus, hold: PauseState, timeout_s: float) -> tuple[str, bool]:
-    """Wait (bounded) until B's heartbeat says it honours `hold` and is not busy, or B is not running.
-
-    Returns what was seen and whether B is settled (held and idle, or absent): only then may the requests
-    it read and did not answer be superseded, since it is not hedging them.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        beat = await bus.heartbeat("b")
-        if beat is None:
-            return "not running (no heartbeat)", True
-        honours = bool(beat.get("held")) and beat.get("hold_since_ms") == hold.since_ms
-        if honours and not beat.get("busy"):
-            return "held and idle (reads nothing new until clear releases it)", True
-        if loop.time() >= deadline:
-            doing = "busy" if beat.get("busy") else "not yet held"
-            return (f"still {doing} after {timeout_s:g} s; closed anyway, requests it holds left to it, "
-                    "see the final check"), False
-        # A one-shot CLI polling B's heartbeat, bounded by --idle-timeout (B publishes no "held" event).
-        await asyncio.sleep(HELD_CHECK_S)
+    """Wait (bounded) until B honours `hold` and is idle, or is not running (`Bus.wait_hedger_held`)."""
+    seen, settled = await bus.wait_hedger_held(hold, timeout_s)
+    if not settled:
+        seen += "; closed anyway, requests it holds left to it, see the final check"
+    return seen, settled
 
 
 async def supersede_pending(bus: Bus, include_in_hand: bool) -> int:
@@ -77,12 +58,7 @@ async def _answer(bus: Bus, deliveries: list[Delivery]) -> int:
             await bus.ack(*group)  # B answered it already: only the acknowledgement was missing
             continue
         request = group[0].request
-        outcome = HedgeOutcome(
-            pair=bus.pair, request_ids=(request_id,), status=FAILED, market=request.market, side=request.side,
-            requested_size=request.size, filled_size=Decimal(0), avg_price=None, attempts=0,
-            reason=SUPERSEDED_REASON, hedge_client_order_indexes=(), received_ts_ms=now_ms(),
-            sent_ts_ms=None, filled_ts_ms=None, latency_ms=None)
-        await bus.publish_outcome(outcome, ack=group)
+        await bus.publish_outcome(HedgeOutcome.unhedged(request, SUPERSEDED_REASON), ack=group)
         logger.warning("clear: hedge request {} ({} {} {}) answered failed: {}", request_id, request.side,
                        request.size, request.market, SUPERSEDED_REASON)
         answered += 1

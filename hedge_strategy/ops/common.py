@@ -26,14 +26,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
-import redis.asyncio as aioredis
 from loguru import logger
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hedge_strategy.bus import Bus
+from hedge_strategy.bus.connect import describe_redis, open_redis
+from hedge_strategy.bus.connect import safe_url as safe_url
 from hedge_strategy.config import Config, ConfigError, load_config
 from hedge_strategy.logs import mask_secrets
 
@@ -53,6 +53,7 @@ DEFAULT_CONFIG = Path("config.yaml")
 # A CLI must answer promptly even when the Redis host swallows packets: bound connect and each reply.
 REDIS_CONNECT_TIMEOUT_S = 3.0
 REDIS_SOCKET_TIMEOUT_S = 5.0
+REDIS_RETRIES = 1
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -97,28 +98,15 @@ def load_config_or_exit(path: Path) -> Config:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def safe_url(url: str) -> str:
-    """`url` with any password replaced by `***`, fit to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 literal needs its brackets back
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def open_bus(config: Config) -> Bus:
-    """A bus on its own Redis client (raw bytes, like `Bus.from_url`) with bounded timeouts; `aclose()` it."""
-    client = aioredis.Redis.from_url(
-        config.redis.url,
-        decode_responses=False,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
-        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-    )
-    return Bus(client, config.pair)
+    """A bus on its own Redis client (raw bytes, like the bots') with a CLI's short waits; `aclose()` it.
+
+    Direct or through Sentinel, as configured (`bus.connect`); one retry, so an unreachable Redis is reported
+    within seconds.
+    """
+    connection = open_redis(config.redis, socket_timeout_s=REDIS_SOCKET_TIMEOUT_S,
+                            connect_timeout_s=REDIS_CONNECT_TIMEOUT_S, retries=REDIS_RETRIES)
+    return Bus.on(connection, config.pair)
 
 
 def run_with_bus(config: Config, action: Callable[[Bus], Awaitable[int]]) -> int:
@@ -129,7 +117,7 @@ def run_with_bus(config: Config, action: Callable[[Bus], Awaitable[int]]) -> int
         try:
             return await action(bus)
         finally:
-            await bus.redis.aclose()
+            await bus.aclose()
 
     try:
         return asyncio.run(runner())
@@ -141,7 +129,7 @@ def run_with_bus(config: Config, action: Callable[[Bus], Awaitable[int]]) -> int
 def report_redis_unreachable(config: Config, exc: BaseException) -> None:
     why = " ".join(str(exc).split()) or type(exc).__name__
     print(
-        f"Redis unreachable at {safe_url(config.redis.url)} ({why}); "
+        f"Redis unreachable at {describe_redis(config.redis)} ({why}); "
         "is redis-server running? ./start_hedge.sh starts a local one",
         file=sys.stderr,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hedge_strategy.bus.connect import describe_redis
 from hedge_strategy.config import Config
 from hedge_strategy.ops.common import (
     EXIT_CONFIG,
@@ -28,7 +29,6 @@ from hedge_strategy.ops.common import (
     add_config_argument,
     load_config_or_exit,
     run_dir,
-    safe_url,
 )
 
 DEFAULT_REDIS_PORT = 6379
@@ -45,6 +45,9 @@ class RedisTarget:
     host: str  # the address to bind when we start it ("" for a unix socket)
     port: int  # 0 for a unix socket
     socket: str  # unix socket path, "" for TCP
+
+
+SENTINEL_TARGET = RedisTarget(local=False, host="", port=0, socket="")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +77,8 @@ def launch_values(config: Config, config_path: Path) -> dict[str, str]:
 
     With the simulator disabled the `SIM_*` facts are empty; `simulator_launch_values` fills them otherwise.
     """
-    redis = redis_target(config.redis.url)
+    # Through Sentinel the master is wherever the sentinels say: never one start_hedge.sh would start.
+    redis = redis_target(config.redis.url) if not config.redis.sentinels else SENTINEL_TARGET
     sim_enabled = bool(config.sim.get("enabled", True))
     a, b = config.accounts["a"], config.accounts["b"]
     return {
@@ -83,7 +87,7 @@ def launch_values(config: Config, config_path: Path) -> dict[str, str]:
         "RUN_DIR": str(run_dir().resolve()),
         "LOG_DIR": str(Path(config.logging.dir).resolve()),
         "SECRETS_FILE": str(Path(config.secrets_file).resolve()),
-        "REDIS_URL": safe_url(config.redis.url),
+        "REDIS_URL": describe_redis(config.redis),
         "REDIS_LOCAL": _flag(redis.local),
         "REDIS_START_LOCAL": _flag(config.redis.start_local),
         "REDIS_HOST": redis.host,

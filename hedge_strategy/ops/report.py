@@ -108,7 +108,7 @@ async def read_bus(config: Config) -> tuple[BusMessages, BaseException | None]:
     except (RedisError, OSError) as exc:
         return None, exc
     finally:
-        await bus.redis.aclose()
+        await bus.aclose()
 
 
 async def read_outcomes(bus: Bus) -> list[HedgeOutcome]:

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hedge_strategy.bus import Bus, now_ms
+from hedge_strategy.bus.connect import describe_redis
 from hedge_strategy.logs import mask_secrets
 from hedge_strategy.ops.common import (
     EXIT_EXCHANGE,
@@ -34,7 +35,6 @@ from hedge_strategy.ops.common import (
     add_config_argument,
     load_config_or_exit,
     run_with_bus,
-    safe_url,
 )
 from hedge_strategy.ops.status_pair import EXCHANGE_SECTION, PAIR_SECTIONS
 from hedge_strategy.ops.status_sections import REDIS_SECTIONS, StatusContext, StatusSection
@@ -89,7 +89,7 @@ async def collect_status(ctx: StatusContext, chosen: list[StatusSection] | None 
     unreachable Redis (nothing to show at all) is raised."""
     report: dict[str, Any] = {
         "pair": ctx.config.pair,
-        "redis": safe_url(ctx.config.redis.url),
+        "redis": describe_redis(ctx.config.redis),
         "time_ms": ctx.now_ms,
     }
     for section in chosen or sections():

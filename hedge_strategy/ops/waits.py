@@ -13,10 +13,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import Bus
+from hedge_strategy.bus.connect import describe_redis, open_redis
 from hedge_strategy.config import ROLES
 from hedge_strategy.ops.common import (
     EXIT_OK,
@@ -27,7 +27,6 @@ from hedge_strategy.ops.common import (
     format_age,
     load_config_or_exit,
     run_with_bus,
-    safe_url,
 )
 from hedge_strategy.ops.runfiles import process_matches
 
@@ -69,12 +68,13 @@ def _add_wait_arguments(parser: argparse.ArgumentParser, default_timeout: float)
 
 def cmd_wait_redis(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args.config)
-    where = safe_url(config.redis.url)
+    where = describe_redis(config.redis)
 
     async def wait() -> int:
-        client = aioredis.Redis.from_url(
-            config.redis.url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=2.0
-        )
+        # Direct or through Sentinel, as the bots connect; no retries: each check is one PING.
+        connection = open_redis(config.redis, socket_timeout_s=2.0, connect_timeout_s=REDIS_CONNECT_TIMEOUT_S,
+                                retries=0)
+        client = connection.client
         last_error = ""
 
         async def answers() -> bool:
@@ -88,7 +88,7 @@ def cmd_wait_redis(args: argparse.Namespace) -> int:
         try:
             code = await wait_until(answers, args.timeout, args.pid, f"Redis at {where}")
         finally:
-            await client.aclose()
+            await connection.aclose()
         if code == EXIT_TIMEOUT and last_error:
             print(f"  last error: {last_error}", file=sys.stderr)
         return code

@@ -1,0 +1,49 @@
+"""A Redis that hangs rather than refuses (`redis-server` under SIGSTOP) never stalls A's trading: A still
+processes the exchange's events (it sees its fill and records the hedge request in its outbox) and cancels
+its order when it is too old; once Redis runs again the request goes out and is hedged exactly once.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
+from tests.fixtures.redis import RedisProcess
+
+MAKER_TIMEOUT_S = 4
+HANG_WAIT_S = 40.0  # bounds each wait while Redis is frozen (the client's timeouts and retries take ~10 s)
+
+
+async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fill(
+    own_redis: RedisProcess, ab_factory: ABFactory
+) -> None:
+    ab = await ab_factory(redis_url=own_redis.url, quantity="0.0004", maker_order_timeout_s=MAKER_TIMEOUT_S)
+    await ab.start_b()
+    await ab.events.wait("b", "ready")
+    await ab.start_a()
+    (placed,) = await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
+
+    own_redis.freeze()
+    try:
+        await ab.fill_a("sell", a_part="0.0002")  # half of A's order: the rest keeps resting
+        # The fill's hedge request waits in the outbox: publishing it times out on the frozen Redis...
+        (unavailable,) = await ab.events.wait("a", "redis_unavailable", timeout_s=HANG_WAIT_S)
+        assert "TimeoutError" in (unavailable.reason or "") and unavailable.count == 1
+        # ... while the exchange's events are processed (the fill reached the order) and the resting order is
+        # still watched: cancelled when too old.
+        await ab.events.wait("a", "cancel_sent", coid=placed.coid, reason=f"older than {MAKER_TIMEOUT_S} s",
+                             timeout_s=HANG_WAIT_S)
+        await ab.events.wait("a", "order_ended", coid=placed.coid, state="canceled", filled=Decimal("0.0002"),
+                             timeout_s=HANG_WAIT_S)
+        assert await ab.open_orders(A_ACCOUNT) == []
+        assert not ab.events.matching("a", "hedge_request_published")  # nothing got through Redis
+        assert not ab.events.matching("b", "hedge_attempt")
+    finally:
+        own_redis.thaw()
+
+    # The request goes out (the XADD the frozen server had buffered may even run first), B hedges it.
+    await ab.events.wait("a", "hedge_outcome_received", side="sell", size=Decimal("0.0002"), state="filled")
+    await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
+    assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
+    assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # hedged once, though the request may be sent twice
