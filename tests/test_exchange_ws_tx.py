@@ -126,7 +126,6 @@ class ScriptedSocket:
     def __init__(self, *answers: dict[str, Any] | Exception) -> None:
         self.answers = list(answers)
         self.sent = 0
-        self.available = True
 
     async def send_tx(self, tx_type: int, tx_info: str, timeout_s: float) -> dict[str, Any]:
         self.sent += 1

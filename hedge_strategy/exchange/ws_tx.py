@@ -75,12 +75,8 @@ class WsTransactions:
         self.sent = 0
         self.unanswered = 0  # given up on: timed out, cancelled, or their connection ended
 
-    @property
-    def available(self) -> bool:
-        """A connection is up to send on (otherwise `send_tx` raises TxNotSent at once)."""
-        return self._session() is not None
-
     def _session(self) -> Session | None:
+        """The connection to send on: the link's current one, up and writable; None when there is none."""
         session = self._link.current
         return session if self._link.up and session is not None and session.writable else None
 
