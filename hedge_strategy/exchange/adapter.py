@@ -28,7 +28,7 @@ from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
-from hedge_strategy.exchange.throttle import RequestThrottle
+from hedge_strategy.exchange.throttle import RateBudget, RequestThrottle
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
@@ -48,8 +48,8 @@ class LighterAccount:
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
-                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, send_over_websocket: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
+                 send_over_websocket: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -70,7 +70,9 @@ class LighterAccount:
         # The stream's share of the venue's 200 WebSocket messages a minute per IP (ws_budget.py); tests whose
         # simulator pings many times a second raise it.
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
-        self.throttle = RequestThrottle(tier)
+        # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
+        # built by the caller: this module knows no Redis), else from the account's own token bucket.
+        self.throttle = RequestThrottle(tier, budget=budget)
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)

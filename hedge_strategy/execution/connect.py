@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from hedge_strategy.config import Config, ConfigError, load_secret
 from hedge_strategy.exchange import LighterAccount
+from hedge_strategy.exchange.throttle import RateBudget
 from hedge_strategy.execution.journal import Journal
 from hedge_strategy.execution.orders import OrderExecutor
 from hedge_strategy.execution.reconcile import Reconciler
@@ -19,15 +20,16 @@ from hedge_strategy.observe import NO_EVENTS, HedgeMetrics, RoleEvents
 AccountT = TypeVar("AccountT", bound=LighterAccount)
 
 
-def new_account(config: Config, role: str, secret: str,
-                account_class: type[AccountT] = LighterAccount) -> AccountT:  # type: ignore[assignment]
-    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one)."""
+def new_account(config: Config, role: str, secret: str, account_class: type[AccountT] = LighterAccount,
+                budget: RateBudget | None = None) -> AccountT:  # type: ignore[assignment]
+    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one;
+    `budget`: the REST budget it shares with the other account, `bus.shared_budget`)."""
     ref, ex = config.accounts[role], config.exchange
     return account_class(
         url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
-        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
         send_over_websocket=ex.send_over_websocket,
     )
 
@@ -41,15 +43,16 @@ def start_timeout_s(config: Config) -> float:
 async def open_account(config: Config, role: str, journal_file: Path, *, name: str,
                        market: str | None = None, on_fill: FillCallback | None = None,
                        events: RoleEvents | None = None, metrics: HedgeMetrics | None = None,
-                       start_timeout: float | None = None) -> OrderExecutor:
+                       budget: RateBudget | None = None, start_timeout: float | None = None) -> OrderExecutor:
     """Connect account `role` with its journal at `journal_file`; its executor (not yet tracking: the caller
     starts the tracker once its fill handler is in place), named `name` in the logs.
 
     `market`: the symbol traded, whose book the stream follows (ConfigError naming `strategy.market` when the
-    exchange does not list it); `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
+    exchange does not list it); `budget`: the REST budget shared with the other account (its owner closes it);
+    `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
     missing secret, anything else when the exchange fails (the account is closed then).
     """
-    account = new_account(config, role, load_secret(config, role))
+    account = new_account(config, role, load_secret(config, role), budget=budget)
     queue = account.subscribe()  # before start: the first snapshot's events are kept
     try:
         starting = account.start(book_symbols=[market] if market else [])
