@@ -167,6 +167,7 @@ class ExchangeConfig:
     ws_backoff_min_s: Seconds = 0.25
     ws_backoff_max_s: Seconds = 30
     auth_token_ttl_s: integer(ge=60) = 600  # refreshed before expiry: under a minute it would do little else
+    send_over_websocket: Flag = True  # transactions over the account's WebSocket while it is up, else HTTP
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> ExchangeConfig:

@@ -253,7 +253,7 @@ class Hedger:
                        requests=[d.request for d in deliveries])
         numbered = {hedge_coid(request_ids[0], k): k for k in range(1, self.cfg.retry_times + 1)}
         attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, 0))
-        job.chase = Chase(job.size, attempts, first_touch=attempts[0].price, sent_ms=attempts[0].sent_ms)
+        job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms)
         logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(attempts))
         self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(attempts))

@@ -46,6 +46,53 @@ def test_the_chase_never_goes_beyond_the_slippage_cap_from_the_first_touch() -> 
         chase.attempt_price(Side.BUY, first, 0, first, D(1), TICK, 5)
 
 
+def test_the_first_attempt_takes_the_recent_move_as_room_then_widens_from_there() -> None:
+    first = D("95000.0")  # 50 bp = 475.0; 40 ticks of room leave 471.0 over 4 widenings: 117.7 each
+    room = chase.first_attempt_room(first, 40, D(50), TICK)
+    assert room == 40
+    assert chase.chase_step(first, D(50), TICK, 5, room) == D("117.7")
+    assert chase.attempt_price(Side.BUY, first, 1, first, D(50), TICK, 5, room) == D("95004.0")
+    assert chase.attempt_price(Side.SELL, first, 1, first, D(50), TICK, 5, room) == D("94996.0")
+    # attempt 3 re-reads the touch: touch + room + 2 steps
+    assert chase.attempt_price(Side.BUY, D("95001.0"), 3, first, D(50), TICK, 5, room) == D("95240.4")
+    assert chase.attempt_price(Side.SELL, D("94999.0"), 3, first, D(50), TICK, 5, room) == D("94759.6")
+    # the last attempt still ends at the cap, less the rounding of the step (4 x 0.05)
+    assert chase.attempt_price(Side.BUY, first, 5, first, D(50), TICK, 5, room) == D("95474.8")
+
+
+def test_no_estimate_or_a_still_market_means_no_room() -> None:
+    first = D("95000.0")
+    assert chase.first_attempt_room(first, None, D(50), TICK) == 0
+    assert chase.first_attempt_room(first, 0, D(50), TICK) == 0
+    assert chase.attempt_price(Side.BUY, first, 1, first, D(50), TICK, 5,
+                               chase.first_attempt_room(first, None, D(50), TICK)) == first
+
+
+def test_the_room_never_takes_more_than_half_the_slippage_budget() -> None:
+    first = D("95000.0")  # 1 bp = 9.5 = 95 ticks: at most 47 ticks of room
+    assert chase.first_attempt_room(first, 500, D(1), TICK) == 47
+    assert chase.attempt_price(Side.BUY, first, 1, first, D(1), TICK, 5, 47) == D("95004.7")
+    assert chase.attempt_price(Side.SELL, first, 1, first, D(1), TICK, 5, 47) == D("94995.3")
+    # the later attempts keep the cap from the first touch, whatever the room
+    assert chase.attempt_price(Side.BUY, D("95008.0"), 2, first, D(1), TICK, 5, 47) == D("95009.5")
+    assert chase.attempt_price(Side.SELL, D("94992.0"), 2, first, D(1), TICK, 5, 47) == D("94990.5")
+
+
+def test_a_resumed_chase_counts_its_cap_from_a_touch_no_better_than_the_real_one() -> None:
+    first = D("95000.0")
+    for moved in (0, 40, 500):  # whatever room attempt 1 had
+        for side in (Side.BUY, Side.SELL):
+            room = chase.first_attempt_room(first, moved, D(50), TICK)
+            first_limit = chase.attempt_price(side, first, 1, first, D(50), TICK, 5, room)
+            anchor = chase.resumed_first_touch(side, first_limit, D(50), TICK)
+            cap = chase.slippage_limit(side, anchor, D(50), TICK)
+            real_cap = chase.slippage_limit(side, first, D(50), TICK)
+            if side is Side.BUY:
+                assert anchor <= first and first_limit < cap <= real_cap
+            else:
+                assert anchor >= first and real_cap <= cap < first_limit
+
+
 def test_touch_is_the_ask_for_a_buy_and_the_bid_for_a_sell() -> None:
     assert chase.touch_price(Side.BUY, D("1"), D("2")) == D("2")
     assert chase.touch_price(Side.SELL, D("1"), D("2")) == D("1")

@@ -140,3 +140,39 @@ async def test_a_request_hedged_in_the_journal_is_resumed_not_sent_again(unit_fa
     assert (outcome.status, outcome.filled_size) == (FILLED, SIZE)
     assert outcome.hedge_client_order_indexes == (coid,)
     assert kit.events.matching("b", "hedge_resumed", count=1)
+
+
+async def test_the_first_attempt_takes_the_markets_recent_move_as_room(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    kit.orders.account.move_ticks = 30  # the mid moved up to 30 ticks over one speed bump lately
+    kit.orders.ioc_fills = [Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0)]
+    request = a_bought(kit, 71)
+    await handle(kit, kit.hedger(), request)
+
+    prices = [s.price for s in kit.orders.sent]
+    touch = kit.orders.account.bids[0]  # B sells: from the best bid down
+    cap = slippage_limit(Side.SELL, touch, Decimal(50), BTC.tick)
+    assert prices[0] == touch - 30 * BTC.tick
+    assert len({b - a for a, b in itertools.pairwise(prices)}) == 1  # then an equal step each time
+    assert min(prices) >= cap and prices[-1] - cap < prices[0] - prices[1]  # the last one ends at the cap
+
+
+async def test_a_resumed_chase_stays_within_the_cap_of_the_touch_it_started_from(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 81)
+    touch = kit.orders.account.bids[0]
+    # A previous B sent attempt 1 with 30 ticks of room; it filled nothing, and B died.
+    first = OrderSpec(hedge_coid(request.request_id, 1), Intent.HEDGE, BTC, Side.SELL, SIZE,
+                      touch - 30 * BTC.tick, OrderKind.IOC, request_id=request.request_id, attempt=1)
+    kit.orders.ioc_fills = [Decimal(0)]
+    await kit.orders.submit(first)
+    await kit.orders.finish(first.coid, 1)
+    kit.orders.sent.clear()
+    kit.orders.account.move_ticks = 500  # a resumed chase takes no room, whatever the market did
+
+    kit.orders.ioc_fills = [Decimal(0), Decimal(0), Decimal(0), Decimal(0)]
+    await handle(kit, kit.hedger(), request)
+    prices = [s.price for s in kit.orders.sent]
+    assert [s.attempt for s in kit.orders.sent] == [2, 3, 4, 5]
+    assert min(prices) >= slippage_limit(Side.SELL, touch, Decimal(50), BTC.tick)

@@ -24,6 +24,7 @@ from hedge_strategy.exchange.book import LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.exchange.movement import MidMovement, taker_speed_bump_ms
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
@@ -52,7 +53,8 @@ class LighterAccount:
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
-                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None) -> None:
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
+                 send_over_websocket: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -66,12 +68,19 @@ class LighterAccount:
         self.ws_backoff_min_s = ws_backoff_min_s
         self.ws_backoff_max_s = ws_backoff_max_s
         self.auth_token_ttl_s = auth_token_ttl_s
+        # Transactions over the account's WebSocket while it is up, HTTP otherwise (sender.py, ws_tx.py).
+        # Off here so a bare adapter speaks plain HTTP (the simulator's sendTx faults are HTTP's); the bot's
+        # config turns it on (`exchange.send_over_websocket`).
+        self.send_over_websocket = send_over_websocket
         # The stream's share of the venue's 200 WebSocket messages a minute per IP (ws_budget.py); tests whose
         # simulator pings many times a second raise it.
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
         # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
         # built by the caller: this module knows no Redis), else from the account's own token bucket.
         self.throttle = RequestThrottle(tier, budget=budget)
+        self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
+        self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
+        self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)
         self._markets: dict[str, MarketInfo] = {}
         self._markets_by_id: dict[int, MarketInfo] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
@@ -104,12 +113,16 @@ class LighterAccount:
                 request_timeout_s=self.request_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
+            self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)
+                               for m in book_ids}
             self._stream = AccountStream(
                 ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
                 token_source=self._auth_token, emit=self._emit,
                 heartbeat_timeout_s=self.ws_heartbeat_timeout_s, backoff_min_s=self.ws_backoff_min_s,
                 backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s(),
                 budget=self.ws_budget)
+            if self.send_over_websocket:
+                self._sender.use_websocket(self._stream.transactions)
             self._stream.start()
         except BaseException:
             await self.close()
@@ -170,8 +183,17 @@ class LighterAccount:
             self._subscribers.remove(queue)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, TopOfBook) and event.market_id in self._movements:
+            self._movements[event.market_id].update(self._clock() * 1000, event.best_bid, event.best_ask)
         for queue in self._subscribers:
             queue.put_nowait(event)
+
+    def taker_move_ticks(self, market: MarketInfo, share: float) -> int | None:
+        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier: the
+        move `share` of the last minute's book changes stayed within (movement.py). None without a book
+        stream for the market or a change in the last minute."""
+        movement = self._movements.get(market.market_id)
+        return movement.move_ticks(share, self._clock() * 1000) if movement is not None else None
 
     def seconds_since_heard(self) -> float:
         return self._stream.seconds_since_heard() if self._stream is not None else math.inf
@@ -188,13 +210,16 @@ class LighterAccount:
 
     def stream_stats(self) -> dict[str, float | int | bool]:
         """For health checks and metrics: up, sessions that came up, token renewals, moves to a new
-        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), staleness."""
+        connection, book resyncs, WebSocket messages sent and 30009 answers (message budget), transactions
+        sent on the socket and those left without an answer, staleness."""
         stream = self._stream
         return {"up": self.stream_up, "connects": stream.connects if stream else 0,
                 "token_renewals": stream.token_renewals if stream else 0,
                 "handovers": stream.handovers if stream else 0,
                 "book_resyncs": stream.book_resyncs if stream else 0,
                 "ws_messages_sent": self.ws_budget.sent, "ws_rate_limited": self.ws_budget.rate_limited_count,
+                "ws_transactions": stream.transactions.sent if stream else 0,
+                "ws_transactions_unanswered": stream.transactions.unanswered if stream else 0,
                 "seconds_since_heard": self.seconds_since_heard()}
 
     @property

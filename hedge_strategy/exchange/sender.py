@@ -14,6 +14,14 @@ anything ambiguous. Every outcome is one of three:
 * UNKNOWN: timeout, 5xx, dropped connection, unreadable answer. The order may exist: the caller resolves it by
   its client order index. UNKNOWN is never reported as REJECTED.
 
+Transport: over the account's WebSocket (`jsonapi/sendtx`, ws_tx.py) when `use_websocket` gave it one and its
+connection is up, else over HTTP. The socket's answer is the body an HTTP sendTx answers and is classified the
+same way; a transaction written to the socket and left without an answer (timeout, connection lost) is
+UNKNOWN like an HTTP timeout; one that could not be written at all (no connection up) went nowhere and is
+posted over HTTP instead, the same signed transaction with the same nonce. Both are charged to the request
+throttle, and a rate-limit answer (HTTP 429, or code 23000 on the socket) is waited out and the same
+transaction sent again.
+
 Every result that is not ACCEPTED carries a `Refusal` (`errors.py`): whether another try is worth it.
 """
 
@@ -43,6 +51,7 @@ from hedge_strategy.exchange.rest import (
     is_rate_limited,
 )
 from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
+from hedge_strategy.exchange.ws_tx import TxNotSent, WsTransactions
 
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
 SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
@@ -122,6 +131,8 @@ class TxSender:
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None  # None: must (re)sync from nextNonce before the next send
         self.resyncs = 0
+        self._ws: WsTransactions | None = None
+        self._transport = "http"  # how the last post went, for its log line
 
     @property
     def next_nonce(self) -> int | None:
@@ -142,6 +153,10 @@ class TxSender:
         logger.info("nonce for account {} key {} synced from exchange ({}): {} (was {})",
                     self.account_index, self.api_key_index, reason, nonce, previous)
         return nonce
+
+    def use_websocket(self, transactions: WsTransactions | None) -> None:
+        """Send over this WebSocket while its connection is up (HTTP otherwise); None: HTTP only."""
+        self._ws = transactions
 
     def mark_stale(self) -> None:
         """Force a resync before the next send (used after an ambiguous outcome)."""
@@ -174,8 +189,8 @@ class TxSender:
             elapsed_ms = (time.monotonic() - started) * 1000
             log = logger.info if result.accepted else logger.warning
             unknown = result.status is SendStatus.UNKNOWN
-            log("sendTx {} -> {} (code {}, {}) in {:.0f} ms{}", what, result.status.value, result.code,
-                result.message or "-", elapsed_ms,
+            log("sendTx {} -> {} (code {}, {}) in {:.0f} ms over {}{}", what, result.status.value,
+                result.code, result.message or "-", elapsed_ms, self._transport,
                 "; the order may exist: resolve it by client order index" if unknown else "")
             return result
 
@@ -240,20 +255,43 @@ class TxSender:
             if attempt > 0 or not paid:
                 await self._throttle.acquire("sendTx")
             try:
-                async with asyncio.timeout(self._timeout_s):
-                    answer = await self._tx_api.send_tx(
-                        tx_type=signed.tx_type, tx_info=signed.tx_info, _request_timeout=self._timeout_s)
+                answer = await self._post(signed)
             except Exception as exc:
                 if is_rate_limited(exc) and attempt < self._max_429_retries:
-                    # A 429 is refused before processing: the same signed tx (same nonce) is resent.
-                    delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
-                    count_rate_limit_backoff(self._throttle)
-                    logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
-                    await asyncio.sleep(delay)
+                    await self._wait_out_rate_limit(what, attempt)
                     continue
                 return classify_failure(exc, signed.tx_hash)
+            if _rate_limited_answer(answer) and attempt < self._max_429_retries:
+                await self._wait_out_rate_limit(what, attempt)
+                continue
             return classify_answer(answer, signed.tx_hash)
         raise AssertionError("unreachable")
+
+    async def _post(self, signed: _Signed) -> Any:
+        """One post of the signed transaction: over the WebSocket when one is up, else over HTTP."""
+        if self._ws is not None:
+            try:
+                self._transport = "ws"
+                return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._timeout_s)
+            except TxNotSent:
+                self._transport = "http (the WebSocket is down)"
+        else:
+            self._transport = "http"
+        async with asyncio.timeout(self._timeout_s):
+            return await self._tx_api.send_tx(tx_type=signed.tx_type, tx_info=signed.tx_info,
+                                              _request_timeout=self._timeout_s)
+
+    async def _wait_out_rate_limit(self, what: str, attempt: int) -> None:
+        # A rate-limited send was refused before processing: the same signed tx (same nonce) is sent again.
+        delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+        count_rate_limit_backoff(self._throttle)
+        logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
+        await asyncio.sleep(delay)
+
+
+def _rate_limited_answer(answer: Any) -> bool:
+    """A socket answer refusing for the rate limit (the venue's code 23000, as over HTTP)."""
+    return isinstance(answer, dict) and answer.get("code") == RATE_LIMITED_CODE
 
 
 def nonce_of(answer: Any) -> int:

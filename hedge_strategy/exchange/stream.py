@@ -9,7 +9,9 @@ that carries the fills:
   missed meanwhile from REST, since the venue's snapshot of an account channel carries no past trades). Its
   auth token is renewed before it expires by moving to a new connection subscribed with the new token; a
   token the server refuses (an error frame naming a private channel) is replaced at once and the channel
-  subscribed again, on the same connection.
+  subscribed again, on the same connection. It also carries the account's transactions when the sender
+  sends over the socket (`transactions`, ws_tx.py): a connection that ends or is replaced ends the
+  transactions still waiting on it without an answer.
 - the book link: `order_book/{m}` for each book, emitting TopOfBook. A delta that does not follow (book.py:
   `begin_nonce` against the previous `nonce`, or the older offset + 1) invalidates that book, so nobody
   prices off it (`fresh_book` is None and the adapter reads the book over REST meanwhile), and the link
@@ -40,6 +42,7 @@ from hedge_strategy.exchange.ws_session import (
     Session,
     Subscription,
 )
+from hedge_strategy.exchange.ws_tx import WsTransactions
 
 PRIVATE_CHANNELS = ("account_all_orders", "account_all_trades", "account_all_positions")
 # A refused token: 20013 "invalid auth: expired token: <channel>" and 20001 "invalid param : auth field is
@@ -84,6 +87,7 @@ class AccountStream:
 
     async def close(self) -> None:
         await self._account.close()
+        self._account.transactions.close()
         if self._book_link is not None:
             await self._book_link.close()
 
@@ -94,6 +98,11 @@ class AccountStream:
     @property
     def up(self) -> bool:
         return self._account.up
+
+    @property
+    def transactions(self) -> WsTransactions:
+        """Transactions sent on the account connection (`jsonapi/sendtx`, ws_tx.py)."""
+        return self._account.transactions
 
     @property
     def connects(self) -> int:
@@ -139,6 +148,7 @@ class _AccountLink(Link):
         self._refresh_at = float("inf")
         self.token_renewals = 0
         self._subs = [Subscription(f"{name}/{account_index}", Priority.ACCOUNT) for name in PRIVATE_CHANNELS]
+        self.transactions = WsTransactions(self)
 
     def subscriptions(self) -> list[Subscription]:
         return self._subs
@@ -175,6 +185,15 @@ class _AccountLink(Link):
 
     def went_down(self, reason: str) -> None:
         self._emit(StreamDown(self.account_index, reason))
+
+    def on_tx_answer(self, session: Session, frame: dict[str, Any]) -> None:
+        self.transactions.answer(session, frame)
+
+    def session_closed(self, session: Session) -> None:
+        self.transactions.connection_ended(session, "connection closed")
+
+    def session_retired(self, session: Session) -> None:
+        self.transactions.connection_ended(session, "replaced by a new connection")
 
     async def on_error(self, session: Session, error: parsing.WsError, key: str | None) -> bool:
         if error.code not in AUTH_ERROR_CODES and "auth" not in error.message.lower():

@@ -4,7 +4,8 @@ Lighter allows 200 client messages a minute per IP (sendTx excluded), 50 in flig
 connection (rate-limits page; the same figures in NautilusTrader's and other public Lighter clients). Whether
 our answers to the server's pings count is not documented: they are counted here, like every other frame
 we send (subscribe, unsubscribe, pong, our own ping, token renewals), because a frame the venue counts and
-we do not is how a client gets `30009 Too Many Websocket Messages!`.
+we do not is how a client gets `30009 Too Many Websocket Messages!`. Transactions sent on the socket
+(`jsonapi/sendtx`, ws_tx.py) are the documented exception and never take from this budget.
 
 One `MessageBudget` per process is shared by all its connections. A and B run on one host, so they share
 the IP's 200: each process takes `MESSAGES_PER_MINUTE` (2 x 80 = 160), leaving room for `hedgectl` and for

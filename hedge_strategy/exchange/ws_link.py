@@ -9,8 +9,8 @@ takes deltas only from the connection its snapshot came from). If the old connec
 goes down and the new one, already on its way, brings it back up.
 
 Subclasses say what to subscribe and what the frames mean: `subscriptions`, `subscribe_frame`, `prepare`,
-`on_data`, `on_error`, `on_already_subscribed`, `went_up`, `went_down`, `handed_over`, `session_closed`,
-`next_timer`/`on_timer`.
+`on_data`, `on_error`, `on_already_subscribed`, `on_tx_answer`, `went_up`, `went_down`, `handed_over`,
+`session_closed`, `session_retired`, `next_timer`/`on_timer`.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ class Link:
         """30003 for a subscription we are waiting on: by default, it simply is subscribed."""
         session.confirm(key)
 
+    def on_tx_answer(self, session: Session, frame: dict[str, Any]) -> None:
+        """The answer to a transaction sent on `session` (`jsonapi/sendtx`, ws_tx.py)."""
+
     def went_up(self, reconnect: bool) -> None: ...
 
     def went_down(self, reason: str) -> None: ...
@@ -85,6 +88,9 @@ class Link:
     def handed_over(self, reason: str) -> None: ...
 
     def session_closed(self, session: Session) -> None: ...
+
+    def session_retired(self, session: Session) -> None:
+        """`session` was replaced by a newer connection and reads nothing more."""
 
     def next_timer(self) -> float:
         return math.inf
@@ -248,6 +254,7 @@ class Link:
         self.handovers += 1
         if old is not None:
             old.retire()
+            self.session_retired(old)
         logger.info("ws {}: moved to a new connection ({}); the old one is closed", self.name, reason)
         self.handed_over(reason)
         if not self.up:

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.protocol import State
 
 from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.throttle import backoff_delay
 from hedge_strategy.exchange.ws_budget import Priority
+from hedge_strategy.exchange.ws_tx import TX_ANSWER_TYPES
 
 if TYPE_CHECKING:
     from hedge_strategy.exchange.ws_link import Link
@@ -166,6 +168,18 @@ class Session:
     def attempts(self, key: str) -> int:
         return self._attempts.get(key, 0)
 
+    @property
+    def writable(self) -> bool:
+        """Open, and not replaced by a newer connection: a frame sent now is written to the socket."""
+        return not self.retired and self.ws is not None and self.ws.protocol.state is State.OPEN
+
+    async def send_unmetered(self, text: str) -> None:
+        """Write one frame now, outside the message budget and its queue: only for what the venue does not
+        count (transactions, ws_tx.py). Raises ConnectionClosed when the connection is closing."""
+        assert self.ws is not None
+        await self.ws.send(text)
+        self.sent_at = time.monotonic()
+
     # --- the loop -------------------------------------------------------------------------------------
 
     def _tick(self) -> None:
@@ -277,6 +291,8 @@ class Session:
             self._keepalive({"type": "pong"})
         elif kind == "shutdown":
             self.link.on_shutdown(self, parsing.shutdown_delay_s(frame))
+        elif kind in TX_ANSWER_TYPES:
+            self.link.on_tx_answer(self, frame)
         elif isinstance(kind, str):
             stage, _, family = kind.partition("/")
             if stage not in ("subscribed", "update") or not family:

@@ -1,13 +1,16 @@
 """One IOC chase, shared by B's hedge and `hedgectl clear`'s close of a position.
 
-Each attempt reads the touch, prices the IOC (`hedge_strategy.chase`: attempt 1 at the touch, each next one
-wider by an equal share of `max_slippage_bps` in whole ticks, at least one tick, never beyond the cap from the
-first attempt's touch), decides reduce-only, sends it through the executor and waits for its end with every
-fill. It stops when the size is filled; when the attempts run out; on a refusal retrying cannot fix (clear,
-whose second round is for that: on any refusal); on an end another attempt would repeat (`chase.end_repeats`:
-margin); when an attempt is left unresolved (never a new attempt while an earlier one may still fill); and,
-for clear, when the side to take is empty (B waits that out, at the cost of the attempt). A chase can continue
-one a previous process started (a `Chase` holding its orders): numbering, first touch and cap go on from them.
+Each attempt reads the touch, prices the IOC (`hedge_strategy.chase`: attempt 1 at the touch plus room for
+the taker speed bump, the market's recent move over one bump as the adapter measures it from its book stream;
+each next one wider by an equal share of what is left of `max_slippage_bps` in whole ticks, at least one tick,
+never beyond the cap from the first attempt's touch), decides reduce-only, sends it through the executor and
+waits for its end with every fill. It stops when the size is filled; when the attempts run out; on a refusal
+retrying cannot fix (clear, whose second round is for that: on any refusal); on an end another attempt would
+repeat (`chase.end_repeats`: margin); when an attempt is left unresolved (never a new attempt while an earlier
+one may still fill); and, for clear, when the side to take is empty (B waits that out, at the cost of the
+attempt). A chase can continue one a previous process started (a `Chase` holding its orders, with
+`first_limit` = attempt 1's limit): numbering and cap go on from them, the cap from the touch that limit can
+have come from at worst (`chase.resumed_first_touch`: that touch is not journaled).
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ class Chase:
 
     size: Decimal
     attempts: list[JournalOrder] = field(default_factory=list)
-    first_touch: Decimal | None = None
+    first_touch: Decimal | None = None  # what the cap counts from: set by the first attempt priced here
+    room_ticks: int = 0  # attempt 1's room beyond the touch (`chase.first_attempt_room`), kept for the chase
+    first_limit: Decimal | None = None  # a resumed chase: attempt 1's limit, whose touch is not journaled
     sent_ms: int | None = None  # when its first order was sent
     failure: str | None = None
     code: int | str | None = None  # the venue's code of a refusal, else no_liquidity, unresolved, not_filled,
@@ -111,9 +116,9 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         await plan.no_touch_wait(NO_TOUCH_WAIT_S)
         return None
     if chase.first_touch is None:
-        chase.first_touch = touch
+        chase.first_touch, chase.room_ticks = _anchor(orders, plan, chase, touch)
     price = pricing.attempt_price(side, touch, attempt, chase.first_touch, plan.max_slippage_bps, market.tick,
-                                  plan.retry_times)
+                                  plan.retry_times, chase.room_ticks)
     reduce_only = plan.always_reduce_only or pricing.is_reduce_only(side, orders.held(market.market_id), size)
     spec = OrderSpec(plan.coid_for(attempt), plan.intent, market, side, size, price, OrderKind.IOC,
                      reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt)
@@ -126,8 +131,9 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         return sent.order
     if chase.sent_ms is None:
         chase.sent_ms = sent.sent_us // 1000
-        logger.info("{} for {}: sent_us={} seen_us={} tx {} ({})", what, plan.target, sent.sent_us,
-                    plan.seen_us or "-", (sent.result.tx_hash or "-")[:16], sent.result.status.value)
+        logger.info("{} for {}: sent_us={} seen_us={} tx {} ({}); {} tick(s) beyond the touch {}", what,
+                    plan.target, sent.sent_us, plan.seen_us or "-", (sent.result.tx_hash or "-")[:16],
+                    sent.result.status.value, chase.room_ticks, touch)
     if sent.status is SendStatus.REJECTED:
         logger.warning("{} → rejected ({})", what, sent.detail)
         if not sent.result.worth_retrying:
@@ -143,3 +149,13 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
     if pricing.end_repeats(done.end_reason):
         chase.stop(f"ended {done.end_reason} (retrying cannot fix it)", str(done.end_reason))
     return done
+
+
+def _anchor(orders: OrderExecutor, plan: ChasePlan, chase: Chase, touch: Decimal) -> tuple[Decimal, int]:
+    """(first touch, room in ticks): this touch and the market's recent move over one taker speed bump for a
+    new chase; for a resumed one, the touch its attempt 1's limit can have come from at worst, and no room."""
+    tick = plan.market.tick
+    if chase.first_limit is not None:
+        return pricing.resumed_first_touch(plan.side, chase.first_limit, plan.max_slippage_bps, tick), 0
+    moved = orders.account.taker_move_ticks(plan.market, pricing.MOVE_SHARE)
+    return touch, pricing.first_attempt_room(touch, moved, plan.max_slippage_bps, tick)

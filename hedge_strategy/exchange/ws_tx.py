@@ -1,0 +1,143 @@
+"""Transactions over the account's WebSocket (`jsonapi/sendtx`), on the connection that carries the fills.
+
+Why: the socket is open already, so a transaction costs one frame each way, where an HTTP sendTx costs a
+request through the SDK and its connection pool (measured: bench/README.md, "hedge latency").
+
+Frames. Sent: `{"type":"jsonapi/sendtx","data":{"tx_type":14,"tx_info":"<the signer's JSON>","id":"<ours>"}}`
+(the venue's websocket reference, lighter-sdk.md 5.1). Answers: accepted `{"code":200,"id":"<ours>",
+"predicted_execution_time_ms":..,"tx_hash":"..","type":"jsonapi/sendtx"}`, the `id` echoed back (verified:
+tests/wire/ws/sendtx/ccxt_ack-2026-08.jsonl); refused `{"type":"jsonapi/sendtx","code":21727,"message":".."}`
+(NautilusTrader's test frames, constructed; they carry no `id`, so an answer without one is expected
+[inferred]). An answer is the body an HTTP sendTx answers, and the sender classifies it the same way
+(`sender.classify_answer`).
+
+Matching: an answer goes to the request with its `id`; one without an `id` to the oldest request still
+waiting on that connection (the venue answering one connection's messages in order [inferred]). A request
+given up on (timed out, cancelled) keeps its place in that order until its answer comes or the connection
+ends, so a late answer is never taken for a newer request's.
+
+What `send_tx` ends with:
+- the answer (a dict);
+- `TxNotSent`: nothing was written (no connection up, or the one we have is closing). Nothing reached the
+  venue: the sender posts the same signed transaction over HTTP instead;
+- `TxNoAnswer`: the frame was written (or may have been) but no answer came within the timeout, or the
+  connection ended first. The order may exist: UNKNOWN, exactly like an HTTP timeout.
+
+Budgets: a transaction is not charged to the message budget (ws_budget.py): the venue's 200 messages a minute
+exclude sendTx (docs). The sender still charges it to the account's request throttle, as on HTTP: the sim
+counts it against the account's sendTx limit, as the venue's docs count sendTx per account [inferred for the
+socket].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from hedge_strategy.exchange.ws_link import Link
+    from hedge_strategy.exchange.ws_session import Session
+
+SENDTX = "jsonapi/sendtx"
+TX_ANSWER_TYPES = frozenset({SENDTX, "jsonapi/sendtxbatch"})
+
+
+class TxNotSent(Exception):
+    """Nothing was written to the socket: the transaction may be sent another way."""
+
+
+class TxNoAnswer(Exception):
+    """The transaction was (or may have been) written, and no answer came: the order may exist."""
+
+
+@dataclass
+class _Waiting:
+    request_id: str
+    session: Session
+    answer: asyncio.Future[dict[str, Any]]
+    given_up: bool = False
+
+
+class WsTransactions:
+    """Sends transactions on a link's current connection and pairs the answers with them."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self._waiting: dict[int, deque[_Waiting]] = {}  # connection serial -> requests in sending order
+        self._ids = itertools.count(time.time_ns() // 1000)  # unique across reconnects and restarts
+        self.sent = 0
+        self.unanswered = 0  # given up on: timed out, cancelled, or their connection ended
+
+    def _session(self) -> Session | None:
+        """The connection to send on: the link's current one, up and writable; None when there is none."""
+        session = self._link.current
+        return session if self._link.up and session is not None and session.writable else None
+
+    async def send_tx(self, tx_type: int, tx_info: str, timeout_s: float) -> dict[str, Any]:
+        """Send one signed transaction and wait for its answer (module docstring: the three endings)."""
+        session = self._session()
+        if session is None:
+            raise TxNotSent("no WebSocket connection up")
+        request_id = str(next(self._ids))
+        frame = {"type": SENDTX, "data": {"tx_type": tx_type, "tx_info": tx_info, "id": request_id}}
+        waiting = _Waiting(request_id, session, asyncio.get_running_loop().create_future())
+        # Registered before the write: the answer can come while the write still waits for the socket.
+        self._waiting.setdefault(session.serial, deque()).append(waiting)
+        try:
+            try:
+                await session.send_unmetered(json.dumps(frame, separators=(",", ":")))
+            except Exception as exc:  # the frame may be partly written: the venue may have it
+                raise TxNoAnswer(f"the connection failed while sending ({exc!r})") from exc
+            self.sent += 1
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await asyncio.shield(waiting.answer)
+            except TimeoutError:
+                raise TxNoAnswer(f"no answer within {timeout_s:g} s") from None
+        finally:
+            if not waiting.answer.done() or waiting.answer.exception() is not None:
+                waiting.given_up = True
+                self.unanswered += 1
+
+    def answer(self, session: Session, frame: dict[str, Any]) -> None:
+        """An answer frame read on `session`: to the request it answers (module docstring: matching)."""
+        queue = self._waiting.get(session.serial)
+        request_id = frame.get("id")
+        waiting = None
+        if queue:
+            if request_id is None:
+                waiting = queue[0]
+            else:
+                waiting = next((w for w in queue if w.request_id == str(request_id)), None)
+        if waiting is None or queue is None:
+            logger.warning("ws {}: a transaction answer for no request of ours (id {}, code {}); ignored",
+                           session.name, request_id, frame.get("code"))
+            return
+        queue.remove(waiting)
+        if waiting.given_up:
+            logger.info("ws {}: late answer to a transaction given up on (code {} {}); its order is resolved "
+                        "by client order index", session.name, frame.get("code"), frame.get("message", ""))
+            return
+        if not waiting.answer.done():
+            waiting.answer.set_result(frame)
+
+    def connection_ended(self, session: Session, why: str) -> None:
+        """`session` will read nothing more: every request still waiting on it gets no answer."""
+        for waiting in self._waiting.pop(session.serial, ()):
+            if not waiting.answer.done():
+                waiting.answer.set_exception(TxNoAnswer(f"the connection ended before the answer ({why})"))
+                waiting.answer.exception()  # retrieved: a request nobody awaits any more logs nothing
+
+    def close(self) -> None:
+        for serial in list(self._waiting):
+            for waiting in self._waiting.pop(serial):
+                if not waiting.answer.done():
+                    waiting.answer.set_exception(TxNoAnswer("the stream was closed before the answer"))
+                    waiting.answer.exception()

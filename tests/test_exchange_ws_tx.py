@@ -1,0 +1,171 @@
+"""Unit tests: pairing `jsonapi/sendtx` answers with their requests (ws_tx.py); the sender on the socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, cast
+
+import pytest
+
+from hedge_strategy.exchange.sender import SendStatus, TxSender, classify_answer
+from hedge_strategy.exchange.throttle import RequestThrottle
+from hedge_strategy.exchange.ws_link import Link
+from hedge_strategy.exchange.ws_session import Session
+from hedge_strategy.exchange.ws_tx import TxNoAnswer, TxNotSent, WsTransactions
+from tests.fixtures import wire
+
+
+class FakeSession:
+    def __init__(self, serial: int = 1) -> None:
+        self.serial = serial
+        self.name = f"account #{serial}"
+        self.writable = True
+        self.frames: list[dict[str, Any]] = []
+        self.written = asyncio.Event()
+
+    async def send_unmetered(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+        self.written.set()
+
+    def last_id(self) -> str:
+        return str(self.frames[-1]["data"]["id"])
+
+
+class FakeLink:
+    def __init__(self, session: FakeSession | None) -> None:
+        self.current = session
+        self.up = session is not None
+
+
+def channel(session: FakeSession | None) -> WsTransactions:
+    return WsTransactions(cast(Link, FakeLink(session)))
+
+
+async def sent(session: FakeSession, transactions: WsTransactions, timeout_s: float = 5.0
+               ) -> asyncio.Future[dict[str, Any]]:
+    """Start a send and return once its frame is written."""
+    session.written.clear()
+    task = asyncio.ensure_future(transactions.send_tx(14, '{"Nonce":1}', timeout_s))
+    await session.written.wait()
+    return task
+
+
+async def test_the_frame_carries_the_transaction_and_an_id_and_the_answer_with_it_returns() -> None:
+    session = FakeSession()
+    transactions = channel(session)
+    pending = await sent(session, transactions)
+    frame = session.frames[0]
+    assert frame["type"] == "jsonapi/sendtx"
+    assert frame["data"]["tx_type"] == 14 and frame["data"]["tx_info"] == '{"Nonce":1}'
+    answer = {"code": 200, "id": session.last_id(), "tx_hash": "ab", "type": "jsonapi/sendtx"}
+    transactions.answer(cast(Session, session), answer)
+    assert await pending == answer
+    assert transactions.sent == 1 and transactions.unanswered == 0
+
+
+async def test_answers_without_an_id_go_to_the_oldest_request_waiting() -> None:
+    session = FakeSession()
+    transactions = channel(session)
+    first = await sent(session, transactions)
+    second = await sent(session, transactions)
+    for record in wire.records(kind="ws", name="sendtx"):  # the corpus's refusals carry no id
+        if "id" not in record.payload:
+            transactions.answer(cast(Session, session), dict(record.payload))
+            break
+    assert (await first)["code"] != 200 and not second.done()
+    transactions.answer(cast(Session, session), {"code": 200, "id": session.last_id(), "type": "x"})
+    assert (await second)["code"] == 200
+
+
+async def test_a_late_answer_is_never_taken_for_a_newer_request() -> None:
+    session = FakeSession()
+    transactions = channel(session)
+    timed_out = await sent(session, transactions, timeout_s=0.05)
+    with pytest.raises(TxNoAnswer):
+        await timed_out
+    assert transactions.unanswered == 1
+    newer = await sent(session, transactions)
+    transactions.answer(cast(Session, session), {"code": 200, "type": "jsonapi/sendtx"})  # the late one's
+    assert not newer.done()
+    transactions.answer(cast(Session, session), {"code": 21104, "message": "invalid nonce"})
+    assert (await newer)["code"] == 21104
+
+
+async def test_no_connection_sends_nothing_and_an_ended_one_leaves_no_answer() -> None:
+    with pytest.raises(TxNotSent):
+        await channel(None).send_tx(14, "{}", 1.0)
+    closing = FakeSession()
+    closing.writable = False
+    with pytest.raises(TxNotSent):
+        await channel(closing).send_tx(14, "{}", 1.0)
+    session = FakeSession()
+    transactions = channel(session)
+    pending = await sent(session, transactions)
+    transactions.answer(cast(Session, FakeSession(serial=2)), {"code": 200})  # another connection's: not ours
+    assert not pending.done()
+    transactions.connection_ended(cast(Session, session), "connection closed")
+    with pytest.raises(TxNoAnswer, match="connection ended"):
+        await pending
+
+
+def test_every_corpus_answer_classifies_like_an_http_answer() -> None:
+    answers = wire.records(kind="ws", name="sendtx")
+    assert answers
+    for record in answers:
+        result = classify_answer(dict(record.payload), "signed")
+        if record.payload["code"] == 200:
+            assert result.status is SendStatus.ACCEPTED and result.tx_hash == record.payload["tx_hash"]
+        else:
+            assert result.status is SendStatus.REJECTED and result.code == record.payload["code"]
+
+
+class ScriptedSocket:
+    """The sender's view of the socket: answers in order, then raises what it is given."""
+
+    def __init__(self, *answers: dict[str, Any] | Exception) -> None:
+        self.answers = list(answers)
+        self.sent = 0
+
+    async def send_tx(self, tx_type: int, tx_info: str, timeout_s: float) -> dict[str, Any]:
+        self.sent += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class NoHttp:
+    async def send_tx(self, **_: Any) -> Any:
+        raise AssertionError("posted over HTTP")
+
+
+def sender(socket: ScriptedSocket) -> TxSender:
+    tx_sender = TxSender(account_index=1, api_key_index=3, tx_api=cast(Any, NoHttp()),
+                         throttle=RequestThrottle("premium"), request_timeout_s=1.0)
+    tx_sender.use_websocket(cast(WsTransactions, socket))
+    tx_sender._next_nonce = 7
+    return tx_sender
+
+
+def signed(nonce: int) -> tuple[int, str, str, None]:
+    return 14, json.dumps({"Nonce": nonce}), f"hash{nonce}", None
+
+
+async def test_the_sender_waits_out_a_rate_limit_answer_and_resends_the_same_transaction() -> None:
+    socket = ScriptedSocket({"code": 23000, "message": "too many requests"}, {"code": 200, "tx_hash": "h"})
+    tx_sender = sender(socket)
+    result = await tx_sender.send("create", signed)
+    assert result.accepted and socket.sent == 2
+    assert tx_sender.next_nonce == 8 and tx_sender.resyncs == 0
+
+
+async def test_the_sender_keeps_its_three_outcomes_on_the_socket() -> None:
+    socket = ScriptedSocket({"code": 21130, "message": "not enough margin"}, TxNoAnswer("no answer"))
+    tx_sender = sender(socket)
+    refused = await tx_sender.send("create", signed)
+    assert refused.status is SendStatus.REJECTED and not refused.worth_retrying
+    assert tx_sender.next_nonce == 7  # refused: the nonce was not consumed
+    lost = await tx_sender.send("create", signed)
+    assert lost.status is SendStatus.UNKNOWN and lost.tx_hash == "hash7"
+    assert tx_sender.next_nonce is None  # resynced from the exchange before the next send
