@@ -159,9 +159,10 @@ class ExchangeConfig:
     ws_url: url("ws", "wss")  # WebSocket URL
     chain_id: integer(ge=1) = 304  # 304 mainnet, 300 testnet
     tier: choice(*TIERS) = "premium"  # sets the client-side rate limit
+    shared_budget: Flag = False  # A and B take from one rate-limit budget, kept in Redis
     request_timeout_s: Seconds = 10
     unknown_order_grace_s: SecondsOrZero = 10
-    reconcile_interval_s: Seconds = 30
+    reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
     ws_heartbeat_timeout_s: Seconds = 20
     ws_backoff_min_s: Seconds = 0.25
     ws_backoff_max_s: Seconds = 30
@@ -294,7 +295,7 @@ class AlertsConfig:
     max_per_minute: integer(ge=1) = 10
     timeout_s: Seconds = 5
     exposure_grace_s: SecondsOrZero = 30
-    exposure_check_interval_s: Seconds = 10
+    exposure_check_interval_s: Seconds | None = None  # None: from exchange.tier's budget (throttle.py)
 
 
 @record

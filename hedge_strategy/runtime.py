@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.bus import Bus
 from hedge_strategy.config import Config
 from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
+from hedge_strategy.exchange.throttle import reconcile_interval_s
 from hedge_strategy.execution import (
     FillCallback,
     Journal,
@@ -105,7 +106,11 @@ class Runtime:
         reconciler = self.orders.reconciler
         await self.orders.tracker.start()
         await self._reconcile_until_complete()
-        self.spawn(reconciler.run(self.config.exchange.reconcile_interval_s), f"reconcile-{self.role}")
+        ex = self.config.exchange
+        interval_s = ex.reconcile_interval_s or reconcile_interval_s(ex.tier, ex.shared_budget)
+        logger.info("{} reconciles with the exchange every {:g} s{}", self.name, interval_s,
+                    "" if ex.reconcile_interval_s else f" (from the {ex.tier} tier's budget)")
+        self.spawn(reconciler.run(interval_s), f"reconcile-{self.role}")
         if self.metrics.enabled:
             self.spawn(self.metrics.follow(reconciler, self.account), f"metrics-{self.role}")
             self.spawn(self._sync_rate_limit_backoffs(), f"metrics-backoffs-{self.role}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
@@ -40,3 +41,18 @@ async def test_market_flow_full_cycles_end_flat(ab_factory: ABFactory) -> None:
     assert not ab.events.matching("a", "pause_set")
     assert not ab.events.matching("a", "hedge_unconfirmed")
     assert await ab.bus.get_pause() is None
+
+
+async def test_a_and_b_on_one_shared_budget_hedge_as_usual(ab_factory: ABFactory) -> None:
+    ab = await ab_factory()
+    ab.config = replace(ab.config, exchange=replace(ab.config.exchange, shared_budget=True))
+    budget_key = ab.bus.keys.budget("rest")
+    await ab.start_b()
+    await ab.start_a()
+    await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0002"), reduce_only=False)
+    await ab.fill_a("sell")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled")
+    assert await ab.position(A_ACCOUNT) + await ab.position(B_ACCOUNT) == 0
+    # Both processes took their REST reads and sends from the one budget in Redis, below its capacity.
+    tokens = await ab.bus.redis.hget(budget_key, "tokens")
+    assert tokens is not None and float(tokens) < 24_000 / 6

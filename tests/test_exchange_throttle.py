@@ -5,7 +5,14 @@ import random
 
 import pytest
 
-from hedge_strategy.exchange.throttle import RequestThrottle, TokenBucket, backoff_delay
+from hedge_strategy.exchange.throttle import (
+    RequestThrottle,
+    TokenBucket,
+    backoff_delay,
+    exposure_check_interval_s,
+    local_bucket,
+    reconcile_interval_s,
+)
 from tests.fixtures.common import FakeClock
 
 
@@ -36,10 +43,12 @@ def test_bucket_rejects_requests_larger_than_capacity() -> None:
 def test_standard_tier_stays_under_sixty_per_rolling_minute() -> None:
     clock = FakeClock(0.0)
     throttle = RequestThrottle("standard", clock=clock)
+    bucket = throttle.budget
+    assert isinstance(bucket, TokenBucket)  # the account's own, when no shared budget is given
     granted: list[float] = []
     # Greedy client: asks every 10 ms for 3 minutes.
     while clock.now < 180:
-        if throttle.bucket.try_take(throttle.weight("sendTx")) == 0:
+        if bucket.try_take(throttle.weight("sendTx")) == 0:
             granted.append(clock.now)
         clock.now += 0.01
     for i, start in enumerate(granted):
@@ -70,3 +79,23 @@ def test_backoff_full_jitter_bounds() -> None:
         delay = backoff_delay(attempt, 0.25, 30, rng)
         assert 0.25 <= delay <= min(30, 0.25 * 2**attempt)
     assert max(backoff_delay(20, 0.25, 30, rng) for _ in range(200)) > 15
+
+
+def test_half_a_budget_is_half_of_each_rolling_minute() -> None:
+    whole, half = local_bucket("standard"), local_bucket("standard", share=0.5)
+    assert whole.capacity + 60 * whole.refill_per_s == pytest.approx(60)
+    assert half.capacity + 60 * half.refill_per_s == pytest.approx(30)
+    premium = local_bucket("premium", share=0.5)
+    assert premium.capacity + 60 * premium.refill_per_s == pytest.approx(12_000)
+
+
+def test_cross_checks_take_their_pace_from_the_tier_budget() -> None:
+    # Premium keeps the intervals shipped before the tiers were measured; a Standard account spends at most an
+    # eighth of its 60 requests on reconciliation (4 reads a run) and a twelfth on the watchdog's read of B.
+    assert reconcile_interval_s("premium") == 30
+    assert exposure_check_interval_s("premium") == 10
+    assert reconcile_interval_s("standard") == pytest.approx(32)
+    assert exposure_check_interval_s("standard") == pytest.approx(12)
+    # One budget for A and B: each account's checks get half as much of it.
+    assert reconcile_interval_s("standard", shared=True) == pytest.approx(64)
+    assert exposure_check_interval_s("standard", shared=True) == pytest.approx(24)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -171,3 +172,17 @@ def test_from_config_takes_the_flat_tolerance_and_the_alerts_grace() -> None:
     watchdog = ExposureWatchdog.from_config(config, Reader(), alerter=None, metrics=None)
     assert watchdog.tolerance == config.strategy.flat_tolerance == TOLERANCE
     assert (watchdog.grace_s, watchdog.interval_s, watchdog.market) == (30.0, 10.0, "BTC")
+
+
+def test_from_config_paces_its_reads_by_the_tier_unless_told() -> None:
+    shipped = load_config(SHIPPED)
+    assert shipped.alerts.exposure_check_interval_s is None  # the shipped file leaves it to the tier
+
+    def interval(tier: str, shared: bool, told: float | None = None) -> float:
+        config = replace(shipped, exchange=replace(shipped.exchange, tier=tier, shared_budget=shared),
+                         alerts=replace(shipped.alerts, exposure_check_interval_s=told))
+        return ExposureWatchdog.from_config(config, Reader(), alerter=None, metrics=None).interval_s
+
+    assert interval("standard", shared=False) == 12.0  # a twelfth of 60 requests a minute
+    assert interval("standard", shared=True) == 24.0  # half of that when A and B share the budget
+    assert interval("standard", shared=True, told=3) == 3.0

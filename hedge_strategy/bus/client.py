@@ -11,6 +11,7 @@ Keys and channels (`P` = `hedge:{pair}`):
 | `P:heartbeat:{role}` | string, TTL | a process is alive (JSON: role, ts_ms and what it reported) |
 | `P:pause` | string | pause state of A (reason, by, since_ms); no TTL, survives restarts |
 | `P:hold_b` | string | hold of B (same shape): B reads no new request while it is set |
+| `P:budget:{name}` | hash, TTL | a rate-limit budget A and B share (`budget.py`, `exchange.shared_budget`) |
 | `P:epoch` | string | A's marker, written once, never deleted: gone means Redis lost its data (`audit`) |
 | `P:account_a_filled` | channel | every request, as published (wake-up, `redis-cli subscribe`) |
 | `P:account_b_filled` | channel | every filled outcome |
@@ -91,6 +92,9 @@ class BusKeys:
 
     def stopped(self, role: str) -> str:
         return f"{self.prefix}:stopped:{role}"
+
+    def budget(self, name: str) -> str:
+        return f"{self.prefix}:budget:{name}"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
-from hedge_strategy.exchange.throttle import RequestThrottle
+from hedge_strategy.exchange.throttle import RateBudget, RequestThrottle
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
@@ -47,7 +47,7 @@ class LighterAccount:
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
-                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE) -> None:
+                 ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -64,7 +64,9 @@ class LighterAccount:
         # The stream's share of the venue's 200 WebSocket messages a minute per IP (ws_budget.py); tests whose
         # simulator pings many times a second raise it.
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
-        self.throttle = RequestThrottle(tier)
+        # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
+        # built by the caller: this module knows no Redis), else from the account's own token bucket.
+        self.throttle = RequestThrottle(tier, budget=budget)
         self._markets: dict[str, MarketInfo] = {}
         self._markets_by_id: dict[int, MarketInfo] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []

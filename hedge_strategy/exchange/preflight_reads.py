@@ -35,7 +35,7 @@ from hedge_strategy.exchange.adapter import LighterAccount
 from hedge_strategy.exchange.events import OrderUpdate, PositionSnapshot
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.rest import TRANSPORT_ERRORS
-from hedge_strategy.exchange.throttle import PREMIUM_WEIGHT_PER_MINUTE, STANDARD_PER_MINUTE, RequestThrottle
+from hedge_strategy.exchange.throttle import RequestThrottle
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 STATUS_ENDPOINT = "status"  # `GET /` has no last path segment; named after the SDK's RootApi.status
@@ -99,7 +99,7 @@ class CountingThrottle(RequestThrottle):
     @property
     def budget_per_minute(self) -> int:
         """Standard: requests per minute (unweighted); premium: weight per minute."""
-        return STANDARD_PER_MINUTE if self.tier == "standard" else PREMIUM_WEIGHT_PER_MINUTE
+        return self.per_minute
 
     @property
     def used(self) -> int:

@@ -4,6 +4,16 @@ Lighter counts requests over a rolling minute: standard accounts 60 unweighted r
 24,000 weight (sendTx/nextNonce 6, apikeys 150, accountInactiveOrders 100, trades 600, most others 300).
 A token bucket of capacity C refilling at r per second lets through at most C + 60 r in any 60 s window, so
 C + 60 r is set to the limit: bursts of C are allowed, and the rolling window can never be exceeded.
+
+Where the tokens come from is a `RateBudget`: by default this process's own `TokenBucket`. Limits apply per IP
+and per L1 address, and two sub-accounts of one L1 address may share them (lighter-venue.md, from the venue's
+documentation; not verified from captured traffic), so A and B can be given one budget kept in Redis instead
+(`exchange.shared_budget`; the implementation is `hedge_strategy.bus.budget.SharedBudget`, since Redis lives
+in `bus/`): the throttle only calls `take`.
+
+The periodic REST cross-checks (reconciliation, the exposure watchdog's read of B) take their default pace
+from the same budget (`reconcile_interval_s`, `exposure_check_interval_s`), so a Standard account's 60
+requests a minute are not spent on them.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 STANDARD_PER_MINUTE = 60
 PREMIUM_WEIGHT_PER_MINUTE = 24_000
@@ -75,16 +86,45 @@ class TokenBucket:
         return self._tokens
 
 
-class RequestThrottle:
-    """One per account: turns endpoint names into weights for the account's tier."""
+class RateBudget(Protocol):
+    """Where a throttle takes its tokens: `TokenBucket` (this process alone) or a budget shared with the
+    other account of the pair (`hedge_strategy.bus.budget.SharedBudget`)."""
 
-    def __init__(self, tier: str, clock: Callable[[], float] = time.monotonic) -> None:
-        if tier not in ("standard", "premium"):
-            raise ValueError(f"unknown account tier {tier!r} (standard | premium)")
+    async def take(self, amount: float) -> float:
+        """Wait until `amount` may go out and take it; returns the seconds waited."""
+        ...
+
+
+def budget_per_minute(tier: str) -> int:
+    """The venue's per-minute budget of `tier`: requests (standard) or weight (premium)."""
+    if tier not in ("standard", "premium"):
+        raise ValueError(f"unknown account tier {tier!r} (standard | premium)")
+    return STANDARD_PER_MINUTE if tier == "standard" else PREMIUM_WEIGHT_PER_MINUTE
+
+
+def bucket_shape(tier: str, share: float = 1.0) -> tuple[float, float]:
+    """(capacity, refill per second) of a bucket holding `share` of `tier`'s budget: capacity + 60 x refill
+    is the share of the per-minute budget, so no rolling minute can see more."""
+    budget = budget_per_minute(tier) * share
+    capacity = budget * BURST_FRACTION
+    return capacity, (budget - capacity) / 60.0
+
+
+def local_bucket(tier: str, share: float = 1.0, clock: Callable[[], float] = time.monotonic) -> TokenBucket:
+    """This process's own bucket for `share` of `tier`'s budget."""
+    capacity, refill_per_s = bucket_shape(tier, share)
+    return TokenBucket(capacity, refill_per_s, clock)
+
+
+class RequestThrottle:
+    """One per account: turns endpoint names into weights for the account's tier and takes them from its
+    budget (its own token bucket unless `budget` is given)."""
+
+    def __init__(self, tier: str, clock: Callable[[], float] = time.monotonic,
+                 budget: RateBudget | None = None) -> None:
+        self.per_minute = budget_per_minute(tier)  # refuses an unknown tier
         self.tier = tier
-        budget = STANDARD_PER_MINUTE if tier == "standard" else PREMIUM_WEIGHT_PER_MINUTE
-        capacity = budget * BURST_FRACTION
-        self.bucket = TokenBucket(capacity, (budget - capacity) / 60.0, clock)
+        self.budget: RateBudget = budget if budget is not None else local_bucket(tier, clock=clock)
 
     def weight(self, endpoint: str) -> int:
         if self.tier == "standard":
@@ -92,7 +132,40 @@ class RequestThrottle:
         return PREMIUM_WEIGHTS.get(endpoint, PREMIUM_DEFAULT_WEIGHT)
 
     async def acquire(self, endpoint: str) -> float:
-        return await self.bucket.take(self.weight(endpoint))
+        return await self.budget.take(self.weight(endpoint))
+
+
+# The periodic cross-checks' default pace: the longer of the interval shipped before the tiers were
+# measured (premium keeps it) and the interval that holds the check to its share of the tier's budget. Shares
+# of one account's budget; a budget shared by A and B gives each account half of it.
+RECONCILE_SHARE = 1 / 8
+RECONCILE_MIN_INTERVAL_S = 30.0
+# What one periodic run of execution/reconcile.py reads: positions, open orders, orders looked up by client
+# order index (when some are unresolved), trades since the watermark.
+RECONCILE_READS = ("account", "accountActiveOrders", "accountOrders", "trades")
+EXPOSURE_CHECK_SHARE = 1 / 12
+EXPOSURE_CHECK_MIN_INTERVAL_S = 10.0
+EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position
+
+
+def cross_check_interval_s(tier: str, reads: tuple[str, ...], share: float, floor_s: float,
+                           shared: bool = False) -> float:
+    """Seconds between runs of a check making `reads`, so that it uses at most `share` of the budget."""
+    throttle = RequestThrottle(tier)
+    cost = sum(throttle.weight(endpoint) for endpoint in reads)
+    allowed_per_minute = budget_per_minute(tier) * share / (2 if shared else 1)
+    return max(floor_s, 60.0 * cost / allowed_per_minute)
+
+
+def reconcile_interval_s(tier: str, shared: bool = False) -> float:
+    """Default period of the reconciliation (standard 32 s, 64 s on a shared budget; premium 30 s)."""
+    return cross_check_interval_s(tier, RECONCILE_READS, RECONCILE_SHARE, RECONCILE_MIN_INTERVAL_S, shared)
+
+
+def exposure_check_interval_s(tier: str, shared: bool = False) -> float:
+    """Default period of the watchdog's read (standard 12 s, 24 s on a shared budget; premium 10 s)."""
+    return cross_check_interval_s(tier, EXPOSURE_CHECK_READS, EXPOSURE_CHECK_SHARE,
+                                  EXPOSURE_CHECK_MIN_INTERVAL_S, shared)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:

@@ -8,8 +8,10 @@ import asyncio
 from pathlib import Path
 from typing import TypeVar
 
+from hedge_strategy.bus import shared_budget
 from hedge_strategy.config import Config, ConfigError, load_secret
 from hedge_strategy.exchange import LighterAccount
+from hedge_strategy.exchange.throttle import RateBudget
 from hedge_strategy.execution.journal import Journal
 from hedge_strategy.execution.orders import OrderExecutor
 from hedge_strategy.execution.reconcile import Reconciler
@@ -20,14 +22,16 @@ AccountT = TypeVar("AccountT", bound=LighterAccount)
 
 
 def new_account(config: Config, role: str, secret: str,
-                account_class: type[AccountT] = LighterAccount) -> AccountT:  # type: ignore[assignment]
-    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one)."""
+                account_class: type[AccountT] = LighterAccount,  # type: ignore[assignment]
+                budget: RateBudget | None = None) -> AccountT:
+    """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one;
+    `budget`: the REST budget shared with the pair's other account, `bus.shared_budget`)."""
     ref, ex = config.accounts[role], config.exchange
     return account_class(
         url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
-        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s,
+        ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
     )
 
 
@@ -48,7 +52,9 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
     exchange does not list it); `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
     missing secret, anything else when the exchange fails (the account is closed then).
     """
-    account = new_account(config, role, load_secret(config, role))
+    secret = load_secret(config, role)
+    budget = shared_budget(config)  # None unless `exchange.shared_budget`; closed with the executor
+    account = new_account(config, role, secret, budget=budget)
     queue = account.subscribe()  # before start: the first snapshot's events are kept
     try:
         starting = account.start(book_symbols=[market] if market else [])
@@ -60,6 +66,8 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
         journal = await Journal.open(journal_file, account.account_index)
     except BaseException:
         await account.close()
+        if budget is not None:
+            await budget.aclose()
         raise
     tracker = OrderTracker(journal, queue, on_fill=on_fill)
     ex = config.exchange
@@ -67,4 +75,5 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
     return OrderExecutor(account, journal, tracker, reconciler, name=name,
                          events=events or RoleEvents(NO_EVENTS, role),
                          metrics=metrics or HedgeMetrics(config.pair, role, enabled=False),
-                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s)
+                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s,
+                         shared_budget=budget)

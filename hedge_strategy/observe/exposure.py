@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
+from hedge_strategy.exchange.throttle import exposure_check_interval_s
 from hedge_strategy.observe.alerts import AlertKind
 
 if TYPE_CHECKING:
@@ -71,9 +72,12 @@ class ExposureWatchdog:
     @classmethod
     def from_config(cls, config: Config, read_net: Callable[[], Awaitable[Decimal]], alerter: Alerter | None,
                     metrics: HedgeMetrics | None) -> ExposureWatchdog:
-        """The watchdog of `config`: tolerance `strategy.flat_tolerance`, grace and cadence from `alerts`."""
+        """The watchdog of `config`: tolerance `strategy.flat_tolerance`, grace and cadence from `alerts`; the
+        cadence left unset follows the tier's budget (each read of B's position costs a request of it)."""
+        interval_s = config.alerts.exposure_check_interval_s or exposure_check_interval_s(
+            config.exchange.tier, config.exchange.shared_budget)
         return cls(read_net, config.strategy.flat_tolerance, config.alerts.exposure_grace_s, alerter, metrics,
-                   interval_s=config.alerts.exposure_check_interval_s, market=config.strategy.market)
+                   interval_s=interval_s, market=config.strategy.market)
 
     @property
     def breached(self) -> bool:
