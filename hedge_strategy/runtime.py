@@ -26,7 +26,7 @@ from typing import Any
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import Bus
+from hedge_strategy.bus import Bus, SharedBudget, shared_budget
 from hedge_strategy.config import Config
 from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
 from hedge_strategy.exchange.throttle import reconcile_interval_s
@@ -69,6 +69,7 @@ class Runtime:
     events: RoleEvents
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     fill_handler: FillCallback | None = None  # set by the role before start_tracking()
+    shared_budget: SharedBudget | None = None  # the account's rate budget when A and B share one
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -216,6 +217,8 @@ class Runtime:
         """Stop background work, flush and close the journal, close the exchange and Redis connections."""
         await self._end_tasks()
         await self.orders.close()
+        if self.shared_budget is not None:
+            await self.shared_budget.aclose()
         await self.bus.aclose()
         await self.alerter.stop()  # delivers what is queued (bounded by its timeout), e.g. a last pause
         await self.metrics.stop()
@@ -242,18 +245,25 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
     for a missing secret or unknown market."""
     events = RoleEvents(event_sink, role)
     metrics = HedgeMetrics.from_config(config, role)
+    budget = shared_budget(config)  # the REST budget A and B share, when they do
     holder: list[Runtime] = []
 
     async def relay(fill: JournalFill, order: JournalOrder | None) -> None:
         await holder[0].relay_fill(fill, order)
 
-    orders = await open_account(config, role, config.journal.path_for(config.accounts[role].account_index),
-                                name=ROLE_NAMES[role], market=config.strategy.market, on_fill=relay,
-                                events=events, metrics=metrics)
+    journal_file = config.journal.path_for(config.accounts[role].account_index)
+    try:
+        orders = await open_account(config, role, journal_file, name=ROLE_NAMES[role],
+                                    market=config.strategy.market, on_fill=relay, events=events,
+                                    metrics=metrics, budget=budget)
+    except BaseException:
+        if budget is not None:
+            await budget.aclose()
+        raise
     alerter = Alerter.from_config(config, role, metrics)
     runtime = Runtime(config=config, role=role, market=orders.account.market(config.strategy.market),
                       orders=orders, bus=Bus.from_config(config.redis, config.pair), metrics=metrics,
-                      alerter=alerter, events=events)
+                      alerter=alerter, events=events, shared_budget=budget)
     holder.append(runtime)
     await metrics.start()  # a port that cannot be bound is logged; trading goes on without metrics
     await alerter.start()

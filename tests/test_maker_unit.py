@@ -1,4 +1,4 @@
-"""A's decisions, fast: a fake executor, fakeredis and a clock the test moves (`fixtures/fake_orders.py`).
+"""A's decisions, fast: a fake executor, Redis and a clock the test moves (`fixtures/fake_orders.py`).
 
 The same behaviour runs end to end against the simulator in `test_ab_*.py`; here each rule is one cycle.
 """

@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 from typing import TypeVar
 
-from hedge_strategy.bus import shared_budget
 from hedge_strategy.config import Config, ConfigError, load_secret
 from hedge_strategy.exchange import LighterAccount
 from hedge_strategy.exchange.throttle import RateBudget
@@ -21,11 +20,10 @@ from hedge_strategy.observe import NO_EVENTS, HedgeMetrics, RoleEvents
 AccountT = TypeVar("AccountT", bound=LighterAccount)
 
 
-def new_account(config: Config, role: str, secret: str,
-                account_class: type[AccountT] = LighterAccount,  # type: ignore[assignment]
-                budget: RateBudget | None = None) -> AccountT:
+def new_account(config: Config, role: str, secret: str, account_class: type[AccountT] = LighterAccount,
+                budget: RateBudget | None = None) -> AccountT:  # type: ignore[assignment]
     """The account of `role` as the config describes it (`account_class`: e.g. preflight's read-only one;
-    `budget`: the REST budget shared with the pair's other account, `bus.shared_budget`)."""
+    `budget`: the REST budget it shares with the other account, `bus.shared_budget`)."""
     ref, ex = config.accounts[role], config.exchange
     return account_class(
         url=ex.url, ws_url=ex.ws_url, account_index=ref.account_index, api_key_index=ref.api_key_index,
@@ -44,17 +42,16 @@ def start_timeout_s(config: Config) -> float:
 async def open_account(config: Config, role: str, journal_file: Path, *, name: str,
                        market: str | None = None, on_fill: FillCallback | None = None,
                        events: RoleEvents | None = None, metrics: HedgeMetrics | None = None,
-                       start_timeout: float | None = None) -> OrderExecutor:
+                       budget: RateBudget | None = None, start_timeout: float | None = None) -> OrderExecutor:
     """Connect account `role` with its journal at `journal_file`; its executor (not yet tracking: the caller
     starts the tracker once its fill handler is in place), named `name` in the logs.
 
     `market`: the symbol traded, whose book the stream follows (ConfigError naming `strategy.market` when the
-    exchange does not list it); `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
+    exchange does not list it); `budget`: the REST budget shared with the other account (its owner closes it);
+    `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
     missing secret, anything else when the exchange fails (the account is closed then).
     """
-    secret = load_secret(config, role)
-    budget = shared_budget(config)  # None unless `exchange.shared_budget`; closed with the executor
-    account = new_account(config, role, secret, budget=budget)
+    account = new_account(config, role, load_secret(config, role), budget=budget)
     queue = account.subscribe()  # before start: the first snapshot's events are kept
     try:
         starting = account.start(book_symbols=[market] if market else [])
@@ -66,8 +63,6 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
         journal = await Journal.open(journal_file, account.account_index)
     except BaseException:
         await account.close()
-        if budget is not None:
-            await budget.aclose()
         raise
     tracker = OrderTracker(journal, queue, on_fill=on_fill)
     ex = config.exchange
@@ -75,5 +70,4 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
     return OrderExecutor(account, journal, tracker, reconciler, name=name,
                          events=events or RoleEvents(NO_EVENTS, role),
                          metrics=metrics or HedgeMetrics(config.pair, role, enabled=False),
-                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s,
-                         shared_budget=budget)
+                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s)

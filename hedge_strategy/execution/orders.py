@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -44,9 +43,6 @@ from hedge_strategy.execution.journal import (
 from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
 from hedge_strategy.execution.tracker import OrderTracker
 from hedge_strategy.observe import EventKind, HedgeMetrics, RoleEvents
-
-if TYPE_CHECKING:
-    from hedge_strategy.bus import SharedBudget
 
 
 class OrderKind(StrEnum):
@@ -93,10 +89,8 @@ class OrderExecutor:
 
     def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
                  reconciler: Reconciler, *, name: str, events: RoleEvents, metrics: HedgeMetrics,
-                 request_timeout_s: float, unknown_grace_s: float,
-                 shared_budget: SharedBudget | None = None) -> None:
+                 request_timeout_s: float, unknown_grace_s: float) -> None:
         self.account = account
-        self.shared_budget = shared_budget  # the pair's REST budget in Redis, closed with the account
         self.journal = journal
         self.tracker = tracker
         self.reconciler = reconciler
@@ -115,8 +109,6 @@ class OrderExecutor:
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
-        if self.shared_budget is not None:
-            await self.shared_budget.aclose()
 
     # ---------------------------------------------------------------- the send path
 
