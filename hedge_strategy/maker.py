@@ -315,7 +315,7 @@ class Maker:
             else:
                 left = max(self.cfg.maker_order_timeout_s - age, 0.05)
                 await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
-                               self.rt.orders.tracker.wait_filled(coid, self.market.lot, left),
+                               self.rt.orders.wait_filled(coid, self.market.lot, left),
                                self.hedges.outbox.pause_seen(), self.rt.stop.wait(), timeout_s=left)
         self._log_final(order)
 

@@ -229,6 +229,10 @@ class OrderExecutor:
         """The order once the stream (or a reconciliation) made it final; TimeoutError otherwise."""
         return await self.tracker.wait_terminal(coid, timeout=timeout_s)
 
+    async def wait_filled(self, coid: int, size: Decimal, timeout_s: float) -> JournalOrder:
+        """The order once it filled `size` or more, or once it is final; TimeoutError otherwise."""
+        return await self.tracker.wait_filled(coid, size, timeout=timeout_s)
+
     async def wait_known(self, coids: Sequence[int], timeout_s: float) -> None:
         """Until none of `coids` has an UNKNOWN outcome any more; TimeoutError otherwise."""
 
