@@ -120,6 +120,18 @@ def touch_price(side: Side, best_bid: Decimal | None, best_ask: Decimal | None) 
     return best_ask if side is Side.BUY else best_bid
 
 
+def out_of_reach(side: Side, touch: Decimal, bound: Decimal) -> bool:
+    """True when a limit `bound` (the worst an IOC on `side` may have) leaves nothing to take at the touch."""
+    return touch < bound if side is Side.SELL else touch > bound
+
+
+def clamp(side: Side, price: Decimal, bound: Decimal | None) -> Decimal:
+    """`price`, no worse than `bound` for a taker on `side` (None: no bound)."""
+    if bound is None:
+        return price
+    return max(price, bound) if side is Side.SELL else min(price, bound)
+
+
 def end_repeats(end_reason: EndReason | None) -> bool:
     """True when an IOC ended for a reason that another attempt would repeat (not enough margin)."""
     return end_reason in REPEATING_END_REASONS

@@ -38,10 +38,11 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
+from hedge_strategy.execution.chase_loop import Chase, ChasePlan, PriceGuard, run_chase
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
+from hedge_strategy.wash_guard import WashGuard
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
@@ -97,6 +98,7 @@ class Hedger:
         self.hedges_done = 0
         self.busy = False
         self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
+        self.wash_guard: PriceGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
 
     # ---------------------------------------------------------------- the whole life
 
@@ -311,7 +313,8 @@ class Hedger:
                          coid_for=lambda attempt: hedge_coid(job.request_ids[0], attempt),
                          retry_times=self.cfg.retry_times, max_slippage_bps=self.cfg.max_slippage_bps,
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
-                         seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep)
+                         seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
+                         guard=self.wash_guard)
 
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 

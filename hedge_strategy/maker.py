@@ -13,6 +13,10 @@ without a stored outcome is published again; same request id: B dedups) and a hu
 exchange events. The same task notices a Redis that lost its data (the requests are published again, a
 pause is set again from the journal's copy).
 
+No wash trades: A publishes its maker order (side, price) in Redis before sending it and clears it once the
+order is final (`bus.resting`); B's hedges keep their limit off it (`wash_guard`). A cancels the remainder
+of a partly filled order at once, so B waits at most one cancel round trip when A's price is the touch.
+
 Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
 after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
 alerts on a lasting imbalance.
@@ -29,6 +33,7 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, now_ms
+from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import (
     EndReason,
     Purpose,
@@ -64,6 +69,7 @@ class Maker:
         self.book = BookWatch(rt.account, rt.market.market_id)
         self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
+        self._resting_published: int | None = None  # the maker order named in Redis for B, until cleared
         rt.fill_handler = self.on_fill
 
     # ---------------------------------------------------------------- the whole life
@@ -93,6 +99,8 @@ class Maker:
         self.hedges.outbox.start()  # before anything can fill: it sends what on_fill records
         await self.rt.start_tracking()  # fills found by reconciliation reach on_fill like any other
         await self.hedges.outbox.wait_synced()  # a pause Redis lost is set again before any cycle
+        left = await read_resting(self.rt.bus)  # from a previous A: cleared once its order is settled
+        self._resting_published = left.client_order_index if left is not None else None
 
     async def _net_exposure(self) -> Decimal:
         """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
@@ -128,6 +136,7 @@ class Maker:
     # ---------------------------------------------------------------- one cycle
 
     async def cycle(self) -> None:
+        await self._clear_resting_if_final()
         if await self._wait_while_paused() or not await self._hedger_alive():
             return
         if self.outstanding:
@@ -148,6 +157,7 @@ class Maker:
         # Its fills may trail its final state: every one must be announced (so outstanding) before settling,
         # or a fill still in flight would later look like an imbalance and be hedged twice.
         await self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S)
+        await self._clear_resting_if_final()
         await self.hedges.settle()
 
     async def _wait_while_paused(self) -> bool:
@@ -263,8 +273,15 @@ class Maker:
             return priced[-1]
 
         coid = self.rt.orders.next_coid(Role.A, Purpose.MAKER, COID_SEQUENCE)
+
+        async def announce(price: Decimal) -> None:
+            # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).
+            await publish_resting(self.rt.bus, RestingOrder(coid, side.value, price))
+            self._resting_published = coid
+
         sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size,
-                                                     price_at_send, OrderKind.POST_ONLY, reduce_only))
+                                                     price_at_send, OrderKind.POST_ONLY, reduce_only,
+                                                     announce=announce))
         if priced == [None]:  # the book went stale while the order waited its turn: given up, nothing sent
             await self._wait_for_book(side)
             return None
@@ -278,6 +295,7 @@ class Maker:
             return coid
         if sent.status is SendStatus.REJECTED:
             logger.warning("A: {} rejected ({}); next cycle", what, sent.detail)
+            await self._clear_resting_if_final()
             return None
         logger.warning("A: {} outcome unknown ({}); no new order until the exchange tells where it is", what,
                        sent.detail)
@@ -319,6 +337,7 @@ class Maker:
             else:
                 left = max(self.cfg.maker_order_timeout_s - age, 0.05)
                 await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
+                               self.rt.orders.wait_filled(coid, self.market.lot, left),
                                self.hedges.outbox.pause_seen(), self.rt.stop.wait(), timeout_s=left)
         self._log_final(order)
 
@@ -327,6 +346,8 @@ class Maker:
             return "shutting down"
         if self.hedges.outbox.known_pause is not None:  # as last read from Redis: no wait on Redis here
             return "trading is paused"
+        if order.filled_size > 0:  # B's hedge waits while A's price is the touch: end it at once
+            return f"partly filled ({order.filled_size} of {order.size}): the remainder is cancelled"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
         target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth)
@@ -345,6 +366,20 @@ class Maker:
         else:
             logger.info("A: {} ended {}{}, filled {}/{}", coid, order.state,
                         f" ({order.reason})" if order.reason else "", order.filled_size, order.size)
+
+    async def _clear_resting_if_final(self) -> None:
+        """Clear the order B's wash guard reads once no maker order of ours may rest; a Redis error is logged
+        and the clear tried again next cycle (meanwhile B only keeps off a price no longer there)."""
+        coid = self._resting_published
+        if coid is None or self._unsettled_orders():
+            return
+        try:
+            await clear_resting(self.rt.bus, coid)
+        except RedisError as exc:
+            logger.warning("A: {} is final but its entry for B's wash guard was not cleared ({!r}); trying "
+                           "again next cycle", describe_coid(coid), exc)
+            return
+        self._resting_published = None
 
     def _order(self, coid: int) -> JournalOrder:
         order = self.rt.orders.order(coid)
@@ -382,6 +417,7 @@ class Maker:
         """Stop placing (the resting order was cancelled on the way out); wait, bounded, for hedges."""
         if self._unsettled_orders():
             await self._settle_unknown_orders()
+        await self._clear_resting_if_final()
         await self.hedges.settle_on_shutdown()
         await self.rt.journal.flush()
         logger.info("A stopped cleanly: no resting order, journal flushed")

@@ -14,6 +14,8 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
+        # A cancels a partly filled order's remainder at once (no wash trades); refused here, so it rests on.
+        await ab.sim.faults(reject_next_sendtx=3, account_index=A_ACCOUNT)
         await ab.fill_a("sell", a_part="0.0002")
         await ab.events.wait("a", "hedge_request_published", reason="fill", size=Decimal("0.0002"))
         # The request went out while the order still rests with the rest unfilled.
@@ -23,6 +25,7 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
 
         await ab.sim.trade(BTC, "sell", "0.0002", price=resting["price"])  # A is first in its level now
         await ab.events.wait("a", "hedge_request_published", count=2, reason="fill", size=Decimal("0.0002"))
+        await ab.sim.clear_faults()
     entries = await ab.bus.redis.xrange(ab.bus.keys.requests)
     requests = [HedgeRequest.from_json(fields[b"data"]) for _, fields in entries]
     assert [r.size for r in requests] == [Decimal("0.0002"), Decimal("0.0002")]

@@ -83,6 +83,7 @@ class BusKeys:
         self.hold_b = f"{self.prefix}:hold_b"
         self.channel_hold_changed = f"{self.prefix}:hold_b_changed"
         self.epoch = f"{self.prefix}:epoch"
+        self.maker_resting = f"{self.prefix}:maker_resting"  # A's resting order, for B (`bus.resting`)
 
     def outcome(self, request_id: str) -> str:
         return f"{self.prefix}:outcome:{request_id}"

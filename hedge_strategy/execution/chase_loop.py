@@ -11,6 +11,11 @@ one may still fill); and, for clear, when the side to take is empty (B waits tha
 attempt). A chase can continue one a previous process started (a `Chase` holding its orders, with
 `first_limit` = attempt 1's limit): numbering and cap go on from them, the cap from the touch that limit can
 have come from at worst (`chase.resumed_first_touch`: that touch is not journaled).
+
+B's hedge takes a `PriceGuard` (`wash_guard.WashGuard`): before each attempt is priced it says the worst limit
+the IOC may have so it cannot meet A's resting order; the price is clamped to it, and when the bound leaves
+nothing to take at the touch the guard waits (bounded) for A's order to end; past that the attempt is spent
+without a send.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from loguru import logger
 
@@ -28,6 +34,14 @@ from hedge_strategy.execution.journal import Intent, JournalOrder
 from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec
 
 NO_TOUCH_WAIT_S = 0.5
+
+
+class PriceGuard(Protocol):
+    """Bounds an attempt's limit (see the module docstring); raises when it cannot tell (nothing is sent)."""
+
+    async def bound(self, side: Side, tick: Decimal) -> Decimal | None: ...
+
+    async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class ChasePlan:
     always_reduce_only: bool = False  # clear; else reduce-only when it shrinks the position without a flip
     any_refusal_stops: bool = False  # clear; else only a refusal that retrying cannot fix stops the chase
     no_touch_wait: Callable[[float], Awaitable[object]] | None = None  # B: wait, then the next attempt
+    guard: PriceGuard | None = None  # B: keeps the IOC's limit off A's resting order
 
 
 @dataclass
@@ -106,6 +121,19 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
     market, side, size = plan.market, plan.side, chase.remaining
     book = await orders.account.top_of_book(market)
     touch = pricing.touch_price(side, book.best_bid, book.best_ask)
+    bound = await plan.guard.bound(side, market.tick) if plan.guard is not None else None
+    if plan.guard is not None and bound is not None and touch is not None and pricing.out_of_reach(
+            side, touch, bound):
+        logger.info("{} {}/{} of {}: A's maker order rests at the touch {} ({} no further than {}); waiting "
+                    "for it to end", plan.label, attempt, plan.retry_times, plan.target, touch, side, bound)
+        bound = await plan.guard.wait_unbound(side, market.tick)
+        book = await orders.account.top_of_book(market)
+        touch = pricing.touch_price(side, book.best_bid, book.best_ask)
+        if bound is not None and touch is not None and pricing.out_of_reach(side, touch, bound):
+            logger.warning("{} {}/{} of {}: A's maker order still rests at the touch {}; attempt not sent "
+                           "(it could only trade with A)", plan.label, attempt, plan.retry_times, plan.target,
+                           touch)
+            return None
     if touch is None:
         empty = f"no {'ask' if side is Side.BUY else 'bid'} in the {market.symbol} book"
         if plan.no_touch_wait is None:
@@ -117,8 +145,9 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         return None
     if chase.first_touch is None:
         chase.first_touch, chase.room_ticks = _anchor(orders, plan, chase, touch)
-    price = pricing.attempt_price(side, touch, attempt, chase.first_touch, plan.max_slippage_bps, market.tick,
-                                  plan.retry_times, chase.room_ticks)
+    price = pricing.clamp(side, pricing.attempt_price(side, touch, attempt, chase.first_touch,
+                                                      plan.max_slippage_bps, market.tick, plan.retry_times,
+                                                      chase.room_ticks), bound)
     reduce_only = plan.always_reduce_only or pricing.is_reduce_only(side, orders.held(market.market_id), size)
     spec = OrderSpec(plan.coid_for(attempt), plan.intent, market, side, size, price, OrderKind.IOC,
                      reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -66,6 +66,9 @@ class OrderSpec:
     reduce_only: bool = False
     request_id: str | None = None  # the hedge request(s) it serves, joined by ',' (B's idempotency index)
     attempt: int | None = None  # its number in a chase, carried by its events
+    # Published with the write-ahead record, before the post, with the price the order leaves with (A names
+    # its resting order for B's wash guard). A failure sends nothing: the order is rejected "not sent".
+    announce: Callable[[Decimal], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class OrderExecutor:
                               market_id=spec.market.market_id, intent=spec.intent, side=spec.side,
                               size=spec.size, price=price, order_type=spec.kind.value, now_ms=now_ms(),
                               reduce_only=spec.reduce_only, request_id=spec.request_id)
-            records.append((order, asyncio.ensure_future(self.journal.record_new(order))))
+            records.append((order, asyncio.ensure_future(self._write_ahead(order, spec.announce))))
             return records[-1][1]  # commits while the order is signed
 
         if isinstance(spec.price, Decimal):
@@ -175,6 +178,19 @@ class OrderExecutor:
             if result.status is SendStatus.UNKNOWN:
                 self.tracker.transition(spec.coid, OrderState.UNKNOWN, reason=result.message)
         return Submitted(self.journal.get(spec.coid) or order, result, sent_us)
+
+    async def _write_ahead(self, order: JournalOrder,
+                           announce: Callable[[Decimal], Awaitable[None]] | None) -> None:
+        """The journal record, then the announcement if any; the post waits for both."""
+        await self.journal.record_new(order)
+        if announce is None:
+            return
+        try:
+            await announce(order.price)
+        except BaseException as exc:
+            self.tracker.transition(order.client_order_index, OrderState.REJECTED,
+                                    reason=f"not sent: announcing it failed ({exc!r})")
+            raise
 
     def _given_up(self, spec: OrderSpec, result: SendResult) -> JournalOrder:
         """The order a send gave up at departure, as a REJECTED record kept nowhere (it has no price)."""
@@ -258,6 +274,10 @@ class OrderExecutor:
     async def wait_final(self, coid: int, timeout_s: float) -> JournalOrder:
         """The order once the stream (or a reconciliation) made it final; TimeoutError otherwise."""
         return await self.tracker.wait_terminal(coid, timeout=timeout_s)
+
+    async def wait_filled(self, coid: int, size: Decimal, timeout_s: float) -> JournalOrder:
+        """The order once it filled `size` or more, or once it is final; TimeoutError otherwise."""
+        return await self.tracker.wait_filled(coid, size, timeout=timeout_s)
 
     async def wait_known(self, coids: Sequence[int], timeout_s: float) -> None:
         """Until none of `coids` has an UNKNOWN outcome any more; TimeoutError otherwise."""

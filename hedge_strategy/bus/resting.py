@@ -1,0 +1,59 @@
+"""A's resting maker order, published for B: `hedge:{pair}:maker_resting` (no wash trades, `docs/design.md`).
+
+A writes it BEFORE it sends the order (write-ahead: when the write fails, nothing is sent) and deletes it
+once the order is final. B reads it before pricing each IOC of a hedge and keeps its limit one tick short of
+A's price (`wash_guard.WashGuard`). The value is JSON: the client order index, the side, the price. No TTL:
+a key that expired while the order rests would leave B unguarded; a key left by a crashed A is deleted once
+the next A has settled that order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from loguru import logger
+
+from hedge_strategy.bus.client import Bus
+
+
+@dataclass(frozen=True)
+class RestingOrder:
+    client_order_index: int
+    side: str  # "buy" or "sell", as the exchange's Side
+    price: Decimal
+
+    def to_json(self) -> str:
+        return json.dumps({"client_order_index": self.client_order_index, "side": self.side,
+                           "price": str(self.price)})
+
+
+async def publish_resting(bus: Bus, order: RestingOrder) -> None:
+    """Write-ahead of A's maker order; raises RedisError (the caller then sends nothing)."""
+    await bus.redis.set(bus.keys.maker_resting, order.to_json())
+
+
+async def clear_resting(bus: Bus, client_order_index: int) -> None:
+    """Delete the key if it still names `client_order_index` (A is its only writer: no race to guard)."""
+    current = await read_resting(bus)
+    if current is None or current.client_order_index == client_order_index:
+        await bus.redis.delete(bus.keys.maker_resting)
+
+
+async def read_resting(bus: Bus) -> RestingOrder | None:
+    """A's resting order as published, or None; raises RedisError when Redis cannot answer. A malformed value
+    (only A writes it: a bug) is logged and read as none."""
+    raw = await bus.redis.get(bus.keys.maker_resting)
+    if raw is None:
+        return None
+    try:
+        body = json.loads(raw)
+        side = str(body["side"])
+        if side not in ("buy", "sell"):
+            raise ValueError(f"side {side!r}")
+        return RestingOrder(int(body["client_order_index"]), side, Decimal(str(body["price"])))
+    except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
+        logger.error("{} holds a malformed value ({!r}: {}); read as no resting order",
+                     bus.keys.maker_resting, raw, exc)
+        return None

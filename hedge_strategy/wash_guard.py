@@ -1,0 +1,52 @@
+"""B's guard against trading with A (no wash trades): B's IOC limit never reaches A's resting maker order.
+
+A publishes its resting order (side, price) before sending it (`bus.resting`, write-ahead). Before pricing
+each IOC of a hedge, B reads it: a B sell while A rests a bid at P is limited to P + 1 tick or higher, a B
+buy while A rests an ask at P to P - 1 tick or lower. An IOC matches only resting orders at or better than
+its limit, so it cannot reach A's order, whatever the sizes (sound as long as the key is there whenever A's
+order may rest: the write-ahead makes sure of it, and A places nothing new while a hedge is outstanding).
+
+When the limit leaves B nothing to take (A's order is at the touch), B waits, at most `WAIT_FOR_A_S`, for
+A's order to end (A cancels a partly filled order's remainder at once), reading the key every `POLL_S`.
+When Redis cannot answer, the RedisError goes up: B sends nothing it cannot check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from hedge_strategy.bus import Bus
+from hedge_strategy.bus.resting import RestingOrder, read_resting
+from hedge_strategy.exchange import Side
+
+WAIT_FOR_A_S = 2.0  # about one cancel round trip of A, with room; past it the attempt is not sent
+POLL_S = 0.05  # a local Redis GET: 40 reads over the whole wait
+
+
+def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal) -> Decimal | None:
+    """The worst limit an IOC on `side` may have so it cannot match `resting` (None: no bound)."""
+    if resting is None or resting.side == side.value:
+        return None  # same side as A's order: B's IOC can never match it
+    return resting.price + tick if side is Side.SELL else resting.price - tick
+
+
+class WashGuard:
+    """What B's chase asks before each IOC (`execution.chase_loop.PriceGuard`)."""
+
+    def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S) -> None:
+        self.bus = bus
+        self.wait_s = wait_s
+
+    async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
+        return limit_bound(side, await read_resting(self.bus), tick)
+
+    async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:
+        """Wait (at most `wait_s`) until A's order no longer bounds `side`; the bound then (None: gone)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        bound = await self.bound(side, tick)
+        while bound is not None and loop.time() < deadline:
+            await asyncio.sleep(POLL_S)  # a poll of a local key: simpler than a channel for a 2 s wait
+            bound = await self.bound(side, tick)
+        return bound

@@ -1,0 +1,46 @@
+"""No wash trades: B's hedge never trades with A's resting maker order, whatever the order size.
+
+Read from the simulator's own trade records (both parties named), never from the bot's logs.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hedge_strategy.bus.resting import read_resting
+from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
+
+
+async def test_b_waits_for_a_partly_filled_order_at_the_touch_and_never_trades_with_it(
+        ab_factory: ABFactory) -> None:
+    ab = await ab_factory(quantity="0.002")  # 10 lots of the BTC minimum
+    await ab.start_b()
+    await ab.start_a()
+    (placed,) = await ab.events.wait("a", "order_placed", side="buy")
+    resting = await read_resting(ab.bus)  # published before the order was sent
+    assert resting is not None and resting.client_order_index == placed.coid and resting.side == "buy"
+    # A's cancel of the remainder is refused once: the remainder rests on (A sends it again 5 s later), the
+    # best bid, while B hedges the part that filled. Without the guard B's IOC would sell into it.
+    await ab.sim.faults(reject_next_sendtx=1, account_index=A_ACCOUNT)
+    await ab.fill_a("sell", a_part="0.0004")
+    (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
+    await ab.logs.wait("A's maker order rests at the touch")
+    await ab.events.wait("a", "hedge_outcome_received", state="filled", request_ids=published.request_ids,
+                         timeout_s=30)
+
+    assert await ab.wash_trades() == []
+    assert await ab.position(A_ACCOUNT) == Decimal("0.0004")
+    assert await ab.position(B_ACCOUNT) == Decimal("-0.0004")
+    assert await read_resting(ab.bus) is None  # cleared once the order was final
+
+
+async def test_a_cancels_the_remainder_of_a_partly_filled_order_at_once(ab_factory: ABFactory) -> None:
+    ab = await ab_factory(quantity="0.002")
+    async with ab.b_heartbeat_without_b():
+        await ab.start_a()
+        (placed,) = await ab.events.wait("a", "order_placed", side="buy")
+        await ab.fill_a("sell", a_part="0.0004")
+        await ab.logs.wait("partly filled .* the remainder is cancelled")
+        (ended,) = await ab.events.wait("a", "order_ended", coid=placed.coid)
+    assert ended.state == "canceled" and ended.filled == Decimal("0.0004")
+    assert await ab.open_orders(A_ACCOUNT) == []
