@@ -92,7 +92,8 @@ class Runtime:
         """The tracker's callback: forwards to the role's handler (installed after construction)."""
         if self.fill_handler is not None:
             await self.fill_handler(fill, order)
-        self.metrics.fill(_intent_of(fill, order))  # after the handler: A's hedge request is recorded first
+        # After the handler: A's hedge request is recorded first. The fee is already in USDC.
+        self.metrics.fill(_intent_of(fill, order), fill.fee)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """A background task that lives until `close` (an unexpected end is logged)."""

@@ -15,6 +15,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from hedge_strategy.config import ConfigError, MetricsConfig, config_from_mapping, load_config
+from hedge_strategy.exchange.parsing import fills_for_account
 from hedge_strategy.execution import Journal, OrderTracker, Reconciler
 from hedge_strategy.observe import STAGES, HedgeMetrics
 from tests.fixtures.procs import free_port
@@ -93,6 +94,24 @@ async def test_scrape_shows_each_event_labelled_by_pair_and_role(metrics: HedgeM
     metrics.set_paused(False)
     samples, _ = await scrape(metrics.url)
     assert value(samples, "lighter_hedge_paused") == 0
+
+
+async def test_fees_are_counted_in_usdc_from_the_fills_converted_fee(metrics: HedgeMetrics) -> None:
+    trade = {"trade_id": 7, "market_id": 1, "size": "0.002", "price": "60000", "is_maker_ask": True,
+             "ask_account_id": 11, "bid_account_id": 22, "ask_id": 1, "bid_id": 2,
+             "maker_fee": 0, "taker_fee": 28, "timestamp": 1_700_000_000_000}
+    (taker,) = fills_for_account(trade, 22)  # the bid side took: 28 millionths of the notional
+    metrics.fill("hedge", taker.fee)
+    metrics.fill("hedge", taker.fee)
+    metrics.fill("maker", Decimal(0))
+    assert metrics.url is not None
+
+    samples, _ = await scrape(metrics.url)
+
+    one_fee = 28 * 1e-6 * 0.002 * 60000  # rate x 1e-6 x size x price = 0.00336 USDC
+    assert value(samples, "lighter_hedge_fees_usdc_total", intent="hedge") == pytest.approx(2 * one_fee)
+    assert value(samples, "lighter_hedge_fees_usdc_total", intent="maker") == 0
+    assert value(samples, "lighter_hedge_fills_total", intent="hedge") == 2
 
 
 async def test_two_processes_in_one_interpreter_keep_separate_registries() -> None:

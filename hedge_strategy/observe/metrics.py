@@ -9,6 +9,7 @@ Every metric is named `lighter_hedge_*` and labelled by `pair` and `role` ("a" m
 | `paused` | gauge | | 1 while paused, else 0 |
 | `orders_total` | counter | `intent`, `outcome` | orders, by what they were for and how they ended |
 | `fills_total` | counter | `intent` | fills of our orders |
+| `fees_usdc_total` | counter | `intent` | USDC fees of those fills (`Fill.fee`, converted from the rate) |
 | `ws_reconnects_total` | counter | | WebSocket sessions re-established after a drop |
 | `nonce_resyncs_total` | counter | | nonces re-read from the exchange |
 | `rate_limit_backoffs_total` | counter | | 429 answers waited out |
@@ -95,6 +96,8 @@ class _Instruments:
                               (*base, "intent", "outcome"), registry=registry)
         self.fills = Counter(f"{PREFIX}_fills", "Fills of our orders by intent", (*base, "intent"),
                              registry=registry)
+        self.fees = Counter(f"{PREFIX}_fees_usdc", "USDC paid in fees by our fills, by intent",
+                            (*base, "intent"), registry=registry)
         self.ws_reconnects = Counter(f"{PREFIX}_ws_reconnects", "WebSocket sessions re-established", base,
                                      registry=registry)
         self.nonce_resyncs = Counter(f"{PREFIX}_nonce_resyncs", "Nonces re-read from the exchange", base,
@@ -112,6 +115,7 @@ class _Instruments:
             self.latency.labels(*self.ids, stage)
         for intent in INTENTS:
             self.fills.labels(*self.ids, intent)
+            self.fees.labels(*self.ids, intent)
         for family in (self.exposure, self.paused, self.ws_reconnects, self.nonce_resyncs,
                        self.rate_limit_backoffs, self.last_reconcile, self.stream_up):
             family.labels(*self.ids)
@@ -220,9 +224,16 @@ class HedgeMetrics:
         if (i := self._i) is not None:
             i.orders.labels(*i.ids, intent, outcome).inc()
 
-    def fill(self, intent: str) -> None:
-        if (i := self._i) is not None:
-            i.fills.labels(*i.ids, intent).inc()
+    def fill(self, intent: str, fee_usdc: Decimal | float = 0) -> None:
+        """One fill of ours and the USDC fee it paid (`Fill.fee` / `JournalFill.fee`, already converted from
+        the venue's rate by `exchange.parsing.fee_usdc`)."""
+        if (i := self._i) is None:
+            return
+        i.fills.labels(*i.ids, intent).inc()
+        if fee_usdc < 0:  # a counter only grows; a rebate is still in the journal and the report
+            logger.warning("metrics: negative fee {} USDC of a {} fill not counted", fee_usdc, intent)
+            return
+        i.fees.labels(*i.ids, intent).inc(float(fee_usdc))
 
     def ws_reconnect(self, count: int = 1) -> None:
         if (i := self._i) is not None and count > 0:
