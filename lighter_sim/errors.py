@@ -10,6 +10,9 @@ it was captured; otherwise they are ours.
 REST error bodies are `{"code": N, "message": "..."}` (captured: every error body in the corpus has exactly
 these two keys). The HTTP status is the captured one where known (401 for 20013 on accountLimits); 400
 elsewhere, as lighter-sdk's OpenAPI declares (`'400': "ResultCode"`) and lighter-python issue #60 shows.
+
+The WebSocket's own codes (30xxx) are here too; they travel in frames (`ws_frames.nested_error` /
+`typed_error`, which hold the frame wording), never as an HTTP body, so their `http_status` is unused.
 """
 
 from __future__ import annotations
@@ -122,6 +125,37 @@ TABLE: tuple[ErrorCode, ...] = (
         http_status=429,
     ),
     _i(29500, "injected failure", "default code of the sendTx rejection faults (POST /sim/faults)"),
+    # --- WebSocket frames (30xxx; tests/wire/README.md fact 12) ---------------------------------------------
+    _v(
+        30003,
+        "already subscribed",
+        "corpus ws/control (mainnet 2026-07): {'error':{'code':30003,'message':'Already "
+        "Subscribed to : order_book:0'}}; no snapshot follows",
+    ),
+    _v(
+        30005,
+        "invalid channel",
+        "corpus ws/control (mainnet 2026-07): 'Invalid Channel' (unknown channel) and "
+        "'Invalid Channel:  (marketId)' (unknown market); the socket stays open",
+    ),
+    _i(
+        30007,
+        "invalid data",
+        "a client frame that is not a JSON object, has no known type, or a sendtx without an object data: "
+        "the code and 'Invalid Data' come from a public client's mock of the venue, not from a capture",
+    ),
+    _v(
+        30009,
+        "too many websocket messages",
+        "corpus ws/control/hftbacktest_mainnet-2026-08-rate-limit: 'Too Many Websocket Messages!', "
+        "one per refused frame, the connection stays open",
+    ),
+    _i(
+        30012,
+        "subscribe failed",
+        "past 100 subscriptions on one connection: public clients name 30012 'subscribe failed', but "
+        "neither its message nor the venue's answer to the 101st subscription is captured",
+    ),
 )
 
 BY_CODE: dict[int, ErrorCode] = {entry.code: entry for entry in TABLE}
@@ -130,9 +164,6 @@ BY_CODE: dict[int, ErrorCode] = {entry.code: entry for entry in TABLE}
 VENUE_CODES_NOT_PRODUCED: dict[int, str] = {
     21136: "invalid PublicKey, update the sdk to the latest version (lighter-python issues #101, #103)",
     21149: "integrator is not approved (NautilusTrader consts; corpus ws/sendtx)",
-    30003: "WebSocket: already subscribed",
-    30009: "WebSocket: too many messages (rate limited)",
-    30012: "WebSocket: subscribe failed",
 }
 
 INVALID_PARAM = 20001
@@ -155,6 +186,11 @@ MARKET_NOT_FOUND = 21901
 EXPIRED_TX = 21902
 RATE_LIMITED = 23000
 INJECTED = 29500
+ALREADY_SUBSCRIBED = 30003
+INVALID_CHANNEL = 30005
+INVALID_DATA = 30007
+TOO_MANY_MESSAGES = 30009
+SUBSCRIBE_FAILED = 30012
 
 
 def http_status_of(code: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from . import ws_frames as frames
+from .errors import INVALID_DATA, SUBSCRIBE_FAILED, TOO_MANY_MESSAGES
 from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
 from .ws_book import BookSequencer, ConnectionOffset
 from .ws_channels import Channel, ChannelRefused, Snapshots, parse_channel
@@ -226,7 +227,7 @@ class WsHub:
                     except Exception as exc:  # one bad frame answers an error; it never ends the connection
                         log.exception("ws %s: frame %.200r failed: %r; error frame sent", conn.session_id,
                                       msg.data, exc)
-                        conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+                        conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
@@ -308,7 +309,7 @@ class WsHub:
         if kind not in UNMETERED_TYPES and not self._within_budget(conn, kind):
             return
         if not isinstance(frame, dict):
-            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+            conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
         elif kind == "pong":
             conn.ping_outstanding_since = None
         elif kind == "ping":
@@ -320,7 +321,7 @@ class WsHub:
         elif kind in UNMETERED_TYPES:
             await self._send_transaction(conn, kind, frame.get("data"))
         else:
-            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+            conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
 
     def _within_budget(self, conn: Connection, kind: Any) -> bool:
         """The venue's 200 client messages a minute: over it, each frame is refused with 30009 (captured)."""
@@ -333,13 +334,13 @@ class WsHub:
             conn.over_budget = True
             log.info("ws %s (%s) is over 200 client messages a minute; refusing frames with 30009",
                      conn.session_id, conn.peer)
-        conn.send_text(frames.nested_error(frames.TOO_MANY_MESSAGES, frames.TOO_MANY_MESSAGES_MESSAGE))
+        conn.send_text(frames.nested_error(TOO_MANY_MESSAGES, frames.TOO_MANY_MESSAGES_MESSAGE))
         return False
 
     async def _send_transaction(self, conn: Connection, kind: str, data: Any) -> None:
         """The venue's answer (captured): the result flat beside `type`, and the request's `id` if any."""
         if not isinstance(data, dict):
-            conn.send_text(frames.typed_error(frames.INVALID_DATA, "Invalid Data"))
+            conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
             return
         reply = await self._send_tx(data, f"ip:{conn.peer}", kind == "jsonapi/sendtxbatch")
         accepted = reply.get("code") == 200
@@ -356,7 +357,7 @@ class WsHub:
             if channel.name in conn.channels:
                 raise ChannelRefused(frames.already_subscribed(channel.name))  # and no snapshot (captured)
             if len(conn.channels) >= SUBSCRIPTIONS_PER_CONNECTION:
-                raise ChannelRefused(frames.nested_error(frames.SUBSCRIBE_FAILED, TOO_MANY_SUBSCRIPTIONS))
+                raise ChannelRefused(frames.nested_error(SUBSCRIBE_FAILED, TOO_MANY_SUBSCRIPTIONS))
             snapshot = self.snapshots.build(channel, frame.get("auth"))
         except ChannelRefused as refused:
             conn.send_text(refused.frame)

@@ -21,13 +21,12 @@ from typing import Any
 
 from . import ws_frames as frames
 from .auth import AuthError, check_token
+from .errors import INVALID_AUTH, INVALID_CHANNEL, INVALID_PARAM
 from .ws_book import BookSequencer
 from .ws_objects import ws_orders_by_market, ws_positions
 
 PRIVATE_KINDS = ("account_all_orders", "account_all_trades", "account_all_positions", "account_orders")
 ACCOUNT_KINDS = ("account_all", *PRIVATE_KINDS)
-MISSING_AUTH = 20001  # captured
-INVALID_AUTH = 20013  # captured (expired token)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class ChannelRefused(Exception):
 
 def parse_channel(raw: Any) -> Channel:
     """`order_book/1`, `account_all/101`, `account_orders/1/101` (either separator). Raises ChannelRefused."""
-    invalid = ChannelRefused(frames.nested_error(frames.INVALID_CHANNEL, frames.INVALID_CHANNEL_MESSAGE))
+    invalid = ChannelRefused(frames.nested_error(INVALID_CHANNEL, frames.INVALID_CHANNEL_MESSAGE))
     if not isinstance(raw, str) or len(raw) > 100:
         raise invalid
     kind, *ids = raw.replace(":", "/").split("/")
@@ -82,20 +81,20 @@ class Snapshots:
     def build(self, channel: Channel, token: Any) -> frames.BookFrame | dict[str, Any]:
         """The snapshot of `channel`, or ChannelRefused. A book's is a BookFrame (offset per connection)."""
         if channel.market_id is not None and channel.market_id not in self.engine.specs:
-            raise ChannelRefused(frames.nested_error(frames.INVALID_CHANNEL, frames.INVALID_MARKET_MESSAGE))
+            raise ChannelRefused(frames.nested_error(INVALID_CHANNEL, frames.INVALID_MARKET_MESSAGE))
         if channel.kind == "order_book":
             return self._book(channel.market_id or 0)
         account = channel.account if channel.account is not None else -1
         if channel.kind in PRIVATE_KINDS:
             self._check_auth(channel, account, token)
         if not self.engine.has_account(account):
-            raise ChannelRefused(frames.nested_error(frames.INVALID_CHANNEL, "Invalid Channel:  (accountId)"))
+            raise ChannelRefused(frames.nested_error(INVALID_CHANNEL, "Invalid Channel:  (accountId)"))
         return self._account(channel, account)
 
     def _check_auth(self, channel: Channel, account: int, token: Any) -> None:
         if not isinstance(token, str) or not token:
             raise ChannelRefused(
-                frames.nested_error(MISSING_AUTH, f"invalid param : auth field is required: {channel.name}")
+                frames.nested_error(INVALID_PARAM, f"invalid param : auth field is required: {channel.name}")
             )
         try:
             check_token(token, account, self._key_registered)

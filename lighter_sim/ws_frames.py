@@ -18,13 +18,9 @@ import json
 import time
 from typing import Any
 
-# --- error codes of the WebSocket (the REST/sendTx table is lighter_sim/errors.py) --------------------------
-ALREADY_SUBSCRIBED = 30003  # captured: "Already Subscribed to : order_book:0", no snapshot follows
-INVALID_CHANNEL = 30005  # captured: {"error":{"code":30005,"message":"Invalid Channel"}}
-INVALID_DATA = 30007  # from a public client's mock of the venue, not a capture: a malformed client frame
-TOO_MANY_MESSAGES = 30009  # captured: {"error":{"code":30009,"message":"Too Many Websocket Messages!"}}
-SUBSCRIBE_FAILED = 30012  # named in public clients, message text and form not captured
+from .errors import ALREADY_SUBSCRIBED
 
+# The error codes are in lighter_sim/errors.py's one table (ALREADY_SUBSCRIBED, INVALID_CHANNEL, ...).
 INVALID_CHANNEL_MESSAGE = "Invalid Channel"
 INVALID_MARKET_MESSAGE = "Invalid Channel:  (marketId)"  # sic, two spaces: captured for ticker/99999
 TOO_MANY_MESSAGES_MESSAGE = "Too Many Websocket Messages!"
