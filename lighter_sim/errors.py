@@ -76,7 +76,8 @@ TABLE: tuple[ErrorCode, ...] = (
         21120,
         "invalid signature",
         "lighter-go issue #19 / PR #9: {'code':21120,'message':'invalid signature'}. "
-        "The sim cannot verify signatures; it answers this for a Sig that is not a signature at all",
+        "The sim does not verify signatures (no verify in the bundled signer); it answers this for a Sig "
+        "that is not a signature at all",
     ),
     _v(21511, "invalid tx type", "lighter-go issue #5: 'invalid tx type for account'"),
     _v(21727, "invalid client order index", "corpus ws/sendtx (mainnet 2026-08 jsonapi/sendtx answer)"),
