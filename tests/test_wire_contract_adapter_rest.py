@@ -14,6 +14,7 @@ from lighter.exceptions import ApiException, BadRequestException
 
 from hedge_strategy.exchange.errors import RefusalKind
 from hedge_strategy.exchange.events import EndReason, Side, VenueState
+from hedge_strategy.exchange.preflight_reads import answer_problem, limits_tier
 from hedge_strategy.exchange.reads import (
     book_prices_of,
     checked_answer,
@@ -70,6 +71,22 @@ async def test_active_inactive_and_client_index_orders(skips: list[str]) -> None
     assert [order_facts(o) for o in by_client] == [
         (712440, 0, 42, 281476929510110, Side.SELL, VenueState.LIVE, None,
          D("2352.74"), D("0.0050"), D("0.0000"), D("0.0050"), 1777941383576)]
+    assert skips == []
+
+
+async def test_account_limits(skips: list[str]) -> None:
+    limits = "rest/accountLimits/hftbacktest_testnet-2026-07-30.jsonl"
+    # line 1: a standard account, both fee ticks 0. Preflight reads the body as sent; the SDK model agrees.
+    sent = record(limits, 1).payload
+    assert (limits_tier(sent), answer_problem(200, sent)) == ("standard", None)
+    assert (sent["current_maker_fee_tick"], sent["current_taker_fee_tick"]) == (0, 0)
+    assert limits_tier(await rest_body(limits, 1)) == "standard"
+    # line 2: a token past the 8 h ceiling, HTTP 401 code 20013, as preflight and the adapter's reader tell it
+    refused = record(limits, 2)
+    assert answer_problem(401, refused.payload) == "HTTP 401 code 20013: invalid auth: invalid deadline"
+    with pytest.raises(ApiException) as raised:
+        await sdk_answer(refused)
+    assert error_details(raised.value) == (401, 20013, "invalid auth: invalid deadline")
     assert skips == []
 
 

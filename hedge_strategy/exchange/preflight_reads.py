@@ -177,10 +177,11 @@ class VenueReads:
         self._observe(Observed("rest", endpoint, payload, None if 200 <= status < 300 else status))
         if status == 429:
             self._throttle.rate_limited += 1
-        return RestAnswer(endpoint, status, payload, _answer_problem(status, payload), sent, received)
+        return RestAnswer(endpoint, status, payload, answer_problem(status, payload), sent, received)
 
 
-def _answer_problem(status: int, payload: Any) -> str | None:
+def answer_problem(status: int, payload: Any) -> str | None:
+    """Why a REST answer is not usable (HTTP status, Lighter code, message), or None when it is."""
     code = payload.get("code") if isinstance(payload, dict) else None
     if status == 200 and isinstance(payload, dict) and code in (None, 200):
         return None
