@@ -1,6 +1,7 @@
 """`hedgectl preflight` against the simulator (real lighter-sdk, the real console entry point as a child
-process): a clean pass, each failure named with a non-zero exit, `--record` in the corpus format with no
-secret in it, and never a transaction (the simulator's tx log stays empty after every run)."""
+process): a clean pass, a WARN that fails unless accepted, each failure named with a non-zero exit,
+`--record` in the corpus format with no secret in it, and never a transaction (the simulator's tx log stays
+empty after every run)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,22 @@ async def test_clean_pass_every_check_passes_and_nothing_is_sent(sim_factory: Si
     assert "subscribed with it on a new connection" in result.line("token refresh")
     assert "begin_nonce" in result.line("book continuity")
     assert result.run.out.splitlines()[-1].startswith("preflight passed against ")
+
+
+async def test_a_warning_exits_7_unless_accepted(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = await sim_factory({"flow": LADDER_FLOW})  # a still ladder: a price to check, but no book update
+    warned = await preflight(sim, tmp_path / "warn")
+
+    assert warned.run.code == EXIT_PREFLIGHT, warned.run.out + warned.run.err
+    assert warned.verdict("book continuity") == "WARN", warned.run.out
+    assert not any(verdict in ("FAIL", "SKIP") for verdict, _ in warned.checks.values()), warned.run.out
+    summary = warned.run.out.splitlines()[-1]
+    assert summary.startswith("preflight NOT passed (warnings) against ") and "--accept-warnings" in summary
+
+    accepted = await preflight(sim, tmp_path / "accepted", "--accept-warnings")
+    assert accepted.run.code == 0, accepted.run.out + accepted.run.err
+    assert accepted.verdict("book continuity") == "WARN"
+    assert accepted.run.out.splitlines()[-1].startswith("preflight passed, warnings accepted, against ")
 
 
 async def test_record_writes_the_corpus_format_without_secrets(sim_factory: SimFactory,

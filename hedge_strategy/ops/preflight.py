@@ -1,5 +1,5 @@
-"""`hedgectl preflight [--seconds 60] [--record FILE.jsonl]`: check a venue and both accounts before the
-first order, read-only (it never signs or sends a transaction: no order, no cancel).
+"""`hedgectl preflight [--seconds 60] [--record FILE.jsonl] [--accept-warnings]`: check a venue and both
+accounts before the first order, read-only (it never signs or sends a transaction: no order, no cancel).
 
 It runs against whatever exchange the config names, mainnet or the simulator, and prints one line per check
 (PASS, WARN, FAIL, or SKIP when a check it depends on failed), with what to do for each FAIL and WARN:
@@ -9,7 +9,9 @@ It runs against whatever exchange the config names, mainnet or the simulator, an
     websocket, channels A/B, frames, book continuity, ping/pong, token refresh  (`preflight_stream`, for
     --seconds, every channel the bot uses subscribed at once), rate limits, clock skew (the whole run)
 
-Exit 0 when no check fails or is skipped (WARN does not fail), 7 otherwise, 2 for a bad config or argument.
+Exit 0 only when every check passes, 7 otherwise (a FAIL, a SKIP, or a WARN), 2 for a bad config or argument.
+`--accept-warnings` lets WARN lines pass (exit 0 when nothing fails or is skipped): for an operator who has
+read each WARN and accepts it, e.g. no book update during a short watch on a quiet market.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     preflight = commands.add_parser(
         "preflight", help="check the venue and both accounts before going live (read-only)",
         description="Check the exchange the config names and both accounts, read-only (no order, no cancel): "
-                    "one PASS/WARN/FAIL line per check. Exit 0 when nothing fails, 7 otherwise.",
+                    "one PASS/WARN/FAIL line per check. Exit 0 only when every check passes (WARN too, "
+                    "with --accept-warnings), 7 otherwise.",
     )
     add_config_argument(preflight)
     preflight.add_argument("--seconds", type=_positive_seconds, default=DEFAULT_SECONDS,
                            help="how long to watch the bot's WebSocket channels (default: %(default)g)")
     preflight.add_argument("--record", type=Path, metavar="FILE.jsonl",
                            help="write every frame and REST body seen, secrets masked, in the corpus format")
+    preflight.add_argument("--accept-warnings", action="store_true",
+                           help="exit 0 when checks only WARN (nothing fails or is skipped); without it any "
+                                "WARN exits 7")
     preflight.set_defaults(handler=cmd_preflight)
 
 
@@ -81,13 +87,19 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     finally:
         if recorder is not None:
             recorder.close()
-    failed = [c for c in checks if c.verdict in (Verdict.FAIL, Verdict.SKIP)]
+    failed = any(c.verdict in (Verdict.FAIL, Verdict.SKIP) for c in checks)
+    warned = any(c.verdict is Verdict.WARN for c in checks)
     counts = ", ".join(f"{sum(c.verdict is v for c in checks)} {v.value}" for v in Verdict
                        if any(c.verdict is v for c in checks))
-    verdict = "FAILED" if failed else "passed"
     recorded = f"; {recorder.records} payloads recorded in {recorder.path}" if recorder else ""
-    _print(f"preflight {verdict} against {config.exchange.url}: {counts}{recorded}")
-    return EXIT_PREFLIGHT if failed else EXIT_OK
+    if failed:
+        verdict, advice = "FAILED", ""
+    elif warned and not args.accept_warnings:
+        verdict, advice = "NOT passed (warnings)", "; read each WARN, then run again with --accept-warnings"
+    else:
+        verdict, advice = "passed" + (", warnings accepted," if warned else ""), ""
+    _print(f"preflight {verdict} against {config.exchange.url}: {counts}{recorded}{advice}")
+    return EXIT_PREFLIGHT if failed or (warned and not args.accept_warnings) else EXIT_OK
 
 
 def _print(line: str) -> None:
