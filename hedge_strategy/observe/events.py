@@ -44,7 +44,7 @@ class EventKind(StrEnum):
     STOPPED = "stopped"  # the role's loop ended in order: reason (+ B: count = hedges done this run)
     # --- A, the maker
     ORDER_PLACED = "order_placed"  # a post-only order accepted: coid, side, size, price, reduce_only
-    CANCEL_SENT = "cancel_sent"  # coid, reason (why cancel), state (the send's answer)
+    CANCEL_SENT = "cancel_sent"  # coid (none: cancel-all), reason (why cancel), state (the send's answer)
     HEDGE_REQUEST_PUBLISHED = "hedge_request_published"  # request_ids, coid, side and size (B's), reason
     # (reason: "fill", "residual" with a_position and b_position; for one published again "start-up", "Redis
     # lost it" or "its stream entry is gone")
