@@ -66,7 +66,7 @@ async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_f
     assert stored is not None and not stored.filled and (stored.reason or "").startswith("withdrawn by A")
 
     await ab.start_b()  # a B started now finds the request answered: it never hedges it
-    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    await ab.events.wait("b", "request_already_answered", request_ids=(request_id,), state="failed")
     await ab.bus.clear_pause()  # what `hedgectl resume` does
     await ab.events.wait("a", "resumed")
     (again,) = await ab.events.wait("a", "pause_set", where=lambda e: e.reason != paused.reason)
@@ -85,7 +85,7 @@ async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_
     (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
     assert withdrawn.reason == "residual"
     await ab.start_b()
-    await ab.logs.wait(rf"^B: request {request_id} already answered \(failed\)")
+    await ab.events.wait("b", "request_already_answered", request_ids=(request_id,), state="failed")
     (residual,) = await ab.events.wait("a", "hedge_request_published", reason="residual")
     assert (residual.side, residual.size) == ("sell", Decimal("0.0002"))
     assert (residual.a_position, residual.b_position) == (Decimal("0.0002"), Decimal(0))

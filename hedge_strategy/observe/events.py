@@ -66,6 +66,8 @@ class EventKind(StrEnum):
     # --- B, the hedger
     READY = "ready"  # reading hedge requests
     LEFT_OVERS_CLAIMED = "left_overs_claimed"  # requests a previous B read and did not finish: count
+    REQUEST_ALREADY_ANSWERED = "request_already_answered"  # its outcome was stored: acknowledged, not hedged
+    # again: request_ids, state (the stored outcome's status)
     HEDGE_NETTED = "hedge_netted"  # several requests, one order: request_ids, side, size, count
     HEDGE_RESUMED = "hedge_resumed"  # a hedge a previous B started: request_ids, count (attempts journaled)
     HEDGE_ATTEMPT = "hedge_attempt"  # an IOC sent: request_ids, attempt, coid, side, size, price, state
