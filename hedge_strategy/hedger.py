@@ -207,6 +207,8 @@ class Hedger:
             acked = await self.rt.bus.ack(*todo.pop(request_id))
             logger.info("B: request {} already answered ({}); acknowledged ({}), not hedged again",
                         request_id, outcome.status, acked)
+            self.rt.events.emit(EventKind.REQUEST_ALREADY_ANSWERED, request_ids=(request_id,),
+                                state=outcome.status)
         for request_id in list(todo):
             if request_id not in todo:
                 continue  # resumed with an earlier request of the same hedge

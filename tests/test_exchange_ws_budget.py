@@ -83,3 +83,19 @@ def test_rate_limited_pauses_all_but_keepalives() -> None:
 def test_a_budget_too_small_for_its_reserves_is_refused() -> None:
     with pytest.raises(ValueError):
         MessageBudget(per_minute=30, burst=8)
+
+
+def test_most_allowed_is_the_burst_plus_the_refill_over_its_own_clock() -> None:
+    clock = Clock()
+    budget = MessageBudget(per_minute=80, burst=20, clock=clock)
+    assert budget.most_allowed() == 20
+    clock.now += 30.0  # the bucket is full: the half minute refills nothing beyond the burst it holds
+    while budget.try_take(Priority.KEEPALIVE) == 0:
+        pass
+    assert budget.sent == 20 and budget.most_allowed() == pytest.approx(20 + 30.0 * 60 / 60)
+    for _ in range(60):  # a client taking whenever it may, for a minute
+        clock.now += 1.0
+        while budget.try_take(Priority.KEEPALIVE) == 0:
+            pass
+    assert budget.sent <= budget.most_allowed() == pytest.approx(20 + 90.0)
+    assert budget.sent == 20 + 60  # the minute's refill, all of it taken

@@ -50,7 +50,8 @@ class TokenBucket:
         self.refill_per_s = refill_per_s
         self._clock = clock
         self._tokens = capacity
-        self._stamp = clock()
+        self._stamp = clock()  # its clock at the last refill: every token was given at such a reading
+        self._started = self._stamp
         self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
@@ -84,6 +85,11 @@ class TokenBucket:
     def available(self) -> float:
         self._refill()
         return self._tokens
+
+    def most_given(self) -> float:
+        """The most tokens it can have given so far: its capacity plus its refill over its own clock, from its
+        creation to its last refill. What it gave is at most this (tests check a budget against it)."""
+        return self.capacity + (self._stamp - self._started) * self.refill_per_s
 
 
 class RateBudget(Protocol):

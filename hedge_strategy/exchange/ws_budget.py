@@ -77,6 +77,11 @@ class MessageBudget:
         self.sent += count
         return 0.0
 
+    def most_allowed(self) -> float:
+        """The most messages it can have let out so far (its burst plus its refill over its own clock): `sent`
+        is never above it, and messages of a priority never above it less that priority's floor."""
+        return self._bucket.most_given()
+
     def rate_limited(self) -> float:
         """The venue refused a message (30009): empty the bucket and pause; returns the pause in seconds."""
         self.rate_limited_count += 1

@@ -228,6 +228,17 @@ class OrderExecutor:
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
         return await self.confirm_final(coid, confirm_s)
 
+    async def cancel_all(self, why: str) -> SendResult:
+        """Cancel every resting order of the account (`hedgectl clear`), in one send; nothing is confirmed
+        here: a cancel executes after its answer, so the caller reads the open orders again."""
+        result = await self.account.cancel_all()
+        if result.status is SendStatus.REJECTED:
+            logger.warning("{}: cancel-all refused ({}); {}", self.name, result.detail, why)
+        else:
+            logger.info("{}: cancel-all sent ({}): {}", self.name, why, result.status.value)
+        self.events.emit(EventKind.CANCEL_SENT, reason=why, state=result.status)
+        return result
+
     def ended(self, order: JournalOrder, attempt: int | None = None) -> None:
         """Count and emit an order that ended (refused, or final as far as the exchange said)."""
         self.metrics.order(order.intent, order.state)

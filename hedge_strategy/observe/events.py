@@ -44,7 +44,7 @@ class EventKind(StrEnum):
     STOPPED = "stopped"  # the role's loop ended in order: reason (+ B: count = hedges done this run)
     # --- A, the maker
     ORDER_PLACED = "order_placed"  # a post-only order accepted: coid, side, size, price, reduce_only
-    CANCEL_SENT = "cancel_sent"  # coid, reason (why cancel), state (the send's answer)
+    CANCEL_SENT = "cancel_sent"  # coid (none: cancel-all), reason (why cancel), state (the send's answer)
     HEDGE_REQUEST_PUBLISHED = "hedge_request_published"  # request_ids, coid, side and size (B's), reason
     # (reason: "fill", "residual" with a_position and b_position; for one published again "start-up", "Redis
     # lost it" or "its stream entry is gone")
@@ -66,6 +66,8 @@ class EventKind(StrEnum):
     # --- B, the hedger
     READY = "ready"  # reading hedge requests
     LEFT_OVERS_CLAIMED = "left_overs_claimed"  # requests a previous B read and did not finish: count
+    REQUEST_ALREADY_ANSWERED = "request_already_answered"  # its outcome was stored: acknowledged, not hedged
+    # again: request_ids, state (the stored outcome's status)
     HEDGE_NETTED = "hedge_netted"  # several requests, one order: request_ids, side, size, count
     HEDGE_RESUMED = "hedge_resumed"  # a hedge a previous B started: request_ids, count (attempts journaled)
     HEDGE_ATTEMPT = "hedge_attempt"  # an IOC sent: request_ids, attempt, coid, side, size, price, state

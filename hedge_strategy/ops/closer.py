@@ -18,8 +18,6 @@ import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from loguru import logger
-
 from hedge_strategy.config import Config
 from hedge_strategy.exchange import MarketInfo, OrderUpdate, PositionSnapshot, Purpose, Role, SendStatus, Side
 from hedge_strategy.execution import Intent, OrderExecutor
@@ -96,17 +94,13 @@ class OperatorAccount:
             if not left and round_no > 1:
                 return CancelResult(True, [], f"{found} resting order(s) cancelled")
             # Sent even when REST shows nothing: an order sent a moment ago may not be listed yet.
-            result = await self.account.cancel_all()
+            result = await self.orders.cancel_all(f"{len(left)} order(s) resting")
             if result.status is SendStatus.REJECTED:
                 last_error = (result.message, result.code)
-                logger.warning("clear {}: cancel-all refused ({}); {} order(s) still resting", self.label,
-                               result.detail, len(left))
                 if not result.worth_retrying:
                     break
                 left = await self.open_orders()
                 continue
-            logger.info("clear {}: cancel-all sent for {} resting order(s) ({})", self.label, len(left),
-                        result.status.value)
             # The open orders are re-read rather than assumed gone: a cancel executes after its answer.
             left = await self._orders_after_cancel()
         if not left:
