@@ -43,7 +43,10 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
         own_redis.thaw()
 
     # The request goes out (the XADD the frozen server had buffered may even run first), B hedges it.
-    await ab.events.wait("a", "hedge_outcome_received", side="sell", size=Decimal("0.0002"), state="filled")
+    # Bounded like the waits above: calls in flight when Redis froze still run out their timeouts and
+    # retries (socket_timeout_s x (retries + 1) each) after it thaws, holding the outbox's lock meanwhile.
+    await ab.events.wait("a", "hedge_outcome_received", side="sell", size=Decimal("0.0002"), state="filled",
+                         timeout_s=2 * HANG_WAIT_S)
     await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
