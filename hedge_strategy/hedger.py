@@ -38,7 +38,7 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import Chase, ChasePlan, PriceGuard, run_chase
+from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -98,7 +98,7 @@ class Hedger:
         self.hedges_done = 0
         self.busy = False
         self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
-        self.wash_guard: PriceGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
+        self.wash_guard: WashGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
 
     # ---------------------------------------------------------------- the whole life
 
@@ -316,7 +316,7 @@ class Hedger:
                          retry_times=self.cfg.retry_times, max_slippage_bps=self.cfg.max_slippage_bps,
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
-                         guard=self.wash_guard)
+                         guard=self.wash_guard.for_hedge(job.requests) if self.wash_guard else None)
 
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 

@@ -276,7 +276,7 @@ class Maker:
 
         async def announce(price: Decimal) -> None:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).
-            await publish_resting(self.rt.bus, RestingOrder(coid, side.value, price))
+            await publish_resting(self.rt.bus, RestingOrder(coid, side.value, price, size))
             self._resting_published = coid
 
         sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size,
