@@ -12,6 +12,12 @@ state, while B is already pricing). It bounds nothing then, so neither clamps th
 taker speed bump away nor makes B wait (measured: bench/README.md, issue 10). A partly filled order (its
 remainder may still rest while A cancels it) and a key without a size (an older A) still bound.
 
+The first bound of a batch's hedge may come from a read started as the batch arrived (`read_ahead`, beside
+B's stored-outcome check, to take one Redis round trip off the hedge's path). It is as sound as a read at
+pricing time: A writes the key before it sends an order and sends no new order while a request of its is
+unanswered (the batch's are), so between that read and the pricing the key can only have been deleted (A's
+order ended): the early value bounds as much or more, never less.
+
 When the limit leaves B nothing to take (A's order is at the touch), B waits, at most `WAIT_FOR_A_S`, for
 A's order to end (A cancels a partly filled order's remainder at once), reading the key every `POLL_S`.
 When Redis cannot answer, the RedisError goes up: B sends nothing it cannot check.
@@ -60,18 +66,29 @@ class WashGuard:
     """What B's chase asks before each IOC (`execution.chase_loop.PriceGuard`); `for_hedge` gives the guard
     of one hedge, which knows which of A's fills it covers."""
 
-    def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S, covered: Mapping[int, Decimal] | None = None
-                 ) -> None:
+    def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S, covered: Mapping[int, Decimal] | None = None,
+                 first_read: asyncio.Future[RestingOrder | None] | None = None) -> None:
         self.bus = bus
         self.wait_s = wait_s
         self.covered = dict(covered or {})
+        self._first_read = first_read  # a read of the key started when the batch arrived, for the first bound
 
-    def for_hedge(self, requests: Iterable[HedgeRequest]) -> WashGuard:
+    def read_ahead(self) -> asyncio.Future[RestingOrder | None]:
+        """Start reading A's key now, for the first bound of a hedge of the batch just received (module
+        docstring). One no hedge took is left to finish; its result goes unused."""
+        read = asyncio.ensure_future(read_resting(self.bus))
+        read.add_done_callback(_retrieve)  # a Redis error no hedge awaited is not an unhandled one
+        return read
+
+    def for_hedge(self, requests: Iterable[HedgeRequest],
+                  first_read: asyncio.Future[RestingOrder | None] | None = None) -> WashGuard:
         """The guard for the hedge of `requests`: A's order they fill completely bounds nothing."""
-        return WashGuard(self.bus, self.wait_s, covered_fills(requests))
+        return WashGuard(self.bus, self.wait_s, covered_fills(requests), first_read)
 
     async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
-        return limit_bound(side, await read_resting(self.bus), tick, self.covered)
+        read, self._first_read = self._first_read, None
+        resting = await read if read is not None else await read_resting(self.bus)
+        return limit_bound(side, resting, tick, self.covered)
 
     async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:
         """Wait (at most `wait_s`) until A's order no longer bounds `side`; the bound then (None: gone)."""
@@ -82,3 +99,8 @@ class WashGuard:
             await asyncio.sleep(POLL_S)  # a poll of a local key: simpler than a channel for a 2 s wait
             bound = await self.bound(side, tick)
         return bound
+
+
+def _retrieve(read: asyncio.Future[RestingOrder | None]) -> None:
+    if not read.cancelled():
+        read.exception()

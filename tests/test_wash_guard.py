@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
+
+import pytest
+from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, publish_resting, read_resting
 from hedge_strategy.exchange import Purpose, Role, Side, make_coid
-from hedge_strategy.wash_guard import covered_fills, limit_bound
+from hedge_strategy.wash_guard import WashGuard, covered_fills, limit_bound
 from tests.fixtures.fake_orders import UnitFactory
 
 TICK = Decimal("0.1")
@@ -52,3 +56,28 @@ async def test_the_key_carries_the_size_and_reads_without_one(unit_factory: Unit
     old = json.dumps({"client_order_index": A_ORDER, "side": "sell", "price": "95000.0"})  # an A before sizes
     await kit.peer.redis.set(kit.peer.keys.maker_resting, old)
     assert await read_resting(kit.bus) == RestingOrder(A_ORDER, "sell", Decimal("95000.0"), None)
+
+
+async def test_the_first_bound_takes_the_early_read_the_next_ones_read_again(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    early: asyncio.Future[RestingOrder | None] = asyncio.get_running_loop().create_future()
+    early.set_result(RestingOrder(A_ORDER, "buy", Decimal("95000.0"), 2 * LOT))  # read as the batch arrived
+    guard = WashGuard(kit.bus).for_hedge([fill_request(1)], early)
+    assert await guard.bound(Side.SELL, TICK) == Decimal("95000.1")
+    assert await guard.bound(Side.SELL, TICK) is None  # the key is gone now (A's order ended)
+
+
+async def test_an_early_read_that_failed_fails_the_first_bound(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    early: asyncio.Future[RestingOrder | None] = asyncio.get_running_loop().create_future()
+    early.set_exception(RedisError("Redis did not answer"))
+    guard = WashGuard(kit.bus).for_hedge([fill_request(1)], early)
+    with pytest.raises(RedisError):  # B sends nothing it could not check
+        await guard.bound(Side.SELL, TICK)
+
+
+async def test_read_ahead_reads_the_key(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b")
+    await publish_resting(kit.peer, RestingOrder(A_ORDER, "sell", Decimal("95000.0"), LOT))
+    assert await WashGuard(kit.bus).read_ahead() == RestingOrder(A_ORDER, "sell", Decimal("95000.0"), LOT)
