@@ -24,7 +24,7 @@ from hedge_strategy.exchange.book import LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
-from hedge_strategy.exchange.movement import MidMovement, taker_speed_bump_ms
+from hedge_strategy.exchange.movement import ARRIVAL_MARGIN_MS, MidMovement, taker_speed_bump_ms
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
@@ -113,7 +113,8 @@ class LighterAccount:
                 request_timeout_s=self.request_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
-            self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)
+            self._movements = {m: MidMovement(self.market_by_id(m).tick,
+                                              self.taker_speed_bump_ms + ARRIVAL_MARGIN_MS)
                                for m in book_ids}
             self._stream = AccountStream(
                 ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
@@ -189,9 +190,10 @@ class LighterAccount:
             queue.put_nowait(event)
 
     def taker_move_ticks(self, market: MarketInfo, share: float) -> int | None:
-        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier: the
-        move `share` of the last minute's book changes stayed within (movement.py). None without a book
-        stream for the market or a change in the last minute."""
+        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier plus the
+        IOC's way to the exchange (`movement.ARRIVAL_MARGIN_MS`): the move `share` of the last minute's book
+        changes stayed within (movement.py). None without a book stream for the market or a change in the
+        last minute."""
         movement = self._movements.get(market.market_id)
         return movement.move_ticks(share, self._clock() * 1000) if movement is not None else None
 

@@ -6,7 +6,9 @@ the same figures, `sim.speed_bumps`). An IOC priced at the touch read before it 
 later. `MidMovement` follows the mid of one market at each top-of-book change and keeps, for the last
 `window_ms` (a minute), how far the mid had moved since one bump before: |mid(t) - mid(t - bump)| in whole
 ticks, rounded up, where mid(t - bump) is the mid that stood at that moment (the last change at or before it).
-`move_ticks(share, now)` is the move that share of those samples stayed within (nearest rank), e.g. 0.95.
+`move_ticks(share, now)` is the move that share of those samples stayed within (nearest rank), e.g. 0.99.
+The adapter measures over the bump plus `ARRIVAL_MARGIN_MS`: the IOC meets the book one bump after it
+arrives, and it arrives a while after the touch it was priced from (below).
 
 Samples are taken per book change, so a busy minute weighs more than a quiet one: the estimate leans towards
 the moves seen while the market was moving, which is when A's maker order fills. A minute without a change
@@ -26,6 +28,12 @@ from decimal import Decimal
 # The venue's taker speed bump per account tier, in ms (lighter-venue.md; premium's 200 ms is its figure
 # without staked LIT, the longest a premium taker waits). Keyed like `exchange.tier`.
 TAKER_SPEED_BUMP_MS: dict[str, int] = {"premium": 200, "standard": 300}
+# The IOC meets the book one bump after it ARRIVES, and it arrives a while after the touch B priced it from:
+# the book frame's own age plus B's path to the exchange (a few ms idle, tens under load: bench/README.md).
+# On the simulator's flow, whose mid steps every 100 ms, a window of one bump plus those ms holds one step
+# more than the bump alone as often as the ms are long; the room measured over the bump alone fell short in
+# those hedges (issue 10). 50 ms covers the path with room; a wider window costs nothing when the book holds.
+ARRIVAL_MARGIN_MS = 50
 WINDOW_MS = 60_000
 MAX_SAMPLES = 20_000  # 330 book changes a second for a whole minute; beyond that the oldest samples go
 MAX_MIDS = 4_096  # mids kept for one bump; more changes than this within one bump: the oldest go
