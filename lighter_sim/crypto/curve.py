@@ -2,10 +2,10 @@
 signature check needs, s*G + e*Q.
 
 Ported from elliottech/poseidon_crypto curve/ecgfp5/weierstrass_point.go (`DecodeFp5AsWeierstrass`, `Encode`,
-`Add`, `Double`, `MulAdd2`); constants in constants.py. Points are affine (x, y) tuples over GF(p^5), None for
-the point at infinity. Go computes s*G + e*Q with 4-bit windows of both scalars; here s*G comes from a table of
-G's multiples built once per process (a comb: 80 additions, no doubling) and e*Q from 4-bit windows. The sum is
-the same group element, so the same encoding.
+`Add`, `Double`, `MulAdd2`); constants in constants.py. Points are affine (x, y) tuples over GF(p^5), None
+for the point at infinity. Go computes s*G + e*Q with 4-bit windows of both scalars; here s*G comes from a
+table of G's multiples built once per process (a comb: 80 additions, no doubling) and e*Q from 4-bit windows.
+The sum is the same group element, so the same encoding.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def decode(w: Fp5) -> Point:
 
 
 def encode(point: Point) -> Fp5:
-    """w = y / (A/3 - x): the curve's y / x up to sign, in Weierstrass coordinates. The neutral encodes as 0."""
+    """w = y / (A/3 - x) (the curve's y / x up to sign, in Weierstrass coordinates); the neutral is 0."""
     if point is None:
         return f.ZERO
     x, y = point

@@ -1,9 +1,9 @@
 """The Goldilocks field GF(p), p = 2^64 - 2^32 + 1, and its quintic extension GF(p^5) = GF(p)[x]/(x^5 - 3).
 
 Ported from elliottech/poseidon_crypto (field/goldilocks, field/goldilocks_quintic_extension; see
-constants.py for the commit). An element of GF(p) is an int in [0, p); an element of GF(p^5) is a tuple of five
-of them, lowest degree first. Go keeps limbs non-canonical (any u64); every operation there is exact modulo p,
-so reducing at once, as here, gives the same values. Only what signature verification needs is here.
+constants.py for the commit). An element of GF(p) is an int in [0, p); an element of GF(p^5) is a tuple of
+five of them, lowest degree first. Go keeps limbs non-canonical (any u64); every operation there is exact
+modulo p, so reducing at once, as here, gives the same values. Only what signature verification needs is here.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def from_u64(value: int) -> int:
 
 
 def fp_inverse(a: int) -> int:
-    return pow(a, P - 2, P)
+    return pow(a, -1, P)  # extended Euclid: several times faster than a^(p-2)
 
 
 def fp_sqrt(a: int) -> int | None:

@@ -1,9 +1,9 @@
 """Poseidon2 over Goldilocks (width 12, rate 8) and the sponge Lighter hashes transactions with.
 
 Ported from elliottech/poseidon_crypto hash/poseidon2_goldilocks_plonky2/poseidon2.go (`Permute`,
-`HashNToMNoPad`, `HashToQuinticExtension`); constants in constants.py. The sponge has no padding: each chunk of
-up to 8 inputs OVERWRITES the first lanes of the state (the other lanes keep what the last permutation left),
-then the state is permuted; the output is read from the first lanes.
+`HashNToMNoPad`, `HashToQuinticExtension`); constants in constants.py. The sponge has no padding: each chunk
+of up to 8 inputs OVERWRITES the first lanes of the state (the other lanes keep what the last permutation
+left), then the state is permuted; the output is read from the first lanes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .constants import (
     POSEIDON2_RATE,
     POSEIDON2_WIDTH,
 )
-from .field import P, Fp5
+from .field import Fp5, P
 
 _FIRST_HALF = EXTERNAL_ROUND_CONSTANTS[:POSEIDON2_FULL_ROUNDS_HALF]
 _SECOND_HALF = EXTERNAL_ROUND_CONSTANTS[POSEIDON2_FULL_ROUNDS_HALF:]

@@ -32,7 +32,7 @@ ATTRIBUTES_PER_TX = 4
 
 
 def _attributes(raw: Any) -> dict[int, int]:
-    """`L2TxAttributes` as JSON gives it (`{"5": 0}`, `{}` or null): the non-nil ones. ValueError if unknown."""
+    """The non-nil `L2TxAttributes` (`{"5": 0}`, `{}` or null in the JSON); ValueError for an unknown one."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
