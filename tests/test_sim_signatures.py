@@ -37,7 +37,8 @@ FEES = {"premium": (Decimal(0), Decimal(0)), "standard": (Decimal(0), Decimal(0)
 
 Signed = tuple[int, str, str]  # tx_type, tx_info, tx_hash
 
-# One of each tx the simulator accepts, with and without L2TxAttributes (self-trade mode, cancel-all market).
+# One of each tx the simulator accepts, with and without L2TxAttributes (self-trade mode, cancel-all market,
+# order version, integrator fees).
 TXS: dict[str, Callable[[Any, int], Any]] = {
     "create": lambda c, n: c.sign_create_order(BTC, 17, 20, 949000, False, 0, 2, nonce=n, api_key_index=KEY),
     "create+attributes": lambda c, n: c.sign_create_order(
@@ -49,6 +50,13 @@ TXS: dict[str, Callable[[Any, int], Any]] = {
         0, 0, cancel_all_market_index=BTC, nonce=n, api_key_index=KEY
     ),
     "modify": lambda c, n: c.sign_modify_order(BTC, 17, 40, 948000, nonce=n, api_key_index=KEY),
+    "modify+version": lambda c, n: c.sign_modify_order(
+        BTC, 17, 40, 948000, order_version=3, nonce=n, api_key_index=KEY
+    ),
+    "create+integrator": lambda c, n: c.sign_create_order(
+        BTC, 19, 20, 949000, False, 0, 2, integrator_account_index=5, integrator_taker_fee=10,
+        integrator_maker_fee=5, nonce=n, api_key_index=KEY,
+    ),
 }
 
 
@@ -132,6 +140,7 @@ async def test_a_tx_signed_for_another_chain_does_not_verify(testnet: Keyholder,
         ("cancel", {"Index": 18}),
         ("cancel_all+market", {"L2TxAttributes": {"5": 0}}),
         ("modify", {"ExpiredAt": 1}),
+        ("modify+version", {"L2TxAttributes": {"8": 4}}),
     ],
 )
 async def test_a_changed_field_does_not_verify(

@@ -26,8 +26,11 @@ SIGNED_FIELDS: dict[int, tuple[str, ...]] = {
     17: ("AccountIndex", "ApiKeyIndex", "MarketIndex", "Index", "BaseAmount", "Price", "TriggerPrice"),
 }
 
-# Attribute type -> its nil value (tx_attributes.go AttributeTypeToConfig; 5 is NilMarketIndex 255).
-ATTRIBUTE_NIL_VALUES = {1: 0, 2: 0, 3: 0, 4: 0, 5: 255, 6: 0, 7: 0}
+# Attribute type -> its nil value (tx_attributes.go AttributeTypeToConfig; 5 is NilMarketIndex 255). Type 8,
+# order version (nil 0), is newer than that commit: lighter-sdk 1.1.8's signer sends it for a modify with an
+# order_version, and our hash of it matches the signer's (tests/test_sim_signatures.py); the type code and nil
+# value come from a public port, github.com/tonymontanov/go-lighter internal/tx/attributes.go.
+ATTRIBUTE_NIL_VALUES = {1: 0, 2: 0, 3: 0, 4: 0, 5: 255, 6: 0, 7: 0, 8: 0}
 ATTRIBUTES_PER_TX = 4
 
 
