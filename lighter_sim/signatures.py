@@ -63,8 +63,6 @@ class SignatureCheck:
         self.chain_id = chain_id
         self.mode = mode
         self._trusted: set[tuple[int, int, str]] = set()  # (account, api key, public key) seen verifying
-        if mode != "off":
-            curve.generator_table()  # build the shared table now rather than inside the first sendTx
 
     def __call__(self, tx: ParsedTx, public_key_hex: str) -> None:
         if self.mode == "off":

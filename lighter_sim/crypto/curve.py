@@ -3,9 +3,7 @@ signature check needs, s*G + e*Q.
 
 Ported from elliottech/poseidon_crypto curve/ecgfp5/weierstrass_point.go (`DecodeFp5AsWeierstrass`, `Encode`,
 `Add`, `Double`, `MulAdd2`); constants in constants.py. Points are affine (x, y) tuples over GF(p^5), None
-for the point at infinity. Go computes s*G + e*Q with 4-bit windows of both scalars; here s*G comes from a
-table of G's multiples built once per process (a comb: 80 additions, no doubling) and e*Q from 4-bit windows.
-The sum is the same group element, so the same encoding.
+for the point at infinity. s*G + e*Q is computed as Go does it, with 4-bit windows of both scalars.
 """
 
 from __future__ import annotations
@@ -91,48 +89,21 @@ def _multiples(p: Point) -> list[Point]:
     return table
 
 
-class _FixedBase:
-    """comb[i][d] = d * 16^i * P for every 4-bit digit d: k*P is then one addition per digit of k."""
-
-    def __init__(self, p: Point) -> None:
-        self.comb: list[list[Point]] = []
-        base = p
-        for _ in range(_WINDOWS):
-            row = _multiples(base)
-            self.comb.append(row)
-            base = add(row[-1], base)  # 16 * base
-
-    def mul(self, scalar: int) -> Point:
-        result: Point = None
-        for row, digit in zip(self.comb, _digits(scalar), strict=True):
-            if digit:
-                result = add(result, row[digit])
-        return result
-
-
-_generator_table: _FixedBase | None = None
-
-
-def generator_table() -> _FixedBase:
-    """Built on first use (about as long as a few verifications), then shared by every verification."""
-    global _generator_table
-    if _generator_table is None:
-        _generator_table = _FixedBase(GENERATOR)
-    return _generator_table
-
-
-def mul(p: Point, scalar: int) -> Point:
-    """scalar * P with 4-bit windows, most significant digit first."""
-    table = _multiples(p)
-    result: Point = None
-    for digit in reversed(_digits(scalar)):
-        for _ in range(WINDOW_BITS):
-            result = double(result)
-        if digit:
-            result = add(result, table[digit])
-    return result
+_generator_multiples: list[Point] = []
 
 
 def mul_add_generator(s: int, q: Point, e: int) -> Point:
-    """s*G + e*Q (Go's `MulAdd2(GENERATOR_WEIERSTRASS, Q, s, e)`)."""
-    return add(generator_table().mul(s), mul(q, e))
+    """s*G + e*Q (Go's `MulAdd2(GENERATOR_WEIERSTRASS, Q, s, e)`): 4-bit windows of both scalars sharing one
+    chain of doublings; G's window table is made once per process."""
+    if not _generator_multiples:
+        _generator_multiples.extend(_multiples(GENERATOR))
+    q_multiples = _multiples(q)
+    result: Point = None
+    for s_digit, e_digit in zip(reversed(_digits(s)), reversed(_digits(e)), strict=True):
+        for _ in range(WINDOW_BITS):
+            result = double(result)
+        if s_digit:
+            result = add(result, _generator_multiples[s_digit])
+        if e_digit:
+            result = add(result, q_multiples[e_digit])
+    return result
