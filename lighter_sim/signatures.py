@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import logging
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, get_args
 
 from .crypto import curve, schnorr
 from .crypto.txhash import tx_message
@@ -32,7 +32,7 @@ from .txparse import ParsedTx
 log = logging.getLogger("lighter_sim.signatures")
 
 VerifyMode = Literal["first_per_key", "all", "off"]
-VERIFY_MODES: tuple[str, ...] = ("first_per_key", "all", "off")
+VERIFY_MODES: tuple[str, ...] = get_args(VerifyMode)
 INVALID_SIGNATURE_MESSAGE = "invalid signature"  # the venue's words (lighter-go issue #19)
 # Chains lighter-sdk 1.1.8 knows (mainnet 304, testnet 300, Robinhood 466324): on a refusal, the log says
 # which of the others the signature verifies for, so an operator sees "signed for chain 300" at once.
