@@ -17,6 +17,10 @@ No wash trades: A publishes its maker order (side, price) in Redis before sendin
 order is final (`bus.resting`); B's hedges keep their limit off it (`wash_guard`). A cancels the remainder
 of a partly filled order at once, so B waits at most one cancel round trip when A's price is the touch.
 
+A failed hedge is acted on at once: while the order rests A watches B's outcomes (`FailedHedges`); a failed
+one cancels the order at once (that cancel may have been refused, or not taken yet, and the order may fill
+again), then A pauses with B's reason. Once the order is final, `settle` takes the outcomes.
+
 Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
 after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
 alerts on a lasting imbalance.

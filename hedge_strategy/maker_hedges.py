@@ -1,6 +1,7 @@
 """A's side of every hedge: publish the request, wait for B's outcome, and when it does not come let the
-exchange decide (A + B positions). Also what A tells the operator when a hedge goes wrong: the pause, the
-alerts (paused, hedge failed, B's heartbeat lost) and the paused gauge.
+exchange decide (A + B positions); while A's order rests, B's failed outcomes as they come (`FailedHedges`).
+Also what A tells the operator when a hedge goes wrong: the pause, the alerts (paused, hedge failed, B's
+heartbeat lost) and the paused gauge.
 
 Hedge alerts are raised by A only: A sees every hedge's outcome, and the alerter's per-process
 deduplication could not merge the same event reported by both processes. Heartbeats are the exception, one
@@ -291,23 +292,26 @@ class FailedHedges:
         rt = self._hedges.rt
         delay, outage = 0.1, False
         while not rt.stopping:
-            try:
-                async with rt.bus.subscribe_outcomes() as outcomes:
-                    await self._read_store()
-                    if outage:
-                        logger.info("A: B's outcomes are watched again while the order rests")
-                        outage, delay = False, 0.1
-                    while True:
-                        _, outcome = await outcomes.receive(timeout_s=self.STORE_RECHECK_S)
-                        if outcome is not None:
-                            self._consider(outcome)
-                        else:
-                            await self._read_store()
+            outcomes = rt.bus.subscribe_outcomes()
+            try:  # not `async with`: a cancel while subscribing must close the subscription too
+                await outcomes.open()
+                await self._read_store()
+                if outage:
+                    logger.info("A: B's outcomes are watched again while the order rests")
+                    outage, delay = False, 0.1
+                while True:
+                    _, outcome = await outcomes.receive(timeout_s=self.STORE_RECHECK_S)
+                    if outcome is not None:
+                        self._consider(outcome)
+                    else:
+                        await self._read_store()
             except (RedisError, OSError, TimeoutError) as exc:
                 if not outage:
                     logger.warning("A: B's outcomes cannot be watched while the order rests ({!r}); retrying "
                                    "(they are read when the order ends)", exc)
                 outage = True
+            finally:
+                await outcomes.aclose()
             if await rt.sleep(delay):
                 return
             delay = min(delay * 2, self.RETRY_MAX_S)
