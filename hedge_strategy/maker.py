@@ -221,8 +221,9 @@ class Maker:
             await self.hedges.pause(f"not flat: {what}",
                                     "check both accounts, fix by hand, then `hedgectl resume`")
             return
-        if await self.rt.bus.pending_count():
-            logger.info("A: {}; B still holds unacknowledged requests: waiting for them first", what)
+        in_hand = await self._b_in_hand()
+        if in_hand is not None:
+            logger.info("A: {}; {}: waiting for B first", what, in_hand)
             await self._wait_for_b_idle()
             return
         coid = self.rt.orders.next_coid(Role.A, Purpose.REBALANCE, COID_SEQUENCE)
@@ -235,14 +236,26 @@ class Maker:
                        "before any order", what, request.request_id, request.side, request.size)
         await self.hedges.settle()
 
+    async def _b_in_hand(self) -> str | None:
+        """What B may still be hedging, which a residual would hedge twice: requests it read and has not
+        acknowledged (it does so with the outcome, once its orders are final), or a hedge its heartbeat says
+        it is doing (the one sign left when Redis lost the pending entries); None when B holds nothing."""
+        pending = await self.rt.bus.pending_count()
+        if pending:
+            return f"B holds {pending} unacknowledged request(s)"
+        beat = await self.rt.bus.heartbeat("b")
+        if beat is not None and beat.get("busy"):
+            return "B's heartbeat says it is hedging"
+        return None
+
     async def _wait_for_b_idle(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.cfg.hedge_confirm_timeout_s
         async with self.rt.bus.subscribe_outcomes() as outcomes:
-            while await self.rt.bus.pending_count() and not self.rt.stopping:
+            while await self._b_in_hand() is not None and not self.rt.stopping:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0:
-                    logger.warning("A: B's pending requests did not clear in {} s; judging the imbalance "
-                                   "again", self.cfg.hedge_confirm_timeout_s)
+                    logger.warning("A: B did not finish in {} s; judging the imbalance again",
+                                   self.cfg.hedge_confirm_timeout_s)
                     return
                 await outcomes.receive(timeout_s=min(left, 1.0))
 

@@ -77,11 +77,7 @@ async def test_a_places_nothing_while_a_hedge_is_outstanding(unit_factory: UnitF
         a_client_order_index=make_coid(Role.A, Purpose.MAKER, 3), trade_ids=[77],
         a_fill_price=Decimal("94998"), fill_ts_ms=now_ms())
     maker.outstanding.remember(request)
-    await kit.peer.publish_outcome(HedgeOutcome(
-        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
-        requested_size=request.size, filled_size=request.size, avg_price=Decimal("94999"), attempts=1,
-        reason=None, hedge_client_order_indexes=(), received_ts_ms=now_ms(), sent_ts_ms=now_ms(),
-        filled_ts_ms=now_ms(), latency_ms=1.0))
+    await kit.peer.publish_outcome(filled_outcome(kit, request))
 
     await maker.cycle()  # this cycle only settles the hedge: B's outcome answers it
     assert kit.orders.sent == []
@@ -166,3 +162,35 @@ async def test_a_failed_hedge_cancels_the_resting_order_at_once_then_a_pauses(
     assert len(kit.orders.sent) == 1
     await kit.peer.clear_pause()
     await asyncio.wait_for(nxt, WAIT_S)
+
+
+def filled_outcome(kit: UnitKit, request: HedgeRequest) -> HedgeOutcome:
+    """B's outcome: `request` hedged in full."""
+    return HedgeOutcome(
+        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC",
+        side=request.side, requested_size=request.size, filled_size=request.size, avg_price=Decimal("94999"),
+        attempts=1, reason=None, hedge_client_order_indexes=(), received_ts_ms=now_ms(), sent_ts_ms=now_ms(),
+        filled_ts_ms=now_ms(), latency_ms=1.0)
+
+
+async def test_no_residual_hedge_while_b_says_it_is_hedging(unit_factory: UnitFactory) -> None:
+    # B is hedging a request whose pending entry Redis lost (restarted without persistence): nothing is
+    # unacknowledged, and B's heartbeat saying it is busy is the one sign left. A + B is off until B's hedge
+    # lands; a residual hedge now would hedge the fill twice.
+    kit = await unit_factory("a", hedge_confirm_timeout_s=1)
+    await kit.peer.ensure_group()
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": True})
+    kit.orders.account.positions_by_account[A_ACCOUNT] = SIZE
+    maker = kit.maker()
+    maker.hedges.outbox.start()
+    await asyncio.wait_for(maker.cycle(), WAIT_S)  # waited for B (bounded), then gave the cycle up
+    assert not maker.outstanding and not kit.events.matching("a", "hedge_request_published")
+    assert kit.orders.sent == [] and await kit.peer.get_pause() is None
+
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": False})  # B idle, and A + B still off: the residual
+    cycle = asyncio.create_task(maker.cycle())
+    (residual,) = await kit.events.wait("a", "hedge_request_published", reason="residual", timeout_s=WAIT_S)
+    assert (residual.side, residual.size) == ("sell", SIZE)
+    await kit.peer.publish_outcome(filled_outcome(kit, maker.outstanding[residual.request_ids[0]]))
+    await asyncio.wait_for(cycle, WAIT_S)
+    assert not maker.outstanding and kit.orders.sent == []
