@@ -17,6 +17,10 @@ No wash trades: A publishes its maker order (side, price) in Redis before sendin
 order is final (`bus.resting`); B's hedges keep their limit off it (`wash_guard`). A cancels the remainder
 of a partly filled order at once, so B waits at most one cancel round trip when A's price is the touch.
 
+A failed hedge is acted on at once: while the order rests A watches B's outcomes (`FailedHedges`); a failed
+one cancels the order at once (that cancel may have been refused, or not taken yet, and the order may fill
+again), then A pauses with B's reason. Once the order is final, `settle` takes the outcomes.
+
 Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
 after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
 alerts on a lasting imbalance.
@@ -32,7 +36,7 @@ from decimal import Decimal
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy.bus import HedgeRequest, now_ms
+from hedge_strategy.bus import HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import (
     EndReason,
@@ -45,7 +49,7 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
-from hedge_strategy.maker_hedges import MakerHedges
+from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
@@ -216,8 +220,9 @@ class Maker:
             await self.hedges.pause(f"not flat: {what}",
                                     "check both accounts, fix by hand, then `hedgectl resume`")
             return
-        if await self.rt.bus.pending_count():
-            logger.info("A: {}; B still holds unacknowledged requests: waiting for them first", what)
+        in_hand = await self._b_in_hand()
+        if in_hand is not None:
+            logger.info("A: {}; {}: waiting for B first", what, in_hand)
             await self._wait_for_b_idle()
             return
         coid = self.rt.orders.next_coid(Role.A, Purpose.REBALANCE, COID_SEQUENCE)
@@ -230,14 +235,26 @@ class Maker:
                        "before any order", what, request.request_id, request.side, request.size)
         await self.hedges.settle()
 
+    async def _b_in_hand(self) -> str | None:
+        """What B may still be hedging, which a residual would hedge twice: requests it read and has not
+        acknowledged (it does so with the outcome, once its orders are final), or a hedge its heartbeat says
+        it is doing (the one sign left when Redis lost the pending entries); None when B holds nothing."""
+        pending = await self.rt.bus.pending_count()
+        if pending:
+            return f"B holds {pending} unacknowledged request(s)"
+        beat = await self.rt.bus.heartbeat("b")
+        if beat is not None and beat.get("busy"):
+            return "B's heartbeat says it is hedging"
+        return None
+
     async def _wait_for_b_idle(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.cfg.hedge_confirm_timeout_s
         async with self.rt.bus.subscribe_outcomes() as outcomes:
-            while await self.rt.bus.pending_count() and not self.rt.stopping:
+            while await self._b_in_hand() is not None and not self.rt.stopping:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0:
-                    logger.warning("A: B's pending requests did not clear in {} s; judging the imbalance "
-                                   "again", self.cfg.hedge_confirm_timeout_s)
+                    logger.warning("A: B did not finish in {} s; judging the imbalance again",
+                                   self.cfg.hedge_confirm_timeout_s)
                     return
                 await outcomes.receive(timeout_s=min(left, 1.0))
 
@@ -311,35 +328,61 @@ class Maker:
         await first_of(self.book.changed(), self.rt.stop.wait(), timeout_s=NO_BOOK_RETRY_S)
 
     async def _while_resting(self, coid: int) -> None:
-        """Until the order is final: cancel it when too old, when its price drifted, when paused or stopping.
+        """Until the order is final: cancel it when too old, when its price drifted, when partly filled, when
+        paused or stopping, and at once when B's hedge of one of its fills failed (then A pauses).
 
-        Wakes on the order's events, on book changes and on the stop signal; never polls.
+        Wakes on the order's events, on book changes, on B's failed outcomes and on the stop signal; never
+        polls. A failed hedge also cuts short the wait for a cancel to take: the order may still fill.
         """
         placed_at = self.clock()
         last_cancel: float | None = None
         cancels = 0
         order = self._order(coid)
-        while not order.is_terminal:
-            if order.state is OrderState.UNKNOWN:
-                await self._settle_unknown_orders()
-                continue
-            age = self.clock() - placed_at
-            why = await self._cancel_reason(order, age)
-            if why is not None and (last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S):
-                if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
-                    logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
-                                 "reconciliation", describe_coid(coid), order.state, cancels)
-                    return
-                last_cancel, cancels = self.clock(), cancels + 1
-                await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)  # a racing fill: hedged
-            elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), timeout_s=RECANCEL_AFTER_S)
-            else:
-                left = max(self.cfg.maker_order_timeout_s - age, 0.05)
-                await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
-                               self.rt.orders.wait_filled(coid, self.market.lot, left),
-                               self.hedges.outbox.pause_seen(), self.rt.stop.wait(), timeout_s=left)
+        async with FailedHedges(self.hedges) as failures:
+            while not order.is_terminal:
+                if order.state is OrderState.UNKNOWN:
+                    await self._settle_unknown_orders()
+                    continue
+                failed = failures.take()
+                if failed:
+                    last_cancel, cancels = self.clock(), cancels + 1
+                    await self._cancel_on_failed_hedge(coid, failed, failures)
+                    continue
+                age = self.clock() - placed_at
+                why = await self._cancel_reason(order, age)
+                may_send = last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S
+                if why is not None and may_send:
+                    if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
+                        logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
+                                     "reconciliation", describe_coid(coid), order.state, cancels)
+                        return
+                    last_cancel, cancels = self.clock(), cancels + 1
+                    await self.rt.orders.send_cancel(self.market, coid, why)
+                    await self._confirm_cancel(coid, failures)
+                elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
+                    await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), failures.wait(),
+                                   timeout_s=RECANCEL_AFTER_S)
+                else:
+                    left = max(self.cfg.maker_order_timeout_s - age, 0.05)
+                    await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
+                                   self.rt.orders.wait_filled(coid, self.market.lot, left),
+                                   self.hedges.outbox.pause_seen(), failures.wait(), self.rt.stop.wait(),
+                                   timeout_s=left)
         self._log_final(order)
+
+    async def _cancel_on_failed_hedge(self, coid: int, failed: dict[str, HedgeOutcome],
+                                      failures: FailedHedges) -> None:
+        """B could not hedge a fill of this order: its remainder is cancelled at once, whatever cancel is
+        already out (refused, or not taken yet), then the outcome is taken as `settle` would (so `settle`
+        does not take it again) and A pauses with B's reason, without waiting on Redis."""
+        ids = ", ".join(dict.fromkeys(r for outcome in failed.values() for r in outcome.request_ids))
+        await self.rt.orders.send_cancel(self.market, coid, f"B's hedge of {ids} failed: A pauses")
+        self.hedges.take_outcomes_now(failed)
+        await self._confirm_cancel(coid, failures)
+
+    async def _confirm_cancel(self, coid: int, failures: FailedHedges) -> None:
+        """The order's final state (a fill racing the cancel applied), unless B's hedge fails meanwhile."""
+        await first_of(self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S), failures.wait(), timeout_s=None)
 
     async def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:
         if self.rt.stopping:

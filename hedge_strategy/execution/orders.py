@@ -222,11 +222,17 @@ class OrderExecutor:
 
     async def cancel(self, market: MarketInfo, coid: int, why: str, confirm_s: float) -> JournalOrder:
         """Cancel and confirm the final state (within `confirm_s`); a fill racing the cancel is applied."""
+        await self.send_cancel(market, coid, why)
+        return await self.confirm_final(coid, confirm_s)
+
+    async def send_cancel(self, market: MarketInfo, coid: int, why: str) -> SendResult:
+        """Send a cancel of `coid` and return the venue's answer, confirming nothing: for a caller that waits
+        for the order's end on its own terms (A's resting loop, which a failed hedge must wake)."""
         result = await self.account.cancel(market, coid)
         logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
                     result.status.value, f"({result.detail})" if not result.accepted else "")
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
-        return await self.confirm_final(coid, confirm_s)
+        return result
 
     async def cancel_all(self, why: str) -> SendResult:
         """Cancel every resting order of the account (`hedgectl clear`), in one send; nothing is confirmed
