@@ -63,7 +63,6 @@ class Maker:
         self.clock = clock  # how old the resting order is (a test moves it by hand)
         self.cfg = rt.config.strategy
         self.market = rt.market
-        self.b_account = rt.config.accounts["b"].account_index
         self.hedges = MakerHedges(rt)
         self.outstanding = self.hedges.outstanding  # request id -> request, until B's outcome is in
         self.book = BookWatch(rt.account, rt.market.market_id)
@@ -79,8 +78,7 @@ class Maker:
         try:
             await self.start_up()
             self.rt.keep_heartbeat(lambda: {"outstanding": len(self.hedges.outstanding)})
-            if self.rt.metrics.enabled or self.rt.alerter.enabled:  # its reads cost rate-limit weight
-                await self.exposure.start()
+            await self.exposure.start()  # also the cross-check of B's published position: always on
             while not self.rt.stopping:
                 try:
                     await self.cycle()
@@ -103,10 +101,10 @@ class Maker:
         self._resting_published = left.client_order_index if left is not None else None
 
     async def _net_exposure(self) -> Decimal:
-        """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
-        theirs = await self.rt.account.positions_of(self.b_account)
-        b_held = theirs.get(self.market.market_id)
-        return self.rt.orders.held(self.market.market_id) + (b_held.size if b_held else Decimal(0))
+        """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST, which is also
+        the periodic cross-check of B's published position (`maker_positions`)."""
+        b_size = await self.hedges.positions.cross_check_b()
+        return self.rt.orders.held(self.market.market_id) + b_size
 
     # ---------------------------------------------------------------- fills: one request per increment
 
@@ -145,7 +143,7 @@ class Maker:
         if self._unsettled_orders():
             await self._settle_unknown_orders()
             return
-        a_size, b_size = await self.hedges.positions()
+        a_size, b_size = await self.hedges.positions.both()  # from the streams where they can be acted on
         net = a_size + b_size
         if abs(net) > self.cfg.flat_tolerance:
             await self._on_imbalance(a_size, b_size)
@@ -186,6 +184,7 @@ class Maker:
 
     async def _hedger_alive(self) -> bool:
         beat = await self.rt.bus.heartbeat("b")
+        self.hedges.positions.heard_heartbeat(beat)  # B's position, from B's stream
         await self.hedges.watch_b_heartbeat(beat is not None, "A places no new orders until B is back")
         if beat is None:
             if not self._b_absent_said:
@@ -202,12 +201,13 @@ class Maker:
 
     async def _on_imbalance(self, a_size: Decimal, b_size: Decimal) -> None:
         # Position reads can trail a fill by a moment: act only on an imbalance that is still there a little
-        # later, or a hedge that just landed would be hedged again as a residual.
+        # later, or a hedge that just landed would be hedged again as a residual. Read from the exchange: a
+        # streamed number never decides a trade.
         if await self.rt.sleep(IMBALANCE_RECHECK_S):
             return
         if self.outstanding:  # a fill announced meanwhile: its hedge explains the difference, settle it first
             return
-        a_size, b_size = await self.hedges.positions()
+        a_size, b_size = await self.hedges.positions.both(exchange=True)
         net = a_size + b_size
         if abs(net) <= self.cfg.flat_tolerance:
             logger.info("A: A + B looked off a moment ago but is flat now (A {}, B {})", a_size, b_size)
