@@ -79,8 +79,8 @@ class LighterAccount:
         # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
         # built by the caller: this module knows no Redis), else from the account's own token bucket.
         # `tx_may_use_reserve` (B): its transactions, its hedges, may take the shared budget's reserve.
-        self.throttle = RequestThrottle(tier, budget=budget,
-                                        reserved_endpoints=TX_ENDPOINTS if tx_may_use_reserve else frozenset())
+        reserved = TX_ENDPOINTS if tx_may_use_reserve else frozenset()
+        self.throttle = RequestThrottle(tier, budget=budget, reserved_endpoints=reserved)
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)

@@ -72,7 +72,8 @@ class TokenBucket:
     async def take(self, amount: float, may_use_reserve: bool = False) -> float:
         """Wait until `amount` tokens are available and take them; returns the seconds waited.
 
-        A process's own bucket keeps no reserve (`may_use_reserve` is for the shared budget). The lock makes waiters first-come first-served, so a heavy request is not starved by light ones.
+        A process's own bucket keeps no reserve (`may_use_reserve` is for the shared budget). The lock makes
+        waiters first-come first-served, so a heavy request is not starved by light ones.
         """
         waited = 0.0
         async with self._lock:
