@@ -55,6 +55,8 @@ class PositionSource:
     def take_outcome(self, outcome: HedgeOutcome) -> None:
         """An outcome A took: B's position may have moved with it, so only a report as new as it counts."""
         report = outcome.b_position
+        # Without a report of its own, the outcome went out only after B waited `POSITION_WAIT_S` past its
+        # fills for one: a report stamped before them is well before its publication.
         stamp = report.as_of_ms if report is not None else outcome.publish_ts_ms
         self._b_not_before_ms = max(self._b_not_before_ms, stamp)
         self._offer(report)
@@ -76,7 +78,7 @@ class PositionSource:
     def _offer(self, report: PositionReport | None) -> None:
         if report is None or report.market_id != self.market_id:
             return
-        if self._b_report is None or report.as_of_ms > self._b_report.as_of_ms:
+        if self._b_report is None or report.as_of_ms >= self._b_report.as_of_ms:  # same ms: the later read
             self._b_report = report
 
     def _b_report_usable(self) -> PositionReport | None:

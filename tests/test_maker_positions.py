@@ -68,14 +68,15 @@ async def test_a_stale_or_older_than_the_last_outcome_report_is_not_used(unit_fa
     max_age_ms = int(kit.config.strategy.b_position_max_age_s * 1000)
     source.heard_heartbeat({"position": report(age_ms=max_age_ms + 1000).to_wire()})
     assert source.b_published() is None  # too old
-    fresh = report()
+    fresh = report(age_ms=100)
     source.heard_heartbeat({"position": fresh.to_wire()})
     assert source.b_published() == 0
-    source.take_outcome(outcome(fresh.as_of_ms + 1))  # a hedge after it, published without a position
+    source.take_outcome(outcome(fresh.as_of_ms + 50))  # a hedge after it, published without a position
     assert source.b_published() is None
     await source.both()
     assert kit.orders.account.rest_reads == [B_ACCOUNT]
-    source.take_outcome(outcome(now_ms(), b_position=report(-SIZE)))  # the outcome's own: the newest
+    later = report(-SIZE)
+    source.take_outcome(outcome(later.as_of_ms, b_position=later))  # the outcome's own: the newest
     assert source.b_published() == -SIZE
     source.heard_heartbeat({"position": {"market_id": 1, "size": "lots"}})  # logged and skipped
     assert source.b_published() == -SIZE
