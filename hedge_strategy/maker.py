@@ -5,7 +5,8 @@ requests in `outstanding`.
 A never trusts itself about B: every fill increment becomes a hedge request the moment it is seen, every
 request is waited for (B's stored outcome), and when an outcome does not come the exchange decides (A + B
 positions). Nothing is placed while paused, while B's heartbeat is absent, while a hedge is outstanding,
-while an order of ours has an unknown outcome, or while A + B is not flat.
+while an order of ours has an unknown outcome, or while A + B is not flat (the positions come from the
+streams where they can be acted on, else from REST: `maker_positions`).
 
 Outstanding requests are kept in the journal's meta (`maker.outstanding`): that is the outbox, published by
 its own task (`maker_bus`), so a crash between a fill and its hedge loses nothing (at start-up each one
@@ -19,7 +20,7 @@ of a partly filled order at once, so B waits at most one cancel round trip when 
 
 Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
 after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
-alerts on a lasting imbalance.
+alerts on a lasting imbalance (its REST read of B is also the cross-check of B's published position).
 """
 
 from __future__ import annotations

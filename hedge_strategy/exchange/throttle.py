@@ -11,7 +11,8 @@ documentation; not verified from captured traffic), so A and B can be given one 
 (`exchange.shared_budget`; the implementation is `hedge_strategy.bus.budget.SharedBudget`, since Redis lives
 in `bus/`): the throttle only calls `take`.
 
-The periodic REST cross-checks (reconciliation, the exposure watchdog's read of B) take their default pace
+The periodic REST cross-checks (reconciliation, which also checks the account's streamed position; the
+exposure watchdog's read of B, which also checks the position B published) take their default pace
 from the same budget (`reconcile_interval_s`, `exposure_check_interval_s`), so a Standard account's 60
 requests a minute are not spent on them.
 """
@@ -160,7 +161,7 @@ RECONCILE_MIN_INTERVAL_S = 30.0
 RECONCILE_READS = ("account", "accountActiveOrders", "accountOrders", "trades")
 EXPOSURE_CHECK_SHARE = 1 / 12
 EXPOSURE_CHECK_MIN_INTERVAL_S = 10.0
-EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position
+EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position (the cross-check of B's published one)
 
 
 def cross_check_interval_s(tier: str, reads: tuple[str, ...], share: float, floor_s: float,
