@@ -358,12 +358,13 @@ class OrderTracker:
             logger.warning(
                 "tracker {}: positions of account {} ignored", self.account_index, whole.account_index)
             return
-        changed = {m: p.size for m, p in self.positions.items()} != {
-            p.market_id: p.size for p in whole.positions if p.size != 0}
-        if changed and self._positions_known:
-            logger.info("tracker {}: the stream's positions snapshot replaces the positions believed",
-                        self.account_index)
-        self.replace_positions({p.market_id: p for p in whole.positions if p.size != 0})
+        fresh = {p.market_id: p for p in whole.positions if p.size != 0}
+        believed = {m: p.size for m, p in self.positions.items()}
+        snapshot = {m: p.size for m, p in fresh.items()}
+        if believed != snapshot:
+            logger.info("tracker {}: the stream's positions snapshot ({}) replaces the positions believed "
+                        "({})", self.account_index, _sizes(snapshot), _sizes(believed))
+        self.replace_positions(fresh)
 
     def position_step(self) -> int:
         """A mark to pass to `replace_positions` when a REST read of the positions begins."""
@@ -465,6 +466,10 @@ class OrderTracker:
     def _order_if(self, coid: int, condition: Callable[[JournalOrder], bool]) -> JournalOrder | None:
         order = self.journal.get(coid)
         return order if order is not None and condition(order) else None
+
+
+def _sizes(by_market: dict[int, Decimal]) -> str:
+    return ", ".join(f"market {m}: {size}" for m, size in sorted(by_market.items())) or "flat"
 
 
 def _boxed(value: T | None) -> tuple[T] | None:
