@@ -160,6 +160,7 @@ class ExchangeConfig:
     chain_id: integer(ge=1) = 304  # 304 mainnet, 300 testnet
     tier: choice(*TIERS) = "premium"  # sets the client-side rate limit
     shared_budget: Flag = False  # A and B take from one rate-limit budget, kept in Redis
+    hedge_reserve: integer(ge=0, le=8) = 2  # shared budget: its last N sendTx are B's hedges' only
     request_timeout_s: Seconds = 10
     unknown_order_grace_s: SecondsOrZero = 10
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
@@ -247,6 +248,7 @@ class StrategyConfig:
     retry_times: integer(ge=1) = 5
     max_slippage_bps: decimal(gt=0) = Decimal(50)
     heartbeat_ttl_s: Seconds = 5
+    b_position_max_age_s: Seconds = 5  # B's published position older than this: A reads B over REST
     shutdown_wait_s: SecondsOrZero = 15
 
 

@@ -11,6 +11,11 @@ while it is prepared (before any order of it is sent) is answered as failed with
 The chase itself, IOC after IOC, is `execution.chase_loop` (shared with `hedgectl clear`), each attempt sent
 through the executor (`execution.orders`: journaled while it is signed, its end counted and emitted).
 
+B's position, from its own stream, goes to A in each outcome and in the heartbeat (`bus.PositionReport`), so
+A need not read it over REST every cycle: only when B's stream can say it (`OrderExecutor.stream_position`),
+and an outcome waits up to `POSITION_WAIT_S` for the position to show the hedge's fills (it is published
+without one otherwise: A then reads B over REST).
+
 Metrics: the latency stages (`request_received`, `hedge_sent`,
 `hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises one
 alert only, heartbeat_lost for A's heartbeat: A sees every outcome and raises the hedge alerts.
@@ -26,7 +31,16 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy import chase
-from hedge_strategy.bus import FAILED, FILLED, BusMessageError, Delivery, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus import (
+    FAILED,
+    FILLED,
+    BusMessageError,
+    Delivery,
+    HedgeOutcome,
+    HedgeRequest,
+    PositionReport,
+    now_ms,
+)
 from hedge_strategy.exchange import (
     MarketInfo,
     Purpose,
@@ -47,6 +61,9 @@ from hedge_strategy.wash_guard import WashGuard
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
+# How long an outcome waits for B's streamed position to show the hedge's fills: the position frame follows
+# the trade frame at once (venue captures, simulator), so this only bounds a lagging or broken stream.
+POSITION_WAIT_S = 0.25
 # Errors that say Redis or the exchange is unavailable, not that the request is wrong: never a failed outcome.
 UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 
@@ -111,7 +128,8 @@ class Hedger:
             return
         self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
-                                        "hedges": self.hedges_done, **self.gate.heartbeat_info()})
+                                        "hedges": self.hedges_done, **self.gate.heartbeat_info(),
+                                        "position": _wire(self.position_report())})
         try:
             await self._settle_left_overs()
             await self._read_loop()
@@ -318,6 +336,23 @@ class Hedger:
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
                          guard=self.wash_guard)
 
+    # ---------------------------------------------------------------- B's position, for A
+
+    def position_report(self, market_id: int | None = None) -> PositionReport | None:
+        """B's position as its stream says it now, when it can be acted on; else None."""
+        market_id = self.rt.market.market_id if market_id is None else market_id
+        size = self.rt.orders.stream_position(market_id)
+        return None if size is None else PositionReport(market_id=market_id, size=size, as_of_ms=now_ms())
+
+    async def _position_after(self, job: HedgeJob) -> PositionReport | None:
+        """B's position once its stream shows the hedge's fills (bounded by `POSITION_WAIT_S`), else None."""
+        market_id = job.market.market_id
+        if await self.rt.orders.wait_stream_position(market_id, POSITION_WAIT_S) is None:
+            logger.info("B: its stream did not show its position in {:g} s; the outcome of {} goes without "
+                        "it (A reads B's position over REST)", POSITION_WAIT_S, job.label)
+            return None
+        return self.position_report(market_id)
+
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 
     async def _publish(self, job: HedgeJob) -> None:
@@ -335,6 +370,7 @@ class Hedger:
             hedge_client_order_indexes=tuple(o.client_order_index for o in done.attempts),
             received_ts_ms=job.received_ms, sent_ts_ms=done.sent_ms, filled_ts_ms=now_ms() if ok else None,
             latency_ms=float(max(latency, 0)) if latency is not None else None,
+            b_position=await self._position_after(job),
         )
         while True:
             try:
@@ -369,6 +405,10 @@ class Hedger:
             for stage, at_ms in stages:
                 if at_ms:
                     self.rt.metrics.observe_since_fill(stage, request.fill_ts_ms, at_ms)
+
+
+def _wire(report: PositionReport | None) -> dict[str, object] | None:
+    return report.to_wire() if report is not None else None
 
 
 async def run_hedger(rt: Runtime) -> None:

@@ -5,7 +5,8 @@ requests in `outstanding`.
 A never trusts itself about B: every fill increment becomes a hedge request the moment it is seen, every
 request is waited for (B's stored outcome), and when an outcome does not come the exchange decides (A + B
 positions). Nothing is placed while paused, while B's heartbeat is absent, while a hedge is outstanding,
-while an order of ours has an unknown outcome, or while A + B is not flat.
+while an order of ours has an unknown outcome, or while A + B is not flat (the positions come from the
+streams where they can be acted on, else from REST: `maker_positions`).
 
 Outstanding requests are kept in the journal's meta (`maker.outstanding`): that is the outbox, published by
 its own task (`maker_bus`), so a crash between a fill and its hedge loses nothing (at start-up each one
@@ -23,7 +24,7 @@ again), then A pauses with B's reason. Once the order is final, `settle` takes t
 
 Observability: the fill's latency stages (`fill_seen` here, `request_published` by the outbox) are recorded
 after the request is recorded or out, never before; an `ExposureWatchdog` reads A + B now and then and
-alerts on a lasting imbalance.
+alerts on a lasting imbalance (its REST read of B is also the cross-check of B's published position).
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ class Maker:
         self.clock = clock  # how old the resting order is (a test moves it by hand)
         self.cfg = rt.config.strategy
         self.market = rt.market
-        self.b_account = rt.config.accounts["b"].account_index
         self.hedges = MakerHedges(rt)
         self.outstanding = self.hedges.outstanding  # request id -> request, until B's outcome is in
         self.book = BookWatch(rt.account, rt.market.market_id)
@@ -83,8 +83,7 @@ class Maker:
         try:
             await self.start_up()
             self.rt.keep_heartbeat(lambda: {"outstanding": len(self.hedges.outstanding)})
-            if self.rt.metrics.enabled or self.rt.alerter.enabled:  # its reads cost rate-limit weight
-                await self.exposure.start()
+            await self.exposure.start()  # also the cross-check of B's published position: always on
             while not self.rt.stopping:
                 try:
                     await self.cycle()
@@ -106,10 +105,10 @@ class Maker:
         self._resting_published = await read_resting(self.rt.bus)  # a previous A's: cleared once settled
 
     async def _net_exposure(self) -> Decimal:
-        """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
-        theirs = await self.rt.account.positions_of(self.b_account)
-        b_held = theirs.get(self.market.market_id)
-        return self.rt.orders.held(self.market.market_id) + (b_held.size if b_held else Decimal(0))
+        """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST, which is also
+        the periodic cross-check of B's published position (`maker_positions`)."""
+        b_size = await self.hedges.positions.cross_check_b()
+        return self.rt.orders.held(self.market.market_id) + b_size
 
     # ---------------------------------------------------------------- fills: one request per increment
 
@@ -148,7 +147,7 @@ class Maker:
         if self._unsettled_orders():
             await self._settle_unknown_orders()
             return
-        a_size, b_size = await self.hedges.positions()
+        a_size, b_size = await self.hedges.positions.both()  # from the streams where they can be acted on
         net = a_size + b_size
         if abs(net) > self.cfg.flat_tolerance:
             await self._on_imbalance(a_size, b_size)
@@ -189,6 +188,7 @@ class Maker:
 
     async def _hedger_alive(self) -> bool:
         beat = await self.rt.bus.heartbeat("b")
+        self.hedges.positions.heard_heartbeat(beat)  # B's position, from B's stream
         await self.hedges.watch_b_heartbeat(beat is not None, "A places no new orders until B is back")
         if beat is None:
             if not self._b_absent_said:
@@ -205,12 +205,13 @@ class Maker:
 
     async def _on_imbalance(self, a_size: Decimal, b_size: Decimal) -> None:
         # Position reads can trail a fill by a moment: act only on an imbalance that is still there a little
-        # later, or a hedge that just landed would be hedged again as a residual.
+        # later, or a hedge that just landed would be hedged again as a residual. Read from the exchange: a
+        # streamed number never decides a trade.
         if await self.rt.sleep(IMBALANCE_RECHECK_S):
             return
         if self.outstanding:  # a fill announced meanwhile: its hedge explains the difference, settle it first
             return
-        a_size, b_size = await self.hedges.positions()
+        a_size, b_size = await self.hedges.positions.both(exchange=True)
         net = a_size + b_size
         if abs(net) <= self.cfg.flat_tolerance:
             logger.info("A: A + B looked off a moment ago but is flat now (A {}, B {})", a_size, b_size)

@@ -1,5 +1,6 @@
 """A's side of every hedge: publish the request, wait for B's outcome, and when it does not come let the
-exchange decide (A + B positions); while A's order rests, B's failed outcomes as they come (`FailedHedges`).
+exchange decide (A + B positions, over REST; where the cycle's positions come from: `maker_positions`); while
+A's order rests, B's failed outcomes as they come (`FailedHedges`).
 Also what A tells the operator when a hedge goes wrong: the pause, the alerts (paused, hedge failed, B's
 heartbeat lost) and the paused gauge.
 
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from decimal import Decimal
 
 from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeOutcome, PauseState, now_ms
 from hedge_strategy.maker_bus import MakerBus
+from hedge_strategy.maker_positions import PositionSource
 from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
@@ -34,19 +35,10 @@ class MakerHedges:
         self.rt = rt
         self.cfg = rt.config.strategy
         self.market = rt.market
-        self.b_account = rt.config.accounts["b"].account_index
         self.outstanding = OutstandingRequests(rt.journal)
         self.outbox = MakerBus(rt, self.outstanding)  # publishes the outstanding requests, keeps the pause
         self.b_heartbeat = HeartbeatWatch(rt, "b")
-
-    async def positions(self) -> tuple[Decimal, Decimal]:
-        """A's and B's signed positions in the market, from the exchange (REST), read together."""
-        mine, theirs = await asyncio.gather(self.rt.account.positions(),
-                                            self.rt.account.positions_of(self.b_account))
-        market_id = self.market.market_id
-        a_size = mine[market_id].size if market_id in mine else Decimal(0)
-        b_size = theirs[market_id].size if market_id in theirs else Decimal(0)
-        return a_size, b_size
+        self.positions = PositionSource(rt, busy=lambda: bool(self.outstanding))
 
     # ---------------------------------------------------------------- waiting for B, else the exchange
 
@@ -121,6 +113,7 @@ class MakerHedges:
         reported: set[tuple[str, ...]] = set()
         for request_id, outcome in outcomes.items():
             self.outstanding.forget(request_id)
+            self.positions.take_outcome(outcome)
             if outcome.request_ids in reported:  # one outcome answers every request B netted into it
                 continue
             reported.add(outcome.request_ids)
@@ -147,7 +140,7 @@ class MakerHedges:
         """No outcome in time: A + B on the exchange says whether the hedge happened. When it did not, the
         requests are withdrawn (B will never hedge them), so the same request is never waited for twice; the
         residual is then hedged by the next cycle (`on_imbalance: hedge`) or the pause says what to do."""
-        a_size, b_size = await self.positions()
+        a_size, b_size = await self.positions.both(exchange=True)
         if abs(a_size + b_size) <= self.cfg.flat_tolerance:
             logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
                            "carrying on", waited_s, ", ".join(missing), a_size, b_size)
@@ -167,7 +160,7 @@ class MakerHedges:
             return
         if not withdrawn:
             return  # B answered them while A made sure it was not working on them: taken as usual
-        a_size, b_size = await self.positions()  # B's last hedge may have landed meanwhile
+        a_size, b_size = await self.positions.both(exchange=True)  # B's last hedge may have landed meanwhile
         net = a_size + b_size
         gone = f"{', '.join(withdrawn)} withdrawn (B will not hedge it)"
         flat = abs(net) <= self.cfg.flat_tolerance

@@ -29,7 +29,7 @@ from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
 from hedge_strategy.exchange.stream import AccountStream
-from hedge_strategy.exchange.throttle import RateBudget, RequestThrottle
+from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
@@ -54,7 +54,8 @@ class LighterAccount:
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
                  ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
-                 send_over_websocket: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 send_over_websocket: bool = False, tx_may_use_reserve: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -77,7 +78,9 @@ class LighterAccount:
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
         # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
         # built by the caller: this module knows no Redis), else from the account's own token bucket.
-        self.throttle = RequestThrottle(tier, budget=budget)
+        # `tx_may_use_reserve` (B): its transactions, its hedges, may take the shared budget's reserve.
+        reserved = TX_ENDPOINTS if tx_may_use_reserve else frozenset()
+        self.throttle = RequestThrottle(tier, budget=budget, reserved_endpoints=reserved)
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)

@@ -312,3 +312,15 @@ class OrderExecutor:
         """The signed position in `market_id` as the stream (and the last reconciliation) reported it."""
         position = self.tracker.positions.get(market_id)
         return position.size if position is not None else Decimal(0)
+
+    def stream_position(self, market_id: int) -> Decimal | None:
+        """The signed position in `market_id` from the stream when it can be acted on (the stream up, the
+        position reported after the market's last fill: `OrderTracker.stream_position`), else None."""
+        return self.tracker.stream_position(market_id)
+
+    async def wait_stream_position(self, market_id: int, timeout_s: float) -> Decimal | None:
+        """`stream_position` once it can be acted on, waiting at most `timeout_s`; None if it cannot then."""
+        try:
+            return await self.tracker.wait_stream_position(market_id, timeout_s)
+        except TimeoutError:
+            return None

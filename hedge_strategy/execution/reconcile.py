@@ -141,6 +141,7 @@ class Reconciler(DueSettlement):
                 self.journal.account_index, name, exc)
 
     async def _reconcile_positions(self, report: ReconcileReport) -> None:
+        read_from = self.tracker.position_step()  # a fill applied during the read may be missing from it
         fresh = await self.account.positions()
         believed = self.tracker.positions
         for market_id in sorted(set(believed) | set(fresh)):
@@ -151,7 +152,7 @@ class Reconciler(DueSettlement):
                 report.position_changes.append(line)
                 logger.info("reconcile {}: position {}; the exchange's value replaces it",
                             self.journal.account_index, line)
-        self.tracker.replace_positions(fresh)
+        self.tracker.replace_positions(fresh, read_from)
 
     async def _reconcile_orders(self, report: ReconcileReport) -> None:
         # The open orders come in one call; only orders missing from it are looked up by client index
