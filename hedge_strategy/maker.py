@@ -46,6 +46,7 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
 from hedge_strategy.maker_hedges import MakerHedges
+from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
@@ -70,6 +71,7 @@ class Maker:
         self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
         self._resting_published: int | None = None  # the maker order named in Redis for B, until cleared
+        self.check_interval_s = check_interval_s(rt)  # REST looks at the resting order in a silence
         rt.fill_handler = self.on_fill
 
     # ---------------------------------------------------------------- the whole life
@@ -101,6 +103,10 @@ class Maker:
         await self.hedges.outbox.wait_synced()  # a pause Redis lost is set again before any cycle
         left = await read_resting(self.rt.bus)  # from a previous A: cleared once its order is settled
         self._resting_published = left.client_order_index if left is not None else None
+        ex = self.rt.config.exchange
+        logger.info("A checks a resting order by REST every {:g} s while its account stream is down or "
+                    "sends nothing{}", self.check_interval_s,
+                    "" if ex.resting_check_interval_s else f" (from the {ex.tier} tier's budget)")
 
     async def _net_exposure(self) -> Decimal:
         """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST."""
@@ -313,15 +319,20 @@ class Maker:
     async def _while_resting(self, coid: int) -> None:
         """Until the order is final: cancel it when too old, when its price drifted, when paused or stopping.
 
-        Wakes on the order's events, on book changes and on the stop signal; never polls.
+        Wakes on the order's events, on book changes and on the stop signal; polls only while the stream
+        brings no news, by REST at the tier's pace (`maker_rest_check`): a fill found is hedged at once.
         """
         placed_at = self.clock()
         last_cancel: float | None = None
         cancels = 0
         order = self._order(coid)
+        checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
         while not order.is_terminal:
             if order.state is OrderState.UNKNOWN:
                 await self._settle_unknown_orders()
+                continue
+            if checks.due_in() <= 0:  # no news for a whole interval: "still resting" is no longer known
+                await checks.check()
                 continue
             age = self.clock() - placed_at
             why = await self._cancel_reason(order, age)
@@ -333,9 +344,10 @@ class Maker:
                 last_cancel, cancels = self.clock(), cancels + 1
                 await self.rt.orders.cancel(self.market, coid, why, CONFIRM_FINAL_S)  # a racing fill: hedged
             elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), timeout_s=RECANCEL_AFTER_S)
+                wait_s = max(min(RECANCEL_AFTER_S - (self.clock() - last_cancel), checks.due_in()), 0.05)
+                await first_of(self.rt.orders.wait_final(coid, wait_s), timeout_s=wait_s)
             else:
-                left = max(self.cfg.maker_order_timeout_s - age, 0.05)
+                left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
                 await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
                                self.rt.orders.wait_filled(coid, self.market.lot, left),
                                self.hedges.outbox.pause_seen(), self.rt.stop.wait(), timeout_s=left)

@@ -11,16 +11,10 @@ from decimal import Decimal
 from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.exchange import Purpose, Role, Side, make_coid
 from hedge_strategy.execution import JournalFill, OrderKind
-from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, UnitKit
+from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, a_with_b_up
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
 SIZE = Decimal("0.0002")
-
-
-async def a_with_b_up(unit_factory: UnitFactory) -> UnitKit:
-    kit = await unit_factory("a")
-    await kit.peer.beat("b", 60, {"pid": 0})
-    return kit
 
 
 def maker_fill(trade_id: int, side: Side = Side.BUY, role: Role = Role.A) -> JournalFill:
