@@ -13,7 +13,9 @@ session itself:
   `exchange.ws_heartbeat_timeout_s` setting) is meant as twice its ping interval: one missed ping is death;
 - confirms a subscription on its `subscribed/<channel>` frame and subscribes again, with backoff, when it
   is refused (30012 and any other error naming the channel), rate limited (30009: the budget backs off, no
-  reconnect) or never confirmed; `MAX_SUBSCRIBE_ATTEMPTS` unconfirmed tries end the connection;
+  reconnect) or not confirmed within `SUBSCRIBE_CONFIRM_S` (at most the silence limit: after a reconnect
+  into a server still silent, the stream is up again seconds after it speaks, not a heartbeat later);
+  `MAX_SUBSCRIBE_ATTEMPTS` unconfirmed tries end the connection;
 - treats 30003 (already subscribed) as harmless: logged once, then the link decides (a book needs a fresh
   snapshot, an account channel simply is subscribed).
 Error frames come in two forms and usually name their channel only in the message (`parsing.ws_error`).
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 GREETING_WAIT_S = 2.0
+# How long a subscription may wait for its snapshot before it is sent again. The venue answers a subscribe at
+# once (the snapshot follows it); waiting a whole heartbeat for one that never comes (a reconnect into a
+# server that is still silent) kept the stream down for as long again after the server spoke again.
+SUBSCRIBE_CONFIRM_S = 5.0
 CLIENT_IDLE_PING_S = 60.0
 MAX_SUBSCRIBE_ATTEMPTS = 3
 SUBSCRIBE_RETRY_MIN_S = 1.0
@@ -128,6 +134,9 @@ class Session:
     def _greeting_wait_s(self) -> float:
         return min(GREETING_WAIT_S, self.link.silence_s / 4)
 
+    def _confirm_wait_s(self) -> float:
+        return min(SUBSCRIBE_CONFIRM_S, self.link.silence_s)
+
     def retire(self) -> None:
         """A newer connection took over: stop counting this one and close it in the background."""
         self.retired = True
@@ -213,7 +222,7 @@ class Session:
         if attempts >= MAX_SUBSCRIBE_ATTEMPTS:
             raise Reconnect(f"{key} not confirmed after {attempts} subscribes")
         logger.warning("ws {}: subscription {} not confirmed within {:.1f} s; subscribing again",
-                       self.name, key, self.link.silence_s)
+                       self.name, key, self._confirm_wait_s())
         del self._pending[key]
         self._want(key)
 
@@ -274,7 +283,7 @@ class Session:
                 await self.ws.send(json.dumps(frame, separators=(",", ":")))
             self.sent_at = time.monotonic()
             if item.key is not None:
-                self._pending[item.key] = self.sent_at + self.link.silence_s
+                self._pending[item.key] = self.sent_at + self._confirm_wait_s()
                 self._attempts[item.key] = self._attempts.get(item.key, 0) + 1
 
     # --- frames ---------------------------------------------------------------------------------------
