@@ -10,7 +10,10 @@ and A's resting loop then cancels the remainder as after any fill.
 The pace is `exchange.resting_check_interval_s`, by default from the tier's budget
 (`exchange/throttle.py` `resting_check_interval_s`: premium 2.25 s, standard 3 s, twice that on a shared
 budget). News is a frame on the account stream or an answer to a check: so checks stop as soon as the stream
-speaks again, and never run more often than the interval.
+speaks again, and never run more often than the interval. A check that finds a fill the stream, though up,
+never brought proves the connection dead without having closed: A has the adapter leave it at once
+(`LighterAccount.restart_stream`), so the cancel of the remainder goes over HTTP and the stream comes back
+(and its reconnect's reconciliation runs) without waiting for the heartbeat.
 """
 
 from __future__ import annotations
@@ -77,5 +80,10 @@ class RestingCheck:
             logger.warning("A: the REST check of {} found {} fill(s) the stream had not brought ({}); each "
                            "goes to B at once; {} now {}, filled {}/{}", describe_coid(self.coid), found, why,
                            describe_coid(self.coid), order.state, order.filled_size, order.size)
+            if not math.isinf(quiet):
+                # Up, yet it missed a fill: a connection dead without having closed. Leaving it now sends the
+                # cancel of the remainder over HTTP and brings the stream back without waiting a heartbeat.
+                self.rt.account.restart_stream(f"it missed {found} fill(s) of {describe_coid(self.coid)} "
+                                               f"that a REST check found")
         self.rt.events.emit(EventKind.RESTING_CHECKED, coid=self.coid, reason=why, state=order.state,
                             filled=order.filled_size, count=found)

@@ -156,6 +156,18 @@ async def test_a_subscription_never_answered_is_sent_again_long_before_a_heartbe
     assert not account.closed
 
 
+async def test_a_connection_known_stale_is_left_and_the_link_reconnects_at_once(scripted: Scripted) -> None:
+    stream = scripted.stream(books=(), heartbeat_s=30.0)
+    account = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+    # REST showed what this connection never delivered: it is left now, not after a heartbeat (30 s).
+    assert stream.restart_account_link("it missed a fill")
+    assert (await next_of(scripted.events, StreamDown)).reason == "it missed a fill"
+    again = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=True)
+    assert again.serial != account.serial and account.closed
+
+
 async def test_a_missed_ping_is_a_dead_connection(scripted: Scripted) -> None:
     stream = scripted.stream(books=())
     account = await scripted.script.open_account()

@@ -6,6 +6,7 @@ test scripts (`fixtures/fake_orders.py`). The same runs against the simulator's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from decimal import Decimal
 
@@ -49,9 +50,31 @@ async def test_with_the_stream_down_a_fill_found_by_rest_is_hedged_once(unit_fac
     checked = kit.events.matching("a", "resting_checked", coid=sent.coid)
     assert [e.count for e in checked] == [0, 0, 1]
     assert checked[-1].reason == "account stream down"
+    assert kit.orders.account.stream_restarts == []  # down already: nothing to leave
     assert len(kit.events.matching("a", "hedge_request_published")) == 1  # handed over once
     ((coid, why),) = kit.orders.cancelled  # the remainder, at once, as after a streamed fill
     assert coid == sent.coid and why.startswith("partly filled")
+
+
+async def test_a_stream_up_but_silent_that_missed_a_fill_is_left_at_once(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    maker = kit.maker()
+    maker.hedges.outbox.start()
+    start = kit.clock.now
+    kit.orders.stream_silent_from = start  # up, but not a frame since the order was placed
+    kit.orders.rest_fills = [(start + 0.5 * interval_s(kit), PART)]
+    cycle = asyncio.create_task(maker.cycle())
+
+    await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
+    (checked,) = kit.events.matching("a", "resting_checked")
+    assert checked.count == 1 and checked.reason is not None and "no frame" in checked.reason
+    assert [at - start for at, _ in kit.orders.rest_checks] == pytest.approx([interval_s(kit)])
+    # Up, yet it missed a fill: its connection is left now, not a heartbeat later.
+    (why,) = kit.orders.account.stream_restarts
+    assert "missed 1 fill" in why
+    cycle.cancel()  # it waits for B's outcome now: not this test's business
+    with contextlib.suppress(asyncio.CancelledError):
+        await cycle
 
 
 async def test_checks_stop_when_the_stream_speaks_again(unit_factory: UnitFactory) -> None:

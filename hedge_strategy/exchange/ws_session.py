@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from hedge_strategy.exchange import parsing
@@ -111,31 +112,44 @@ class Session:
         self._already_logged: set[str] = set()
         self.heard_at = self.sent_at = self._probed_at = time.monotonic()
         self._closer: asyncio.Task[None] | None = None
+        self._end_reason: str | None = None  # set by `end`: leave this connection, reconnect at once
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect and serve until the connection ends (raises Reconnect, ConnectionClosed, OSError...)."""
         silence_s = self.link.silence_s
-        async with connect(self.link.ws_url, open_timeout=silence_s, close_timeout=1.0, ping_interval=None,
-                           max_size=MAX_FRAME_BYTES) as ws:
-            self.ws = ws
-            self.heard_at = self.sent_at = self._probed_at = time.monotonic()
-            self._subscribe_at = self.heard_at + self._greeting_wait_s()
-            while not self.retired:
-                self._tick()
-                await self._flush()
-                frame = await self._receive(self._wake_at())
-                if frame is not None and not self.retired:
-                    await self._dispatch(frame)
-                if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
-                    await self.link.tick(self)
+        try:
+            async with connect(self.link.ws_url, open_timeout=silence_s, close_timeout=1.0,
+                               ping_interval=None, max_size=MAX_FRAME_BYTES) as ws:
+                self.ws = ws
+                self.heard_at = self.sent_at = self._probed_at = time.monotonic()
+                self._subscribe_at = self.heard_at + self._greeting_wait_s()
+                while not self.retired:
+                    self._tick()
+                    await self._flush()
+                    frame = await self._receive(self._wake_at())
+                    if frame is not None and not self.retired:
+                        await self._dispatch(frame)
+                    if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
+                        await self.link.tick(self)
+        except ConnectionClosed as exc:
+            if self._end_reason is not None:  # closed by `end`: say why, and come back at once
+                raise Reconnect(self._end_reason, immediate=True) from exc
+            raise
 
     def _greeting_wait_s(self) -> float:
         return min(GREETING_WAIT_S, self.link.silence_s / 4)
 
     def _confirm_wait_s(self) -> float:
         return min(SUBSCRIBE_CONFIRM_S, self.link.silence_s)
+
+    def end(self, reason: str) -> None:
+        """Leave this connection now, though it has not closed (what it delivers is known to be stale): it is
+        closed, transactions stop using it at once (no longer writable), and the link reconnects at once."""
+        self._end_reason = reason
+        if self.ws is not None and self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self.ws.close(), name=f"close {self.name}")
 
     def retire(self) -> None:
         """A newer connection took over: stop counting this one and close it in the background."""
@@ -192,6 +206,8 @@ class Session:
     # --- the loop -------------------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        if self._end_reason is not None:
+            raise Reconnect(self._end_reason, immediate=True)
         now = time.monotonic()
         silent_s = now - self.heard_at
         if silent_s >= self.link.silence_s:
