@@ -10,8 +10,8 @@ and A's resting loop then cancels the remainder as after any fill.
 The pace is `exchange.resting_check_interval_s`, by default from the tier's budget
 (`exchange/throttle.py` `resting_check_interval_s`: premium 2.25 s, standard 3 s, twice that on a shared
 budget). News is a frame on the account stream or an answer to a check: so checks stop as soon as the stream
-speaks again, and never run more often than the interval. A check that finds a fill the stream, though up,
-never brought proves the connection dead without having closed: A has the adapter leave it at once
+speaks again, and never run more often than the interval. A check that finds a fill the stream, though up, has
+not brought for a second proves the connection dead without having closed: A has the adapter leave it at once
 (`LighterAccount.restart_stream`), so the cancel of the remainder goes over HTTP and the stream comes back
 (and its reconnect's reconciliation runs) without waiting for the heartbeat.
 """
@@ -23,10 +23,13 @@ from collections.abc import Callable
 
 from loguru import logger
 
+from hedge_strategy.bus import now_ms
 from hedge_strategy.exchange import VenueError, describe_coid
 from hedge_strategy.exchange.throttle import resting_check_interval_s
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
+
+MISSED_AFTER_S = 1.0  # a fill this old that a stream up has not brought proves its connection dead
 
 
 def check_interval_s(rt: Runtime) -> float:
@@ -45,30 +48,23 @@ class RestingCheck:
         self.clock = clock
         self.last_look = clock()  # the send's answer is the first news of the order
         self.checks = 0
-        self._in_silence = False  # said once per silence, and once when it ends
 
     def due_in(self) -> float:
         """Seconds until the next check is due (<= 0: now): an interval after the last news."""
-        quiet = self.rt.orders.stream_quiet_s()
-        if quiet < self.interval_s and self._in_silence:
-            self._in_silence = False
-            logger.info("A: the account stream brings news again; REST checks of {} stop",
-                        describe_coid(self.coid))
-        return self.interval_s - min(quiet, self.clock() - self.last_look)
+        return self.interval_s - min(self.rt.orders.stream_quiet_s(), self.clock() - self.last_look)
 
     async def check(self) -> None:
         """Look the order up by REST now; an exchange that does not answer is logged and tried next time."""
         quiet = self.rt.orders.stream_quiet_s()
         why = ("account stream down" if math.isinf(quiet)
                else f"no frame from the account stream for {quiet:.1f} s")
-        if not self._in_silence:
-            self._in_silence = True
-            logger.warning("A: {} while {} rests; checking it by REST every {:g} s until the stream speaks",
-                           why, describe_coid(self.coid), self.interval_s)
+        if self.checks == 0:  # once per order: a quiet market's stream says nothing between pings
+            logger.info("A: {} while {} rests; checking it by REST every {:g} s while the stream is silent",
+                        why, describe_coid(self.coid), self.interval_s)
         self.last_look = self.clock()
         self.checks += 1
         try:
-            found = await self.rt.orders.check_by_rest(self.coid)
+            fills = await self.rt.orders.check_by_rest(self.coid)
         except (VenueError, OSError, TimeoutError) as exc:
             logger.warning("A: REST check of {} failed ({!r}); next in {:g} s", describe_coid(self.coid), exc,
                            self.interval_s)
@@ -76,14 +72,19 @@ class RestingCheck:
         order = self.rt.orders.order(self.coid)
         if order is None:
             return
+        found = len(fills)
         if found:
             logger.warning("A: the REST check of {} found {} fill(s) the stream had not brought ({}); each "
                            "goes to B at once; {} now {}, filled {}/{}", describe_coid(self.coid), found, why,
                            describe_coid(self.coid), order.state, order.filled_size, order.size)
-            if not math.isinf(quiet):
-                # Up, yet it missed a fill: a connection dead without having closed. Leaving it now sends the
-                # cancel of the remainder over HTTP and brings the stream back without waiting a heartbeat.
-                self.rt.account.restart_stream(f"it missed {found} fill(s) of {describe_coid(self.coid)} "
-                                               f"that a REST check found")
+            missed_for_s = (now_ms() - min(fill.ts_ms for fill in fills)) / 1000
+            if not math.isinf(quiet) and missed_for_s >= MISSED_AFTER_S:
+                # Up, yet it has not brought a fill for a second or more (a live one brings it within ms): a
+                # connection dead without having closed. Leaving it now sends the cancel of the remainder over
+                # HTTP and brings the stream back without waiting for the heartbeat. A younger fill may still
+                # be on its way: no proof (a trade time from the venue's clock: a local clock ahead of it by
+                # the margin could take a live stream for a dead one; `hedgectl preflight` checks the skew).
+                self.rt.account.restart_stream(f"it missed a fill of {describe_coid(self.coid)} made "
+                                               f"{missed_for_s:.1f} s ago that a REST check found")
         self.rt.events.emit(EventKind.RESTING_CHECKED, coid=self.coid, reason=why, state=order.state,
                             filled=order.filled_size, count=found)

@@ -14,6 +14,7 @@ import pytest
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, now_ms
 from hedge_strategy.exchange.throttle import resting_check_interval_s
+from hedge_strategy.maker_rest_check import MISSED_AFTER_S
 from tests.fixtures.fake_orders import UnitFactory, UnitKit, a_with_b_up
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
@@ -62,17 +63,33 @@ async def test_a_stream_up_but_silent_that_missed_a_fill_is_left_at_once(unit_fa
     maker.hedges.outbox.start()
     start = kit.clock.now
     kit.orders.stream_silent_from = start  # up, but not a frame since the order was placed
-    kit.orders.rest_fills = [(start + 0.5 * interval_s(kit), PART)]
+    kit.orders.rest_fills = [(start + 0.1, PART)]  # found at the first look, a second or more later
     cycle = asyncio.create_task(maker.cycle())
 
     await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
     (checked,) = kit.events.matching("a", "resting_checked")
     assert checked.count == 1 and checked.reason is not None and "no frame" in checked.reason
     assert [at - start for at, _ in kit.orders.rest_checks] == pytest.approx([interval_s(kit)])
+    assert interval_s(kit) - 0.1 >= MISSED_AFTER_S
     # Up, yet it missed a fill: its connection is left now, not a heartbeat later.
     (why,) = kit.orders.account.stream_restarts
-    assert "missed 1 fill" in why
+    assert "missed a fill" in why
     cycle.cancel()  # it waits for B's outcome now: not this test's business
+    with contextlib.suppress(asyncio.CancelledError):
+        await cycle
+
+
+async def test_a_fill_younger_than_a_second_may_still_be_on_its_way(unit_factory: UnitFactory) -> None:
+    kit = await a_with_b_up(unit_factory)
+    maker = kit.maker()
+    maker.hedges.outbox.start()
+    start = kit.clock.now
+    kit.orders.stream_silent_from = start
+    kit.orders.rest_fills = [(start + interval_s(kit) - 0.5, PART)]  # half a second before the first look
+    cycle = asyncio.create_task(maker.cycle())
+    await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
+    assert kit.orders.account.stream_restarts == []  # no proof that the stream is dead: it is kept
+    cycle.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await cycle
 

@@ -300,13 +300,13 @@ async def test_a_check_of_a_live_order_finds_its_fill_once_whichever_path_comes_
     exchange.orders = {15: update(15, VenueState.LIVE, filled="0.0002")}  # what the silent stream missed
     exchange.trades = [trade(150, 15, now_ms()), trade(151, 99, now_ms())]
 
-    assert await reconciler.check_order(15) == 1  # one lookup by client order index, then its trades
+    assert [f.trade_id for f in await reconciler.check_order(15)] == [150]  # one lookup, then its trades
     assert exchange.lookups == [[15]] and len(exchange.trade_queries) == 1
     assert told.trade_ids == [150]  # announced, as a streamed fill is; the other order's trade is not ours
     assert (journal.get(15).state, journal.get(15).filled_size) == (OrderState.PARTIALLY_FILLED,
                                                                      Decimal("0.0002"))
     assert not await tracker.ingest_fill(trade(150, 15, now_ms()), source="ws")  # the stream, late: dropped
-    assert await reconciler.check_order(15) == 0  # nothing new: no trades read
+    assert await reconciler.check_order(15) == []  # nothing new: no trades read
     assert len(exchange.trade_queries) == 1 and told.trade_ids == [150]
 
 

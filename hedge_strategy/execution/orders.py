@@ -22,6 +22,7 @@ from loguru import logger
 
 from hedge_strategy.chase import average_price
 from hedge_strategy.exchange import (
+    Fill,
     LighterAccount,
     MarketInfo,
     PriceAtSend,
@@ -304,10 +305,10 @@ class OrderExecutor:
         while it is down (what it would have told is not replayed: only REST can tell it)."""
         return self.account.seconds_since_heard() if self.account.stream_up else math.inf
 
-    async def check_by_rest(self, coid: int) -> int:
+    async def check_by_rest(self, coid: int) -> list[Fill]:
         """One look at a live order by client order index, its missing fills read if it filled; each fill
-        found is applied and announced once, as if streamed (`Reconciler.check_order`). The fills found;
-        raises `VenueError` when the exchange does not answer."""
+        found is applied and announced once, as if streamed (`Reconciler.check_order`). The fills this look
+        was first to record; raises `VenueError` when the exchange does not answer."""
         return await self.reconciler.check_order(coid)
 
     async def reconcile(self, reason: str) -> ReconcileReport:
