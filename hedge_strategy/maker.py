@@ -70,7 +70,7 @@ class Maker:
         self.book = BookWatch(rt.account, rt.market.market_id)
         self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
-        self._resting_published: int | None = None  # the maker order named in Redis for B, until cleared
+        self._resting_published: RestingOrder | None = None  # named in Redis for B, until cleared
         self.check_interval_s = check_interval_s(rt)  # REST looks at the resting order in a silence
         rt.fill_handler = self.on_fill
 
@@ -101,8 +101,7 @@ class Maker:
         self.hedges.outbox.start()  # before anything can fill: it sends what on_fill records
         await self.rt.start_tracking()  # fills found by reconciliation reach on_fill like any other
         await self.hedges.outbox.wait_synced()  # a pause Redis lost is set again before any cycle
-        left = await read_resting(self.rt.bus)  # from a previous A: cleared once its order is settled
-        self._resting_published = left.client_order_index if left is not None else None
+        self._resting_published = await read_resting(self.rt.bus)  # a previous A's: cleared once settled
         ex = self.rt.config.exchange
         logger.info("A checks a resting order by REST every {:g} s while its account stream is down or "
                     "sends nothing{}", self.check_interval_s,
@@ -282,8 +281,9 @@ class Maker:
 
         async def announce(price: Decimal) -> None:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).
-            await publish_resting(self.rt.bus, RestingOrder(coid, side.value, price))
-            self._resting_published = coid
+            resting = RestingOrder(coid, side.value, price)
+            await publish_resting(self.rt.bus, resting)
+            self._resting_published = resting
 
         sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size,
                                                      price_at_send, OrderKind.POST_ONLY, reduce_only,
@@ -380,18 +380,20 @@ class Maker:
                         f" ({order.reason})" if order.reason else "", order.filled_size, order.size)
 
     async def _clear_resting_if_final(self) -> None:
-        """Clear the order B's wash guard reads once no maker order of ours may rest; a Redis error is logged
-        and the clear tried again next cycle (meanwhile B only keeps off a price no longer there)."""
-        coid = self._resting_published
-        if coid is None or self._unsettled_orders():
-            return
-        try:
-            await clear_resting(self.rt.bus, coid)
-        except RedisError as exc:
-            logger.warning("A: {} is final but its entry for B's wash guard was not cleared ({!r}); trying "
-                           "again next cycle", describe_coid(coid), exc)
+        """Clear the order B's wash guard reads once no maker order of ours may rest. When Redis does not
+        answer, the clear is handed to the outbox, which does it before it publishes any hedge request: B
+        never reads a hedge request while the entry of an order that has ended still bounds its limit."""
+        resting = self._resting_published
+        if resting is None or self._unsettled_orders():
             return
         self._resting_published = None
+        try:
+            await clear_resting(self.rt.bus, resting)
+        except RedisError as exc:
+            logger.warning("A: {} is final but its entry for B's wash guard was not cleared ({!r}); the "
+                           "outbox clears it before it publishes anything",
+                           describe_coid(resting.client_order_index), exc)
+            self.hedges.outbox.clear_resting_later(resting)
 
     def _order(self, coid: int) -> JournalOrder:
         order = self.rt.orders.order(coid)

@@ -23,6 +23,7 @@ from .keygen import read_public_keys, write_public_keys
 from .ratelimit import RATE_LIMIT_CODE, RateLimiter
 from .rest import LighterRoutes, rate_limit_target
 from .scheduler import Ticker
+from .signatures import SignatureCheck
 from .txs import MALFORMED, TxGateway, now_us, parse_batch, parse_tx_type, tx_account
 from .ws import WsHub
 
@@ -46,7 +47,12 @@ class SimServer:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.log = log
-        self.engine = Engine([market.spec() for market in config.markets], config.fees.by_tier())
+        self.engine = Engine(
+            [market.spec() for market in config.markets],
+            config.fees.by_tier(),
+            chain_id=config.chain_id,
+            check_signature=SignatureCheck(config.chain_id, config.verify_signatures),
+        )
         self.flow: Any = None
         if config.flow.enabled:
             from .flow import MarketFlow  # only needed with flow on

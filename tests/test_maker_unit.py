@@ -9,6 +9,7 @@ import asyncio
 from decimal import Decimal
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import Purpose, Role, Side, make_coid
 from hedge_strategy.execution import JournalFill, OrderKind
 from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, a_with_b_up
@@ -110,3 +111,31 @@ async def test_a_fill_becomes_exactly_one_hedge_request(unit_factory: UnitFactor
     assert (request.side, request.size, request.trade_ids) == ("sell", SIZE, (501,))
     assert published.request_ids == (request.request_id,) and published.reason == "fill"
     assert maker.outstanding.ids == [request.request_id]
+
+
+async def test_the_guard_entry_is_deleted_only_while_it_names_the_same_order(
+    unit_factory: UnitFactory,
+) -> None:
+    kit = await a_with_b_up(unit_factory)
+    ended = RestingOrder(make_coid(Role.A, Purpose.MAKER, 1), "buy", Decimal("94999.9"))
+    newer = RestingOrder(make_coid(Role.A, Purpose.MAKER, 2), "buy", Decimal("94999.8"))
+    await publish_resting(kit.bus, newer)
+    assert not await clear_resting(kit.bus, ended)  # a late delete of the ended order: the newer one stays
+    assert await read_resting(kit.bus) == newer
+    assert await clear_resting(kit.bus, newer)
+    assert await read_resting(kit.bus) is None
+
+
+async def test_a_guard_entry_left_by_a_redis_outage_is_deleted_before_the_next_request(
+    unit_factory: UnitFactory,
+) -> None:
+    kit = await a_with_b_up(unit_factory)
+    maker = kit.maker()
+    ended = RestingOrder(make_coid(Role.A, Purpose.MAKER, 1), "buy", Decimal("94999.9"))
+    await publish_resting(kit.bus, ended)
+    maker.hedges.outbox.clear_resting_later(ended)  # what A does when its own delete met a Redis error
+    maker.hedges.outbox.start()
+    await maker.on_fill(maker_fill(601), None)
+    await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
+    # B reads the request only after the entry is gone, so its hedge is not bounded by an order that ended.
+    assert await read_resting(kit.peer) is None
