@@ -164,6 +164,7 @@ class ExchangeConfig:
     request_timeout_s: Seconds = 10
     unknown_order_grace_s: SecondsOrZero = 10
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
+    resting_check_interval_s: Seconds | None = None  # A's REST look at its order in a silence; None: tier
     ws_heartbeat_timeout_s: Seconds = 20
     ws_backoff_min_s: Seconds = 0.25
     ws_backoff_max_s: Seconds = 30

@@ -51,6 +51,7 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
+from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
@@ -74,6 +75,7 @@ class Maker:
         self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
         self._resting_published: RestingOrder | None = None  # named in Redis for B, until cleared
+        self.check_interval_s = check_interval_s(rt)  # REST looks at the resting order in a silence
         rt.fill_handler = self.on_fill
 
     # ---------------------------------------------------------------- the whole life
@@ -103,6 +105,10 @@ class Maker:
         await self.rt.start_tracking()  # fills found by reconciliation reach on_fill like any other
         await self.hedges.outbox.wait_synced()  # a pause Redis lost is set again before any cycle
         self._resting_published = await read_resting(self.rt.bus)  # a previous A's: cleared once settled
+        ex = self.rt.config.exchange
+        logger.info("A checks a resting order by REST every {:g} s while its account stream is down or "
+                    "sends nothing{}", self.check_interval_s,
+                    "" if ex.resting_check_interval_s else f" (from the {ex.tier} tier's budget)")
 
     async def _net_exposure(self) -> Decimal:
         """A + B for the exposure watchdog: A from its own stream (no REST weight), B over REST, which is also
@@ -332,13 +338,15 @@ class Maker:
         """Until the order is final: cancel it when too old, when its price drifted, when partly filled, when
         paused or stopping, and at once when B's hedge of one of its fills failed (then A pauses).
 
-        Wakes on the order's events, on book changes, on B's failed outcomes and on the stop signal; never
-        polls. A failed hedge also cuts short the wait for a cancel to take: the order may still fill.
+        Wakes on the order's events, on book changes, on B's failed outcomes and on the stop signal; polls
+        only while the stream brings no news, by REST at the tier's pace (`maker_rest_check`): a fill
+        found is hedged at once. A failed hedge also cuts short the wait for a cancel to take.
         """
         placed_at = self.clock()
         last_cancel: float | None = None
         cancels = 0
         order = self._order(coid)
+        checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
         async with FailedHedges(self.hedges) as failures:
             while not order.is_terminal:
                 if order.state is OrderState.UNKNOWN:
@@ -348,6 +356,9 @@ class Maker:
                 if failed:
                     last_cancel, cancels = self.clock(), cancels + 1
                     await self._cancel_on_failed_hedge(coid, failed, failures)
+                    continue
+                if checks.due_in() <= 0:  # no news for a whole interval: "still resting" is no longer known
+                    await checks.check()
                     continue
                 age = self.clock() - placed_at
                 why = await self._cancel_reason(order, age)
@@ -361,10 +372,10 @@ class Maker:
                     await self.rt.orders.send_cancel(self.market, coid, why)
                     await self._confirm_cancel(coid, failures)
                 elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                    await first_of(self.rt.orders.wait_final(coid, RECANCEL_AFTER_S), failures.wait(),
-                                   timeout_s=RECANCEL_AFTER_S)
+                    wait_s = max(min(RECANCEL_AFTER_S - (self.clock() - last_cancel), checks.due_in()), 0.05)
+                    await first_of(self.rt.orders.wait_final(coid, wait_s), failures.wait(), timeout_s=wait_s)
                 else:
-                    left = max(self.cfg.maker_order_timeout_s - age, 0.05)
+                    left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
                                    self.rt.orders.wait_filled(coid, self.market.lot, left),
                                    self.hedges.outbox.pause_seen(), failures.wait(), self.rt.stop.wait(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,7 @@ class Faults:
 
     def clear(self) -> None:
         self._silence_until = 0.0
+        self._silence_account: int | None = None  # None: every connection is silenced
         self._rejection: _CountedRejection | None = None
         self._probability: _Probability | None = None
         self.latency_ms = 0
@@ -164,6 +166,7 @@ class Faults:
                 drop_code = body["drop_code"]
         if "silence_ws_s" in body:
             self._silence_until = self._clock() + _number(body, "silence_ws_s", upper=3600)
+            self._silence_account = account
         if "reject_next_sendtx" in body:
             count = int(_number(body, "reject_next_sendtx", integer=True))
             self._rejection = _CountedRejection(count, code, message, account) if count else None
@@ -183,8 +186,14 @@ class Faults:
 
     # --- queries used by the server -----------------------------------------------------------------
 
-    def ws_silenced(self) -> bool:
-        return self._clock() < self._silence_until
+    def ws_silenced(self, accounts: Collection[int] | None = None) -> bool:
+        """Whether a connection subscribed to channels of `accounts` is silenced now. A silence with an
+        `account_index` covers only connections subscribed to a channel of that account; `accounts` None
+        asks whether every connection is (a silence of one account's connections is not)."""
+        if self._clock() >= self._silence_until:
+            return False
+        wanted = self._silence_account
+        return wanted is None or (accounts is not None and wanted in accounts)
 
     def take_sendtx_rejection(self, account_index: int | None) -> tuple[int, str] | None:
         rule = self._rejection
@@ -231,6 +240,7 @@ class Faults:
         silence_left = max(0.0, self._silence_until - self._clock())
         return {
             "silence_ws_s_left": round(silence_left, 3),
+            "silence_ws_account": self._silence_account if silence_left > 0 else None,
             "reject_next_sendtx": vars(self._rejection) if self._rejection else None,
             "reject_sendtx_probability": vars(self._probability) if self._probability else None,
             "latency_ms": self.latency_ms,

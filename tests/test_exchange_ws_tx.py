@@ -36,6 +36,11 @@ class FakeLink:
     def __init__(self, session: FakeSession | None) -> None:
         self.current = session
         self.up = session is not None
+        self.silence_s = 20.0
+        self.quiet_s = 0.0  # since the link last heard a frame
+
+    def seconds_since_heard(self) -> float:
+        return self.quiet_s
 
 
 def channel(session: FakeSession | None) -> WsTransactions:
@@ -107,6 +112,22 @@ async def test_no_connection_sends_nothing_and_an_ended_one_leaves_no_answer() -
     transactions.connection_ended(cast(Session, session), "connection closed")
     with pytest.raises(TxNoAnswer, match="connection ended"):
         await pending
+
+
+async def test_a_connection_silent_past_its_probe_sends_nothing() -> None:
+    # Up and writable, but nothing heard for more than half the silence limit: the session's own ping went
+    # unanswered, so the connection may be dead without having closed. The sender posts over HTTP instead.
+    session = FakeSession()
+    transactions = channel(session)
+    link = cast(FakeLink, transactions._link)
+    link.quiet_s = link.silence_s / 2 + 0.5
+    with pytest.raises(TxNotSent, match=r"sent nothing for 10\.5 s"):
+        await transactions.send_tx(14, "{}", 1.0)
+    assert session.frames == []
+    link.quiet_s = link.silence_s / 2 - 0.5  # a quiet market, the probe not yet due: the socket it is
+    pending = await sent(session, transactions)
+    transactions.answer(cast(Session, session), {"code": 200, "id": session.last_id()})
+    assert (await pending)["code"] == 200
 
 
 def test_every_corpus_answer_classifies_like_an_http_answer() -> None:

@@ -12,16 +12,18 @@ from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_m
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import Purpose, Role, SendResult, SendStatus, Side, make_coid
 from hedge_strategy.execution import JournalFill, OrderKind, OrderState
-from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, UnitKit, fill_resting
+from tests.fixtures.fake_orders import (
+    A_ACCOUNT,
+    B_ACCOUNT,
+    BTC,
+    UnitFactory,
+    UnitKit,
+    a_with_b_up,
+    fill_resting,
+)
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
 SIZE = Decimal("0.0002")
-
-
-async def a_with_b_up(unit_factory: UnitFactory) -> UnitKit:
-    kit = await unit_factory("a")
-    await kit.peer.beat("b", 60, {"pid": 0})
-    return kit
 
 
 def maker_fill(trade_id: int, side: Side = Side.BUY, role: Role = Role.A,

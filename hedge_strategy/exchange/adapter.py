@@ -229,6 +229,11 @@ class LighterAccount:
     def stream_up(self) -> bool:
         return self._stream is not None and self._stream.up
 
+    def restart_stream(self, reason: str) -> bool:
+        """The account stream missed what REST shows (`reason`): leave its connection and reconnect now.
+        Transactions go over HTTP meanwhile; the reconnect makes reconciliation read what it missed."""
+        return self._stream is not None and self._stream.restart_account_link(reason)
+
     # --- auth tokens ----------------------------------------------------------------------------------
 
     def _token_margin_s(self) -> float:

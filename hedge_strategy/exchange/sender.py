@@ -15,12 +15,12 @@ anything ambiguous. Every outcome is one of three:
   its client order index. UNKNOWN is never reported as REJECTED.
 
 Transport: over the account's WebSocket (`jsonapi/sendtx`, ws_tx.py) when `use_websocket` gave it one and its
-connection is up, else over HTTP. The socket's answer is the body an HTTP sendTx answers and is classified the
-same way; a transaction written to the socket and left without an answer (timeout, connection lost) is
-UNKNOWN like an HTTP timeout; one that could not be written at all (no connection up) went nowhere and is
-posted over HTTP instead, the same signed transaction with the same nonce. Both are charged to the request
-throttle, and a rate-limit answer (HTTP 429, or code 23000 on the socket) is waited out and the same
-transaction sent again.
+connection is up and not silent (ws_tx.py), else over HTTP. The socket's answer is the body an HTTP sendTx
+answers and is classified the same way; a transaction written to the socket and left without an answer
+(timeout, connection lost) is UNKNOWN like an HTTP timeout; one that was not written (no connection up, or
+a silent one) went nowhere and is posted over HTTP instead, the same signed transaction with the same
+nonce. Both are charged to the request throttle, and a rate-limit answer (HTTP 429, or code 23000 on the
+socket) is waited out and the same transaction sent again.
 
 Every result that is not ACCEPTED carries a `Refusal` (`errors.py`): whether another try is worth it.
 """
@@ -273,8 +273,8 @@ class TxSender:
             try:
                 self._transport = "ws"
                 return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._timeout_s)
-            except TxNotSent:
-                self._transport = "http (the WebSocket is down)"
+            except TxNotSent as why:
+                self._transport = f"http ({why})"
         else:
             self._transport = "http"
         async with asyncio.timeout(self._timeout_s):

@@ -123,6 +123,10 @@ class AccountStream:
     def book_resyncs(self) -> int:
         return self._book_link.resyncs if self._book_link is not None else 0
 
+    def restart_account_link(self, reason: str) -> bool:
+        """Reconnect the account link now (see `Link.restart`); False when it has no connection to leave."""
+        return self._account.restart(reason)
+
     def seconds_since_heard(self) -> float:
         """Since the last frame on the account link (the one carrying fills)."""
         return self._account.seconds_since_heard()

@@ -12,9 +12,10 @@ documentation; not verified from captured traffic), so A and B can be given one 
 in `bus/`): the throttle only calls `take`.
 
 The periodic REST cross-checks (reconciliation, which also checks the account's streamed position; the
-exposure watchdog's read of B, which also checks the position B published) take their default pace
-from the same budget (`reconcile_interval_s`, `exposure_check_interval_s`), so a Standard account's 60
-requests a minute are not spent on them.
+exposure watchdog's read of B, which also checks the position B published; A's look at its resting
+order while its stream is silent) take their default pace from the same budget (`reconcile_interval_s`,
+`exposure_check_interval_s`, `resting_check_interval_s`), so a Standard account's 60 requests a minute
+are not spent on them.
 """
 
 from __future__ import annotations
@@ -162,6 +163,14 @@ RECONCILE_READS = ("account", "accountActiveOrders", "accountOrders", "trades")
 EXPOSURE_CHECK_SHARE = 1 / 12
 EXPOSURE_CHECK_MIN_INTERVAL_S = 10.0
 EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position (the cross-check of B's published one)
+# A's look at its resting order by client order index while its account stream brings no news (maker.py): a
+# fill in a silence must be hedged within seconds, so this check takes the largest share, a third (with the
+# two above, a little over half of the budget; the rest is for sendTx and the lookups after a send). It runs
+# only while an order rests and the stream is down or quiet: on the venue, a quiet market's account stream
+# says nothing between pings, so in practice it runs for most of the time an order rests.
+RESTING_CHECK_SHARE = 1 / 3
+RESTING_CHECK_MIN_INTERVAL_S = 1.0
+RESTING_CHECK_READS = ("accountOrders",)  # a found fill adds one trades read (execution/reconcile.py)
 
 
 def cross_check_interval_s(tier: str, reads: tuple[str, ...], share: float, floor_s: float,
@@ -182,6 +191,13 @@ def exposure_check_interval_s(tier: str, shared: bool = False) -> float:
     """Default period of the watchdog's read (standard 12 s, 24 s on a shared budget; premium 10 s)."""
     return cross_check_interval_s(tier, EXPOSURE_CHECK_READS, EXPOSURE_CHECK_SHARE,
                                   EXPOSURE_CHECK_MIN_INTERVAL_S, shared)
+
+
+def resting_check_interval_s(tier: str, shared: bool = False) -> float:
+    """Default pace of A's REST look at its resting order while its stream brings no news (standard 3 s,
+    6 s on a shared budget; premium 2.25 s, 4.5 s shared)."""
+    return cross_check_interval_s(tier, RESTING_CHECK_READS, RESTING_CHECK_SHARE,
+                                  RESTING_CHECK_MIN_INTERVAL_S, shared)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:

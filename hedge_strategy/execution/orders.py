@@ -11,6 +11,7 @@ The roles read their orders through it too, so tests put an in-memory fake under
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from loguru import logger
 
 from hedge_strategy.chase import average_price
 from hedge_strategy.exchange import (
+    Fill,
     LighterAccount,
     MarketInfo,
     PriceAtSend,
@@ -303,6 +305,17 @@ class OrderExecutor:
             return all((o := self.journal.get(c)) is None or o.state is not OrderState.UNKNOWN for c in coids)
 
         await self.tracker.wait_for(known, timeout=timeout_s)
+
+    def stream_quiet_s(self) -> float:
+        """Seconds without news from the account's stream: since its last frame while it is up, infinite
+        while it is down (what it would have told is not replayed: only REST can tell it)."""
+        return self.account.seconds_since_heard() if self.account.stream_up else math.inf
+
+    async def check_by_rest(self, coid: int) -> list[Fill]:
+        """One look at a live order by client order index, its missing fills read if it filled; each fill
+        found is applied and announced once, as if streamed (`Reconciler.check_order`). The fills this look
+        was first to record; raises `VenueError` when the exchange does not answer."""
+        return await self.reconciler.check_order(coid)
 
     async def reconcile(self, reason: str) -> ReconcileReport:
         """One reconciliation run now (positions, unresolved orders, missed fills)."""

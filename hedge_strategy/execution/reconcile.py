@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from hedge_strategy.exchange.coid import describe_coid
-from hedge_strategy.exchange.events import OrderUpdate, PositionSnapshot
+from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState, now_ms
 from hedge_strategy.execution.settle import DueSettlement
@@ -345,19 +345,44 @@ class Reconciler(DueSettlement):
                 recovered,
             )
 
+    # ---------------------------------------------------------------- a live order, the stream silent
+
+    async def check_order(self, coid: int) -> list[Fill]:
+        """Look a live order up by client order index (one read) and apply what the exchange says; when it
+        filled more than the fills we hold, read them from the trades endpoint. Each goes through the tracker,
+        so it is applied and announced once whichever path (stream, this check, a reconciliation) brings it
+        first. Returns the fills this call was first to record. For a caller whose stream may be missing news
+        (A's resting order in a silence): raises `VenueError` when the exchange does not answer, deciding
+        nothing."""
+        order = self.journal.get(coid)
+        if order is None:
+            raise KeyError(f"{describe_coid(coid)} is not in the journal")
+        found = await self.account.orders_by_client_index([coid])
+        if coid in found:
+            self.tracker.apply_update(found[coid], "rest")
+        else:
+            self.resolve_missing(order, now_ms(), None)
+        if self.journal.fills_total(coid) >= order.filled_size:
+            return []
+        return await self._recover_fills(order, by="check")
+
     async def recover_order_fills(self, order: JournalOrder) -> int:
         """Read this order's fills from the trades endpoint (its market, since its creation); count new."""
+        return len(await self._recover_fills(order, by="confirm"))
+
+    async def _recover_fills(self, order: JournalOrder, by: str) -> list[Fill]:
+        """The order's fills this call was first to record; `by` names the caller in the log line."""
         market = self.markets.get(order.market_id) or self.account.market_by_id(order.market_id)
         since = order.created_ms - self.trade_margin_ms
-        recovered = 0
+        recovered: list[Fill] = []
         for fill in await self.account.trades_since(since, market):
             unnamed_but_ours = fill.client_order_index is None and order.order_index == fill.order_index
             if self.tracker.client_index_of(fill) != order.client_order_index and not unnamed_but_ours:
                 continue
             if await self.tracker.ingest_fill(fill, source="rest"):
-                recovered += 1
+                recovered.append(fill)
                 logger.warning(
-                    "confirm {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered",
+                    "{} {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered", by,
                     self.journal.account_index, fill.trade_id, describe_coid(order.client_order_index),
                     fill.size, fill.price)
         return recovered
