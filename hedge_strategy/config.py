@@ -162,6 +162,7 @@ class ExchangeConfig:
     shared_budget: Flag = False  # A and B take from one rate-limit budget, kept in Redis
     request_timeout_s: Seconds = 10
     unknown_order_grace_s: SecondsOrZero = 10
+    order_lookup_after_s: Seconds = 1  # an IOC not final on the stream this long after its send: looked up
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
     ws_heartbeat_timeout_s: Seconds = 20
     ws_backoff_min_s: Seconds = 0.25
@@ -245,6 +246,7 @@ class StrategyConfig:
     flat_tolerance: decimal(ge=0) = Decimal("0.00001")
     on_imbalance: choice(*IMBALANCE_ACTIONS) = "hedge"
     retry_times: integer(ge=1) = 5
+    transport_budget_s: SecondsOrZero = 30  # a chase's time for transport trouble (429, 5xx, no answer)
     max_slippage_bps: decimal(gt=0) = Decimal(50)
     heartbeat_ttl_s: Seconds = 5
     shutdown_wait_s: SecondsOrZero = 15

@@ -40,8 +40,6 @@ from loguru import logger
 
 from hedge_strategy.exchange.errors import OK_CODE, Refusal, RefusalKind, classify_refusal
 from hedge_strategy.exchange.rest import (
-    BACKOFF_429_BASE_S,
-    BACKOFF_429_CAP_S,
     MAX_429_RETRIES,
     RATE_LIMITED_CODE,
     VenueError,
@@ -49,8 +47,10 @@ from hedge_strategy.exchange.rest import (
     count_rate_limit_backoff,
     error_details,
     is_rate_limited,
+    rate_limit_delay,
+    retry_after_s,
 )
-from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
+from hedge_strategy.exchange.throttle import RequestThrottle
 from hedge_strategy.exchange.ws_tx import TxNotSent, WsTransactions
 
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
@@ -85,6 +85,7 @@ class SendResult:
     message: str
     tx_hash: str | None
     refusal: Refusal | None = None  # None when ACCEPTED
+    retry_after_s: float | None = None  # a rate-limit refusal's Retry-After, when the venue sent one
 
     @property
     def accepted(self) -> bool:
@@ -258,7 +259,7 @@ class TxSender:
                 answer = await self._post(signed)
             except Exception as exc:
                 if is_rate_limited(exc) and attempt < self._max_429_retries:
-                    await self._wait_out_rate_limit(what, attempt)
+                    await self._wait_out_rate_limit(what, attempt, exc)
                     continue
                 return classify_failure(exc, signed.tx_hash)
             if _rate_limited_answer(answer) and attempt < self._max_429_retries:
@@ -281,9 +282,9 @@ class TxSender:
             return await self._tx_api.send_tx(tx_type=signed.tx_type, tx_info=signed.tx_info,
                                               _request_timeout=self._timeout_s)
 
-    async def _wait_out_rate_limit(self, what: str, attempt: int) -> None:
+    async def _wait_out_rate_limit(self, what: str, attempt: int, exc: BaseException | None = None) -> None:
         # A rate-limited send was refused before processing: the same signed tx (same nonce) is sent again.
-        delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+        delay = rate_limit_delay(exc, attempt)
         count_rate_limit_backoff(self._throttle)
         logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
         await asyncio.sleep(delay)
@@ -327,7 +328,8 @@ def classify_failure(exc: BaseException, signed_hash: str | None) -> SendResult:
     refusal = classify_refusal(status, code, message)
     if isinstance(exc, ApiException) and status == 429:
         return SendResult(SendStatus.REJECTED, code or RATE_LIMITED_CODE,
-                          f"rate limited: {message}; retry budget spent", None, refusal)
+                          f"rate limited: {message}; retry budget spent", None, refusal,
+                          retry_after_s=retry_after_s(exc))
     if isinstance(exc, ApiException) and status is not None and 400 <= status < 500:
         return SendResult(SendStatus.REJECTED, code, f"HTTP {status}: {message}", None, refusal)
     detail = f"HTTP {status}: {message}" if status else message

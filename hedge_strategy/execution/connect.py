@@ -71,4 +71,5 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
     return OrderExecutor(account, journal, tracker, reconciler, name=name,
                          events=events or RoleEvents(NO_EVENTS, role),
                          metrics=metrics or HedgeMetrics(config.pair, role, enabled=False),
-                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s)
+                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s,
+                         lookup_after_s=ex.order_lookup_after_s)

@@ -266,18 +266,21 @@ class Reconciler(DueSettlement):
 
     # ---------------------------------------------------------------- after a cancel
 
-    async def confirm_final(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109 (pinned name)
+    async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
+                            first_look_s: float | None = None) -> JournalOrder:
         """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
-        up by client order index, and missing fills are read from the trades endpoint.
+        up by client order index, and missing fills are read from the trades endpoint. The stream gets
+        `first_look_s` (default: a quarter of `timeout`) before the first lookup, twice as long before each
+        next one.
         """
         order = self.journal.get(coid)
         if order is None:
             raise KeyError(f"{describe_coid(coid)} is not in the journal")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self._await_terminal(order, deadline)
+        await self._await_terminal(order, deadline, first_look_s)
         if not order.is_terminal:
             logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
                            self.journal.account_index, describe_coid(coid), order.state, timeout)
@@ -288,10 +291,11 @@ class Reconciler(DueSettlement):
                     order.filled_size, order.size, len(self.journal.fills_for(coid)))
         return order
 
-    async def _await_terminal(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_terminal(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
-        patience = max((deadline - loop.time()) / 4, 0.05)  # how long the stream gets before each REST look
+        # How long the stream gets before each REST look
+        patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
         while not order.is_terminal and loop.time() < deadline:
             try:
                 await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
