@@ -161,6 +161,7 @@ class ExchangeConfig:
     tier: choice(*TIERS) = "premium"  # sets the client-side rate limit
     shared_budget: Flag = False  # A and B take from one rate-limit budget, kept in Redis
     request_timeout_s: Seconds = 10
+    send_timeout_s: Seconds = 2  # a sendTx unanswered this long is ambiguous: looked up by client order index
     unknown_order_grace_s: SecondsOrZero = 10
     order_lookup_after_s: Seconds = 1  # an IOC not final on the stream this long after its send: looked up
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)

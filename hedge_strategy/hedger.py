@@ -271,7 +271,7 @@ class Hedger:
         priced = max((numbered.get(o.client_order_index, (0, 0))[0] for o in attempts), default=0)
         job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms,
                           priced=priced or len(attempts))
-        logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
+        logger.warning("B: requests {} were already being hedged ({} order(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(attempts))
         self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(attempts))
         for order in [o for o in attempts if not o.is_terminal]:
@@ -366,9 +366,9 @@ class Hedger:
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
                             attempt=len(done.attempts), reason=done.failure, count=len(job.deliveries))
         if ok:
-            logger.info("B hedged {}: {} {} @ {} in {} attempt(s); outcome published, {} acknowledged",
-                        job.label, job.side, filled, outcome.avg_price, len(done.attempts),
-                        len(job.deliveries))
+            logger.info("B hedged {}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
+                        "acknowledged", job.label, job.side, filled, outcome.avg_price, done.priced,
+                        len(done.attempts), len(job.deliveries))
         else:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
                          "operator fixes it and runs `hedgectl resume`", job.label, done.failure, filled,

@@ -122,12 +122,16 @@ class TxSender:
         throttle: RequestThrottle,
         request_timeout_s: float,
         max_429_retries: int = MAX_429_RETRIES,
+        answer_timeout_s: float | None = None,
     ) -> None:
         self.account_index = account_index
         self.api_key_index = api_key_index
         self._tx_api = tx_api
         self._throttle = throttle
-        self._timeout_s = request_timeout_s
+        self._timeout_s = request_timeout_s  # nextNonce reads
+        # A post left without an answer this long is UNKNOWN: its order is then looked up by client order
+        # index, which settles it faster than a long wait would (None: the REST timeout).
+        self._answer_timeout_s = answer_timeout_s if answer_timeout_s is not None else request_timeout_s
         self._max_429_retries = max_429_retries
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None  # None: must (re)sync from nextNonce before the next send
@@ -273,14 +277,14 @@ class TxSender:
         if self._ws is not None:
             try:
                 self._transport = "ws"
-                return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._timeout_s)
+                return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._answer_timeout_s)
             except TxNotSent:
                 self._transport = "http (the WebSocket is down)"
         else:
             self._transport = "http"
-        async with asyncio.timeout(self._timeout_s):
+        async with asyncio.timeout(self._answer_timeout_s):
             return await self._tx_api.send_tx(tx_type=signed.tx_type, tx_info=signed.tx_info,
-                                              _request_timeout=self._timeout_s)
+                                              _request_timeout=self._answer_timeout_s)
 
     async def _wait_out_rate_limit(self, what: str, attempt: int, exc: BaseException | None = None) -> None:
         # A rate-limited send was refused before processing: the same signed tx (same nonce) is sent again.

@@ -210,6 +210,7 @@ class Reconciler(DueSettlement):
         # PENDING_SUBMIT with a send time: the send was accepted (HTTP 200) and the sequencer refused it.
         accepted = order.state is OrderState.PENDING_SUBMIT and order.sent_ms is not None
         reason = NEVER_EXECUTED if accepted else NEVER_REACHED
+        unknown = order.state is OrderState.UNKNOWN  # read before the transition changes it
         if self.tracker.transition(coid, OrderState.REJECTED, reason=reason):
             if report is not None:
                 report.rejected.append(coid)
@@ -218,8 +219,7 @@ class Reconciler(DueSettlement):
                 "reconcile {}: {} ({}) not found {:.1f}s after its {}: marked REJECTED ({})",
                 self.journal.account_index,
                 describe_coid(coid),
-                "unknown outcome" if order.state is OrderState.UNKNOWN
-                else "accepted by the API" if accepted else "was pending submit",
+                "unknown outcome" if unknown else "accepted by the API" if accepted else "was pending submit",
                 age_s,
                 "send" if order.sent_ms else "creation",
                 reason,
@@ -285,7 +285,7 @@ class Reconciler(DueSettlement):
             logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
                            self.journal.account_index, describe_coid(coid), order.state, timeout)
             return order
-        await self._await_fills(order, deadline)
+        await self._await_fills(order, deadline, first_look_s)
         logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
                     describe_coid(coid), order.state, f"({order.reason})" if order.reason else "",
                     order.filled_size, order.size, len(self.journal.fills_for(coid)))
@@ -317,13 +317,14 @@ class Reconciler(DueSettlement):
                     self.resolve_missing(order, now_ms(), None)
             patience *= 2
 
-    async def _await_fills(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_fills(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
         if self.journal.fills_total(coid) >= order.filled_size:
             return
+        patience = max((deadline - loop.time()) / 2, 0.05)  # the stream's time to bring them, then REST
         try:
-            await self.tracker.wait_fills_applied(coid, timeout=max((deadline - loop.time()) / 2, 0.05))
+            await self.tracker.wait_fills_applied(coid, timeout=min(patience, first_look_s or patience))
             return
         except TimeoutError:
             pass
