@@ -135,6 +135,9 @@ class TxSender:
         self._max_429_retries = max_429_retries
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None  # None: must (re)sync from nextNonce before the next send
+        # The nonce of the last send left without a verdict, while the venue has not shown it used: a send
+        # that takes it again and is refused "invalid nonce" means that earlier send executed after all.
+        self._ambiguous_nonce: int | None = None
         self.resyncs = 0
         self._ws: WsTransactions | None = None
         self._transport = "http"  # how the last post went, for its log line
@@ -152,6 +155,8 @@ class TxSender:
                 _request_timeout=self._timeout_s),
             throttle=self._throttle, timeout_s=self._timeout_s)
         nonce = nonce_of(answer)
+        if self._ambiguous_nonce is not None and nonce > self._ambiguous_nonce:
+            self._ambiguous_nonce = None  # the venue used it: no later send can take it again
         previous, self._next_nonce = self._next_nonce, nonce
         if reason != "start":
             self.resyncs += 1
@@ -231,12 +236,20 @@ class TxSender:
             result = await self._post_with_429_retries(what, signed, paid)
             if result.accepted:
                 self._next_nonce = nonce + 1
+                if self._ambiguous_nonce is not None and nonce >= self._ambiguous_nonce:
+                    self._ambiguous_nonce = None  # this send took it: the earlier one can never execute
                 return result, what
             if result.status is SendStatus.UNKNOWN:
                 self.mark_stale()
+                self._ambiguous_nonce = nonce
                 return result, what
             if result.refusal is not None and result.refusal.kind is RefusalKind.NONCE:
                 self.mark_stale()
+                if nonce == self._ambiguous_nonce:
+                    # The earlier unanswered send of this nonce executed after all (the venue had not used
+                    # it at the resync, and has now). Retrying on the next nonce could put both live: never.
+                    self._ambiguous_nonce = None
+                    return _nonce_taken_late(result), what
                 if nonce_attempt == 0:
                     logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
                                    what, nonce, result.message)
@@ -305,6 +318,14 @@ def nonce_of(answer: Any) -> int:
     if isinstance(nonce, bool) or not isinstance(nonce, int):
         raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
     return nonce
+
+
+def _nonce_taken_late(refused: SendResult) -> SendResult:
+    """A refusal for a nonce an earlier unanswered send carried: FINAL, so no caller sends it again blindly
+    (the earlier send's order may exist; its client order index finds it)."""
+    cause = "nonce used by an earlier unanswered send, which executed after all"
+    return SendResult(SendStatus.REJECTED, refused.code, f"{refused.message} ({cause})", refused.tx_hash,
+                      Refusal(RefusalKind.FINAL, cause))
 
 
 def _not_sent(reason: str, code: int | None = None, kind: RefusalKind = RefusalKind.UNKNOWN) -> SendResult:
