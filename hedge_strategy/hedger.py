@@ -52,7 +52,7 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import Chase, ChasePlan, PriceGuard, run_chase
+from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, PriceGuard, run_chase
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -68,9 +68,18 @@ POSITION_WAIT_S = 0.25
 UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 
 
-def hedge_coid(first_request_id: str, attempt: int) -> int:
-    """The client order index of attempt `attempt` of the hedge that starts with `first_request_id`."""
-    return make_coid(Role.B, Purpose.HEDGE, derived_number(f"{first_request_id}#{attempt}"))
+def hedge_coid(first_request_id: str, attempt: int, resend: int = 0) -> int:
+    """The client order index of attempt `attempt` of the hedge that starts with `first_request_id`; `resend`
+    numbers the sends of that attempt again after transport trouble (0: its first send)."""
+    suffix = f".{resend}" if resend else ""
+    return make_coid(Role.B, Purpose.HEDGE, derived_number(f"{first_request_id}#{attempt}{suffix}"))
+
+
+def attempt_numbers(first_request_id: str, retry_times: int) -> dict[int, tuple[int, int]]:
+    """Every client order index a hedge starting with `first_request_id` can have sent -> (attempt,
+    re-send)."""
+    return {hedge_coid(first_request_id, attempt, resend): (attempt, resend)
+            for attempt in range(1, retry_times + 1) for resend in range(MAX_RESENDS + 1)}
 
 
 @dataclass
@@ -273,10 +282,14 @@ class Hedger:
         job = HedgeJob(request_ids=request_ids, market=self.rt.account.market_by_id(first.market_id),
                        side=first.side, size=first.size, deliveries=deliveries,
                        requests=[d.request for d in deliveries])
-        numbered = {hedge_coid(request_ids[0], k): k for k in range(1, self.cfg.retry_times + 1)}
-        attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, 0))
-        job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms)
-        logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
+        numbered = attempt_numbers(request_ids[0], self.cfg.retry_times)
+        attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, (0, 0)))
+        # Attempts used: up to the last one journaled (a re-send after transport trouble counted as used: the
+        # resumed chase goes on at the next step, with client order indexes no order has had).
+        priced = max((numbered.get(o.client_order_index, (0, 0))[0] for o in attempts), default=0)
+        job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms,
+                          priced=priced or len(attempts))
+        logger.warning("B: requests {} were already being hedged ({} order(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(attempts))
         self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(attempts))
         for order in [o for o in attempts if not o.is_terminal]:
@@ -326,15 +339,17 @@ class Hedger:
     # ---------------------------------------------------------------- one hedge: the IOC chase
 
     def _plan(self, job: HedgeJob) -> ChasePlan:
-        """The chase of `job` (`execution.chase_loop`): client order indexes from its first request id and the
-        attempt, an empty book side waited out, only a refusal retrying cannot fix stopping it early."""
+        """The chase of `job` (`execution.chase_loop`): client order indexes from its first request id, the
+        attempt and its re-send, an empty book side waited out, transport trouble re-sent within
+        `strategy.transport_budget_s`, only a refusal retrying cannot fix stopping it early."""
         seen = [r.seen_ts_us for r in job.requests if r.seen_ts_us]
         return ChasePlan(market=job.market, side=job.side, size=job.size, intent=Intent.HEDGE,
-                         coid_for=lambda attempt: hedge_coid(job.request_ids[0], attempt),
+                         coid_for=lambda attempt, resend: hedge_coid(job.request_ids[0], attempt, resend),
                          retry_times=self.cfg.retry_times, max_slippage_bps=self.cfg.max_slippage_bps,
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
-                         guard=self.wash_guard)
+                         guard=self.wash_guard, transport_budget_s=self.cfg.transport_budget_s,
+                         sleep=self.rt.sleep)
 
     # ---------------------------------------------------------------- B's position, for A
 
@@ -387,9 +402,9 @@ class Hedger:
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
                             attempt=len(done.attempts), reason=done.failure, count=len(job.deliveries))
         if ok:
-            logger.info("B hedged {}: {} {} @ {} in {} attempt(s); outcome published, {} acknowledged",
-                        job.label, job.side, filled, outcome.avg_price, len(done.attempts),
-                        len(job.deliveries))
+            logger.info("B hedged {}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
+                        "acknowledged", job.label, job.side, filled, outcome.avg_price, done.priced,
+                        len(done.attempts), len(job.deliveries))
         else:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
                          "operator fixes it and runs `hedgectl resume`", job.label, done.failure, filled,

@@ -45,6 +45,7 @@ class _HttpErrors:
     remaining: int
     status: int
     paths: frozenset[str] | None
+    retry_after_s: float | None = None  # sent as a Retry-After header (the venue's is not captured)
 
 
 @dataclass
@@ -104,6 +105,7 @@ _KNOWN_KEYS = {
     "http_error_next",
     "status",
     "paths",
+    "retry_after_s",
     "blackhole_next_sendtx",
     "account_index",
 }
@@ -227,14 +229,15 @@ class Faults:
             self._sequencer_reject = None
         return rule.consume_nonce
 
-    def take_http_error(self, path: str) -> int | None:
+    def take_http_error(self, path: str) -> tuple[int, float | None] | None:
+        """(HTTP status, Retry-After seconds or None) to answer instead of handling `path`, or None."""
         rule = self._http_errors
         if rule is None or (rule.paths is not None and path not in rule.paths):
             return None
         rule.remaining -= 1
         if rule.remaining <= 0:
             self._http_errors = None
-        return rule.status
+        return rule.status, rule.retry_after_s
 
     def to_json(self) -> dict[str, Any]:
         silence_left = max(0.0, self._silence_until - self._clock())
@@ -249,6 +252,7 @@ class Faults:
                     "remaining": self._http_errors.remaining,
                     "status": self._http_errors.status,
                     "paths": sorted(self._http_errors.paths) if self._http_errors.paths else None,
+                    "retry_after_s": self._http_errors.retry_after_s,
                 }
                 if self._http_errors
                 else None
@@ -292,4 +296,5 @@ class Faults:
         paths = body.get("paths")
         if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
             raise FaultError('paths: must be a list of path strings such as "/api/v1/sendTx"')
-        return _HttpErrors(count, status, frozenset(paths) if paths else None) if count else None
+        retry_after = _number(body, "retry_after_s", upper=3600) if "retry_after_s" in body else None
+        return _HttpErrors(count, status, frozenset(paths) if paths else None, retry_after) if count else None

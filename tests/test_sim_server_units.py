@@ -188,8 +188,11 @@ def test_counted_faults_run_out_and_filter_by_account() -> None:
     assert faults.take_sendtx_rejection(7) is None
     faults.apply({"http_error_next": 1, "status": 502, "paths": ["/api/v1/sendTx"]})
     assert faults.take_http_error("/api/v1/account") is None
-    assert faults.take_http_error("/api/v1/sendTx") == 502
+    assert faults.take_http_error("/api/v1/sendTx") == (502, None)
     assert faults.take_http_error("/api/v1/sendTx") is None
+    faults.apply({"http_error_next": 1, "status": 429, "retry_after_s": 0.25})  # sent as Retry-After
+    assert faults.to_json()["http_error_next"]["retry_after_s"] == 0.25
+    assert faults.take_http_error("/api/v1/nextNonce") == (429, 0.25)
     faults.apply({"blackhole_next_sendtx": 1})
     assert faults.take_blackhole(1) and not faults.take_blackhole(1)
 

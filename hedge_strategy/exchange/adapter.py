@@ -55,7 +55,7 @@ class LighterAccount:
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
                  ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
                  send_over_websocket: bool = False, tx_may_use_reserve: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, send_timeout_s: float | None = None) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -65,6 +65,8 @@ class LighterAccount:
         self._secret = api_secret  # never logged
         self.chain_id = chain_id
         self.request_timeout_s = request_timeout_s
+        # The wait for a sendTx's answer before the send is ambiguous (None: request_timeout_s).
+        self.send_timeout_s = send_timeout_s if send_timeout_s is not None else request_timeout_s
         self.ws_heartbeat_timeout_s = ws_heartbeat_timeout_s
         self.ws_backoff_min_s = ws_backoff_min_s
         self.ws_backoff_max_s = ws_backoff_max_s
@@ -113,7 +115,7 @@ class LighterAccount:
             self._sender = TxSender(
                 account_index=self.account_index, api_key_index=self.api_key_index,
                 tx_api=TransactionApi(signer.api_client), throttle=self.throttle,
-                request_timeout_s=self.request_timeout_s)
+                request_timeout_s=self.request_timeout_s, answer_timeout_s=self.send_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
             self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)

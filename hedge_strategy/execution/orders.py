@@ -96,7 +96,7 @@ class OrderExecutor:
 
     def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
                  reconciler: Reconciler, *, name: str, events: RoleEvents, metrics: HedgeMetrics,
-                 request_timeout_s: float, unknown_grace_s: float) -> None:
+                 request_timeout_s: float, unknown_grace_s: float, lookup_after_s: float = 1.0) -> None:
         self.account = account
         self.journal = journal
         self.tracker = tracker
@@ -105,6 +105,7 @@ class OrderExecutor:
         self.events = events
         self.metrics = metrics
         self.request_timeout_s = request_timeout_s
+        self.lookup_after_s = lookup_after_s  # how long the stream gets before an order is looked up by REST
         # Long enough for the reconciler's grace to run out: after it, an order never found never arrived.
         self.settle_timeout_s = unknown_grace_s + request_timeout_s
 
@@ -205,14 +206,13 @@ class OrderExecutor:
 
     async def finish(self, coid: int, attempt: int | None = None) -> JournalOrder:
         """An order just sent (an IOC), in its final state with all its fills: the stream first, for
-        `request_timeout_s`, then the exchange by client order index until the grace is over. Counted and
-        emitted as ended (in the state it reached)."""
-        try:
-            await self.tracker.wait_terminal(coid, timeout=self.request_timeout_s)
-        except TimeoutError:
-            logger.warning("{}: no final state for {} within {:g} s from the stream; asking the exchange",
-                           self.name, describe_coid(coid), self.request_timeout_s)
-        order = await self.confirm_final(coid)
+        `lookup_after_s`, then the exchange by client order index (after 2x, 4x ... that on the stream
+        again) until the grace is over. An IOC ends within its speed bump, so an order the stream has not
+        ended by then is looked up at once, not seconds later: an ambiguous send (no answer, 5xx) that
+        reached the venue is found and settled by its client order index; one that did not is REJECTED once
+        the grace is over (the reconciler's rule). Counted and emitted as ended (in the state it reached)."""
+        order = await self.reconciler.confirm_final(coid, timeout=self.settle_timeout_s,
+                                                    first_look_s=self.lookup_after_s)
         self.ended(order, attempt)
         return order
 

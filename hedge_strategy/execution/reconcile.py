@@ -211,6 +211,7 @@ class Reconciler(DueSettlement):
         # PENDING_SUBMIT with a send time: the send was accepted (HTTP 200) and the sequencer refused it.
         accepted = order.state is OrderState.PENDING_SUBMIT and order.sent_ms is not None
         reason = NEVER_EXECUTED if accepted else NEVER_REACHED
+        unknown = order.state is OrderState.UNKNOWN  # read before the transition changes it
         if self.tracker.transition(coid, OrderState.REJECTED, reason=reason):
             if report is not None:
                 report.rejected.append(coid)
@@ -219,8 +220,7 @@ class Reconciler(DueSettlement):
                 "reconcile {}: {} ({}) not found {:.1f}s after its {}: marked REJECTED ({})",
                 self.journal.account_index,
                 describe_coid(coid),
-                "unknown outcome" if order.state is OrderState.UNKNOWN
-                else "accepted by the API" if accepted else "was pending submit",
+                "unknown outcome" if unknown else "accepted by the API" if accepted else "was pending submit",
                 age_s,
                 "send" if order.sent_ms else "creation",
                 reason,
@@ -267,32 +267,36 @@ class Reconciler(DueSettlement):
 
     # ---------------------------------------------------------------- after a cancel
 
-    async def confirm_final(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109 (pinned name)
+    async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
+                            first_look_s: float | None = None) -> JournalOrder:
         """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
-        up by client order index, and missing fills are read from the trades endpoint.
+        up by client order index, and missing fills are read from the trades endpoint. The stream gets
+        `first_look_s` (default: a quarter of `timeout`) before the first lookup, twice as long before each
+        next one.
         """
         order = self.journal.get(coid)
         if order is None:
             raise KeyError(f"{describe_coid(coid)} is not in the journal")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self._await_terminal(order, deadline)
+        await self._await_terminal(order, deadline, first_look_s)
         if not order.is_terminal:
             logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
                            self.journal.account_index, describe_coid(coid), order.state, timeout)
             return order
-        await self._await_fills(order, deadline)
+        await self._await_fills(order, deadline, first_look_s)
         logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
                     describe_coid(coid), order.state, f"({order.reason})" if order.reason else "",
                     order.filled_size, order.size, len(self.journal.fills_for(coid)))
         return order
 
-    async def _await_terminal(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_terminal(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
-        patience = max((deadline - loop.time()) / 4, 0.05)  # how long the stream gets before each REST look
+        # How long the stream gets before each REST look
+        patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
         while not order.is_terminal and loop.time() < deadline:
             try:
                 await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
@@ -314,13 +318,14 @@ class Reconciler(DueSettlement):
                     self.resolve_missing(order, now_ms(), None)
             patience *= 2
 
-    async def _await_fills(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_fills(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
         if self.journal.fills_total(coid) >= order.filled_size:
             return
+        patience = max((deadline - loop.time()) / 2, 0.05)  # the stream's time to bring them, then REST
         try:
-            await self.tracker.wait_fills_applied(coid, timeout=max((deadline - loop.time()) / 2, 0.05))
+            await self.tracker.wait_fills_applied(coid, timeout=min(patience, first_look_s or patience))
             return
         except TimeoutError:
             pass
