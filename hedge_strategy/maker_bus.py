@@ -5,7 +5,9 @@ there, and the pause A keeps in its journal too.
 tracker's task only records a request there and wakes this component's own task, which publishes it, and
 retries while Redis is down or hung (its client has timeouts, a health check and a retry policy:
 `bus.connect`). So a Redis that hangs rather than refuses delays hedge requests, never the exchange events:
-A still sees its fills, cancels its order, and the requests go out when Redis answers again.
+A still sees its fills, cancels its order, and the requests go out when Redis answers again. An ended
+order's entry for B's wash guard that A could not delete is deleted first (`clear_resting_later`), so B never
+reads a request while that entry still bounds its limit.
 
 **Lost data.** About every `AUDIT_INTERVAL_S`, and at each cycle's pause check, A probes Redis in one round
 trip (`bus.audit`): a new run id, its epoch marker gone, or the consumer group gone means Redis may have lost
@@ -30,6 +32,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, PauseState, now_ms
 from hedge_strategy.bus.audit import BusProbe
+from hedge_strategy.bus.resting import RestingOrder, clear_resting
 from hedge_strategy.exchange import describe_coid
 from hedge_strategy.observe import EventKind
 from hedge_strategy.outstanding import FRESH, START_UP, OutstandingRequests
@@ -62,6 +65,7 @@ class MakerBus:
         self._outage: str | None = None  # the error of the current Redis outage, logged once
         self._said_unpublished: set[str] = set()
         self._event_fields: dict[str, dict[str, object]] = {}  # request id -> what its event adds
+        self._stale_resting: RestingOrder | None = None  # an ended order's entry for B's guard, to delete
 
     # ---------------------------------------------------------------- what the maker uses
 
@@ -74,6 +78,12 @@ class MakerBus:
         self.outstanding.remember(request)
         if event_fields:
             self._event_fields[request.request_id] = event_fields
+        self._wake.set()
+
+    def clear_resting_later(self, order: RestingOrder) -> None:
+        """Delete `order`'s entry for B's wash guard before anything else is published (the maker's own
+        delete failed): the compare-and-delete leaves the entry of a newer order alone."""
+        self._stale_resting = order
         self._wake.set()
 
     @property
@@ -103,11 +113,16 @@ class MakerBus:
             await self._probe()
         return self._known_pause
 
-    async def assert_pause(self, state: PauseState) -> None:
-        """A pauses: `state` goes to the journal first, then to Redis, retried until Redis takes it (when
-        stopping first, the next start sets it)."""
+    def hold_pause(self, state: PauseState) -> None:
+        """A pauses, at once and without I/O: `state` is kept in the journal (to be set in Redis) and known
+        here, so nothing new is placed from now on."""
         self.pause_mirror.set_by_a(state)
         self._know_pause(state)
+
+    async def assert_pause(self, state: PauseState) -> None:
+        """A pauses: `state` goes to the journal first (`hold_pause`), then to Redis, retried until Redis
+        takes it (when stopping first, the next start sets it)."""
+        self.hold_pause(state)
         delay, failed = AUDIT_INTERVAL_S, False
         while True:
             try:
@@ -164,6 +179,9 @@ class MakerBus:
     # ---------------------------------------------------------------- publishing
 
     async def _drain(self) -> None:
+        if self._stale_resting is not None:  # first: B must not read a request while it still bounds B
+            await clear_resting(self.bus, self._stale_resting)
+            self._stale_resting = None
         waiting = self.outstanding.to_publish()
         if not waiting:
             return

@@ -1,9 +1,9 @@
 """Auth tokens of the private REST routes and WebSocket channels.
 
 A token is `"<expiry_unix_s>:<account_index>:<api_key_index>:<hex signature>"` (lighter-sdk
-`create_auth_token_with_expiry`). The signature cannot be verified offline (Poseidon/Schnorr inside the Go
-signer), so the sim checks what it can: the format, the expiry, that the token's account is the account
-being read, and that the token's API key is registered for it.
+`create_auth_token_with_expiry`). The sim does not verify the token's signature (only transactions'
+signatures are verified, signatures.py; the auth message is not ported), so it checks the format, the expiry,
+that the token's account is the account being read, and that the token's API key is registered for it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, Strict, TypeAdapter
 
 from .fees import rate_millionths
 from .markets import MarketSpec
+from .serialize import CHAIN_ID
+from .signatures import VERIFY_MODES
 from .validation import SimConfigError, broken_rule, expecting, record, validated
 
 T = TypeVar("T")
@@ -69,6 +71,7 @@ Text = Annotated[str, Strict(), Field(pattern=r"\S"), expecting("a non-empty str
 _as_path = BeforeValidator(lambda v: Path(v) if isinstance(v, str) and v.strip() else v)
 LocalPath = Annotated[Path, Strict(), _as_path, expecting("a non-empty string")]  # kept as written
 Tier = Annotated[Literal[TIERS], expecting("one of " + ", ".join(TIERS))]
+VerifySignatures = Annotated[Literal[VERIFY_MODES], expecting("one of " + ", ".join(VERIFY_MODES))]
 Millis = integer(ge=0, le=60_000)
 Seconds = number(gt=0)
 Fee = Annotated[Decimal, Strict(), Field(ge=0, lt=1), BeforeValidator(_to_decimal),
@@ -230,6 +233,8 @@ class SimConfig:
     port: integer(ge=0, le=65535) = 8765
     seed: integer() = 7  # same seed, same market flow
     state_dir: LocalPath = Path("var/sim")  # registered API public keys
+    chain_id: integer(ge=1) = CHAIN_ID  # GET / network_id; transactions must be signed for it
+    verify_signatures: VerifySignatures = "first_per_key"  # see signatures.py
     markets: Annotated[list[Market], Field(min_length=1)] = listed(_ETH, _BTC)
     accounts: list[AccountSeed] = listed({"account_index": 101}, {"account_index": 102})
     fees: Section[Fees] = defaults()

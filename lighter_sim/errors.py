@@ -75,9 +75,9 @@ TABLE: tuple[ErrorCode, ...] = (
     _v(
         21120,
         "invalid signature",
-        "lighter-go issue #19 / PR #9: {'code':21120,'message':'invalid signature'}. "
-        "The sim does not verify signatures (no verify in the bundled signer); it answers this for a Sig "
-        "that is not a signature at all",
+        "lighter-go issue #19 / PR #9: {'code':21120,'message':'invalid signature'} (a tx signed for another "
+        "chain id). The sim answers it for a Sig that is not base64 of 80 bytes, and for a Sig that does not "
+        "verify for sim.chain_id and the registered key (signatures.py, sim.verify_signatures)",
     ),
     _v(21511, "invalid tx type", "lighter-go issue #5: 'invalid tx type for account'"),
     _v(21727, "invalid client order index", "corpus ws/sendtx (mainnet 2026-08 jsonapi/sendtx answer)"),

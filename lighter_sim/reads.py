@@ -32,6 +32,8 @@ def _with_cursor(body: dict[str, Any], next_cursor: str) -> dict[str, Any]:
 
 
 class EngineReads(ExchangeCore):
+    chain_id: int = CHAIN_ID  # the chain the sim stands for (sim.chain_id); Engine sets it
+
     def _reader_account(self, index: int) -> Account:
         account = self.accounts.get(index)
         if account is None or account.internal:
@@ -51,7 +53,7 @@ class EngineReads(ExchangeCore):
 
     # -- exchange-wide ------
     def status_json(self) -> dict[str, Any]:
-        return {"status": 200, "network_id": CHAIN_ID, "timestamp": self.clock_ms() // 1000}
+        return {"status": 200, "network_id": self.chain_id, "timestamp": self.clock_ms() // 1000}
 
     def _open_interest(self, market_id: int) -> Decimal:
         longs = sum(

@@ -17,11 +17,9 @@ INITIAL_MARGIN_FRACTION = Decimal("0.05")  # 5 % initial margin (20x)
 IMF_TICKS = 500  # the same fraction in Lighter's integer form (1e-4 units)
 # The chain the simulator stands for: Lighter mainnet, 304 (lighter-sdk: mainnet 304, testnet 300; the
 # troubleshooting page: "The chainId in CreateClient must be 304 for mainnet and 300 for testnet"). It is the
-# `network_id` of `GET /`. It is not in any tx_info: it enters only the signature, which the sim does not
-# verify: lighter-sdk's bundled signer exports no verify function, and verifying would need a port of
-# lighter-go's Poseidon2 hash and ECgFp5 Schnorr verification. So a transaction signed for another chain id is
-# accepted here; the venue answers it 21120 invalid signature (lighter-go issue #19, in the corpus).
-# `hedgectl preflight` checks exchange.chain_id against the URL's known network instead.
+# default of `sim.chain_id`, the `network_id` of `GET /`. It is not in any tx_info: it enters only the signed
+# message, so a transaction signed for another chain id fails signature verification and is refused 21120
+# "invalid signature", as the venue refuses it (lighter-go issue #19, in the corpus); see signatures.py.
 CHAIN_ID = 304
 USDC_ASSET_ID = 3
 

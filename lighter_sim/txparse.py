@@ -3,7 +3,8 @@
 Only shape is checked here; business checks (account, nonce, market, size...) live in the engine. Codes: a tx
 type the sim does not simulate is the venue's 21511 (invalid tx type), a Sig that is not a signature the
 venue's 21120 (invalid signature), a ClientOrderIndex out of range the venue's 21727; any other malformed
-field is the sim's own 21106 (see errors.py).
+field is the sim's own 21106 (see errors.py). Whether the Sig verifies is checked later, by the engine
+(signatures.py), once the account and its registered key are known.
 """
 
 from __future__ import annotations
@@ -100,9 +101,8 @@ def parse_tx(tx_type: int, tx_info: str) -> ParsedTx:
 
 
 def _check_signature_shape(sig: object) -> None:
-    """The signature must be what the signer produces: base64 of 80 bytes. Verifying it needs the Go signer's
-    Poseidon/Schnorr scheme, which is not available offline, so a well-formed signature made with the wrong
-    key still passes (the registered public key is checked by `check_client`, not here)."""
+    """The signature must be what the signer produces: base64 of 80 bytes (its verification is signatures.py,
+    which the engine runs with the account's registered key)."""
     try:
         decoded = base64.b64decode(sig, validate=True) if isinstance(sig, str) else b""
     except ValueError:

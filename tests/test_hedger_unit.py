@@ -179,6 +179,28 @@ async def test_a_resumed_chase_stays_within_the_cap_of_the_touch_it_started_from
     assert min(prices) >= slippage_limit(Side.SELL, touch, Decimal(50), BTC.tick)
 
 
+async def test_a_resumed_chase_counts_attempts_by_number_not_by_orders(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 91)
+    # A previous B sent attempt 1 three times (two sends refused for the rate limit), then died.
+    limited = SendResult(SendStatus.REJECTED, 23000, "rate limited", None,
+                         Refusal(RefusalKind.TRANSPORT, "HTTP 429"))
+    kit.orders.answers = [limited, limited]
+    kit.orders.ioc_fills = [Decimal(0)]
+    for resend in range(3):
+        spec = OrderSpec(hedge_coid(request.request_id, 1, resend), Intent.HEDGE, BTC, Side.SELL, SIZE,
+                         Decimal("94999.0"), OrderKind.IOC, request_id=request.request_id, attempt=1)
+        if (await kit.orders.submit(spec)).status is SendStatus.ACCEPTED:
+            await kit.orders.finish(spec.coid, 1)
+    kit.orders.sent.clear()
+
+    kit.orders.ioc_fills = [SIZE]
+    outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
+    (resumed,) = kit.orders.sent
+    assert (resumed.attempt, resumed.coid) == (2, hedge_coid(request.request_id, 2))  # not attempt 4
+    assert (outcome.status, outcome.attempts) == (FILLED, 4)  # four orders sent in all
+
+
 async def first_sell_price_with_a_resting(kit: UnitKit, resting: RestingOrder,
                                           request: HedgeRequest) -> Decimal:
     """B's first IOC (a sell, 30 ticks of room) while A's key names `resting`."""
@@ -192,7 +214,7 @@ async def first_sell_price_with_a_resting(kit: UnitKit, resting: RestingOrder,
 async def test_a_key_naming_the_order_this_hedge_fills_completely_leaves_the_room(
         unit_factory: UnitFactory) -> None:
     kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
-    request = a_bought(kit, 91)
+    request = a_bought(kit, 94)
     touch = kit.orders.account.bids[0]
     # A's one-lot bid filled (this request) 10 ticks under the touch; A has not cleared its key yet.
     stale = RestingOrder(request.a_client_order_index, "buy", touch - 10 * BTC.tick, SIZE)

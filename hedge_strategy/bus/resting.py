@@ -1,11 +1,12 @@
 """A's resting maker order, published for B: `hedge:{pair}:maker_resting` (no wash trades, `docs/design.md`).
 
 A writes it BEFORE it sends the order (write-ahead: when the write fails, nothing is sent) and deletes it
-once the order is final. B reads it before pricing each IOC of a hedge and keeps its limit one tick short of
-A's price (`wash_guard.WashGuard`). The value is JSON: the client order index, the side, the price, the size
-(absent in keys written before it was added: read as unknown, so B keeps the bound). No TTL:
-a key that expired while the order rests would leave B unguarded; a key left by a crashed A is deleted once
-the next A has settled that order.
+once the order is final, by a compare-and-delete of the exact value it wrote: a late delete (one retried by
+the outbox after a Redis outage) never removes the entry of A's next order. B reads it before pricing each
+IOC of a hedge and keeps its limit one tick short of A's price (`wash_guard.WashGuard`). The value is JSON:
+the client order index, the side, the price, the size (absent in keys written before it was added: read as
+unknown, so B keeps the bound). No TTL: a key that expired while the order rests would leave B unguarded; a
+key left by a crashed A is deleted once the next A has settled that order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from loguru import logger
+from redis.exceptions import WatchError
 
 from hedge_strategy.bus.client import Bus
 
@@ -38,11 +40,27 @@ async def publish_resting(bus: Bus, order: RestingOrder) -> None:
     await bus.redis.set(bus.keys.maker_resting, order.to_json())
 
 
-async def clear_resting(bus: Bus, client_order_index: int) -> None:
-    """Delete the key if it still names `client_order_index` (A is its only writer: no race to guard)."""
-    current = await read_resting(bus)
-    if current is None or current.client_order_index == client_order_index:
-        await bus.redis.delete(bus.keys.maker_resting)
+async def clear_resting(bus: Bus, order: RestingOrder) -> bool:
+    """Delete the key if it still holds `order` exactly, in one optimistic transaction (WATCH: a write in
+    between, A's next order, aborts the delete); True when deleted. Raises RedisError when Redis cannot
+    answer."""
+    key = bus.keys.maker_resting
+    async with bus.redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(key)
+            current = await pipe.get(key)
+            if current is None or _text(current) != order.to_json():
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            await pipe.execute()
+            return True
+        except WatchError:
+            return False  # rewritten meanwhile: it names another order now
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def read_resting(bus: Bus) -> RestingOrder | None:

@@ -4,6 +4,7 @@ from hedge_strategy.exchange.adapter import LighterAccount, PriceAtSend, SendRes
 from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
 from hedge_strategy.exchange.errors import Refusal, RefusalKind
 from hedge_strategy.exchange.events import (
+    AllPositions,
     EndReason,
     Event,
     Fill,
@@ -19,6 +20,7 @@ from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.rest import VenueError
 
 __all__ = [
+    "AllPositions",
     "EndReason",
     "Event",
     "Fill",
