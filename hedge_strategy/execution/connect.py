@@ -30,7 +30,7 @@ def new_account(config: Config, role: str, secret: str, account_class: type[Acco
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
         ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
-        send_over_websocket=ex.send_over_websocket,
+        send_over_websocket=ex.send_over_websocket, resting_order_expiry_s=ex.resting_order_expiry_s,
     )
 
 
