@@ -128,6 +128,10 @@ file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
 
 bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see above)"
 HEDGE_CONFIG="$CONFIG"
+# Whether Redis answers is asked now, beside the config check, and read in step 3: each is a Python start-up
+# (a second or more on a busy machine), and a restart of A or B waits for both.
+ctl wait-redis --timeout 0 >/dev/null 2>&1 &
+REDIS_PROBE=$!
 ENV_TEXT="$(ctl launch-env)" || exit $? # it printed the problem, naming the key; exit 2
 eval "$ENV_TEXT"
 mkdir -p "$RUN_DIR" "$LOG_DIR" || fail "cannot create $RUN_DIR or $LOG_DIR"
@@ -148,7 +152,7 @@ B_PID="$(running_pid b)" || B_PID=""
 
 start_redis() {
     local pid args
-    if ctl wait-redis --timeout 0 >/dev/null 2>&1; then
+    if wait "$REDIS_PROBE"; then
         if pid="$(running_pid redis)"; then
             say "redis: already running (pid $pid, started by start_hedge.sh)"
         else
