@@ -1,11 +1,12 @@
 """How far ahead an order's expiry and a scheduled cancel-all may lie, as on Lighter.
 
-From lighter-go `types/txtypes/constants.go` (the constants the venue's own Go code declares):
+From elliottech/lighter-go `types/txtypes/constants.go` (the constants the venue's own Go code declares):
 `MinOrderExpiryPeriod` 5 minutes, `MaxOrderExpiryPeriod` 30 days, `MinOrderCancelAllPeriod` 5 minutes,
 `MaxOrderCancelAllPeriod` 15 days. Verified: the values, in lighter-go's source. Inferred, not captured from
 the venue: that the sequencer refuses a transaction outside them (the signer only checks `Time >= 1` and that
-an IOC carries no expiry; third-party SDKs describe the bounds as sequencer-side), and the error code (no
-capture of such a refusal was found: the simulator answers with its generic invalid-transaction code).
+an IOC carries no expiry: `cancel_all_orders.go` `Validate` declares but never uses the periods; third-party
+SDKs describe them as sequencer-side), and the error code (no capture of such a refusal was found: the
+simulator answers with its generic invalid-transaction code).
 
 So a dead-man's switch on Lighter is at least 5 minutes long, whether it is a scheduled cancel-all or an
 order's own expiry: the simulator refuses shorter ones, so the bot cannot come to rely on a horizon the venue
