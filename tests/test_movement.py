@@ -7,7 +7,13 @@ from decimal import Decimal as D
 import pytest
 
 from hedge_strategy import chase
-from hedge_strategy.exchange.movement import ARRIVAL_MARGIN_MS, MidMovement, taker_speed_bump_ms
+from hedge_strategy.exchange.movement import (
+    ARRIVAL_MARGIN_MS,
+    MidMovement,
+    clear_of_touch,
+    maker_speed_bump_ms,
+    taker_speed_bump_ms,
+)
 
 TICK = D("0.1")
 
@@ -119,3 +125,14 @@ def test_the_window_of_a_bump_and_the_iocs_way_there_sees_a_step_the_bump_alone_
     feed(with_margin, *points)
     assert alone.move_ticks(1.0, 330) == 0
     assert with_margin.move_ticks(1.0, 330) == 10
+
+
+def test_a_post_only_price_is_kept_clear_of_the_opposite_touch_by_the_maker_bumps_move() -> None:
+    bid, ask = D("99.9"), D("100.0")  # a one-tick spread: a bid at the touch crosses if the ask falls a tick
+    assert clear_of_touch(bid, ask, True, 2, TICK) == ask - 3 * TICK  # falls 2 ticks: still a tick short
+    assert clear_of_touch(ask, bid, False, 2, TICK) == bid + 3 * TICK
+    deep = D("99.0")  # already further back than the move can reach: left where it is
+    assert clear_of_touch(deep, ask, True, 2, TICK) == deep
+    assert clear_of_touch(bid, ask, True, None, TICK) == bid  # no estimate (a still market): at the touch
+    assert clear_of_touch(bid, None, True, 2, TICK) == bid  # no opposite side to cross
+    assert maker_speed_bump_ms("standard") == 200 and maker_speed_bump_ms("premium") == 0
