@@ -18,14 +18,19 @@ Every command takes `--config` (default `config.yaml`). Exit codes: 0 ok, 1 Redi
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from types import ModuleType
 from typing import NoReturn
 
-from hedge_strategy.ops import clear, launch, pause, preflight, report, status, waits
 from hedge_strategy.ops.common import EXIT_CONFIG, setup_cli_logging
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (status, pause, clear, report, preflight, launch, waits)
+# Each command and the module (in hedge_strategy.ops) that registers it, in the order `--help` lists them.
+# A command line naming a command imports that module alone: start_hedge.sh runs launch-env and the waits
+# several times per start, and they need neither the exchange adapter nor lighter-sdk (seconds of imports).
+COMMAND_MODULES: dict[str, str] = {
+    "status": "status", "pause": "pause", "resume": "pause", "clear": "clear", "report": "report",
+    "preflight": "preflight", "launch-env": "launch", "wait-redis": "waits", "wait-heartbeat": "waits",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,20 +41,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_CONFIG)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `command` alone when it is one of ours, else of every command (help, a typo)."""
     parser = _Parser(
         prog="hedgectl",
         description="Operate the lighter-hedge A/B pair (works whether or not A and B are running).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    for module in COMMAND_MODULES:
-        module.register(commands)
+    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
+    for name in dict.fromkeys(wanted):
+        importlib.import_module(f"hedge_strategy.ops.{name}").register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     setup_cli_logging()
     try:
         return int(args.handler(args))

@@ -1,6 +1,10 @@
 """The Lighter venue adapter: the only code in the bot that knows Lighter."""
 
-from hedge_strategy.exchange.adapter import LighterAccount, PriceAtSend, SendResult, SendStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
 from hedge_strategy.exchange.errors import Refusal, RefusalKind
 from hedge_strategy.exchange.events import (
@@ -16,7 +20,25 @@ from hedge_strategy.exchange.events import (
     VenueState,
 )
 from hedge_strategy.exchange.markets import MarketInfo
-from hedge_strategy.exchange.rest import VenueError
+
+if TYPE_CHECKING:
+    from hedge_strategy.exchange.adapter import LighterAccount, PriceAtSend, SendResult, SendStatus
+    from hedge_strategy.exchange.rest import VenueError
+
+# The adapter and the REST helpers import lighter-sdk (seconds of imports: its signer's crypto stack), so
+# they are imported when first named: `from hedge_strategy.exchange import LighterAccount` works as before,
+# while code that needs only the light parts (a config check, hedgectl's waits, the rate budget) starts
+# without them.
+_LAZY = {"LighterAccount": "adapter", "PriceAtSend": "adapter", "SendResult": "adapter",
+         "SendStatus": "adapter", "VenueError": "rest"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EndReason",
