@@ -151,7 +151,9 @@ def test_stop_escalates_to_sigkill_and_ignores_foreign_pids(deployment: Deployme
         assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
         (deployment.run_dir / "a.pid").write_text(f"{stubborn.pid}\n")
         (deployment.run_dir / "redis.pid").write_text(f"{bystander.pid}\n")
-        result = deployment.stop(HEDGE_STOP_TIMEOUT_S="1")
+        # A narrow COLUMNS (exported by some shells, and by pytest-xdist's workers) must not cut the command
+        # line ps shows before the marker: the stubborn process would be taken for a stale pid and left running.
+        result = deployment.stop(HEDGE_STOP_TIMEOUT_S="1", COLUMNS="40")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "still running after 1 s: SIGKILL" in result.stderr
         assert "A (maker) killed" in result.stdout
