@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.fixtures.deployment import (
@@ -152,7 +153,7 @@ def test_stop_escalates_to_sigkill_and_ignores_foreign_pids(deployment: Deployme
         (deployment.run_dir / "a.pid").write_text(f"{stubborn.pid}\n")
         (deployment.run_dir / "redis.pid").write_text(f"{bystander.pid}\n")
         # A narrow COLUMNS (exported by some shells, and by pytest-xdist's workers) must not cut the command
-        # line ps shows before the marker: the stubborn process would be taken for a stale pid and left running.
+        # line ps shows before the marker: the stubborn process would be taken for a stale pid, left running.
         result = deployment.stop(HEDGE_STOP_TIMEOUT_S="1", COLUMNS="40")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "still running after 1 s: SIGKILL" in result.stderr
@@ -168,6 +169,7 @@ def test_stop_escalates_to_sigkill_and_ignores_foreign_pids(deployment: Deployme
             process.wait(timeout=10)
 
 
+@pytest.mark.timeout(300)  # three starts of the whole setup: each start imports lighter-sdk twice (B, A)
 def test_pair_start_twice_then_stop(tmp_path: Path) -> None:
     """The paper setup started, started again (nothing to do), stopped; then stopped and started twice more,
     with a fill of A in each session: every fill is hedged once, across simulator restarts (whose trade ids
