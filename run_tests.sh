@@ -14,5 +14,6 @@ echo "[tests] ruff check"
 echo "[tests] pytest"
 # Most tests wait on events and timers rather than use the CPU, so several workers (pytest-xdist) overlap
 # those waits even on 2 cores. Every test starts its own redis-server, simulator and ports, so workers share
-# nothing. A -n given on the command line wins (the last one counts).
-exec "$VENV_PY" -m pytest -q -n 4 "$@"
+# nothing. worksteal: a worker that runs out takes tests from a busy one, so the few long tests do not
+# leave the end to one worker. A -n given on the command line wins (the last one counts).
+exec "$VENV_PY" -m pytest -q -n 4 --dist worksteal "$@"
