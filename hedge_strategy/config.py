@@ -160,9 +160,13 @@ class ExchangeConfig:
     chain_id: integer(ge=1) = 304  # 304 mainnet, 300 testnet
     tier: choice(*TIERS) = "premium"  # sets the client-side rate limit
     shared_budget: Flag = False  # A and B take from one rate-limit budget, kept in Redis
+    hedge_reserve: integer(ge=0, le=8) = 2  # shared budget: its last N sendTx are B's hedges' only
     request_timeout_s: Seconds = 10
+    send_timeout_s: Seconds = 2  # a sendTx unanswered this long is ambiguous: looked up by client order index
     unknown_order_grace_s: SecondsOrZero = 10
+    order_lookup_after_s: Seconds = 1  # an IOC not final on the stream this long after its send: looked up
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
+    resting_check_interval_s: Seconds | None = None  # A's REST look at its order in a silence; None: tier
     ws_heartbeat_timeout_s: Seconds = 20
     ws_backoff_min_s: Seconds = 0.25
     ws_backoff_max_s: Seconds = 30
@@ -245,8 +249,10 @@ class StrategyConfig:
     flat_tolerance: decimal(ge=0) = Decimal("0.00001")
     on_imbalance: choice(*IMBALANCE_ACTIONS) = "hedge"
     retry_times: integer(ge=1) = 5
+    transport_budget_s: SecondsOrZero = 30  # a chase's time for transport trouble (429, 5xx, no answer)
     max_slippage_bps: decimal(gt=0) = Decimal(50)
     heartbeat_ttl_s: Seconds = 5
+    b_position_max_age_s: Seconds = 5  # B's published position older than this: A reads B over REST
     shutdown_wait_s: SecondsOrZero = 15
 
 

@@ -11,6 +11,11 @@ while it is prepared (before any order of it is sent) is answered as failed with
 The chase itself, IOC after IOC, is `execution.chase_loop` (shared with `hedgectl clear`), each attempt sent
 through the executor (`execution.orders`: journaled while it is signed, its end counted and emitted).
 
+B's position, from its own stream, goes to A in each outcome and in the heartbeat (`bus.PositionReport`), so
+A need not read it over REST every cycle: only when B's stream can say it (`OrderExecutor.stream_position`),
+and an outcome waits up to `POSITION_WAIT_S` for the position to show the hedge's fills (it is published
+without one otherwise: A then reads B over REST).
+
 Metrics: the latency stages (`request_received`, `hedge_sent`,
 `hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises one
 alert only, heartbeat_lost for A's heartbeat: A sees every outcome and raises the hedge alerts.
@@ -26,7 +31,16 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy import chase
-from hedge_strategy.bus import FAILED, FILLED, BusMessageError, Delivery, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus import (
+    FAILED,
+    FILLED,
+    BusMessageError,
+    Delivery,
+    HedgeOutcome,
+    HedgeRequest,
+    PositionReport,
+    now_ms,
+)
 from hedge_strategy.exchange import (
     MarketInfo,
     Purpose,
@@ -38,7 +52,7 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import Chase, ChasePlan, PriceGuard, run_chase
+from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, PriceGuard, run_chase
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -47,13 +61,25 @@ from hedge_strategy.wash_guard import WashGuard
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
+# How long an outcome waits for B's streamed position to show the hedge's fills: the position frame follows
+# the trade frame at once (venue captures, simulator), so this only bounds a lagging or broken stream.
+POSITION_WAIT_S = 0.25
 # Errors that say Redis or the exchange is unavailable, not that the request is wrong: never a failed outcome.
 UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 
 
-def hedge_coid(first_request_id: str, attempt: int) -> int:
-    """The client order index of attempt `attempt` of the hedge that starts with `first_request_id`."""
-    return make_coid(Role.B, Purpose.HEDGE, derived_number(f"{first_request_id}#{attempt}"))
+def hedge_coid(first_request_id: str, attempt: int, resend: int = 0) -> int:
+    """The client order index of attempt `attempt` of the hedge that starts with `first_request_id`; `resend`
+    numbers the sends of that attempt again after transport trouble (0: its first send)."""
+    suffix = f".{resend}" if resend else ""
+    return make_coid(Role.B, Purpose.HEDGE, derived_number(f"{first_request_id}#{attempt}{suffix}"))
+
+
+def attempt_numbers(first_request_id: str, retry_times: int) -> dict[int, tuple[int, int]]:
+    """Every client order index a hedge starting with `first_request_id` can have sent -> (attempt,
+    re-send)."""
+    return {hedge_coid(first_request_id, attempt, resend): (attempt, resend)
+            for attempt in range(1, retry_times + 1) for resend in range(MAX_RESENDS + 1)}
 
 
 @dataclass
@@ -111,7 +137,8 @@ class Hedger:
             return
         self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
-                                        "hedges": self.hedges_done, **self.gate.heartbeat_info()})
+                                        "hedges": self.hedges_done, **self.gate.heartbeat_info(),
+                                        "position": _wire(self.position_report())})
         try:
             await self._settle_left_overs()
             await self._read_loop()
@@ -255,10 +282,14 @@ class Hedger:
         job = HedgeJob(request_ids=request_ids, market=self.rt.account.market_by_id(first.market_id),
                        side=first.side, size=first.size, deliveries=deliveries,
                        requests=[d.request for d in deliveries])
-        numbered = {hedge_coid(request_ids[0], k): k for k in range(1, self.cfg.retry_times + 1)}
-        attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, 0))
-        job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms)
-        logger.warning("B: requests {} were already being hedged ({} attempt(s) in the journal); resuming "
+        numbered = attempt_numbers(request_ids[0], self.cfg.retry_times)
+        attempts = sorted(journaled, key=lambda o: numbered.get(o.client_order_index, (0, 0)))
+        # Attempts used: up to the last one journaled (a re-send after transport trouble counted as used: the
+        # resumed chase goes on at the next step, with client order indexes no order has had).
+        priced = max((numbered.get(o.client_order_index, (0, 0))[0] for o in attempts), default=0)
+        job.chase = Chase(job.size, attempts, first_limit=attempts[0].price, sent_ms=attempts[0].sent_ms,
+                          priced=priced or len(attempts))
+        logger.warning("B: requests {} were already being hedged ({} order(s) in the journal); resuming "
                        "from what the exchange says about them", job.label, len(attempts))
         self.rt.events.emit(EventKind.HEDGE_RESUMED, request_ids=tuple(request_ids), count=len(attempts))
         for order in [o for o in attempts if not o.is_terminal]:
@@ -308,15 +339,34 @@ class Hedger:
     # ---------------------------------------------------------------- one hedge: the IOC chase
 
     def _plan(self, job: HedgeJob) -> ChasePlan:
-        """The chase of `job` (`execution.chase_loop`): client order indexes from its first request id and the
-        attempt, an empty book side waited out, only a refusal retrying cannot fix stopping it early."""
+        """The chase of `job` (`execution.chase_loop`): client order indexes from its first request id, the
+        attempt and its re-send, an empty book side waited out, transport trouble re-sent within
+        `strategy.transport_budget_s`, only a refusal retrying cannot fix stopping it early."""
         seen = [r.seen_ts_us for r in job.requests if r.seen_ts_us]
         return ChasePlan(market=job.market, side=job.side, size=job.size, intent=Intent.HEDGE,
-                         coid_for=lambda attempt: hedge_coid(job.request_ids[0], attempt),
+                         coid_for=lambda attempt, resend: hedge_coid(job.request_ids[0], attempt, resend),
                          retry_times=self.cfg.retry_times, max_slippage_bps=self.cfg.max_slippage_bps,
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
-                         guard=self.wash_guard)
+                         guard=self.wash_guard, transport_budget_s=self.cfg.transport_budget_s,
+                         sleep=self.rt.sleep)
+
+    # ---------------------------------------------------------------- B's position, for A
+
+    def position_report(self, market_id: int | None = None) -> PositionReport | None:
+        """B's position as its stream says it now, when it can be acted on; else None."""
+        market_id = self.rt.market.market_id if market_id is None else market_id
+        size = self.rt.orders.stream_position(market_id)
+        return None if size is None else PositionReport(market_id=market_id, size=size, as_of_ms=now_ms())
+
+    async def _position_after(self, job: HedgeJob) -> PositionReport | None:
+        """B's position once its stream shows the hedge's fills (bounded by `POSITION_WAIT_S`), else None."""
+        market_id = job.market.market_id
+        if await self.rt.orders.wait_stream_position(market_id, POSITION_WAIT_S) is None:
+            logger.info("B: its stream did not show its position in {:g} s; the outcome of {} goes without "
+                        "it (A reads B's position over REST)", POSITION_WAIT_S, job.label)
+            return None
+        return self.position_report(market_id)
 
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 
@@ -335,6 +385,7 @@ class Hedger:
             hedge_client_order_indexes=tuple(o.client_order_index for o in done.attempts),
             received_ts_ms=job.received_ms, sent_ts_ms=done.sent_ms, filled_ts_ms=now_ms() if ok else None,
             latency_ms=float(max(latency, 0)) if latency is not None else None,
+            b_position=await self._position_after(job),
         )
         while True:
             try:
@@ -351,9 +402,9 @@ class Hedger:
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
                             attempt=len(done.attempts), reason=done.failure, count=len(job.deliveries))
         if ok:
-            logger.info("B hedged {}: {} {} @ {} in {} attempt(s); outcome published, {} acknowledged",
-                        job.label, job.side, filled, outcome.avg_price, len(done.attempts),
-                        len(job.deliveries))
+            logger.info("B hedged {}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
+                        "acknowledged", job.label, job.side, filled, outcome.avg_price, done.priced,
+                        len(done.attempts), len(job.deliveries))
         else:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
                          "operator fixes it and runs `hedgectl resume`", job.label, done.failure, filled,
@@ -369,6 +420,10 @@ class Hedger:
             for stage, at_ms in stages:
                 if at_ms:
                     self.rt.metrics.observe_since_fill(stage, request.fill_ts_ms, at_ms)
+
+
+def _wire(report: PositionReport | None) -> dict[str, object] | None:
+    return report.to_wire() if report is not None else None
 
 
 async def run_hedger(rt: Runtime) -> None:

@@ -113,11 +113,16 @@ class MakerBus:
             await self._probe()
         return self._known_pause
 
-    async def assert_pause(self, state: PauseState) -> None:
-        """A pauses: `state` goes to the journal first, then to Redis, retried until Redis takes it (when
-        stopping first, the next start sets it)."""
+    def hold_pause(self, state: PauseState) -> None:
+        """A pauses, at once and without I/O: `state` is kept in the journal (to be set in Redis) and known
+        here, so nothing new is placed from now on."""
         self.pause_mirror.set_by_a(state)
         self._know_pause(state)
+
+    async def assert_pause(self, state: PauseState) -> None:
+        """A pauses: `state` goes to the journal first (`hold_pause`), then to Redis, retried until Redis
+        takes it (when stopping first, the next start sets it)."""
+        self.hold_pause(state)
         delay, failed = AUDIT_INTERVAL_S, False
         while True:
             try:

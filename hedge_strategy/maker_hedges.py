@@ -1,6 +1,8 @@
 """A's side of every hedge: publish the request, wait for B's outcome, and when it does not come let the
-exchange decide (A + B positions). Also what A tells the operator when a hedge goes wrong: the pause, the
-alerts (paused, hedge failed, B's heartbeat lost) and the paused gauge.
+exchange decide (A + B positions, over REST; where the cycle's positions come from: `maker_positions`); while
+A's order rests, B's failed outcomes as they come (`FailedHedges`).
+Also what A tells the operator when a hedge goes wrong: the pause, the alerts (paused, hedge failed, B's
+heartbeat lost) and the paused gauge.
 
 Hedge alerts are raised by A only: A sees every hedge's outcome, and the alerter's per-process
 deduplication could not merge the same event reported by both processes. Heartbeats are the exception, one
@@ -11,18 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from decimal import Decimal
 
 from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeOutcome, PauseState, now_ms
 from hedge_strategy.maker_bus import MakerBus
+from hedge_strategy.maker_positions import PositionSource
 from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
 
 SHUTDOWN_SUBSCRIBE_S = 5.0  # on shutdown, what subscribing to the outcomes may add to shutdown_wait_s
+HEDGE_FAILED_ADVICE = "check B's log and account (margin, size, market), fix it, then `hedgectl resume`"
 
 
 class MakerHedges:
@@ -32,19 +35,10 @@ class MakerHedges:
         self.rt = rt
         self.cfg = rt.config.strategy
         self.market = rt.market
-        self.b_account = rt.config.accounts["b"].account_index
         self.outstanding = OutstandingRequests(rt.journal)
         self.outbox = MakerBus(rt, self.outstanding)  # publishes the outstanding requests, keeps the pause
         self.b_heartbeat = HeartbeatWatch(rt, "b")
-
-    async def positions(self) -> tuple[Decimal, Decimal]:
-        """A's and B's signed positions in the market, from the exchange (REST), read together."""
-        mine, theirs = await asyncio.gather(self.rt.account.positions(),
-                                            self.rt.account.positions_of(self.b_account))
-        market_id = self.market.market_id
-        a_size = mine[market_id].size if market_id in mine else Decimal(0)
-        b_size = theirs[market_id].size if market_id in theirs else Decimal(0)
-        return a_size, b_size
+        self.positions = PositionSource(rt, busy=lambda: bool(self.outstanding))
 
     # ---------------------------------------------------------------- waiting for B, else the exchange
 
@@ -104,9 +98,22 @@ class MakerHedges:
 
     async def take_outcomes(self, outcomes: dict[str, HedgeOutcome]) -> None:
         """Drop answered requests from the outstanding set; a failed hedge pauses A with B's reason."""
+        for failure in self._record(outcomes):
+            await self.pause(failure, HEDGE_FAILED_ADVICE)
+
+    def take_outcomes_now(self, outcomes: dict[str, HedgeOutcome]) -> None:
+        """`take_outcomes` without waiting on Redis (the resting order's loop): each request is answered and
+        A is paused (journal and memory) before this returns; the pause reaches Redis from a task."""
+        for failure in self._record(outcomes):
+            self.pause_soon(failure, HEDGE_FAILED_ADVICE)
+
+    def _record(self, outcomes: dict[str, HedgeOutcome]) -> list[str]:
+        """Forget the answered requests, report each outcome once; what failed, one phrase per hedge."""
+        failures: list[str] = []
         reported: set[tuple[str, ...]] = set()
         for request_id, outcome in outcomes.items():
             self.outstanding.forget(request_id)
+            self.positions.take_outcome(outcome)
             if outcome.request_ids in reported:  # one outcome answers every request B netted into it
                 continue
             reported.add(outcome.request_ids)
@@ -126,14 +133,14 @@ class MakerHedges:
                                             "requested": outcome.requested_size,
                                             "filled": outcome.filled_size, "reason": outcome.reason,
                                             "attempts": outcome.attempts})
-            await self.pause(what, "check B's log and account (margin, size, market), fix it, then "
-                                   "`hedgectl resume`")
+            failures.append(what)
+        return failures
 
     async def _exchange_decides(self, missing: list[str], waited_s: float) -> None:
         """No outcome in time: A + B on the exchange says whether the hedge happened. When it did not, the
         requests are withdrawn (B will never hedge them), so the same request is never waited for twice; the
         residual is then hedged by the next cycle (`on_imbalance: hedge`) or the pause says what to do."""
-        a_size, b_size = await self.positions()
+        a_size, b_size = await self.positions.both(exchange=True)
         if abs(a_size + b_size) <= self.cfg.flat_tolerance:
             logger.warning("A: hedge not confirmed after {:.0f} s for {}, but A + B is flat (A {}, B {}): "
                            "carrying on", waited_s, ", ".join(missing), a_size, b_size)
@@ -153,7 +160,7 @@ class MakerHedges:
             return
         if not withdrawn:
             return  # B answered them while A made sure it was not working on them: taken as usual
-        a_size, b_size = await self.positions()  # B's last hedge may have landed meanwhile
+        a_size, b_size = await self.positions.both(exchange=True)  # B's last hedge may have landed meanwhile
         net = a_size + b_size
         gone = f"{', '.join(withdrawn)} withdrawn (B will not hedge it)"
         flat = abs(net) <= self.cfg.flat_tolerance
@@ -210,16 +217,109 @@ class MakerHedges:
 
     # ---------------------------------------------------------------- telling the operator
 
-    async def pause(self, reason: str, advice: str) -> None:
-        """Pause with `reason`: in A's journal first, then in Redis (retried until Redis takes it)."""
-        await self.outbox.assert_pause(PauseState(reason=reason, by="A", since_ms=now_ms()))
+    async def pause(self, reason: str, advice: str, state: PauseState | None = None) -> None:
+        """Pause with `reason`: in A's journal first, then in Redis (retried until Redis takes it). `state`:
+        the pause already held (`pause_soon`)."""
+        await self.outbox.assert_pause(state or PauseState(reason=reason, by="A", since_ms=now_ms()))
         self.rt.metrics.set_paused(True)
         logger.error("A PAUSED: {}. No new orders. Operator: {}", reason, advice)
         self.rt.events.emit(EventKind.PAUSE_SET, reason=reason)
         self.rt.alerter.notify(AlertKind.PAUSED, f"A paused: {reason}", key=reason,
                                details={"advice": advice})
 
+    def pause_soon(self, reason: str, advice: str) -> None:
+        """Pause now without waiting on Redis: held in A's journal and memory before this returns (nothing
+        new is placed), then `pause` goes on in a task of its own (Redis, the log line, the alert)."""
+        state = PauseState(reason=reason, by="A", since_ms=now_ms())
+        self.outbox.hold_pause(state)
+        self.rt.spawn(self.pause(reason, advice, state), "pause-a")
+
     async def watch_b_heartbeat(self, present: bool, context: str) -> None:
         """What A saw of B's heartbeat just now; raises heartbeat_lost once per absence (A logs it itself).
         A clean stop of B is excused only while no hedge of A waits for B."""
         await self.b_heartbeat.observe(present, context, excuse_clean_stop=not self.outstanding)
+
+
+class FailedHedges:
+    """While A's order rests: B's failed outcomes of A's outstanding requests, the moment they are published.
+
+    `async with FailedHedges(hedges) as failures:` starts a task that listens on the outcome channels (a
+    confirmed subscription) and reads the stored outcomes after subscribing and after every wake-up that
+    carried no outcome (a resubscription, a malformed message) or none for `STORE_RECHECK_S` (a lost
+    message), so an outcome published before or while listening is not missed. `wait()` returns once a
+    failed one is known; `take()` hands them over (request id -> outcome) for the resting loop to act on:
+    cancel at once, then `MakerHedges.take_outcomes_now`. Outcomes that are not taken stay outstanding and in
+    Redis, for `settle`. Redis errors are logged once per outage and retried; they never reach the loop.
+    """
+
+    STORE_RECHECK_S = 5.0  # a safety net against a lost message: the channels wake it otherwise
+    RETRY_MAX_S = 2.0
+
+    def __init__(self, hedges: MakerHedges) -> None:
+        self._hedges = hedges
+        self._found: dict[str, HedgeOutcome] = {}
+        self._seen = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> FailedHedges:
+        self._task = asyncio.create_task(self._run(), name="a-failed-hedges")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def wait(self) -> None:
+        """Return once a failed outcome of an outstanding request is known (at once if one is)."""
+        await self._seen.wait()
+
+    def take(self) -> dict[str, HedgeOutcome]:
+        """The failed outcomes of requests still outstanding, by request id; forgotten here once taken."""
+        taken = {r: o for r, o in self._found.items() if r in self._hedges.outstanding}
+        self._found.clear()
+        self._seen.clear()
+        return taken
+
+    async def _run(self) -> None:
+        rt = self._hedges.rt
+        delay, outage = 0.1, False
+        while not rt.stopping:
+            outcomes = rt.bus.subscribe_outcomes()
+            try:  # not `async with`: a cancel while subscribing must close the subscription too
+                await outcomes.open()
+                await self._read_store()
+                if outage:
+                    logger.info("A: B's outcomes are watched again while the order rests")
+                    outage, delay = False, 0.1
+                while True:
+                    _, outcome = await outcomes.receive(timeout_s=self.STORE_RECHECK_S)
+                    if outcome is not None:
+                        self._consider(outcome)
+                    else:
+                        await self._read_store()
+            except (RedisError, OSError, TimeoutError) as exc:
+                if not outage:
+                    logger.warning("A: B's outcomes cannot be watched while the order rests ({!r}); retrying "
+                                   "(they are read when the order ends)", exc)
+                outage = True
+            finally:
+                await outcomes.aclose()
+            if await rt.sleep(delay):
+                return
+            delay = min(delay * 2, self.RETRY_MAX_S)
+
+    async def _read_store(self) -> None:
+        wanted = self._hedges.outstanding.ids
+        if wanted:
+            for outcome in (await self._hedges.rt.bus.get_outcomes(wanted)).values():
+                self._consider(outcome)
+
+    def _consider(self, outcome: HedgeOutcome) -> None:
+        if outcome.filled:
+            return  # taken by `settle` once the order ends
+        mine = [r for r in outcome.request_ids if r in self._hedges.outstanding]
+        for request_id in mine:
+            self._found[request_id] = outcome
+        if mine:
+            self._seen.set()

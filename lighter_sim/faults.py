@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ class _HttpErrors:
     remaining: int
     status: int
     paths: frozenset[str] | None
+    retry_after_s: float | None = None  # sent as a Retry-After header (the venue's is not captured)
 
 
 @dataclass
@@ -103,6 +105,7 @@ _KNOWN_KEYS = {
     "http_error_next",
     "status",
     "paths",
+    "retry_after_s",
     "blackhole_next_sendtx",
     "account_index",
 }
@@ -130,6 +133,7 @@ class Faults:
 
     def clear(self) -> None:
         self._silence_until = 0.0
+        self._silence_account: int | None = None  # None: every connection is silenced
         self._rejection: _CountedRejection | None = None
         self._probability: _Probability | None = None
         self.latency_ms = 0
@@ -164,6 +168,7 @@ class Faults:
                 drop_code = body["drop_code"]
         if "silence_ws_s" in body:
             self._silence_until = self._clock() + _number(body, "silence_ws_s", upper=3600)
+            self._silence_account = account
         if "reject_next_sendtx" in body:
             count = int(_number(body, "reject_next_sendtx", integer=True))
             self._rejection = _CountedRejection(count, code, message, account) if count else None
@@ -183,8 +188,14 @@ class Faults:
 
     # --- queries used by the server -----------------------------------------------------------------
 
-    def ws_silenced(self) -> bool:
-        return self._clock() < self._silence_until
+    def ws_silenced(self, accounts: Collection[int] | None = None) -> bool:
+        """Whether a connection subscribed to channels of `accounts` is silenced now. A silence with an
+        `account_index` covers only connections subscribed to a channel of that account; `accounts` None
+        asks whether every connection is (a silence of one account's connections is not)."""
+        if self._clock() >= self._silence_until:
+            return False
+        wanted = self._silence_account
+        return wanted is None or (accounts is not None and wanted in accounts)
 
     def take_sendtx_rejection(self, account_index: int | None) -> tuple[int, str] | None:
         rule = self._rejection
@@ -218,19 +229,21 @@ class Faults:
             self._sequencer_reject = None
         return rule.consume_nonce
 
-    def take_http_error(self, path: str) -> int | None:
+    def take_http_error(self, path: str) -> tuple[int, float | None] | None:
+        """(HTTP status, Retry-After seconds or None) to answer instead of handling `path`, or None."""
         rule = self._http_errors
         if rule is None or (rule.paths is not None and path not in rule.paths):
             return None
         rule.remaining -= 1
         if rule.remaining <= 0:
             self._http_errors = None
-        return rule.status
+        return rule.status, rule.retry_after_s
 
     def to_json(self) -> dict[str, Any]:
         silence_left = max(0.0, self._silence_until - self._clock())
         return {
             "silence_ws_s_left": round(silence_left, 3),
+            "silence_ws_account": self._silence_account if silence_left > 0 else None,
             "reject_next_sendtx": vars(self._rejection) if self._rejection else None,
             "reject_sendtx_probability": vars(self._probability) if self._probability else None,
             "latency_ms": self.latency_ms,
@@ -239,6 +252,7 @@ class Faults:
                     "remaining": self._http_errors.remaining,
                     "status": self._http_errors.status,
                     "paths": sorted(self._http_errors.paths) if self._http_errors.paths else None,
+                    "retry_after_s": self._http_errors.retry_after_s,
                 }
                 if self._http_errors
                 else None
@@ -282,4 +296,5 @@ class Faults:
         paths = body.get("paths")
         if paths is not None and (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)):
             raise FaultError('paths: must be a list of path strings such as "/api/v1/sendTx"')
-        return _HttpErrors(count, status, frozenset(paths) if paths else None) if count else None
+        retry_after = _number(body, "retry_after_s", upper=3600) if "retry_after_s" in body else None
+        return _HttpErrors(count, status, frozenset(paths) if paths else None, retry_after) if count else None

@@ -39,8 +39,9 @@ class AccountEntry:
     keys: dict[int, str] = field(default_factory=dict)
 
 
-def error_response(status: int, code: int, message: str) -> web.Response:
-    return web.json_response({"code": code, "message": message}, status=status)
+def error_response(status: int, code: int, message: str, retry_after_s: float | None = None) -> web.Response:
+    headers = {"Retry-After": f"{retry_after_s:g}"} if retry_after_s is not None else None
+    return web.json_response({"code": code, "message": message}, status=status, headers=headers)
 
 
 class SimServer:
@@ -210,13 +211,14 @@ class SimServer:
         if path.startswith("/sim/") or path == "/stream":
             return await handler(request)
         response: web.StreamResponse
-        status = self.faults.take_http_error(path)
-        if status is not None:
+        injected = self.faults.take_http_error(path)
+        if injected is not None:
+            status, retry_after_s = injected
             log.info("injected HTTP %s for %s %s", status, request.method, path)
             if status == 429:
-                response = error_response(429, RATE_LIMIT_CODE, "too many requests")
+                response = error_response(429, RATE_LIMIT_CODE, "too many requests", retry_after_s)
             else:
-                response = error_response(status, INJECTED_CODE, INJECTED_MESSAGE)
+                response = error_response(status, INJECTED_CODE, INJECTED_MESSAGE, retry_after_s)
         elif self.config.rate_limits.enabled and not await self._within_limits(request):
             response = error_response(429, RATE_LIMIT_CODE, "too many requests")
         else:

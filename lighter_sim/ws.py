@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -45,6 +45,7 @@ class Connection:
         self.peer = peer
         self.session_id = str(uuid.UUID(int=hub.random.getrandbits(128), version=4))
         self.channels: set[str] = set()
+        self.accounts: set[int] = set()  # accounts of the channels it subscribed (a silence may be scoped)
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SEND_QUEUE_FRAMES)
         self.ping_outstanding_since: float | None = None
         self.closing = False
@@ -55,7 +56,7 @@ class Connection:
 
     def send_text(self, text: str) -> None:
         """Queue one frame; drops it during a silence fault; drops the connection when the queue is full."""
-        if self.closing or self.hub.silenced():
+        if self.closing or self.hub.silenced(self.accounts):
             return
         try:
             self.queue.put_nowait(text)
@@ -86,7 +87,7 @@ class Connection:
     async def writer(self) -> None:
         while True:
             text = await self.queue.get()
-            if self.hub.silenced():
+            if self.hub.silenced(self.accounts):
                 continue  # queued before the silence began: lost, as on a dead link
             try:
                 await self.ws.send_str(text)
@@ -101,7 +102,7 @@ class Connection:
         while not self.closing:
             await asyncio.sleep(step)
             now = loop.time()
-            if self.hub.silenced():
+            if self.hub.silenced(self.accounts):
                 # Nothing is sent, so no pong is owed; the clock restarts when the link "comes back".
                 self.ping_outstanding_since = None
                 next_ping = now + interval
@@ -129,7 +130,7 @@ class WsHub:
         *,
         ping_interval_s: float,
         pong_timeout_s: float,
-        silenced: Callable[[], bool],
+        silenced: Callable[[Collection[int] | None], bool],  # for a connection's accounts; None: for all
         send_tx: SendTx,
         faults: WsFaults | None = None,
         key_registered: Callable[[int, int], bool] | None = None,
@@ -154,7 +155,7 @@ class WsHub:
         if isinstance(event, BookChanged):
             self._book_changed(event)  # advances the nonce chain even when nobody listens
             return
-        if not self._subscribers or self.silenced():
+        if not self._subscribers or self.silenced(None):
             return
         if isinstance(event, OrderChanged):
             order = ws_order(event.order)
@@ -194,7 +195,7 @@ class WsHub:
             log.info("book_gap fault: the update of market %s begins at nonce %s, past the last nonce",
                      event.market_id, begin)
         subscribers = self._subscribers.get(f"order_book:{event.market_id}")
-        if not subscribers or self.silenced():
+        if not subscribers or self.silenced(None):
             return
         frame = frames.BookFrame("update", event.market_id, event.asks, event.bids, nonce, begin, updated_us)
         for conn in list(subscribers):
@@ -364,6 +365,8 @@ class WsHub:
             return
         # Snapshot and registration happen with no await in between, so no update can fall in a gap.
         conn.channels.add(channel.name)
+        if channel.account is not None:
+            conn.accounts.add(channel.account)
         self._subscribers.setdefault(channel.name, set()).add(conn)
         conn.send_data(snapshot if isinstance(snapshot, frames.BookFrame) else frames.dumps(snapshot))
         self._deliver_pending_injection(conn, channel)

@@ -24,19 +24,27 @@ STANDARD_PER_MINUTE = 60
 SECRET = "00" * 40  # never used: the accounts are not started, only their throttles are
 
 
-def account(index: int, budget: RateBudget | None) -> LighterAccount:
+def account(index: int, budget: RateBudget | None, tx_may_use_reserve: bool = False) -> LighterAccount:
     return LighterAccount(url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/stream", account_index=index,
-                          api_key_index=3, api_secret=SECRET, tier="standard", budget=budget)
+                          api_key_index=3, api_secret=SECRET, tier="standard", budget=budget,
+                          tx_may_use_reserve=tx_may_use_reserve)
 
 
 async def no_sleep(_seconds: float) -> None:
     """The budget's wait, not slept: the caller adds it to the clock's reading itself."""
 
 
-def shared(redis: aioredis.Redis, clock: FakeClock) -> SharedBudget:
+def shared(redis: aioredis.Redis, clock: FakeClock, reserve: float = 0.0, passing: bool = False
+           ) -> SharedBudget:
+    """The standard budget on `clock`; `passing`: its waits move the clock (else they are only returned)."""
     capacity, refill_per_s = bucket_shape("standard")
+
+    async def wait_passes(seconds: float) -> None:
+        clock.now += seconds
+
     return SharedBudget(redis, KEY, capacity, refill_per_s, fallback=local_bucket("standard", 0.5, clock),
-                        fallback_label="half", clock=clock, sleep=no_sleep)
+                        fallback_label="half", clock=clock, sleep=wait_passes if passing else no_sleep,
+                        reserve=reserve)
 
 
 async def greedy_pair(acquire: dict[str, Callable[[], Awaitable[float]]], clock: FakeClock,
@@ -104,6 +112,41 @@ async def test_a_reservation_waits_for_the_refill(redis_client: aioredis.Redis) 
         await budget.reserve(budget.capacity + 1)
 
 
+async def test_the_reserve_is_left_to_takes_that_may_use_it(redis_client: aioredis.Redis) -> None:
+    clock = FakeClock(1000.0)
+    budget = shared(redis_client, clock, reserve=2)
+    refill_s = 1 / budget.refill_per_s
+    assert [await budget.take_above_reserve(1) for _ in range(8)] == [0.0] * 8  # the burst of 10, less 2
+    # The 9th would take the reserve: nothing is taken, it is told when the refill allows it.
+    assert await budget.take_above_reserve(1) == pytest.approx(refill_s)
+    assert float(await redis_client.hget(KEY, "tokens")) == pytest.approx(2)
+    assert [await budget.reserve(1) for _ in range(2)] == [0.0, 0.0]  # B's hedges: at once
+    assert await budget.reserve(1) == pytest.approx(refill_s)  # beyond the reserve: a reservation
+    # Behind B's debt the others wait for the debt and the reserve to refill.
+    assert await budget.take_above_reserve(1) == pytest.approx(4 * refill_s)
+    with pytest.raises(ValueError):
+        await budget.take_above_reserve(budget.capacity - 1)  # it could never stay above the reserve
+
+
+async def test_b_hedge_goes_at_once_after_a_spent_the_shared_budget(redis_client: aioredis.Redis) -> None:
+    # Issue 10: B's IOC queued 0.4-0.9 s behind A's requests. With the reserve, A's reads (and B's) leave the
+    # last tokens to B's transactions; without it, B's transaction waits behind what A took.
+    for reserve, b_waits in ((2.0, False), (0.0, True)):
+        await redis_client.delete(KEY)
+        clock = FakeClock(1000.0)
+        budget = shared(redis_client, clock, reserve=reserve, passing=True)
+        a = account(101, budget)
+        b = account(102, budget, tx_may_use_reserve=True)
+        for _ in range(12):  # A reads as fast as the budget lets it: beyond the burst it waits
+            await a.throttle.acquire("account")
+            await a.throttle.acquire("sendTx")  # A's maker orders never take the reserve either
+        started = clock.now
+        assert (await b.throttle.acquire("sendTx") > 0) is b_waits
+        if not b_waits:
+            assert clock.now == started
+            assert await b.throttle.acquire("accountActiveOrders") > 0  # B's reads leave it too
+
+
 def config_with(redis_url: str, shared_budget: bool = True) -> Config:
     return config_from_mapping({
         "pair": "demo", "secrets_file": "var/secrets.json",
@@ -161,6 +204,15 @@ async def test_back_to_the_shared_budget_when_redis_answers_again(log_lines: lis
             stop_redis_server(server)
     said = [line.split(" ", 1)[0] for line in log_lines if "shared rate budget" in line]
     assert said == ["WARNING", "INFO"]
+
+
+async def test_the_reserve_comes_from_the_config(redis_server: str) -> None:
+    budget = shared_budget(config_with(redis_server))
+    assert budget is not None
+    try:
+        assert budget.reserve_tokens == 2  # exchange.hedge_reserve: 2 transactions of weight 1 on standard
+    finally:
+        await budget.aclose()
 
 
 def test_without_the_setting_each_account_keeps_its_own_budget() -> None:

@@ -6,6 +6,7 @@ from lighter.exceptions import ApiException, BadRequestException, ServiceExcepti
 from lighter.models.resp_send_tx import RespSendTx
 
 from hedge_strategy.exchange.errors import RefusalKind, classify_refusal
+from hedge_strategy.exchange.rest import BACKOFF_429_CAP_S, rate_limit_delay, retry_after_s
 from hedge_strategy.exchange.sender import SendStatus, classify_answer, classify_failure
 
 
@@ -44,6 +45,23 @@ def test_429_after_budget_is_rejected_23000() -> None:
     result = classify_failure(exc, None)
     assert (result.status, result.code) == (SendStatus.REJECTED, 23000)
     assert result.refusal is not None and result.refusal.kind is RefusalKind.TRANSPORT
+
+
+def test_a_retry_after_header_is_the_wait_when_the_venue_sends_one() -> None:
+    def limited(retry_after: str | None) -> ApiException:
+        body = '{"code": 23000, "message": "too many"}'
+        exc = ApiException(status=429, reason="Too Many Requests", body=body)
+        exc.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return exc
+
+    assert retry_after_s(limited("1.5")) == 1.5
+    assert classify_failure(limited("1.5"), None).retry_after_s == 1.5  # the chase waits it out too
+    assert rate_limit_delay(limited("0.25"), attempt=4) == 0.25
+    # A longer one is cut to the cap here; the chase waits it out whole, within its transport budget
+    assert rate_limit_delay(limited("60"), attempt=0) == BACKOFF_429_CAP_S
+    for absent in (limited(None), limited("Wed, 21 Oct 2026 07:28:00 GMT"), limited("-1")):
+        assert retry_after_s(absent) is None
+        assert 0 < rate_limit_delay(absent, attempt=0) <= BACKOFF_429_CAP_S  # the jittered backoff
 
 
 def test_ambiguous_failures_are_unknown() -> None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
+from hedge_strategy.exchange import ws_session
 from hedge_strategy.exchange.events import OrderUpdate, StreamDown, StreamUp, TopOfBook
+from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
 from tests.fixtures.ws_script import ACCOUNT, Scripted, book_frame, next_of
 
 ORDER = {"order_index": 281474976710700, "client_order_index": 11000000000001, "market_index": 1,
@@ -134,6 +138,34 @@ async def test_no_greeting_costs_no_heartbeat(scripted: Scripted) -> None:
     account = await scripted.script.next_account()  # it subscribed without a 'connected' frame
     await account.confirm_account()
     assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+
+
+async def test_a_subscription_never_answered_is_sent_again_long_before_a_heartbeat(
+        scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reconnect into a server that is still silent: its greeting came, the snapshots do not.
+    monkeypatch.setattr(ws_session, "SUBSCRIBE_CONFIRM_S", 1.0)  # the shipped 5 s, made short for the test
+    scripted.stream(books=(), heartbeat_s=30.0)
+    account = await scripted.script.next_account()
+    channel = f"account_all_orders/{ACCOUNT}"
+    await account.expect(type="subscribe", channel=channel)
+    await account.expect(type="subscribe", channel=channel)  # asked again after 1 s, not after 30
+    for name in PRIVATE_CHANNELS:  # the server speaks again: the stream is up at once
+        await account.send({"type": f"subscribed/{name}", "channel": f"{name}:{ACCOUNT}",
+                            name.removeprefix("account_all_"): {}})
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+    assert not account.closed
+
+
+async def test_a_connection_known_stale_is_left_and_the_link_reconnects_at_once(scripted: Scripted) -> None:
+    stream = scripted.stream(books=(), heartbeat_s=30.0)
+    account = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
+    # REST showed what this connection never delivered: it is left now, not after a heartbeat (30 s).
+    assert stream.restart_account_link("it missed a fill")
+    assert (await next_of(scripted.events, StreamDown)).reason == "it missed a fill"
+    again = await scripted.script.open_account()
+    assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=True)
+    assert again.serial != account.serial and account.closed
 
 
 async def test_a_missed_ping_is_a_dead_connection(scripted: Scripted) -> None:

@@ -6,12 +6,15 @@ import random
 import pytest
 
 from hedge_strategy.exchange.throttle import (
+    RECONCILE_READS,
     RequestThrottle,
     TokenBucket,
     backoff_delay,
+    budget_per_minute,
     exposure_check_interval_s,
     local_bucket,
     reconcile_interval_s,
+    resting_check_interval_s,
 )
 from tests.fixtures.common import FakeClock
 
@@ -99,3 +102,16 @@ def test_cross_checks_take_their_pace_from_the_tier_budget() -> None:
     # One budget for A and B: each account's checks get half as much of it.
     assert reconcile_interval_s("standard", shared=True) == pytest.approx(64)
     assert exposure_check_interval_s("standard", shared=True) == pytest.approx(24)
+
+
+def test_the_resting_order_check_takes_a_third_of_the_budget() -> None:
+    # A's look at its resting order by client order index (premium weight 300) while its stream is silent.
+    assert resting_check_interval_s("premium") == pytest.approx(2.25)
+    assert resting_check_interval_s("standard") == pytest.approx(3)
+    assert resting_check_interval_s("standard", shared=True) == pytest.approx(6)
+    for tier in ("standard", "premium"):  # with the other cross-checks, a little over half of the budget
+        used = sum(cost / interval for cost, interval in (
+            (RequestThrottle(tier).weight("accountOrders"), resting_check_interval_s(tier)),
+            (sum(RequestThrottle(tier).weight(e) for e in RECONCILE_READS), reconcile_interval_s(tier)),
+            (RequestThrottle(tier).weight("account"), exposure_check_interval_s(tier))))
+        assert used * 60 <= 0.55 * budget_per_minute(tier)

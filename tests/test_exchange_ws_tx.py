@@ -36,6 +36,11 @@ class FakeLink:
     def __init__(self, session: FakeSession | None) -> None:
         self.current = session
         self.up = session is not None
+        self.silence_s = 20.0
+        self.quiet_s = 0.0  # since the link last heard a frame
+
+    def seconds_since_heard(self) -> float:
+        return self.quiet_s
 
 
 def channel(session: FakeSession | None) -> WsTransactions:
@@ -109,6 +114,22 @@ async def test_no_connection_sends_nothing_and_an_ended_one_leaves_no_answer() -
         await pending
 
 
+async def test_a_connection_silent_past_its_probe_sends_nothing() -> None:
+    # Up and writable, but nothing heard for more than half the silence limit: the session's own ping went
+    # unanswered, so the connection may be dead without having closed. The sender posts over HTTP instead.
+    session = FakeSession()
+    transactions = channel(session)
+    link = cast(FakeLink, transactions._link)
+    link.quiet_s = link.silence_s / 2 + 0.5
+    with pytest.raises(TxNotSent, match=r"sent nothing for 10\.5 s"):
+        await transactions.send_tx(14, "{}", 1.0)
+    assert session.frames == []
+    link.quiet_s = link.silence_s / 2 - 0.5  # a quiet market, the probe not yet due: the socket it is
+    pending = await sent(session, transactions)
+    transactions.answer(cast(Session, session), {"code": 200, "id": session.last_id()})
+    assert (await pending)["code"] == 200
+
+
 def test_every_corpus_answer_classifies_like_an_http_answer() -> None:
     answers = wire.records(kind="ws", name="sendtx")
     assert answers
@@ -169,3 +190,48 @@ async def test_the_sender_keeps_its_three_outcomes_on_the_socket() -> None:
     lost = await tx_sender.send("create", signed)
     assert lost.status is SendStatus.UNKNOWN and lost.tx_hash == "hash7"
     assert tx_sender.next_nonce is None  # resynced from the exchange before the next send
+
+
+class Nonces:
+    """The exchange's `nextNonce` answers, in order (the sender resyncs from it after an ambiguous send)."""
+
+    def __init__(self, *nonces: int) -> None:
+        self.nonces = list(nonces)
+
+    async def next_nonce(self, **_: Any) -> dict[str, int]:
+        return {"nonce": self.nonces.pop(0)}
+
+    async def send_tx(self, **_: Any) -> Any:
+        raise AssertionError("posted over HTTP")
+
+
+def resyncing_sender(socket: ScriptedSocket, *nonces: int) -> TxSender:
+    tx_sender = TxSender(account_index=1, api_key_index=3, tx_api=cast(Any, Nonces(*nonces)),
+                         throttle=RequestThrottle("premium"), request_timeout_s=1.0)
+    tx_sender.use_websocket(cast(WsTransactions, socket))
+    tx_sender._next_nonce = 7
+    return tx_sender
+
+
+INVALID_NONCE = {"code": 21104, "message": "invalid nonce"}
+
+
+async def test_a_nonce_an_unanswered_send_carried_is_never_retried_on_the_next_one() -> None:
+    # Nonce 7 goes unanswered; the venue has not used it at the resync, so the next send takes 7 too (at most
+    # one of the two can execute). Refused "invalid nonce": the unanswered one executed after all, and a
+    # retry on nonce 8 could put both live, so the refusal is final for this send.
+    socket = ScriptedSocket(TxNoAnswer("no answer"), INVALID_NONCE)
+    tx_sender = resyncing_sender(socket, 7)
+    assert (await tx_sender.send("create", signed)).status is SendStatus.UNKNOWN
+    late = await tx_sender.send("create again", signed)
+    assert late.status is SendStatus.REJECTED and not late.worth_retrying
+    assert "executed after all" in late.message and socket.sent == 2
+    assert tx_sender.next_nonce is None
+
+
+async def test_an_invalid_nonce_unrelated_to_an_unanswered_send_is_resynced_and_retried() -> None:
+    socket = ScriptedSocket(TxNoAnswer("no answer"), INVALID_NONCE, {"code": 200, "tx_hash": "h"})
+    tx_sender = resyncing_sender(socket, 8, 9)  # the venue used nonce 7: the unanswered send is settled
+    await tx_sender.send("create", signed)
+    assert (await tx_sender.send("create again", signed)).accepted and socket.sent == 3
+    assert tx_sender.next_nonce == 10

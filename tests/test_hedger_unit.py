@@ -176,3 +176,25 @@ async def test_a_resumed_chase_stays_within_the_cap_of_the_touch_it_started_from
     prices = [s.price for s in kit.orders.sent]
     assert [s.attempt for s in kit.orders.sent] == [2, 3, 4, 5]
     assert min(prices) >= slippage_limit(Side.SELL, touch, Decimal(50), BTC.tick)
+
+
+async def test_a_resumed_chase_counts_attempts_by_number_not_by_orders(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 91)
+    # A previous B sent attempt 1 three times (two sends refused for the rate limit), then died.
+    limited = SendResult(SendStatus.REJECTED, 23000, "rate limited", None,
+                         Refusal(RefusalKind.TRANSPORT, "HTTP 429"))
+    kit.orders.answers = [limited, limited]
+    kit.orders.ioc_fills = [Decimal(0)]
+    for resend in range(3):
+        spec = OrderSpec(hedge_coid(request.request_id, 1, resend), Intent.HEDGE, BTC, Side.SELL, SIZE,
+                         Decimal("94999.0"), OrderKind.IOC, request_id=request.request_id, attempt=1)
+        if (await kit.orders.submit(spec)).status is SendStatus.ACCEPTED:
+            await kit.orders.finish(spec.coid, 1)
+    kit.orders.sent.clear()
+
+    kit.orders.ioc_fills = [SIZE]
+    outcome = (await handle(kit, kit.hedger(), request))[request.request_id]
+    (resumed,) = kit.orders.sent
+    assert (resumed.attempt, resumed.coid) == (2, hedge_coid(request.request_id, 2))  # not attempt 4
+    assert (outcome.status, outcome.attempts) == (FILLED, 4)  # four orders sent in all

@@ -8,25 +8,29 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
-from hedge_strategy.exchange import Purpose, Role, Side, make_coid
-from hedge_strategy.execution import JournalFill, OrderKind
-from tests.fixtures.fake_orders import A_ACCOUNT, B_ACCOUNT, BTC, UnitFactory, UnitKit
+from hedge_strategy.exchange import Purpose, Role, SendResult, SendStatus, Side, make_coid
+from hedge_strategy.execution import JournalFill, OrderKind, OrderState
+from tests.fixtures.fake_orders import (
+    A_ACCOUNT,
+    B_ACCOUNT,
+    BTC,
+    UnitFactory,
+    UnitKit,
+    a_with_b_up,
+    fill_resting,
+)
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
 SIZE = Decimal("0.0002")
 
 
-async def a_with_b_up(unit_factory: UnitFactory) -> UnitKit:
-    kit = await unit_factory("a")
-    await kit.peer.beat("b", 60, {"pid": 0})
-    return kit
-
-
-def maker_fill(trade_id: int, side: Side = Side.BUY, role: Role = Role.A) -> JournalFill:
+def maker_fill(trade_id: int, side: Side = Side.BUY, role: Role = Role.A,
+               coid: int | None = None) -> JournalFill:
     purpose = Purpose.MAKER if role is Role.A else Purpose.HEDGE
-    return JournalFill(trade_id=trade_id, client_order_index=make_coid(role, purpose, 7),
+    coid = make_coid(role, purpose, 7) if coid is None else coid
+    return JournalFill(trade_id=trade_id, client_order_index=coid,
                        account_index=A_ACCOUNT, market_id=BTC.market_id, side=side, size=SIZE,
                        price=Decimal("94998.0"), fee=Decimal(0), is_maker=True, ts_ms=now_ms(), source="ws")
 
@@ -76,11 +80,7 @@ async def test_a_places_nothing_while_a_hedge_is_outstanding(unit_factory: UnitF
         a_client_order_index=make_coid(Role.A, Purpose.MAKER, 3), trade_ids=[77],
         a_fill_price=Decimal("94998"), fill_ts_ms=now_ms())
     maker.outstanding.remember(request)
-    await kit.peer.publish_outcome(HedgeOutcome(
-        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC", side="sell",
-        requested_size=request.size, filled_size=request.size, avg_price=Decimal("94999"), attempts=1,
-        reason=None, hedge_client_order_indexes=(), received_ts_ms=now_ms(), sent_ts_ms=now_ms(),
-        filled_ts_ms=now_ms(), latency_ms=1.0))
+    await kit.peer.publish_outcome(filled_outcome(kit, request))
 
     await maker.cycle()  # this cycle only settles the hedge: B's outcome answers it
     assert kit.orders.sent == []
@@ -145,3 +145,83 @@ async def test_a_guard_entry_left_by_a_redis_outage_is_deleted_before_the_next_r
     await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
     # B reads the request only after the entry is gone, so its hedge is not bounded by an order that ended.
     assert await read_resting(kit.peer) is None
+
+
+async def test_a_failed_hedge_cancels_the_resting_order_at_once_then_a_pauses(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("a", quantity="0.0004")
+    await kit.peer.beat("b", 60, {"pid": 0})
+    kit.orders.hold_waits = True  # the order rests until something happens to it; A's clock stands still
+    maker = kit.maker()
+    maker.hedges.outbox.start()
+    cycle = asyncio.create_task(maker.cycle())
+    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
+    started = kit.clock.now
+
+    # Half of it fills: A cancels the remainder at once, and the venue refuses that cancel, so it rests on.
+    kit.orders.answers.append(SendResult(SendStatus.REJECTED, 29500, "injected failure", None))
+    order = fill_resting(kit.orders, placed.coid, SIZE)
+    await maker.on_fill(maker_fill(601, coid=placed.coid), order)
+    await kit.orders.changes.until(lambda: kit.orders.cancelled, WAIT_S)
+    (published,) = await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
+    request = maker.outstanding[published.request_ids[0]]
+
+    await kit.peer.publish_outcome(HedgeOutcome(
+        pair=kit.config.pair, request_ids=(request.request_id,), status=FAILED, market="BTC", side="sell",
+        requested_size=SIZE, filled_size=Decimal(0), avg_price=None, attempts=1,
+        reason="rejected: not enough margin", hedge_client_order_indexes=(), received_ts_ms=now_ms(),
+        sent_ts_ms=now_ms(), filled_ts_ms=None, latency_ms=None))
+    (paused,) = await kit.events.wait("a", "pause_set", timeout_s=WAIT_S)
+    await asyncio.wait_for(cycle, WAIT_S)
+
+    # Cancelled again the moment B's outcome came: no time passed on A's clock, so neither the maker timeout
+    # nor the pause between two cancels of the same order; then A paused with B's reason.
+    first, second = kit.orders.cancelled
+    assert first[1].startswith("partly filled") and second[1] == (
+        f"B's hedge of {request.request_id} failed: A pauses")
+    assert kit.clock.now == started
+    assert kit.orders.order(placed.coid).state is OrderState.CANCELED  # type: ignore[union-attr]
+    assert paused.reason.startswith(f"B hedge failed for {request.request_id}: rejected: not enough margin")
+    pause = await kit.peer.get_pause()
+    assert pause is not None and (pause.by, pause.reason) == ("A", paused.reason)
+    # The outcome was taken once, in the resting loop: settle found nothing left to wait for.
+    assert len(kit.events.matching("a", "hedge_outcome_received", state="failed")) == 1
+    assert not maker.outstanding and not kit.events.matching("a", "hedge_waiting")
+
+    nxt = asyncio.create_task(maker.cycle())  # the next cycle is paused: no new order
+    await kit.events.wait("a", "paused", by="A", timeout_s=WAIT_S)
+    assert len(kit.orders.sent) == 1
+    await kit.peer.clear_pause()
+    await asyncio.wait_for(nxt, WAIT_S)
+
+
+def filled_outcome(kit: UnitKit, request: HedgeRequest) -> HedgeOutcome:
+    """B's outcome: `request` hedged in full."""
+    return HedgeOutcome(
+        pair=kit.config.pair, request_ids=(request.request_id,), status=FILLED, market="BTC",
+        side=request.side, requested_size=request.size, filled_size=request.size, avg_price=Decimal("94999"),
+        attempts=1, reason=None, hedge_client_order_indexes=(), received_ts_ms=now_ms(), sent_ts_ms=now_ms(),
+        filled_ts_ms=now_ms(), latency_ms=1.0)
+
+
+async def test_no_residual_hedge_while_b_says_it_is_hedging(unit_factory: UnitFactory) -> None:
+    # B is hedging a request whose pending entry Redis lost (restarted without persistence): nothing is
+    # unacknowledged, and B's heartbeat saying it is busy is the one sign left. A + B is off until B's hedge
+    # lands; a residual hedge now would hedge the fill twice.
+    kit = await unit_factory("a", hedge_confirm_timeout_s=1)
+    await kit.peer.ensure_group()
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": True})
+    kit.orders.account.positions_by_account[A_ACCOUNT] = SIZE
+    maker = kit.maker()
+    maker.hedges.outbox.start()
+    await asyncio.wait_for(maker.cycle(), WAIT_S)  # waited for B (bounded), then gave the cycle up
+    assert not maker.outstanding and not kit.events.matching("a", "hedge_request_published")
+    assert kit.orders.sent == [] and await kit.peer.get_pause() is None
+
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": False})  # B idle, and A + B still off: the residual
+    cycle = asyncio.create_task(maker.cycle())
+    (residual,) = await kit.events.wait("a", "hedge_request_published", reason="residual", timeout_s=WAIT_S)
+    assert (residual.side, residual.size) == ("sell", SIZE)
+    await kit.peer.publish_outcome(filled_outcome(kit, maker.outstanding[residual.request_ids[0]]))
+    await asyncio.wait_for(cycle, WAIT_S)
+    assert not maker.outstanding and kit.orders.sent == []

@@ -291,6 +291,25 @@ async def test_confirm_final_returns_a_live_order_when_time_runs_out(
         await reconciler.confirm_final(404, timeout=0.1)
 
 
+async def test_a_check_of_a_live_order_finds_its_fill_once_whichever_path_comes_second(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker,
+    told: Announcements,
+) -> None:
+    await record(journal, 15, sent_age_s=0)
+    journal.transition(15, OrderState.OPEN)
+    exchange.orders = {15: update(15, VenueState.LIVE, filled="0.0002")}  # what the silent stream missed
+    exchange.trades = [trade(150, 15, now_ms()), trade(151, 99, now_ms())]
+
+    assert [f.trade_id for f in await reconciler.check_order(15)] == [150]  # one lookup, then its trades
+    assert exchange.lookups == [[15]] and len(exchange.trade_queries) == 1
+    assert told.trade_ids == [150]  # announced, as a streamed fill is; the other order's trade is not ours
+    assert (journal.get(15).state, journal.get(15).filled_size) == (OrderState.PARTIALLY_FILLED,
+                                                                     Decimal("0.0002"))
+    assert not await tracker.ingest_fill(trade(150, 15, now_ms()), source="ws")  # the stream, late: dropped
+    assert await reconciler.check_order(15) == []  # nothing new: no trades read
+    assert len(exchange.trade_queries) == 1 and told.trade_ids == [150]
+
+
 async def test_driver_runs_at_once_after_a_reconnect(
     exchange: ScriptedExchange, reconciler: Reconciler, events: asyncio.Queue[Event]
 ) -> None:

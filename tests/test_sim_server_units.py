@@ -188,8 +188,11 @@ def test_counted_faults_run_out_and_filter_by_account() -> None:
     assert faults.take_sendtx_rejection(7) is None
     faults.apply({"http_error_next": 1, "status": 502, "paths": ["/api/v1/sendTx"]})
     assert faults.take_http_error("/api/v1/account") is None
-    assert faults.take_http_error("/api/v1/sendTx") == 502
+    assert faults.take_http_error("/api/v1/sendTx") == (502, None)
     assert faults.take_http_error("/api/v1/sendTx") is None
+    faults.apply({"http_error_next": 1, "status": 429, "retry_after_s": 0.25})  # sent as Retry-After
+    assert faults.to_json()["http_error_next"]["retry_after_s"] == 0.25
+    assert faults.take_http_error("/api/v1/nextNonce") == (429, 0.25)
     faults.apply({"blackhole_next_sendtx": 1})
     assert faults.take_blackhole(1) and not faults.take_blackhole(1)
 
@@ -204,6 +207,18 @@ def test_silence_has_a_deadline_and_clear_removes_everything() -> None:
     assert not faults.ws_silenced()
     faults.clear()
     assert faults.latency_ms == 0 and faults.take_sendtx_rejection(None) is None
+
+
+def test_a_silence_of_one_account_covers_only_its_connections() -> None:
+    clock = FakeClock()
+    faults = Faults(clock=clock)
+    faults.apply({"silence_ws_s": 2, "account_index": 101})
+    assert faults.ws_silenced({101}) and faults.ws_silenced({101, 102})  # a connection with its channels
+    assert not faults.ws_silenced({102}) and not faults.ws_silenced(set())  # others, and books only
+    assert not faults.ws_silenced(None)  # not every connection: the hub still builds frames
+    assert faults.to_json()["silence_ws_account"] == 101
+    clock.now += 2.01
+    assert not faults.ws_silenced({101}) and faults.to_json()["silence_ws_account"] is None
 
 
 @pytest.mark.parametrize(
@@ -262,7 +277,8 @@ async def test_a_client_whose_send_queue_overflows_is_dropped_not_waited_for() -
     async def no_tx(data: dict[str, Any], key: str, batch: bool) -> dict[str, Any]:
         return {}
 
-    hub = WsHub(object(), ping_interval_s=10, pong_timeout_s=30, silenced=lambda: False, send_tx=no_tx)
+    hub = WsHub(object(), ping_interval_s=10, pong_timeout_s=30, silenced=lambda _accounts: False,
+                send_tx=no_tx)
     socket = FakeSocket()
     conn = Connection(hub, socket, "test")  # type: ignore[arg-type]  # no writer task: nothing drains
     for _ in range(SEND_QUEUE_FRAMES):

@@ -90,6 +90,12 @@ Int64 = _count(MAX_INT64)
 TimestampMs = _count(MAX_TS_MS)
 TimestampUs = _count(MAX_TS_US)
 PositiveDecimal = _decimal(positive=True)  # sizes of requests, prices
+# Positions: + long, - short.
+SignedDecimal = Annotated[Decimal, Strict(), Field(gt=-MAX_DECIMAL, lt=MAX_DECIMAL,
+                                                   decimal_places=MAX_FRACTION_DIGITS),
+                          BeforeValidator(_from_wire),
+                          expecting("a decimal above -1E+12 and below 1E+12 with at most "
+                                    f"{MAX_FRACTION_DIGITS} fractional digits")]
 NonNegativeDecimal = _decimal(positive=False)  # sizes of outcomes (a failure may fill nothing)
 SideName = choice(*SIDES)
 Int64s = Annotated[tuple[Int64, ...], expecting(f"a list of integers >= 0 and <= {MAX_INT64}")]
@@ -288,6 +294,33 @@ class HedgeRequest(_Message):
 
 
 @message
+class PositionReport(_Message):
+    """B's position in one market as B's own stream reported it, published when B could act on it (the
+    stream up, the position reported after B's last fill: `OrderTracker.stream_position`), so that A need not
+    read it over REST every cycle. `as_of_ms`: B's clock when B judged it current. Carried by B's outcomes
+    (`HedgeOutcome.b_position`) and heartbeat (`"position"`)."""
+
+    market_id: Int64
+    size: SignedDecimal  # + long, - short
+    as_of_ms: TimestampMs
+
+    TYPE: ClassVar[str] = "position"
+
+    @classmethod
+    def from_wire(cls, value: Any) -> PositionReport | None:
+        """A report from a heartbeat's `"position"` (None when absent); BusMessageError when malformed."""
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise BusMessageError(f"position: expected a JSON object, got {type(value).__name__}")
+        return cls(**value)
+
+    def to_wire(self) -> dict[str, Any]:
+        """What `from_wire` reads back (a heartbeat's `"position"`)."""
+        return {"market_id": self.market_id, "size": str(self.size), "as_of_ms": self.as_of_ms}
+
+
+@message
 class HedgeOutcome(_Message):
     """B's answer to one or more requests (B nets requests waiting together into one hedge).
 
@@ -313,6 +346,9 @@ class HedgeOutcome(_Message):
     filled_ts_ms: TimestampMs | None  # the hedge completed
     latency_ms: Latency | None
     publish_ts_ms: TimestampMs = 0  # stamped by Bus.publish_outcome when left at 0
+    # B's position once this hedge shows in it (None: B's stream could not say in time, or an older B, or an
+    # outcome B did not write): A then reads B's position over REST.
+    b_position: PositionReport | None = None
 
     TYPE: ClassVar[str] = "hedge_outcome"
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
 from hedge_strategy.exchange.errors import Refusal, RefusalKind
 from hedge_strategy.exchange.events import (
+    AllPositions,
     EndReason,
     Event,
     Fill,
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AllPositions",
     "EndReason",
     "Event",
     "Fill",

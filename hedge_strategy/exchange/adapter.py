@@ -29,7 +29,7 @@ from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
 from hedge_strategy.exchange.stream import AccountStream
-from hedge_strategy.exchange.throttle import RateBudget, RequestThrottle
+from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
@@ -54,7 +54,8 @@ class LighterAccount:
                  ws_heartbeat_timeout_s: float = 20.0, ws_backoff_min_s: float = 0.25,
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
                  ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
-                 send_over_websocket: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 send_over_websocket: bool = False, tx_may_use_reserve: bool = False,
+                 clock: Callable[[], float] = time.monotonic, send_timeout_s: float | None = None) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -64,6 +65,8 @@ class LighterAccount:
         self._secret = api_secret  # never logged
         self.chain_id = chain_id
         self.request_timeout_s = request_timeout_s
+        # The wait for a sendTx's answer before the send is ambiguous (None: request_timeout_s).
+        self.send_timeout_s = send_timeout_s if send_timeout_s is not None else request_timeout_s
         self.ws_heartbeat_timeout_s = ws_heartbeat_timeout_s
         self.ws_backoff_min_s = ws_backoff_min_s
         self.ws_backoff_max_s = ws_backoff_max_s
@@ -77,7 +80,9 @@ class LighterAccount:
         self.ws_budget = MessageBudget(per_minute=ws_messages_per_minute)
         # REST reads and sendTx take from `budget` when given (one shared with the other account of the pair,
         # built by the caller: this module knows no Redis), else from the account's own token bucket.
-        self.throttle = RequestThrottle(tier, budget=budget)
+        # `tx_may_use_reserve` (B): its transactions, its hedges, may take the shared budget's reserve.
+        reserved = TX_ENDPOINTS if tx_may_use_reserve else frozenset()
+        self.throttle = RequestThrottle(tier, budget=budget, reserved_endpoints=reserved)
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)
@@ -110,7 +115,7 @@ class LighterAccount:
             self._sender = TxSender(
                 account_index=self.account_index, api_key_index=self.api_key_index,
                 tx_api=TransactionApi(signer.api_client), throttle=self.throttle,
-                request_timeout_s=self.request_timeout_s)
+                request_timeout_s=self.request_timeout_s, answer_timeout_s=self.send_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
             self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)
@@ -225,6 +230,11 @@ class LighterAccount:
     @property
     def stream_up(self) -> bool:
         return self._stream is not None and self._stream.up
+
+    def restart_stream(self, reason: str) -> bool:
+        """The account stream missed what REST shows (`reason`): leave its connection and reconnect now.
+        Transactions go over HTTP meanwhile; the reconnect makes reconciliation read what it missed."""
+        return self._stream is not None and self._stream.restart_account_link(reason)
 
     # --- auth tokens ----------------------------------------------------------------------------------
 

@@ -98,6 +98,18 @@ class PositionSnapshot:
 
 
 @dataclass(frozen=True)
+class AllPositions:
+    """The account's whole set of positions (a `subscribed/` snapshot of the positions channel): a market not
+    in it is flat. Captured frames list a flat market with size 0 and an account holding nothing as an empty
+    map (tests/wire/README.md, fact 8); whether a market closed earlier can be left out of a later snapshot is
+    not captured, so the set replaces what was believed either way. Update frames carry only the markets that
+    changed: they come as single `PositionSnapshot`s."""
+
+    account_index: int
+    positions: tuple[PositionSnapshot, ...]
+
+
+@dataclass(frozen=True)
 class TopOfBook:
     market_id: int
     best_bid: Decimal | None
@@ -117,4 +129,4 @@ class StreamDown:
     reason: str
 
 
-Event = OrderUpdate | Fill | PositionSnapshot | TopOfBook | StreamUp | StreamDown
+Event = OrderUpdate | Fill | PositionSnapshot | AllPositions | TopOfBook | StreamUp | StreamDown

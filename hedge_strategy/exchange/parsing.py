@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot, Side
+from hedge_strategy.exchange.events import AllPositions, Fill, OrderUpdate, PositionSnapshot, Side
 from hedge_strategy.exchange.statuses import order_facts
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
@@ -234,6 +234,22 @@ def account_events(frame: Mapping[str, Any], account_index: int) -> Iterator[Acc
         items = value if isinstance(value, list) else [value]
         yield from parse_items(
             items, lambda raw, m=market_id: position_snapshot(raw, account_index, m), "position")
+
+
+def all_positions(frame: Mapping[str, Any], account_index: int) -> AllPositions | None:
+    """A positions snapshot frame (`subscribed/account_all_positions`) as the account's whole set, or None
+    (logged) when an item of it is malformed: a set missing a market would read that market as flat, so a
+    damaged snapshot is not taken as the whole set (the caller applies its readable items one by one)."""
+    found: list[PositionSnapshot] = []
+    for market_id, value in by_market(frame.get("positions"), "positions"):
+        for raw in value if isinstance(value, list) else [value]:
+            try:
+                found.append(position_snapshot(raw, account_index, market_id))
+            except PARSE_ERRORS as exc:
+                logger.warning("ws frame: malformed position in the positions snapshot ({}: {}); the "
+                               "snapshot is not taken as the whole set", type(exc).__name__, exc)
+                return None
+    return AllPositions(account_index, tuple(found))
 
 
 def decode_frame(text: str | bytes) -> dict[str, Any] | None:

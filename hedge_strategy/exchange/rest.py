@@ -77,6 +77,28 @@ def is_rate_limited(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 429
 
 
+def retry_after_s(exc: BaseException) -> float | None:
+    """The wait a refusal asks for in its `Retry-After` header (seconds), or None. No Retry-After from the
+    venue is captured (its 429 body is not either): honoured when present, never relied on."""
+    headers = getattr(exc, "headers", None) if isinstance(exc, ApiException) else None
+    raw = headers.get("Retry-After") if headers is not None and hasattr(headers, "get") else None
+    try:
+        seconds = float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date, or garbage: the caller's own backoff applies
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def rate_limit_delay(exc: BaseException | None, attempt: int) -> float:
+    """How long to wait before retrying a rate-limited request: its Retry-After when it sends one (at most
+    `BACKOFF_429_CAP_S`: past that the retry budget runs out and the caller decides, e.g. the chase within its
+    transport budget), else exponential backoff with full jitter from `BACKOFF_429_BASE_S` up to the cap."""
+    asked = retry_after_s(exc) if exc is not None else None
+    if asked is not None:
+        return min(asked, BACKOFF_429_CAP_S)
+    return backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+
+
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, aiohttp.ClientError, OSError)
 # pydantic's ValidationError (a body that is JSON but not an object) is a ValueError
 READ_ERRORS: tuple[type[BaseException], ...] = (ApiException, ValueError, *TRANSPORT_ERRORS)
@@ -102,7 +124,7 @@ async def call_rest(
         except Exception as exc:
             status, code, message = error_details(exc)
             if is_rate_limited(exc) and attempt < max_429_retries:
-                delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+                delay = rate_limit_delay(exc, attempt)
                 count_rate_limit_backoff(throttle)
                 logger.warning("{} rate limited (429); retrying in {:.2f} s", endpoint, delay)
                 await asyncio.sleep(delay)

@@ -15,12 +15,12 @@ anything ambiguous. Every outcome is one of three:
   its client order index. UNKNOWN is never reported as REJECTED.
 
 Transport: over the account's WebSocket (`jsonapi/sendtx`, ws_tx.py) when `use_websocket` gave it one and its
-connection is up, else over HTTP. The socket's answer is the body an HTTP sendTx answers and is classified the
-same way; a transaction written to the socket and left without an answer (timeout, connection lost) is
-UNKNOWN like an HTTP timeout; one that could not be written at all (no connection up) went nowhere and is
-posted over HTTP instead, the same signed transaction with the same nonce. Both are charged to the request
-throttle, and a rate-limit answer (HTTP 429, or code 23000 on the socket) is waited out and the same
-transaction sent again.
+connection is up and not silent (ws_tx.py), else over HTTP. The socket's answer is the body an HTTP sendTx
+answers and is classified the same way; a transaction written to the socket and left without an answer
+(timeout, connection lost) is UNKNOWN like an HTTP timeout; one that was not written (no connection up, or
+a silent one) went nowhere and is posted over HTTP instead, the same signed transaction with the same
+nonce. Both are charged to the request throttle, and a rate-limit answer (HTTP 429, or code 23000 on the
+socket) is waited out and the same transaction sent again.
 
 Every result that is not ACCEPTED carries a `Refusal` (`errors.py`): whether another try is worth it.
 """
@@ -40,8 +40,6 @@ from loguru import logger
 
 from hedge_strategy.exchange.errors import OK_CODE, Refusal, RefusalKind, classify_refusal
 from hedge_strategy.exchange.rest import (
-    BACKOFF_429_BASE_S,
-    BACKOFF_429_CAP_S,
     MAX_429_RETRIES,
     RATE_LIMITED_CODE,
     VenueError,
@@ -49,8 +47,10 @@ from hedge_strategy.exchange.rest import (
     count_rate_limit_backoff,
     error_details,
     is_rate_limited,
+    rate_limit_delay,
+    retry_after_s,
 )
-from hedge_strategy.exchange.throttle import RequestThrottle, backoff_delay
+from hedge_strategy.exchange.throttle import RequestThrottle
 from hedge_strategy.exchange.ws_tx import TxNotSent, WsTransactions
 
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
@@ -85,6 +85,7 @@ class SendResult:
     message: str
     tx_hash: str | None
     refusal: Refusal | None = None  # None when ACCEPTED
+    retry_after_s: float | None = None  # a rate-limit refusal's Retry-After, when the venue sent one
 
     @property
     def accepted(self) -> bool:
@@ -121,15 +122,22 @@ class TxSender:
         throttle: RequestThrottle,
         request_timeout_s: float,
         max_429_retries: int = MAX_429_RETRIES,
+        answer_timeout_s: float | None = None,
     ) -> None:
         self.account_index = account_index
         self.api_key_index = api_key_index
         self._tx_api = tx_api
         self._throttle = throttle
-        self._timeout_s = request_timeout_s
+        self._timeout_s = request_timeout_s  # nextNonce reads
+        # A post left without an answer this long is UNKNOWN: its order is then looked up by client order
+        # index, which settles it faster than a long wait would (None: the REST timeout).
+        self._answer_timeout_s = answer_timeout_s if answer_timeout_s is not None else request_timeout_s
         self._max_429_retries = max_429_retries
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None  # None: must (re)sync from nextNonce before the next send
+        # The nonce of the last send left without a verdict, while the venue has not shown it used: a send
+        # that takes it again and is refused "invalid nonce" means that earlier send executed after all.
+        self._ambiguous_nonce: int | None = None
         self.resyncs = 0
         self._ws: WsTransactions | None = None
         self._transport = "http"  # how the last post went, for its log line
@@ -147,6 +155,8 @@ class TxSender:
                 _request_timeout=self._timeout_s),
             throttle=self._throttle, timeout_s=self._timeout_s)
         nonce = nonce_of(answer)
+        if self._ambiguous_nonce is not None and nonce > self._ambiguous_nonce:
+            self._ambiguous_nonce = None  # the venue used it: no later send can take it again
         previous, self._next_nonce = self._next_nonce, nonce
         if reason != "start":
             self.resyncs += 1
@@ -226,12 +236,20 @@ class TxSender:
             result = await self._post_with_429_retries(what, signed, paid)
             if result.accepted:
                 self._next_nonce = nonce + 1
+                if self._ambiguous_nonce is not None and nonce >= self._ambiguous_nonce:
+                    self._ambiguous_nonce = None  # this send took it: the earlier one can never execute
                 return result, what
             if result.status is SendStatus.UNKNOWN:
                 self.mark_stale()
+                self._ambiguous_nonce = nonce
                 return result, what
             if result.refusal is not None and result.refusal.kind is RefusalKind.NONCE:
                 self.mark_stale()
+                if nonce == self._ambiguous_nonce:
+                    # The earlier unanswered send of this nonce executed after all (the venue had not used
+                    # it at the resync, and has now). Retrying on the next nonce could put both live: never.
+                    self._ambiguous_nonce = None
+                    return _nonce_taken_late(result), what
                 if nonce_attempt == 0:
                     logger.warning("sendTx {} refused for nonce {}: {}; resyncing and retrying once",
                                    what, nonce, result.message)
@@ -258,7 +276,7 @@ class TxSender:
                 answer = await self._post(signed)
             except Exception as exc:
                 if is_rate_limited(exc) and attempt < self._max_429_retries:
-                    await self._wait_out_rate_limit(what, attempt)
+                    await self._wait_out_rate_limit(what, attempt, exc)
                     continue
                 return classify_failure(exc, signed.tx_hash)
             if _rate_limited_answer(answer) and attempt < self._max_429_retries:
@@ -272,18 +290,18 @@ class TxSender:
         if self._ws is not None:
             try:
                 self._transport = "ws"
-                return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._timeout_s)
-            except TxNotSent:
-                self._transport = "http (the WebSocket is down)"
+                return await self._ws.send_tx(signed.tx_type, signed.tx_info, self._answer_timeout_s)
+            except TxNotSent as why:
+                self._transport = f"http ({why})"
         else:
             self._transport = "http"
-        async with asyncio.timeout(self._timeout_s):
+        async with asyncio.timeout(self._answer_timeout_s):
             return await self._tx_api.send_tx(tx_type=signed.tx_type, tx_info=signed.tx_info,
-                                              _request_timeout=self._timeout_s)
+                                              _request_timeout=self._answer_timeout_s)
 
-    async def _wait_out_rate_limit(self, what: str, attempt: int) -> None:
+    async def _wait_out_rate_limit(self, what: str, attempt: int, exc: BaseException | None = None) -> None:
         # A rate-limited send was refused before processing: the same signed tx (same nonce) is sent again.
-        delay = backoff_delay(attempt, BACKOFF_429_BASE_S, BACKOFF_429_CAP_S)
+        delay = rate_limit_delay(exc, attempt)
         count_rate_limit_backoff(self._throttle)
         logger.warning("sendTx {} rate limited (429); retrying in {:.2f} s", what, delay)
         await asyncio.sleep(delay)
@@ -300,6 +318,14 @@ def nonce_of(answer: Any) -> int:
     if isinstance(nonce, bool) or not isinstance(nonce, int):
         raise VenueError("nextNonce", f"answer without an integer nonce: {answer!r}")
     return nonce
+
+
+def _nonce_taken_late(refused: SendResult) -> SendResult:
+    """A refusal for a nonce an earlier unanswered send carried: FINAL, so no caller sends it again blindly
+    (the earlier send's order may exist; its client order index finds it)."""
+    cause = "nonce used by an earlier unanswered send, which executed after all"
+    return SendResult(SendStatus.REJECTED, refused.code, f"{refused.message} ({cause})", refused.tx_hash,
+                      Refusal(RefusalKind.FINAL, cause))
 
 
 def _not_sent(reason: str, code: int | None = None, kind: RefusalKind = RefusalKind.UNKNOWN) -> SendResult:
@@ -327,7 +353,8 @@ def classify_failure(exc: BaseException, signed_hash: str | None) -> SendResult:
     refusal = classify_refusal(status, code, message)
     if isinstance(exc, ApiException) and status == 429:
         return SendResult(SendStatus.REJECTED, code or RATE_LIMITED_CODE,
-                          f"rate limited: {message}; retry budget spent", None, refusal)
+                          f"rate limited: {message}; retry budget spent", None, refusal,
+                          retry_after_s=retry_after_s(exc))
     if isinstance(exc, ApiException) and status is not None and 400 <= status < 500:
         return SendResult(SendStatus.REJECTED, code, f"HTTP {status}: {message}", None, refusal)
     detail = f"HTTP {status}: {message}" if status else message

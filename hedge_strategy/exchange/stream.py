@@ -4,14 +4,14 @@ The SDK client never reconnects and keeps books unsorted (lighter-sdk.md 5, 7.12
 links (ws_link.py), each its own connection, so that trouble with order books never costs the connection
 that carries the fills:
 - the account link: `account_all_orders`, `account_all_trades`, `account_all_positions` with an auth token.
-  It emits OrderUpdate, Fill and PositionSnapshot events, StreamUp / StreamDown as it comes and goes (a
-  StreamUp after a StreamDown has `reconnect=True`: the tracker then has reconciliation read the fills
-  missed meanwhile from REST, since the venue's snapshot of an account channel carries no past trades). Its
-  auth token is renewed before it expires by moving to a new connection subscribed with the new token; a
-  token the server refuses (an error frame naming a private channel) is replaced at once and the channel
-  subscribed again, on the same connection. It also carries the account's transactions when the sender
-  sends over the socket (`transactions`, ws_tx.py): a connection that ends or is replaced ends the
-  transactions still waiting on it without an answer.
+  It emits OrderUpdate, Fill and PositionSnapshot events (a positions snapshot as one AllPositions, the whole
+  set), StreamUp / StreamDown as it comes and goes (a StreamUp after a StreamDown has `reconnect=True`: the
+  tracker then has reconciliation read the fills missed meanwhile from REST, since the venue's snapshot of an
+  account channel carries no past trades). Its auth token is renewed before it expires by moving to a new
+  connection subscribed with the new token; a token the server refuses (an error frame naming a private
+  channel) is replaced at once and the channel subscribed again, on the same connection. It also carries the
+  account's transactions when the sender sends over the socket (`transactions`, ws_tx.py): a connection that
+  ends or is replaced ends the transactions still waiting on it without an answer.
 - the book link: `order_book/{m}` for each book, emitting TopOfBook. A delta that does not follow (book.py:
   `begin_nonce` against the previous `nonce`, or the older offset + 1) invalidates that book, so nobody
   prices off it (`fresh_book` is None and the adapter reads the book over REST meanwhile), and the link
@@ -123,6 +123,10 @@ class AccountStream:
     def book_resyncs(self) -> int:
         return self._book_link.resyncs if self._book_link is not None else 0
 
+    def restart_account_link(self, reason: str) -> bool:
+        """Reconnect the account link now (see `Link.restart`); False when it has no connection to leave."""
+        return self._account.restart(reason)
+
     def seconds_since_heard(self) -> float:
         """Since the last frame on the account link (the one carrying fills)."""
         return self._account.seconds_since_heard()
@@ -222,6 +226,12 @@ class _AccountLink(Link):
         return True
 
     async def on_data(self, session: Session, frame: dict[str, Any], *, snapshot: bool, family: str) -> None:
+        if family == "account_all_positions" and snapshot:
+            # The whole set: a market it leaves out is flat (the tracker replaces what it believed).
+            whole = parsing.all_positions(frame, self.account_index)
+            if whole is not None:
+                self._emit(whole)
+                return
         if family in PRIVATE_CHANNELS:
             for event in parsing.account_events(frame, self.account_index):
                 self._emit(event)

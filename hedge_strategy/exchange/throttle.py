@@ -11,9 +11,11 @@ documentation; not verified from captured traffic), so A and B can be given one 
 (`exchange.shared_budget`; the implementation is `hedge_strategy.bus.budget.SharedBudget`, since Redis lives
 in `bus/`): the throttle only calls `take`.
 
-The periodic REST cross-checks (reconciliation, the exposure watchdog's read of B) take their default pace
-from the same budget (`reconcile_interval_s`, `exposure_check_interval_s`), so a Standard account's 60
-requests a minute are not spent on them.
+The periodic REST cross-checks (reconciliation, which also checks the account's streamed position; the
+exposure watchdog's read of B, which also checks the position B published; A's look at its resting
+order while its stream is silent) take their default pace from the same budget (`reconcile_interval_s`,
+`exposure_check_interval_s`, `resting_check_interval_s`), so a Standard account's 60 requests a minute
+are not spent on them.
 """
 
 from __future__ import annotations
@@ -69,10 +71,11 @@ class TokenBucket:
             return 0.0
         return (amount - self._tokens) / self.refill_per_s
 
-    async def take(self, amount: float) -> float:
+    async def take(self, amount: float, may_use_reserve: bool = False) -> float:
         """Wait until `amount` tokens are available and take them; returns the seconds waited.
 
-        The lock makes waiters first-come first-served, so a heavy request is not starved by light ones.
+        A process's own bucket keeps no reserve (`may_use_reserve` is for the shared budget). The lock makes
+        waiters first-come first-served, so a heavy request is not starved by light ones.
         """
         waited = 0.0
         async with self._lock:
@@ -96,9 +99,13 @@ class RateBudget(Protocol):
     """Where a throttle takes its tokens: `TokenBucket` (this process alone) or a budget shared with the
     other account of the pair (`hedge_strategy.bus.budget.SharedBudget`)."""
 
-    async def take(self, amount: float) -> float:
-        """Wait until `amount` may go out and take it; returns the seconds waited."""
+    async def take(self, amount: float, may_use_reserve: bool = False) -> float:
+        """Wait until `amount` may go out and take it; returns the seconds waited. `may_use_reserve`: the
+        request may take the budget's last tokens, which the others leave (B's hedges on a shared budget)."""
         ...
+
+
+TX_ENDPOINTS = frozenset({"sendTx", "sendTxBatch"})
 
 
 def budget_per_minute(tier: str) -> int:
@@ -124,13 +131,15 @@ def local_bucket(tier: str, share: float = 1.0, clock: Callable[[], float] = tim
 
 class RequestThrottle:
     """One per account: turns endpoint names into weights for the account's tier and takes them from its
-    budget (its own token bucket unless `budget` is given)."""
+    budget (its own token bucket unless `budget` is given). `reserved_endpoints` may take the budget's
+    reserve (B's transactions: its hedges)."""
 
     def __init__(self, tier: str, clock: Callable[[], float] = time.monotonic,
-                 budget: RateBudget | None = None) -> None:
+                 budget: RateBudget | None = None, reserved_endpoints: frozenset[str] = frozenset()) -> None:
         self.per_minute = budget_per_minute(tier)  # refuses an unknown tier
         self.tier = tier
         self.budget: RateBudget = budget if budget is not None else local_bucket(tier, clock=clock)
+        self.reserved_endpoints = reserved_endpoints
 
     def weight(self, endpoint: str) -> int:
         if self.tier == "standard":
@@ -138,6 +147,8 @@ class RequestThrottle:
         return PREMIUM_WEIGHTS.get(endpoint, PREMIUM_DEFAULT_WEIGHT)
 
     async def acquire(self, endpoint: str) -> float:
+        if endpoint in self.reserved_endpoints:
+            return await self.budget.take(self.weight(endpoint), may_use_reserve=True)
         return await self.budget.take(self.weight(endpoint))
 
 
@@ -151,7 +162,15 @@ RECONCILE_MIN_INTERVAL_S = 30.0
 RECONCILE_READS = ("account", "accountActiveOrders", "accountOrders", "trades")
 EXPOSURE_CHECK_SHARE = 1 / 12
 EXPOSURE_CHECK_MIN_INTERVAL_S = 10.0
-EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position
+EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position (the cross-check of B's published one)
+# A's look at its resting order by client order index while its account stream brings no news (maker.py): a
+# fill in a silence must be hedged within seconds, so this check takes the largest share, a third (with the
+# two above, a little over half of the budget; the rest is for sendTx and the lookups after a send). It runs
+# only while an order rests and the stream is down or quiet: on the venue, a quiet market's account stream
+# says nothing between pings, so in practice it runs for most of the time an order rests.
+RESTING_CHECK_SHARE = 1 / 3
+RESTING_CHECK_MIN_INTERVAL_S = 1.0
+RESTING_CHECK_READS = ("accountOrders",)  # a found fill adds one trades read (execution/reconcile.py)
 
 
 def cross_check_interval_s(tier: str, reads: tuple[str, ...], share: float, floor_s: float,
@@ -172,6 +191,13 @@ def exposure_check_interval_s(tier: str, shared: bool = False) -> float:
     """Default period of the watchdog's read (standard 12 s, 24 s on a shared budget; premium 10 s)."""
     return cross_check_interval_s(tier, EXPOSURE_CHECK_READS, EXPOSURE_CHECK_SHARE,
                                   EXPOSURE_CHECK_MIN_INTERVAL_S, shared)
+
+
+def resting_check_interval_s(tier: str, shared: bool = False) -> float:
+    """Default pace of A's REST look at its resting order while its stream brings no news (standard 3 s,
+    6 s on a shared budget; premium 2.25 s, 4.5 s shared)."""
+    return cross_check_interval_s(tier, RESTING_CHECK_READS, RESTING_CHECK_SHARE,
+                                  RESTING_CHECK_MIN_INTERVAL_S, shared)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:

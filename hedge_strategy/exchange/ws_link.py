@@ -167,6 +167,16 @@ class Link:
             logger.warning("ws {}: the server announces a close in {:.1f} s; reconnecting once it closes "
                            "(the venue refused a second connection before)", self.name, delay_s)
 
+    def restart(self, reason: str) -> bool:
+        """Leave the current connection and reconnect at once, though it has not closed: its news is known
+        to be stale (REST showed what it never delivered). False when there is no connection to leave."""
+        session = self.current
+        if session is None or not session.writable:
+            return False
+        logger.warning("ws {}: {}; leaving this connection and reconnecting now", self.name, reason)
+        session.end(reason)
+        return True
+
     def request_handover(self, reason: str, *, fresh: bool = False) -> bool:
         """Open a new connection beside the current one; it replaces it once all its subscriptions are up.
 

@@ -13,7 +13,9 @@ session itself:
   `exchange.ws_heartbeat_timeout_s` setting) is meant as twice its ping interval: one missed ping is death;
 - confirms a subscription on its `subscribed/<channel>` frame and subscribes again, with backoff, when it
   is refused (30012 and any other error naming the channel), rate limited (30009: the budget backs off, no
-  reconnect) or never confirmed; `MAX_SUBSCRIBE_ATTEMPTS` unconfirmed tries end the connection;
+  reconnect) or not confirmed within `SUBSCRIBE_CONFIRM_S` (at most the silence limit: after a reconnect
+  into a server still silent, the stream is up again seconds after it speaks, not a heartbeat later);
+  `MAX_SUBSCRIBE_ATTEMPTS` unconfirmed tries end the connection;
 - treats 30003 (already subscribed) as harmless: logged once, then the link decides (a book needs a fresh
   snapshot, an account channel simply is subscribed).
 Error frames come in two forms and usually name their channel only in the message (`parsing.ws_error`).
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from hedge_strategy.exchange import parsing
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 GREETING_WAIT_S = 2.0
+# How long a subscription may wait for its snapshot before it is sent again. The venue answers a subscribe at
+# once (the snapshot follows it); waiting a whole heartbeat for one that never comes (a reconnect into a
+# server that is still silent) kept the stream down for as long again after the server spoke again.
+SUBSCRIBE_CONFIRM_S = 5.0
 CLIENT_IDLE_PING_S = 60.0
 MAX_SUBSCRIBE_ATTEMPTS = 3
 SUBSCRIBE_RETRY_MIN_S = 1.0
@@ -105,28 +112,44 @@ class Session:
         self._already_logged: set[str] = set()
         self.heard_at = self.sent_at = self._probed_at = time.monotonic()
         self._closer: asyncio.Task[None] | None = None
+        self._end_reason: str | None = None  # set by `end`: leave this connection, reconnect at once
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect and serve until the connection ends (raises Reconnect, ConnectionClosed, OSError...)."""
         silence_s = self.link.silence_s
-        async with connect(self.link.ws_url, open_timeout=silence_s, close_timeout=1.0, ping_interval=None,
-                           max_size=MAX_FRAME_BYTES) as ws:
-            self.ws = ws
-            self.heard_at = self.sent_at = self._probed_at = time.monotonic()
-            self._subscribe_at = self.heard_at + self._greeting_wait_s()
-            while not self.retired:
-                self._tick()
-                await self._flush()
-                frame = await self._receive(self._wake_at())
-                if frame is not None and not self.retired:
-                    await self._dispatch(frame)
-                if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
-                    await self.link.tick(self)
+        try:
+            async with connect(self.link.ws_url, open_timeout=silence_s, close_timeout=1.0,
+                               ping_interval=None, max_size=MAX_FRAME_BYTES) as ws:
+                self.ws = ws
+                self.heard_at = self.sent_at = self._probed_at = time.monotonic()
+                self._subscribe_at = self.heard_at + self._greeting_wait_s()
+                while not self.retired:
+                    self._tick()
+                    await self._flush()
+                    frame = await self._receive(self._wake_at())
+                    if frame is not None and not self.retired:
+                        await self._dispatch(frame)
+                    if self.link.is_current(self) and time.monotonic() >= self.link.tick_at():
+                        await self.link.tick(self)
+        except ConnectionClosed as exc:
+            if self._end_reason is not None:  # closed by `end`: say why, and come back at once
+                raise Reconnect(self._end_reason, immediate=True) from exc
+            raise
 
     def _greeting_wait_s(self) -> float:
         return min(GREETING_WAIT_S, self.link.silence_s / 4)
+
+    def _confirm_wait_s(self) -> float:
+        return min(SUBSCRIBE_CONFIRM_S, self.link.silence_s)
+
+    def end(self, reason: str) -> None:
+        """Leave this connection now, though it has not closed (what it delivers is known to be stale): it is
+        closed, transactions stop using it at once (no longer writable), and the link reconnects at once."""
+        self._end_reason = reason
+        if self.ws is not None and self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self.ws.close(), name=f"close {self.name}")
 
     def retire(self) -> None:
         """A newer connection took over: stop counting this one and close it in the background."""
@@ -183,6 +206,8 @@ class Session:
     # --- the loop -------------------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        if self._end_reason is not None:
+            raise Reconnect(self._end_reason, immediate=True)
         now = time.monotonic()
         silent_s = now - self.heard_at
         if silent_s >= self.link.silence_s:
@@ -213,7 +238,7 @@ class Session:
         if attempts >= MAX_SUBSCRIBE_ATTEMPTS:
             raise Reconnect(f"{key} not confirmed after {attempts} subscribes")
         logger.warning("ws {}: subscription {} not confirmed within {:.1f} s; subscribing again",
-                       self.name, key, self.link.silence_s)
+                       self.name, key, self._confirm_wait_s())
         del self._pending[key]
         self._want(key)
 
@@ -274,7 +299,7 @@ class Session:
                 await self.ws.send(json.dumps(frame, separators=(",", ":")))
             self.sent_at = time.monotonic()
             if item.key is not None:
-                self._pending[item.key] = self.sent_at + self.link.silence_s
+                self._pending[item.key] = self.sent_at + self._confirm_wait_s()
                 self._attempts[item.key] = self._attempts.get(item.key, 0) + 1
 
     # --- frames ---------------------------------------------------------------------------------------

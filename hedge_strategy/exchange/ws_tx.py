@@ -18,8 +18,9 @@ ends, so a late answer is never taken for a newer request's.
 
 What `send_tx` ends with:
 - the answer (a dict);
-- `TxNotSent`: nothing was written (no connection up, or the one we have is closing). Nothing reached the
-  venue: the sender posts the same signed transaction over HTTP instead;
+- `TxNotSent`: nothing was written (no connection up, the one we have is closing, or it has been silent past
+  half the silence limit, when the session's own ping has gone unanswered). Nothing reached the venue: the
+  sender posts the same signed transaction over HTTP instead;
 - `TxNoAnswer`: the frame was written (or may have been) but no answer came within the timeout, or the
   connection ended first. The order may exist: UNKNOWN, exactly like an HTTP timeout.
 
@@ -80,11 +81,22 @@ class WsTransactions:
         session = self._link.current
         return session if self._link.up and session is not None and session.writable else None
 
+    def _silent_s(self) -> float | None:
+        """How long the link has been silent, when that is past the point where the session probes it with
+        a ping (half the silence limit): a live server has answered by then, so the connection may be dead
+        without having closed, and a transaction written to it may be lost (a cancel that never goes out
+        until the heartbeat ends the connection). None while the link is heard."""
+        quiet = self._link.seconds_since_heard()
+        return quiet if quiet > self._link.silence_s / 2 else None
+
     async def send_tx(self, tx_type: int, tx_info: str, timeout_s: float) -> dict[str, Any]:
         """Send one signed transaction and wait for its answer (module docstring: the three endings)."""
         session = self._session()
         if session is None:
-            raise TxNotSent("no WebSocket connection up")
+            raise TxNotSent("the WebSocket is down")
+        silent_s = self._silent_s()
+        if silent_s is not None:
+            raise TxNotSent(f"the WebSocket has sent nothing for {silent_s:.1f} s")
         request_id = str(next(self._ids))
         frame = {"type": SENDTX, "data": {"tx_type": tx_type, "tx_info": tx_info, "id": request_id}}
         waiting = _Waiting(request_id, session, asyncio.get_running_loop().create_future())

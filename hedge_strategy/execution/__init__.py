@@ -19,10 +19,12 @@ from hedge_strategy.execution.journal import (
     new_order,
 )
 from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec, Submitted
-from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
+from hedge_strategy.execution.reconcile import NEVER_EXECUTED, NEVER_REACHED, Reconciler, ReconcileReport
 from hedge_strategy.execution.tracker import FillCallback, OrderTracker
 
 __all__ = [
+    "NEVER_EXECUTED",
+    "NEVER_REACHED",
     "DuplicateOrderError",
     "FillCallback",
     "Intent",

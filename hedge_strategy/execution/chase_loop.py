@@ -12,6 +12,19 @@ attempt). A chase can continue one a previous process started (a `Chase` holding
 `first_limit` = attempt 1's limit): numbering and cap go on from them, the cap from the touch that limit can
 have come from at worst (`chase.resumed_first_touch`: that touch is not journaled).
 
+Transport trouble never uses up an attempt. A send the venue gave no verdict on about the order is sent
+again, as a new order (client order index `coid_for(attempt, re-send)`) at the SAME price step re-read from
+the current book, after a backoff (the venue's Retry-After when it sent one), while the chase's transport
+budget (`transport_budget_s`: the time spent on such sends and their backoffs, for the whole chase) pays for
+the next backoff (so it is overrun by one send's time at most); past it the chase stops ("transport"). Such
+a send is a refusal of kind TRANSPORT or NONCE (429 past the sender's own retries, a nonce that could not be
+synced), or an order that never reached the venue or that the sequencer dropped (REJECTED "never reached the
+exchange" / "accepted, never executed" once looked up by its client order index past the grace). An
+ambiguous send (no answer, 5xx) is settled by its client order index before anything else is sent
+(`OrderExecutor.finish`): found, it is an attempt like any other; a new order is never sent while it may
+still fill. An attempt is used up only when the venue answered about the order: it existed and ended
+(filled, partly, cancelled, expired), or its send was refused for a reason that is not transport.
+
 B's hedge takes a `PriceGuard` (`wash_guard.WashGuard`): before each attempt is priced it says the worst limit
 the IOC may have so it cannot meet A's resting order; the price is clamped to it, and when the bound leaves
 nothing to take at the touch the guard waits (bounded) for A's order to end; past that the attempt is spent
@@ -20,6 +33,7 @@ without a send.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,11 +43,18 @@ from typing import Protocol
 from loguru import logger
 
 from hedge_strategy import chase as pricing
-from hedge_strategy.exchange import MarketInfo, SendStatus, Side, describe_coid
-from hedge_strategy.execution.journal import Intent, JournalOrder
+from hedge_strategy.exchange import MarketInfo, RefusalKind, SendResult, SendStatus, Side, describe_coid
+from hedge_strategy.exchange.throttle import backoff_delay
+from hedge_strategy.execution.journal import Intent, JournalOrder, OrderState
 from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec
+from hedge_strategy.execution.reconcile import NEVER_EXECUTED, NEVER_REACHED
 
 NO_TOUCH_WAIT_S = 0.5
+TRANSPORT_BACKOFF_BASE_S = 0.1  # between re-sends after transport trouble: jittered, doubling, up to the cap
+TRANSPORT_BACKOFF_CAP_S = 2.0
+MAX_RESENDS = 64  # re-sends of one attempt, whatever the budget (B's resume enumerates their indexes)
+_TRANSPORT_REFUSALS = frozenset({RefusalKind.TRANSPORT, RefusalKind.NONCE})
+_NEVER_THERE = frozenset({NEVER_REACHED, NEVER_EXECUTED})
 
 
 class PriceGuard(Protocol):
@@ -53,7 +74,7 @@ class ChasePlan:
     side: Side
     size: Decimal
     intent: Intent
-    coid_for: Callable[[int], int]  # attempt number -> client order index
+    coid_for: Callable[[int, int], int]  # (attempt number, re-send of it: 0 first) -> client order index
     retry_times: int
     max_slippage_bps: Decimal
     label: str
@@ -64,6 +85,9 @@ class ChasePlan:
     any_refusal_stops: bool = False  # clear; else only a refusal that retrying cannot fix stops the chase
     no_touch_wait: Callable[[float], Awaitable[object]] | None = None  # B: wait, then the next attempt
     guard: PriceGuard | None = None  # B: keeps the IOC's limit off A's resting order
+    transport_budget_s: float = 0.0  # time for transport trouble (module docstring); 0: it stops the chase
+    clock: Callable[[], float] = time.monotonic  # measures the transport budget
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep  # the backoff before a re-send
 
 
 @dataclass
@@ -80,6 +104,13 @@ class Chase:
     code: int | str | None = None  # the venue's code of a refusal, else no_liquidity, unresolved, not_filled,
     # or the end reason
     fills: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # (size, price), once it is over
+    priced: int | None = None  # attempts used up so far (None: one per order in `attempts`, as resumed)
+    transport_s: float = 0.0  # spent on transport trouble: its sends and backoffs
+    resends: int = 0  # sends after transport trouble, in this chase
+
+    def __post_init__(self) -> None:
+        if self.priced is None:
+            self.priced = len(self.attempts)
 
     @property
     def filled(self) -> Decimal:
@@ -100,15 +131,26 @@ class Chase:
 async def run_chase(orders: OrderExecutor, plan: ChasePlan, chase: Chase | None = None) -> Chase:
     """Chase until a stop condition (module docstring); returns the chase with its fills."""
     chase = chase or Chase(plan.size)
-    attempt = len(chase.attempts) + 1
+    attempt = (chase.priced or 0) + 1
+    resend = 0  # re-sends of this attempt after transport trouble
     while chase.remaining > 0 and chase.failure is None and attempt <= plan.retry_times:
-        order = await _attempt(orders, plan, chase, attempt)
-        attempt += 1
+        started = plan.clock()
+        order, result = await _attempt(orders, plan, chase, attempt, resend)
         if order is not None and not order.is_terminal:
             order = await orders.confirm_final(order.client_order_index)
             if not order.is_terminal:
                 chase.stop(f"{describe_coid(order.client_order_index)} left {order.state} by the exchange; "
                            "stopped rather than risk trading twice", "unresolved")
+                break
+        trouble = _transport_trouble(order, result)
+        if trouble is not None and chase.failure is None:
+            chase.transport_s += plan.clock() - started
+            if not await _back_off(plan, chase, attempt, resend, trouble, result):
+                break  # the budget is spent: stopped, this attempt not used
+            resend += 1
+            continue
+        chase.priced = attempt
+        attempt, resend = attempt + 1, 0
     if chase.remaining > 0 and chase.failure is None:
         chase.stop(f"{plan.retry_times} IOC attempts filled {chase.filled} of {chase.size} (slippage cap "
                    f"{plan.max_slippage_bps} bps)", "not_filled")
@@ -116,8 +158,44 @@ async def run_chase(orders: OrderExecutor, plan: ChasePlan, chase: Chase | None 
     return chase
 
 
-async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt: int) -> JournalOrder | None:
-    """Send attempt `attempt` and wait for its end; None when nothing was sent (no touch)."""
+def _transport_trouble(order: JournalOrder | None, result: SendResult | None) -> str | None:
+    """Why the venue said nothing about this order (a transport event: no attempt used), or None when it did:
+    the order existed and ended, or its send was refused for a reason that is not transport."""
+    if order is None:
+        return None
+    if result is not None and result.status is SendStatus.REJECTED:
+        refusal = result.refusal
+        return result.detail if refusal is not None and refusal.kind in _TRANSPORT_REFUSALS else None
+    if order.state is OrderState.REJECTED and order.reason in _NEVER_THERE:
+        return f"{describe_coid(order.client_order_index)} {order.reason}"
+    return None
+
+
+async def _back_off(plan: ChasePlan, chase: Chase, attempt: int, resend: int, trouble: str,
+                    result: SendResult | None) -> bool:
+    """Wait before sending attempt `attempt` again; False (the chase stopped) when the transport budget
+    cannot pay for the wait, or the attempt was sent again too often."""
+    asked = result.retry_after_s if result is not None else None
+    delay = asked if asked is not None else backoff_delay(resend, TRANSPORT_BACKOFF_BASE_S,
+                                                           TRANSPORT_BACKOFF_CAP_S)
+    left = plan.transport_budget_s - chase.transport_s
+    if delay > left or resend + 1 > MAX_RESENDS:
+        chase.stop(f"transport trouble for {chase.transport_s:.1f} s (budget {plan.transport_budget_s:g} s, "
+                   f"{chase.resends} re-send(s)), last: {trouble}", "transport")
+        return False
+    logger.warning("{} {}/{} of {}: transport trouble ({}); sending it again at the same step in {:.2f} s "
+                   "({:.1f} s of the {:g} s transport budget left)", plan.label, attempt, plan.retry_times,
+                   plan.target, trouble, delay, left - delay, plan.transport_budget_s)
+    await plan.sleep(delay)
+    chase.transport_s += delay
+    chase.resends += 1
+    return True
+
+
+async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt: int, resend: int
+                   ) -> tuple[JournalOrder | None, SendResult | None]:
+    """Send attempt `attempt` (its `resend`th re-send) and wait for its end: the order and the venue's answer
+    to its send; (None, None) when nothing was sent (no touch)."""
     market, side, size = plan.market, plan.side, chase.remaining
     book = await orders.account.top_of_book(market)
     touch = pricing.touch_price(side, book.best_bid, book.best_ask)
@@ -133,31 +211,32 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
             logger.warning("{} {}/{} of {}: A's maker order still rests at the touch {}; attempt not sent "
                            "(it could only trade with A)", plan.label, attempt, plan.retry_times, plan.target,
                            touch)
-            return None
+            return None, None
     if touch is None:
         empty = f"no {'ask' if side is Side.BUY else 'bid'} in the {market.symbol} book"
         if plan.no_touch_wait is None:
             chase.stop(empty, "no_liquidity")
-            return None
+            return None, None
         logger.warning("{} {}/{} of {}: {}; waiting for one", plan.label, attempt, plan.retry_times,
                        plan.target, empty)
         await plan.no_touch_wait(NO_TOUCH_WAIT_S)
-        return None
+        return None, None
     if chase.first_touch is None:
         chase.first_touch, chase.room_ticks = _anchor(orders, plan, chase, touch)
     price = pricing.clamp(side, pricing.attempt_price(side, touch, attempt, chase.first_touch,
                                                       plan.max_slippage_bps, market.tick, plan.retry_times,
                                                       chase.room_ticks), bound)
     reduce_only = plan.always_reduce_only or pricing.is_reduce_only(side, orders.held(market.market_id), size)
-    spec = OrderSpec(plan.coid_for(attempt), plan.intent, market, side, size, price, OrderKind.IOC,
+    spec = OrderSpec(plan.coid_for(attempt, resend), plan.intent, market, side, size, price, OrderKind.IOC,
                      reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt)
     sent = await orders.submit(spec)
     chase.attempts.append(sent.order)
-    what = f"{plan.label} {attempt}/{plan.retry_times} IOC {side} {size} @ {price}"
+    what = (f"{plan.label} {attempt}/{plan.retry_times} IOC {side} {size} @ {price}"
+            f"{f' (re-send {resend})' if resend else ''}")
     if sent.result is None:
         logger.warning("{}: {} already in the journal; settling it instead of sending", what,
                        describe_coid(spec.coid))
-        return sent.order
+        return sent.order, None
     if chase.sent_ms is None:
         chase.sent_ms = sent.sent_us // 1000
         logger.info("{} for {}: sent_us={} seen_us={} tx {} ({}); {} tick(s) beyond the touch {}", what,
@@ -167,9 +246,9 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         logger.warning("{} → rejected ({})", what, sent.detail)
         if not sent.result.worth_retrying:
             chase.stop(f"{sent.detail} (retrying cannot fix it)", sent.result.code)
-        elif plan.any_refusal_stops:
+        elif plan.any_refusal_stops and _transport_trouble(sent.order, sent.result) is None:
             chase.stop(sent.detail, sent.result.code)
-        return sent.order
+        return sent.order, sent.result
     done = await orders.finish(spec.coid, attempt)
     avg = orders.average_price(spec.coid)
     logger.info("{} → {} {}{} in {:.0f} ms", what, done.state, done.filled_size,
@@ -177,7 +256,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
                 (time.time_ns() // 1000 - sent.sent_us) / 1000)
     if pricing.end_repeats(done.end_reason):
         chase.stop(f"ended {done.end_reason} (retrying cannot fix it)", str(done.end_reason))
-    return done
+    return done, sent.result
 
 
 def _anchor(orders: OrderExecutor, plan: ChasePlan, chase: Chase, touch: Decimal) -> tuple[Decimal, int]:

@@ -30,7 +30,8 @@ def new_account(config: Config, role: str, secret: str, account_class: type[Acco
         api_secret=secret, chain_id=ex.chain_id, tier=ex.tier, request_timeout_s=ex.request_timeout_s,
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
         ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
-        send_over_websocket=ex.send_over_websocket,
+        send_over_websocket=ex.send_over_websocket, send_timeout_s=ex.send_timeout_s,
+        tx_may_use_reserve=role == "b",  # B's transactions are its hedges: the shared budget keeps a reserve
     )
 
 
@@ -71,4 +72,5 @@ async def open_account(config: Config, role: str, journal_file: Path, *, name: s
     return OrderExecutor(account, journal, tracker, reconciler, name=name,
                          events=events or RoleEvents(NO_EVENTS, role),
                          metrics=metrics or HedgeMetrics(config.pair, role, enabled=False),
-                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s)
+                         request_timeout_s=ex.request_timeout_s, unknown_grace_s=ex.unknown_order_grace_s,
+                         lookup_after_s=ex.order_lookup_after_s)

@@ -11,6 +11,7 @@ The roles read their orders through it too, so tests put an in-memory fake under
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from loguru import logger
 
 from hedge_strategy.chase import average_price
 from hedge_strategy.exchange import (
+    Fill,
     LighterAccount,
     MarketInfo,
     PriceAtSend,
@@ -94,7 +96,7 @@ class OrderExecutor:
 
     def __init__(self, account: LighterAccount, journal: Journal, tracker: OrderTracker,
                  reconciler: Reconciler, *, name: str, events: RoleEvents, metrics: HedgeMetrics,
-                 request_timeout_s: float, unknown_grace_s: float) -> None:
+                 request_timeout_s: float, unknown_grace_s: float, lookup_after_s: float = 1.0) -> None:
         self.account = account
         self.journal = journal
         self.tracker = tracker
@@ -103,6 +105,7 @@ class OrderExecutor:
         self.events = events
         self.metrics = metrics
         self.request_timeout_s = request_timeout_s
+        self.lookup_after_s = lookup_after_s  # how long the stream gets before an order is looked up by REST
         # Long enough for the reconciler's grace to run out: after it, an order never found never arrived.
         self.settle_timeout_s = unknown_grace_s + request_timeout_s
 
@@ -203,14 +206,13 @@ class OrderExecutor:
 
     async def finish(self, coid: int, attempt: int | None = None) -> JournalOrder:
         """An order just sent (an IOC), in its final state with all its fills: the stream first, for
-        `request_timeout_s`, then the exchange by client order index until the grace is over. Counted and
-        emitted as ended (in the state it reached)."""
-        try:
-            await self.tracker.wait_terminal(coid, timeout=self.request_timeout_s)
-        except TimeoutError:
-            logger.warning("{}: no final state for {} within {:g} s from the stream; asking the exchange",
-                           self.name, describe_coid(coid), self.request_timeout_s)
-        order = await self.confirm_final(coid)
+        `lookup_after_s`, then the exchange by client order index (after 2x, 4x ... that on the stream
+        again) until the grace is over. An IOC ends within its speed bump, so an order the stream has not
+        ended by then is looked up at once, not seconds later: an ambiguous send (no answer, 5xx) that
+        reached the venue is found and settled by its client order index; one that did not is REJECTED once
+        the grace is over (the reconciler's rule). Counted and emitted as ended (in the state it reached)."""
+        order = await self.reconciler.confirm_final(coid, timeout=self.settle_timeout_s,
+                                                    first_look_s=self.lookup_after_s)
         self.ended(order, attempt)
         return order
 
@@ -222,11 +224,17 @@ class OrderExecutor:
 
     async def cancel(self, market: MarketInfo, coid: int, why: str, confirm_s: float) -> JournalOrder:
         """Cancel and confirm the final state (within `confirm_s`); a fill racing the cancel is applied."""
+        await self.send_cancel(market, coid, why)
+        return await self.confirm_final(coid, confirm_s)
+
+    async def send_cancel(self, market: MarketInfo, coid: int, why: str) -> SendResult:
+        """Send a cancel of `coid` and return the venue's answer, confirming nothing: for a caller that waits
+        for the order's end on its own terms (A's resting loop, which a failed hedge must wake)."""
         result = await self.account.cancel(market, coid)
         logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
                     result.status.value, f"({result.detail})" if not result.accepted else "")
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
-        return await self.confirm_final(coid, confirm_s)
+        return result
 
     async def cancel_all(self, why: str) -> SendResult:
         """Cancel every resting order of the account (`hedgectl clear`), in one send; nothing is confirmed
@@ -298,6 +306,17 @@ class OrderExecutor:
 
         await self.tracker.wait_for(known, timeout=timeout_s)
 
+    def stream_quiet_s(self) -> float:
+        """Seconds without news from the account's stream: since its last frame while it is up, infinite
+        while it is down (what it would have told is not replayed: only REST can tell it)."""
+        return self.account.seconds_since_heard() if self.account.stream_up else math.inf
+
+    async def check_by_rest(self, coid: int) -> list[Fill]:
+        """One look at a live order by client order index, its missing fills read if it filled; each fill
+        found is applied and announced once, as if streamed (`Reconciler.check_order`). The fills this look
+        was first to record; raises `VenueError` when the exchange does not answer."""
+        return await self.reconciler.check_order(coid)
+
     async def reconcile(self, reason: str) -> ReconcileReport:
         """One reconciliation run now (positions, unresolved orders, missed fills)."""
         return await self.reconciler.run_once(reason)
@@ -306,3 +325,15 @@ class OrderExecutor:
         """The signed position in `market_id` as the stream (and the last reconciliation) reported it."""
         position = self.tracker.positions.get(market_id)
         return position.size if position is not None else Decimal(0)
+
+    def stream_position(self, market_id: int) -> Decimal | None:
+        """The signed position in `market_id` from the stream when it can be acted on (the stream up, the
+        position reported after the market's last fill: `OrderTracker.stream_position`), else None."""
+        return self.tracker.stream_position(market_id)
+
+    async def wait_stream_position(self, market_id: int, timeout_s: float) -> Decimal | None:
+        """`stream_position` once it can be acted on, waiting at most `timeout_s`; None if it cannot then."""
+        try:
+            return await self.tracker.wait_stream_position(market_id, timeout_s)
+        except TimeoutError:
+            return None

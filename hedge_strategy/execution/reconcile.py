@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from hedge_strategy.exchange.coid import describe_coid
-from hedge_strategy.exchange.events import OrderUpdate, PositionSnapshot
+from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState, now_ms
 from hedge_strategy.execution.settle import DueSettlement
@@ -141,6 +141,7 @@ class Reconciler(DueSettlement):
                 self.journal.account_index, name, exc)
 
     async def _reconcile_positions(self, report: ReconcileReport) -> None:
+        read_from = self.tracker.position_step()  # a fill applied during the read may be missing from it
         fresh = await self.account.positions()
         believed = self.tracker.positions
         for market_id in sorted(set(believed) | set(fresh)):
@@ -151,7 +152,7 @@ class Reconciler(DueSettlement):
                 report.position_changes.append(line)
                 logger.info("reconcile {}: position {}; the exchange's value replaces it",
                             self.journal.account_index, line)
-        self.tracker.replace_positions(fresh)
+        self.tracker.replace_positions(fresh, read_from)
 
     async def _reconcile_orders(self, report: ReconcileReport) -> None:
         # The open orders come in one call; only orders missing from it are looked up by client index
@@ -210,6 +211,7 @@ class Reconciler(DueSettlement):
         # PENDING_SUBMIT with a send time: the send was accepted (HTTP 200) and the sequencer refused it.
         accepted = order.state is OrderState.PENDING_SUBMIT and order.sent_ms is not None
         reason = NEVER_EXECUTED if accepted else NEVER_REACHED
+        unknown = order.state is OrderState.UNKNOWN  # read before the transition changes it
         if self.tracker.transition(coid, OrderState.REJECTED, reason=reason):
             if report is not None:
                 report.rejected.append(coid)
@@ -218,8 +220,7 @@ class Reconciler(DueSettlement):
                 "reconcile {}: {} ({}) not found {:.1f}s after its {}: marked REJECTED ({})",
                 self.journal.account_index,
                 describe_coid(coid),
-                "unknown outcome" if order.state is OrderState.UNKNOWN
-                else "accepted by the API" if accepted else "was pending submit",
+                "unknown outcome" if unknown else "accepted by the API" if accepted else "was pending submit",
                 age_s,
                 "send" if order.sent_ms else "creation",
                 reason,
@@ -266,32 +267,36 @@ class Reconciler(DueSettlement):
 
     # ---------------------------------------------------------------- after a cancel
 
-    async def confirm_final(self, coid: int, timeout: float) -> JournalOrder:  # noqa: ASYNC109 (pinned name)
+    async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
+                            first_look_s: float | None = None) -> JournalOrder:
         """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
-        up by client order index, and missing fills are read from the trades endpoint.
+        up by client order index, and missing fills are read from the trades endpoint. The stream gets
+        `first_look_s` (default: a quarter of `timeout`) before the first lookup, twice as long before each
+        next one.
         """
         order = self.journal.get(coid)
         if order is None:
             raise KeyError(f"{describe_coid(coid)} is not in the journal")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        await self._await_terminal(order, deadline)
+        await self._await_terminal(order, deadline, first_look_s)
         if not order.is_terminal:
             logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
                            self.journal.account_index, describe_coid(coid), order.state, timeout)
             return order
-        await self._await_fills(order, deadline)
+        await self._await_fills(order, deadline, first_look_s)
         logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
                     describe_coid(coid), order.state, f"({order.reason})" if order.reason else "",
                     order.filled_size, order.size, len(self.journal.fills_for(coid)))
         return order
 
-    async def _await_terminal(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_terminal(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
-        patience = max((deadline - loop.time()) / 4, 0.05)  # how long the stream gets before each REST look
+        # How long the stream gets before each REST look
+        patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
         while not order.is_terminal and loop.time() < deadline:
             try:
                 await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
@@ -313,13 +318,14 @@ class Reconciler(DueSettlement):
                     self.resolve_missing(order, now_ms(), None)
             patience *= 2
 
-    async def _await_fills(self, order: JournalOrder, deadline: float) -> None:
+    async def _await_fills(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         coid = order.client_order_index
         if self.journal.fills_total(coid) >= order.filled_size:
             return
+        patience = max((deadline - loop.time()) / 2, 0.05)  # the stream's time to bring them, then REST
         try:
-            await self.tracker.wait_fills_applied(coid, timeout=max((deadline - loop.time()) / 2, 0.05))
+            await self.tracker.wait_fills_applied(coid, timeout=min(patience, first_look_s or patience))
             return
         except TimeoutError:
             pass
@@ -344,19 +350,44 @@ class Reconciler(DueSettlement):
                 recovered,
             )
 
+    # ---------------------------------------------------------------- a live order, the stream silent
+
+    async def check_order(self, coid: int) -> list[Fill]:
+        """Look a live order up by client order index (one read) and apply what the exchange says; when it
+        filled more than the fills we hold, read them from the trades endpoint. Each goes through the tracker,
+        so it is applied and announced once whichever path (stream, this check, a reconciliation) brings it
+        first. Returns the fills this call was first to record. For a caller whose stream may be missing news
+        (A's resting order in a silence): raises `VenueError` when the exchange does not answer, deciding
+        nothing."""
+        order = self.journal.get(coid)
+        if order is None:
+            raise KeyError(f"{describe_coid(coid)} is not in the journal")
+        found = await self.account.orders_by_client_index([coid])
+        if coid in found:
+            self.tracker.apply_update(found[coid], "rest")
+        else:
+            self.resolve_missing(order, now_ms(), None)
+        if self.journal.fills_total(coid) >= order.filled_size:
+            return []
+        return await self._recover_fills(order, by="check")
+
     async def recover_order_fills(self, order: JournalOrder) -> int:
         """Read this order's fills from the trades endpoint (its market, since its creation); count new."""
+        return len(await self._recover_fills(order, by="confirm"))
+
+    async def _recover_fills(self, order: JournalOrder, by: str) -> list[Fill]:
+        """The order's fills this call was first to record; `by` names the caller in the log line."""
         market = self.markets.get(order.market_id) or self.account.market_by_id(order.market_id)
         since = order.created_ms - self.trade_margin_ms
-        recovered = 0
+        recovered: list[Fill] = []
         for fill in await self.account.trades_since(since, market):
             unnamed_but_ours = fill.client_order_index is None and order.order_index == fill.order_index
             if self.tracker.client_index_of(fill) != order.client_order_index and not unnamed_but_ours:
                 continue
             if await self.tracker.ingest_fill(fill, source="rest"):
-                recovered += 1
+                recovered.append(fill)
                 logger.warning(
-                    "confirm {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered",
+                    "{} {}: trade {} for {} ({} @ {}) had not arrived on the stream; recovered", by,
                     self.journal.account_index, fill.trade_id, describe_coid(order.client_order_index),
                     fill.size, fill.price)
         return recovered

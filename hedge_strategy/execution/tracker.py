@@ -20,6 +20,13 @@ each reconciliation), so downstream must treat a fill it has already handled as 
 
 Callers wait on conditions without polling: every applied event wakes the waiters, which re-check their
 predicate against the journal (`wait_terminal`, `wait_filled`, `wait_fills_applied`, `wait_for`).
+
+Positions: the stream's positions channel keeps `positions` (a snapshot replaces the whole set, an update
+the markets it names; a size of 0 is flat), and reconciliation replaces them with the exchange's REST answer.
+`stream_position` says when that number can be acted on: the stream is up, a whole set came since it was last
+down, and the market's position was reported after the last new fill of that market was applied. A position
+frame trails the trade frame of its fill on the venue (captured: `account_all` sends the trades, then the
+positions) and in the simulator; until it comes, the number may not count the fill, so it is not offered.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from loguru import logger
 
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import (
+    AllPositions,
     Event,
     Fill,
     OrderUpdate,
@@ -79,6 +87,12 @@ class OrderTracker:
         self.account_index = journal.account_index
         self.positions: dict[int, PositionSnapshot] = {}  # stream belief; reconciliation replaces it
         self.stream_connected = False
+        # Order of what was applied, to tell a position reported after a fill from one that may predate it.
+        self._step = 0
+        self._positions_known = False  # a whole set (stream snapshot or REST) came since the stream was down
+        self._set_step = 0  # step of the last whole set (a REST one: when its read began)
+        self._position_step: dict[int, int] = {}  # market -> step of its last position update since then
+        self._fill_step: dict[int, int] = {}  # market -> step of its last new fill
         self.reconnects = 0  # StreamUp(reconnect=True) seen so far
         self._events = events
         self._on_fill = on_fill
@@ -126,10 +140,13 @@ class OrderTracker:
             await self.release_held()
         elif isinstance(event, PositionSnapshot):
             self._apply_position(event)
+        elif isinstance(event, AllPositions):
+            self._apply_all_positions(event)
         elif isinstance(event, StreamUp):
             self._apply_stream_up(event)
         elif isinstance(event, StreamDown):
             self.stream_connected = False
+            self._positions_known = False  # updates were missed: the next snapshot makes them whole again
             logger.warning("tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
                            self.account_index, event.reason)
             self._notify()
@@ -190,6 +207,7 @@ class OrderTracker:
         entry = self.journal.apply_fill(journal_fill(fill, source, coid))
         if entry is None:
             return False
+        self._fill_step[fill.market_id] = self._next_step()  # the market's position may not count it yet
         order = self.journal.get(coid)
         if order is not None and order.order_index is None and fill.order_index:
             self.journal.transition(order.client_order_index, order.state, order_index=fill.order_index)
@@ -332,13 +350,51 @@ class OrderTracker:
             self.positions.pop(snapshot.market_id, None)
         else:
             self.positions[snapshot.market_id] = snapshot
+        self._position_step[snapshot.market_id] = self._next_step()
         self._notify()
 
-    def replace_positions(self, fresh: dict[int, PositionSnapshot]) -> None:
-        """Reconciliation's verdict: the exchange's positions replace the belief, in place; wakes waiters."""
+    def _apply_all_positions(self, whole: AllPositions) -> None:
+        if whole.account_index != self.account_index:
+            logger.warning(
+                "tracker {}: positions of account {} ignored", self.account_index, whole.account_index)
+            return
+        fresh = {p.market_id: p for p in whole.positions if p.size != 0}
+        believed = {m: p.size for m, p in self.positions.items()}
+        snapshot = {m: p.size for m, p in fresh.items()}
+        if believed != snapshot:
+            logger.info("tracker {}: the stream's positions snapshot ({}) replaces the positions believed "
+                        "({})", self.account_index, _sizes(snapshot), _sizes(believed))
+        self.replace_positions(fresh)
+
+    def position_step(self) -> int:
+        """A mark to pass to `replace_positions` when a REST read of the positions begins."""
+        return self._next_step()
+
+    def replace_positions(self, fresh: dict[int, PositionSnapshot], read_from: int | None = None) -> None:
+        """The whole set (the exchange's REST answer, or a stream snapshot) replaces the belief, in place;
+        wakes waiters. `read_from` (`position_step()` taken when the REST read began): a fill applied since
+        then may be missing from the answer, so the positions count only from that mark."""
         self.positions.clear()
-        self.positions.update(fresh)
+        self.positions.update({m: p for m, p in fresh.items() if p.size != 0})
+        self._set_step = read_from if read_from is not None else self._next_step()
+        self._position_step.clear()
+        self._positions_known = True
         self._notify()
+
+    def stream_position(self, market_id: int) -> Decimal | None:
+        """The signed position in `market_id` when it can be acted on (see the module docstring), else None:
+        the caller reads the exchange over REST instead."""
+        if not (self.stream_connected and self._positions_known):
+            return None
+        reported = max(self._set_step, self._position_step.get(market_id, 0))
+        if reported <= self._fill_step.get(market_id, -1):
+            return None
+        held = self.positions.get(market_id)
+        return held.size if held is not None else Decimal(0)
+
+    def _next_step(self) -> int:
+        self._step += 1
+        return self._step
 
     def _apply_stream_up(self, event: StreamUp) -> None:
         self.stream_connected = True
@@ -394,6 +450,11 @@ class OrderTracker:
             return False
         return True
 
+    async def wait_stream_position(self, market_id: int, timeout: float) -> Decimal:  # noqa: ASYNC109
+        """`stream_position` once it can be acted on; TimeoutError if not within `timeout`."""
+        found = await self.wait_for(lambda: _boxed(self.stream_position(market_id)), timeout)
+        return found[0]
+
     async def wait_reconnect(self, seen: int, timeout: float) -> int:  # noqa: ASYNC109
         """The reconnect count once it exceeds `seen`; TimeoutError if no reconnect within `timeout`."""
         return await self.wait_for(lambda: self.reconnects if self.reconnects > seen else None, timeout)
@@ -405,3 +466,12 @@ class OrderTracker:
     def _order_if(self, coid: int, condition: Callable[[JournalOrder], bool]) -> JournalOrder | None:
         order = self.journal.get(coid)
         return order if order is not None and condition(order) else None
+
+
+def _sizes(by_market: dict[int, Decimal]) -> str:
+    return ", ".join(f"market {m}: {size}" for m, size in sorted(by_market.items())) or "flat"
+
+
+def _boxed(value: T | None) -> tuple[T] | None:
+    """`value` in a tuple (truthy even when the value is 0), or None: for `wait_for` predicates."""
+    return None if value is None else (value,)

@@ -45,6 +45,9 @@ class EventKind(StrEnum):
     # --- A, the maker
     ORDER_PLACED = "order_placed"  # a post-only order accepted: coid, side, size, price, reduce_only
     CANCEL_SENT = "cancel_sent"  # coid (none: cancel-all), reason (why cancel), state (the send's answer)
+    RESTING_CHECKED = "resting_checked"  # its stream brought no news: A looked its resting order up by REST:
+    # coid, reason (the stream down, or how long without a frame), state and filled (as the journal has it
+    # after the look), count (fills the look found, each handed to B like a streamed one)
     HEDGE_REQUEST_PUBLISHED = "hedge_request_published"  # request_ids, coid, side and size (B's), reason
     # (reason: "fill", "residual" with a_position and b_position; for one published again "start-up", "Redis
     # lost it" or "its stream entry is gone")

@@ -130,11 +130,12 @@ class OperatorAccount:
         strategy = self.config.strategy
         plan = ChasePlan(
             market=market, side=side, size=size, intent=Intent.CLOSE,
-            coid_for=lambda _: self.orders.next_coid(Role.OPERATOR, Purpose.CLOSE, CLOSE_SEQUENCE),
+            coid_for=lambda _attempt, _resend: self.orders.next_coid(Role.OPERATOR, Purpose.CLOSE,
+                                                                     CLOSE_SEQUENCE),
             retry_times=strategy.retry_times, max_slippage_bps=strategy.max_slippage_bps,
             label=f"clear {self.label}: close",
             target=f"{market.symbol} {'long' if side is Side.SELL else 'short'} {size}",
-            always_reduce_only=True, any_refusal_stops=True)
+            always_reduce_only=True, any_refusal_stops=True, transport_budget_s=strategy.transport_budget_s)
         done = await run_chase(self.orders, plan)
         result = CloseResult(closed=done.remaining == 0, filled=done.filled, avg_price=done.avg_price,
                              message=done.failure or "", code=done.code,

@@ -108,7 +108,8 @@ def render_status(
     report: dict[str, Any], chosen: list[StatusSection] | None = None, console: Console | None = None
 ) -> list[str]:
     """Print the report; returns the names of the sections that could not be shown (each says why)."""
-    console = console or Console(highlight=False)
+    # Piped or captured (a script, a log, a test): no wrapping at an assumed width, one line per fact.
+    console = console or Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     console.print(Text(f"pair {report['pair']}  ·  redis {report['redis']}", style="bold"))
     broken: list[str] = []
     for section in chosen or sections():

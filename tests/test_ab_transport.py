@@ -1,0 +1,102 @@
+"""B's hedge through transport trouble, end to end: the simulator's faults, the real adapter and lighter-sdk,
+B's runtime driven one batch at a time (`Hedger.handle`), sending over HTTP so the HTTP faults reach sendTx.
+
+A burst of 429s, a sendTx answered 500 without being handled, and one executed but never answered are
+transport events: none of them fails the hedge or uses up a price attempt, and the venue ends up with exactly
+one order of the hedge. What is asserted is what happened (orders at the venue, attempts, outcome), never
+how long it took: `bench/` measures speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.exchange import Purpose, Role, make_coid
+from hedge_strategy.execution import NEVER_REACHED, OrderState
+from hedge_strategy.hedger import Hedger, hedge_coid
+from hedge_strategy.runtime import Runtime, open_runtime
+from tests.fixtures.ab import AB, B_ACCOUNT, BTC, ABFactory
+
+SEND_TX = "/api/v1/sendTx"
+SIZE = Decimal("0.0002")
+
+
+@pytest.fixture
+async def b_over_http(ab_factory: ABFactory) -> AsyncIterator[tuple[AB, Runtime]]:
+    """The A/B kit and B's runtime (tracking, reconciled), sending its transactions over HTTP."""
+    ab = await ab_factory()
+    config = replace(ab.config, exchange=replace(ab.config.exchange, send_over_websocket=False))
+    rt = await open_runtime(config, "b", ab.events)
+    try:
+        await rt.start_tracking()
+        await rt.bus.ensure_group()
+        yield ab, rt
+    finally:
+        await rt.close()
+
+
+async def hedge_one(ab: AB, rt: Runtime, sequence: int) -> tuple[HedgeRequest, HedgeOutcome]:
+    """A residual sell of `SIZE` published, read and handled by B; its outcome."""
+    request = HedgeRequest.for_residual(pair=ab.config.pair, market="BTC", market_id=BTC, side="sell",
+                                        size=SIZE, a_client_order_index=make_coid(Role.A, Purpose.REBALANCE,
+                                                                                  sequence),
+                                        seen_ts_ms=now_ms())
+    await ab.bus.publish_request(request)
+    hedger = Hedger(rt)
+    await hedger.handle(await rt.bus.read_requests(hedger.consumer, count=10, block_ms=1000))
+    return request, (await ab.bus.get_outcomes([request.request_id]))[request.request_id]
+
+
+async def test_a_burst_of_40_429s_never_fails_the_hedge(b_over_http: tuple[AB, Runtime]) -> None:
+    ab, rt = b_over_http
+    # Retry-After keeps the test short: without it the same retries wait out jittered backoffs (unit tests).
+    await ab.sim.faults(http_error_next=40, status=429, paths=[SEND_TX], retry_after_s=0.05)
+    request, outcome = await hedge_one(ab, rt, 1)
+
+    assert outcome.status == FILLED and outcome.filled_size == SIZE and outcome.reason is None
+    attempts = ab.events.matching("b", "hedge_attempt", request_ids=(request.request_id,))
+    assert len(attempts) >= 2 and {e.attempt for e in attempts} == {1}  # re-sent, no price attempt used
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # only the send that got through reached the venue
+    faults = (await ab.sim.admin("GET", "/sim/faults"))["faults"]
+    assert faults["http_error_next"] is None  # all 40 were answered
+    assert await ab.position(B_ACCOUNT) == -SIZE
+
+
+async def test_a_send_answered_500_and_never_handled_is_sent_again_once_not_found(
+        b_over_http: tuple[AB, Runtime]) -> None:
+    ab, rt = b_over_http
+    await ab.sim.faults(http_error_next=1, status=500, paths=[SEND_TX])  # answered 500, nothing handled
+    request, outcome = await hedge_one(ab, rt, 2)
+
+    assert outcome.status == FILLED and outcome.filled_size == SIZE
+    first, again = hedge_coid(request.request_id, 1), hedge_coid(request.request_id, 1, 1)
+    assert outcome.hedge_client_order_indexes == (first, again)
+    lost = rt.orders.order(first)
+    assert lost is not None and (lost.state, lost.reason) == (OrderState.REJECTED, NEVER_REACHED)
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # the venue had only the re-send
+    assert await ab.position(B_ACCOUNT) == -SIZE
+    assert {e.attempt for e in ab.events.matching("b", "hedge_attempt", request_ids=(request.request_id,))
+            } == {1}
+
+
+async def test_a_send_executed_but_never_answered_is_settled_by_its_client_order_index(
+        b_over_http: tuple[AB, Runtime]) -> None:
+    ab, rt = b_over_http
+    # Executed, its answer never comes, and the stream is silent (its frames lost): only a lookup by client
+    # order index over REST can tell what became of it.
+    await ab.sim.faults(blackhole_next_sendtx=1, account_index=B_ACCOUNT, silence_ws_s=60)
+    request, outcome = await hedge_one(ab, rt, 3)
+
+    assert outcome.status == FILLED and outcome.filled_size == SIZE
+    coid = hedge_coid(request.request_id, 1)
+    assert outcome.hedge_client_order_indexes == (coid,)  # never sent twice
+    (sent,) = ab.events.matching("b", "hedge_attempt", request_ids=(request.request_id,))
+    assert sent.state == "unknown"  # the send had no answer; its order was found and settled
+    assert [f.source for f in rt.orders.journal.fills_for(coid)] != ["ws"]  # learned over REST
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1
+    assert await ab.position(B_ACCOUNT) == -SIZE
