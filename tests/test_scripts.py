@@ -232,7 +232,8 @@ def check_pair_stop(deployment: Deployment, pids: dict[str, int | None]) -> None
 def check_every_fill_hedged_once(deployment: Deployment) -> None:
     """A fill of A in this simulator session, then, from the simulator's own records: B's fills offset A's
     exactly, with one B order per A fill at most (a double hedge would add volume or orders), A made every
-    trade it is in (no residual hedge had to mend a lost fill) and never traded with B."""
+    trade it is in and never traded with B; and A's log shows no residual hedge, which would have mended
+    a fill A lost (taken for one of an earlier session) and so hidden it from the records."""
     force_a_fill(deployment)
     wait_until(lambda: SimRecords.read(deployment).hedged(), "B's fills offsetting A's")
     records = SimRecords.read(deployment)
@@ -241,6 +242,7 @@ def check_every_fill_hedged_once(deployment: Deployment) -> None:
     assert all(maker_of(t) == A_ACCOUNT for t in records.a_trades), records.a_trades
     assert all(maker_of(t) != B_ACCOUNT and A_ACCOUNT not in (t["ask_account_id"], t["bid_account_id"])
                for t in records.b_trades), records.b_trades
+    assert "residual hedge request" not in (deployment.log_dir / "main_A.log").read_text()
 
 
 def test_a_failing_a_rolls_back_b_the_simulator_and_redis(deployment: Deployment) -> None:
