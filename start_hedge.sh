@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the hedge pair, from a fresh clone too: the virtualenv with pinned dependencies, Redis when the
-# configured one is local and silent, the simulator when sim.enabled (keys generated on first run), then B,
-# B's heartbeat, then A. Writes pid files; running it again starts only what is missing (Redis, the simulator,
-# B or A: whatever stopped), never a second copy of what runs.
+# configured one is local and silent, the simulator when sim.enabled (keys generated on first run), then B and
+# A together, then B's heartbeat. Writes pid files; running it again starts only what is missing (Redis, the
+# simulator, B or A: whatever stopped), never a second copy of what runs.
 #
 # Usage: ./start_hedge.sh [--market BTC] [--quantity 0.0002] [--depth 1] [--config config.yaml] [--infra-only]
 #   --market/--quantity/--depth   override strategy.market/quantity/depth (A gets all three, B the market)
@@ -128,6 +128,10 @@ file_size() { if [ -f "$1" ]; then wc -c <"$1" | tr -d ' '; else echo 0; fi; }
 
 bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see above)"
 HEDGE_CONFIG="$CONFIG"
+# Whether Redis answers is asked now, beside the config check, and read in step 3: each is a Python start-up
+# (a second or more on a busy machine), and a restart of A or B waits for both.
+ctl wait-redis --timeout 0 >/dev/null 2>&1 &
+REDIS_PROBE=$!
 ENV_TEXT="$(ctl launch-env)" || exit $? # it printed the problem, naming the key; exit 2
 eval "$ENV_TEXT"
 mkdir -p "$RUN_DIR" "$LOG_DIR" || fail "cannot create $RUN_DIR or $LOG_DIR"
@@ -148,7 +152,7 @@ B_PID="$(running_pid b)" || B_PID=""
 
 start_redis() {
     local pid args
-    if ctl wait-redis --timeout 0 >/dev/null 2>&1; then
+    if wait "$REDIS_PROBE"; then
         if pid="$(running_pid redis)"; then
             say "redis: already running (pid $pid, started by start_hedge.sh)"
         else
@@ -210,28 +214,28 @@ start_sim() {
 
 # ----- 5. B, then A ---------------------------------------------------------------------------------------------
 
-start_b() {
-    local pid since rc args=()
+# B and A are launched together and checked afterwards: A places nothing until B's heartbeat is there (it
+# checks at every cycle), so waiting for B before launching A only delayed A by B's whole start-up (imports
+# of lighter-sdk: seconds on a busy machine). After a crash of both, A must be back soon: its resting order
+# may have filled while it was dead, and only A can find that fill and ask B to hedge it.
+B_LAUNCHED="" B_SINCE="" A_LAUNCHED="" A_SINCE=""
+
+launch_b() {
+    local args=()
     if [ -n "$B_PID" ]; then
         say "B: already running (pid $B_PID)"
         return 0
     fi
     [ -f main_B.py ] || fail "main_B.py not found in $ROOT"
     [ -n "$MARKET" ] && args+=(--market "$MARKET")
-    since="$(now_ms)"
+    B_SINCE="$(now_ms)"
     say "B: starting (log $LOG_DIR/main_B.log, output $LOG_DIR/main_B.out)"
     launch_bot b "$LOG_DIR/main_B.out" "$VENV_PY" main_B.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
-    pid=$!
-    ctl wait-heartbeat b --timeout "${HEDGE_HEARTBEAT_TIMEOUT_S:-60}" --pid "$pid" --since-ms "$since" >/dev/null 2>&1
-    rc=$?
-    [ "$rc" = 4 ] && fail "B exited during start-up" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
-    [ "$rc" = 3 ] && fail "B wrote no heartbeat within ${HEDGE_HEARTBEAT_TIMEOUT_S:-60} s" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
-    [ "$rc" = 0 ] || fail "could not read B's heartbeat from Redis (hedgectl exit $rc)" "$LOG_DIR/redis.log"
-    say "B: heartbeat seen (pid $pid)"
+    B_LAUNCHED=$!
 }
 
-start_a() {
-    local pid since rc args=()
+launch_a() {
+    local args=()
     if [ -n "$A_PID" ]; then
         say "A: already running (pid $A_PID)"
         return 0
@@ -240,18 +244,35 @@ start_a() {
     [ -n "$MARKET" ] && args+=(--market "$MARKET")
     [ -n "$QUANTITY" ] && args+=(--quantity "$QUANTITY")
     [ -n "$DEPTH" ] && args+=(--depth "$DEPTH")
-    since="$(now_ms)"
+    A_SINCE="$(now_ms)"
     say "A: starting (log $LOG_DIR/main_A.log, output $LOG_DIR/main_A.out)"
     launch_bot a "$LOG_DIR/main_A.out" "$VENV_PY" main_A.py ${args[@]+"${args[@]}"} --config "$HEDGE_CONFIG"
-    pid=$!
-    # A has no start-up handshake of its own: watch it for a short grace period, so that a bad argument, a
-    # missing key or an unreachable exchange is reported here rather than found later in its log. A
-    # heartbeat of A, if it writes one, ends the wait early.
-    ctl wait-heartbeat a --timeout "${HEDGE_A_GRACE_S:-3}" --pid "$pid" --since-ms "$since" >/dev/null 2>&1
+    A_LAUNCHED=$!
+}
+
+# check_b: the B launched here writes a heartbeat (60 s at most).
+check_b() {
+    local rc
+    [ -n "$B_LAUNCHED" ] || return 0
+    ctl wait-heartbeat b --timeout "${HEDGE_HEARTBEAT_TIMEOUT_S:-60}" --pid "$B_LAUNCHED" --since-ms "$B_SINCE" >/dev/null 2>&1
+    rc=$?
+    [ "$rc" = 4 ] && fail "B exited during start-up" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
+    [ "$rc" = 3 ] && fail "B wrote no heartbeat within ${HEDGE_HEARTBEAT_TIMEOUT_S:-60} s" "$LOG_DIR/main_B.log" "$LOG_DIR/main_B.out"
+    [ "$rc" = 0 ] || fail "could not read B's heartbeat from Redis (hedgectl exit $rc)" "$LOG_DIR/redis.log"
+    say "B: heartbeat seen (pid $B_LAUNCHED)"
+}
+
+# check_a: A has no start-up handshake of its own: watch it for a short grace period, so that a bad argument,
+# a missing key or an unreachable exchange is reported here rather than found later in its log. A heartbeat
+# of A, if it writes one, ends the wait early.
+check_a() {
+    local rc
+    [ -n "$A_LAUNCHED" ] || return 0
+    ctl wait-heartbeat a --timeout "${HEDGE_A_GRACE_S:-3}" --pid "$A_LAUNCHED" --since-ms "$A_SINCE" >/dev/null 2>&1
     rc=$?
     [ "$rc" = 4 ] && fail "A exited during start-up" "$LOG_DIR/main_A.log" "$LOG_DIR/main_A.out"
     [ "$rc" = 0 ] || [ "$rc" = 3 ] || fail "could not read Redis while starting A (hedgectl exit $rc)"
-    say "A: running (pid $pid)"
+    say "A: running (pid $A_LAUNCHED)"
 }
 
 start_redis
@@ -259,8 +280,10 @@ start_sim
 if [ "$INFRA_ONLY" = 1 ]; then
     say "infrastructure ready (--infra-only): run main_B.py, then main_A.py, with --config $HEDGE_CONFIG"
 else
-    start_b
-    start_a
+    launch_b
+    launch_a
+    check_b
+    check_a
 fi
 
 if [ "$INFRA_ONLY" = 0 ] && [ ${#STARTED[@]} -eq 0 ]; then

@@ -172,6 +172,9 @@ class ExchangeConfig:
     ws_backoff_max_s: Seconds = 30
     auth_token_ttl_s: integer(ge=60) = 600  # refreshed before expiry: under a minute it would do little else
     send_over_websocket: Flag = True  # transactions over the account's WebSocket while it is up, else HTTP
+    # A resting order's own expiry (its dead-man's switch): Lighter takes 5 min to 30 days ahead; the 30 s
+    # above the minimum allow for a local clock behind the venue's.
+    resting_order_expiry_s: integer(ge=330, le=2_419_200) = 360
 
     @model_validator(mode="after")
     def _backoff_grows(self) -> ExchangeConfig:

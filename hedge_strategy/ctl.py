@@ -20,17 +20,25 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
 from hedge_strategy.ops.common import EXIT_CONFIG, setup_cli_logging
 
-# Each command and the module (in hedge_strategy.ops) that registers it, in the order `--help` lists them.
-# A command line naming a command imports that module alone: start_hedge.sh runs launch-env and the waits
-# several times per start, and they need neither the exchange adapter nor lighter-sdk (seconds of imports).
-COMMAND_MODULES: dict[str, str] = {
+# command -> the module under hedge_strategy.ops that registers it. Only the module of the command being run
+# is imported: `start_hedge.sh` runs `launch-env`, `wait-redis` and `wait-heartbeat` on every (re)start, and
+# importing `status`, `clear` or `preflight` (lighter-sdk, seconds on a busy machine) would delay bringing a
+# killed A or B back by that much each time. Help and a mistyped command import them all.
+COMMAND_HOMES: dict[str, str] = {
     "status": "status", "pause": "pause", "resume": "pause", "clear": "clear", "report": "report",
     "preflight": "preflight", "launch-env": "launch", "wait-redis": "waits", "wait-heartbeat": "waits",
 }
+COMMAND_MODULE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(COMMAND_HOMES.values()))
+
+
+def command_modules(names: Sequence[str] = COMMAND_MODULE_NAMES) -> list[ModuleType]:
+    return [importlib.import_module(f"hedge_strategy.ops.{name}") for name in names]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,23 +49,24 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_CONFIG)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser of `command` alone when it is one of ours, else of every command (help, a typo)."""
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser with every command, or only the one `argv` starts with (hedgectl has no options of its own
+    before the command but -h)."""
+    named = argv[0] if argv and argv[0] in COMMAND_HOMES else None
     parser = _Parser(
         prog="hedgectl",
         description="Operate the lighter-hedge A/B pair (works whether or not A and B are running).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
-    for name in dict.fromkeys(wanted):
-        importlib.import_module(f"hedge_strategy.ops.{name}").register(commands)
+    for module in command_modules((COMMAND_HOMES[named],) if named else COMMAND_MODULE_NAMES):
+        module.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words).parse_args(words)
     setup_cli_logging()
     try:
         return int(args.handler(args))

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
 from .markets import MarketSpec
+from .periods import check_periods
 from .reads import EngineReads
 from .serialize import CHAIN_ID
 from .txparse import (
@@ -179,6 +180,7 @@ class Engine(EngineReads):
             raise SimError(EXPIRED_TX, "transaction expired")
         if tx["Nonce"] != account.nonces[tx.api_key_index]:
             raise SimError(INVALID_NONCE, "invalid nonce")
+        check_periods(tx, self.clock_ms())
         if tx.tx_type == TX_CANCEL_ALL:
             return
         spec = self.specs.get(tx["MarketIndex"])

@@ -252,6 +252,22 @@ def test_python_dash_m_entry_point(config: Path) -> None:
     assert json.loads(status.stdout)["pause"]["reason"] == "from a shell"
 
 
+def test_the_commands_of_start_hedge_sh_do_not_import_lighter_sdk() -> None:
+    # start_hedge.sh runs these on every restart of a killed A or B: importing lighter-sdk (seconds on a busy
+    # machine) would delay bringing the process back by that much. Help still lists every command.
+    probe = ("import sys; from hedge_strategy import ctl; parser = ctl.build_parser(sys.argv[1:]); "
+             "print('lighter' in sys.modules, sorted(parser._subparsers._group_actions[0].choices))")
+    for command in ("launch-env", "wait-redis", "wait-heartbeat", "pause", "resume"):
+        seen = subprocess.run([sys.executable, "-c", probe, command], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout.split(" ", 1)[0] == "False", (command, seen.stdout)
+    everything = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=60)
+    assert everything.returncode == 0, everything.stderr
+    assert everything.stdout.split(" ", 1)[1].strip() == str(sorted(ctl.COMMAND_HOMES))
+
+
 
 # ----- secrets in the CLI's own log lines ---------------------------------------------------------------
 

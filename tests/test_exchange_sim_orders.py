@@ -9,6 +9,7 @@ from typing import Any
 from hedge_strategy.exchange import (
     EndReason,
     Fill,
+    LighterAccount,
     OrderUpdate,
     Purpose,
     Role,
@@ -188,3 +189,29 @@ async def test_orders_inside_their_speed_bump_are_not_found_yet(sim_factory: Any
     assert await taker.orders_by_client_index([hedge]) == {}
     await next_event(events, Fill, lambda f: f.client_order_index == hedge)
     assert (await taker.orders_by_client_index([hedge]))[hedge].state is VenueState.FILLED
+
+
+async def test_a_resting_order_carries_its_own_expiry_within_the_venue_bounds(sim: SimProcess,
+                                                                              open_account: Opener) -> None:
+    # The dead-man's switch of a resting order: it expires by itself `resting_order_expiry_s` after it is
+    # signed (a dead A's order does not rest for the SDK's 28 days). The wall clock is injected; the
+    # simulator, like Lighter, refuses an expiry under 5 minutes ahead of its own clock.
+    now_ms = [time.time_ns() // 1_000_000]
+    account, _ = await open_account(sim, resting_order_expiry_s=360, wall_clock_ms=lambda: now_ms[0])
+    btc = account.market("BTC")
+    assert account.resting_expiry_ms() == now_ms[0] + 360_000
+    assert (await account.place_post_only(btc, Side.BUY, SIZE, D("94000.0"), coid(1))).accepted
+    (order,) = (await sim.state())["accounts"]["101"]["open_orders"][str(btc.market_id)]
+    assert (order["client_order_index"], order["order_expiry"]) == (coid(1), now_ms[0] + 360_000)
+
+    now_ms[0] -= 120_000  # a local clock 2 minutes behind the venue's: 4 minutes ahead is refused
+    refused = await account.place_post_only(btc, Side.BUY, SIZE, D("93900.0"), coid(2))
+    assert refused.status is SendStatus.REJECTED and "order expiry must be 5 minutes" in refused.message
+    still_open = (await sim.state())["accounts"]["101"]["open_orders"][str(btc.market_id)]
+    assert [o["client_order_index"] for o in still_open] == [coid(1)]
+
+
+def test_without_an_expiry_setting_a_resting_order_takes_the_sdk_default() -> None:
+    account = LighterAccount(url="http://127.0.0.1:1", ws_url="ws://127.0.0.1:1/stream", account_index=101,
+                             api_key_index=3, api_secret="0" * 80)
+    assert account.resting_expiry_ms() == -1  # the signer turns it into now + 28 days

@@ -313,23 +313,38 @@ def test_cancel_all_immediate_scheduled_and_abort(h: Harness) -> None:
     assert [o.status for o in orders] == ["canceled", "canceled"]
     assert other.status == "open"
 
-    # Scheduled (dead-man's switch): renewable, visible as cancel_all_time, fires on tick.
+    # Scheduled (dead-man's switch): renewable, visible as cancel_all_time, fires on tick. Lighter takes a
+    # schedule 5 minutes to 15 days ahead (lighter_sim/periods.py).
+    minute = 60_000
     kept = h.order(A, 4, "0.0002", "94000", "buy")
-    h.send(16, A, TimeInForce=1, Time=START_MS + 5_000)
-    h.send(16, A, TimeInForce=1, Time=START_MS + 10_000)
-    assert h.engine.account_json("index", str(A))["accounts"][0]["cancel_all_time"] == START_MS + 10_000
-    h.engine.tick(START_MS + 9_999)
+    h.send(16, A, TimeInForce=1, Time=START_MS + 5 * minute)
+    h.send(16, A, TimeInForce=1, Time=START_MS + 6 * minute)  # the renewal moves T
+    assert h.engine.account_json("index", str(A))["accounts"][0]["cancel_all_time"] == START_MS + 6 * minute
+    h.engine.tick(START_MS + 6 * minute - 1)
     assert kept.status == "open"
-    h.engine.tick(START_MS + 10_000)
+    h.engine.tick(START_MS + 6 * minute)
     assert kept.status == "canceled"
     assert h.engine.account_json("index", str(A))["accounts"][0]["cancel_all_time"] == 0
 
     # Abort disarms the switch.
     survivor = h.order(A, 5, "0.0002", "94000", "buy")
-    h.send(16, A, TimeInForce=1, Time=START_MS + 20_000)
+    h.send(16, A, TimeInForce=1, Time=START_MS + 10 * minute)
     h.send(16, A, TimeInForce=2, Time=0)
-    h.engine.tick(START_MS + 30_000)
+    h.engine.tick(START_MS + 20 * minute)
     assert survivor.status == "open"
+
+
+def test_scheduled_cancel_all_and_order_expiry_outside_the_venue_bounds_are_refused(h: Harness) -> None:
+    minute, day = 60_000, 86_400_000
+    for time_ms in (START_MS + 10_000, START_MS + 5 * minute - 1, START_MS + 15 * day + 1):
+        with pytest.raises(SimError) as refused:
+            h.send(16, A, TimeInForce=1, Time=time_ms)
+        assert "scheduled cancel-all time must be 5 minutes to 15 days ahead" in str(refused.value)
+    assert h.engine.account_json("index", str(A))["accounts"][0]["cancel_all_time"] == 0
+    for expiry_ms in (START_MS + 60_000, START_MS + 30 * day + 1):
+        with pytest.raises(SimError, match="order expiry must be 5 minutes to 30 days ahead"):
+            h.order(A, 6, "0.0002", "94000", "buy", expiry_ms=expiry_ms)
+    assert h.order(A, 7, "0.0002", "94000", "buy", expiry_ms=START_MS + 5 * minute).status == "open"
 
 
 def test_cancel_all_restricted_to_one_market(h: Harness) -> None:
@@ -340,10 +355,10 @@ def test_cancel_all_restricted_to_one_market(h: Harness) -> None:
 
 
 def test_gtt_order_expires_on_tick(h: Harness) -> None:
-    order = h.order(A, 1, "0.0002", "94000", "buy", expiry_ms=START_MS + 60_000)
-    h.engine.tick(START_MS + 59_999)
+    order = h.order(A, 1, "0.0002", "94000", "buy", expiry_ms=START_MS + 360_000)
+    h.engine.tick(START_MS + 359_999)
     assert order.status == "open"
-    h.engine.tick(START_MS + 60_000)
+    h.engine.tick(START_MS + 360_000)
     assert order.status == "canceled-expired"
     assert h.engine.book_snapshot(BTC)["bids"] == []
 

@@ -46,7 +46,7 @@ def busy() -> Harness:
     h.order(C, 5, "0.0500", "3000", "buy", market=ETH)
     h.order(A, 6, "0.0100", "2999", "sell", market=ETH, tif="ioc")
     h.order(A, 7, "0.0002", "99000", "buy", market_order=True)
-    h.send(16, A, TimeInForce=1, Time=h.now + 60_000)
+    h.send(16, A, TimeInForce=1, Time=h.now + 10 * 60_000)  # a schedule is 5 min to 15 days ahead
     h.engine.set_mid(BTC, Decimal("95500"))
     return h
 

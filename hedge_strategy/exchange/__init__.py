@@ -1,70 +1,61 @@
-"""The Lighter venue adapter: the only code in the bot that knows Lighter."""
+"""The Lighter venue adapter: the only code in the bot that knows Lighter.
+
+The names below are loaded on first use (PEP 562), not when the package is imported: `adapter` pulls in
+lighter-sdk, whose import takes seconds on a busy machine (eth_account, py_ecc), and code that needs only a
+light module of this package (`throttle`, `coid`, `events`: Redis budgets, `hedgectl`'s waits used by
+`start_hedge.sh`) must not pay for it. `from hedge_strategy.exchange import X` works as before.
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from hedge_strategy.exchange.coid import Purpose, Role, derived_number, describe_coid, make_coid, parse_coid
-from hedge_strategy.exchange.errors import Refusal, RefusalKind
-from hedge_strategy.exchange.events import (
-    AllPositions,
-    EndReason,
-    Event,
-    Fill,
-    OrderUpdate,
-    PositionSnapshot,
-    Side,
-    StreamDown,
-    StreamUp,
-    TopOfBook,
-    VenueState,
-)
-from hedge_strategy.exchange.markets import MarketInfo
+if TYPE_CHECKING:  # the same names, for type checkers and readers
+    from hedge_strategy.exchange.adapter import LighterAccount as LighterAccount
+    from hedge_strategy.exchange.adapter import PriceAtSend as PriceAtSend
+    from hedge_strategy.exchange.adapter import SendResult as SendResult
+    from hedge_strategy.exchange.adapter import SendStatus as SendStatus
+    from hedge_strategy.exchange.coid import Purpose as Purpose
+    from hedge_strategy.exchange.coid import Role as Role
+    from hedge_strategy.exchange.coid import derived_number as derived_number
+    from hedge_strategy.exchange.coid import describe_coid as describe_coid
+    from hedge_strategy.exchange.coid import make_coid as make_coid
+    from hedge_strategy.exchange.coid import parse_coid as parse_coid
+    from hedge_strategy.exchange.errors import Refusal as Refusal
+    from hedge_strategy.exchange.errors import RefusalKind as RefusalKind
+    from hedge_strategy.exchange.events import AllPositions as AllPositions
+    from hedge_strategy.exchange.events import EndReason as EndReason
+    from hedge_strategy.exchange.events import Event as Event
+    from hedge_strategy.exchange.events import Fill as Fill
+    from hedge_strategy.exchange.events import OrderUpdate as OrderUpdate
+    from hedge_strategy.exchange.events import PositionSnapshot as PositionSnapshot
+    from hedge_strategy.exchange.events import Side as Side
+    from hedge_strategy.exchange.events import StreamDown as StreamDown
+    from hedge_strategy.exchange.events import StreamUp as StreamUp
+    from hedge_strategy.exchange.events import TopOfBook as TopOfBook
+    from hedge_strategy.exchange.events import VenueState as VenueState
+    from hedge_strategy.exchange.markets import MarketInfo as MarketInfo
+    from hedge_strategy.exchange.rest import VenueError as VenueError
 
-if TYPE_CHECKING:
-    from hedge_strategy.exchange.adapter import LighterAccount, PriceAtSend, SendResult, SendStatus
-    from hedge_strategy.exchange.rest import VenueError
+_HOME = {  # public name -> the submodule defining it
+    **dict.fromkeys(("LighterAccount", "PriceAtSend", "SendResult", "SendStatus"), "adapter"),
+    **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "make_coid", "parse_coid"),
+                    "coid"),
+    **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),
+    **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot", "Side",
+                     "StreamDown", "StreamUp", "TopOfBook", "VenueState"), "events"),
+    "MarketInfo": "markets",
+    "VenueError": "rest",
+}
 
-# The adapter and the REST helpers import lighter-sdk (seconds of imports: its signer's crypto stack), so
-# they are imported when first named: `from hedge_strategy.exchange import LighterAccount` works as before,
-# while code that needs only the light parts (a config check, hedgectl's waits, the rate budget) starts
-# without them.
-_LAZY = {"LighterAccount": "adapter", "PriceAtSend": "adapter", "SendResult": "adapter",
-         "SendStatus": "adapter", "VenueError": "rest"}
+__all__ = sorted(_HOME)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "AllPositions",
-    "EndReason",
-    "Event",
-    "Fill",
-    "LighterAccount",
-    "MarketInfo",
-    "OrderUpdate",
-    "PositionSnapshot",
-    "PriceAtSend",
-    "Purpose",
-    "Refusal",
-    "RefusalKind",
-    "Role",
-    "SendResult",
-    "SendStatus",
-    "Side",
-    "StreamDown",
-    "StreamUp",
-    "TopOfBook",
-    "VenueError",
-    "VenueState",
-    "derived_number",
-    "describe_coid",
-    "make_coid",
-    "parse_coid",
-]
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value

@@ -55,7 +55,9 @@ class LighterAccount:
                  ws_backoff_max_s: float = 30.0, auth_token_ttl_s: int = 600,
                  ws_messages_per_minute: int = MESSAGES_PER_MINUTE, budget: RateBudget | None = None,
                  send_over_websocket: bool = False, tx_may_use_reserve: bool = False,
-                 clock: Callable[[], float] = time.monotonic, send_timeout_s: float | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, send_timeout_s: float | None = None,
+                 resting_order_expiry_s: int | None = None,
+                 wall_clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
         if auth_token_ttl_s < 2:
             raise ValueError("auth_token_ttl_s must be at least 2 seconds")
         self.url = url.rstrip("/")
@@ -86,6 +88,12 @@ class LighterAccount:
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)
+        # A resting order's own expiry, its dead-man's switch: a process that dies leaves it on the book at
+        # most this long (None: the SDK's 28 days). Lighter takes 5 minutes at the least (lighter-go's
+        # MinOrderExpiryPeriod, as for a scheduled cancel-all), so the config keeps a margin above that
+        # for clocks that differ. Costs no request, unlike renewing a scheduled cancel-all.
+        self.resting_order_expiry_s = resting_order_expiry_s
+        self._wall_clock_ms = wall_clock_ms
         self._markets: dict[str, MarketInfo] = {}
         self._markets_by_id: dict[int, MarketInfo] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
@@ -265,8 +273,9 @@ class LighterAccount:
     async def place_post_only(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
                               client_order_index: int, reduce_only: bool = False,
                               ready: Awaitable[object] | None = None) -> SendResult:
+        expiry = self.resting_expiry_ms()
         return await self._create(market, side, size, price, client_order_index, reduce_only,
-                                  ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS, "post-only", ready)
+                                  ORDER_TYPE_LIMIT, TIF_POST_ONLY, expiry, "post-only", ready)
 
     async def place_post_only_at_departure(self, market: MarketInfo, side: Side, size: Decimal,
                                            price_at_send: PriceAtSend, client_order_index: int,
@@ -285,13 +294,19 @@ class LighterAccount:
             if price is None:
                 return None
             what, sign = self._create_tx(signer, market, side, size, base, price, client_order_index,
-                                         reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, EXPIRY_28_DAYS,
-                                         "post-only")
+                                         reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY,
+                                         self.resting_expiry_ms(), "post-only")
             return Prepared(what, sign, record(price) if record is not None else None)
 
         return await self._require_sender().send_prepared(
             f"create {describe_coid(client_order_index)} ({client_order_index}) {market.symbol} {side.value} "
             f"{size} post-only, priced at departure", prepare)
+
+    def resting_expiry_ms(self) -> int:
+        """The OrderExpiry of a resting order signed now: unix ms, or the SDK's -1 (28 days)."""
+        if self.resting_order_expiry_s is None:
+            return EXPIRY_28_DAYS
+        return self._wall_clock_ms() + self.resting_order_expiry_s * 1000
 
     async def place_ioc(self, market: MarketInfo, side: Side, size: Decimal, price: Decimal,
                         client_order_index: int, reduce_only: bool = False,

@@ -31,6 +31,7 @@ def new_account(config: Config, role: str, secret: str, account_class: type[Acco
         ws_heartbeat_timeout_s=ex.ws_heartbeat_timeout_s, ws_backoff_min_s=ex.ws_backoff_min_s,
         ws_backoff_max_s=ex.ws_backoff_max_s, auth_token_ttl_s=ex.auth_token_ttl_s, budget=budget,
         send_over_websocket=ex.send_over_websocket, send_timeout_s=ex.send_timeout_s,
+        resting_order_expiry_s=ex.resting_order_expiry_s,
         tx_may_use_reserve=role == "b",  # B's transactions are its hedges: the shared budget keeps a reserve
     )
 
