@@ -144,6 +144,8 @@ async def run_one(root: Path, workdir: Path, name: str, minutes: float) -> Run:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             state = await _get(session, f"{sim_url}/sim/state")
         end_ms = int(time.time() * 1000)
+        # Kept beside the run's logs, for a look with --keep (which IOC missed, at what price).
+        await asyncio.to_thread((run_dir / "sim_state.json").write_text, json.dumps(state))
         log_lines = (await asyncio.to_thread(sim_log.read_text, errors="replace")).splitlines()
         paused = await _paused(config)
     finally:

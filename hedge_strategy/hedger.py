@@ -41,6 +41,7 @@ from hedge_strategy.bus import (
     PositionReport,
     now_ms,
 )
+from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.exchange import (
     MarketInfo,
     Purpose,
@@ -52,7 +53,7 @@ from hedge_strategy.exchange import (
     make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, PriceGuard, run_chase
+from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, run_chase
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -124,7 +125,8 @@ class Hedger:
         self.hedges_done = 0
         self.busy = False
         self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
-        self.wash_guard: PriceGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
+        self.wash_guard: WashGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
+        self._resting_ahead: asyncio.Future[RestingOrder | None] | None = None  # `handle`'s early read
 
     # ---------------------------------------------------------------- the whole life
 
@@ -229,6 +231,15 @@ class Hedger:
         todo: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
             todo.setdefault(delivery.request.request_id, []).append(delivery)
+        # A's key for the wash guard is read beside the outcome check: one round trip fewer before the send.
+        if todo and self.wash_guard is not None:
+            self._resting_ahead = self.wash_guard.read_ahead()
+        try:
+            await self._handle(todo)
+        finally:
+            self._resting_ahead = None  # no hedge of the batch took it: left to finish, its result unused
+
+    async def _handle(self, todo: dict[str, list[Delivery]]) -> None:
         stored = await self.rt.bus.get_outcomes(todo)
         for request_id, outcome in stored.items():
             acked = await self.rt.bus.ack(*todo.pop(request_id))
@@ -348,8 +359,15 @@ class Hedger:
                          retry_times=self.cfg.retry_times, max_slippage_bps=self.cfg.max_slippage_bps,
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
-                         guard=self.wash_guard, transport_budget_s=self.cfg.transport_budget_s,
+                         guard=self._wash_guard_for(job), transport_budget_s=self.cfg.transport_budget_s,
                          sleep=self.rt.sleep)
+
+    def _wash_guard_for(self, job: HedgeJob) -> WashGuard | None:
+        """The hedge's guard: the first hedge of a batch takes the key's read started with the batch."""
+        if self.wash_guard is None:
+            return None
+        first_read, self._resting_ahead = self._resting_ahead, None
+        return self.wash_guard.for_hedge(job.requests, first_read)
 
     # ---------------------------------------------------------------- B's position, for A
 

@@ -59,6 +59,9 @@ CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final
 RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
 NO_BOOK_RETRY_S = 1.0
+# The share of the last minute's maker-bump moves A's post-only price is kept clear of (Standard only): the
+# rest would still cross and be cancelled; a wider share costs fills (the order sits further back).
+MAKER_MOVE_SHARE = 0.9
 IMBALANCE_RECHECK_S = 1.0  # an imbalance is read twice, this far apart, before anything is done about it
 COID_SEQUENCE = "coid"  # the journal sequence numbering A's client order indexes
 
@@ -299,7 +302,7 @@ class Maker:
 
         async def announce(price: Decimal) -> None:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).
-            resting = RestingOrder(coid, side.value, price)
+            resting = RestingOrder(coid, side.value, price, size)
             await publish_resting(self.rt.bus, resting)
             self._resting_published = resting
 
@@ -326,8 +329,10 @@ class Maker:
         return coid
 
     def _price_now(self, side: Side) -> Decimal | None:
-        """Depth N on `side`'s own book side, from the stream's live book (None without a fresh one)."""
-        return self.rt.account.live_book_price(self.market, side, self.cfg.depth)
+        """Depth N on `side`'s own book side, from the stream's live book (None without a fresh one), kept
+        clear of the opposite touch by the move of one maker speed bump (Standard: 200 ms), so the post-only
+        order still rests when it arrives."""
+        return self.rt.account.live_maker_price(self.market, side, self.cfg.depth, MAKER_MOVE_SHARE)
 
     async def _wait_for_book(self, side: Side) -> None:
         logger.warning("A: no level {} on the {} side of {} in the stream's book; waiting for the book",

@@ -6,6 +6,18 @@ buy while A rests an ask at P to P - 1 tick or lower. An IOC matches only restin
 its limit, so it cannot reach A's order, whatever the sizes (sound as long as the key is there whenever A's
 order may rest: the write-ahead makes sure of it, and A places nothing new while a hedge is outstanding).
 
+A's order that the hedge in hand fills completely (its requests cover A's fills of that order for at least the
+size A published) rests nowhere: the key is stale, only not cleared yet (A clears it after its order's final
+state, while B is already pricing). It bounds nothing then, so neither clamps the first IOC's room for the
+taker speed bump away nor makes B wait (measured: bench/README.md, issue 10). A partly filled order (its
+remainder may still rest while A cancels it) and a key without a size (an older A) still bound.
+
+The first bound of a batch's hedge may come from a read started as the batch arrived (`read_ahead`, beside
+B's stored-outcome check, to take one Redis round trip off the hedge's path). It is as sound as a read at
+pricing time: A writes the key before it sends an order and sends no new order while a request of its is
+unanswered (the batch's are), so between that read and the pricing the key can only have been deleted (A's
+order ended): the early value bounds as much or more, never less.
+
 When the limit leaves B nothing to take (A's order is at the touch), B waits, at most `WAIT_FOR_A_S`, for
 A's order to end (A cancels a partly filled order's remainder at once), reading the key every `POLL_S`.
 When Redis cannot answer, the RedisError goes up: B sends nothing it cannot check.
@@ -14,9 +26,10 @@ When Redis cannot answer, the RedisError goes up: B sends nothing it cannot chec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from hedge_strategy.bus import Bus
+from hedge_strategy.bus import Bus, HedgeRequest
 from hedge_strategy.bus.resting import RestingOrder, read_resting
 from hedge_strategy.exchange import Side
 
@@ -24,22 +37,58 @@ WAIT_FOR_A_S = 2.0  # about one cancel round trip of A, with room; past it the a
 POLL_S = 0.05  # a local Redis GET: 40 reads over the whole wait
 
 
-def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal) -> Decimal | None:
-    """The worst limit an IOC on `side` may have so it cannot match `resting` (None: no bound)."""
+def covered_fills(requests: Iterable[HedgeRequest]) -> dict[int, Decimal]:
+    """A's filled size per maker order (client order index) that these hedge requests cover (each id once;
+    a residual hedge names no fill of a maker order)."""
+    covered: dict[int, Decimal] = {}
+    seen: set[str] = set()
+    for request in requests:
+        if request.trade_ids and request.request_id not in seen:
+            seen.add(request.request_id)
+            coid = request.a_client_order_index
+            covered[coid] = covered.get(coid, Decimal(0)) + request.size
+    return covered
+
+
+def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal,
+                covered: Mapping[int, Decimal] | None = None) -> Decimal | None:
+    """The worst limit an IOC on `side` may have so it cannot match `resting` (None: no bound); `covered`:
+    A's fills per maker order that the hedge in hand covers (`covered_fills`)."""
     if resting is None or resting.side == side.value:
         return None  # same side as A's order: B's IOC can never match it
+    filled = (covered or {}).get(resting.client_order_index, Decimal(0))
+    if resting.size is not None and filled >= resting.size:
+        return None  # all of it filled (the fills this hedge covers): it rests nowhere, the key is stale
     return resting.price + tick if side is Side.SELL else resting.price - tick
 
 
 class WashGuard:
-    """What B's chase asks before each IOC (`execution.chase_loop.PriceGuard`)."""
+    """What B's chase asks before each IOC (`execution.chase_loop.PriceGuard`); `for_hedge` gives the guard
+    of one hedge, which knows which of A's fills it covers."""
 
-    def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S) -> None:
+    def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S, covered: Mapping[int, Decimal] | None = None,
+                 first_read: asyncio.Future[RestingOrder | None] | None = None) -> None:
         self.bus = bus
         self.wait_s = wait_s
+        self.covered = dict(covered or {})
+        self._first_read = first_read  # a read of the key started when the batch arrived, for the first bound
+
+    def read_ahead(self) -> asyncio.Future[RestingOrder | None]:
+        """Start reading A's key now, for the first bound of a hedge of the batch just received (module
+        docstring). One no hedge took is left to finish; its result goes unused."""
+        read = asyncio.ensure_future(read_resting(self.bus))
+        read.add_done_callback(_retrieve)  # a Redis error no hedge awaited is not an unhandled one
+        return read
+
+    def for_hedge(self, requests: Iterable[HedgeRequest],
+                  first_read: asyncio.Future[RestingOrder | None] | None = None) -> WashGuard:
+        """The guard for the hedge of `requests`: A's order they fill completely bounds nothing."""
+        return WashGuard(self.bus, self.wait_s, covered_fills(requests), first_read)
 
     async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
-        return limit_bound(side, await read_resting(self.bus), tick)
+        read, self._first_read = self._first_read, None
+        resting = await read if read is not None else await read_resting(self.bus)
+        return limit_bound(side, resting, tick, self.covered)
 
     async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:
         """Wait (at most `wait_s`) until A's order no longer bounds `side`; the bound then (None: gone)."""
@@ -50,3 +99,8 @@ class WashGuard:
             await asyncio.sleep(POLL_S)  # a poll of a local key: simpler than a channel for a 2 s wait
             bound = await self.bound(side, tick)
         return bound
+
+
+def _retrieve(read: asyncio.Future[RestingOrder | None]) -> None:
+    if not read.cancelled():
+        read.exception()

@@ -2,7 +2,8 @@
 
 Background liquidity belongs to account 1, synthetic takers to account 2. Everything is driven by `advance_to`
 with an explicit time, and each market has its own `random.Random(seed + market_id)`, so the same seed and the
-same sequence of `advance_to` calls give the same mids and trades.
+same sequence of `advance_to` calls give the same mids and trades. The server calls it every tick and also
+when `next_due_ms` says a taker arrives (`scheduler.Ticker`), so a trade happens at the time it is stamped.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class MarketFlow:
 
     def _taker_gap_ms(self, market_id: int) -> float:
         return self._rngs[market_id].expovariate(self.cfg.taker_rate_per_s) * 1000.0
+
+    def next_due_ms(self) -> float | None:
+        """When the next walk step or taker arrival is due (epoch ms), None when nothing is scheduled."""
+        return self._queue[0][0] if self._queue else None
 
     def advance_to(self, now_ms: int) -> None:
         """Runs every walk step and taker arrival due up to `now_ms`, in time order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -82,11 +83,17 @@ class SpeedBumps:
 
 
 class Ticker:
-    """Calls `step(now_ms)` every `interval_ms` of wall-clock time until stopped."""
+    """Calls `step(now_ms)` every `interval_ms` of wall-clock time until stopped, and also at the moment
+    `next_due()` names (an epoch ms, None: nothing due): the market flow's next taker arrival. A taker due
+    between two ticks executes at its own time, not at the next tick: otherwise its trade, stamped with its
+    due time, would reach the accounts up to a tick after that stamp, and every latency measured from the
+    trade (a maker's fill to its hedge) would carry up to `interval_ms` that no venue adds."""
 
-    def __init__(self, interval_ms: int, step: Callable[[int], None]) -> None:
+    def __init__(self, interval_ms: int, step: Callable[[int], None],
+                 next_due: Callable[[], float | None] | None = None) -> None:
         self._interval = interval_ms / 1000.0
         self._step = step
+        self._next_due = next_due
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -106,7 +113,14 @@ class Ticker:
                 self._step(int(time.time() * 1000))
             except Exception:
                 log.exception("market tick failed; the next tick retries")
-            next_at += self._interval
             # Fixed-rate schedule; after a stall, skip missed ticks instead of bursting them.
-            next_at = max(next_at, loop.time())
-            await asyncio.sleep(next_at - loop.time())
+            while next_at <= loop.time():
+                next_at += self._interval
+            await asyncio.sleep(max(min(next_at, self._due_at(loop)) - loop.time(), 0.0))
+
+    def _due_at(self, loop: asyncio.AbstractEventLoop) -> float:
+        """The loop time of the next due event (infinity: none); its ms stamp must have begun by then."""
+        due_ms = self._next_due() if self._next_due is not None else None
+        if due_ms is None:
+            return math.inf
+        return loop.time() + (math.floor(due_ms) + 1) / 1000.0 - time.time()

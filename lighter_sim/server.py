@@ -76,7 +76,8 @@ class SimServer:
         )
         self.engine.add_listener(self.hub.on_event)
         self.registry: dict[int, AccountEntry] = {}
-        self.ticker = Ticker(config.flow.tick_interval_ms, self._tick)
+        self.ticker = Ticker(config.flow.tick_interval_ms, self._tick,
+                             self.flow.next_due_ms if self.flow is not None else None)
         self._runner: web.AppRunner | None = None
         self.shutting_down = asyncio.Event()  # releases requests held open by the blackhole fault
         self._register_configured_accounts()

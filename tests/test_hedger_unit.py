@@ -10,6 +10,7 @@ import itertools
 from decimal import Decimal
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus.resting import RestingOrder, publish_resting
 from hedge_strategy.chase import slippage_limit
 from hedge_strategy.exchange import (
     Purpose,
@@ -198,3 +199,40 @@ async def test_a_resumed_chase_counts_attempts_by_number_not_by_orders(unit_fact
     (resumed,) = kit.orders.sent
     assert (resumed.attempt, resumed.coid) == (2, hedge_coid(request.request_id, 2))  # not attempt 4
     assert (outcome.status, outcome.attempts) == (FILLED, 4)  # four orders sent in all
+
+
+async def first_sell_price_with_a_resting(kit: UnitKit, resting: RestingOrder,
+                                          request: HedgeRequest) -> Decimal:
+    """B's first IOC (a sell, 30 ticks of room) while A's key names `resting`."""
+    kit.orders.account.move_ticks = 30
+    kit.orders.ioc_fills = [SIZE]
+    await publish_resting(kit.peer, resting)
+    await handle(kit, kit.hedger(), request)
+    return kit.orders.sent[0].price
+
+
+async def test_a_key_naming_the_order_this_hedge_fills_completely_leaves_the_room(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 94)
+    touch = kit.orders.account.bids[0]
+    # A's one-lot bid filled (this request) 10 ticks under the touch; A has not cleared its key yet.
+    stale = RestingOrder(request.a_client_order_index, "buy", touch - 10 * BTC.tick, SIZE)
+    assert await first_sell_price_with_a_resting(kit, stale, request) == touch - 30 * BTC.tick
+
+
+async def test_a_partly_filled_order_of_a_still_bounds_the_first_attempt(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 92)
+    touch = kit.orders.account.bids[0]
+    # A's bid of two lots filled one (this request): its remainder may rest while A cancels it.
+    partly = RestingOrder(request.a_client_order_index, "buy", touch - 10 * BTC.tick, 2 * SIZE)
+    assert await first_sell_price_with_a_resting(kit, partly, request) == touch - 9 * BTC.tick
+
+
+async def test_a_key_without_a_size_still_bounds_the_first_attempt(unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("b", retry_times=5, max_slippage_bps=50)
+    request = a_bought(kit, 93)
+    touch = kit.orders.account.bids[0]
+    older_a = RestingOrder(request.a_client_order_index, "buy", touch - 10 * BTC.tick)  # no size published
+    assert await first_sell_price_with_a_resting(kit, older_a, request) == touch - 9 * BTC.tick

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -97,6 +99,44 @@ async def test_record_new_is_on_disk_before_it_returns(path: Path, journal: Jour
         assert [o.client_order_index for o in other.unresolved()] == [11]
     finally:
         await other.close()
+
+
+RECORD_THEN_HANG = """
+import asyncio, sys
+from decimal import Decimal
+from hedge_strategy.exchange.events import Side
+from hedge_strategy.execution.journal import Intent, Journal, new_order
+
+async def main() -> None:
+    journal = await Journal.open(sys.argv[1], 101)
+    await journal.record_new(new_order(client_order_index=12, account_index=101, market_id=1,
+                                       intent=Intent.HEDGE, side=Side.SELL, size=Decimal("0.0002"),
+                                       price=Decimal("95000.0"), order_type="ioc", now_ms=1_000))
+    print("recorded", flush=True)
+    await asyncio.Event().wait()  # killed here, the journal never closed
+
+asyncio.run(main())
+"""
+
+
+async def test_record_new_survives_a_kill_of_the_process(path: Path) -> None:
+    """The write-ahead's promise (synchronous=NORMAL in WAL mode): a row recorded before the send is there
+    for the next process however this one ends."""
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", RECORD_THEN_HANG, str(path),
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), timeout=60) == b"recorded\n"
+    finally:
+        proc.kill()
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    reopened = await Journal.open(path, ACCOUNT)
+    try:
+        seen = reopened.get(12)
+        assert seen is not None and seen.state is S.PENDING_SUBMIT
+    finally:
+        await reopened.close()
 
 
 async def test_changes_apply_in_memory_first_then_reach_disk_on_close(path: Path) -> None:

@@ -6,7 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from hedge_strategy.exchange.movement import MidMovement, taker_speed_bump_ms
+from hedge_strategy import chase
+from hedge_strategy.exchange.movement import (
+    ARRIVAL_MARGIN_MS,
+    MidMovement,
+    clear_of_touch,
+    maker_speed_bump_ms,
+    taker_speed_bump_ms,
+)
 
 TICK = D("0.1")
 
@@ -96,3 +103,36 @@ def test_many_changes_within_one_bump_keep_the_reference() -> None:
     assert len(movement) == 0
     feed(movement, (400, "100.0"))  # at 200 ms the mid was the one set at 199 ms: 199 ticks away
     assert movement.move_ticks(1.0, 400) == 199
+
+
+def test_the_first_ioc_room_covers_all_but_the_rarest_moves_of_the_minute() -> None:
+    """The share B prices attempt 1 with: of moves of 1..100 ticks (and as many standstills), its room covers
+    all but the largest (95 % of hedges filled by the first IOC needs margin over the estimate's error)."""
+    movement = MidMovement(TICK, horizon_ms=1)
+    mid = D("100.0")
+    for i in range(1, 101):
+        feed(movement, (10 * i, str(mid)))
+        mid += i * TICK if i % 2 else -i * TICK  # moved i ticks since the change 10 ms before
+        feed(movement, (10 * i + 5, str(mid)))
+    assert movement.move_ticks(chase.MOVE_SHARE, 1_010) >= 99
+
+
+def test_the_window_of_a_bump_and_the_iocs_way_there_sees_a_step_the_bump_alone_misses() -> None:
+    bump = taker_speed_bump_ms("premium")
+    alone, with_margin = MidMovement(TICK, bump), MidMovement(TICK, bump + ARRIVAL_MARGIN_MS)
+    points = ((0, "100.0"), (100, "100.0"), (120, "101.0"), (330, "101.0"))  # 10 ticks up, 210 ms earlier
+    feed(alone, *points)
+    feed(with_margin, *points)
+    assert alone.move_ticks(1.0, 330) == 0
+    assert with_margin.move_ticks(1.0, 330) == 10
+
+
+def test_a_post_only_price_is_kept_clear_of_the_opposite_touch_by_the_maker_bumps_move() -> None:
+    bid, ask = D("99.9"), D("100.0")  # a one-tick spread: a bid at the touch crosses if the ask falls a tick
+    assert clear_of_touch(bid, ask, True, 2, TICK) == ask - 3 * TICK  # falls 2 ticks: still a tick short
+    assert clear_of_touch(ask, bid, False, 2, TICK) == bid + 3 * TICK
+    deep = D("99.0")  # already further back than the move can reach: left where it is
+    assert clear_of_touch(deep, ask, True, 2, TICK) == deep
+    assert clear_of_touch(bid, ask, True, None, TICK) == bid  # no estimate (a still market): at the touch
+    assert clear_of_touch(bid, None, True, 2, TICK) == bid  # no opposite side to cross
+    assert maker_speed_bump_ms("standard") == 200 and maker_speed_bump_ms("premium") == 0

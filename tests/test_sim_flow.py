@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +16,7 @@ from lighter_sim.book import Order
 from lighter_sim.config import load_sim_config
 from lighter_sim.engine import Engine
 from lighter_sim.flow import MarketFlow
+from lighter_sim.scheduler import Ticker
 from tests.test_sim_engine import SIG
 
 START_MS = 1_700_000_000_000
@@ -204,3 +207,33 @@ def test_long_gaps_are_processed_or_skipped_without_stalling(gap_ms: int) -> Non
     bid, ask = world.best()
     assert bid is not None and ask is not None and bid < ask
     assert world.engine.trades[-1]["timestamp"] > START_MS + gap_ms - 60_000
+
+
+def test_the_next_due_event_is_the_earliest_step_or_taker() -> None:
+    world = World()
+    due = world.flow.next_due_ms()
+    assert due is not None and START_MS < due <= START_MS + FLOW.tick_interval_ms
+    world.advance(int(due) + 1 - START_MS, step_ms=int(due) + 1 - START_MS)
+    later = world.flow.next_due_ms()
+    assert later is not None and later > due
+    assert World(enabled=False).flow.next_due_ms() is None
+
+
+async def test_the_ticker_also_steps_when_the_flow_has_an_event_due() -> None:
+    """A taker due between two ticks runs at its own time, not at the next tick (interval: a minute here)."""
+    due_ms = time.time() * 1000 + 20
+    calls: list[int] = []
+    second = asyncio.Event()
+
+    def step(now_ms: int) -> None:
+        calls.append(now_ms)
+        if len(calls) == 2:
+            second.set()
+
+    ticker = Ticker(60_000, step, lambda: due_ms if len(calls) < 2 else None)
+    ticker.start()
+    try:
+        await asyncio.wait_for(second.wait(), timeout=20)
+    finally:
+        await ticker.stop()
+    assert calls[1] > due_ms  # its millisecond had begun: advance_to(now_ms) runs the event due at due_ms

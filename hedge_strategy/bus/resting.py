@@ -4,8 +4,9 @@ A writes it BEFORE it sends the order (write-ahead: when the write fails, nothin
 once the order is final, by a compare-and-delete of the exact value it wrote: a late delete (one retried by
 the outbox after a Redis outage) never removes the entry of A's next order. B reads it before pricing each
 IOC of a hedge and keeps its limit one tick short of A's price (`wash_guard.WashGuard`). The value is JSON:
-the client order index, the side, the price. No TTL: a key that expired while the order rests would leave B
-unguarded; a key left by a crashed A is deleted once the next A has settled that order.
+the client order index, the side, the price, the size (absent in keys written before it was added: read as
+unknown, so B keeps the bound). No TTL: a key that expired while the order rests would leave B unguarded; a
+key left by a crashed A is deleted once the next A has settled that order.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ class RestingOrder:
     client_order_index: int
     side: str  # "buy" or "sell", as the exchange's Side
     price: Decimal
+    size: Decimal | None = None  # None: not published (an older A), so B cannot tell when it is all filled
 
     def to_json(self) -> str:
-        return json.dumps({"client_order_index": self.client_order_index, "side": self.side,
-                           "price": str(self.price)})
+        body = {"client_order_index": self.client_order_index, "side": self.side, "price": str(self.price)}
+        if self.size is not None:
+            body["size"] = str(self.size)
+        return json.dumps(body)
 
 
 async def publish_resting(bus: Bus, order: RestingOrder) -> None:
@@ -70,7 +74,10 @@ async def read_resting(bus: Bus) -> RestingOrder | None:
         side = str(body["side"])
         if side not in ("buy", "sell"):
             raise ValueError(f"side {side!r}")
-        return RestingOrder(int(body["client_order_index"]), side, Decimal(str(body["price"])))
+        size = Decimal(str(body["size"])) if body.get("size") is not None else None
+        if size is not None and not size.is_finite():
+            raise ValueError(f"size {size}")
+        return RestingOrder(int(body["client_order_index"]), side, Decimal(str(body["price"])), size)
     except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
         logger.error("{} holds a malformed value ({!r}: {}); read as no resting order",
                      bus.keys.maker_resting, raw, exc)

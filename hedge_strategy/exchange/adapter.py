@@ -24,7 +24,13 @@ from hedge_strategy.exchange.book import LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
-from hedge_strategy.exchange.movement import MidMovement, taker_speed_bump_ms
+from hedge_strategy.exchange.movement import (
+    ARRIVAL_MARGIN_MS,
+    MidMovement,
+    clear_of_touch,
+    maker_speed_bump_ms,
+    taker_speed_bump_ms,
+)
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
@@ -86,7 +92,9 @@ class LighterAccount:
         reserved = TX_ENDPOINTS if tx_may_use_reserve else frozenset()
         self.throttle = RequestThrottle(tier, budget=budget, reserved_endpoints=reserved)
         self.taker_speed_bump_ms = taker_speed_bump_ms(tier)
+        self.maker_speed_bump_ms = maker_speed_bump_ms(tier)
         self._movements: dict[int, MidMovement] = {}  # market id -> its mid's moves (markets with a book)
+        self._maker_movements: dict[int, MidMovement] = {}  # the same over one maker speed bump (Standard)
         self._clock = clock  # monotonic seconds, for the movements (a test moves it by hand)
         # A resting order's own expiry, its dead-man's switch: a process that dies leaves it on the book at
         # most this long (None: the SDK's 28 days). Lighter takes 5 minutes at the least (lighter-go's
@@ -126,8 +134,13 @@ class LighterAccount:
                 request_timeout_s=self.request_timeout_s, answer_timeout_s=self.send_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
-            self._movements = {m: MidMovement(self.market_by_id(m).tick, self.taker_speed_bump_ms)
+            self._movements = {m: MidMovement(self.market_by_id(m).tick,
+                                              self.taker_speed_bump_ms + ARRIVAL_MARGIN_MS)
                                for m in book_ids}
+            if self.maker_speed_bump_ms > 0:  # premium has none: its maker price needs no room
+                self._maker_movements = {m: MidMovement(self.market_by_id(m).tick,
+                                                        self.maker_speed_bump_ms + ARRIVAL_MARGIN_MS)
+                                         for m in book_ids}
             self._stream = AccountStream(
                 ws_url=self.ws_url, account_index=self.account_index, book_market_ids=book_ids,
                 token_source=self._auth_token, emit=self._emit,
@@ -196,15 +209,18 @@ class LighterAccount:
             self._subscribers.remove(queue)
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, TopOfBook) and event.market_id in self._movements:
-            self._movements[event.market_id].update(self._clock() * 1000, event.best_bid, event.best_ask)
+        if isinstance(event, TopOfBook):
+            for movements in (self._movements, self._maker_movements):
+                if event.market_id in movements:
+                    movements[event.market_id].update(self._clock() * 1000, event.best_bid, event.best_ask)
         for queue in self._subscribers:
             queue.put_nowait(event)
 
     def taker_move_ticks(self, market: MarketInfo, share: float) -> int | None:
-        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier: the
-        move `share` of the last minute's book changes stayed within (movement.py). None without a book
-        stream for the market or a change in the last minute."""
+        """How far (ticks) the mid of `market` moved over one taker speed bump of this account's tier plus the
+        IOC's way to the exchange (`movement.ARRIVAL_MARGIN_MS`): the move `share` of the last minute's book
+        changes stayed within (movement.py). None without a book stream for the market or a change in the
+        last minute."""
         movement = self._movements.get(market.market_id)
         return movement.move_ticks(share, self._clock() * 1000) if movement is not None else None
 
@@ -403,6 +419,19 @@ class LighterAccount:
         """`book_price` from the stream's book only, at once (no REST read): None without a fresh book."""
         book = self._fresh_book(market, depth)
         return book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
+
+    def live_maker_price(self, market: MarketInfo, side: Side, depth: int, share: float) -> Decimal | None:
+        """`live_book_price` for a post-only order about to leave: on a tier with a maker speed bump, kept
+        clear of the opposite touch by the move `share` of the last minute's maker bumps stayed within
+        (`movement.clear_of_touch`), so that it still rests when the bump is over."""
+        book = self._fresh_book(market, depth)
+        price = book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
+        movement = self._maker_movements.get(market.market_id)
+        if price is None or book is None or movement is None:
+            return price
+        opposite = book.level_price(is_bid=side is not Side.BUY, depth=1)
+        moved = movement.move_ticks(share, self._clock() * 1000)
+        return clear_of_touch(price, opposite, side is Side.BUY, moved, market.tick)
 
     async def book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
         """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks): from

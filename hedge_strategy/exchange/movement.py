@@ -6,7 +6,9 @@ the same figures, `sim.speed_bumps`). An IOC priced at the touch read before it 
 later. `MidMovement` follows the mid of one market at each top-of-book change and keeps, for the last
 `window_ms` (a minute), how far the mid had moved since one bump before: |mid(t) - mid(t - bump)| in whole
 ticks, rounded up, where mid(t - bump) is the mid that stood at that moment (the last change at or before it).
-`move_ticks(share, now)` is the move that share of those samples stayed within (nearest rank), e.g. 0.95.
+`move_ticks(share, now)` is the move that share of those samples stayed within (nearest rank), e.g. 0.99.
+The adapter measures over the bump plus `ARRIVAL_MARGIN_MS`: the IOC meets the book one bump after it
+arrives, and it arrives a while after the touch it was priced from (below).
 
 Samples are taken per book change, so a busy minute weighs more than a quiet one: the estimate leans towards
 the moves seen while the market was moving, which is when A's maker order fills. A minute without a change
@@ -26,6 +28,17 @@ from decimal import Decimal
 # The venue's taker speed bump per account tier, in ms (lighter-venue.md; premium's 200 ms is its figure
 # without staked LIT, the longest a premium taker waits). Keyed like `exchange.tier`.
 TAKER_SPEED_BUMP_MS: dict[str, int] = {"premium": 200, "standard": 300}
+# The maker speed bump (post-only orders and cancels): Standard 200 ms, premium none (same sources). A maker
+# order priced at the touch meets the book one bump later; on Standard the touch has often moved through it by
+# then, and a post-only order that would cross is cancelled (`canceled-post-only`: 55 % of A's orders on the
+# simulator's default flow, bench/tiers.py). A keeps its price that far from the opposite touch (adapter).
+MAKER_SPEED_BUMP_MS: dict[str, int] = {"premium": 0, "standard": 200}
+# The IOC meets the book one bump after it ARRIVES, and it arrives a while after the touch B priced it from:
+# the book frame's own age plus B's path to the exchange (a few ms idle, tens under load: bench/README.md).
+# On the simulator's flow, whose mid steps every 100 ms, a window of one bump plus those ms holds one step
+# more than the bump alone as often as the ms are long; the room measured over the bump alone fell short in
+# those hedges (issue 10). 50 ms covers the path with room; a wider window costs nothing when the book holds.
+ARRIVAL_MARGIN_MS = 50
 WINDOW_MS = 60_000
 MAX_SAMPLES = 20_000  # 330 book changes a second for a whole minute; beyond that the oldest samples go
 MAX_MIDS = 4_096  # mids kept for one bump; more changes than this within one bump: the oldest go
@@ -37,6 +50,25 @@ def taker_speed_bump_ms(tier: str) -> int:
         return TAKER_SPEED_BUMP_MS[tier]
     except KeyError:
         raise KeyError(f"unknown account tier {tier!r} (known: {sorted(TAKER_SPEED_BUMP_MS)})") from None
+
+
+def maker_speed_bump_ms(tier: str) -> int:
+    """The maker speed bump of `tier` ("premium" or "standard"), 0 for none; KeyError for anything else."""
+    try:
+        return MAKER_SPEED_BUMP_MS[tier]
+    except KeyError:
+        raise KeyError(f"unknown account tier {tier!r} (known: {sorted(MAKER_SPEED_BUMP_MS)})") from None
+
+
+def clear_of_touch(price: Decimal, opposite_touch: Decimal | None, is_bid: bool, move_ticks: int | None,
+                   tick: Decimal) -> Decimal:
+    """`price` (a post-only bid or ask) moved back, if need be, so that a move of the book by `move_ticks`
+    towards it during the maker speed bump leaves it one tick short of the opposite touch: a post-only order
+    that still rests when it arrives instead of one cancelled for crossing. Unchanged without an estimate."""
+    if not move_ticks or move_ticks <= 0 or opposite_touch is None:
+        return price
+    room = (move_ticks + 1) * tick
+    return min(price, opposite_touch - room) if is_bid else max(price, opposite_touch + room)
 
 
 class MidMovement:

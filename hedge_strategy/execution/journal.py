@@ -146,7 +146,8 @@ class Journal:
     # ---------------------------------------------------------------- durable writes
 
     async def record_new(self, order: JournalOrder) -> None:
-        """Write a new PENDING_SUBMIT order and commit it: on disk before this returns, so before the send."""
+        """Write a new PENDING_SUBMIT order and commit it: in the WAL file before this returns, so before the
+        send (safe from a kill of the process; `journal_store` says what a power loss can undo)."""
         self._check_open()
         if order.account_index != self.account_index:
             raise ValueError(
@@ -165,7 +166,7 @@ class Journal:
     def next_sequence(self, name: str) -> int:
         """The next number of a named sequence, committed before it is returned (unique across restarts).
 
-        Synchronous by contract: one small fsynced commit (~0.5 ms measured) on the event loop thread.
+        Synchronous by contract: one small commit (WAL, no fsync: `journal_store`) on the event loop thread.
         """
         self._check_open()
         return self._store.next_sequence(name)

@@ -1,9 +1,17 @@
 """SQLite storage behind the journal: the statements it runs, rows by column name (schema: `journal_schema`).
 
-One connection per journal file, WAL mode, `synchronous=FULL` so a commit is on disk (fsynced) when it
-returns: the write-ahead rule (recorded before sent) is only worth something if the row survives a crash.
-Measured on the project box: a one-row commit takes about 0.45 ms median, 0.55 ms p95, 3 ms worst, so the
-journal runs commits that sit on the trading path in a worker thread (`asyncio.to_thread`). The connection
+One connection per journal file, WAL mode, `synchronous=NORMAL`: a commit has written its frames to the WAL
+file (the operating system holds them) when it returns, and the WAL is fsynced at each checkpoint. The
+write-ahead rule (recorded before sent) must survive the crash of the process, a killed A or B (kill -9, OOM,
+a bug), and it does: the OS writes the file whatever becomes of the process, and the database stays
+consistent. Only a crash of the operating system or a power loss can lose the last commits (never corrupt the
+file): a hedge sent just before could then be unknown to the journal, and a request published again (Redis
+having lost its outcome too) would be hedged a second time; A's next cycle reads A + B from the exchange and
+hedges the imbalance or pauses saying so (`strategy.on_imbalance`): bounded, and seen. The price of FULL was
+an fsync per order on the hedge path, its largest step under load (4.9 ms p50 for the record, issue 10;
+`bench/README.md`), paid on every hedge against a machine crash that also empties a local Redis.
+Commits sitting on the trading path still run in a worker thread (`asyncio.to_thread`): a checkpoint's fsync
+can land in any commit. The connection
 is shared between that worker and the event loop thread (the short synchronous reads and `next_sequence`),
 so every call here takes `self._lock`: sqlite3 connections must not be used from two threads at once.
 """
@@ -153,7 +161,7 @@ class JournalStore:
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash: see above
             migrate(self._conn, path)
         except BaseException:
             self._conn.close()
@@ -164,7 +172,8 @@ class JournalStore:
             self._conn.close()
 
     def insert_order(self, row: Row) -> None:
-        """Insert and commit one new order (durable on return); DuplicateOrderError if the index exists."""
+        """Insert and commit one new order (survives a crash of the process once this returns);
+        DuplicateOrderError if the index exists."""
         coid = row["client_order_index"]
         with self._lock:
             try:
