@@ -6,8 +6,7 @@ Exit codes: 0 after SIGTERM/SIGINT (orderly stop), 2 for a configuration problem
 1 for anything unexpected. Everything else lives in `hedge_strategy.maker` and `hedge_strategy.runtime`.
 """
 
-from hedge_strategy.maker import run_maker
 from hedge_strategy.process import main_entry
 
 if __name__ == "__main__":
-    main_entry("a", run_maker)
+    main_entry("a", "hedge_strategy.maker:run_maker")  # imported once the config passed

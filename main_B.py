@@ -4,8 +4,7 @@ Exit codes: 0 after SIGTERM/SIGINT (orderly stop), 2 for a configuration problem
 1 for anything unexpected. Everything else lives in `hedge_strategy.hedger` and `hedge_strategy.runtime`.
 """
 
-from hedge_strategy.hedger import run_hedger
 from hedge_strategy.process import main_entry
 
 if __name__ == "__main__":
-    main_entry("b", run_hedger)
+    main_entry("b", "hedge_strategy.hedger:run_hedger")  # imported once the config passed

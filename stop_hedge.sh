@@ -46,7 +46,9 @@ pid_alive() {
 pid_is() {
     local args
     pid_alive "$1" || return 1
-    args="$(ps -o args= -p "$1" 2>/dev/null)" || return 1
+    # -ww: the whole command line, whatever COLUMNS says (ps cuts it to COLUMNS when that is set, and the
+    # marker, main_A.py after a long interpreter path, would be cut off: a live process taken for stale).
+    args="$(ps -ww -o args= -p "$1" 2>/dev/null)" || return 1
     [[ "$args" == *"$2"* ]]
 }
 

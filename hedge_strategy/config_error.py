@@ -20,6 +20,7 @@ import yaml
 from hedge_strategy.logs import mask_secrets
 
 ROLES = ("a", "b")
+ROLE_NAMES = {"a": "A", "b": "B"}  # how logs and messages name the roles
 
 CREDENTIAL_MASK = "***"
 # `scheme://rest` up to whitespace or a quote: a URL as it appears inside a message or a repr().

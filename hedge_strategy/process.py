@@ -7,20 +7,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from hedge_strategy.config import Config, ConfigError, apply_overrides, exit_on_config_error, load_config
+from hedge_strategy.config_error import ROLE_NAMES
 from hedge_strategy.logs import log_path, setup_logging
-from hedge_strategy.observe import NO_EVENTS, EventSink, open_event_sink
-from hedge_strategy.runtime import ROLE_NAMES, Runtime, open_runtime
+
+# The runtime, the event sinks and the role's code bring the exchange adapter and lighter-sdk (seconds of
+# imports): they are imported once the config has passed, so a configuration problem is reported at once.
+if TYPE_CHECKING:
+    from hedge_strategy.observe import EventSink
+    from hedge_strategy.runtime import Runtime
 
 EXIT_OK, EXIT_CRASH = 0, 1  # a configuration problem exits 2 (`exit_on_config_error`)
 
@@ -54,13 +60,23 @@ def load_settings(args: argparse.Namespace) -> Config:
         exit_on_config_error(error)
 
 
-RoleMain = Callable[[Runtime], Awaitable[None]]
+RoleMain = Callable[["Runtime"], Awaitable[None]]
 
 
-def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> int:
-    """The life of a process: args, config (exit 2), logging, the role's loop until a signal, exit code."""
+def load_role_main(name: str) -> RoleMain:
+    """`"package.module:function"`, imported."""
+    module, _, function = name.partition(":")
+    role_main: RoleMain = getattr(importlib.import_module(module), function)
+    return role_main
+
+
+def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain | str) -> int:
+    """The life of a process: args, config (exit 2), logging, the role's loop until a signal, exit code.
+    `role_main` may be named ("hedge_strategy.maker:run_maker"): it is imported after the config passed."""
     args = parse_args(role, argv)
     config = load_settings(args)
+    from hedge_strategy.observe import open_event_sink
+
     setup_logging(ROLE_NAMES[role], config.logging)
     logger.info("{} starting (pid {}): config {}, pair {}, market {}, log {}", ROLE_NAMES[role],
                 os.getpid(), args.config, config.pair, config.strategy.market, log_path(ROLE_NAMES[role],
@@ -69,6 +85,8 @@ def run_process(role: str, argv: Sequence[str] | None, role_main: RoleMain) -> i
         events = open_event_sink(args.events_file)  # each line is flushed as written: nothing to close
     except OSError as exc:
         exit_on_config_error(ConfigError(f"--events-file: cannot open {args.events_file}: {exc.strerror}"))
+    if isinstance(role_main, str):
+        role_main = load_role_main(role_main)
     try:
         return asyncio.run(_run(config, role, role_main, events))
     except ConfigError as error:
@@ -85,12 +103,16 @@ async def _run(config: Config, role: str, role_main: RoleMain, events: EventSink
 
 
 async def run_role(config: Config, role: str, role_main: RoleMain, stop: asyncio.Event,
-                   events: EventSink = NO_EVENTS) -> int:
+                   events: EventSink | None = None) -> int:
     """Open the runtime, run the role until `stop` is set, close it; returns the exit code.
 
     Raises ConfigError when the secret or the market is wrong (the caller exits 2).
     """
+    from hedge_strategy.observe import NO_EVENTS
+    from hedge_strategy.runtime import open_runtime
+
     name = ROLE_NAMES[role]
+    events = NO_EVENTS if events is None else events
     try:
         runtime = await open_runtime(config, role, events)
     except ConfigError:
@@ -129,5 +151,5 @@ def _install_signal_handlers(stop: asyncio.Event, main_task: asyncio.Task[Any] |
         loop.add_signal_handler(signum, on_signal, signum)
 
 
-def main_entry(role: str, role_main: RoleMain) -> None:
+def main_entry(role: str, role_main: RoleMain | str) -> None:
     sys.exit(run_process(role, sys.argv[1:], role_main))

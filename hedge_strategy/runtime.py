@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import Bus, SharedBudget, shared_budget
 from hedge_strategy.config import Config
+from hedge_strategy.config_error import ROLE_NAMES as ROLE_NAMES
 from hedge_strategy.exchange import Event, LighterAccount, MarketInfo, TopOfBook, parse_coid
 from hedge_strategy.exchange.throttle import reconcile_interval_s
 from hedge_strategy.execution import (
@@ -48,7 +49,6 @@ from hedge_strategy.observe import (
     RoleEvents,
 )
 
-ROLE_NAMES = {"a": "A", "b": "B"}
 NEVER_SEEN_GRACE_S = 30.0  # a heartbeat never seen this long after start counts as lost
 STARTUP_RETRY_MIN_S, STARTUP_RETRY_MAX_S = 0.5, 30.0  # back-off of an incomplete start-up reconciliation
 COUNTER_SYNC_S = 5.0  # how often the adapter's rate-limit backoff total is copied into the metrics

@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.sim",
     "tests.fixtures.ab",
+    "tests.fixtures.deployment",
     "tests.fixtures.fake_orders",
     "tests.fixtures.ws_script",
 ]

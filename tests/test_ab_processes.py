@@ -38,9 +38,10 @@ async def test_bad_config_exits_2_naming_the_key(ab_factory: ABFactory) -> None:
 
 async def test_sigterm_leaves_no_resting_maker_order_and_both_exit_0(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
+    # Both start at once (each process spends seconds importing lighter-sdk): A places only once B beats.
     b = await ab.start("b", in_process=False)
-    await ab.events.wait("b", "ready")
     a = await ab.start("a", in_process=False)
+    await ab.events.wait("b", "ready")
     await ab.events.wait("a", "order_placed", side="buy")
     assert len(await ab.open_orders(A_ACCOUNT)) == 1
     # The line the README quotes, as a real process writes it: time | level | role | where - what.
@@ -60,8 +61,8 @@ async def test_b_killed_mid_hedge_is_resumed_without_a_double_hedge(ab_factory: 
     slow_taker = {"speed_bumps": {"enabled": True, "premium": bumps}}
     ab = await ab_factory(slow_taker)
     b = await ab.start("b", in_process=False)
+    await ab.start_a()  # while B starts: A places only once B beats
     await ab.events.wait("b", "ready")
-    await ab.start_a()
     await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
     (sent,) = await ab.events.wait("b", "hedge_attempt", attempt=1, side="sell")  # in the 2.5 s speed bump

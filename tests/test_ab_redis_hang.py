@@ -12,13 +12,18 @@ from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
 from tests.fixtures.redis import RedisProcess
 
 MAKER_TIMEOUT_S = 4
-HANG_WAIT_S = 40.0  # bounds each wait while Redis is frozen (the client's timeouts and retries take ~10 s)
+# Shorter client timeouts than the shipped ones (3 s x 3 tries): what is under test is that a hung Redis
+# stalls neither A nor the hedge, not how long the client takes to give up. 2 s stays above B's 1 s
+# blocking read of requests, so B's reads do not time out while Redis runs.
+REDIS_CLIENT = {"socket_timeout_s": 2, "connect_timeout_s": 1, "retries": 1}
+HANG_WAIT_S = 40.0  # bounds each wait while Redis is frozen (the client's timeouts and retries take ~4 s)
 
 
 async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fill(
     own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
-    ab = await ab_factory(redis_url=own_redis.url, quantity="0.0004", maker_order_timeout_s=MAKER_TIMEOUT_S)
+    ab = await ab_factory(redis_url=own_redis.url, redis=REDIS_CLIENT, quantity="0.0004",
+                          maker_order_timeout_s=MAKER_TIMEOUT_S)
     await ab.start_b()
     await ab.events.wait("b", "ready")
     await ab.start_a()

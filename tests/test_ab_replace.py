@@ -8,7 +8,9 @@ from decimal import Decimal
 from hedge_strategy.bus import HedgeRequest
 from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, BTC, ABFactory
 
-SLOW_CANCEL = {"speed_bumps": {"enabled": True, "premium": {"maker_ms": 0, "cancel_ms": 1500, "taker_ms": 0}}}
+# The race's window: the test's forced trade must reach the order before the cancel does, even on a loaded
+# machine (a sim state read and a trade: well under a second idle, seconds on 2 busy cores).
+SLOW_CANCEL = {"speed_bumps": {"enabled": True, "premium": {"maker_ms": 0, "cancel_ms": 5000, "taker_ms": 0}}}
 
 
 async def test_an_order_older_than_the_timeout_is_cancelled_and_replaced(ab_factory: ABFactory) -> None:
@@ -46,7 +48,7 @@ async def test_a_fill_racing_the_cancel_is_still_hedged(ab_factory: ABFactory) -
     await ab.events.wait("b", "ready")
     await ab.start_a()
     (placed,) = await ab.events.wait("a", "order_placed", side="buy")
-    # The cancel is accepted but waits 1.5 s in the speed bump: the order can still fill meanwhile.
+    # The cancel is accepted but waits 5 s in the speed bump: the order can still fill meanwhile.
     await ab.events.wait("a", "cancel_sent", coid=placed.coid, reason="older than 1 s", state="accepted")
     await ab.fill_a("sell")
 

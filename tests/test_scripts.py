@@ -1,202 +1,40 @@
 """start_hedge.sh and stop_hedge.sh, run for real: redis-server, the simulator, main_B.py and main_A.py.
 
 Each test deploys from the shipped config.yaml with its own free ports, log, state and run directories
-(`HEDGE_RUN_DIR`), so it never meets a developer's running pair. Teardown runs stop_hedge.sh and then kills
-anything still carrying the test's config path or Redis port, so no process outlives a test.
+(`tests/fixtures/deployment.py`), so it never meets a developer's running pair. Teardown runs stop_hedge.sh
+and then kills anything still carrying the test's config path or Redis port, so no process outlives a test.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 import yaml
 
-from tests.fixtures.procs import free_port
-from tests.fixtures.sim import TEST_ACCOUNTS, TEST_API_KEY_INDEX, deep_merge, key_pair
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT_TIMEOUT_S = 90
-
-
-@dataclass
-class Deployment:
-    workdir: Path
-    config: Path
-    run_dir: Path
-    log_dir: Path
-    redis_url: str
-    redis_port: int
-    sim_port: int
-    env: dict[str, str]
-    external_redis: bool  # a Redis the test provides: never counted or killed as ours
-    seen_pids: set[int] = field(default_factory=set)
-
-    def run(self, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(REPO_ROOT / script), *args], cwd=self.workdir, env={**self.env, **env},
-            capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
-        )
-
-    def start(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.run("start_hedge.sh", "--config", "config.yaml", *args, **env)
-
-    def stop(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.run("stop_hedge.sh", *args, **env)
-
-    def pid(self, name: str) -> int | None:
-        path = self.run_dir / f"{name}.pid"
-        if not path.exists():
-            return None
-        pid = int(path.read_text().strip())
-        self.seen_pids.add(pid)
-        return pid
-
-    def ours(self) -> list[tuple[int, str]]:
-        """(pid, command line) of every live process started for this deployment."""
-        our_redis = f"127.0.0.1:{self.redis_port}"
-        return [
-            (pid, cmd) for pid, cmd in live_processes()
-            if str(self.config) in cmd
-            or (not self.external_redis and "redis-server" in cmd and cmd.rstrip().endswith(our_redis))
-        ]
-
-    def copies(self, marker: str) -> list[int]:
-        return [pid for pid, cmd in self.ours() if marker in cmd]
-
-    def redis_answers(self) -> bool:
-        return redis_answers(self.redis_url)
-
-
-def live_processes() -> list[tuple[int, str]]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if raw and state != "Z":
-            found.append((int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")))
-    return found
-
-
-def alive(pid: int) -> bool:
-    return any(p == pid for p, _ in live_processes())
-
-
-def redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def deployment_config(workdir: Path, redis_url: str, sim_port: int) -> dict[str, Any]:
-    shipped = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
-    overrides: dict[str, Any] = {
-        "pair": f"st{uuid.uuid4().hex[:8]}",
-        "exchange": {"url": f"http://127.0.0.1:{sim_port}", "ws_url": f"ws://127.0.0.1:{sim_port}/stream"},
-        "secrets_file": str(workdir / "var" / "secrets.json"),
-        "redis": {"url": redis_url},
-        "journal": {"dir": str(workdir / "var")},
-        "logging": {"dir": str(workdir / "logs")},
-        "sim": {
-            "port": sim_port,
-            "state_dir": str(workdir / "var" / "sim"),
-            "speed_bumps": {"enabled": False},
-            "rate_limits": {"enabled": False},
-        },
-    }
-    if "metrics" in shipped:  # a test must not bind the shipped metrics ports
-        overrides["metrics"] = {"enabled": False}
-    return deep_merge(shipped, overrides)
-
-
-def seed_keys(workdir: Path) -> None:
-    """What keygen writes, made in-process once per session: spares a test the signer's start-up cost."""
-    pairs = {account: key_pair(account) for account in TEST_ACCOUNTS}
-    state_dir = workdir / "var" / "sim"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    public = {str(a): {str(TEST_API_KEY_INDEX): pub} for a, (_, pub) in pairs.items()}
-    (state_dir / "api_keys.json").write_text(json.dumps(public))
-    secrets = workdir / "var" / "secrets.json"
-    secrets.write_text(json.dumps({"keys": {f"{a}:{TEST_API_KEY_INDEX}": p for a, (p, _) in pairs.items()}}))
-    secrets.chmod(0o600)
-
-
-def make_deployment(
-    workdir: Path, redis_url: str | None = None, keys: bool = True, **config_overrides: Any
-) -> Deployment:
-    """A config with free ports under `workdir`; `keys=False` leaves the key pairs to start_hedge.sh."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    if keys:
-        seed_keys(workdir)
-    external = redis_url is not None
-    redis_url = redis_url or f"redis://127.0.0.1:{free_port()}/0"
-    sim_port = free_port()
-    config = workdir / "config.yaml"
-    data = deep_merge(deployment_config(workdir, redis_url, sim_port), config_overrides)
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {
-        **os.environ,
-        "HEDGE_RUN_DIR": str(workdir / "run"),
-        "HEDGE_HEARTBEAT_TIMEOUT_S": "60",
-        "HEDGE_STOP_TIMEOUT_S": "20",
-        "HEDGE_A_GRACE_S": "1",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    env.pop("LIGHTER_API_SECRET_A", None)
-    env.pop("LIGHTER_API_SECRET_B", None)
-    return Deployment(
-        workdir=workdir, config=config, run_dir=workdir / "run", log_dir=workdir / "logs",
-        redis_url=redis_url, redis_port=int(redis_url.rsplit(":", 1)[1].split("/")[0]),
-        sim_port=sim_port, env=env, external_redis=external,
-    )
-
-
-def clean_up(deployment: Deployment) -> None:
-    with contextlib.suppress(Exception):
-        deployment.stop()
-    leftovers = {pid for pid, _ in deployment.ours()} | {p for p in deployment.seen_pids if alive(p)}
-    for pid in leftovers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    assert not leftovers, f"processes left behind by the test: {leftovers}"
-
-
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    deployed = make_deployment(tmp_path / "deploy")
-    try:
-        yield deployed
-    finally:
-        clean_up(deployed)
+from tests.fixtures.deployment import (
+    A_ACCOUNT,
+    B_ACCOUNT,
+    REPO_ROOT,
+    Deployment,
+    SimRecords,
+    alive,
+    clean_up,
+    ctl,
+    force_a_fill,
+    make_deployment,
+    maker_of,
+    port_open,
+    redis_answers,
+    status_of,
+    wait_until,
+)
 
 
 def test_infra_start_twice_then_stop(tmp_path: Path) -> None:
@@ -314,7 +152,9 @@ def test_stop_escalates_to_sigkill_and_ignores_foreign_pids(deployment: Deployme
         assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
         (deployment.run_dir / "a.pid").write_text(f"{stubborn.pid}\n")
         (deployment.run_dir / "redis.pid").write_text(f"{bystander.pid}\n")
-        result = deployment.stop(HEDGE_STOP_TIMEOUT_S="1")
+        # A narrow COLUMNS (exported by some shells, and by pytest-xdist's workers) must not cut the command
+        # line ps shows before the marker: the stubborn process would be taken for a stale pid, left running.
+        result = deployment.stop(HEDGE_STOP_TIMEOUT_S="1", COLUMNS="40")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "still running after 1 s: SIGKILL" in result.stderr
         assert "A (maker) killed" in result.stdout
@@ -329,16 +169,31 @@ def test_stop_escalates_to_sigkill_and_ignores_foreign_pids(deployment: Deployme
             process.wait(timeout=10)
 
 
-def status_of(deployment: Deployment) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "hedge_strategy.ctl", "status", "--json", "--config", str(deployment.config)],
-        cwd=REPO_ROOT, env=deployment.env, capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+@pytest.mark.timeout(300)  # three starts of the whole setup: each start imports lighter-sdk twice (B, A)
+def test_pair_start_twice_then_stop(tmp_path: Path) -> None:
+    """The paper setup started, started again (nothing to do), stopped; then stopped and started twice more,
+    with a fill of A in each session: every fill is hedged once, across simulator restarts (whose trade ids
+    must not be taken for the previous session's, which the journals in var/ still hold)."""
+    # Fills are forced (a taker of the sim's own through A's order), so no random one lands during a stop.
+    no_takers = {"sim": {"flow": {"taker_rate_per_s": 0}}}
+    deployment = make_deployment(tmp_path / "deploy", **no_takers)
+    try:
+        pids = check_pair_start_twice(deployment)
+        check_every_fill_hedged_once(deployment)
+        check_pair_stop(deployment, pids)
+        for _ in range(2):
+            started = deployment.start()
+            assert started.returncode == 0, started.stdout + started.stderr
+            check_every_fill_hedged_once(deployment)
+            stopped = deployment.stop()
+            assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+            assert "SIGKILL" not in stopped.stdout + stopped.stderr
+        assert deployment.ours() == []
+    finally:
+        clean_up(deployment)
 
 
-def test_pair_start_twice_then_stop(deployment: Deployment) -> None:
+def check_pair_start_twice(deployment: Deployment) -> dict[str, int | None]:
     started = deployment.start("--market", "BTC", "--quantity", "0.0002", "--depth", "1")
     assert started.returncode == 0, started.stdout + started.stderr
     assert "B: heartbeat seen" in started.stdout
@@ -359,16 +214,35 @@ def test_pair_start_twice_then_stop(deployment: Deployment) -> None:
     for marker, name in (("main_A.py", "a"), ("main_B.py", "b"), ("lighter_sim", "sim")):
         assert deployment.copies(marker) == [pids[name]], marker
     assert deployment.copies("redis-server") == [pids["redis"]]
+    return pids
 
+
+def check_pair_stop(deployment: Deployment, pids: dict[str, int | None]) -> None:
     stopped = deployment.stop()
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     order = [line.split(" (pid")[0] for line in stopped.stdout.splitlines() if "SIGTERM" in line]
     assert order == ["[stop] A (maker)", "[stop] B (hedger)", "[stop] simulator", "[stop] redis-server"]
     assert "SIGKILL" not in stopped.stdout + stopped.stderr  # A and B exit on SIGTERM
-    assert deployment.ours() == []
+    assert deployment.ours() == [] and not any(alive(pid) for pid in pids.values() if pid)
     assert list(deployment.run_dir.glob("*.pid")) == []
     assert (deployment.log_dir / "main_A.log").exists() and (deployment.log_dir / "main_B.log").exists()
     assert (deployment.log_dir / "sim.log").exists() and (deployment.log_dir / "redis.log").exists()
+
+
+def check_every_fill_hedged_once(deployment: Deployment) -> None:
+    """A fill of A in this simulator session, then, from the simulator's own records: B's fills offset A's
+    exactly, with one B order per A fill at most (a double hedge would add volume or orders), A made every
+    trade it is in and never traded with B; and A's log shows no residual hedge, which would have mended
+    a fill A lost (taken for one of an earlier session) and so hidden it from the records."""
+    force_a_fill(deployment)
+    wait_until(lambda: SimRecords.read(deployment).hedged(), "B's fills offsetting A's")
+    records = SimRecords.read(deployment)
+    assert records.a_volume() == -records.b_volume() != 0
+    assert 1 <= len(records.b_orders) <= len(records.a_trades), records
+    assert all(maker_of(t) == A_ACCOUNT for t in records.a_trades), records.a_trades
+    assert all(maker_of(t) != B_ACCOUNT and A_ACCOUNT not in (t["ask_account_id"], t["bid_account_id"])
+               for t in records.b_trades), records.b_trades
+    assert "residual hedge request" not in (deployment.log_dir / "main_A.log").read_text()
 
 
 def test_a_failing_a_rolls_back_b_the_simulator_and_redis(deployment: Deployment) -> None:
@@ -411,21 +285,6 @@ def test_bootstrap_says_what_to_install_without_redis_server(tmp_path: Path) -> 
     assert result.returncode == 1
     assert "redis-server is not installed" in result.stderr
     assert "sudo apt-get install -y redis-server" in result.stderr
-
-
-def ctl(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hedge_strategy.ctl", *args, "--config", str(deployment.config)],
-        cwd=REPO_ROOT, env=deployment.env, capture_output=True, text=True, timeout=60,
-    )
-
-
-def wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
-    """Check `condition()` every 0.2 s until it holds; fail after `timeout_s` (a bounded wait on a state)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not seen within {timeout_s} s: {what}"
-        time.sleep(0.2)
 
 
 def test_second_start_brings_back_a_dead_redis_and_a_sets_its_pause_again(deployment: Deployment) -> None:
