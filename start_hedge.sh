@@ -64,8 +64,14 @@ rollback() {
     STARTED=()
 }
 
+drop_redis_probe() {  # before an early exit: the Redis probe (step 1) is not left running behind the script
+    [ -n "${REDIS_PROBE:-}" ] || return 0
+    kill "$REDIS_PROBE" 2>/dev/null; wait "$REDIS_PROBE" 2>/dev/null; REDIS_PROBE=""
+}
+
 # fail WHAT [LOG...]: says what failed and which logs to read, stops what this run started, exits 1.
 fail() {
+    drop_redis_probe
     echo "[start] FAILED: $1" >&2
     shift
     [ $# -gt 0 ] && echo "[start] read: $*" >&2
@@ -132,13 +138,15 @@ HEDGE_CONFIG="$CONFIG"
 # (a second or more on a busy machine), and a restart of A or B waits for both.
 ctl wait-redis --timeout 0 >/dev/null 2>&1 &
 REDIS_PROBE=$!
-ENV_TEXT="$(ctl launch-env)" || exit $? # it printed the problem, naming the key; exit 2
+# A bad config printed the problem, naming the key (exit 2): nothing started, nothing left running.
+ENV_TEXT="$(ctl launch-env)" || { rc=$?; drop_redis_probe; exit "$rc"; }
 eval "$ENV_TEXT"
 mkdir -p "$RUN_DIR" "$LOG_DIR" || fail "cannot create $RUN_DIR or $LOG_DIR"
 
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$RUN_DIR/start.lock"
-    flock -n 9 || { echo "[start] another start_hedge.sh is running for $RUN_DIR; not starting a second" >&2; exit 1; }
+    flock -n 9 || { echo "[start] another start_hedge.sh is running for $RUN_DIR; not starting a second" >&2
+                    drop_redis_probe; exit 1; }
 fi
 
 # ----- 2. what runs already ------------------------------------------------------------------------------
@@ -151,8 +159,9 @@ B_PID="$(running_pid b)" || B_PID=""
 # ----- 3. Redis ----------------------------------------------------------------------------------------------
 
 start_redis() {
-    local pid args
-    if wait "$REDIS_PROBE"; then
+    local pid args probe="$REDIS_PROBE"
+    REDIS_PROBE=""  # waited for here: no early exit kills it after this
+    if wait "$probe"; then
         if pid="$(running_pid redis)"; then
             say "redis: already running (pid $pid, started by start_hedge.sh)"
         else
