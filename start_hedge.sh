@@ -136,7 +136,8 @@ bootstrap_venv || fail "could not prepare the virtualenv in $ROOT/.venv (see abo
 HEDGE_CONFIG="$CONFIG"
 # Whether Redis answers is asked now, beside the config check, and read in step 3: each is a Python start-up
 # (a second or more on a busy machine), and a restart of A or B waits for both.
-ctl wait-redis --timeout 0 >/dev/null 2>&1 &
+# Started directly, not through `ctl`: $! is then the probe itself, which an early exit can end.
+"$VENV_PY" -m hedge_strategy.ctl wait-redis --timeout 0 --config "$HEDGE_CONFIG" >/dev/null 2>&1 &
 REDIS_PROBE=$!
 # A bad config printed the problem, naming the key (exit 2): nothing started, nothing left running.
 ENV_TEXT="$(ctl launch-env)" || { rc=$?; drop_redis_probe; exit "$rc"; }
