@@ -22,6 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cycles import clone, prepare_venv, run_script, write_bench_config
+from hedge_latency import Sim
 
 A_ACCOUNT, B_ACCOUNT, MARKET_ID = 101, 102, 1  # the shipped config's accounts, BTC
 COMPONENTS = {"a": "main_A.py", "b": "main_B.py", "sim": "lighter_sim", "redis": "redis-server"}
@@ -32,18 +33,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class SimAdmin:
+class SimAdmin(Sim):
     """The simulator's admin routes (`/sim/...`): never rate-limited, reading them costs A and B nothing."""
-
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
-        self.url, self.session = url, session
-
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with self.session.request(method, self.url + path, json=body) as resp:
-            payload: dict[str, Any] = await resp.json(content_type=None)
-            if resp.status != 200:
-                raise RuntimeError(f"{method} {path} -> HTTP {resp.status}: {payload}")
-            return payload
 
     async def set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", "/sim/faults", body)
