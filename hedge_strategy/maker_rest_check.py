@@ -7,6 +7,14 @@ order index (`OrderExecutor.check_by_rest`). A fill found there goes through the
 streamed one (applied and announced once: the journal knows each trade), so its hedge request is out at once,
 and A's resting loop then cancels the remainder as after any fill.
 
+A stream that is up but quiet (a quiet market sends the account nothing between the venue's pings) is first
+asked whether it is alive: A pings the account connection (`OrderExecutor.probe_stream`, a WebSocket message,
+not a REST request) and waits up to `PROBE_WAIT_S` for any frame. One that comes proves the connection alive,
+so its silence meant no fill: that is news, and no REST read is spent. Without this the look ran every
+interval of every quiet spell, a third of a Standard account's 60 requests a minute spent on quiet markets
+(bench/README.md, "tiers (session 4)"). A connection dead without having closed answers nothing (the
+simulator's `silence_ws_s` fault sends no frame, pong included), so the REST look follows the wait.
+
 The pace is `exchange.resting_check_interval_s`, by default from the tier's budget
 (`exchange/throttle.py` `resting_check_interval_s`: premium 2.25 s, standard 3 s, twice that on a shared
 budget). News is a frame on the account stream or an answer to a check: so checks stop as soon as the stream
@@ -30,6 +38,9 @@ from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
 
 MISSED_AFTER_S = 1.0  # a fill this old that a stream up has not brought proves its connection dead
+# How long a ping of a quiet, up stream may take to be answered before A looks by REST: a live connection
+# answers within a round trip (ms); a second adds at most that much to finding a fill on a dead one.
+PROBE_WAIT_S = 1.0
 
 
 def check_interval_s(rt: Runtime) -> float:
@@ -48,13 +59,20 @@ class RestingCheck:
         self.clock = clock
         self.last_look = clock()  # the send's answer is the first news of the order
         self.checks = 0
+        self.probes = 0  # pings of a quiet stream that answered, each a REST look saved
 
     def due_in(self) -> float:
         """Seconds until the next check is due (<= 0: now): an interval after the last news."""
         return self.interval_s - min(self.rt.orders.stream_quiet_s(), self.clock() - self.last_look)
 
     async def check(self) -> None:
-        """Look the order up by REST now; an exchange that does not answer is logged and tried next time."""
+        """Ask a stream that is up whether it is alive (a ping); when it does not answer, look the order up by
+        REST now. An exchange that does not answer is logged and tried next time."""
+        quiet = self.rt.orders.stream_quiet_s()
+        if not math.isinf(quiet) and await self.rt.orders.probe_stream(PROBE_WAIT_S):
+            self.last_look = self.clock()  # alive: its silence meant nothing happened to the order
+            self.probes += 1
+            return
         quiet = self.rt.orders.stream_quiet_s()
         why = ("account stream down" if math.isinf(quiet)
                else f"no frame from the account stream for {quiet:.1f} s")

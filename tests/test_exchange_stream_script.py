@@ -7,6 +7,7 @@ channels on two connections.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from hedge_strategy.exchange import ws_session
 from hedge_strategy.exchange.events import OrderUpdate, StreamDown, StreamUp, TopOfBook
 from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
-from tests.fixtures.ws_script import ACCOUNT, Scripted, book_frame, next_of
+from tests.fixtures.ws_script import ACCOUNT, WAIT_S, Scripted, book_frame, next_of
 
 ORDER = {"order_index": 281474976710700, "client_order_index": 11000000000001, "market_index": 1,
          "owner_account_index": ACCOUNT, "initial_base_amount": "0.00020", "price": "100.0",
@@ -190,3 +191,21 @@ async def test_subscriptions_never_confirmed_means_reconnect(scripted: Scripted)
     await account.expect(type="ping")
     await scripted.script.next_account()  # the client gave up and came back
     assert scripted.events.empty() and not stream.up
+
+
+async def test_a_probe_of_a_quiet_connection_is_a_ping_and_its_pong_is_the_answer(scripted: Scripted) -> None:
+    # Heartbeat far away: the client's own keep-alive ping (half of it) is not what the server sees here.
+    stream = scripted.stream(books=(), heartbeat_s=30.0)
+    account = await scripted.script.open_account()
+    await next_of(scripted.events, StreamUp)
+
+    probe = asyncio.create_task(stream.probe_account_link(timeout_s=WAIT_S))
+    await account.expect(type="ping")
+    assert not probe.done()  # waits for a frame
+    await account.send({"type": "pong"})
+    assert await probe  # alive: a quiet connection, not a dead one
+
+    # A connection that says nothing back (dead without having closed) leaves the probe unanswered.
+    assert not await stream.probe_account_link(timeout_s=0.2)
+    await account.expect(type="ping")
+    assert stream.up  # a probe only asks: the heartbeat still decides when a connection is dead

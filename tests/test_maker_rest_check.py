@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import math
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, now_ms
 from hedge_strategy.exchange.throttle import resting_check_interval_s
-from hedge_strategy.maker_rest_check import MISSED_AFTER_S
+from hedge_strategy.maker_rest_check import MISSED_AFTER_S, PROBE_WAIT_S
 from tests.fixtures.fake_orders import UnitFactory, UnitKit, a_with_b_up
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
@@ -69,7 +70,9 @@ async def test_a_stream_up_but_silent_that_missed_a_fill_is_left_at_once(unit_fa
     await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
     (checked,) = kit.events.matching("a", "resting_checked")
     assert checked.count == 1 and checked.reason is not None and "no frame" in checked.reason
-    assert [at - start for at, _ in kit.orders.rest_checks] == pytest.approx([interval_s(kit)])
+    # Asked first whether it is alive: a ping left unanswered for the probe's wait, then the REST look.
+    assert [at - start for at in kit.orders.probes] == pytest.approx([interval_s(kit)])
+    assert [at - start for at, _ in kit.orders.rest_checks] == pytest.approx([interval_s(kit) + PROBE_WAIT_S])
     assert interval_s(kit) - 0.1 >= MISSED_AFTER_S
     # Up, yet it missed a fill: its connection is left now, not a heartbeat later.
     (why,) = kit.orders.account.stream_restarts
@@ -85,7 +88,8 @@ async def test_a_fill_younger_than_a_second_may_still_be_on_its_way(unit_factory
     maker.hedges.outbox.start()
     start = kit.clock.now
     kit.orders.stream_silent_from = start
-    kit.orders.rest_fills = [(start + interval_s(kit) - 0.5, PART)]  # half a second before the first look
+    # Half a second before the first look (which follows the unanswered ping's wait).
+    kit.orders.rest_fills = [(start + interval_s(kit) + PROBE_WAIT_S - 0.5, PART)]
     cycle = asyncio.create_task(maker.cycle())
     await kit.events.wait("a", "hedge_request_published", timeout_s=WAIT_S)
     assert kit.orders.account.stream_restarts == []  # no proof that the stream is dead: it is kept
@@ -105,6 +109,23 @@ async def test_checks_stop_when_the_stream_speaks_again(unit_factory: UnitFactor
     assert looks == pytest.approx([k * interval_s(kit) for k in (1, 2, 3, 4)])  # none once the stream is back
     assert [e.count for e in kit.events.matching("a", "resting_checked")] == [0, 0, 0, 0]
     # The maker timeout still cancels it (the cancel is a transaction: it does not need the stream).
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
+
+
+async def test_a_quiet_stream_that_answers_a_ping_costs_no_rest_look(unit_factory: UnitFactory) -> None:
+    # A quiet market: the venue sends A's account nothing while the order rests, but the connection is alive.
+    kit = await a_with_b_up(unit_factory)
+    start = kit.clock.now
+    kit.orders.stream_silent_from = start
+    kit.orders.stream_answers_pings = True
+    await kit.maker().cycle()
+
+    (sent,) = kit.orders.sent
+    assert kit.orders.rest_checks == []  # not one REST read spent on the quiet spell
+    probes = [at - start for at in kit.orders.probes]
+    assert len(probes) >= 3 and probes[0] == pytest.approx(interval_s(kit))
+    assert all(later - earlier == pytest.approx(interval_s(kit)) for earlier, later in pairwise(probes))
+    assert kit.events.matching("a", "resting_checked") == []
     assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
 
 

@@ -255,6 +255,12 @@ class LighterAccount:
     def stream_up(self) -> bool:
         return self._stream is not None and self._stream.up
 
+    async def probe_stream(self, timeout_s: float) -> bool:
+        """Ping the account stream's connection and wait up to `timeout_s` for any frame: True when it
+        answered (alive: its silence was a quiet market), False when it did not, or could not be asked."""
+        stream = self._stream
+        return stream is not None and stream.up and await stream.probe_account_link(timeout_s)
+
     def restart_stream(self, reason: str) -> bool:
         """The account stream missed what REST shows (`reason`): leave its connection and reconnect now.
         Transactions go over HTTP meanwhile; the reconnect makes reconciliation read what it missed."""

@@ -127,6 +127,10 @@ class AccountStream:
         """Reconnect the account link now (see `Link.restart`); False when it has no connection to leave."""
         return self._account.restart(reason)
 
+    async def probe_account_link(self, timeout_s: float) -> bool:
+        """Ping the account link and wait up to `timeout_s` for a frame (`Link.probe`): True when it spoke."""
+        return await self._account.probe(timeout_s)
+
     def seconds_since_heard(self) -> float:
         """Since the last frame on the account link (the one carrying fills)."""
         return self._account.seconds_since_heard()

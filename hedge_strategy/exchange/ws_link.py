@@ -50,6 +50,7 @@ class Link:
         self._successor: tuple[Session, asyncio.Task[None], str] | None = None
         self._handover_retry: tuple[float, str, bool] | None = None  # (when, reason, fresh)
         self._up_event = asyncio.Event()
+        self._heard = asyncio.Event()  # set by the next frame heard on any of this link's connections
         self._task: asyncio.Task[None] | None = None
         self._serial = 0
         self._fresh_next = False
@@ -127,6 +128,8 @@ class Link:
 
     def heard(self, at: float) -> None:
         self.heard_at = at
+        self._heard.set()  # wakes a `probe`; the next one waits on a fresh event
+        self._heard = asyncio.Event()
 
     def is_current(self, session: Session) -> bool:
         return session is self.current
@@ -166,6 +169,19 @@ class Link:
         else:
             logger.warning("ws {}: the server announces a close in {:.1f} s; reconnecting once it closes "
                            "(the venue refused a second connection before)", self.name, delay_s)
+
+    async def probe(self, timeout_s: float) -> bool:
+        """Ping the current connection now and wait up to `timeout_s` for any frame: True when one came, the
+        proof that a connection which said nothing for a while is alive (a quiet market), not dead without
+        having closed. False when it stayed silent, when there is no writable connection, or when the
+        message budget cannot afford a ping now (then the caller knows no more than before)."""
+        session = self.current
+        heard = self._heard
+        if session is None or not await session.ping_now():
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(heard.wait(), timeout_s)
+        return heard.is_set()
 
     def restart(self, reason: str) -> bool:
         """Leave the current connection and reconnect at once, though it has not closed: its news is known

@@ -50,6 +50,7 @@ GREETING_WAIT_S = 2.0
 # server that is still silent) kept the stream down for as long again after the server spoke again.
 SUBSCRIBE_CONFIRM_S = 5.0
 CLIENT_IDLE_PING_S = 60.0
+PING_TEXT = json.dumps({"type": "ping"}, separators=(",", ":"))
 MAX_SUBSCRIBE_ATTEMPTS = 3
 SUBSCRIBE_RETRY_MIN_S = 1.0
 SUBSCRIBE_RETRY_MAX_S = 60.0
@@ -195,6 +196,15 @@ class Session:
     def writable(self) -> bool:
         """Open, and not replaced by a newer connection: a frame sent now is written to the socket."""
         return not self.retired and self.ws is not None and self.ws.protocol.state is State.OPEN
+
+    async def ping_now(self) -> bool:
+        """Ping the server now, outside the loop's own keep-alive schedule, paid from the message budget like
+        any ping; False when the budget cannot afford it now or the connection is not writable."""
+        if not self.writable or self.link.budget.try_take(self.link.keepalive_priority, 1) > 0:
+            return False
+        await self.send_unmetered(PING_TEXT)  # paid for just above: the venue counts a ping
+        self._probed_at = time.monotonic()
+        return True
 
     async def send_unmetered(self, text: str) -> None:
         """Write one frame now, outside the message budget and its queue: only for what the venue does not

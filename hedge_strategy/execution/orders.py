@@ -311,6 +311,11 @@ class OrderExecutor:
         while it is down (what it would have told is not replayed: only REST can tell it)."""
         return self.account.seconds_since_heard() if self.account.stream_up else math.inf
 
+    async def probe_stream(self, timeout_s: float) -> bool:
+        """Ping the account stream and wait up to `timeout_s` for a frame: True when it answered (it is alive,
+        so its silence says nothing happened), False when it did not or is down. Costs no REST weight."""
+        return await self.account.probe_stream(timeout_s)
+
     async def check_by_rest(self, coid: int) -> list[Fill]:
         """One look at a live order by client order index, its missing fills read if it filled; each fill
         found is applied and announced once, as if streamed (`Reconciler.check_order`). The fills this look
