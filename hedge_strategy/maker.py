@@ -410,12 +410,21 @@ class Maker:
             return f"partly filled ({order.filled_size} of {order.size}): the remainder is cancelled"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
-        target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth)
+        # Where depth N is without our order: when the book moved through our price, our order is the best
+        # level alone and would otherwise be its own target (the drift never seen).
+        remaining = order.size - order.filled_size
+        target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth,
+                                                  without=(order.price, remaining))
         if target is None:
             return None
-        ticks = abs(target - order.price) / self.market.tick
-        if ticks > self.cfg.max_price_drift_ticks:
-            return f"depth-{self.cfg.depth} price moved to {target} ({ticks:.0f} ticks away)"
+        behind = (target - order.price if order.side is Side.BUY else order.price - target) / self.market.tick
+        if behind > self.cfg.max_price_drift_ticks:
+            return f"depth-{self.cfg.depth} price moved to {target} ({behind:.0f} ticks away)"
+        if -behind > self.cfg.max_through_ticks:
+            # The rest of the book moved through our price: the next taker fills it at a stale price, which
+            # B's hedge at the touch then pays (the slippage against A's fill, bench/README.md).
+            return (f"the book moved {-behind:.0f} ticks through its price (depth-{self.cfg.depth} without "
+                    f"it at {target}): it would fill at a stale price")
         return None
 
     def _log_final(self, order: JournalOrder) -> None:

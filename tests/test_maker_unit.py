@@ -49,6 +49,30 @@ async def test_flat_a_places_a_post_only_buy_at_depth_n_cancelled_when_old(unit_
     assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
 
 
+async def test_a_resting_order_the_book_moved_through_is_cancelled(unit_factory: UnitFactory) -> None:
+    # Depth 2 (the unit config) at 94998.0; then every bid falls, leaving A's buy alone ahead of the book.
+    kit = await a_with_b_up(unit_factory)
+    kit.orders.hold_waits = True  # the order rests until something ends it; no time passes
+    maker = kit.maker()
+    maker.book.start()
+    cycle = asyncio.create_task(maker.cycle())
+    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
+    venue, tick = kit.orders.account, BTC.tick
+    limit = kit.config.strategy.max_through_ticks
+    # First within the limit (depth 2 without A's order: `limit` ticks below it): it stays.
+    venue.move_book([placed.price + tick, placed.price - limit * tick, placed.price - (limit + 1) * tick],
+                    venue.asks)
+    # Then beyond it: the next taker would fill it at a price the market has left; cancelled, and re-priced
+    # by the next cycle.
+    venue.move_book([placed.price - 50 * tick, placed.price - (limit + 20) * tick,
+                     placed.price - (limit + 21) * tick], venue.asks)
+    await asyncio.wait_for(cycle, WAIT_S)
+    ((coid, why),) = kit.orders.cancelled
+    assert coid == placed.coid
+    assert why.startswith(f"the book moved {limit + 20} ticks through its price"), why
+    await maker.book.stop()
+
+
 async def test_long_a_places_a_reduce_only_sell_to_close(unit_factory: UnitFactory) -> None:
     kit = await a_with_b_up(unit_factory)
     kit.orders.account.positions_by_account.update({A_ACCOUNT: SIZE, B_ACCOUNT: -SIZE})

@@ -20,7 +20,7 @@ from lighter.api.transaction_api import TransactionApi
 from lighter.nonce_manager import NonceManagerType
 from loguru import logger
 
-from hedge_strategy.exchange.book import LocalBook
+from hedge_strategy.exchange.book import Level, LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
 from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
 from hedge_strategy.exchange.markets import MarketInfo
@@ -439,11 +439,13 @@ class LighterAccount:
         moved = movement.move_ticks(share, self._clock() * 1000)
         return clear_of_touch(price, opposite, side is Side.BUY, moved, market.tick)
 
-    async def book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
+    async def book_price(self, market: MarketInfo, side: Side, depth: int,
+                         without: Level | None = None) -> Decimal | None:
         """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks): from
-        the stream's book when fresh, else over REST."""
+        the stream's book when fresh, else over REST. `without` (price, size): an order of ours left out of
+        the stream's book (`LocalBook.level_price`); the REST read knows no sizes and leaves it in."""
         if (book := self._fresh_book(market, depth)) is not None:
-            return book.level_price(is_bid=side is Side.BUY, depth=depth)
+            return book.level_price(is_bid=side is Side.BUY, depth=depth, without=without)
         # Several orders may share a level, so ask for more orders than levels.
         bids, asks = await self._require_reader().book_levels(market.market_id, depth * 10)
         levels = bids if side is Side.BUY else asks

@@ -97,11 +97,16 @@ class LocalBook:
     def best_ask(self) -> Decimal | None:
         return min(self._asks) if self._asks else None
 
-    def level_price(self, is_bid: bool, depth: int) -> Decimal | None:
-        """Price of the `depth`-th level (1 = best) on one side, or None when the book is that thin."""
+    def level_price(self, is_bid: bool, depth: int, without: Level | None = None) -> Decimal | None:
+        """Price of the `depth`-th level (1 = best) on one side, or None when the book is that thin.
+        `without` (price, size): an order of ours taken out first, so that a level holding nothing else does
+        not count (the book as it would be without our order: where we would place it now)."""
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
-        prices = sorted(self._bids, reverse=True) if is_bid else sorted(self._asks)
+        levels = self._bids if is_bid else self._asks
+        kept = (price for price, size in levels.items()
+                if without is None or price != without[0] or size > without[1])
+        prices = sorted(kept, reverse=is_bid)
         return prices[depth - 1] if depth <= len(prices) else None
 
     def bids(self) -> list[Level]:
