@@ -247,7 +247,7 @@ class StrategyConfig:
     depth: integer(ge=1) = 1  # --depth overrides
     maker_order_timeout_s: Seconds = 30
     max_price_drift_ticks: integer(ge=1) = 300
-    max_through_ticks: integer(ge=1) = 150  # cancel when the book moved this far through A's resting price
+    max_through_ticks: integer(ge=1) = 120  # cancel when the book moved this far through A's resting price
     hedge_confirm_timeout_s: Seconds = 60
     progress_log_interval_s: Seconds = 10
     flat_tolerance: decimal(ge=0) = Decimal("0.00001")
