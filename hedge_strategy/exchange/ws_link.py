@@ -177,10 +177,15 @@ class Link:
         message budget cannot afford a ping now (then the caller knows no more than before)."""
         session = self.current
         heard = self._heard
-        if session is None or not await session.ping_now():
+        if session is None:
             return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(heard.wait(), timeout_s)
+        try:
+            async with asyncio.timeout(timeout_s):  # the whole probe, its write included, is bounded
+                if not await session.ping_now():
+                    return False
+                await heard.wait()
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass  # unanswered, or the connection is going: the caller knows no more than before
         return heard.is_set()
 
     def restart(self, reason: str) -> bool:
