@@ -254,6 +254,7 @@ class FailedHedges:
 
     STORE_RECHECK_S = 5.0  # a safety net against a lost message: the channels wake it otherwise
     RETRY_MAX_S = 2.0
+    EXIT_WAIT_S = 5.0  # how long leaving waits for the watch to end after its cancel (ms when all is well)
 
     def __init__(self, hedges: MakerHedges) -> None:
         self._hedges = hedges
@@ -266,9 +267,18 @@ class FailedHedges:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        # Bounded: this watch is an aid to the resting loop, whose end must not wait on its cleanup (a Redis
+        # call or a pubsub close cut by the cancel). Once, after its third fill, A's loop was found stopped
+        # with its order ended and nothing logged (bench/README.md, "tiers (session 4)"); where it waited is
+        # not known, this is one of the unbounded waits it could have been.
+        task = self._task
+        if task is None:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=self.EXIT_WAIT_S)
+        if not done:
+            logger.warning("A: the watch of B's outcomes did not end within {:g} s of its cancel; left to "
+                           "end on its own, the order's settlement goes on", self.EXIT_WAIT_S)
 
     async def wait(self) -> None:
         """Return once a failed outcome of an outstanding request is known (at once if one is)."""

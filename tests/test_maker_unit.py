@@ -6,12 +6,16 @@ The same behaviour runs end to end against the simulator in `test_ab_*.py`; here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
+
+import pytest
 
 from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import Purpose, Role, SendResult, SendStatus, Side, make_coid
 from hedge_strategy.execution import JournalFill, OrderKind, OrderState
+from hedge_strategy.maker_hedges import FailedHedges
 from tests.fixtures.fake_orders import (
     A_ACCOUNT,
     B_ACCOUNT,
@@ -249,3 +253,24 @@ async def test_no_residual_hedge_while_b_says_it_is_hedging(unit_factory: UnitFa
     await kit.peer.publish_outcome(filled_outcome(kit, maker.outstanding[residual.request_ids[0]]))
     await asyncio.wait_for(cycle, WAIT_S)
     assert not maker.outstanding and kit.orders.sent == []
+
+
+async def test_leaving_the_watch_of_failed_hedges_never_waits_on_a_stuck_cleanup(
+        unit_factory: UnitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    kit = await a_with_b_up(unit_factory)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def stuck(self: FailedHedges) -> None:  # a cleanup that does not end when cancelled
+        started.set()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    monkeypatch.setattr(FailedHedges, "_run", stuck)
+    monkeypatch.setattr(FailedHedges, "EXIT_WAIT_S", 0.05)
+    watch = FailedHedges(kit.maker().hedges)
+    async with watch:
+        await asyncio.wait_for(started.wait(), WAIT_S)
+    assert watch._task is not None and not watch._task.done()  # left behind, not waited for
+    release.set()
+    await asyncio.wait_for(watch._task, WAIT_S)
