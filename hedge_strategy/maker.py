@@ -50,6 +50,7 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
+from hedge_strategy.maker_b_watch import LOST_REASON, BWatch
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
@@ -352,7 +353,7 @@ class Maker:
         cancels = 0
         order = self._order(coid)
         checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
-        async with FailedHedges(self.hedges) as failures:
+        async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
             while not order.is_terminal:
                 if order.state is OrderState.UNKNOWN:
                     await self._settle_unknown_orders()
@@ -366,7 +367,7 @@ class Maker:
                     await checks.check()
                     continue
                 age = self.clock() - placed_at
-                why = await self._cancel_reason(order, age)
+                why = await self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
                 may_send = last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S
                 if why is not None and may_send:
                     if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
@@ -383,8 +384,9 @@ class Maker:
                     left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
                                    self.rt.orders.wait_filled(coid, self.market.lot, left),
-                                   self.hedges.outbox.pause_seen(), failures.wait(), self.rt.stop.wait(),
-                                   timeout_s=left)
+                                   self.hedges.outbox.pause_seen(), failures.wait(), b_watch.wait(),
+                                   self.rt.stop.wait(), timeout_s=left)
+        self._b_absent_said = self._b_absent_said or b_watch.lost  # said once, with the cancel
         self._log_final(order)
 
     async def _cancel_on_failed_hedge(self, coid: int, failed: dict[str, HedgeOutcome],
@@ -410,7 +412,12 @@ class Maker:
             return f"partly filled ({order.filled_size} of {order.size}): the remainder is cancelled"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
-        target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth)
+        try:  # the stream's book, else REST: unanswered (429s), the drift is judged at the next wake-up
+            target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth)
+        except (VenueError, OSError, TimeoutError) as exc:
+            logger.warning("A: the book could not be read to check the price of {} ({!r}); it keeps resting",
+                           describe_coid(order.client_order_index), exc)
+            return None
         if target is None:
             return None
         ticks = abs(target - order.price) / self.market.tick

@@ -7,6 +7,10 @@ from decimal import Decimal
 from hedge_strategy.bus import HedgeRequest
 from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, BTC, ABFactory
 
+# A cancels its resting order when B's heartbeat is gone, once Redis has answered A for a whole TTL while
+# the order rests (`maker_b_watch`). This test is about a fill made before A knows: A's TTL is long.
+B_JUDGED_AFTER_S = 30
+
 
 async def test_partial_fills_are_published_one_request_per_increment(ab_factory: ABFactory) -> None:
     ab = await ab_factory(quantity="0.0004")
@@ -42,7 +46,7 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
 async def test_b_away_when_a_fills_a_places_nothing_and_b_back_hedges_once(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     b = await ab.start_b()
-    await ab.start_a()
+    await ab.start_a(heartbeat_ttl_s=B_JUDGED_AFTER_S)
     await ab.events.wait("a", "order_placed", side="buy")
     assert await b.stop() == 0
     await ab.fill_a("sell")

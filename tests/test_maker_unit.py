@@ -10,7 +10,8 @@ from decimal import Decimal
 
 from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
-from hedge_strategy.exchange import Purpose, Role, SendResult, SendStatus, Side, make_coid
+from hedge_strategy.exchange import MarketInfo, Purpose, Role, SendResult, SendStatus, Side, make_coid
+from hedge_strategy.exchange.rest import VenueError
 from hedge_strategy.execution import JournalFill, OrderKind, OrderState
 from tests.fixtures.fake_orders import (
     A_ACCOUNT,
@@ -47,6 +48,25 @@ async def test_flat_a_places_a_post_only_buy_at_depth_n_cancelled_when_old(unit_
     assert placed.coid == sent.coid
     # It rested past maker_order_timeout_s on the test's clock (no fill came): cancelled, and the cycle ended.
     assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
+
+
+async def test_a_book_that_cannot_be_read_leaves_the_order_resting_not_the_loop(
+        unit_factory: UnitFactory) -> None:
+    """Issue 9's `http_429_burst` on A's REST read of the book (its stream's book stale): the price drift
+    cannot be judged, so the order rests on, watched as before, instead of the error ending the loop."""
+    kit = await a_with_b_up(unit_factory)
+    reads: list[Side] = []
+
+    async def refused(market: MarketInfo, side: Side, depth: int) -> Decimal | None:
+        reads.append(side)
+        raise VenueError("orderBookOrders", "too many requests", 429, 23000)
+
+    kit.orders.account.book_price = refused  # type: ignore[method-assign]
+    await asyncio.wait_for(kit.maker().cycle(), WAIT_S)
+
+    (sent,) = kit.orders.sent
+    assert reads  # asked at each wake-up while the order was young, refused each time
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]  # still watched to its timeout
 
 
 async def test_long_a_places_a_reduce_only_sell_to_close(unit_factory: UnitFactory) -> None:

@@ -31,6 +31,7 @@ from hedge_strategy.exchange import (
     SendResult,
     SendStatus,
     Side,
+    VenueError,
     describe_coid,
     make_coid,
 )
@@ -272,12 +273,19 @@ class OrderExecutor:
     async def fill_prices(self, orders: Sequence[JournalOrder]) -> list[tuple[Decimal, Decimal]]:
         """(size, price) of every fill of `orders`. When the exchange reports more filled than the fills we
         hold (a fill still in flight), they are read from the trades endpoint; what is still missing is
-        priced at the order's limit, the worst it can have filled at, and said in the log."""
+        priced at the order's limit, the worst it can have filled at, and said in the log. A read the
+        exchange does not answer (a burst of 429s, a timeout) is logged and leaves the price to the fills
+        the stream gave and the limit: it never raises, since the sizes (what the hedge is) are known."""
         fills: list[tuple[Decimal, Decimal]] = []
         for order in orders:
             coid = order.client_order_index
             if self.journal.fills_total(coid) < order.filled_size:
-                await self.reconciler.recover_order_fills(order)
+                try:
+                    await self.reconciler.recover_order_fills(order)
+                except (VenueError, OSError, TimeoutError) as exc:
+                    logger.warning("{}: the fills of {} could not be read from the exchange ({!r}); priced "
+                                   "from the fills the stream gave, the rest at the limit", self.name,
+                                   describe_coid(coid), exc)
             own = [(f.size, f.price) for f in self.journal.fills_for(coid)]
             missing = order.filled_size - sum((size for size, _ in own), Decimal(0))
             if missing > 0:
