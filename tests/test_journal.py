@@ -308,11 +308,18 @@ async def test_illegal_moves_keep_state_and_reason(path: Path, journal: Journal)
     assert journal.transition(91, S.REJECTED, reason="never reached the exchange")
     assert not journal.transition(91, S.OPEN)
     assert not journal.transition(91, S.CANCELED, reason="late")
-    journal.apply_order_update(make_update(91, VenueState.LIVE))
     order = journal.get(91)
     assert (order.state, order.reason) == (S.REJECTED, "never reached the exchange")
     await journal.flush()
     assert raw_state(path, 91) == ("rejected", "0")
+    # Only the exchange's word moves a rejected order: test_late_execution.py
+
+
+async def test_a_terminal_order_contradicted_by_the_exchange_is_kept(journal: Journal) -> None:
+    await journal.record_new(make_order(92))
+    assert journal.transition(92, S.CANCELED, reason="canceled_by_us")
+    journal.apply_order_update(make_update(92, VenueState.LIVE))
+    assert journal.get(92).state is S.CANCELED  # a stale update after the end: terminal, kept
 
 
 async def test_record_new_refuses_a_known_index_even_after_restart(path: Path) -> None:

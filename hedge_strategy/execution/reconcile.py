@@ -160,7 +160,9 @@ class Reconciler(DueSettlement):
         active = {u.client_order_index: u for u in await self.account.open_orders()}
         for update in active.values():
             order = self.journal.get(update.client_order_index)
-            if order is not None and not order.is_terminal:
+            # An order recorded REJECTED that rests on the exchange executed late: it takes the exchange's
+            # state (the journal's rule for a rejected order the exchange reports)
+            if order is not None and (not order.is_terminal or order.state is OrderState.REJECTED):
                 self._apply_found(order, update, report)
             else:
                 self._report_orphan(update, order, report)
