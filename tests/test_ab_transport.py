@@ -52,10 +52,13 @@ async def hedge_one(ab: AB, rt: Runtime, sequence: int) -> tuple[HedgeRequest, H
     return request, (await ab.bus.get_outcomes([request.request_id]))[request.request_id]
 
 
-async def test_a_burst_of_40_429s_never_fails_the_hedge(b_over_http: tuple[AB, Runtime]) -> None:
+@pytest.mark.parametrize("paths", [[SEND_TX], None], ids=["sendTx", "every REST path"])
+async def test_a_burst_of_40_429s_never_fails_the_hedge(b_over_http: tuple[AB, Runtime],
+                                                        paths: list[str] | None) -> None:
     ab, rt = b_over_http
     # Retry-After keeps the test short: without it the same retries wait out jittered backoffs (unit tests).
-    await ab.sim.faults(http_error_next=40, status=429, paths=[SEND_TX], retry_after_s=0.05)
+    # On every path (chaos `http_429_burst`) B's reads meet them too (lookups, trades, the book).
+    await ab.sim.faults(http_error_next=40, status=429, paths=paths, retry_after_s=0.05)
     request, outcome = await hedge_one(ab, rt, 1)
 
     assert outcome.status == FILLED and outcome.filled_size == SIZE and outcome.reason is None
