@@ -161,6 +161,8 @@ class OrderExecutor:
             known = self.journal.get(spec.coid)
             assert known is not None, f"{describe_coid(spec.coid)} reported in the journal but not found"
             return Submitted(known, None, sent_us)
+        if result.tx_hash:
+            self.tracker.txs.sent(spec.coid, result.tx_hash)  # its verdict settles it: tx_verdicts.py
         if spec.intent is Intent.HEDGE:
             self.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple((spec.request_id or "").split(",")),
                              attempt=spec.attempt, coid=spec.coid, side=spec.side, size=spec.size,

@@ -41,6 +41,7 @@ from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState, now_ms
 from hedge_strategy.execution.settle import DueSettlement
 from hedge_strategy.execution.tracker import OrderTracker
+from hedge_strategy.execution.tx_verdicts import SETTLED_BY_REFUSAL
 
 if TYPE_CHECKING:
     from hedge_strategy.exchange.adapter import LighterAccount
@@ -314,9 +315,41 @@ class Reconciler(DueSettlement):
             else:
                 if coid in found:
                     self.tracker.apply_update(found[coid], "rest")
-                else:
+                elif not await self.settle_by_tx(order):
                     self.resolve_missing(order, now_ms(), None)
             patience *= 2
+
+    async def settle_by_tx(self, order: JournalOrder) -> bool:
+        """An order its client order index did not find: what did the sequencer do with its transaction? True
+        when its verdict settled the order (refused: REJECTED at once, tx_verdicts.py); False leaves it to the
+        grace: the transaction is not known yet, it executed and the order is not indexed yet (REST lag), the
+        hash is not known (a send of an earlier process), or the lookup failed."""
+        if order.state not in SETTLED_BY_REFUSAL:
+            return False
+        coid = order.client_order_index
+        tx_hash = self.tracker.txs.hash_of(coid)
+        if tx_hash is None:
+            return False
+        outcome = self.tracker.txs.outcome(tx_hash)
+        if outcome is None:
+            try:
+                outcome = await self.account.tx_outcome(tx_hash)
+            except Exception as exc:
+                logger.warning("confirm {}: lookup of tx {} of {} failed ({!r}); left to the grace",
+                               self.journal.account_index, tx_hash[:16], describe_coid(coid), exc)
+                return False
+        if outcome is None:
+            logger.info("confirm {}: neither {} nor its tx {} is known to the exchange yet; within the {}s "
+                        "grace", self.journal.account_index, describe_coid(coid), tx_hash[:16],
+                        self.unknown_grace_s)
+            return False
+        if outcome.refused:
+            self.tracker.apply_tx_outcome(outcome, "rest")
+            return order.is_terminal
+        logger.info("confirm {}: tx {} of {} executed but the order is not found yet (REST lag); within the "
+                    "{}s grace", self.journal.account_index, tx_hash[:16], describe_coid(coid),
+                    self.unknown_grace_s)
+        return False
 
     async def _await_fills(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -365,7 +398,7 @@ class Reconciler(DueSettlement):
         found = await self.account.orders_by_client_index([coid])
         if coid in found:
             self.tracker.apply_update(found[coid], "rest")
-        else:
+        elif not await self.settle_by_tx(order):
             self.resolve_missing(order, now_ms(), None)
         if self.journal.fills_total(coid) >= order.filled_size:
             return []

@@ -52,9 +52,11 @@ from hedge_strategy.exchange.events import (
     StreamDown,
     StreamUp,
     TopOfBook,
+    TxOutcome,
 )
 from hedge_strategy.execution.fill_identity import FillKey
 from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder, OrderState
+from hedge_strategy.execution.tx_verdicts import SETTLED_BY_REFUSAL, TxVerdicts
 
 FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
 T = TypeVar("T")
@@ -103,6 +105,7 @@ class OrderTracker:
         self._coid_by_order_index: dict[int, int] = {}
         self._held: dict[int, HeldFill] = {}  # by trade id
         self._given_up: dict[int, None] = {}  # trade ids given up (ordered, bounded): not held again
+        self.txs = TxVerdicts()  # the sequencer's verdicts on our sends (tx_verdicts.py)
         for order in journal.unresolved():  # orders from before a restart whose index is already known
             if order.order_index:
                 self._learn(order.order_index, order.client_order_index)
@@ -144,6 +147,8 @@ class OrderTracker:
             self._apply_all_positions(event)
         elif isinstance(event, StreamUp):
             self._apply_stream_up(event)
+        elif isinstance(event, TxOutcome):
+            self.apply_tx_outcome(event, source="ws")
         elif isinstance(event, StreamDown):
             self.stream_connected = False
             self._positions_known = False  # updates were missed: the next snapshot makes them whole again
@@ -176,6 +181,25 @@ class OrderTracker:
         changed = self.journal.apply_order_update(update)
         if changed:
             self._notify()
+        return changed
+
+    def apply_tx_outcome(self, outcome: TxOutcome, source: str) -> bool:
+        """A transaction's verdict (stream, or a lookup by hash): a refused create ends its order, pending or
+        unknown, REJECTED at once with the venue's reason (no order will appear). True if that happened."""
+        coid = self.txs.learn(outcome)
+        order = self.journal.get(coid) if outcome.refused and coid is not None else None
+        if order is None:
+            return False
+        if order.state not in SETTLED_BY_REFUSAL:
+            logger.warning("tracker {}: {} says tx {} of {} was {}, but the order is {}; left as it is",
+                           self.account_index, source, outcome.tx_hash[:16],
+                           describe_coid(order.client_order_index), outcome.describe(), order.state)
+            return False
+        changed = self.transition(order.client_order_index, OrderState.REJECTED, reason=outcome.describe())
+        if changed:
+            logger.warning("tracker {}: {} was {} (tx {}, from {}); no order will appear: REJECTED now",
+                           self.account_index, describe_coid(order.client_order_index), outcome.describe(),
+                           outcome.tx_hash[:16], source)
         return changed
 
     def transition(
