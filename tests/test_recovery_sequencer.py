@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from hedge_strategy.exchange import Side
-from hedge_strategy.execution.journal import OrderState
 from hedge_strategy.exchange.events import SEQUENCER_REFUSED
+from hedge_strategy.execution.journal import OrderState
 from tests.fixtures.sim import SimFactory
 from tests.test_recovery_kit import (
     ACCOUNT,
