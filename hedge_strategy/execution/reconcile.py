@@ -346,6 +346,7 @@ class Reconciler(DueSettlement):
         if outcome.refused:
             self.tracker.apply_tx_outcome(outcome, "rest")
             return order.is_terminal
+        self.tracker.txs.learn(outcome)  # executed: no need to ask again
         logger.info("confirm {}: tx {} of {} executed but the order is not found yet (REST lag); within the "
                     "{}s grace", self.journal.account_index, tx_hash[:16], describe_coid(coid),
                     self.unknown_grace_s)
