@@ -33,7 +33,8 @@ async def lookup(sim: SimProcess, tx_hash: str) -> dict[str, Any]:
     return body
 
 
-async def test_an_executed_and_a_refused_transaction_as_the_stream_and_rest_tell_them(sim: SimProcess) -> None:
+async def test_an_executed_and_a_refused_transaction_as_the_stream_and_rest_tell_them(
+        sim: SimProcess) -> None:
     client = await sim.signer(101)
     async with sim.stream() as ws:
         await ws.subscribe("account_tx/101", auth=sim.auth_token(client))
@@ -53,7 +54,8 @@ async def test_an_executed_and_a_refused_transaction_as_the_stream_and_rest_tell
         assert err is None and resp.code == 200  # accepted by the API
         tx = await settled(ws, resp.tx_hash)
         assert tx["status"] == 2  # not the verdict: ae is
-        assert ae_of(tx) == {"code": 29500, "message": "rejected by the sequencer (fault sequencer_reject_next)"}
+        dropped = "rejected by the sequencer (fault sequencer_reject_next)"
+        assert ae_of(tx) == {"code": 29500, "message": dropped}
         assert ae_of(await lookup(sim, resp.tx_hash)) == ae_of(tx)
 
     assert await sim.get("/api/v1/tx", {"by": "hash", "value": "00" * 40}, expect=400) == TX_NOT_FOUND
@@ -66,4 +68,5 @@ async def test_a_transaction_waiting_for_its_speed_bump_is_not_known_yet(sim_fac
     client = await sim.signer(101)
     resp, err = await place(client, 11000000000081, 949000)
     assert err is None and resp.code == 200
-    assert await sim.get("/api/v1/tx", {"by": "hash", "value": resp.tx_hash}, expect=400) == TX_NOT_FOUND
+    unknown = await sim.get("/api/v1/tx", {"by": "hash", "value": resp.tx_hash}, expect=400)
+    assert unknown == TX_NOT_FOUND
