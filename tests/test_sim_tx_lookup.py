@@ -63,8 +63,9 @@ async def test_an_executed_and_a_refused_transaction_as_the_stream_and_rest_tell
 
 
 async def test_a_transaction_waiting_for_its_speed_bump_is_not_known_yet(sim_factory: SimFactory) -> None:
+    standard = {"account_index": 101, "tier": "standard", "collateral": "100000"}
     sim = await sim_factory({"speed_bumps": {"enabled": True, "standard": {"maker_ms": 60_000}},
-                             "accounts": [{"account_index": 101, "tier": "standard", "collateral": "100000"}]})
+                             "accounts": [standard]})
     client = await sim.signer(101)
     resp, err = await place(client, 11000000000081, 949000)
     assert err is None and resp.code == 200
