@@ -95,3 +95,17 @@ async def test_a_refusal_never_overrides_an_order_the_exchange_acknowledged(
     assert journal.get(24).state is OrderState.OPEN  # type: ignore[union-attr]
     assert not tracker.apply_tx_outcome(outcome(999), "ws")  # not ours: nothing to settle
     assert not tracker.apply_tx_outcome(outcome(None, tx_hash="cd" * 40), "ws")  # no order named
+
+
+async def test_a_refused_cancel_ends_the_wait_for_it_and_leaves_the_order_live(
+    exchange: TxExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker,
+    events: asyncio.Queue[Event]
+) -> None:
+    await record(journal, 25, sent_age_s=0)
+    tracker.apply_update(update(25, VenueState.LIVE), "ws")
+    tracker.txs.cancel_sent(25, "cd" * 40)
+    confirming = asyncio.create_task(reconciler.confirm_final(25, timeout=600))  # the old wait: all of it
+    events.put_nowait(outcome(None, tx_hash="cd" * 40))
+    order = await asyncio.wait_for(confirming, 60)  # returns on the refusal, long before its timeout
+    assert order.state is OrderState.OPEN and tracker.txs.refused_cancels(25) == 1
+    assert exchange.lookups == []  # no REST look was due yet: the verdict ended the wait

@@ -270,7 +270,8 @@ class Reconciler(DueSettlement):
 
     async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
                             first_look_s: float | None = None) -> JournalOrder:
-        """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
+        """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out, or
+        at once when the sequencer refused a cancel of it meanwhile: tx_verdicts.py).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
         up by client order index, and missing fills are read from the trades endpoint. The stream gets
@@ -284,8 +285,9 @@ class Reconciler(DueSettlement):
         deadline = loop.time() + timeout
         await self._await_terminal(order, deadline, first_look_s)
         if not order.is_terminal:
-            logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
-                           self.journal.account_index, describe_coid(coid), order.state, timeout)
+            logger.warning("confirm {}: {} still {} after {:.1f}s; left to its caller and reconciliation",
+                           self.journal.account_index, describe_coid(coid), order.state,
+                           timeout - (deadline - loop.time()))
             return order
         await self._await_fills(order, deadline, first_look_s)
         logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
@@ -298,12 +300,21 @@ class Reconciler(DueSettlement):
         coid = order.client_order_index
         # How long the stream gets before each REST look
         patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
+        refused = self.tracker.txs.refused_cancels(coid)  # one refused from now on ends the wait
+
+        def settled() -> JournalOrder | None:
+            return order if order.is_terminal or self.tracker.txs.refused_cancels(coid) > refused else None
+
         while not order.is_terminal and loop.time() < deadline:
             try:
-                await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
-                return
+                await self.tracker.wait_for(settled, timeout=min(patience, deadline - loop.time()))
             except TimeoutError:
                 pass
+            else:
+                if not order.is_terminal:
+                    logger.warning("confirm {}: the sequencer refused the cancel of {}; it is still {}",
+                                   self.journal.account_index, describe_coid(coid), order.state)
+                return
             logger.info(
                 "confirm {}: no final state for {} from the stream after {:.2f}s; asking the exchange",
                 self.journal.account_index, describe_coid(coid), patience)

@@ -56,7 +56,7 @@ from hedge_strategy.exchange.events import (
 )
 from hedge_strategy.execution.fill_identity import FillKey
 from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder, OrderState
-from hedge_strategy.execution.tx_verdicts import SETTLED_BY_REFUSAL, TxVerdicts
+from hedge_strategy.execution.tx_verdicts import TxVerdicts, apply_verdict
 
 FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
 T = TypeVar("T")
@@ -184,23 +184,12 @@ class OrderTracker:
         return changed
 
     def apply_tx_outcome(self, outcome: TxOutcome, source: str) -> bool:
-        """A transaction's verdict (stream, or a lookup by hash): a refused create ends its order, pending or
-        unknown, REJECTED at once with the venue's reason (no order will appear). True if that happened."""
-        coid = self.txs.learn(outcome)
-        order = self.journal.get(coid) if outcome.refused and coid is not None else None
-        if order is None:
-            return False
-        if order.state not in SETTLED_BY_REFUSAL:
-            logger.warning("tracker {}: {} says tx {} of {} was {}, but the order is {}; left as it is",
-                           self.account_index, source, outcome.tx_hash[:16],
-                           describe_coid(order.client_order_index), outcome.describe(), order.state)
-            return False
-        changed = self.transition(order.client_order_index, OrderState.REJECTED, reason=outcome.describe())
-        if changed:
-            logger.warning("tracker {}: {} was {} (tx {}, from {}); no order will appear: REJECTED now",
-                           self.account_index, describe_coid(order.client_order_index), outcome.describe(),
-                           outcome.tx_hash[:16], source)
-        return changed
+        """A transaction's verdict (stream, or a lookup by hash): `tx_verdicts.apply_verdict`."""
+        return apply_verdict(self, outcome, source)
+
+    def wake(self) -> None:
+        """Wake every waiter to re-check its condition (something it may wait on changed)."""
+        self._notify()
 
     def transition(
         self, coid: int, state: OrderState, *, reason: str | None = None, order_index: int | None = None

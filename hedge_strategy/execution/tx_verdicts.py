@@ -7,6 +7,10 @@ when the sequencer settles it, or read by hash when the order is not found by it
 the venue's reason (`SEQUENCER_REFUSED: code message`), instead of after the grace that covers the venue's
 REST lag (`unknown_grace_s`), which is kept for the case where neither the order nor its transaction is known.
 
+A refused cancel is counted against the order it named (`refused_cancels`): the order keeps resting, and
+whoever waits for the cancel to take (`Reconciler.confirm_final`) stops waiting at once, so the caller can
+cancel again instead of waiting out its confirmation time.
+
 The transaction hash of each send is kept in memory only (the journal has no column for it): after a restart
 an order still unsettled falls back to the grace.
 """
@@ -14,14 +18,21 @@ an order still unsettled falls back to the grace.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
+from loguru import logger
+
+from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import SEQUENCER_REFUSED, TxOutcome
 from hedge_strategy.execution.journal import OrderState
+
+if TYPE_CHECKING:
+    from hedge_strategy.execution.tracker import OrderTracker
 
 TXS_KEPT = 10_000  # sends and verdicts remembered; the oldest are forgotten
 SETTLED_BY_REFUSAL = frozenset({OrderState.PENDING_SUBMIT, OrderState.UNKNOWN})
 
-__all__ = ["SEQUENCER_REFUSED", "SETTLED_BY_REFUSAL", "TxVerdicts"]
+__all__ = ["SEQUENCER_REFUSED", "SETTLED_BY_REFUSAL", "TxVerdicts", "apply_verdict"]
 
 
 class TxVerdicts:
@@ -31,6 +42,8 @@ class TxVerdicts:
         self._hash_of: OrderedDict[int, str] = OrderedDict()
         self._coid_of: dict[str, int] = {}
         self._outcomes: OrderedDict[str, TxOutcome] = OrderedDict()
+        self._cancel_of: OrderedDict[str, int] = OrderedDict()  # a cancel's tx hash -> the order it named
+        self._refused_cancels: dict[int, int] = {}
 
     def sent(self, coid: int, tx_hash: str) -> None:
         """`coid`'s order left in the transaction `tx_hash` (its latest send: a re-send has its own coid)."""
@@ -39,6 +52,25 @@ class TxVerdicts:
         if len(self._hash_of) > TXS_KEPT:
             _, old_hash = self._hash_of.popitem(last=False)
             self._coid_of.pop(old_hash, None)
+
+    def cancel_sent(self, coid: int, tx_hash: str) -> None:
+        """A cancel of `coid`'s order left in the transaction `tx_hash`."""
+        self._cancel_of[tx_hash] = coid
+        if len(self._cancel_of) > TXS_KEPT:
+            self._cancel_of.popitem(last=False)
+
+    def cancel_of(self, tx_hash: str) -> int | None:
+        """The order a cancel named, when `tx_hash` is one of our cancels."""
+        return self._cancel_of.get(tx_hash)
+
+    def cancel_refused(self, coid: int) -> None:
+        self._refused_cancels[coid] = self._refused_cancels.get(coid, 0) + 1
+        if len(self._refused_cancels) > TXS_KEPT:
+            del self._refused_cancels[next(iter(self._refused_cancels))]
+
+    def refused_cancels(self, coid: int) -> int:
+        """How many cancels of `coid`'s order the sequencer refused so far."""
+        return self._refused_cancels.get(coid, 0)
 
     def hash_of(self, coid: int) -> str | None:
         return self._hash_of.get(coid)
@@ -52,3 +84,33 @@ class TxVerdicts:
         if len(self._outcomes) > TXS_KEPT:
             self._outcomes.popitem(last=False)
         return outcome.client_order_index or self._coid_of.get(outcome.tx_hash)
+
+
+def apply_verdict(tracker: OrderTracker, outcome: TxOutcome, source: str) -> bool:
+    """A transaction's verdict (stream, or a lookup by hash), applied to `tracker`'s journal: a refused create
+    ends its order, pending or unknown, REJECTED at once with the venue's reason (no order will appear); a
+    refused cancel is counted and wakes whoever waits for it. True if an order was rejected."""
+    txs, account = tracker.txs, tracker.account_index
+    coid = txs.learn(outcome)
+    cancelled = txs.cancel_of(outcome.tx_hash)
+    if outcome.refused and cancelled is not None:
+        txs.cancel_refused(cancelled)
+        logger.warning("tracker {}: the cancel of {} was {} (tx {}); the order stays as the exchange "
+                       "reports it", account, describe_coid(cancelled), outcome.describe(),
+                       outcome.tx_hash[:16])
+        tracker.wake()
+        return False
+    order = tracker.journal.get(coid) if outcome.refused and coid is not None else None
+    if order is None:
+        return False
+    if order.state not in SETTLED_BY_REFUSAL:
+        logger.warning("tracker {}: {} says tx {} of {} was {}, but the order is {}; left as it is", account,
+                       source, outcome.tx_hash[:16], describe_coid(order.client_order_index),
+                       outcome.describe(), order.state)
+        return False
+    changed = tracker.transition(order.client_order_index, OrderState.REJECTED, reason=outcome.describe())
+    if changed:
+        logger.warning("tracker {}: {} was {} (tx {}, from {}); no order will appear: REJECTED now", account,
+                       describe_coid(order.client_order_index), outcome.describe(), outcome.tx_hash[:16],
+                       source)
+    return changed
