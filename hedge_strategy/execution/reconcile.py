@@ -270,8 +270,8 @@ class Reconciler(DueSettlement):
 
     async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
                             first_look_s: float | None = None) -> JournalOrder:
-        """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out, or
-        at once when the sequencer refused a cancel of it meanwhile: tx_verdicts.py).
+        """Wait for the order's final state and all its fills; returns it (maybe still live: if time ran out,
+        or at once when the sequencer refused a cancel of it meanwhile, tx_verdicts.py).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
         up by client order index, and missing fills are read from the trades endpoint. The stream gets
