@@ -6,7 +6,9 @@ finished), after every stream reconnect and every N seconds. One run:
 1. positions from the exchange replace local belief, one log line per difference;
 2. every unresolved order (PENDING_SUBMIT, UNKNOWN, OPEN, PARTIALLY_FILLED) is resolved: from the open
    orders when it is among them, else looked up by client order index. Found: its exchange state is
-   applied. Not found: within `unknown_grace_s` of its send (or of its creation when it was never sent) it
+   applied. (A send the sequencer refused is REJECTED as soon as its verdict is known: tx_verdicts.py;
+   `confirm_final` reads the verdict by the transaction's hash when the order is not found.) Not found:
+   within `unknown_grace_s` of its send (or of its creation when it was never sent) it
    stays as it is, because the exchange may not have indexed it yet; past the grace it is
    REJECTED("never reached the exchange"). An order this process wrote and has not marked sent is a send
    in flight: only its sender decides it. Open orders the journal does not hold as live are reported
