@@ -12,23 +12,10 @@ from hedge_strategy.exchange.events import SEQUENCER_REFUSED, Event, TxOutcome, 
 from hedge_strategy.execution.journal import Journal, OrderState
 from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
-from tests.test_reconcile import ACCOUNT, BTC, GRACE_S, ScriptedExchange, record, update
+from tests.test_reconcile import ACCOUNT, GRACE_S, ScriptedExchange, exchange, reconciler, record, update
 
 TX = "ab" * 40
-
-
-class TxExchange(ScriptedExchange):
-    """The scripted exchange, with transactions readable by hash."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.txs: dict[str, TxOutcome] = {}
-        self.tx_lookups: list[str] = []
-
-    async def tx_outcome(self, tx_hash: str) -> TxOutcome | None:
-        self._maybe_fail("tx")
-        self.tx_lookups.append(tx_hash)
-        return self.txs.get(tx_hash)
+__all__ = ["exchange", "reconciler"]  # the fixtures, imported for pytest
 
 
 def outcome(coid: int | None, *, refused: bool = True, tx_hash: str = TX) -> TxOutcome:
@@ -36,18 +23,8 @@ def outcome(coid: int | None, *, refused: bool = True, tx_hash: str = TX) -> TxO
                      "price band" if refused else "")
 
 
-@pytest.fixture
-def exchange() -> TxExchange:
-    return TxExchange()
-
-
-@pytest.fixture
-def reconciler(exchange: TxExchange, journal: Journal, tracker: OrderTracker) -> Reconciler:
-    return Reconciler(exchange, journal, tracker, [BTC], GRACE_S, trade_margin_s=1.0)  # type: ignore[arg-type]
-
-
 async def test_a_streamed_refusal_settles_the_send_at_once(
-    exchange: TxExchange, reconciler: Reconciler, journal: Journal, events: asyncio.Queue[Event]
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, events: asyncio.Queue[Event]
 ) -> None:
     await record(journal, 21, sent_age_s=0)  # accepted by the API just now: the grace has not run
     confirming = asyncio.create_task(reconciler.confirm_final(21, timeout=GRACE_S, first_look_s=GRACE_S))
@@ -58,7 +35,7 @@ async def test_a_streamed_refusal_settles_the_send_at_once(
 
 
 async def test_an_order_not_found_is_settled_by_its_transactions_refusal(
-    exchange: TxExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker
 ) -> None:
     await record(journal, 22, sent_age_s=0)
     tracker.txs.sent(22, TX)
@@ -71,7 +48,7 @@ async def test_an_order_not_found_is_settled_by_its_transactions_refusal(
 
 @pytest.mark.parametrize("known", ["executed", "not known", "lookup fails", "no hash"])
 async def test_without_a_refusal_the_grace_is_kept(
-    known: str, exchange: TxExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker
+    known: str, exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker
 ) -> None:
     await record(journal, 23, sent_age_s=0)
     if known != "no hash":
@@ -98,7 +75,7 @@ async def test_a_refusal_never_overrides_an_order_the_exchange_acknowledged(
 
 
 async def test_a_refused_cancel_ends_the_wait_for_it_and_leaves_the_order_live(
-    exchange: TxExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker,
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker,
     events: asyncio.Queue[Event]
 ) -> None:
     await record(journal, 25, sent_age_s=0)
