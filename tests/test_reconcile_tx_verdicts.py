@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from hedge_strategy.exchange.events import SEQUENCER_REFUSED, Event, TxOutcome, VenueState
+from hedge_strategy.exchange.events import SEQUENCER_REFUSED, EndReason, Event, TxOutcome, VenueState
 from hedge_strategy.execution.journal import Journal, OrderState
 from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
@@ -84,5 +84,18 @@ async def test_a_refused_cancel_ends_the_wait_for_it_and_leaves_the_order_live(
     confirming = asyncio.create_task(reconciler.confirm_final(25, timeout=600))  # the old wait: all of it
     events.put_nowait(outcome(None, tx_hash="cd" * 40))
     order = await asyncio.wait_for(confirming, 60)  # returns on the refusal, long before its timeout
-    assert order.state is OrderState.OPEN and tracker.txs.refused_cancels(25) == 1
+    assert order.state is OrderState.OPEN and tracker.txs.last_cancel_refused(25) is not None
     assert exchange.lookups == []  # no REST look was due yet: the verdict ended the wait
+
+    # The verdict of the next cancel comes before its send's answer (no speed bump): kept by hash, it ends
+    # the wait as soon as the send names it.
+    events.put_nowait(outcome(None, tx_hash="ef" * 40))
+    await tracker.wait_for(lambda: tracker.txs.outcome("ef" * 40), 60)
+    assert tracker.txs.cancel_sent(25, "ef" * 40) is not None
+    order = await asyncio.wait_for(reconciler.confirm_final(25, timeout=600), 60)
+    assert order.state is OrderState.OPEN
+    # A cancel sent again, not refused: the wait is for it, and its cancel ends the order.
+    assert tracker.txs.cancel_sent(25, "01" * 40) is None
+    confirming = asyncio.create_task(reconciler.confirm_final(25, timeout=600))
+    events.put_nowait(update(25, VenueState.CANCELED, EndReason.CANCELED_BY_US))
+    assert (await asyncio.wait_for(confirming, 60)).state is OrderState.CANCELED

@@ -233,8 +233,10 @@ class OrderExecutor:
         """Send a cancel of `coid` and return the venue's answer, confirming nothing: for a caller that waits
         for the order's end on its own terms (A's resting loop, which a failed hedge must wake)."""
         result = await self.account.cancel(market, coid)
-        if result.tx_hash:
-            self.tracker.txs.cancel_sent(coid, result.tx_hash)  # a refused cancel ends the wait for it
+        refused = self.tracker.txs.cancel_sent(coid, result.tx_hash) if result.tx_hash else None
+        if refused is not None:  # its verdict came before its answer: the wait for it ends at once
+            logger.warning("{}: the cancel of {} was {} already", self.name, describe_coid(coid),
+                           refused.describe())
         logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
                     result.status.value, f"({result.detail})" if not result.accepted else "")
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)

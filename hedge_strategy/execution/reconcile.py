@@ -302,10 +302,8 @@ class Reconciler(DueSettlement):
         coid = order.client_order_index
         # How long the stream gets before each REST look
         patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
-        refused = self.tracker.txs.refused_cancels(coid)  # one refused from now on ends the wait
-
-        def settled() -> JournalOrder | None:
-            return order if order.is_terminal or self.tracker.txs.refused_cancels(coid) > refused else None
+        def settled() -> JournalOrder | None:  # final, or the latest cancel of it refused: it will not take
+            return order if order.is_terminal or self.tracker.txs.last_cancel_refused(coid) else None
 
         while not order.is_terminal and loop.time() < deadline:
             try:
