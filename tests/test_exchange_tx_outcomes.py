@@ -66,6 +66,8 @@ def test_malformed_transactions_are_logged_and_skipped(skips: list[str]) -> None
     frame_ = {"type": "update/account_tx", "channel": "account_tx:101", "txs": [*bad, good]}
     assert [o.tx_hash for o in tx_outcomes(frame_, 101)] == ["cd" * 40]
     assert len(skips) == len(bad)
+    no_event_info = tx_outcome({**tx(), "event_info": ""}, 101)
+    assert no_event_info is not None and not no_event_info.refused
     unreadable_info = tx_outcome({**tx(), "info": "{"}, 101)
     assert unreadable_info is not None and unreadable_info.client_order_index is None
 

@@ -51,7 +51,8 @@ def tx_outcome(raw: Any, account_index: int) -> TxOutcome | None:
     status = tx.get("status")
     if status == STATUS_PENDING:
         return None
-    ae = _json_object(tx["event_info"], "event_info").get("ae", "")
+    event_info = tx["event_info"]  # "" read as no refusal (inferred: only JSON objects were captured)
+    ae = _json_object(event_info, "event_info").get("ae", "") if event_info else ""
     code, reason = _refusal(ae)
     refused = bool(ae) or status == STATUS_FAILED
     if refused and not reason:
