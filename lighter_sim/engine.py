@@ -20,6 +20,7 @@ from .core import STOP_BOOK_EMPTY, wall_clock_ms
 from .errors import (
     ACCOUNT_NOT_FOUND,
     API_KEY_NOT_FOUND,
+    CLIENT_ORDER_INDEX_EXISTS,
     EXPIRED_TX,
     INVALID_NONCE,
     INVALID_PRICE,
@@ -31,11 +32,12 @@ from .errors import (
     TOO_MANY_ORDERS,
     SimError,
 )
-from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened, TxSettled
 from .markets import MarketSpec
 from .periods import check_periods
 from .reads import EngineReads
-from .serialize import CHAIN_ID
+from .serialize import CHAIN_ID, l1_address
+from .tx_history import tx_object
 from .txparse import (
     NIL_MARKET,
     TX_CANCEL_ALL,
@@ -91,6 +93,7 @@ class Engine(EngineReads):
         self._check_signature = check_signature
         self._pending: dict[str, AcceptedTx] = {}
         self._tx_counter = 0
+        self._tx_sequence = 0  # sequence_index of settled txs (tx_history.py)
 
     # -- accounts and keys ------
     def upsert_account(self, index: int, tier: str, collateral: Decimal, api_keys: dict[int, str]) -> None:
@@ -238,8 +241,9 @@ class Engine(EngineReads):
         account = self.accounts[accepted.account_index]
         account.nonces[accepted.api_key_index] -= 1
 
-    def discard(self, accepted: AcceptedTx, reason: str) -> None:
-        """The sequencer drops an accepted tx instead of executing it: nothing ever appears for it."""
+    def discard(self, accepted: AcceptedTx, code: int, reason: str) -> None:
+        """The sequencer refuses an accepted tx instead of executing it: no order ever appears for it; the
+        refusal (`code`, `reason`) shows only in the account's transactions (`tx_history.py`)."""
         if self._pending.pop(accepted.tx_hash, None) is None:
             return
         account = self.accounts[accepted.account_index]
@@ -251,10 +255,21 @@ class Engine(EngineReads):
             "tx_type": accepted.tx_type,
             "api_key_index": accepted.api_key_index,
             "nonce": tx.get("Nonce"),
-            "result": reason,
+            "result": f"sequencer-rejected {code}: {reason}",
             "tx_hash": accepted.tx_hash,
         }
         account.tx_log.append(entry)
+        self._settled(accepted, (code, reason))
+
+    def _settled(self, accepted: AcceptedTx, error: tuple[int, str] | None) -> None:
+        """Tell listeners the sequencer executed (`error` None) or refused `accepted`."""
+        self._tx_sequence += 1
+        account = accepted.account_index
+        self._emit(TxSettled(account, tx_object(
+            tx_hash=accepted.tx_hash, tx_type=accepted.tx_type, payload=accepted.payload, error=error,
+            account_index=account, l1_address=l1_address(account), block_height=self.block_height,
+            sequence_index=self._tx_sequence, queued_ms=accepted.arrival_us // 1000,
+            executed_ms=self.clock_ms())))
 
     @staticmethod
     def _client_index_in_use(account: Account, client_order_index: int) -> bool:
@@ -281,7 +296,7 @@ class Engine(EngineReads):
         if accepted.tx_type == TX_CREATE_ORDER and self._client_index_in_use(account, tx["ClientOrderIndex"]):
             # Captured on testnet (corpus rest/sendTx hftbacktest 2026-07-30 line 4): a create reusing the
             # client order index of a resting order is answered 200 and never appears (sequencer code 21728).
-            self.discard(accepted, "sequencer-rejected 21728: client order index already exists")
+            self.discard(accepted, CLIENT_ORDER_INDEX_EXISTS, "client order index already exists")
             log.info(
                 "create of account %s dropped by the sequencer: client order index %s is in use",
                 account.index,
@@ -300,6 +315,7 @@ class Engine(EngineReads):
                 self._execute_cancel_all(account, tx)
             else:
                 self._execute_modify(account, tx)
+        self._settled(accepted, None)
 
     def _execute_create(self, account: Account, tx: dict[str, Any]) -> None:
         market = tx["MarketIndex"]

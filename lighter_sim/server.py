@@ -24,6 +24,7 @@ from .ratelimit import RATE_LIMIT_CODE, RateLimiter
 from .rest import LighterRoutes, rate_limit_target
 from .scheduler import Ticker
 from .signatures import SignatureCheck
+from .tx_history import TxHistory
 from .txs import MALFORMED, TxGateway, now_us, parse_batch, parse_tx_type, tx_account
 from .ws import WsHub
 
@@ -75,6 +76,8 @@ class SimServer:
             seed=config.seed,
         )
         self.engine.add_listener(self.hub.on_event)
+        self.txs = TxHistory()  # settled transactions: GET /api/v1/tx
+        self.engine.add_listener(self.txs.on_event)
         self.registry: dict[int, AccountEntry] = {}
         self.ticker = Ticker(config.flow.tick_interval_ms, self._tick,
                              self.flow.next_due_ms if self.flow is not None else None)
@@ -144,6 +147,7 @@ class SimServer:
     async def reset(self) -> int:
         """Engine back to its initial state (accounts, keys stay); pending executions and limits dropped."""
         self.gateway.clear()
+        self.txs.clear()
         self.limiter.reset()
         self.engine.reset()
         log.info("sim reset: books, orders, positions, trades, nonces and the tx log cleared")

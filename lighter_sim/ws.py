@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from . import ws_frames as frames
 from .errors import INVALID_DATA, SUBSCRIBE_FAILED, TOO_MANY_MESSAGES
-from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened, TxSettled
 from .ws_book import BookSequencer, ConnectionOffset
 from .ws_channels import Channel, ChannelRefused, Snapshots, parse_channel
 from .ws_faults import WsFaults
@@ -187,6 +187,9 @@ class WsHub:
                 lambda: frames.account_all_positions("update", account, positions),
             )
             self._publish(f"account_all:{account}", lambda: frames.account_all_update(account, positions, {}))
+        elif isinstance(event, TxSettled):
+            tx, owner = event.tx, event.account_index
+            self._publish(f"account_tx:{owner}", lambda: frames.account_tx(owner, [tx]))
 
     def _book_changed(self, event: BookChanged) -> None:
         gap = self.faults.take_book_gap(event.market_id)

@@ -3,8 +3,10 @@ B's runtime driven one batch at a time (`Hedger.handle`), sending over HTTP so t
 
 A burst of 429s, a sendTx answered 500 without being handled, and one executed but never answered are
 transport events: none of them fails the hedge or uses up a price attempt, and the venue ends up with exactly
-one order of the hedge. What is asserted is what happened (orders at the venue, attempts, outcome), never
-how long it took: `bench/` measures speed.
+one order of the hedge. An IOC the sequencer refuses after the API accepted it is settled by the sequencer's
+verdict (streamed, or read by its hash), not after the grace, and the next price attempt fills. What is
+asserted is what happened (orders at the venue, attempts, outcome, reasons), never how long it took:
+`bench/` measures speed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.exchange import Purpose, Role, make_coid
+from hedge_strategy.exchange.events import SEQUENCER_REFUSED
 from hedge_strategy.execution import NEVER_REACHED, OrderState
 from hedge_strategy.hedger import Hedger, hedge_coid
 from hedge_strategy.runtime import Runtime, open_runtime
@@ -102,4 +105,45 @@ async def test_a_send_executed_but_never_answered_is_settled_by_its_client_order
     assert sent.state == "unknown"  # the send had no answer; its order was found and settled
     assert [f.source for f in rt.orders.journal.fills_for(coid)] != ["ws"]  # learned over REST
     assert len(await ab.create_orders(B_ACCOUNT)) == 1
+    assert await ab.position(B_ACCOUNT) == -SIZE
+
+
+async def test_an_ioc_the_sequencer_refuses_is_settled_by_its_verdict_and_the_next_attempt_fills(
+        b_over_http: tuple[AB, Runtime]) -> None:
+    ab, rt = b_over_http
+    # Answered 200, then refused by the sequencer, its nonce given back: the account_tx frame says so.
+    await ab.sim.faults(sequencer_reject_next={"count": 1, "account_index": B_ACCOUNT,
+                                               "consume_nonce": False})
+    request, outcome = await hedge_one(ab, rt, 4)
+
+    assert outcome.status == FILLED and outcome.filled_size == SIZE
+    first, second = hedge_coid(request.request_id, 1), hedge_coid(request.request_id, 2)
+    assert outcome.hedge_client_order_indexes == (first, second)  # the refusal used up price attempt 1
+    refused = rt.orders.order(first)
+    # Settled by the sequencer's verdict, not by the grace (whose reason would be "accepted, never executed").
+    assert refused is not None and refused.state is OrderState.REJECTED
+    assert refused.reason is not None and refused.reason.startswith(f"{SEQUENCER_REFUSED}: 29500 ")
+    (ended,) = ab.events.matching("b", "order_ended", coid=first)
+    assert ended.reason == refused.reason
+    creates = await ab.create_orders(B_ACCOUNT)
+    assert [r["executed_us"] is None for r in creates] == [True, False]  # the venue executed only the second
+    assert "rejected by the sequencer" in creates[0]["message"]
+    assert await ab.position(B_ACCOUNT) == -SIZE
+
+
+async def test_a_refusal_the_stream_missed_is_read_by_hash_when_the_order_is_not_found(
+        b_over_http: tuple[AB, Runtime]) -> None:
+    ab, rt = b_over_http
+    # B's stream is silent: its account_tx frame is lost. The lookup by client order index finds nothing,
+    # then the transaction read by its hash tells the refusal.
+    await ab.sim.faults(sequencer_reject_next={"count": 1, "account_index": B_ACCOUNT}, silence_ws_s=60,
+                        account_index=B_ACCOUNT)
+    request, outcome = await hedge_one(ab, rt, 5)
+
+    assert outcome.status == FILLED and outcome.filled_size == SIZE
+    first = hedge_coid(request.request_id, 1)
+    refused = rt.orders.order(first)
+    assert refused is not None and refused.state is OrderState.REJECTED
+    assert refused.reason is not None and refused.reason.startswith(f"{SEQUENCER_REFUSED}: 29500 ")
+    assert len(await ab.create_orders(B_ACCOUNT)) == 2
     assert await ab.position(B_ACCOUNT) == -SIZE

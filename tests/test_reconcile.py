@@ -20,6 +20,7 @@ from hedge_strategy.exchange.events import (
     PositionSnapshot,
     Side,
     StreamUp,
+    TxOutcome,
     VenueState,
 )
 from hedge_strategy.exchange.markets import MarketInfo
@@ -48,6 +49,8 @@ class ScriptedExchange:
         self.lookups: list[list[int]] = []
         self.positions_gate: asyncio.Event | None = None  # when set up, positions() waits on it
         self.positions_entered = asyncio.Event()
+        self.txs: dict[str, TxOutcome] = {}  # transactions readable by hash
+        self.tx_lookups: list[str] = []
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.failing:
@@ -81,6 +84,11 @@ class ScriptedExchange:
             for t in self.trades
             if t.ts_ms >= since_ms and (market is None or t.market_id == market.market_id)
         ]
+
+    async def tx_outcome(self, tx_hash: str) -> TxOutcome | None:
+        self._maybe_fail("tx")
+        self.tx_lookups.append(tx_hash)
+        return self.txs.get(tx_hash)
 
     def market_by_id(self, market_id: int) -> MarketInfo:
         return BTC

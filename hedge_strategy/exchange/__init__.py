@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.events import StreamDown as StreamDown
     from hedge_strategy.exchange.events import StreamUp as StreamUp
     from hedge_strategy.exchange.events import TopOfBook as TopOfBook
+    from hedge_strategy.exchange.events import TxOutcome as TxOutcome
     from hedge_strategy.exchange.events import VenueState as VenueState
     from hedge_strategy.exchange.markets import MarketInfo as MarketInfo
     from hedge_strategy.exchange.rest import VenueError as VenueError
@@ -44,7 +45,7 @@ _HOME = {  # public name -> the submodule defining it
                     "coid"),
     **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),
     **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot", "Side",
-                     "StreamDown", "StreamUp", "TopOfBook", "VenueState"), "events"),
+                     "StreamDown", "StreamUp", "TopOfBook", "TxOutcome", "VenueState"), "events"),
     "MarketInfo": "markets",
     "VenueError": "rest",
 }

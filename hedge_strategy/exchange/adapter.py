@@ -22,7 +22,15 @@ from loguru import logger
 
 from hedge_strategy.exchange.book import LocalBook
 from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
-from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
+from hedge_strategy.exchange.events import (
+    Event,
+    Fill,
+    OrderUpdate,
+    PositionSnapshot,
+    Side,
+    TopOfBook,
+    TxOutcome,
+)
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.movement import (
     ARRIVAL_MARGIN_MS,
@@ -36,6 +44,7 @@ from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
 from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
+from hedge_strategy.exchange.tx_outcomes import read_tx
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
 __all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
@@ -110,6 +119,7 @@ class LighterAccount:
         self._signer: SignerClient | None = None
         self._sender: TxSender | None = None
         self._reader: AccountReader | None = None
+        self._tx_api: TransactionApi | None = None
         self._stream: AccountStream | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -128,9 +138,10 @@ class LighterAccount:
                 account_api=AccountApi(signer.api_client), throttle=self.throttle,
                 timeout_s=self.request_timeout_s, auth_token=self._rest_token)
             await self._load_markets()
+            self._tx_api = TransactionApi(signer.api_client)
             self._sender = TxSender(
                 account_index=self.account_index, api_key_index=self.api_key_index,
-                tx_api=TransactionApi(signer.api_client), throttle=self.throttle,
+                tx_api=self._tx_api, throttle=self.throttle,
                 request_timeout_s=self.request_timeout_s, answer_timeout_s=self.send_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
@@ -168,6 +179,7 @@ class LighterAccount:
             await self._signer.close()
             self._signer = None
         self._sender = self._reader = None
+        self._tx_api = None
 
     async def _check_key(self, signer: SignerClient) -> None:
         # check_client makes a blocking Go HTTP call (GET apikeys): run it in a thread, under the throttle.
@@ -209,6 +221,8 @@ class LighterAccount:
             self._subscribers.remove(queue)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, TxOutcome) and event.refused:
+            self._after_refusal(event)
         if isinstance(event, TopOfBook):
             for movements in (self._movements, self._maker_movements):
                 if event.market_id in movements:
@@ -405,6 +419,26 @@ class LighterAccount:
     async def trades_since(self, since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
         """This account's fills with timestamp >= since_ms, oldest first."""
         return await self._require_reader().trades_since(since_ms, market.market_id if market else None)
+
+    async def tx_outcome(self, tx_hash: str) -> TxOutcome | None:
+        """What the sequencer did with one of this account's transactions (`GET /api/v1/tx`, tx_outcomes.py):
+        None while the venue shows no outcome for it. Raises VenueError when the exchange does not answer."""
+        if self._tx_api is None:
+            raise RuntimeError(f"account {self.account_index} is not started")
+        outcome = await read_tx(self._tx_api, tx_hash, self.account_index, throttle=self.throttle,
+                                timeout_s=self.request_timeout_s)
+        if outcome is not None and outcome.refused:
+            self._after_refusal(outcome)
+        return outcome
+
+    def _after_refusal(self, outcome: TxOutcome) -> None:
+        """The sequencer refused one of our transactions after the API accepted it: whether it used its nonce
+        is not certain (the venue's docs say a refused maker order may not; a refused create was seen to), so
+        the nonce is read again before the next send rather than learnt from an "invalid nonce" refusal."""
+        if self._sender is not None:
+            self._sender.mark_stale()
+            logger.info("account {}: tx {} {}; nonce resynced before the next send", self.account_index,
+                        outcome.tx_hash[:16], outcome.describe())
 
     async def top_of_book(self, market: MarketInfo) -> TopOfBook:
         """Best bid/ask: the stream's book when it is fresh, else one REST read."""

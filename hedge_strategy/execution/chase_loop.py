@@ -25,7 +25,10 @@ retries, a timeout), after which nothing is sent and the same attempt follows th
 ambiguous send (no answer, 5xx) is settled by its client order index before anything else is sent
 (`OrderExecutor.finish`): found, it is an attempt like any other; a new order is never sent while it may
 still fill. An attempt is used up only when the venue answered about the order: it existed and ended
-(filled, partly, cancelled, expired), or its send was refused for a reason that is not transport.
+(filled, partly, cancelled, expired), or its send was refused for a reason that is not transport, or the
+sequencer refused it after the API accepted it (REJECTED "rejected by the sequencer: ...", tx_verdicts.py:
+a price band or margin refusal is the venue's word on that order at that price; settled at once, not after
+the grace).
 
 B's hedge takes a `PriceGuard` (`wash_guard.WashGuard`): before each attempt is priced it says the worst limit
 the IOC may have so it cannot meet A's resting order; the price is clamped to it, and when the bound leaves

@@ -162,6 +162,8 @@ class OrderExecutor:
             known = self.journal.get(spec.coid)
             assert known is not None, f"{describe_coid(spec.coid)} reported in the journal but not found"
             return Submitted(known, None, sent_us)
+        if result.tx_hash:
+            self.tracker.txs.sent(spec.coid, result.tx_hash)  # its verdict settles it: tx_verdicts.py
         if spec.intent is Intent.HEDGE:
             self.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple((spec.request_id or "").split(",")),
                              attempt=spec.attempt, coid=spec.coid, side=spec.side, size=spec.size,
@@ -232,6 +234,10 @@ class OrderExecutor:
         """Send a cancel of `coid` and return the venue's answer, confirming nothing: for a caller that waits
         for the order's end on its own terms (A's resting loop, which a failed hedge must wake)."""
         result = await self.account.cancel(market, coid)
+        refused = self.tracker.txs.cancel_sent(coid, result.tx_hash) if result.tx_hash else None
+        if refused is not None:  # its verdict came before its answer: the wait for it ends at once
+            logger.warning("{}: the cancel of {} was {} already", self.name, describe_coid(coid),
+                           refused.describe())
         logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
                     result.status.value, f"({result.detail})" if not result.accepted else "")
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
