@@ -7,7 +7,6 @@ to reads.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from .txparse import (
     TX_MODIFY_ORDER,
     ParsedTx,
     parse_tx,
+    venue_tx_hash,
 )
 
 __all__ = [
@@ -92,7 +92,6 @@ class Engine(EngineReads):
         self.chain_id = chain_id
         self._check_signature = check_signature
         self._pending: dict[str, AcceptedTx] = {}
-        self._tx_counter = 0
         self._tx_sequence = 0  # sequence_index of settled txs (tx_history.py)
 
     # -- accounts and keys ------
@@ -153,14 +152,13 @@ class Engine(EngineReads):
                 # whatever the tx holds (inferred: the order of the venue's checks is not documented).
                 self._check_signature(parsed, account.api_keys[parsed.api_key_index])
             self._validate(parsed, account)
+            tx_hash = venue_tx_hash(self.chain_id, parsed)
         except SimError as err:
             if parsed is not None and self.has_account(parsed.account_index):
                 self._log_tx(self.accounts[parsed.account_index], parsed, arrival_us, err.code)
             raise
         account.nonces[parsed.api_key_index] += 1
         account.key_tx_time[parsed.api_key_index] = arrival_us
-        self._tx_counter += 1
-        tx_hash = hashlib.blake2b(f"{self._tx_counter}:{tx_info}".encode(), digest_size=40).hexdigest()
         if parsed.tx_type == TX_CREATE_ORDER:
             key = (parsed["MarketIndex"], parsed["ClientOrderIndex"])
             account.pending_creates[key] = account.pending_creates.get(key, 0) + 1

@@ -1,6 +1,7 @@
 """The simulator's record of settled transactions (lighter_sim/tx_history.py), as a client reads it:
 `GET /api/v1/tx?by=hash` in lighter-sdk 1.1.8's `EnrichedTx` shape, and `update/account_tx` frames; the
-sequencer's refusal is in `event_info.ae`, with the same `status` 2 as an executed transaction (captured)."""
+sequencer's refusal is in `event_info.ae`, with the same `status` 2 as an executed transaction (captured).
+A transaction's hash is the one its signer returned, as on the venue (lighter_sim/crypto/txhash.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from lighter import models
 
 from tests.fixtures.sim import SimFactory, SimProcess, SimStream
-from tests.test_sim_faults import place
+from tests.test_sim_faults import BTC, LIMIT, MIN_LOT, POST_ONLY, place
 
 TX_NOT_FOUND = {"code": 21500, "message": "transaction not found"}
 
@@ -71,3 +72,30 @@ async def test_a_transaction_waiting_for_its_speed_bump_is_not_known_yet(sim_fac
     assert err is None and resp.code == 200
     unknown = await sim.get("/api/v1/tx", {"by": "hash", "value": resp.tx_hash}, expect=400)
     assert unknown == TX_NOT_FOUND
+
+
+async def test_every_answer_and_record_carries_the_hash_the_signer_returned(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    signed_hashes = []
+    async with sim.stream() as ws, sim.raw_session() as session:
+        await ws.subscribe("account_tx/101", auth=sim.auth_token(client))
+        await ws.expect("subscribed/account_tx")
+        for nonce, coid in enumerate((11000000000091, 11000000000092)):
+            tx_type, tx_info, tx_hash, err = client.sign_create_order(
+                BTC, coid, MIN_LOT, 949000, False, LIMIT, POST_ONLY, nonce=nonce, api_key_index=3
+            )
+            assert err is None, err
+            signed_hashes.append(tx_hash)
+            if nonce == 0:  # REST sendTx
+                async with session.post(
+                    sim.url + "/api/v1/sendTx", data={"tx_type": str(tx_type), "tx_info": tx_info}
+                ) as resp:
+                    assert (await resp.json())["tx_hash"] == tx_hash
+            else:  # WebSocket jsonapi/sendtx
+                request = {"id": "h", "tx_type": tx_type, "tx_info": tx_info}
+                await ws.send({"type": "jsonapi/sendtx", "data": request})
+                assert (await ws.expect("jsonapi/sendtx"))["tx_hash"] == tx_hash
+            await settled(ws, tx_hash)
+            assert (await lookup(sim, tx_hash))["hash"] == tx_hash
+    logged = [r.get("tx_hash") for r in (await sim.txlog(101))["101"]]
+    assert logged == signed_hashes
