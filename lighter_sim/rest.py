@@ -260,10 +260,8 @@ class LighterRoutes:
 
     async def _maybe_blackhole(self, request: web.Request, record: Any) -> None:
         """The ambiguous outcome: the tx is accepted and executes, but the answer never comes."""
-        if not self.server.faults.take_blackhole(record.account_index):
+        if not self.server.gateway.blackholed(record):
             return
-        record.answered_us = None
-        record.message = "blackholed: accepted, never answered"
         # Held until the client gives up (aiohttp then cancels this handler) or the sim shuts down.
         await self.server.shutting_down.wait()
 

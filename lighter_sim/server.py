@@ -160,7 +160,8 @@ class SimServer:
 
     # --- WebSocket transactions -----------------------------------------------------------------------
 
-    async def ws_send_tx(self, data: dict[str, Any], client_key: str, batch: bool) -> dict[str, Any]:
+    async def ws_send_tx(self, data: dict[str, Any], client_key: str, batch: bool) -> dict[str, Any] | None:
+        """The answer to a `jsonapi/sendtx(batch)`; None when it must never come (blackhole_next_sendtx)."""
         started, arrival = time.perf_counter(), now_us()
         try:
             if batch:
@@ -181,10 +182,11 @@ class SimServer:
                 if not self.limiter.allow(key, tier, "sendTx"):
                     return {"code": RATE_LIMIT_CODE, "message": "too many requests"}
             if batch:
-                response, _ = self.gateway.submit_batch(tx_types, tx_infos, arrival, started)
+                response, records = self.gateway.submit_batch(tx_types, tx_infos, arrival, started)
             else:
-                response, _ = self.gateway.submit(tx_type, tx_info, arrival, started)
-            return response
+                response, record = self.gateway.submit(tx_type, tx_info, arrival, started)
+                records = [record]
+            return None if records and self.gateway.blackholed(records[0]) else response
         except SimError as exc:
             return {"code": exc.code, "message": exc.message}
 

@@ -155,6 +155,17 @@ class TxGateway:
         }
         return response, record
 
+    def blackholed(self, record: TxRecord) -> bool:
+        """Whether the fault `blackhole_next_sendtx` takes this accepted tx: it executes, but its answer (HTTP
+        or WebSocket) never comes. The caller then withholds the answer."""
+        if not self._faults.take_blackhole(record.account_index):
+            return False
+        record.answered_us = None
+        record.message = "blackholed: accepted, never answered"
+        log.info("tx of account %s hash %s blackholed (fault): it executes, its answer is never sent",
+                 record.account_index, record.tx_hash[:16])
+        return True
+
     def _execute(self, accepted: Any) -> None:
         if accepted.tx_hash in self._doomed:
             self._doomed.discard(accepted.tx_hash)

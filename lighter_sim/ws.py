@@ -34,8 +34,8 @@ SHUTDOWN_CLOSE_CODE = 1001  # inferred: the venue's close code after a shutdown 
 TOO_MANY_SUBSCRIPTIONS = "Too Many Subscriptions"  # inferred wording; the venue's refusal is not captured
 
 SendTx = Callable[
-    [dict[str, Any], str, bool], Awaitable[dict[str, Any]]
-]  # (data, client key, batch?) -> reply
+    [dict[str, Any], str, bool], Awaitable[dict[str, Any] | None]
+]  # (data, client key, batch?) -> reply, None when the fault blackhole_next_sendtx swallows it
 
 
 class Connection:
@@ -347,6 +347,8 @@ class WsHub:
             conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
             return
         reply = await self._send_tx(data, f"ip:{conn.peer}", kind == "jsonapi/sendtxbatch")
+        if reply is None:
+            return  # accepted and executing, but never answered (fault blackhole_next_sendtx)
         accepted = reply.get("code") == 200
         keep = ("code", "tx_hash", "predicted_execution_time_ms") if accepted else ("code", "message")
         answer: dict[str, Any] = {key: reply[key] for key in keep if key in reply}
