@@ -21,7 +21,7 @@ from lighter.nonce_manager import NonceManagerType
 from loguru import logger
 
 from hedge_strategy.exchange.book import LocalBook
-from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
+from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import (
     Event,
     Fill,
@@ -39,28 +39,29 @@ from hedge_strategy.exchange.movement import (
     maker_speed_bump_ms,
     taker_speed_bump_ms,
 )
+from hedge_strategy.exchange.order_txs import (
+    EXPIRY_28_DAYS,
+    EXPIRY_IOC,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    TIF_IOC,
+    TIF_POST_ONLY,
+    PriceAtSend,
+    WriteAhead,
+    cancel_all_tx,
+    cancel_tx,
+    check_coid,
+    create_tx,
+)
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
-from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
+from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
 from hedge_strategy.exchange.tx_outcomes import read_tx
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
-__all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
-
-# SignerClient constants (lighter-sdk.md 3.3), named here so call sites read as intent.
-ORDER_TYPE_LIMIT = SignerClient.ORDER_TYPE_LIMIT
-ORDER_TYPE_MARKET = SignerClient.ORDER_TYPE_MARKET
-TIF_IOC = SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
-TIF_POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
-EXPIRY_28_DAYS = SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY  # the signer turns -1 into now + 28 days
-EXPIRY_IOC = SignerClient.DEFAULT_IOC_EXPIRY
-# A maker price read when the order leaves (None: no price, the order is given up) and the write-ahead record
-# of the price actually sent (its awaitable: the post waits for it).
-PriceAtSend = Callable[[], Decimal | None]
-WriteAhead = Callable[[Decimal], Awaitable[object]]
-CANCEL_ALL_IMMEDIATE = SignerClient.CANCEL_ALL_TIF_IMMEDIATE
+__all__ = ["LighterAccount", "PriceAtSend", "SendResult", "SendStatus", "VenueError"]
 
 
 class LighterAccount:
@@ -315,17 +316,16 @@ class LighterAccount:
         the throttle granted it, right before signing (None: give the order up, REJECTED "not sent").
         `record(price)` starts the write-ahead record of the price about to be sent; it commits while the
         order is signed and the post waits for it (see TxSender)."""
-        _check_coid(client_order_index)
+        check_coid(client_order_index)
         signer = self._require_signer()
-        base = market.base_to_int(size)
 
         def prepare() -> Prepared | None:
             price = price_at_send()
             if price is None:
                 return None
-            what, sign = self._create_tx(signer, market, side, size, base, price, client_order_index,
-                                         reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY,
-                                         self.resting_expiry_ms(), "post-only")
+            what, sign = create_tx(signer, self.api_key_index, market, side, size, price, client_order_index,
+                                   reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, self.resting_expiry_ms(),
+                                   "post-only")
             return Prepared(what, sign, record(price) if record is not None else None)
 
         return await self._require_sender().send_prepared(
@@ -355,46 +355,18 @@ class LighterAccount:
                       reduce_only: bool, order_type: int, tif: int, expiry: int, label: str,
                       ready: Awaitable[object] | None = None) -> SendResult:
         """Sign and send a create; `ready` (the write-ahead record) is awaited in between (see TxSender)."""
-        _check_coid(coid)
-        what, sign = self._create_tx(self._require_signer(), market, side, size, market.base_to_int(size),
-                                     price, coid, reduce_only, order_type, tif, expiry, label)
+        what, sign = create_tx(self._require_signer(), self.api_key_index, market, side, size, price, coid,
+                               reduce_only, order_type, tif, expiry, label)
         return await self._require_sender().send(what, sign, ready)
-
-    def _create_tx(self, signer: SignerClient, market: MarketInfo, side: Side, size: Decimal, base: int,
-                   price: Decimal, coid: int, reduce_only: bool, order_type: int, tif: int, expiry: int,
-                   label: str) -> tuple[str, SignFn]:
-        """A create's description and signing function."""
-        scaled_price = market.price_to_int(price)
-        what = (f"create {describe_coid(coid)} ({coid}) {market.symbol} {side.value} {size} @ {price} {label}"
-                f"{' reduce-only' if reduce_only else ''}")
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_create_order(
-                market.market_id, coid, base, scaled_price, int(side.is_ask), order_type, tif,
-                int(reduce_only), 0, expiry, nonce=nonce, api_key_index=self.api_key_index)
-
-        return what, sign
 
     async def cancel(self, market: MarketInfo, client_order_index: int) -> SendResult:
         """Cancel by client order index (Lighter reads indexes below 2^48 as client order indexes)."""
-        _check_coid(client_order_index)
-        signer = self._require_signer()
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_cancel_order(market.market_id, client_order_index, nonce=nonce,
-                                            api_key_index=self.api_key_index)
-
-        what = f"cancel {describe_coid(client_order_index)} ({client_order_index}) {market.symbol}"
+        what, sign = cancel_tx(self._require_signer(), self.api_key_index, market, client_order_index)
         return await self._require_sender().send(what, sign)
 
     async def cancel_all(self) -> SendResult:
-        signer = self._require_signer()
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_cancel_all_orders(CANCEL_ALL_IMMEDIATE, 0, nonce=nonce,
-                                                 api_key_index=self.api_key_index)
-
-        return await self._require_sender().send(f"cancel-all account {self.account_index}", sign)
+        what, sign = cancel_all_tx(self._require_signer(), self.api_key_index, self.account_index)
+        return await self._require_sender().send(what, sign)
 
     # --- reads ----------------------------------------------------------------------------------------
 
@@ -499,7 +471,3 @@ class LighterAccount:
             raise RuntimeError("LighterAccount is not started")
         return self._reader
 
-
-def _check_coid(coid: int) -> None:
-    if not 1 <= coid <= MAX_CLIENT_ORDER_INDEX:
-        raise ValueError(f"client order index {coid} outside 1 .. 2^48-1")
