@@ -43,6 +43,7 @@ from hedge_strategy.exchange import (
     EndReason,
     Purpose,
     Role,
+    SendResult,
     SendStatus,
     Side,
     VenueError,
@@ -51,13 +52,13 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
 from hedge_strategy.maker_b_watch import LOST_REASON, BWatch
+from hedge_strategy.maker_cancels import CancelPacing, refused_at_send
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
 CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final state before re-checking
-RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
 NO_BOOK_RETRY_S = 1.0
 # The share of the last minute's maker-bump moves A's post-only price is kept clear of (Standard only): the
@@ -349,8 +350,7 @@ class Maker:
         found is hedged at once. A failed hedge also cuts short the wait for a cancel to take.
         """
         placed_at = self.clock()
-        last_cancel: float | None = None
-        cancels = 0
+        pacing = CancelPacing(self.clock)  # when the next cancel may go out (maker_cancels.py)
         order = self._order(coid)
         checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
         async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
@@ -360,25 +360,23 @@ class Maker:
                     continue
                 failed = failures.take()
                 if failed:
-                    last_cancel, cancels = self.clock(), cancels + 1
-                    await self._cancel_on_failed_hedge(coid, failed, failures)
+                    await self._cancel_on_failed_hedge(coid, failed, failures, pacing)
                     continue
                 if checks.due_in() <= 0:  # no news for a whole interval: "still resting" is no longer known
                     await checks.check()
                     continue
                 age = self.clock() - placed_at
                 why = await self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
-                may_send = last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S
-                if why is not None and may_send:
-                    if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
+                if why is not None and pacing.due_in() <= 0:
+                    if self.rt.stopping and pacing.sent >= SHUTDOWN_CANCELS:
                         logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
-                                     "reconciliation", describe_coid(coid), order.state, cancels)
+                                     "reconciliation", describe_coid(coid), order.state, pacing.sent)
                         return
-                    last_cancel, cancels = self.clock(), cancels + 1
-                    await self.rt.orders.send_cancel(self.market, coid, why)
-                    await self._confirm_cancel(coid, failures)
-                elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                    wait_s = max(min(RECANCEL_AFTER_S - (self.clock() - last_cancel), checks.due_in()), 0.05)
+                    result = await self.rt.orders.send_cancel(self.market, coid, why)
+                    pacing.record(result)
+                    await self._confirm_cancel(coid, failures, result)
+                elif pacing.any_sent:  # a cancel is out (or was refused): give it time before sending another
+                    wait_s = max(min(pacing.due_in(), checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, wait_s), failures.wait(), timeout_s=wait_s)
                 else:
                     left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
@@ -390,17 +388,21 @@ class Maker:
         self._log_final(order)
 
     async def _cancel_on_failed_hedge(self, coid: int, failed: dict[str, HedgeOutcome],
-                                      failures: FailedHedges) -> None:
+                                      failures: FailedHedges, pacing: CancelPacing) -> None:
         """B could not hedge a fill of this order: its remainder is cancelled at once, whatever cancel is
         already out (refused, or not taken yet), then the outcome is taken as `settle` would (so `settle`
         does not take it again) and A pauses with B's reason, without waiting on Redis."""
         ids = ", ".join(dict.fromkeys(r for outcome in failed.values() for r in outcome.request_ids))
-        await self.rt.orders.send_cancel(self.market, coid, f"B's hedge of {ids} failed: A pauses")
+        result = await self.rt.orders.send_cancel(self.market, coid, f"B's hedge of {ids} failed: A pauses")
+        pacing.record(result)
         self.hedges.take_outcomes_now(failed)
-        await self._confirm_cancel(coid, failures)
+        await self._confirm_cancel(coid, failures, result)
 
-    async def _confirm_cancel(self, coid: int, failures: FailedHedges) -> None:
-        """The order's final state (a fill racing the cancel applied), unless B's hedge fails meanwhile."""
+    async def _confirm_cancel(self, coid: int, failures: FailedHedges, result: SendResult) -> None:
+        """The order's final state (a fill racing the cancel applied), unless B's hedge fails meanwhile; not
+        waited for when sendTx refused the cancel (nothing to wait for: the loop sends it again soon)."""
+        if refused_at_send(result):
+            return
         await first_of(self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S), failures.wait(), timeout_s=None)
 
     async def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:

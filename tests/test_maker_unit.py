@@ -12,9 +12,12 @@ from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_m
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import MarketInfo, Purpose, Role, SendResult, SendStatus, Side, make_coid
 from hedge_strategy.exchange.rest import VenueError
-from hedge_strategy.execution import JournalFill, OrderKind, OrderState
+from hedge_strategy.execution import JournalFill, JournalOrder, OrderKind, OrderState
+from hedge_strategy.maker_cancels import RECANCEL_AFTER_S, REFUSED_RECANCEL_S, CancelPacing
+from tests.fixtures.common import FakeClock
 from tests.fixtures.fake_orders import (
     A_ACCOUNT,
+    ACCEPTED,
     B_ACCOUNT,
     BTC,
     UnitFactory,
@@ -48,6 +51,52 @@ async def test_flat_a_places_a_post_only_buy_at_depth_n_cancelled_when_old(unit_
     assert placed.coid == sent.coid
     # It rested past maker_order_timeout_s on the test's clock (no fill came): cancelled, and the cycle ended.
     assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
+
+
+async def test_a_cancel_refused_at_sendtx_is_sent_again_after_a_short_pause_not_waited_for(
+        unit_factory: UnitFactory) -> None:
+    """A refusal at sendTx is a definite answer (nothing cancelled, nothing on its way): A waits neither
+    for the order's end (`CONFIRM_FINAL_S`) nor the pause between two taken cancels (`RECANCEL_AFTER_S`)."""
+    kit = await a_with_b_up(unit_factory)
+    refused = SendResult(SendStatus.REJECTED, 21104, "invalid nonce", None)
+    kit.orders.answers += [ACCEPTED, refused]  # the placement's answer, then the first cancel's
+    steps: list[tuple[str, float]] = []
+    send_cancel, confirm_final = kit.orders.send_cancel, kit.orders.confirm_final
+
+    async def cancel_at(market: MarketInfo, coid: int, why: str) -> SendResult:
+        steps.append(("cancel", kit.clock.now))
+        return await send_cancel(market, coid, why)
+
+    async def confirm_at(coid: int, timeout_s: float | None = None) -> JournalOrder:
+        steps.append(("confirm", kit.clock.now))
+        return await confirm_final(coid, timeout_s)
+
+    kit.orders.send_cancel = cancel_at  # type: ignore[method-assign]
+    kit.orders.confirm_final = confirm_at  # type: ignore[method-assign]
+    await asyncio.wait_for(kit.maker().cycle(), WAIT_S)
+
+    (sent,) = kit.orders.sent
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")] * 2
+    # The taken cancel is confirmed (then the cycle confirms the order's end once more); the refused one not.
+    assert [kind for kind, _ in steps] == ["cancel", "cancel", "confirm", "confirm"]
+    (_, refused_at), (_, again_at) = steps[:2]
+    assert again_at - refused_at == REFUSED_RECANCEL_S < RECANCEL_AFTER_S
+    assert kit.orders.order(sent.coid).state is OrderState.CANCELED  # type: ignore[union-attr]
+
+
+def test_refusals_in_a_row_double_the_pause_up_to_the_one_after_a_taken_cancel() -> None:
+    clock = FakeClock()
+    pacing = CancelPacing(clock)
+    refused = SendResult(SendStatus.REJECTED, 21104, "invalid nonce", None)
+    assert pacing.due_in() == 0 and not pacing.any_sent
+    pauses = []
+    for _ in range(6):
+        pacing.record(refused)
+        pauses.append(pacing.due_in())
+    assert pauses == [0.5, 1.0, 2.0, 4.0, RECANCEL_AFTER_S, RECANCEL_AFTER_S]
+    pacing.record(ACCEPTED)
+    clock.now += 1.0
+    assert pacing.due_in() == RECANCEL_AFTER_S - 1.0 and pacing.sent == 7
 
 
 async def test_a_book_that_cannot_be_read_leaves_the_order_resting_not_the_loop(
