@@ -18,8 +18,9 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
-        # A cancels a partly filled order's remainder at once (no wash trades); refused here, so it rests on.
-        await ab.sim.faults(reject_next_sendtx=3, account_index=A_ACCOUNT)
+        # A cancels a partly filled order's remainder at once (no wash trades); the sequencer refuses it here
+        # (A cancels again only RECANCEL_AFTER_S later), so it rests on.
+        await ab.sim.faults(sequencer_reject_next={"count": 3, "account_index": A_ACCOUNT})
         await ab.fill_a("sell", a_part="0.0002")
         await ab.events.wait("a", "hedge_request_published", reason="fill", size=Decimal("0.0002"))
         # The request went out while the order still rests with the rest unfilled.
