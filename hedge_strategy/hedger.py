@@ -57,7 +57,7 @@ from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, r
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
-from hedge_strategy.wash_guard import WashGuard, retrieve_exception
+from hedge_strategy.wash_guard import WashGuard
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
@@ -95,9 +95,6 @@ class HedgeJob:
     requests: list[HedgeRequest] = field(default_factory=list)
     received_ms: int = field(default_factory=now_ms)
     failure: InitVar[str | None] = None  # why it cannot be hedged at all
-    # A request alone in its batch: its stored-outcome check, awaited before any send and before the outcome
-    # (`Hedger._hedge_alone`); it raises `RequestAnswered` when the request has an outcome already.
-    gate: asyncio.Future[None] | None = None
     chase: Chase = field(init=False)
 
     def __post_init__(self, failure: str | None) -> None:
@@ -106,15 +103,6 @@ class HedgeJob:
     @property
     def label(self) -> str:
         return ", ".join(self.request_ids)
-
-
-class RequestAnswered(Exception):
-    """The request being hedged turned out to have a stored outcome: nothing is sent, it is acknowledged."""
-
-    def __init__(self, request_id: str, outcome: HedgeOutcome) -> None:
-        super().__init__(f"request {request_id} already has an outcome ({outcome.status})")
-        self.request_id = request_id
-        self.outcome = outcome
 
 
 def net_requests(deliveries: list[Delivery]) -> list[tuple[list[HedgeRequest], list[Delivery]]]:
@@ -252,14 +240,13 @@ class Hedger:
             self._resting_ahead = None  # no hedge of the batch took it: left to finish, its result unused
 
     async def _handle(self, todo: dict[str, list[Delivery]]) -> None:
-        if len(todo) == 1:
-            [(request_id, deliveries)] = todo.items()
-            if not self.rt.orders.orders_for_request(request_id):
-                await self._hedge_alone(request_id, deliveries)
-                return
         stored = await self.rt.bus.get_outcomes(todo)
         for request_id, outcome in stored.items():
-            await self._already_answered(request_id, outcome, todo.pop(request_id))
+            acked = await self.rt.bus.ack(*todo.pop(request_id))
+            logger.info("B: request {} already answered ({}); acknowledged ({}), not hedged again",
+                        request_id, outcome.status, acked)
+            self.rt.events.emit(EventKind.REQUEST_ALREADY_ANSWERED, request_ids=(request_id,),
+                                state=outcome.status)
         for request_id in list(todo):
             if request_id not in todo:
                 continue  # resumed with an earlier request of the same hedge
@@ -267,46 +254,12 @@ class Hedger:
             if journaled:
                 await self._resume(journaled, todo)
         for requests, group in net_requests([d for ds in todo.values() for d in ds]):
-            await self._hedge_group(requests, group)
-
-    async def _hedge_alone(self, request_id: str, deliveries: list[Delivery]) -> None:
-        """The usual batch: one request, no order of it in the journal. Its stored-outcome check runs beside
-        the hedge's pricing, record and signing instead of before them (one Redis round trip off the hedge
-        path): the send waits for it (`OrderSpec.gate`), and so does any outcome, so a request answered
-        already is still never hedged nor answered twice (a republished one: `maker_bus`). Found answered,
-        nothing was sent: the recorded attempt is rejected "not sent" and the request acknowledged."""
-        check = asyncio.ensure_future(self._unanswered(request_id))
-        check.add_done_callback(retrieve_exception)  # awaited by the send or the outcome, unless it raised
-        try:
-            await self._hedge_group([deliveries[0].request], deliveries, gate=check)
-        except RequestAnswered as answered:
-            await self._already_answered(request_id, answered.outcome, deliveries)
-        finally:
-            check.cancel()  # done by now unless the hedge raised before awaiting it
-
-    async def _unanswered(self, request_id: str) -> None:
-        outcome = (await self.rt.bus.get_outcomes([request_id])).get(request_id)
-        if outcome is not None:
-            raise RequestAnswered(request_id, outcome)
-
-    async def _already_answered(self, request_id: str, outcome: HedgeOutcome, deliveries: list[Delivery]
-                                ) -> None:
-        acked = await self.rt.bus.ack(*deliveries)
-        logger.info("B: request {} already answered ({}); acknowledged ({}), not hedged again",
-                    request_id, outcome.status, acked)
-        self.rt.events.emit(EventKind.REQUEST_ALREADY_ANSWERED, request_ids=(request_id,),
-                            state=outcome.status)
-
-    async def _hedge_group(self, requests: list[HedgeRequest], group: list[Delivery],
-                           gate: asyncio.Future[None] | None = None) -> None:
-        try:
-            await self._hedge_new(requests, group, gate)
-        except (*UNAVAILABLE_ERRORS, RequestAnswered):
-            raise  # Redis or the exchange is down: left unacknowledged, retried when claimed; or answered
-        except Exception as exc:
-            if gate is not None:
-                await gate  # a request answered already is acknowledged, not refused
-            await self._refuse_poisoned(requests, group, exc)
+            try:
+                await self._hedge_new(requests, group)
+            except UNAVAILABLE_ERRORS:
+                raise  # Redis or the exchange is down: left unacknowledged, retried when claimed again
+            except Exception as exc:
+                await self._refuse_poisoned(requests, group, exc)
 
     async def _refuse_poisoned(self, requests: list[HedgeRequest], deliveries: list[Delivery],
                                error: Exception) -> None:
@@ -359,8 +312,7 @@ class Hedger:
         await run_chase(self.rt.orders, self._plan(job), job.chase)
         await self._publish(job)
 
-    async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery],
-                         gate: asyncio.Future[None] | None = None) -> None:
+    async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery]) -> None:
         first = requests[0]
         size = sum((r.size for r in requests), Decimal(0))
         try:
@@ -368,11 +320,10 @@ class Hedger:
         except KeyError:
             job = HedgeJob([r.request_id for r in requests], self.rt.market, Side(first.side), size,
                            deliveries, requests,
-                           failure=f"market not found: {first.market} ({first.market_id})", gate=gate)
+                           failure=f"market not found: {first.market} ({first.market_id})")
             await self._publish(job)
             return
-        job = HedgeJob([r.request_id for r in requests], market, Side(first.side), size, deliveries, requests,
-                       gate=gate)
+        job = HedgeJob([r.request_id for r in requests], market, Side(first.side), size, deliveries, requests)
         if len(requests) > 1:
             logger.info("B: netting {} requests into one {} {} hedge: {}", len(requests), job.side, size,
                         job.label)
@@ -409,7 +360,7 @@ class Hedger:
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
                          guard=self._wash_guard_for(job), transport_budget_s=self.cfg.transport_budget_s,
-                         sleep=self.rt.sleep, gate=job.gate)
+                         sleep=self.rt.sleep)
 
     def _wash_guard_for(self, job: HedgeJob) -> WashGuard | None:
         """The hedge's guard: the first hedge of a batch takes the key's read started with the batch."""
@@ -438,8 +389,6 @@ class Hedger:
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 
     async def _publish(self, job: HedgeJob) -> None:
-        if job.gate is not None:
-            await job.gate  # raises RequestAnswered: the stored outcome stands, nothing is published
         done = job.chase
         filled = done.filled
         ok = done.failure is None and done.remaining == 0

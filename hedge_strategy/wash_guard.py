@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
 
 from hedge_strategy.bus import Bus, HedgeRequest
 from hedge_strategy.bus.resting import RestingOrder, read_resting
@@ -78,7 +77,7 @@ class WashGuard:
         """Start reading A's key now, for the first bound of a hedge of the batch just received (module
         docstring). One no hedge took is left to finish; its result goes unused."""
         read = asyncio.ensure_future(read_resting(self.bus))
-        read.add_done_callback(retrieve_exception)  # a Redis error no hedge awaited is not an unhandled one
+        read.add_done_callback(_retrieve)  # a Redis error no hedge awaited is not an unhandled one
         return read
 
     def for_hedge(self, requests: Iterable[HedgeRequest],
@@ -102,8 +101,6 @@ class WashGuard:
         return bound
 
 
-def retrieve_exception(read: asyncio.Future[Any]) -> None:
-    """A done callback: the error of a read nobody awaited (the hedge raised first) is not an unhandled one.
-    Also the hedger's for its stored-outcome check."""
+def _retrieve(read: asyncio.Future[RestingOrder | None]) -> None:
     if not read.cancelled():
         read.exception()

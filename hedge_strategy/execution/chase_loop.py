@@ -85,7 +85,6 @@ class ChasePlan:
     any_refusal_stops: bool = False  # clear; else only a refusal that retrying cannot fix stops the chase
     no_touch_wait: Callable[[float], Awaitable[object]] | None = None  # B: wait, then the next attempt
     guard: PriceGuard | None = None  # B: keeps the IOC's limit off A's resting order
-    gate: Awaitable[None] | None = None  # B: awaited before each send goes out (`OrderSpec.gate`)
     transport_budget_s: float = 0.0  # time for transport trouble (module docstring); 0: it stops the chase
     clock: Callable[[], float] = time.monotonic  # measures the transport budget
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep  # the backoff before a re-send
@@ -229,8 +228,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
                                                       chase.room_ticks), bound)
     reduce_only = plan.always_reduce_only or pricing.is_reduce_only(side, orders.held(market.market_id), size)
     spec = OrderSpec(plan.coid_for(attempt, resend), plan.intent, market, side, size, price, OrderKind.IOC,
-                     reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt,
-                     gate=plan.gate)
+                     reduce_only, request_id=",".join(plan.request_ids) or None, attempt=attempt)
     sent = await orders.submit(spec)
     chase.attempts.append(sent.order)
     what = (f"{plan.label} {attempt}/{plan.retry_times} IOC {side} {size} @ {price}"

@@ -71,9 +71,6 @@ class OrderSpec:
     # Published with the write-ahead record, before the post, with the price the order leaves with (A names
     # its resting order for B's wash guard). A failure sends nothing: the order is rejected "not sent".
     announce: Callable[[Decimal], Awaitable[None]] | None = None
-    # Awaited with the write-ahead record, before the post (B: its stored-outcome check, started before the
-    # order was priced). Raising sends nothing: the recorded order is rejected "not sent" and `submit` raises.
-    gate: Awaitable[None] | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class OrderExecutor:
                               market_id=spec.market.market_id, intent=spec.intent, side=spec.side,
                               size=spec.size, price=price, order_type=spec.kind.value, now_ms=now_ms(),
                               reduce_only=spec.reduce_only, request_id=spec.request_id)
-            records.append((order, asyncio.ensure_future(self._write_ahead(order, spec.announce, spec.gate))))
+            records.append((order, asyncio.ensure_future(self._write_ahead(order, spec.announce))))
             return records[-1][1]  # commits while the order is signed
 
         if isinstance(spec.price, Decimal):
@@ -185,22 +182,17 @@ class OrderExecutor:
                 self.tracker.transition(spec.coid, OrderState.UNKNOWN, reason=result.message)
         return Submitted(self.journal.get(spec.coid) or order, result, sent_us)
 
-    async def _write_ahead(self, order: JournalOrder, announce: Callable[[Decimal], Awaitable[None]] | None,
-                           gate: Awaitable[None] | None) -> None:
-        """The journal record, then the announcement and the gate if any; the post waits for all three."""
+    async def _write_ahead(self, order: JournalOrder,
+                           announce: Callable[[Decimal], Awaitable[None]] | None) -> None:
+        """The journal record, then the announcement if any; the post waits for both."""
         await self.journal.record_new(order)
-        if announce is not None:
-            await self._or_not_sent(order, announce(order.price), "announcing it failed")
-        if gate is not None:
-            await self._or_not_sent(order, gate, "held back before the send")
-
-    async def _or_not_sent(self, order: JournalOrder, step: Awaitable[None], what: str) -> None:
-        """Await `step`; when it raises, the recorded order is REJECTED "not sent" and the error goes up."""
+        if announce is None:
+            return
         try:
-            await step
+            await announce(order.price)
         except BaseException as exc:
             self.tracker.transition(order.client_order_index, OrderState.REJECTED,
-                                    reason=f"not sent: {what} ({exc!r})")
+                                    reason=f"not sent: announcing it failed ({exc!r})")
             raise
 
     def _given_up(self, spec: OrderSpec, result: SendResult) -> JournalOrder:
