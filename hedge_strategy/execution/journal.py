@@ -426,6 +426,9 @@ class Journal:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
+            # The tasks woken with the writer go first: a fill wakes it before A's outbox (the fill is stored
+            # before it is announced), and the batch can wait a turn of the loop where a hedge request cannot.
+            await asyncio.sleep(0)
             self._wake.clear()
             try:
                 await self._write_pending()
