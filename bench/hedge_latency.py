@@ -95,6 +95,10 @@ class Lines:
         self.path = path
         self.lines: list[str] = []
         self._changed = asyncio.Event()
+        # pattern -> (lines scanned so far, those that matched): a wait scans each line once, not every line
+        # at every new one (that rescan cost this script milliseconds of CPU at each fill, while A and B
+        # hedged on the same 2 CPUs).
+        self._scanned: dict[str, tuple[int, list[str]]] = {}
 
     def add(self, line: str) -> None:
         self.lines.append(line)
@@ -105,12 +109,19 @@ class Lines:
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         return [line for line in self.lines if regex.search(line)]
 
+    def _matched_so_far(self, pattern: str) -> list[str]:
+        scanned, found = self._scanned.get(pattern, (0, []))
+        regex = re.compile(pattern)
+        found.extend(line for line in self.lines[scanned:] if regex.search(line))
+        self._scanned[pattern] = (len(self.lines), found)
+        return found
+
     async def wait(self, pattern: str, count: int = 1, timeout_s: float = STEP_TIMEOUT_S) -> list[str]:
         try:
             async with asyncio.timeout(timeout_s):
-                while len(found := self.matching(pattern)) < count:
+                while len(found := self._matched_so_far(pattern)) < count:
                     await self._changed.wait()
-                return found
+                return list(found)
         except TimeoutError:
             raise RuntimeError(f"{count} x /{pattern}/ not seen in {timeout_s:g} s in {self.path}; last "
                                "lines:\n" + "\n".join(self.lines[-15:])) from None

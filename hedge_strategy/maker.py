@@ -43,6 +43,7 @@ from hedge_strategy.exchange import (
     EndReason,
     Purpose,
     Role,
+    SendResult,
     SendStatus,
     Side,
     VenueError,
@@ -50,13 +51,14 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
+from hedge_strategy.maker_b_watch import LOST_REASON, BWatch
+from hedge_strategy.maker_cancels import CancelPacing, moved_reason, refused_at_send
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
 CONFIRM_FINAL_S = 10.0  # after a cancel, how long to wait for the order's final state before re-checking
-RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 SHUTDOWN_CANCELS = 3  # on shutdown, cancels tried before the order is left to the next start
 NO_BOOK_RETRY_S = 1.0
 # The share of the last minute's maker-bump moves A's post-only price is kept clear of (Standard only): the
@@ -348,57 +350,59 @@ class Maker:
         found is hedged at once. A failed hedge also cuts short the wait for a cancel to take.
         """
         placed_at = self.clock()
-        last_cancel: float | None = None
-        cancels = 0
+        pacing = CancelPacing(self.clock)  # when the next cancel may go out (maker_cancels.py)
         order = self._order(coid)
         checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
-        async with FailedHedges(self.hedges) as failures:
+        async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
             while not order.is_terminal:
                 if order.state is OrderState.UNKNOWN:
                     await self._settle_unknown_orders()
                     continue
                 failed = failures.take()
                 if failed:
-                    last_cancel, cancels = self.clock(), cancels + 1
-                    await self._cancel_on_failed_hedge(coid, failed, failures)
+                    await self._cancel_on_failed_hedge(coid, failed, failures, pacing)
                     continue
                 if checks.due_in() <= 0:  # no news for a whole interval: "still resting" is no longer known
                     await checks.check()
                     continue
                 age = self.clock() - placed_at
-                why = await self._cancel_reason(order, age)
-                may_send = last_cancel is None or self.clock() - last_cancel >= RECANCEL_AFTER_S
-                if why is not None and may_send:
-                    if self.rt.stopping and cancels >= SHUTDOWN_CANCELS:
+                why = await self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
+                if why is not None and pacing.due_in() <= 0:
+                    if self.rt.stopping and pacing.sent >= SHUTDOWN_CANCELS:
                         logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
-                                     "reconciliation", describe_coid(coid), order.state, cancels)
+                                     "reconciliation", describe_coid(coid), order.state, pacing.sent)
                         return
-                    last_cancel, cancels = self.clock(), cancels + 1
-                    await self.rt.orders.send_cancel(self.market, coid, why)
-                    await self._confirm_cancel(coid, failures)
-                elif last_cancel is not None:  # a cancel is out: give it time to take before sending another
-                    wait_s = max(min(RECANCEL_AFTER_S - (self.clock() - last_cancel), checks.due_in()), 0.05)
+                    result = await self.rt.orders.send_cancel(self.market, coid, why)
+                    pacing.record(result)
+                    await self._confirm_cancel(coid, failures, result)
+                elif pacing.any_sent:  # a cancel is out (or was refused): give it time before sending another
+                    wait_s = max(min(pacing.due_in(), checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, wait_s), failures.wait(), timeout_s=wait_s)
                 else:
                     left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
                                    self.rt.orders.wait_filled(coid, self.market.lot, left),
-                                   self.hedges.outbox.pause_seen(), failures.wait(), self.rt.stop.wait(),
-                                   timeout_s=left)
+                                   self.hedges.outbox.pause_seen(), failures.wait(), b_watch.wait(),
+                                   self.rt.stop.wait(), timeout_s=left)
+        self._b_absent_said = self._b_absent_said or b_watch.lost  # said once, with the cancel
         self._log_final(order)
 
     async def _cancel_on_failed_hedge(self, coid: int, failed: dict[str, HedgeOutcome],
-                                      failures: FailedHedges) -> None:
+                                      failures: FailedHedges, pacing: CancelPacing) -> None:
         """B could not hedge a fill of this order: its remainder is cancelled at once, whatever cancel is
         already out (refused, or not taken yet), then the outcome is taken as `settle` would (so `settle`
         does not take it again) and A pauses with B's reason, without waiting on Redis."""
         ids = ", ".join(dict.fromkeys(r for outcome in failed.values() for r in outcome.request_ids))
-        await self.rt.orders.send_cancel(self.market, coid, f"B's hedge of {ids} failed: A pauses")
+        result = await self.rt.orders.send_cancel(self.market, coid, f"B's hedge of {ids} failed: A pauses")
+        pacing.record(result)
         self.hedges.take_outcomes_now(failed)
-        await self._confirm_cancel(coid, failures)
+        await self._confirm_cancel(coid, failures, result)
 
-    async def _confirm_cancel(self, coid: int, failures: FailedHedges) -> None:
-        """The order's final state (a fill racing the cancel applied), unless B's hedge fails meanwhile."""
+    async def _confirm_cancel(self, coid: int, failures: FailedHedges, result: SendResult) -> None:
+        """The order's final state (a fill racing the cancel applied), unless B's hedge fails meanwhile; not
+        waited for when sendTx refused the cancel (nothing to wait for: the loop sends it again soon)."""
+        if refused_at_send(result):
+            return
         await first_of(self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S), failures.wait(), timeout_s=None)
 
     async def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:
@@ -410,22 +414,17 @@ class Maker:
             return f"partly filled ({order.filled_size} of {order.size}): the remainder is cancelled"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
-        # Where depth N is without our order: when the book moved through our price, our order is the best
-        # level alone and would otherwise be its own target (the drift never seen).
-        remaining = order.size - order.filled_size
-        target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth,
-                                                  without=(order.price, remaining))
+        remaining = order.size - order.filled_size  # left out of the book: see `maker_cancels.moved_reason`
+        try:  # the stream's book, else REST: unanswered (429s), the drift is judged at the next wake-up
+            target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth,
+                                                      without=(order.price, remaining))
+        except (VenueError, OSError, TimeoutError) as exc:
+            logger.warning("A: the book could not be read to check the price of {} ({!r}); it keeps resting",
+                           describe_coid(order.client_order_index), exc)
+            return None
         if target is None:
             return None
-        behind = (target - order.price if order.side is Side.BUY else order.price - target) / self.market.tick
-        if behind > self.cfg.max_price_drift_ticks:
-            return f"depth-{self.cfg.depth} price moved to {target} ({behind:.0f} ticks away)"
-        if -behind > self.cfg.max_through_ticks:
-            # The rest of the book moved through our price: the next taker fills it at a stale price, which
-            # B's hedge at the touch then pays (the slippage against A's fill, bench/README.md).
-            return (f"the book moved {-behind:.0f} ticks through its price (depth-{self.cfg.depth} without "
-                    f"it at {target}): it would fill at a stale price")
-        return None
+        return moved_reason(order.side, order.price, target, self.market.tick, self.cfg)
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.orders.ended(order)

@@ -157,8 +157,11 @@ class MakerBus:
             except RedisError as exc:
                 self._failing(exc)
                 delay = min(delay * 2, RETRY_MAX_S)
+            # Woken by a new request, else the cadence. `timeout` rather than `wait_for`, which would wait in
+            # a task of its own: two more turns of the loop between a fill and its publish.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)  # woken by a new request, else the cadence
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def _failing(self, exc: RedisError) -> None:
         if self._outage is None:

@@ -7,7 +7,6 @@ to reads.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from .core import STOP_BOOK_EMPTY, wall_clock_ms
 from .errors import (
     ACCOUNT_NOT_FOUND,
     API_KEY_NOT_FOUND,
+    CLIENT_ORDER_INDEX_EXISTS,
     EXPIRED_TX,
     INVALID_NONCE,
     INVALID_PRICE,
@@ -31,11 +31,12 @@ from .errors import (
     TOO_MANY_ORDERS,
     SimError,
 )
-from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened, TxSettled
 from .markets import MarketSpec
 from .periods import check_periods
 from .reads import EngineReads
-from .serialize import CHAIN_ID
+from .serialize import CHAIN_ID, l1_address
+from .tx_history import tx_object
 from .txparse import (
     NIL_MARKET,
     TX_CANCEL_ALL,
@@ -44,6 +45,7 @@ from .txparse import (
     TX_MODIFY_ORDER,
     ParsedTx,
     parse_tx,
+    venue_tx_hash,
 )
 
 __all__ = [
@@ -90,7 +92,7 @@ class Engine(EngineReads):
         self.chain_id = chain_id
         self._check_signature = check_signature
         self._pending: dict[str, AcceptedTx] = {}
-        self._tx_counter = 0
+        self._tx_sequence = 0  # sequence_index of settled txs (tx_history.py)
 
     # -- accounts and keys ------
     def upsert_account(self, index: int, tier: str, collateral: Decimal, api_keys: dict[int, str]) -> None:
@@ -150,14 +152,13 @@ class Engine(EngineReads):
                 # whatever the tx holds (inferred: the order of the venue's checks is not documented).
                 self._check_signature(parsed, account.api_keys[parsed.api_key_index])
             self._validate(parsed, account)
+            tx_hash = venue_tx_hash(self.chain_id, parsed)
         except SimError as err:
             if parsed is not None and self.has_account(parsed.account_index):
                 self._log_tx(self.accounts[parsed.account_index], parsed, arrival_us, err.code)
             raise
         account.nonces[parsed.api_key_index] += 1
         account.key_tx_time[parsed.api_key_index] = arrival_us
-        self._tx_counter += 1
-        tx_hash = hashlib.blake2b(f"{self._tx_counter}:{tx_info}".encode(), digest_size=40).hexdigest()
         if parsed.tx_type == TX_CREATE_ORDER:
             key = (parsed["MarketIndex"], parsed["ClientOrderIndex"])
             account.pending_creates[key] = account.pending_creates.get(key, 0) + 1
@@ -238,8 +239,9 @@ class Engine(EngineReads):
         account = self.accounts[accepted.account_index]
         account.nonces[accepted.api_key_index] -= 1
 
-    def discard(self, accepted: AcceptedTx, reason: str) -> None:
-        """The sequencer drops an accepted tx instead of executing it: nothing ever appears for it."""
+    def discard(self, accepted: AcceptedTx, code: int, reason: str) -> None:
+        """The sequencer refuses an accepted tx instead of executing it: no order ever appears for it; the
+        refusal (`code`, `reason`) shows only in the account's transactions (`tx_history.py`)."""
         if self._pending.pop(accepted.tx_hash, None) is None:
             return
         account = self.accounts[accepted.account_index]
@@ -251,10 +253,21 @@ class Engine(EngineReads):
             "tx_type": accepted.tx_type,
             "api_key_index": accepted.api_key_index,
             "nonce": tx.get("Nonce"),
-            "result": reason,
+            "result": f"sequencer-rejected {code}: {reason}",
             "tx_hash": accepted.tx_hash,
         }
         account.tx_log.append(entry)
+        self._settled(accepted, (code, reason))
+
+    def _settled(self, accepted: AcceptedTx, error: tuple[int, str] | None) -> None:
+        """Tell listeners the sequencer executed (`error` None) or refused `accepted`."""
+        self._tx_sequence += 1
+        account = accepted.account_index
+        self._emit(TxSettled(account, tx_object(
+            tx_hash=accepted.tx_hash, tx_type=accepted.tx_type, payload=accepted.payload, error=error,
+            account_index=account, l1_address=l1_address(account), block_height=self.block_height,
+            sequence_index=self._tx_sequence, queued_ms=accepted.arrival_us // 1000,
+            executed_ms=self.clock_ms())))
 
     @staticmethod
     def _client_index_in_use(account: Account, client_order_index: int) -> bool:
@@ -281,7 +294,7 @@ class Engine(EngineReads):
         if accepted.tx_type == TX_CREATE_ORDER and self._client_index_in_use(account, tx["ClientOrderIndex"]):
             # Captured on testnet (corpus rest/sendTx hftbacktest 2026-07-30 line 4): a create reusing the
             # client order index of a resting order is answered 200 and never appears (sequencer code 21728).
-            self.discard(accepted, "sequencer-rejected 21728: client order index already exists")
+            self.discard(accepted, CLIENT_ORDER_INDEX_EXISTS, "client order index already exists")
             log.info(
                 "create of account %s dropped by the sequencer: client order index %s is in use",
                 account.index,
@@ -300,6 +313,7 @@ class Engine(EngineReads):
                 self._execute_cancel_all(account, tx)
             else:
                 self._execute_modify(account, tx)
+        self._settled(accepted, None)
 
     def _execute_create(self, account: Account, tx: dict[str, Any]) -> None:
         market = tx["MarketIndex"]

@@ -81,6 +81,13 @@ TABLE: tuple[ErrorCode, ...] = (
     ),
     _v(21511, "invalid tx type", "lighter-go issue #5: 'invalid tx type for account'"),
     _v(21727, "invalid client order index", "corpus ws/sendtx (mainnet 2026-08 jsonapi/sendtx answer)"),
+    _v(
+        21728,
+        "client order index already exists",
+        "hftbacktest testnet probe 2026-07-30 (docs/design-lighter-connector.md §4.11): a create reusing a "
+        "live client order index is answered 200 and refused by the sequencer; the code shows only in the "
+        "tx's event_info.ae (GET /api/v1/tx, account_tx), never as an HTTP body",
+    ),
     _i(
         21101,
         "api key not found",
@@ -125,6 +132,9 @@ TABLE: tuple[ErrorCode, ...] = (
         "HTTP 429 body; no 429 body from the venue's REST API is captured",
         http_status=429,
     ),
+    _i(21500, "transaction not found",
+       "GET /api/v1/tx of a hash the sequencer has not settled (or never saw); the venue's answer is not "
+       "captured"),
     _i(29500, "injected failure", "default code of the sendTx rejection faults (POST /sim/faults)"),
     # --- WebSocket frames (30xxx; tests/wire/README.md fact 12) ---------------------------------------------
     _v(
@@ -183,6 +193,8 @@ QUOTE_TOO_SMALL = 21124
 TOO_MANY_ORDERS = 21125
 INVALID_TX_TYPE = 21511
 INVALID_CLIENT_ORDER_INDEX = 21727
+CLIENT_ORDER_INDEX_EXISTS = 21728
+TX_NOT_FOUND = 21500
 MARKET_NOT_FOUND = 21901
 EXPIRED_TX = 21902
 RATE_LIMITED = 23000

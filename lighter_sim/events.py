@@ -36,4 +36,12 @@ class BookChanged:
     bids: list[dict[str, str]]
 
 
-SimEvent = OrderChanged | TradeHappened | PositionChanged | BookChanged
+@dataclass(frozen=True, slots=True)
+class TxSettled:
+    """The sequencer executed or refused one transaction; `tx` is its `account_tx` object (tx_history.py)."""
+
+    account_index: int
+    tx: dict[str, Any]
+
+
+SimEvent = OrderChanged | TradeHappened | PositionChanged | BookChanged | TxSettled

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .auth import AuthError, check_token, parse_token
-from .errors import INVALID_PARAM, INVALID_TX, SimError
+from .errors import INVALID_PARAM, INVALID_TX, TX_NOT_FOUND, SimError
+from .tx_history import enriched
 from .txs import now_us, parse_batch, parse_tx_type, tx_account
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class LighterRoutes:
             "/api/v1/accountLimits": self.account_limits,
             "/api/v1/recentTrades": self.recent_trades,
             "/api/v1/trades": self.trades,
+            "/api/v1/tx": self.tx,
         }
         for path, handler in get.items():
             app.router.add_get(path, handler, allow_head=False)
@@ -169,6 +171,19 @@ class LighterRoutes:
                 cursor=q_cursor(request),
             )
         )
+
+    async def tx(self, request: web.Request) -> web.Response:
+        """A transaction the sequencer settled, by its hash (public, as lighter-sdk's `tx` takes no token)."""
+        by = request.query.get("by", "")
+        value = request.query.get("value", "")
+        if by != "hash":
+            raise ParamError("by", f"must be hash (the sim keeps no sequence index lookup), got {by!r}")
+        if not value:
+            raise ParamError("value", "required")
+        settled = self.server.txs.get(value)
+        if settled is None:
+            raise SimError(TX_NOT_FOUND, "transaction not found")
+        return ok(enriched(settled))
 
     # --- reads that need an auth token ----------------------------------------------------------------
 
@@ -245,10 +260,8 @@ class LighterRoutes:
 
     async def _maybe_blackhole(self, request: web.Request, record: Any) -> None:
         """The ambiguous outcome: the tx is accepted and executes, but the answer never comes."""
-        if not self.server.faults.take_blackhole(record.account_index):
+        if not self.server.gateway.blackholed(record):
             return
-        record.answered_us = None
-        record.message = "blackholed: accepted, never answered"
         # Held until the client gives up (aiohttp then cancels this handler) or the sim shuts down.
         await self.server.shutting_down.wait()
 

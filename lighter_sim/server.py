@@ -24,6 +24,7 @@ from .ratelimit import RATE_LIMIT_CODE, RateLimiter
 from .rest import LighterRoutes, rate_limit_target
 from .scheduler import Ticker
 from .signatures import SignatureCheck
+from .tx_history import TxHistory
 from .txs import MALFORMED, TxGateway, now_us, parse_batch, parse_tx_type, tx_account
 from .ws import WsHub
 
@@ -75,6 +76,8 @@ class SimServer:
             seed=config.seed,
         )
         self.engine.add_listener(self.hub.on_event)
+        self.txs = TxHistory()  # settled transactions: GET /api/v1/tx
+        self.engine.add_listener(self.txs.on_event)
         self.registry: dict[int, AccountEntry] = {}
         self.ticker = Ticker(config.flow.tick_interval_ms, self._tick,
                              self.flow.next_due_ms if self.flow is not None else None)
@@ -144,6 +147,7 @@ class SimServer:
     async def reset(self) -> int:
         """Engine back to its initial state (accounts, keys stay); pending executions and limits dropped."""
         self.gateway.clear()
+        self.txs.clear()
         self.limiter.reset()
         self.engine.reset()
         log.info("sim reset: books, orders, positions, trades, nonces and the tx log cleared")
@@ -156,7 +160,8 @@ class SimServer:
 
     # --- WebSocket transactions -----------------------------------------------------------------------
 
-    async def ws_send_tx(self, data: dict[str, Any], client_key: str, batch: bool) -> dict[str, Any]:
+    async def ws_send_tx(self, data: dict[str, Any], client_key: str, batch: bool) -> dict[str, Any] | None:
+        """The answer to a `jsonapi/sendtx(batch)`; None when it must never come (blackhole_next_sendtx)."""
         started, arrival = time.perf_counter(), now_us()
         try:
             if batch:
@@ -177,10 +182,11 @@ class SimServer:
                 if not self.limiter.allow(key, tier, "sendTx"):
                     return {"code": RATE_LIMIT_CODE, "message": "too many requests"}
             if batch:
-                response, _ = self.gateway.submit_batch(tx_types, tx_infos, arrival, started)
+                response, records = self.gateway.submit_batch(tx_types, tx_infos, arrival, started)
             else:
-                response, _ = self.gateway.submit(tx_type, tx_info, arrival, started)
-            return response
+                response, record = self.gateway.submit(tx_type, tx_info, arrival, started)
+                records = [record]
+            return None if records and self.gateway.blackholed(records[0]) else response
         except SimError as exc:
             return {"code": exc.code, "message": exc.message}
 

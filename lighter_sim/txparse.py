@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .crypto.txhash import tx_hash_hex
 from .errors import INVALID_CLIENT_ORDER_INDEX, INVALID_SIGNATURE, INVALID_TX, INVALID_TX_TYPE, SimError
 
 TX_CREATE_ORDER = 14
@@ -130,3 +131,13 @@ def _check_ranges(tx_type: int, f: dict[str, int]) -> None:
             raise _bad("scheduled cancel-all needs Time > 0")
     if tx_type in (TX_CANCEL_ORDER, TX_MODIFY_ORDER) and f["Index"] < 0:
         raise _bad("Index must not be negative")
+
+
+def venue_tx_hash(chain_id: int, tx: ParsedTx) -> str:
+    """The hash the signer returned for `tx` and the venue answers (crypto/txhash.py). Only an unknown
+    `L2TxAttributes` entry can fail here (parse_tx checked the fields): with signatures verified it already
+    failed verification; with verification off it is refused as any other malformed tx_info."""
+    try:
+        return tx_hash_hex(chain_id, tx.tx_type, tx.raw)
+    except (KeyError, ValueError) as exc:
+        raise _bad(f"malformed tx_info: {exc}") from None

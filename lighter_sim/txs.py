@@ -3,7 +3,9 @@
 Order of checks for one transaction: injected rejection (nothing changes, nonce kept) -> `engine.accept_tx`
 (validates, consumes the nonce) -> answer at once -> `engine.execute` after the tier's speed bump.
 HTTP 200 means accepted by the API, not executed: the `sequencer_reject_next` fault makes the sequencer drop
-an accepted tx at its execution time (no order ever appears), giving its nonce back at once if asked to.
+an accepted tx at its execution time (no order ever appears), giving its nonce back at once if asked to. The
+refusal shows in the account's transactions (`tx_history.py`: `GET /api/v1/tx`, the `account_tx` channel) with
+`event_info.ae` {"code": 29500, "message": SEQUENCER_DROPPED} (the simulator's own code).
 Every received transaction lands in a per-account log with its arrival time, execution time and the
 server-side processing time (benchmarks and speed-bump tests read it through `/sim/txlog`).
 """
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import SimConfig
-from .errors import BATCH_NONCES_NOT_CONSECUTIVE, INVALID_TX, SimError
+from .errors import BATCH_NONCES_NOT_CONSECUTIVE, INJECTED, INVALID_TX, SimError
 from .faults import Faults
 from .scheduler import SpeedBumps
 
@@ -153,10 +155,21 @@ class TxGateway:
         }
         return response, record
 
+    def blackholed(self, record: TxRecord) -> bool:
+        """Whether the fault `blackhole_next_sendtx` takes this accepted tx: it executes, but its answer (HTTP
+        or WebSocket) never comes. The caller then withholds the answer."""
+        if not self._faults.take_blackhole(record.account_index):
+            return False
+        record.answered_us = None
+        record.message = "blackholed: accepted, never answered"
+        log.info("tx of account %s hash %s blackholed (fault): it executes, its answer is never sent",
+                 record.account_index, record.tx_hash[:16])
+        return True
+
     def _execute(self, accepted: Any) -> None:
         if accepted.tx_hash in self._doomed:
             self._doomed.discard(accepted.tx_hash)
-            self._engine.discard(accepted, SEQUENCER_DROPPED)
+            self._engine.discard(accepted, INJECTED, SEQUENCER_DROPPED)
             log.info(
                 "tx dropped by the sequencer (fault): account %s %s hash %s; HTTP 200 was answered, "
                 "nothing executes",

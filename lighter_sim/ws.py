@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from . import ws_frames as frames
 from .errors import INVALID_DATA, SUBSCRIBE_FAILED, TOO_MANY_MESSAGES
-from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened
+from .events import BookChanged, OrderChanged, PositionChanged, SimEvent, TradeHappened, TxSettled
 from .ws_book import BookSequencer, ConnectionOffset
 from .ws_channels import Channel, ChannelRefused, Snapshots, parse_channel
 from .ws_faults import WsFaults
@@ -34,8 +34,8 @@ SHUTDOWN_CLOSE_CODE = 1001  # inferred: the venue's close code after a shutdown 
 TOO_MANY_SUBSCRIPTIONS = "Too Many Subscriptions"  # inferred wording; the venue's refusal is not captured
 
 SendTx = Callable[
-    [dict[str, Any], str, bool], Awaitable[dict[str, Any]]
-]  # (data, client key, batch?) -> reply
+    [dict[str, Any], str, bool], Awaitable[dict[str, Any] | None]
+]  # (data, client key, batch?) -> reply, None when the fault blackhole_next_sendtx swallows it
 
 
 class Connection:
@@ -187,6 +187,9 @@ class WsHub:
                 lambda: frames.account_all_positions("update", account, positions),
             )
             self._publish(f"account_all:{account}", lambda: frames.account_all_update(account, positions, {}))
+        elif isinstance(event, TxSettled):
+            tx, owner = event.tx, event.account_index
+            self._publish(f"account_tx:{owner}", lambda: frames.account_tx(owner, [tx]))
 
     def _book_changed(self, event: BookChanged) -> None:
         gap = self.faults.take_book_gap(event.market_id)
@@ -344,6 +347,8 @@ class WsHub:
             conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
             return
         reply = await self._send_tx(data, f"ip:{conn.peer}", kind == "jsonapi/sendtxbatch")
+        if reply is None:
+            return  # accepted and executing, but never answered (fault blackhole_next_sendtx)
         accepted = reply.get("code") == 200
         keep = ("code", "tx_hash", "predicted_execution_time_ms") if accepted else ("code", "message")
         answer: dict[str, Any] = {key: reply[key] for key in keep if key in reply}

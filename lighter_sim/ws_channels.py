@@ -11,6 +11,9 @@ Refusals, as captured unless marked:
   <channel>"}}`; with a token the sim refuses: `{"error":{"code":20013,"message":"invalid auth: <why>:
   <channel>"}}` (captured for an expired token; the other reasons are the sim's own words).
 `account_all` needs no token, as lighter-sdk's own WsClient subscribes it (not verified on the venue).
+`account_tx` takes one like the other account channels (inferred: Qubx subscribed it with its token; whether
+the venue refuses it without one is not captured). Its snapshot has no `txs` (captured); each settled
+transaction of the account follows as an `update/account_tx` frame (tx_history.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from .errors import INVALID_AUTH, INVALID_CHANNEL, INVALID_PARAM
 from .ws_book import BookSequencer
 from .ws_objects import ws_orders_by_market, ws_positions
 
-PRIVATE_KINDS = ("account_all_orders", "account_all_trades", "account_all_positions", "account_orders")
+PRIVATE_KINDS = (
+    "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_tx"
+)
 ACCOUNT_KINDS = ("account_all", *PRIVATE_KINDS)
 
 
@@ -112,6 +117,8 @@ class Snapshots:
 
     def _account(self, channel: Channel, account: int) -> dict[str, Any]:
         engine = self.engine
+        if channel.kind == "account_tx":  # captured: the snapshot lists no past transactions
+            return frames.account_tx(account, None)
         if channel.kind in ("account_all_orders", "account_orders"):
             orders = ws_orders_by_market(engine.open_orders_json(account))
             if channel.kind == "account_all_orders":

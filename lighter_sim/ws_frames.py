@@ -152,6 +152,13 @@ def account_all_trades_snapshot(account: int, volumes: dict[str, float]) -> dict
     }
 
 
+def account_tx(account: int, txs: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """`subscribed/account_tx` (txs None: the captured snapshot has no `txs`) or `update/account_tx`."""
+    if txs is None:
+        return {"channel": f"account_tx:{account}", "type": "subscribed/account_tx"}
+    return {"channel": f"account_tx:{account}", "txs": txs, "type": "update/account_tx"}
+
+
 def account_all_positions(kind: str, account: int, positions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "channel": f"account_all_positions:{account}",

@@ -68,11 +68,13 @@ async def test_a_hedge_failing_while_the_order_rests_cancels_it_at_once_then_a_p
     await ab.start_b(retry_times=1)  # B gives up after one attempt
     await ab.start_a()
     (placed,) = await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
-    # A cancels a partly filled order's remainder at once (no wash trades); refused here, so it rests on at
-    # the touch. B's hedge cannot sell there without trading with A: its one attempt is not sent, it fails.
-    await ab.sim.faults(reject_next_sendtx=1, account_index=A_ACCOUNT)
+    # A cancels a partly filled order's remainder at once (no wash trades); the sequencer refuses it here, so
+    # it rests on at the touch until A cancels again (RECANCEL_AFTER_S later; a refusal at sendTx would be
+    # re-sent at once). B's hedge cannot sell there without trading with A: its one attempt is not sent, it
+    # fails.
+    await ab.sim.faults(sequencer_reject_next={"count": 1, "account_index": A_ACCOUNT})
     await ab.fill_a("sell", a_part="0.0002")
-    await ab.events.wait("a", "cancel_sent", coid=placed.coid, state="rejected")
+    await ab.events.wait("a", "cancel_sent", coid=placed.coid, where=lambda e: "partly" in (e.reason or ""))
 
     (failed,) = await ab.events.wait("a", "hedge_outcome_received", state="failed")
     (cancel,) = await ab.events.wait("a", "cancel_sent", coid=placed.coid,

@@ -7,6 +7,10 @@ from decimal import Decimal
 from hedge_strategy.bus import HedgeRequest
 from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, BTC, ABFactory
 
+# A cancels its resting order when B's heartbeat is gone, once Redis has answered A for a whole TTL while
+# the order rests (`maker_b_watch`). This test is about a fill made before A knows: A's TTL is long.
+B_JUDGED_AFTER_S = 30
+
 
 async def test_partial_fills_are_published_one_request_per_increment(ab_factory: ABFactory) -> None:
     ab = await ab_factory(quantity="0.0004")
@@ -14,8 +18,9 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
     async with ab.b_heartbeat_without_b():
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
-        # A cancels a partly filled order's remainder at once (no wash trades); refused here, so it rests on.
-        await ab.sim.faults(reject_next_sendtx=3, account_index=A_ACCOUNT)
+        # A cancels a partly filled order's remainder at once (no wash trades); the sequencer refuses it here
+        # (A cancels again only RECANCEL_AFTER_S later), so it rests on.
+        await ab.sim.faults(sequencer_reject_next={"count": 3, "account_index": A_ACCOUNT})
         await ab.fill_a("sell", a_part="0.0002")
         await ab.events.wait("a", "hedge_request_published", reason="fill", size=Decimal("0.0002"))
         # The request went out while the order still rests with the rest unfilled.
@@ -42,7 +47,7 @@ async def test_partial_fills_are_published_one_request_per_increment(ab_factory:
 async def test_b_away_when_a_fills_a_places_nothing_and_b_back_hedges_once(ab_factory: ABFactory) -> None:
     ab = await ab_factory()
     b = await ab.start_b()
-    await ab.start_a()
+    await ab.start_a(heartbeat_ttl_s=B_JUDGED_AFTER_S)
     await ab.events.wait("a", "order_placed", side="buy")
     assert await b.stop() == 0
     await ab.fill_a("sell")

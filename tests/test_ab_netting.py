@@ -14,8 +14,9 @@ async def test_two_fills_waiting_for_b_are_hedged_by_one_order(ab_factory: ABFac
     async with ab.b_heartbeat_without_b():  # B not running yet, but A must see it to place
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0004"))
-        # A cancels a partly filled order's remainder at once (no wash trades); refused here, so it rests on.
-        await ab.sim.faults(reject_next_sendtx=3, account_index=A_ACCOUNT)
+        # A cancels a partly filled order's remainder at once (no wash trades); the sequencer refuses it here
+        # (A cancels again only RECANCEL_AFTER_S later), so it rests on.
+        await ab.sim.faults(sequencer_reject_next={"count": 3, "account_index": A_ACCOUNT})
         await ab.fill_a("sell", a_part="0.0002")
         await ab.events.wait("a", "hedge_request_published", reason="fill", size=Decimal("0.0002"))
         (resting,) = await ab.open_orders(A_ACCOUNT)

@@ -20,6 +20,10 @@ from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 from tests.fixtures.procs import free_port
 from tests.fixtures.webhook import Received, Receiver
 
+# A cancels its resting order when B's heartbeat is gone, once Redis has answered A for a whole TTL while
+# the order rests (`maker_b_watch`). This test is about a fill made before A knows: A's TTL is long.
+B_JUDGED_AFTER_S = 30
+
 
 @pytest.fixture
 def webhook(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
@@ -128,7 +132,7 @@ async def test_b_stopped_alerts_heartbeat_lost_once(ab_factory: ABFactory, webho
     ab = await ab_factory()
     observed(ab, webhook)
     b = await ab.start_b()
-    a = await ab.start_a()
+    a = await ab.start_a(heartbeat_ttl_s=B_JUDGED_AFTER_S)
     await ab.events.wait("a", "order_placed", side="buy")
     assert await b.stop() == 0
     await ab.fill_a("sell")  # A now waits for a hedge with nobody to do it

@@ -21,9 +21,10 @@ async def test_b_waits_for_a_partly_filled_order_at_the_touch_and_never_trades_w
     (placed,) = await ab.events.wait("a", "order_placed", side="buy")
     resting = await read_resting(ab.bus)  # published before the order was sent
     assert resting is not None and resting.client_order_index == placed.coid and resting.side == "buy"
-    # A's cancel of the remainder is refused once: the remainder rests on (A sends it again 5 s later), the
-    # best bid, while B hedges the part that filled. Without the guard B's IOC would sell into it.
-    await ab.sim.faults(reject_next_sendtx=1, account_index=A_ACCOUNT)
+    # A's cancel of the remainder is refused once by the sequencer: the remainder rests on (A sends it
+    # again 5 s later), the best bid, while B hedges the part that filled. Without the guard B's IOC would
+    # sell into it.
+    await ab.sim.faults(sequencer_reject_next={"count": 1, "account_index": A_ACCOUNT})
     await ab.fill_a("sell", a_part="0.0004")
     (published,) = await ab.events.wait("a", "hedge_request_published", reason="fill")
     await ab.logs.wait("A's maker order rests at the touch")

@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from hedge_strategy.exchange import Refusal, RefusalKind, SendResult, SendStatus, Side
+from hedge_strategy.exchange import MarketInfo, Refusal, RefusalKind, SendResult, SendStatus, Side, TopOfBook
+from hedge_strategy.exchange.rest import VenueError
 from hedge_strategy.execution import NEVER_REACHED, Intent, Journal, OrderState
-from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, run_chase
+from hedge_strategy.execution.chase_loop import (
+    MAX_RESENDS,
+    TRANSPORT_BACKOFF_CAP_S,
+    Chase,
+    ChasePlan,
+    run_chase,
+)
 from hedge_strategy.hedger import attempt_numbers, hedge_coid
 from tests.fixtures.common import FakeClock
 from tests.fixtures.fake_orders import B_ACCOUNT, BTC, FakeOrders, FakeVenue
@@ -129,8 +136,9 @@ async def test_transport_trouble_past_the_budget_stops_the_chase(orders: FakeOrd
 
     assert done.code == "transport" and done.failure is not None
     assert "transport trouble" in done.failure and "429" in done.failure
-    # Each wait fits in what is left; the send after the last one may end past it (by one send's time)
-    assert 9.0 < done.transport_s <= 10.0 + 1.0
+    # Each wait fits in what is left; the send after the last one may end past it (by one send's time). It
+    # stops when the next (jittered) wait does not fit: what was left is below the longest wait.
+    assert 10.0 - TRANSPORT_BACKOFF_CAP_S < done.transport_s <= 10.0 + 1.0
     assert done.priced == 0  # no attempt used: the venue never answered about any order
     assert 3 <= len(orders.sent) <= 10 and all(s.attempt == 1 for s in orders.sent)
 
@@ -159,6 +167,44 @@ async def test_a_refusal_that_is_not_transport_still_uses_an_attempt(orders: Fak
     orders.ioc_fills = [SIZE]
     done = await run_chase(orders, plan(clock, sleeps), Chase(SIZE))
     assert [s.attempt for s in orders.sent] == [1, 2] and sleeps.waits == [] and done.priced == 2
+
+
+async def test_a_book_that_cannot_be_read_is_transport_trouble_not_an_error(orders: FakeOrders) -> None:
+    """The stream's book stale and its REST read refused (issue 9's `http_429_burst`): nothing is sent, no
+    attempt used, nothing raised; the attempt goes out once the book reads again."""
+    clock = FakeClock(tick=0.5)  # each read takes half a second
+    sleeps = Sleeps(clock)
+    venue = orders.account
+    readable = venue.top_of_book
+    refusals = [VenueError("orderBookOrders", "too many requests", 429, 23000)] * 3
+
+    async def top_of_book(market: MarketInfo) -> TopOfBook:
+        if refusals:
+            clock()  # the read's time
+            raise refusals.pop()
+        return await readable(market)
+
+    venue.top_of_book = top_of_book  # type: ignore[method-assign]
+    orders.ioc_fills = [SIZE]
+    done = await run_chase(orders, plan(clock, sleeps), Chase(SIZE))
+
+    assert done.failure is None and done.filled == SIZE and done.priced == 1
+    assert [s.attempt for s in orders.sent] == [1] and done.resends == 0  # one send, once the book read
+    assert len(sleeps.waits) == 3 and done.transport_s >= sum(sleeps.waits)
+
+
+async def test_a_book_unread_past_the_budget_stops_the_chase_as_transport(orders: FakeOrders) -> None:
+    clock = FakeClock(tick=1.0)
+    sleeps = Sleeps(clock)
+
+    async def never(market: MarketInfo) -> TopOfBook:
+        clock()
+        raise VenueError("orderBookOrders", "too many requests", 429, 23000)
+
+    orders.account.top_of_book = never  # type: ignore[method-assign]
+    done = await run_chase(orders, plan(clock, sleeps, budget_s=5.0), Chase(SIZE))
+    assert done.code == "transport" and "book could not be read" in (done.failure or "")
+    assert orders.sent == [] and done.priced == 0
 
 
 def test_resent_orders_have_indexes_of_their_own_that_a_resumed_b_can_number() -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 
 from hedge_strategy.exchange.events import Event, Fill, StreamDown, StreamUp
+from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
 from hedge_strategy.exchange.ws_budget import FLOORS, MessageBudget, Priority
-from tests.fixtures.ws_script import ACCOUNT, Conn, Scripted, book_frame, next_of
+from tests.fixtures.ws_script import ACCOUNT, Conn, Scripted, account_snapshot, book_frame, next_of
 
-PRIVATE = ("account_all_orders", "account_all_trades", "account_all_positions")
+PRIVATE = PRIVATE_CHANNELS
 
 
 def trade(trade_id: int) -> dict[str, object]:
@@ -25,8 +26,7 @@ def trades_frame(*trade_ids: int) -> dict[str, object]:
 
 
 async def subscribed(conn: Conn, name: str) -> None:
-    await conn.send({"type": f"subscribed/{name}", "channel": f"{name}:{ACCOUNT}",
-                     name.removeprefix("account_all_"): {}})
+    await conn.send(account_snapshot(name))
 
 
 def drain(events: asyncio.Queue[Event]) -> list[Event]:
@@ -48,6 +48,7 @@ async def test_error_frames_in_both_forms(scripted: Scripted) -> None:
     # 30003 without a type, the channel only in the message (the captured form): it simply is subscribed.
     await account.send({"error": {"code": 30003,
                                   "message": f"Already Subscribed to : account_all_positions:{ACCOUNT}"}})
+    await subscribed(account, "account_tx")
     await account.expect(type="subscribe", channel=f"account_all_trades/{ACCOUNT}")
     await subscribed(account, "account_all_trades")
     assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)

@@ -15,7 +15,7 @@ import pytest
 from hedge_strategy.exchange import ws_session
 from hedge_strategy.exchange.events import OrderUpdate, StreamDown, StreamUp, TopOfBook
 from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
-from tests.fixtures.ws_script import ACCOUNT, WAIT_S, Scripted, book_frame, next_of
+from tests.fixtures.ws_script import ACCOUNT, WAIT_S, Scripted, account_snapshot, book_frame, next_of
 
 ORDER = {"order_index": 281474976710700, "client_order_index": 11000000000001, "market_index": 1,
          "owner_account_index": ACCOUNT, "initial_base_amount": "0.00020", "price": "100.0",
@@ -68,8 +68,7 @@ async def test_a_nonce_gap_resyncs_the_book_and_spares_the_account_connection(sc
                                       ("subscribe", "order_book/1")]
     # The account connection never noticed.
     assert stream.up and not account.closed
-    assert requests(account.frames) == [("subscribe", f"{name}/{ACCOUNT}") for name in
-                                        ("account_all_orders", "account_all_trades", "account_all_positions")]
+    assert requests(account.frames) == [("subscribe", f"{name}/{ACCOUNT}") for name in PRIVATE_CHANNELS]
 
 
 async def test_older_offset_form_and_malformed_frames(scripted: Scripted) -> None:
@@ -113,9 +112,8 @@ async def test_a_refused_token_is_replaced_at_once_on_the_same_connection(script
                         "message": f"invalid auth: expired token: account_all_trades:{ACCOUNT}"})
     again = await account.expect(type="subscribe", channel=f"account_all_trades/{ACCOUNT}")
     assert again["auth"] != first["auth"] and scripted.token_requests == [False, True]
-    for name in ("account_all_orders", "account_all_trades", "account_all_positions"):
-        await account.send({"type": f"subscribed/{name}", "channel": f"{name}:{ACCOUNT}",
-                            name.removeprefix("account_all_"): {}})
+    for name in PRIVATE_CHANNELS:
+        await account.send(account_snapshot(name))
     assert await next_of(scripted.events, StreamUp) == StreamUp(ACCOUNT, reconnect=False)
 
     # Refused later on a live subscription, in the venue's form (captured text): the stream is down until

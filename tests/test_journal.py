@@ -172,6 +172,34 @@ async def test_background_writer_persists_without_close(path: Path, journal: Jou
     assert raw_state(path, 31) == ("open", "0")
 
 
+async def test_the_writer_lets_the_tasks_woken_with_it_go_first(journal: Journal) -> None:
+    """A's fill wakes the writer (the fill is stored) before the outbox (the request): the outbox's publish
+    must not wait behind the batch's rows and thread (bench/README.md, "Hedge path (session 4)")."""
+    order: list[str] = []
+    written = asyncio.Event()
+    write_pending = journal._write_pending
+
+    async def spy_write() -> None:
+        order.append("batch")
+        await write_pending()
+        written.set()
+
+    journal._write_pending = spy_write  # type: ignore[method-assign]
+    woken = asyncio.Event()
+
+    async def outbox() -> None:
+        await woken.wait()
+        order.append("outbox")
+
+    task = asyncio.create_task(outbox())
+    await asyncio.sleep(0)  # the outbox waits on its event, as A's does
+    journal.set_meta("watermark", "1")  # wakes the writer first
+    woken.set()
+    await asyncio.wait_for(written.wait(), 10)
+    await task
+    assert order == ["outbox", "batch"]
+
+
 async def test_sequences_strictly_increase_across_restarts(path: Path) -> None:
     journal = await Journal.open(path, ACCOUNT)
     first = [journal.next_sequence("maker") for _ in range(3)]
@@ -308,11 +336,18 @@ async def test_illegal_moves_keep_state_and_reason(path: Path, journal: Journal)
     assert journal.transition(91, S.REJECTED, reason="never reached the exchange")
     assert not journal.transition(91, S.OPEN)
     assert not journal.transition(91, S.CANCELED, reason="late")
-    journal.apply_order_update(make_update(91, VenueState.LIVE))
     order = journal.get(91)
     assert (order.state, order.reason) == (S.REJECTED, "never reached the exchange")
     await journal.flush()
     assert raw_state(path, 91) == ("rejected", "0")
+    # Only the exchange's word moves a rejected order: test_late_execution.py
+
+
+async def test_a_terminal_order_contradicted_by_the_exchange_is_kept(journal: Journal) -> None:
+    await journal.record_new(make_order(92))
+    assert journal.transition(92, S.CANCELED, reason="canceled_by_us")
+    journal.apply_order_update(make_update(92, VenueState.LIVE))
+    assert journal.get(92).state is S.CANCELED  # a stale update after the end: terminal, kept
 
 
 async def test_record_new_refuses_a_known_index_even_after_restart(path: Path) -> None:

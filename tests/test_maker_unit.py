@@ -8,22 +8,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
-from hedge_strategy.exchange import Purpose, Role, SendResult, SendStatus, Side, make_coid
-from hedge_strategy.execution import JournalFill, OrderKind, OrderState
+from hedge_strategy.exchange import MarketInfo, Purpose, Role, SendResult, SendStatus, Side, make_coid
+from hedge_strategy.exchange.rest import VenueError
+from hedge_strategy.execution import JournalFill, JournalOrder, OrderKind, OrderState
+from hedge_strategy.maker_cancels import RECANCEL_AFTER_S, REFUSED_RECANCEL_S, CancelPacing, moved_reason
 from hedge_strategy.maker_hedges import FailedHedges
+from tests.fixtures.common import FakeClock
 from tests.fixtures.fake_orders import (
     A_ACCOUNT,
+    ACCEPTED,
     B_ACCOUNT,
     BTC,
     UnitFactory,
     UnitKit,
     a_with_b_up,
     fill_resting,
+    unit_config,
 )
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
@@ -75,6 +81,72 @@ async def test_a_resting_order_the_book_moved_through_is_cancelled(unit_factory:
     assert coid == placed.coid
     assert why.startswith(f"the book moved {limit + 20} ticks through its price"), why
     await maker.book.stop()
+
+
+async def test_a_cancel_refused_at_sendtx_is_sent_again_after_a_short_pause_not_waited_for(
+        unit_factory: UnitFactory) -> None:
+    """A refusal at sendTx is a definite answer (nothing cancelled, nothing on its way): A waits neither
+    for the order's end (`CONFIRM_FINAL_S`) nor the pause between two taken cancels (`RECANCEL_AFTER_S`)."""
+    kit = await a_with_b_up(unit_factory)
+    refused = SendResult(SendStatus.REJECTED, 21104, "invalid nonce", None)
+    kit.orders.answers += [ACCEPTED, refused]  # the placement's answer, then the first cancel's
+    steps: list[tuple[str, float]] = []
+    send_cancel, confirm_final = kit.orders.send_cancel, kit.orders.confirm_final
+
+    async def cancel_at(market: MarketInfo, coid: int, why: str) -> SendResult:
+        steps.append(("cancel", kit.clock.now))
+        return await send_cancel(market, coid, why)
+
+    async def confirm_at(coid: int, timeout_s: float | None = None) -> JournalOrder:
+        steps.append(("confirm", kit.clock.now))
+        return await confirm_final(coid, timeout_s)
+
+    kit.orders.send_cancel = cancel_at  # type: ignore[method-assign]
+    kit.orders.confirm_final = confirm_at  # type: ignore[method-assign]
+    await asyncio.wait_for(kit.maker().cycle(), WAIT_S)
+
+    (sent,) = kit.orders.sent
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")] * 2
+    # The taken cancel is confirmed (then the cycle confirms the order's end once more); the refused one not.
+    assert [kind for kind, _ in steps] == ["cancel", "cancel", "confirm", "confirm"]
+    (_, refused_at), (_, again_at) = steps[:2]
+    assert again_at - refused_at == REFUSED_RECANCEL_S < RECANCEL_AFTER_S
+    assert kit.orders.order(sent.coid).state is OrderState.CANCELED  # type: ignore[union-attr]
+
+
+def test_refusals_in_a_row_double_the_pause_up_to_the_one_after_a_taken_cancel() -> None:
+    clock = FakeClock()
+    pacing = CancelPacing(clock)
+    refused = SendResult(SendStatus.REJECTED, 21104, "invalid nonce", None)
+    assert pacing.due_in() == 0 and not pacing.any_sent
+    pauses = []
+    for _ in range(6):
+        pacing.record(refused)
+        pauses.append(pacing.due_in())
+    assert pauses == [0.5, 1.0, 2.0, 4.0, RECANCEL_AFTER_S, RECANCEL_AFTER_S]
+    pacing.record(ACCEPTED)
+    clock.now += 1.0
+    assert pacing.due_in() == RECANCEL_AFTER_S - 1.0 and pacing.sent == 7
+
+
+async def test_a_book_that_cannot_be_read_leaves_the_order_resting_not_the_loop(
+        unit_factory: UnitFactory) -> None:
+    """Issue 9's `http_429_burst` on A's REST read of the book (its stream's book stale): the price drift
+    cannot be judged, so the order rests on, watched as before, instead of the error ending the loop."""
+    kit = await a_with_b_up(unit_factory)
+    reads: list[Side] = []
+
+    async def refused(market: MarketInfo, side: Side, depth: int,
+                      without: tuple[Decimal, Decimal] | None = None) -> Decimal | None:
+        reads.append(side)
+        raise VenueError("orderBookOrders", "too many requests", 429, 23000)
+
+    kit.orders.account.book_price = refused  # type: ignore[method-assign]
+    await asyncio.wait_for(kit.maker().cycle(), WAIT_S)
+
+    (sent,) = kit.orders.sent
+    assert reads  # asked at each wake-up while the order was young, refused each time
+    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]  # still watched to its timeout
 
 
 async def test_long_a_places_a_reduce_only_sell_to_close(unit_factory: UnitFactory) -> None:
@@ -274,3 +346,17 @@ async def test_leaving_the_watch_of_failed_hedges_never_waits_on_a_stuck_cleanup
     assert watch._task is not None and not watch._task.done()  # left behind, not waited for
     release.set()
     await asyncio.wait_for(watch._task, WAIT_S)
+
+
+def test_the_book_moving_behind_or_through_a_resting_order_decides_its_re_price(tmp_path: Path) -> None:
+    cfg = unit_config(tmp_path, depth=1, max_price_drift_ticks=300, max_through_ticks=120).strategy
+    tick, price = BTC.tick, Decimal("95000.0")
+    # A buy: depth 1 (without it) above its price is behind, below it the book moved through it.
+    assert moved_reason(Side.BUY, price, price + 300 * tick, tick, cfg) is None
+    assert "301 ticks away" in (moved_reason(Side.BUY, price, price + 301 * tick, tick, cfg) or "")
+    assert moved_reason(Side.BUY, price, price - 120 * tick, tick, cfg) is None
+    through = moved_reason(Side.BUY, price, price - 121 * tick, tick, cfg) or ""
+    assert through.startswith("the book moved 121 ticks through its price")
+    # A sell: the other way round.
+    assert "121 ticks through" in (moved_reason(Side.SELL, price, price + 121 * tick, tick, cfg) or "")
+    assert "301 ticks away" in (moved_reason(Side.SELL, price, price - 301 * tick, tick, cfg) or "")

@@ -54,7 +54,8 @@ def test_frame_names_follow_the_corpus() -> None:
 
 
 def test_every_captured_frame_of_the_bots_channels_parses_strictly() -> None:
-    for name in ("order_book", "account_all_orders", "account_all_trades", "account_all_positions"):
+    for name in ("order_book", "account_all_orders", "account_all_trades", "account_all_positions",
+                 "account_tx"):
         for rec in records(kind="ws", name=name):
             assert frame_problems(rec.payload, 225671) == [], (rec.file, rec.line)
 
@@ -63,6 +64,8 @@ def test_frame_problems_name_what_the_adapter_cannot_read() -> None:
     bad_order = {"type": "update/account_all_orders", "orders": {"1": [{"order_index": "x"}]}}
     assert frame_problems(bad_order, 101)[0].startswith("order: ")
     assert frame_problems({"type": "update/account_all_orders", "orders": {"BTC": []}}, 101) != []
+    bad_tx = {"type": "update/account_tx", "txs": [{"hash": "ab", "type": 14, "event_info": "{"}]}
+    assert frame_problems(bad_tx, 101)[0].startswith("transaction: ")
     assert frame_problems({"type": "update/order_book", "order_book": {"asks": "x", "offset": 1}}, 101) != []
     assert frame_problems({"type": "update/order_book", "order_book": {"nonce": "n", "bids": []}}, 101) != []
     ok_book = {"type": "update/order_book", "offset": 3,

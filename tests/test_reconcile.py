@@ -20,12 +20,16 @@ from hedge_strategy.exchange.events import (
     PositionSnapshot,
     Side,
     StreamUp,
+    TxOutcome,
     VenueState,
 )
 from hedge_strategy.exchange.markets import MarketInfo
+from hedge_strategy.exchange.rest import VenueError
 from hedge_strategy.execution.journal import Intent, Journal, JournalOrder, OrderState, new_order
+from hedge_strategy.execution.orders import OrderExecutor
 from hedge_strategy.execution.reconcile import NEVER_REACHED, WATERMARK_KEY, Reconciler, now_ms
 from hedge_strategy.execution.tracker import OrderTracker
+from hedge_strategy.observe import NO_EVENTS, HedgeMetrics, RoleEvents
 from tests.fixtures.execution import Announcements
 
 ACCOUNT = 101
@@ -45,6 +49,8 @@ class ScriptedExchange:
         self.lookups: list[list[int]] = []
         self.positions_gate: asyncio.Event | None = None  # when set up, positions() waits on it
         self.positions_entered = asyncio.Event()
+        self.txs: dict[str, TxOutcome] = {}  # transactions readable by hash
+        self.tx_lookups: list[str] = []
 
     def _maybe_fail(self, what: str) -> None:
         if what in self.failing:
@@ -78,6 +84,11 @@ class ScriptedExchange:
             for t in self.trades
             if t.ts_ms >= since_ms and (market is None or t.market_id == market.market_id)
         ]
+
+    async def tx_outcome(self, tx_hash: str) -> TxOutcome | None:
+        self._maybe_fail("tx")
+        self.tx_lookups.append(tx_hash)
+        return self.txs.get(tx_hash)
 
     def market_by_id(self, market_id: int) -> MarketInfo:
         return BTC
@@ -244,11 +255,12 @@ async def test_a_failed_lookup_decides_nothing(
 
 async def test_orphans_reported(exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal) -> None:
     await record(journal, 9, age_s=60)
-    journal.transition(9, OrderState.REJECTED, reason=NEVER_REACHED)
+    journal.transition(9, OrderState.CANCELED, reason="canceled_by_us")
     exchange.orders = {9: update(9, VenueState.LIVE), 10: update(10, VenueState.LIVE)}
     report = await reconciler.run_once("periodic")
-    assert sorted(report.orphans) == [9, 10]
-    assert journal.get(9).state is OrderState.REJECTED
+    assert sorted(report.orphans) == [9, 10]  # ended per the journal, and unknown to it
+    assert journal.get(9).state is OrderState.CANCELED
+    # One the journal has REJECTED executed late: it is taken, not an orphan (test_late_execution.py)
 
 
 async def test_confirm_final_uses_stream_events_first(
@@ -352,3 +364,28 @@ async def test_driver_runs_every_interval(reconciler: Reconciler) -> None:
         assert second.started_ms >= first.finished_ms
     finally:
         driver.cancel()
+
+
+async def test_fill_prices_under_a_burst_of_429s_prices_from_what_the_stream_gave(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, tracker: OrderTracker,
+) -> None:
+    """The outcome's prices never raise (issue 9's `http_429_burst`): the trades read refused, the fills the
+    stream brought keep their prices and what the exchange says filled beyond them is priced at the limit."""
+    orders = OrderExecutor(exchange, journal, tracker, reconciler, name="B",  # type: ignore[arg-type]
+                           events=RoleEvents(NO_EVENTS, "b"), metrics=HedgeMetrics("t", "b", enabled=False),
+                           request_timeout_s=1.0, unknown_grace_s=GRACE_S)
+    order = await record(journal, 16, sent_age_s=0)
+    await tracker.ingest_fill(trade(160, 16, now_ms(), size="0.0001"), source="ws")
+    journal.apply_order_update(update(16, VenueState.FILLED, filled="0.0004"))  # 0.0003 more than streamed
+    refused: list[int] = []
+
+    async def rate_limited(since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
+        refused.append(since_ms)
+        raise VenueError("trades", "too many requests", 429, 23000)
+
+    exchange.trades_since = rate_limited  # type: ignore[method-assign]
+
+    prices = await orders.fill_prices([order])
+
+    assert refused  # it asked, and was refused
+    assert prices == [(Decimal("0.0001"), Decimal("95000.0")), (Decimal("0.0003"), order.price)]

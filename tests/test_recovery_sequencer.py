@@ -1,9 +1,10 @@
 """Integration: HTTP 200 from sendTx means accepted by the API, not executed.
 
 The simulator's `sequencer_reject_next` fault drops an accepted transaction at its execution time, as the
-venue's sequencer can (price band, margin; tests/wire/README.md fact 14): no order ever appears. The
-reconciler's driver settles such a send by its client order index within a bounded time: REJECTED, never
-executed. Simulator + real adapter + real lighter-sdk.
+venue's sequencer can (price band, margin; tests/wire/README.md fact 14): no order ever appears, and the
+refusal shows only in the account's transactions (`account_tx`, `GET /api/v1/tx`). The stream's verdict
+settles such a send at once: REJECTED with the venue's reason, not after the grace. Simulator + real adapter
++ real lighter-sdk.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 from hedge_strategy.exchange import Side
+from hedge_strategy.exchange.events import SEQUENCER_REFUSED
 from hedge_strategy.execution.journal import OrderState
-from hedge_strategy.execution.reconcile import NEVER_EXECUTED
 from tests.fixtures.sim import SimFactory
 from tests.test_recovery_kit import (
     ACCOUNT,
@@ -27,7 +28,7 @@ from tests.test_recovery_kit import (
 __all__ = ["open_node"]  # the fixture, imported for pytest
 
 
-async def test_an_accepted_send_the_sequencer_drops_is_settled_as_never_executed(
+async def test_an_accepted_send_the_sequencer_drops_is_settled_by_its_verdict(
     sim_factory: SimFactory, open_node: NodeOpener
 ) -> None:
     sim = await sim_factory(SIM_OVERRIDES)
@@ -41,9 +42,10 @@ async def test_an_accepted_send_the_sequencer_drops_is_settled_as_never_executed
             number = 60 if consume_nonce else 61
             dropped = await node.place(number, Side.BUY, "0.0002", "94000.0")  # answered 200: accepted
             assert node.order(dropped).state is OrderState.PENDING_SUBMIT
-            # Bounded: the grace, at most one re-check of the driver (max(grace, 1 s)), one REST lookup.
+            # The account_tx frame settles it; the reason says so (the grace path would say "never executed").
             order = await node.tracker.wait_terminal(dropped, timeout=GRACE_S + 1.0 + 5.0)
-            assert (order.state, order.reason) == (OrderState.REJECTED, NEVER_EXECUTED)
+            assert order.state is OrderState.REJECTED
+            assert order.reason is not None and order.reason.startswith(f"{SEQUENCER_REFUSED}: 29500 ")
             assert await node.account.orders_by_client_index([dropped]) == {}
 
             # The account trades on: the next order rests (the nonce resynced if the drop gave it back).

@@ -14,7 +14,7 @@ import pytest
 
 from lighter_sim.book import Order
 from lighter_sim.engine import AcceptedTx, Engine, SimError
-from lighter_sim.events import OrderChanged, PositionChanged, SimEvent
+from lighter_sim.events import OrderChanged, PositionChanged, SimEvent, TxSettled
 from lighter_sim.markets import MarketSpec
 
 START_MS = 1_700_000_000_000
@@ -559,13 +559,18 @@ def test_order_index_carries_the_market_above_bit_48(h: Harness) -> None:
 
 
 def test_a_create_reusing_a_resting_client_index_is_dropped_by_the_sequencer(h: Harness) -> None:
-    """Accepted (the nonce moves) but never executed: no second order, no event (captured on testnet)."""
+    """Accepted (the nonce moves) but never executed: no second order, no order event; only the account's
+    transactions tell, with `ae` code 21728 (captured on testnet: hftbacktest, tx_history.py)."""
     first = h.order(A, 7, "0.0002", "90000", "buy")
     h.take_events()
     nonce = h.engine.next_nonce(A, KEY)
     h.send(14, A, **h.create_fields(7, "0.0002", "91000", "buy"))
     assert h.engine.next_nonce(A, KEY) == nonce + 1
     assert [o["order_index"] for o in h.engine.active_orders_json(A, None)["orders"]] == [first.order_index]
-    assert h.take_events() == []
+    (settled,) = h.take_events()
+    assert isinstance(settled, TxSettled) and settled.account_index == A
+    assert json.loads(json.loads(settled.tx["event_info"])["ae"]) == {
+        "code": 21728, "message": "client order index already exists"}
+    assert settled.tx["status"] == 2  # the same status as an executed tx (captured)
     assert h.engine.accounts[A].tx_log[-1]["result"].startswith("sequencer-rejected 21728")
     assert h.engine.accounts[A].pending_creates == {}

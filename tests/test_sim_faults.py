@@ -202,6 +202,35 @@ async def test_blackholed_sendtx_executes_but_is_never_answered(sim: SimProcess)
     assert await next_nonce(sim, 101) == 1
 
 
+async def test_a_blackholed_websocket_sendtx_executes_and_no_answer_frame_ever_comes(sim: SimProcess) -> None:
+    client = await sim.signer(101)
+    signed = []
+    for nonce in range(3):
+        _, tx_info, _, err = client.sign_create_order(
+            BTC, 11000000000041 + nonce, MIN_LOT, 949000, 0, LIMIT, POST_ONLY, nonce=nonce, api_key_index=3
+        )
+        assert err is None
+        signed.append({"tx_type": 14, "tx_info": tx_info})
+    async with sim.stream() as ws:
+        await sim.faults(blackhole_next_sendtx=1, account_index=102)  # another account's: 101 is answered
+        await ws.send({"type": "jsonapi/sendtx", "data": {"id": "other", **signed[0]}})
+        assert (await ws.expect("jsonapi/sendtx"))["id"] == "other"
+        await sim.faults(blackhole_next_sendtx=1, account_index=101)
+        await ws.send({"type": "jsonapi/sendtx", "data": {"id": "swallowed", **signed[1]}})
+        await ws.send({"type": "jsonapi/sendtx", "data": {"id": "after", **signed[2]}})
+        # Answers come in order on one socket: the next one is the later send's, so none came for the first.
+        assert (await ws.expect("jsonapi/sendtx"))["id"] == "after"
+    body = await sim.get(
+        "/api/v1/accountOrders",
+        {"account_index": 101, "client_order_indexes": 11000000000042},
+        sim.auth_token(client),
+    )
+    assert [o.status for o in models.Orders.from_dict(body).orders] == ["open"]  # it executed
+    swallowed = (await sim.txlog(101))["101"][1]
+    assert swallowed["answered_us"] is None and "blackholed" in swallowed["message"]
+    assert (await sim.admin("GET", "/sim/faults"))["faults"]["blackhole_next_sendtx"] is None  # used up
+
+
 async def test_rate_limit_answers_429_per_account_and_tier(sim_factory: SimFactory) -> None:
     sim = await sim_factory(
         {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
-from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
+from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened, TxSettled
 from tests.test_sim_engine import BTC, ETH, A, B, C, Harness
 
 
@@ -125,7 +126,8 @@ def test_events_of_a_crossing_order(h: Harness) -> None:
     h.order(A, 3, "0.0100", "3000", "sell", market=ETH)
     offsets = {m: h.engine.book_snapshot(m)["offset"] for m in (BTC, ETH)}
     first = h.take_events()
-    assert [type(e) for e in first] == [OrderChanged, BookChanged] * 3  # resting creation is published
+    # resting creation is published, then the sequencer's verdict on its transaction (tx_history.py)
+    assert [type(e) for e in first] == [OrderChanged, BookChanged, TxSettled] * 3
     h.order(B, 4, "0.0003", "95100", "buy", tif="ioc")
     events = h.take_events()
     kinds = [type(e).__name__ for e in events]
@@ -140,8 +142,9 @@ def test_events_of_a_crossing_order(h: Harness) -> None:
         "PositionChanged",  # maker 2 partly filled
         "OrderChanged",  # the taker's final state
         "BookChanged",  # one delta for the whole transaction
+        "TxSettled",  # the transaction executed
     ]
-    book = events[-1]
+    book = events[-2]
     assert isinstance(book, BookChanged)
     assert (book.market_id, book.offset) == (BTC, offsets[BTC] + 1)
     assert book.asks == [{"price": "95000.0", "size": "0.00000"}, {"price": "95100.0", "size": "0.00010"}]
@@ -177,5 +180,7 @@ def test_rejected_and_noop_txs_publish_nothing(h: Harness) -> None:
     cancel = h.accept(15, A, MarketIndex=BTC, Index=1)
     h.cancel(A, 1)
     h.take_events()
-    h.engine.execute(cancel)  # the order is already gone
-    assert post.status == "canceled" and h.take_events() == []
+    h.engine.execute(cancel)  # the order is already gone: nothing changes, the transaction is settled
+    (settled,) = h.take_events()
+    assert post.status == "canceled" and isinstance(settled, TxSettled)
+    assert settled.tx["type"] == 15 and json.loads(settled.tx["event_info"])["ae"] == ""

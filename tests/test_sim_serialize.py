@@ -17,8 +17,9 @@ import pytest
 
 from lighter_sim.config import parse_sim_section
 from lighter_sim.engine import SimError
-from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened
+from lighter_sim.events import BookChanged, OrderChanged, PositionChanged, TradeHappened, TxSettled
 from lighter_sim.markets import MarketSpec, fmt_usdc
+from lighter_sim.tx_history import enriched
 from tests.test_sim_engine import BTC, ETH, START_MS, A, B, C, Harness
 
 
@@ -122,7 +123,9 @@ def test_event_payloads_parse_as_the_sdk_does(busy: Harness) -> None:
             _parsed("Trade", event.trade)
         elif isinstance(event, PositionChanged):
             _parsed("AccountPosition", event.position)
-    assert kinds == {OrderChanged, TradeHappened, PositionChanged, BookChanged}
+        elif isinstance(event, TxSettled):  # as GET /api/v1/tx answers it, strictly
+            sdk.EnrichedTx.model_validate(json.loads(json.dumps(enriched(event.tx))))
+    assert kinds == {OrderChanged, TradeHappened, PositionChanged, BookChanged, TxSettled}
 
 
 def test_best_price_parses_like_the_sdk(busy: Harness) -> None:

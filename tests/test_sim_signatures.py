@@ -17,14 +17,14 @@ import lighter
 import pytest
 
 from lighter_sim.config import parse_sim_section
-from lighter_sim.crypto.field import to_le_bytes
 from lighter_sim.crypto.poseidon2 import permute
-from lighter_sim.crypto.txhash import tx_message
+from lighter_sim.crypto.txhash import tx_hash_hex
 from lighter_sim.engine import Engine, SimError
 from lighter_sim.markets import MarketSpec
 from lighter_sim.signatures import SignatureCheck, VerifyMode, signature_verifies
 from lighter_sim.txparse import parse_tx
 from lighter_sim.validation import SimConfigError
+from tests.fixtures.wire import CORPUS_DIR, read_file
 
 MAINNET, TESTNET = 304, 300
 KEY = 3
@@ -118,8 +118,19 @@ def test_poseidon2_permutation_matches_the_reference_vector() -> None:
 async def test_the_signers_tx_verifies_and_its_hash_is_our_message(mainnet: Keyholder, kind: str) -> None:
     signed = mainnet.sign(kind, nonce=5)
     tx_type, tx_info, tx_hash = signed
-    assert to_le_bytes(tx_message(MAINNET, tx_type, json.loads(tx_info))).hex() == tx_hash
+    assert tx_hash_hex(MAINNET, tx_type, json.loads(tx_info)) == tx_hash
     assert verifies(MAINNET, signed, mainnet.public)
+
+
+def test_the_hash_the_venue_gave_captured_transactions_is_our_message() -> None:
+    # Two mainnet creates as the venue listed them on account_tx, with their signed info and hash: the venue's
+    # tx hash is the signed message (lighter-go `SignedHash`), so the simulator can answer the same one.
+    captured = CORPUS_DIR / "ws/account_tx/qubx_mainnet-225671-2025-10-12.jsonl"
+    txs = [tx for record in read_file(captured) for tx in record.payload.get("txs", [])]
+    assert len(txs) == 2
+    for tx in txs:
+        assert tx_hash_hex(MAINNET, tx["type"], json.loads(tx["info"])) == tx["hash"]
+        assert tx_hash_hex(TESTNET, tx["type"], json.loads(tx["info"])) != tx["hash"]
 
 
 @pytest.mark.parametrize("kind", sorted(TXS))

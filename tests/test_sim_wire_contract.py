@@ -88,6 +88,12 @@ REFERENCES: dict[str, Reference] = {
         ("ws/account_all_positions/hftbacktest_testnet-516-2026-07-30.jsonl",),
         {"type": "update/account_all_positions"}, r"account_all_positions:\d+",
         "testnet Jul 2026, newer than the docs-following Nautilus fixture (last_funding_*)"),
+    "subscribed/account_tx": Reference(
+        ("ws/account_tx/qubx_mainnet-225671-2025-10-12.jsonl",), {"type": "subscribed/account_tx"},
+        r"account_tx:\d+", "the only capture (mainnet Oct 2025): no txs in the snapshot"),
+    "update/account_tx": Reference(
+        ("ws/account_tx/qubx_mainnet-225671-2025-10-12.jsonl",), {"type": "update/account_tx"},
+        r"account_tx:\d+", "the only capture (mainnet Oct 2025); event_info's content is the sim's own"),
     "update/account_orders": Reference(
         ("ws/account_orders/nautilus_update.jsonl",), {"type": "update/account_orders"},
         r"account_orders:\d+",
@@ -283,7 +289,7 @@ async def drive(sim: SimProcess) -> dict[str, dict[str, Any]]:
         await rec.send({"type": "subscribe", "channel": "account_all/101"})
         got["subscribed/account_all"] = await rec.take(typed("subscribed/account_all"))
         for channel in ("account_all_orders/101", "account_all_trades/101", "account_all_positions/101",
-                        "account_orders/1/101"):
+                        "account_orders/1/101", "account_tx/101"):
             await rec.send({"type": "subscribe", "channel": channel, "auth": token})
             kind = channel.split("/")[0]
             got[f"subscribed/{kind}"] = await rec.take(typed(f"subscribed/{kind}"))
@@ -296,6 +302,9 @@ async def drive(sim: SimProcess) -> dict[str, dict[str, Any]]:
                                                           and bool(f.get("trades")))
         got["update/account_all positions"] = await rec.take(lambda f: f.get("type") == "update/account_all"
                                                              and bool(f.get("positions")))
+
+        await place(maker, 11000000000003, 940000, ask=False)  # a transaction of 101's own
+        got["update/account_tx"] = await rec.take(typed("update/account_tx"))
 
         await rec.send({"type": "ping"})
         got["pong"] = await rec.take(typed("pong"))

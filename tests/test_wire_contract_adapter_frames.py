@@ -115,7 +115,6 @@ def test_public_trades_fees_as_rates_and_times_in_ms(skips: list[str]) -> None:
     ("ws/account_all_assets/docs_update.jsonl", 1, "update/account_all_assets", "account_all_assets:1234"),
     ("ws/account_all_assets/nautilus_mainnet-2026-06.jsonl", 1, "subscribed/account_all_assets",
      "account_all_assets:1234"),
-    ("ws/account_tx/qubx_mainnet-225671-2025-10-12.jsonl", 2, "update/account_tx", "account_tx:225671"),
     ("ws/height/hftbacktest_mainnet-2026-07-28.jsonl", 1, "update/height", "height"),
     ("ws/market_stats/hftbacktest_mainnet-2026-07-28.jsonl", 2, "update/market_stats", "market_stats:all"),
     ("ws/ticker/hftbacktest_mainnet-2026-07-28.jsonl", 1, "update/ticker", "ticker:1"),

@@ -37,6 +37,7 @@ RESPONSE_TYPES = {
     "recentTrades": "Trades",
     "sendTx": "RespSendTx",
     "trades": "Trades",
+    "tx": "EnrichedTx",
 }
 
 

@@ -25,12 +25,13 @@ from hedge_strategy.exchange.reads import (
 )
 from hedge_strategy.exchange.rest import error_details, model_dict
 from hedge_strategy.exchange.sender import SendStatus, classify_answer, classify_failure, nonce_of
+from hedge_strategy.exchange.tx_outcomes import tx_outcome, tx_outcomes
 from tests.fixtures.wire import WireRecord
 from tests.test_wire_contract_kit import sdk_answer
 
 ACCOUNT_CHANNELS = ("account_all_orders", "account_all_trades", "account_all_positions", "account_all",
                     "account_orders")
-NOT_READ_BY_THE_BOT = ("account_all_assets", "account_tx", "height", "market_stats", "ticker", "user_stats")
+NOT_READ_BY_THE_BOT = ("account_all_assets", "height", "market_stats", "ticker", "user_stats")
 CONTROL_TYPES = ("connected", "ping", "pong", "unsubscribed", "shutdown")
 
 
@@ -50,6 +51,9 @@ def _decoded(rec: WireRecord) -> dict[str, Any]:
 def _route_ws(rec: WireRecord, frame: dict[str, Any]) -> None:
     if rec.name in ACCOUNT_CHANNELS:
         _account_frame(frame)
+    elif rec.name == "account_tx":
+        account = int(str(frame["channel"]).rsplit(":", 1)[1])
+        assert len(list(tx_outcomes(frame, account))) == len(frame.get("txs") or [])
     elif rec.name == "trade":
         for trade in [*(frame.get("trades") or []), *(frame.get("liquidation_trades") or [])]:
             sides = {trade["ask_account_id"], trade["bid_account_id"]}
@@ -121,6 +125,8 @@ async def _route_rest(rec: WireRecord) -> None:
         assert len(bids) == len(answer["bids"]) and len(asks) == len(answer["asks"])
     elif rec.name == "nextNonce":
         assert nonce_of(answer) > 0
+    elif rec.name == "tx":
+        assert tx_outcome(answer, answer["account_index"]) is not None
     else:
         assert rec.name in ("accountLimits", "orderBooks"), f"no adapter route for endpoint {rec.name!r}"
 

@@ -47,10 +47,11 @@ REST_ENDPOINTS = {
     "recentTrades",
     "sendTx",
     "trades",
+    "tx",
 }
 # Channels whose corpus must hold at least one frame captured from the venue (not only docs/constructed).
 CAPTURED_WS = WS_CHANNELS - {"account_orders"}
-CAPTURED_REST = REST_ENDPOINTS - {"accountOrders", "nextNonce"}
+CAPTURED_REST = REST_ENDPOINTS - {"accountOrders", "nextNonce", "tx"}
 
 
 def rel(path) -> str:

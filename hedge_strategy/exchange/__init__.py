@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.adapter import LighterAccount as LighterAccount
-    from hedge_strategy.exchange.adapter import PriceAtSend as PriceAtSend
     from hedge_strategy.exchange.adapter import SendResult as SendResult
     from hedge_strategy.exchange.adapter import SendStatus as SendStatus
     from hedge_strategy.exchange.coid import Purpose as Purpose
@@ -34,17 +33,20 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.events import StreamDown as StreamDown
     from hedge_strategy.exchange.events import StreamUp as StreamUp
     from hedge_strategy.exchange.events import TopOfBook as TopOfBook
+    from hedge_strategy.exchange.events import TxOutcome as TxOutcome
     from hedge_strategy.exchange.events import VenueState as VenueState
     from hedge_strategy.exchange.markets import MarketInfo as MarketInfo
+    from hedge_strategy.exchange.order_txs import PriceAtSend as PriceAtSend
     from hedge_strategy.exchange.rest import VenueError as VenueError
 
 _HOME = {  # public name -> the submodule defining it
-    **dict.fromkeys(("LighterAccount", "PriceAtSend", "SendResult", "SendStatus"), "adapter"),
+    **dict.fromkeys(("LighterAccount", "SendResult", "SendStatus"), "adapter"),
+    "PriceAtSend": "order_txs",
     **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "make_coid", "parse_coid"),
                     "coid"),
     **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),
     **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot", "Side",
-                     "StreamDown", "StreamUp", "TopOfBook", "VenueState"), "events"),
+                     "StreamDown", "StreamUp", "TopOfBook", "TxOutcome", "VenueState"), "events"),
     "MarketInfo": "markets",
     "VenueError": "rest",
 }

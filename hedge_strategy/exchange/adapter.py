@@ -21,8 +21,16 @@ from lighter.nonce_manager import NonceManagerType
 from loguru import logger
 
 from hedge_strategy.exchange.book import Level, LocalBook
-from hedge_strategy.exchange.coid import MAX_CLIENT_ORDER_INDEX, describe_coid
-from hedge_strategy.exchange.events import Event, Fill, OrderUpdate, PositionSnapshot, Side, TopOfBook
+from hedge_strategy.exchange.coid import describe_coid
+from hedge_strategy.exchange.events import (
+    Event,
+    Fill,
+    OrderUpdate,
+    PositionSnapshot,
+    Side,
+    TopOfBook,
+    TxOutcome,
+)
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.movement import (
     ARRIVAL_MARGIN_MS,
@@ -31,27 +39,29 @@ from hedge_strategy.exchange.movement import (
     maker_speed_bump_ms,
     taker_speed_bump_ms,
 )
+from hedge_strategy.exchange.order_txs import (
+    EXPIRY_28_DAYS,
+    EXPIRY_IOC,
+    ORDER_TYPE_LIMIT,
+    ORDER_TYPE_MARKET,
+    TIF_IOC,
+    TIF_POST_ONLY,
+    PriceAtSend,
+    WriteAhead,
+    cancel_all_tx,
+    cancel_tx,
+    check_coid,
+    create_tx,
+)
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
-from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
+from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
+from hedge_strategy.exchange.tx_outcomes import read_tx
 from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 
-__all__ = ["LighterAccount", "SendResult", "SendStatus", "VenueError"]
-
-# SignerClient constants (lighter-sdk.md 3.3), named here so call sites read as intent.
-ORDER_TYPE_LIMIT = SignerClient.ORDER_TYPE_LIMIT
-ORDER_TYPE_MARKET = SignerClient.ORDER_TYPE_MARKET
-TIF_IOC = SignerClient.ORDER_TIME_IN_FORCE_IMMEDIATE_OR_CANCEL
-TIF_POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
-EXPIRY_28_DAYS = SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY  # the signer turns -1 into now + 28 days
-EXPIRY_IOC = SignerClient.DEFAULT_IOC_EXPIRY
-# A maker price read when the order leaves (None: no price, the order is given up) and the write-ahead record
-# of the price actually sent (its awaitable: the post waits for it).
-PriceAtSend = Callable[[], Decimal | None]
-WriteAhead = Callable[[Decimal], Awaitable[object]]
-CANCEL_ALL_IMMEDIATE = SignerClient.CANCEL_ALL_TIF_IMMEDIATE
+__all__ = ["LighterAccount", "PriceAtSend", "SendResult", "SendStatus", "VenueError"]
 
 
 class LighterAccount:
@@ -110,6 +120,7 @@ class LighterAccount:
         self._signer: SignerClient | None = None
         self._sender: TxSender | None = None
         self._reader: AccountReader | None = None
+        self._tx_api: TransactionApi | None = None
         self._stream: AccountStream | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -128,9 +139,10 @@ class LighterAccount:
                 account_api=AccountApi(signer.api_client), throttle=self.throttle,
                 timeout_s=self.request_timeout_s, auth_token=self._rest_token)
             await self._load_markets()
+            self._tx_api = TransactionApi(signer.api_client)
             self._sender = TxSender(
                 account_index=self.account_index, api_key_index=self.api_key_index,
-                tx_api=TransactionApi(signer.api_client), throttle=self.throttle,
+                tx_api=self._tx_api, throttle=self.throttle,
                 request_timeout_s=self.request_timeout_s, answer_timeout_s=self.send_timeout_s)
             await self._sender.sync_nonce()
             book_ids = [self.market(symbol).market_id for symbol in dict.fromkeys(book_symbols)]
@@ -168,6 +180,7 @@ class LighterAccount:
             await self._signer.close()
             self._signer = None
         self._sender = self._reader = None
+        self._tx_api = None
 
     async def _check_key(self, signer: SignerClient) -> None:
         # check_client makes a blocking Go HTTP call (GET apikeys): run it in a thread, under the throttle.
@@ -209,6 +222,8 @@ class LighterAccount:
             self._subscribers.remove(queue)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, TxOutcome) and event.refused:
+            self._after_refusal(event)
         if isinstance(event, TopOfBook):
             for movements in (self._movements, self._maker_movements):
                 if event.market_id in movements:
@@ -307,17 +322,16 @@ class LighterAccount:
         the throttle granted it, right before signing (None: give the order up, REJECTED "not sent").
         `record(price)` starts the write-ahead record of the price about to be sent; it commits while the
         order is signed and the post waits for it (see TxSender)."""
-        _check_coid(client_order_index)
+        check_coid(client_order_index)
         signer = self._require_signer()
-        base = market.base_to_int(size)
 
         def prepare() -> Prepared | None:
             price = price_at_send()
             if price is None:
                 return None
-            what, sign = self._create_tx(signer, market, side, size, base, price, client_order_index,
-                                         reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY,
-                                         self.resting_expiry_ms(), "post-only")
+            what, sign = create_tx(signer, self.api_key_index, market, side, size, price, client_order_index,
+                                   reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, self.resting_expiry_ms(),
+                                   "post-only")
             return Prepared(what, sign, record(price) if record is not None else None)
 
         return await self._require_sender().send_prepared(
@@ -347,46 +361,18 @@ class LighterAccount:
                       reduce_only: bool, order_type: int, tif: int, expiry: int, label: str,
                       ready: Awaitable[object] | None = None) -> SendResult:
         """Sign and send a create; `ready` (the write-ahead record) is awaited in between (see TxSender)."""
-        _check_coid(coid)
-        what, sign = self._create_tx(self._require_signer(), market, side, size, market.base_to_int(size),
-                                     price, coid, reduce_only, order_type, tif, expiry, label)
+        what, sign = create_tx(self._require_signer(), self.api_key_index, market, side, size, price, coid,
+                               reduce_only, order_type, tif, expiry, label)
         return await self._require_sender().send(what, sign, ready)
-
-    def _create_tx(self, signer: SignerClient, market: MarketInfo, side: Side, size: Decimal, base: int,
-                   price: Decimal, coid: int, reduce_only: bool, order_type: int, tif: int, expiry: int,
-                   label: str) -> tuple[str, SignFn]:
-        """A create's description and signing function."""
-        scaled_price = market.price_to_int(price)
-        what = (f"create {describe_coid(coid)} ({coid}) {market.symbol} {side.value} {size} @ {price} {label}"
-                f"{' reduce-only' if reduce_only else ''}")
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_create_order(
-                market.market_id, coid, base, scaled_price, int(side.is_ask), order_type, tif,
-                int(reduce_only), 0, expiry, nonce=nonce, api_key_index=self.api_key_index)
-
-        return what, sign
 
     async def cancel(self, market: MarketInfo, client_order_index: int) -> SendResult:
         """Cancel by client order index (Lighter reads indexes below 2^48 as client order indexes)."""
-        _check_coid(client_order_index)
-        signer = self._require_signer()
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_cancel_order(market.market_id, client_order_index, nonce=nonce,
-                                            api_key_index=self.api_key_index)
-
-        what = f"cancel {describe_coid(client_order_index)} ({client_order_index}) {market.symbol}"
+        what, sign = cancel_tx(self._require_signer(), self.api_key_index, market, client_order_index)
         return await self._require_sender().send(what, sign)
 
     async def cancel_all(self) -> SendResult:
-        signer = self._require_signer()
-
-        def sign(nonce: int) -> tuple[object, object, object, object]:
-            return signer.sign_cancel_all_orders(CANCEL_ALL_IMMEDIATE, 0, nonce=nonce,
-                                                 api_key_index=self.api_key_index)
-
-        return await self._require_sender().send(f"cancel-all account {self.account_index}", sign)
+        what, sign = cancel_all_tx(self._require_signer(), self.api_key_index, self.account_index)
+        return await self._require_sender().send(what, sign)
 
     # --- reads ----------------------------------------------------------------------------------------
 
@@ -411,6 +397,26 @@ class LighterAccount:
     async def trades_since(self, since_ms: int, market: MarketInfo | None = None) -> list[Fill]:
         """This account's fills with timestamp >= since_ms, oldest first."""
         return await self._require_reader().trades_since(since_ms, market.market_id if market else None)
+
+    async def tx_outcome(self, tx_hash: str) -> TxOutcome | None:
+        """What the sequencer did with one of this account's transactions (`GET /api/v1/tx`, tx_outcomes.py):
+        None while the venue shows no outcome for it. Raises VenueError when the exchange does not answer."""
+        if self._tx_api is None:
+            raise RuntimeError(f"account {self.account_index} is not started")
+        outcome = await read_tx(self._tx_api, tx_hash, self.account_index, throttle=self.throttle,
+                                timeout_s=self.request_timeout_s)
+        if outcome is not None and outcome.refused:
+            self._after_refusal(outcome)
+        return outcome
+
+    def _after_refusal(self, outcome: TxOutcome) -> None:
+        """The sequencer refused one of our transactions after the API accepted it: whether it used its nonce
+        is not certain (the venue's docs say a refused maker order may not; a refused create was seen to), so
+        the nonce is read again before the next send rather than learnt from an "invalid nonce" refusal."""
+        if self._sender is not None:
+            self._sender.mark_stale()
+            logger.info("account {}: tx {} {}; nonce resynced before the next send", self.account_index,
+                        outcome.tx_hash[:16], outcome.describe())
 
     async def top_of_book(self, market: MarketInfo) -> TopOfBook:
         """Best bid/ask: the stream's book when it is fresh, else one REST read."""
@@ -473,7 +479,3 @@ class LighterAccount:
             raise RuntimeError("LighterAccount is not started")
         return self._reader
 
-
-def _check_coid(coid: int) -> None:
-    if not 1 <= coid <= MAX_CLIENT_ORDER_INDEX:
-        raise ValueError(f"client order index {coid} outside 1 .. 2^48-1")

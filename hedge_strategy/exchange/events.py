@@ -129,4 +129,27 @@ class StreamDown:
     reason: str
 
 
-Event = OrderUpdate | Fill | PositionSnapshot | AllPositions | TopOfBook | StreamUp | StreamDown
+SEQUENCER_REFUSED = "rejected by the sequencer"  # how a refused transaction's reason starts
+
+
+@dataclass(frozen=True)
+class TxOutcome:
+    """What the sequencer did with one of the account's transactions (`tx_outcomes.py`): executed, or refused
+    with a reason (then no order ever appears for it). HTTP 200 from a send says neither."""
+
+    account_index: int
+    tx_hash: str
+    tx_type: int
+    client_order_index: int | None  # a create's; None for other transactions (or when unreadable)
+    refused: bool
+    code: int | None  # the venue's code of a refusal, when it gave one
+    reason: str  # the refusal in the venue's words; "" when executed
+
+    def describe(self) -> str:
+        """One phrase for logs and journal reasons."""
+        if not self.refused:
+            return "executed"
+        return f"{SEQUENCER_REFUSED}: {self.code if self.code is not None else '-'} {self.reason}"
+
+
+Event = OrderUpdate | Fill | PositionSnapshot | AllPositions | TopOfBook | StreamUp | StreamDown | TxOutcome

@@ -12,7 +12,8 @@ from typing import Any
 from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.book import BookSeq, DeltaResult, LocalBook, parse_levels, parse_seq
 from hedge_strategy.exchange.preflight_reads import timestamp_ms
-from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
+from hedge_strategy.exchange.stream import PRIVATE_CHANNELS, TX_CHANNEL
+from hedge_strategy.exchange.tx_outcomes import tx_outcome
 
 CONTROL = "control"  # the corpus name of frames that belong to no channel: connected, ping, pong, error...
 BOOK = "order_book"
@@ -51,6 +52,9 @@ def frame_problems(frame: Mapping[str, Any], account_index: int) -> list[str]:
             items = _items(frame, "positions")
             return _problems(items, lambda raw, m: parsing.position_snapshot(raw, account_index, m),
                              "position")
+        if family == TX_CHANNEL:
+            return _problems(_items(frame, "txs"), lambda raw, _m: tx_outcome(raw, account_index),
+                             "transaction")
     except parsing.PARSE_ERRORS as exc:
         return [f"{family}: {type(exc).__name__}: {exc}"]
     return []

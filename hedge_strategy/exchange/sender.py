@@ -6,9 +6,11 @@ initialised from `nextNonce`, advanced only when the exchange accepted a transac
 anything ambiguous. Every outcome is one of three:
 
 * ACCEPTED: HTTP 200 and `code == 200`. Accepted by the API, not yet executed: the sequencer can still refuse
-  the transaction without an order ever appearing (lighter-venue.md, last section). The caller settles it by
-  its client order index (the reconciler marks an order that never appears within the grace as never
-  executed).
+  the transaction without an order ever appearing (lighter-venue.md, last section). Its verdict comes as a
+  `TxOutcome` (tx_outcomes.py: the `account_tx` channel, or the transaction read by its hash); the caller
+  settles the order by it, or by its client order index (the reconciler marks an order that never appears,
+  its transaction unknown too, within the grace as never executed). After a refusal the adapter resyncs the
+  nonce before the next send (`mark_stale`): whether the refused transaction used its nonce varies.
 * REJECTED: the exchange answered and said no (HTTP 200 with another code, HTTP 4xx, or 429 beyond the retry
   budget), or the transaction was never sent. The order does not exist.
 * UNKNOWN: timeout, 5xx, dropped connection, unreadable answer. The order may exist: the caller resolves it by

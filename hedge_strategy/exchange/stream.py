@@ -3,15 +3,17 @@
 The SDK client never reconnects and keeps books unsorted (lighter-sdk.md 5, 7.12). `AccountStream` keeps two
 links (ws_link.py), each its own connection, so that trouble with order books never costs the connection
 that carries the fills:
-- the account link: `account_all_orders`, `account_all_trades`, `account_all_positions` with an auth token.
-  It emits OrderUpdate, Fill and PositionSnapshot events (a positions snapshot as one AllPositions, the whole
-  set), StreamUp / StreamDown as it comes and goes (a StreamUp after a StreamDown has `reconnect=True`: the
-  tracker then has reconciliation read the fills missed meanwhile from REST, since the venue's snapshot of an
-  account channel carries no past trades). Its auth token is renewed before it expires by moving to a new
-  connection subscribed with the new token; a token the server refuses (an error frame naming a private
-  channel) is replaced at once and the channel subscribed again, on the same connection. It also carries the
-  account's transactions when the sender sends over the socket (`transactions`, ws_tx.py): a connection that
-  ends or is replaced ends the transactions still waiting on it without an answer.
+- the account link: `account_all_orders`, `account_all_trades`, `account_all_positions`, `account_tx` with an
+  auth token. It emits OrderUpdate, Fill and PositionSnapshot events (a positions snapshot as one
+  AllPositions, the whole set), TxOutcome for each transaction the sequencer executed or refused
+  (tx_outcomes.py), StreamUp / StreamDown as it comes and goes (a StreamUp after a StreamDown has
+  `reconnect=True`: the tracker then has reconciliation read the fills missed meanwhile from REST, since the
+  venue's snapshot of an account channel carries no past trades). Its auth token is renewed before it
+  expires by moving to a new connection subscribed with the new token; a token the server refuses (an error
+  frame naming a private channel) is replaced at once and the channel subscribed again, on the same
+  connection. It also carries the account's transactions when the sender sends over the socket
+  (`transactions`, ws_tx.py): a connection that ends or is replaced ends the transactions still waiting on
+  it without an answer.
 - the book link: `order_book/{m}` for each book, emitting TopOfBook. A delta that does not follow (book.py:
   `begin_nonce` against the previous `nonce`, or the older offset + 1) invalidates that book, so nobody
   prices off it (`fresh_book` is None and the adapter reads the book over REST meanwhile), and the link
@@ -33,6 +35,7 @@ from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.book import DeltaResult, LocalBook, parse_levels, parse_seq
 from hedge_strategy.exchange.events import Event, StreamDown, StreamUp, TopOfBook
 from hedge_strategy.exchange.throttle import backoff_delay
+from hedge_strategy.exchange.tx_outcomes import tx_outcomes
 from hedge_strategy.exchange.ws_budget import MAX_SUBSCRIPTIONS_PER_CONNECTION, MessageBudget, Priority
 from hedge_strategy.exchange.ws_link import Link
 from hedge_strategy.exchange.ws_session import (
@@ -44,7 +47,8 @@ from hedge_strategy.exchange.ws_session import (
 )
 from hedge_strategy.exchange.ws_tx import WsTransactions
 
-PRIVATE_CHANNELS = ("account_all_orders", "account_all_trades", "account_all_positions")
+TX_CHANNEL = "account_tx"  # the sequencer's verdict on each transaction (tx_outcomes.py)
+PRIVATE_CHANNELS = ("account_all_orders", "account_all_trades", "account_all_positions", TX_CHANNEL)
 # A refused token: 20013 "invalid auth: expired token: <channel>" and 20001 "invalid param : auth field is
 # required: <channel>" were captured on the venue (tests/wire/ws/control), and the simulator sends the same.
 # 20001 is not in the set (it is also every other bad parameter): its message names "auth", which is enough.
@@ -236,7 +240,10 @@ class _AccountLink(Link):
             if whole is not None:
                 self._emit(whole)
                 return
-        if family in PRIVATE_CHANNELS:
+        if family == TX_CHANNEL:
+            for outcome in tx_outcomes(frame, self.account_index):
+                self._emit(outcome)
+        elif family in PRIVATE_CHANNELS:
             for event in parsing.account_events(frame, self.account_index):
                 self._emit(event)
 

@@ -19,11 +19,16 @@ budget (`transport_budget_s`: the time spent on such sends and their backoffs, f
 the next backoff (so it is overrun by one send's time at most); past it the chase stops ("transport"). Such
 a send is a refusal of kind TRANSPORT or NONCE (429 past the sender's own retries, a nonce that could not be
 synced), or an order that never reached the venue or that the sequencer dropped (REJECTED "never reached the
-exchange" / "accepted, never executed" once looked up by its client order index past the grace). An
+exchange" / "accepted, never executed" once looked up by its client order index past the grace); so is a
+touch that cannot be read (the stream's book stale and its REST read unanswered: 429s past the read's own
+retries, a timeout), after which nothing is sent and the same attempt follows the backoff. An
 ambiguous send (no answer, 5xx) is settled by its client order index before anything else is sent
 (`OrderExecutor.finish`): found, it is an attempt like any other; a new order is never sent while it may
 still fill. An attempt is used up only when the venue answered about the order: it existed and ended
-(filled, partly, cancelled, expired), or its send was refused for a reason that is not transport.
+(filled, partly, cancelled, expired), or its send was refused for a reason that is not transport, or the
+sequencer refused it after the API accepted it (REJECTED "rejected by the sequencer: ...", tx_verdicts.py:
+a price band or margin refusal is the venue's word on that order at that price; settled at once, not after
+the grace).
 
 B's hedge takes a `PriceGuard` (`wash_guard.WashGuard`): before each attempt is priced it says the worst limit
 the IOC may have so it cannot meet A's resting order; the price is clamped to it, and when the bound leaves
@@ -43,7 +48,16 @@ from typing import Protocol
 from loguru import logger
 
 from hedge_strategy import chase as pricing
-from hedge_strategy.exchange import MarketInfo, RefusalKind, SendResult, SendStatus, Side, describe_coid
+from hedge_strategy.exchange import (
+    MarketInfo,
+    RefusalKind,
+    SendResult,
+    SendStatus,
+    Side,
+    TopOfBook,
+    VenueError,
+    describe_coid,
+)
 from hedge_strategy.exchange.throttle import backoff_delay
 from hedge_strategy.execution.journal import Intent, JournalOrder, OrderState
 from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec
@@ -135,7 +149,13 @@ async def run_chase(orders: OrderExecutor, plan: ChasePlan, chase: Chase | None 
     resend = 0  # re-sends of this attempt after transport trouble
     while chase.remaining > 0 and chase.failure is None and attempt <= plan.retry_times:
         started = plan.clock()
-        order, result = await _attempt(orders, plan, chase, attempt, resend)
+        try:
+            order, result = await _attempt(orders, plan, chase, attempt, resend)
+        except BookUnread as unread:  # nothing sent: transport trouble too, the same attempt once it reads
+            chase.transport_s += plan.clock() - started
+            if not await _back_off(plan, chase, attempt, resend, str(unread), None, resent=False):
+                break
+            continue
         if order is not None and not order.is_terminal:
             order = await orders.confirm_final(order.client_order_index)
             if not order.is_terminal:
@@ -172,9 +192,10 @@ def _transport_trouble(order: JournalOrder | None, result: SendResult | None) ->
 
 
 async def _back_off(plan: ChasePlan, chase: Chase, attempt: int, resend: int, trouble: str,
-                    result: SendResult | None) -> bool:
+                    result: SendResult | None, resent: bool = True) -> bool:
     """Wait before sending attempt `attempt` again; False (the chase stopped) when the transport budget
-    cannot pay for the wait, or the attempt was sent again too often."""
+    cannot pay for the wait, or the attempt was sent again too often. `resent=False`: nothing was sent
+    (the book could not be read), so no re-send is counted."""
     asked = result.retry_after_s if result is not None else None
     delay = asked if asked is not None else backoff_delay(resend, TRANSPORT_BACKOFF_BASE_S,
                                                            TRANSPORT_BACKOFF_CAP_S)
@@ -188,8 +209,20 @@ async def _back_off(plan: ChasePlan, chase: Chase, attempt: int, resend: int, tr
                    plan.target, trouble, delay, left - delay, plan.transport_budget_s)
     await plan.sleep(delay)
     chase.transport_s += delay
-    chase.resends += 1
+    chase.resends += int(resent)
     return True
+
+
+class BookUnread(Exception):
+    """The touch could not be read (the stream's book stale and the REST read unanswered: 429s, a timeout):
+    nothing was sent, and the chase treats it as transport trouble."""
+
+
+async def _top_of_book(orders: OrderExecutor, market: MarketInfo) -> TopOfBook:
+    try:
+        return await orders.account.top_of_book(market)
+    except (VenueError, OSError, TimeoutError) as exc:
+        raise BookUnread(f"the {market.symbol} book could not be read ({exc!r})") from exc
 
 
 async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt: int, resend: int
@@ -197,7 +230,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
     """Send attempt `attempt` (its `resend`th re-send) and wait for its end: the order and the venue's answer
     to its send; (None, None) when nothing was sent (no touch)."""
     market, side, size = plan.market, plan.side, chase.remaining
-    book = await orders.account.top_of_book(market)
+    book = await _top_of_book(orders, market)
     touch = pricing.touch_price(side, book.best_bid, book.best_ask)
     bound = await plan.guard.bound(side, market.tick) if plan.guard is not None else None
     if plan.guard is not None and bound is not None and touch is not None and pricing.out_of_reach(
@@ -205,7 +238,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         logger.info("{} {}/{} of {}: A's maker order rests at the touch {} ({} no further than {}); waiting "
                     "for it to end", plan.label, attempt, plan.retry_times, plan.target, touch, side, bound)
         bound = await plan.guard.wait_unbound(side, market.tick)
-        book = await orders.account.top_of_book(market)
+        book = await _top_of_book(orders, market)
         touch = pricing.touch_price(side, book.best_bid, book.best_ask)
         if bound is not None and touch is not None and pricing.out_of_reach(side, touch, bound):
             logger.warning("{} {}/{} of {}: A's maker order still rests at the touch {}; attempt not sent "

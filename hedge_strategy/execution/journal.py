@@ -226,6 +226,9 @@ class Journal:
             if state is not order.state and is_legal_move(order.state, state):
                 self._set_state(order, state, reason, why=f"exchange status {update.venue_status}")
                 return True
+            if order.state is OrderState.REJECTED and state is not OrderState.REJECTED:
+                self._executed_late(order, state, reason, f"exchange status {update.venue_status}")
+                return True
             contradicts = state.is_terminal or order.state is OrderState.REJECTED
             if state is not order.state and order.is_terminal and contradicts:
                 logger.warning(
@@ -276,11 +279,21 @@ class Journal:
                 self._set_state(order, state, None, why=f"fill {fill.trade_id}")
                 return fill
         elif order.state is OrderState.REJECTED:
-            logger.warning(
-                "journal: fill {} for {} which the journal has REJECTED ({}); fill kept, state kept",
-                fill.trade_id, describe_coid(coid), order.reason)
+            state = OrderState.FILLED if order.filled_size >= order.size else OrderState.PARTIALLY_FILLED
+            self._executed_late(order, state, None, f"fill {fill.trade_id}")
+            return fill
         self._touch(order)
         return fill
+
+    def _executed_late(self, order: JournalOrder, state: OrderState, reason: str | None, what: str) -> None:
+        """The exchange reports an order this journal has REJECTED: it executed after all (a send the
+        sequencer ran after the lookup that did not find it, or an unanswered one that executed after the
+        grace). The exchange is the truth: the order takes its state at once, instead of waiting for a
+        reconciliation that never looks at a terminal order. Its fills count wherever the order's filled size
+        is read (B's chase sums its attempts' filled sizes: a late fill is never hedged twice)."""
+        logger.warning("journal: {} was recorded REJECTED ({}) but the exchange reports it ({}): it executed "
+                       "late; now {}", describe_coid(order.client_order_index), order.reason, what, state)
+        self._set_state(order, state, reason, why=f"executed late: {what}")
 
     def recorded(self, fill: JournalFill) -> JournalFill | None:
         """The fill already recorded for the trade that `fill` reports, if any (it records nothing)."""
@@ -413,6 +426,9 @@ class Journal:
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
+            # The tasks woken with the writer go first: a fill wakes it before A's outbox (the fill is stored
+            # before it is announced), and the batch can wait a turn of the loop where a hedge request cannot.
+            await asyncio.sleep(0)
             self._wake.clear()
             try:
                 await self._write_pending()

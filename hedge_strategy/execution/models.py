@@ -2,7 +2,8 @@
 
 The state machine: PENDING_SUBMIT (recorded, before the send) -> OPEN -> PARTIALLY_FILLED -> FILLED |
 CANCELED(reason) | REJECTED(reason), with UNKNOWN for an ambiguous send (resolved later to any state).
-Terminal states never change.
+Terminal states never change by a transition; one exception, the exchange's word: an order REJECTED that the
+exchange reports after all (it executed late) takes the exchange's state (`Journal._executed_late`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from hedge_strategy.exchange import (
     SendResult,
     SendStatus,
     Side,
+    VenueError,
     describe_coid,
     make_coid,
 )
@@ -161,6 +162,8 @@ class OrderExecutor:
             known = self.journal.get(spec.coid)
             assert known is not None, f"{describe_coid(spec.coid)} reported in the journal but not found"
             return Submitted(known, None, sent_us)
+        if result.tx_hash:
+            self.tracker.txs.sent(spec.coid, result.tx_hash)  # its verdict settles it: tx_verdicts.py
         if spec.intent is Intent.HEDGE:
             self.events.emit(EventKind.HEDGE_ATTEMPT, request_ids=tuple((spec.request_id or "").split(",")),
                              attempt=spec.attempt, coid=spec.coid, side=spec.side, size=spec.size,
@@ -231,6 +234,10 @@ class OrderExecutor:
         """Send a cancel of `coid` and return the venue's answer, confirming nothing: for a caller that waits
         for the order's end on its own terms (A's resting loop, which a failed hedge must wake)."""
         result = await self.account.cancel(market, coid)
+        refused = self.tracker.txs.cancel_sent(coid, result.tx_hash) if result.tx_hash else None
+        if refused is not None:  # its verdict came before its answer: the wait for it ends at once
+            logger.warning("{}: the cancel of {} was {} already", self.name, describe_coid(coid),
+                           refused.describe())
         logger.info("{} cancelling {} ({}): cancel {} {}", self.name, describe_coid(coid), why,
                     result.status.value, f"({result.detail})" if not result.accepted else "")
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
@@ -272,12 +279,19 @@ class OrderExecutor:
     async def fill_prices(self, orders: Sequence[JournalOrder]) -> list[tuple[Decimal, Decimal]]:
         """(size, price) of every fill of `orders`. When the exchange reports more filled than the fills we
         hold (a fill still in flight), they are read from the trades endpoint; what is still missing is
-        priced at the order's limit, the worst it can have filled at, and said in the log."""
+        priced at the order's limit, the worst it can have filled at, and said in the log. A read the
+        exchange does not answer (a burst of 429s, a timeout) is logged and leaves the price to the fills
+        the stream gave and the limit: it never raises, since the sizes (what the hedge is) are known."""
         fills: list[tuple[Decimal, Decimal]] = []
         for order in orders:
             coid = order.client_order_index
             if self.journal.fills_total(coid) < order.filled_size:
-                await self.reconciler.recover_order_fills(order)
+                try:
+                    await self.reconciler.recover_order_fills(order)
+                except (VenueError, OSError, TimeoutError) as exc:
+                    logger.warning("{}: the fills of {} could not be read from the exchange ({!r}); priced "
+                                   "from the fills the stream gave, the rest at the limit", self.name,
+                                   describe_coid(coid), exc)
             own = [(f.size, f.price) for f in self.journal.fills_for(coid)]
             missing = order.filled_size - sum((size for size, _ in own), Decimal(0))
             if missing > 0:

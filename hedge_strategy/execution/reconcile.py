@@ -6,7 +6,9 @@ finished), after every stream reconnect and every N seconds. One run:
 1. positions from the exchange replace local belief, one log line per difference;
 2. every unresolved order (PENDING_SUBMIT, UNKNOWN, OPEN, PARTIALLY_FILLED) is resolved: from the open
    orders when it is among them, else looked up by client order index. Found: its exchange state is
-   applied. Not found: within `unknown_grace_s` of its send (or of its creation when it was never sent) it
+   applied. (A send the sequencer refused is REJECTED as soon as its verdict is known: tx_verdicts.py;
+   `confirm_final` reads the verdict by the transaction's hash when the order is not found.) Not found:
+   within `unknown_grace_s` of its send (or of its creation when it was never sent) it
    stays as it is, because the exchange may not have indexed it yet; past the grace it is
    REJECTED("never reached the exchange"). An order this process wrote and has not marked sent is a send
    in flight: only its sender decides it. Open orders the journal does not hold as live are reported
@@ -41,6 +43,7 @@ from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState, now_ms
 from hedge_strategy.execution.settle import DueSettlement
 from hedge_strategy.execution.tracker import OrderTracker
+from hedge_strategy.execution.tx_verdicts import SETTLED_BY_REFUSAL
 
 if TYPE_CHECKING:
     from hedge_strategy.exchange.adapter import LighterAccount
@@ -160,7 +163,9 @@ class Reconciler(DueSettlement):
         active = {u.client_order_index: u for u in await self.account.open_orders()}
         for update in active.values():
             order = self.journal.get(update.client_order_index)
-            if order is not None and not order.is_terminal:
+            # An order recorded REJECTED that rests on the exchange executed late: it takes the exchange's
+            # state (the journal's rule for a rejected order the exchange reports)
+            if order is not None and (not order.is_terminal or order.state is OrderState.REJECTED):
                 self._apply_found(order, update, report)
             else:
                 self._report_orphan(update, order, report)
@@ -269,7 +274,8 @@ class Reconciler(DueSettlement):
 
     async def confirm_final(self, coid: int, timeout: float,  # noqa: ASYNC109 (pinned name)
                             first_look_s: float | None = None) -> JournalOrder:
-        """Wait for the order's final state and all its fills; returns it (maybe still live if time ran out).
+        """Wait for the order's final state and all its fills; returns it (maybe still live: if time ran out,
+        or at once when the sequencer refused a cancel of it meanwhile, tx_verdicts.py).
 
         Stream events first; when they do not come (stream gap, cancel not yet processed) the order is looked
         up by client order index, and missing fills are read from the trades endpoint. The stream gets
@@ -283,8 +289,9 @@ class Reconciler(DueSettlement):
         deadline = loop.time() + timeout
         await self._await_terminal(order, deadline, first_look_s)
         if not order.is_terminal:
-            logger.warning("confirm {}: {} still {} after {}s; left to reconciliation",
-                           self.journal.account_index, describe_coid(coid), order.state, timeout)
+            logger.warning("confirm {}: {} still {} after {:.1f}s; left to its caller and reconciliation",
+                           self.journal.account_index, describe_coid(coid), order.state,
+                           timeout - (deadline - loop.time()))
             return order
         await self._await_fills(order, deadline, first_look_s)
         logger.info("confirm {}: {} final {}{}, filled {}/{} ({} fills)", self.journal.account_index,
@@ -297,12 +304,19 @@ class Reconciler(DueSettlement):
         coid = order.client_order_index
         # How long the stream gets before each REST look
         patience = max(first_look_s if first_look_s is not None else (deadline - loop.time()) / 4, 0.05)
+        def settled() -> JournalOrder | None:  # final, or the latest cancel of it refused: it will not take
+            return order if order.is_terminal or self.tracker.txs.last_cancel_refused(coid) else None
+
         while not order.is_terminal and loop.time() < deadline:
             try:
-                await self.tracker.wait_terminal(coid, timeout=min(patience, deadline - loop.time()))
-                return
+                await self.tracker.wait_for(settled, timeout=min(patience, deadline - loop.time()))
             except TimeoutError:
                 pass
+            else:
+                if not order.is_terminal:
+                    logger.warning("confirm {}: the sequencer refused the cancel of {}; it is still {}",
+                                   self.journal.account_index, describe_coid(coid), order.state)
+                return
             logger.info(
                 "confirm {}: no final state for {} from the stream after {:.2f}s; asking the exchange",
                 self.journal.account_index, describe_coid(coid), patience)
@@ -314,9 +328,42 @@ class Reconciler(DueSettlement):
             else:
                 if coid in found:
                     self.tracker.apply_update(found[coid], "rest")
-                else:
+                elif not await self.settle_by_tx(order):
                     self.resolve_missing(order, now_ms(), None)
             patience *= 2
+
+    async def settle_by_tx(self, order: JournalOrder) -> bool:
+        """An order its client order index did not find: what did the sequencer do with its transaction? True
+        when its verdict settled the order (refused: REJECTED at once, tx_verdicts.py); False leaves it to the
+        grace: the transaction is not known yet, it executed and the order is not indexed yet (REST lag), the
+        hash is not known (a send of an earlier process), or the lookup failed."""
+        if order.state not in SETTLED_BY_REFUSAL:
+            return False
+        coid = order.client_order_index
+        tx_hash = self.tracker.txs.hash_of(coid)
+        if tx_hash is None:
+            return False
+        outcome = self.tracker.txs.outcome(tx_hash)
+        if outcome is None:
+            try:
+                outcome = await self.account.tx_outcome(tx_hash)
+            except Exception as exc:
+                logger.warning("confirm {}: lookup of tx {} of {} failed ({!r}); left to the grace",
+                               self.journal.account_index, tx_hash[:16], describe_coid(coid), exc)
+                return False
+        if outcome is None:
+            logger.info("confirm {}: neither {} nor its tx {} is known to the exchange yet; within the {}s "
+                        "grace", self.journal.account_index, describe_coid(coid), tx_hash[:16],
+                        self.unknown_grace_s)
+            return False
+        if outcome.refused:
+            self.tracker.apply_tx_outcome(outcome, "rest")
+            return order.is_terminal
+        self.tracker.txs.learn(outcome)  # executed: no need to ask again
+        logger.info("confirm {}: tx {} of {} executed but the order is not found yet (REST lag); within the "
+                    "{}s grace", self.journal.account_index, tx_hash[:16], describe_coid(coid),
+                    self.unknown_grace_s)
+        return False
 
     async def _await_fills(self, order: JournalOrder, deadline: float, first_look_s: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -365,7 +412,7 @@ class Reconciler(DueSettlement):
         found = await self.account.orders_by_client_index([coid])
         if coid in found:
             self.tracker.apply_update(found[coid], "rest")
-        else:
+        elif not await self.settle_by_tx(order):
             self.resolve_missing(order, now_ms(), None)
         if self.journal.fills_total(coid) >= order.filled_size:
             return []

@@ -6,7 +6,9 @@ that cannot wait for the next periodic run, and settles them with ONE REST looku
 
 * A send whose grace ran out while its order is still PENDING_SUBMIT or UNKNOWN. HTTP 200 from sendTx means
   accepted by the API, not executed: the sequencer can still refuse the transaction (price band, margin) and
-  then no order ever appears (lighter-venue.md, last section). Found: its state is applied. Not found: it is
+  then no order ever appears (lighter-venue.md, last section). A refusal the sequencer's verdict showed
+  (tx_verdicts.py) has settled it already; this is for a send whose order and transaction both stayed
+  unknown. Found: its state is applied. Not found: it is
   REJECTED, "accepted, never executed" (or "never reached the exchange" after an ambiguous send). So such a
   send is settled within about twice `unknown_grace_s` (one grace, plus at most one re-check interval), and a
   caller waiting on it is woken, never left hanging.

@@ -52,9 +52,11 @@ from hedge_strategy.exchange.events import (
     StreamDown,
     StreamUp,
     TopOfBook,
+    TxOutcome,
 )
 from hedge_strategy.execution.fill_identity import FillKey
 from hedge_strategy.execution.journal import Journal, JournalFill, JournalOrder, OrderState
+from hedge_strategy.execution.tx_verdicts import TxVerdicts, apply_verdict
 
 FillCallback = Callable[[JournalFill, JournalOrder | None], Awaitable[None]]
 T = TypeVar("T")
@@ -103,6 +105,7 @@ class OrderTracker:
         self._coid_by_order_index: dict[int, int] = {}
         self._held: dict[int, HeldFill] = {}  # by trade id
         self._given_up: dict[int, None] = {}  # trade ids given up (ordered, bounded): not held again
+        self.txs = TxVerdicts()  # the sequencer's verdicts on our sends (tx_verdicts.py)
         for order in journal.unresolved():  # orders from before a restart whose index is already known
             if order.order_index:
                 self._learn(order.order_index, order.client_order_index)
@@ -144,6 +147,8 @@ class OrderTracker:
             self._apply_all_positions(event)
         elif isinstance(event, StreamUp):
             self._apply_stream_up(event)
+        elif isinstance(event, TxOutcome):
+            self.apply_tx_outcome(event, source="ws")
         elif isinstance(event, StreamDown):
             self.stream_connected = False
             self._positions_known = False  # updates were missed: the next snapshot makes them whole again
@@ -177,6 +182,14 @@ class OrderTracker:
         if changed:
             self._notify()
         return changed
+
+    def apply_tx_outcome(self, outcome: TxOutcome, source: str) -> bool:
+        """A transaction's verdict (stream, or a lookup by hash): `tx_verdicts.apply_verdict`."""
+        return apply_verdict(self, outcome, source)
+
+    def wake(self) -> None:
+        """Wake every waiter to re-check its condition (something it may wait on changed)."""
+        self._notify()
 
     def transition(
         self, coid: int, state: OrderState, *, reason: str | None = None, order_index: int | None = None

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     RECONCILED = "reconciled"  # start-up reconciliation complete, trading may start: attempt
     HEARTBEAT_SEEN = "heartbeat_seen"  # the other role's heartbeat, first seen: peer
     HEARTBEAT_ABSENT = "heartbeat_absent"  # the other role's heartbeat is absent (once per absence): peer
+    # (+ A while its order rests: coid, the order it cancels, and reason)
     HEARTBEAT_BACK = "heartbeat_back"  # back after an absence: peer
     HEARTBEAT_ENDED = "heartbeat_ended"  # the other role stopped cleanly (no alert): peer
     ORDER_ENDED = "order_ended"  # an order of ours is final: coid, state, reason, size, filled (+ B: attempt)

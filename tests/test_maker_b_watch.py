@@ -1,0 +1,123 @@
+"""A cancels its resting order when B's heartbeat is lost (`maker_b_watch.py`), and only on Redis's word.
+
+The decision is walked through time with a clock the test moves (`BWatch.look`, one read at a time); the
+wiring runs A's real resting loop on the fake executor (`fixtures/fake_orders.py`), on real time: the unit
+config's heartbeat TTL is 0.3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.exceptions import TimeoutError as RedisTimeout
+
+from hedge_strategy.exchange import Purpose, Role, make_coid
+from hedge_strategy.maker_b_watch import LOST_REASON, BWatch
+from tests.fixtures.common import FakeClock
+from tests.fixtures.fake_orders import UnitFactory, UnitKit
+
+WAIT_S = 5.0  # bound on every wait for something that happens at once (or within a 0.3 s TTL)
+COID = make_coid(Role.A, Purpose.MAKER, 1)
+
+
+async def b_gone(kit: UnitKit) -> None:
+    """B's heartbeat key gone from Redis, as when its TTL ran out after B died."""
+    await kit.peer.redis.delete(kit.peer.keys.heartbeat("b"))
+
+
+async def test_b_is_lost_once_redis_answers_it_is_gone_having_answered_for_a_ttl(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("a")
+    ttl = kit.config.strategy.heartbeat_ttl_s
+    clock = FakeClock()
+    watch = BWatch(kit.runtime("a"), COID, clock)
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": True})  # a B in the middle of a hedge is alive
+    await watch.look()
+    assert not watch.lost
+
+    await b_gone(kit)
+    clock.now += ttl / 2
+    await watch.look()
+    assert not watch.lost  # Redis has answered for half a TTL only
+    clock.now += 1.5 * ttl
+    await watch.look()
+    assert watch.lost
+    (absent,) = kit.events.matching("a", "heartbeat_absent", peer="b")
+    assert (absent.coid, absent.reason) == (COID, LOST_REASON)
+
+
+async def test_a_redis_that_does_not_answer_or_answers_late_says_nothing_about_b(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("a")
+    ttl = kit.config.strategy.heartbeat_ttl_s
+    clock = FakeClock()
+    rt = kit.runtime("a")
+    watch = BWatch(rt, COID, clock)
+    await b_gone(kit)  # B's key is gone, but only a Redis that answers may say so
+    answer_with = rt.bus.heartbeat
+
+    async def hung(role: str) -> dict[str, Any] | None:
+        clock.now += 10 * ttl  # a read that times out, long after the TTL
+        raise RedisTimeout("Timeout reading from socket")
+
+    async def late(role: str) -> dict[str, Any] | None:
+        beat = await answer_with(role)
+        clock.now += watch.late_s + 1  # answered, but after Redis kept everything waiting
+        return beat
+
+    rt.bus.heartbeat = hung  # type: ignore[method-assign]
+    for _ in range(3):
+        await watch.look()
+    rt.bus.heartbeat = late  # type: ignore[method-assign]
+    await watch.look()
+    assert not watch.lost
+
+    # Redis answers promptly again: B is judged once it has answered for a whole TTL, never on its first word
+    # (B's own delayed beat may land just after it).
+    rt.bus.heartbeat = answer_with  # type: ignore[method-assign]
+    await watch.look()
+    assert not watch.lost
+    clock.now += 1.5 * ttl
+    await watch.look()
+    assert watch.lost
+
+
+async def test_a_resting_order_is_cancelled_when_b_is_lost_and_a_trades_again_when_b_is_back(
+        unit_factory: UnitFactory) -> None:
+    kit = await unit_factory("a")
+    await kit.peer.beat("b", 60, {"pid": 0, "busy": True})
+    kit.orders.hold_waits = True  # the order rests until something happens to it
+    maker = kit.maker()
+    reads = asyncio.Event()
+    looks: list[bool] = []
+    answer_with = kit.bus.heartbeat
+
+    async def counted(role: str) -> dict[str, Any] | None:
+        beat = await answer_with(role)
+        if role == "b":
+            looks.append(beat is not None)
+            if len(looks) >= 3:
+                reads.set()
+        return beat
+
+    kit.bus.heartbeat = counted  # type: ignore[method-assign]
+    cycle = asyncio.create_task(maker.cycle())
+    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
+    await asyncio.wait_for(reads.wait(), WAIT_S)  # B's heartbeat, read while the order rests: B is busy
+    assert kit.orders.cancelled == []
+
+    await b_gone(kit)
+    await asyncio.wait_for(cycle, WAIT_S)  # cancelled, so the cycle ends
+    assert kit.orders.cancelled == [(placed.coid, LOST_REASON)]
+    (absent,) = kit.events.matching("a", "heartbeat_absent", peer="b")
+    assert absent.coid == placed.coid
+
+    await maker.cycle()  # B still gone: nothing placed, and no second line or event for this absence
+    assert len(kit.orders.sent) == 1 and len(kit.events.matching("a", "heartbeat_absent")) == 1
+
+    await kit.peer.beat("b", 60, {"pid": 0})
+    kit.orders.hold_waits = False  # the next order's wait passes at once: it ends at the maker timeout
+    await asyncio.wait_for(maker.cycle(), WAIT_S)
+    assert kit.events.matching("a", "heartbeat_back", peer="b")
+    assert len(kit.orders.sent) == 2 and kit.orders.cancelled[-1][1] == "older than 60 s"
