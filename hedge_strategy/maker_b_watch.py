@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.exchange import describe_coid
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
+from hedge_strategy.task_end import end_tasks
 
 LOST_REASON = "B's heartbeat is absent: nobody would hedge a fill"  # the cancel's reason
 MIN_LATE_S = 1.0
@@ -61,9 +62,8 @@ class BWatch:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._task is not None:  # bounded, as every wait at the end of the resting loop (`task_end`)
+            await end_tasks([self._task], "A: the watch of B's heartbeat")
 
     async def _run(self) -> None:
         while not self.lost and not self.rt.stopping:

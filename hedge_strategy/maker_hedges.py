@@ -23,6 +23,7 @@ from hedge_strategy.maker_positions import PositionSource
 from hedge_strategy.observe import AlertKind, EventKind
 from hedge_strategy.outstanding import OutstandingRequests
 from hedge_strategy.runtime import HeartbeatWatch, Runtime, first_of
+from hedge_strategy.task_end import end_tasks
 
 SHUTDOWN_SUBSCRIBE_S = 5.0  # on shutdown, what subscribing to the outcomes may add to shutdown_wait_s
 HEDGE_FAILED_ADVICE = "check B's log and account (margin, size, market), fix it, then `hedgectl resume`"
@@ -254,12 +255,17 @@ class FailedHedges:
 
     STORE_RECHECK_S = 5.0  # a safety net against a lost message: the channels wake it otherwise
     RETRY_MAX_S = 2.0
-    EXIT_WAIT_S = 5.0  # how long leaving waits for the watch to end after its cancel (ms when all is well)
+    # Leaving: each cancel of the watch is given this long to end it (ms when all is well), at most
+    # EXIT_CANCELS of them. A cancel can be lost inside a redis-py call (`task_end`): one so lost let the
+    # watch run on, and leaving waited for it forever: A's resting loop stopped after a fill
+    # (bench/README.md, "The stall").
+    EXIT_WAIT_S, EXIT_CANCELS = 1.0, 3
 
     def __init__(self, hedges: MakerHedges) -> None:
         self._hedges = hedges
         self._found: dict[str, HedgeOutcome] = {}
         self._seen = asyncio.Event()
+        self._leaving = False  # its loop ends on this too, so a watch left behind ends by itself
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> FailedHedges:
@@ -267,18 +273,10 @@ class FailedHedges:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        # Bounded: this watch is an aid to the resting loop, whose end must not wait on its cleanup (a Redis
-        # call or a pubsub close cut by the cancel). Once, after its third fill, A's loop was found stopped
-        # with its order ended and nothing logged (bench/README.md, "tiers (session 4)"); where it waited is
-        # not known, this is one of the unbounded waits it could have been.
-        task = self._task
-        if task is None:
-            return
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=self.EXIT_WAIT_S)
-        if not done:
-            logger.warning("A: the watch of B's outcomes did not end within {:g} s of its cancel; left to "
-                           "end on its own, the order's settlement goes on", self.EXIT_WAIT_S)
+        # Bounded: this watch is an aid to the resting loop, whose end never waits on its cleanup.
+        self._leaving = True
+        if self._task is not None:
+            await end_tasks([self._task], "A: the watch of B's outcomes", self.EXIT_CANCELS, self.EXIT_WAIT_S)
 
     async def wait(self) -> None:
         """Return once a failed outcome of an outstanding request is known (at once if one is)."""
@@ -294,7 +292,7 @@ class FailedHedges:
     async def _run(self) -> None:
         rt = self._hedges.rt
         delay, outage = 0.1, False
-        while not rt.stopping:
+        while not rt.stopping and not self._leaving:
             outcomes = rt.bus.subscribe_outcomes()
             try:  # not `async with`: a cancel while subscribing must close the subscription too
                 await outcomes.open()
@@ -302,7 +300,7 @@ class FailedHedges:
                 if outage:
                     logger.info("A: B's outcomes are watched again while the order rests")
                     outage, delay = False, 0.1
-                while True:
+                while not self._leaving:
                     _, outcome = await outcomes.receive(timeout_s=self.STORE_RECHECK_S)
                     if outcome is not None:
                         self._consider(outcome)
@@ -315,7 +313,7 @@ class FailedHedges:
                 outage = True
             finally:
                 await outcomes.aclose()
-            if await rt.sleep(delay):
+            if self._leaving or await rt.sleep(delay):
                 return
             delay = min(delay * 2, self.RETRY_MAX_S)
 

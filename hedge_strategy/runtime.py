@@ -48,11 +48,11 @@ from hedge_strategy.observe import (
     HedgeMetrics,
     RoleEvents,
 )
+from hedge_strategy.task_end import end_tasks
 
 NEVER_SEEN_GRACE_S = 30.0  # a heartbeat never seen this long after start counts as lost
 STARTUP_RETRY_MIN_S, STARTUP_RETRY_MAX_S = 0.5, 30.0  # back-off of an incomplete start-up reconciliation
 COUNTER_SYNC_S = 5.0  # how often the adapter's rate-limit backoff total is copied into the metrics
-TASK_CANCEL_ROUNDS, TASK_CANCEL_WAIT_S = 5, 1.0  # background tasks at close: cancelled this often, this long
 
 
 @dataclass
@@ -225,19 +225,8 @@ class Runtime:
         await self.metrics.stop()
 
     async def _end_tasks(self) -> None:
-        # A cancellation can be swallowed by a library mid-call (redis-py's connect has been seen doing it),
-        # leaving a loop running: cancel again, a bounded number of times, rather than wait forever.
-        pending = set(self._tasks)
-        for _ in range(TASK_CANCEL_ROUNDS):
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            _, pending = await asyncio.wait(pending, timeout=TASK_CANCEL_WAIT_S)
-            if not pending:
-                break
-            logger.warning("{}: {} still running after cancel; cancelling again", self.name,
-                           ", ".join(sorted(t.get_name() for t in pending)))
+        # A cancellation can be lost inside a library call (`task_end`): cancelled again, bounded.
+        await end_tasks(self._tasks, self.name)
         self._tasks.clear()
 
 
@@ -338,9 +327,8 @@ async def first_of(*awaitables: Awaitable[Any], timeout_s: float | None) -> None
     try:
         await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: an awaitable that is a Redis call can lose its cancel (`task_end`).
+        await end_tasks(tasks, "first_of")
 
 
 class BookWatch:

@@ -6,13 +6,13 @@ The same behaviour runs end to end against the simulator in `test_ab_*.py`; here
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_ms
+from hedge_strategy.bus.outcomes import OutcomeSubscription
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import MarketInfo, Purpose, Role, SendResult, SendStatus, Side, make_coid
 from hedge_strategy.exchange.rest import VenueError
@@ -327,23 +327,58 @@ async def test_no_residual_hedge_while_b_says_it_is_hedging(unit_factory: UnitFa
     assert not maker.outstanding and kit.orders.sent == []
 
 
+async def test_a_cancel_lost_in_a_redis_call_never_holds_the_end_of_the_resting_loop(
+        unit_factory: UnitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stall of `f1143c5` (bench/README.md, "The stall"): the order ended by a fill as the watch of B's
+    outcomes made a Redis call (its 5 s recheck was due). redis-py sends through `asyncio.wait_for`, which on
+    Python 3.11 returns instead of raising when the cancel lands in the turn the call completes: the cancel
+    was lost, the watch ran on, and leaving it (cancel, then an unbounded wait) never returned."""
+    kit = await a_with_b_up(unit_factory)
+    replies: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    lost: list[int] = []
+
+    async def receive(self: OutcomeSubscription, timeout_s: float | None) -> tuple[bool, None]:
+        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        replies.put_nowait(reply)
+        await asyncio.wait_for(reply, timeout_s)  # as redis-py sends a command (its health-check PING here)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            lost.append(task.cancelling())  # cancelled, yet the call returned: the cancel was lost
+        return True, None  # woken without an outcome: the watch reads the store and listens again
+
+    monkeypatch.setattr(OutcomeSubscription, "receive", receive)
+    watch = FailedHedges(kit.maker().hedges)
+    await watch.__aenter__()
+    reply = await asyncio.wait_for(replies.get(), WAIT_S)  # the watch is in its Redis call
+    reply.set_result(None)  # Redis answers, and in the same turn the order's end leaves the watch:
+    async with asyncio.timeout(WAIT_S):
+        await watch.__aexit__(None, None, None)
+    assert lost == [1]  # the cancel was lost inside the call (Python 3.11's wait_for), as in the stall
+    assert watch._task is not None and watch._task.done()  # and the watch ended all the same
+
+
 async def test_leaving_the_watch_of_failed_hedges_never_waits_on_a_stuck_cleanup(
         unit_factory: UnitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     kit = await a_with_b_up(unit_factory)
     started, release = asyncio.Event(), asyncio.Event()
+    cancels = 0
 
-    async def stuck(self: FailedHedges) -> None:  # a cleanup that does not end when cancelled
+    async def stuck(self: FailedHedges) -> None:  # a cleanup that loses every cancel
+        nonlocal cancels
         started.set()
         while not release.is_set():
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await release.wait()
+            except asyncio.CancelledError:
+                cancels += 1
 
     monkeypatch.setattr(FailedHedges, "_run", stuck)
     monkeypatch.setattr(FailedHedges, "EXIT_WAIT_S", 0.05)
     watch = FailedHedges(kit.maker().hedges)
     async with watch:
         await asyncio.wait_for(started.wait(), WAIT_S)
-    assert watch._task is not None and not watch._task.done()  # left behind, not waited for
+    assert cancels == FailedHedges.EXIT_CANCELS  # cancelled again after each lost cancel, a bounded number
+    assert watch._task is not None and not watch._task.done()  # then left behind, not waited for
     release.set()
     await asyncio.wait_for(watch._task, WAIT_S)
 

@@ -15,7 +15,6 @@ exposure is not evidence that it recovered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -25,6 +24,7 @@ from loguru import logger
 
 from hedge_strategy.exchange.throttle import exposure_check_interval_s
 from hedge_strategy.observe.alerts import AlertKind
+from hedge_strategy.task_end import end_tasks
 
 if TYPE_CHECKING:
     from hedge_strategy.config import Config
@@ -92,10 +92,8 @@ class ExposureWatchdog:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is not None:  # bounded: its check reads Redis, where a cancel can be lost (`task_end`)
+            await end_tasks([task], "exposure watchdog")
 
     async def _run(self) -> None:
         while True:
