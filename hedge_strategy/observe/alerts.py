@@ -40,6 +40,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from loguru import logger
 
+from hedge_strategy.task_end import end_tasks
+
 if TYPE_CHECKING:
     from hedge_strategy.config import Config
     from hedge_strategy.observe.metrics import HedgeMetrics
@@ -256,8 +258,7 @@ class Alerter:
             return
         if not await self.flush(self.timeout_s + 1 if drain_timeout_s is None else drain_timeout_s):
             logger.warning("alerts: stopping with {} alert(s) undelivered", self._queue.qsize())
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        await end_tasks([worker], "alerts")  # bounded, as every stop of a task (`task_end`)
         self._worker = None
         if self._session is not None:
             await self._session.close()
