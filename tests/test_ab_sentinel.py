@@ -62,13 +62,18 @@ async def test_the_bus_goes_on_through_a_failover(sentinel_redis: SentinelSet) -
         await bus.aclose()
 
 
+B_JUDGED_AFTER_S = 30
+
+
 async def test_a_pair_trading_through_a_failover_hedges_every_fill_once(
     sentinel_redis: SentinelSet, ab_factory: ABFactory
 ) -> None:
     ab = await ab_factory(redis_url=UNUSED_URL, redis=sentinel_settings(sentinel_redis))
     await ab.start_b()
     await ab.events.wait("b", "ready")
-    await ab.start_a()
+    # B's beats stop while its client finds the new master; past A's TTL, A would cancel its resting order
+    # (`maker_b_watch`, right on a real outage). This test is about a fill through the failover: a long TTL.
+    await ab.start_a(heartbeat_ttl_s=B_JUDGED_AFTER_S)
     await ab.events.wait("a", "order_placed", side="buy")
     await ab.fill_a("sell")
     await ab.events.wait("a", "hedge_outcome_received", side="sell", state="filled")
