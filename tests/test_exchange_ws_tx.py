@@ -130,6 +130,27 @@ async def test_a_connection_silent_past_its_probe_sends_nothing() -> None:
     assert (await pending)["code"] == 200
 
 
+async def test_after_a_send_timed_out_the_next_goes_over_http_until_the_connection_speaks() -> None:
+    # The venue answers a transaction in milliseconds: one left unanswered on a connection that has said
+    # nothing since is likely dead without having closed (a silence shorter than the probe point). The next
+    # send raises TxNotSent (the sender posts it over HTTP) instead of waiting out another timeout.
+    session = FakeSession()
+    transactions = channel(session)
+    link = cast(FakeLink, transactions._link)
+    link.quiet_s = 1.0
+    timed_out = await sent(session, transactions, timeout_s=0.05)
+    with pytest.raises(TxNoAnswer, match="no answer"):
+        await timed_out
+    link.quiet_s = 5.0  # nothing heard since (longer ago than the timeout), short of the probe point (10 s)
+    with pytest.raises(TxNotSent, match=r"went unanswered .* nothing was heard on it since"):
+        await transactions.send_tx(14, "{}", 1.0)
+    assert len(session.frames) == 1  # the second was never written
+    link.quiet_s = 0.0  # a frame came: the connection is alive again, the socket it is
+    pending = await sent(session, transactions)
+    transactions.answer(cast(Session, session), {"code": 200, "id": session.last_id()})
+    assert (await pending)["code"] == 200
+
+
 def test_every_corpus_answer_classifies_like_an_http_answer() -> None:
     answers = wire.records(kind="ws", name="sendtx")
     assert answers

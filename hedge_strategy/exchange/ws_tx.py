@@ -19,8 +19,9 @@ ends, so a late answer is never taken for a newer request's.
 What `send_tx` ends with:
 - the answer (a dict);
 - `TxNotSent`: nothing was written (no connection up, the one we have is closing, or it has been silent past
-  half the silence limit, when the session's own ping has gone unanswered). Nothing reached the venue: the
-  sender posts the same signed transaction over HTTP instead;
+  half the silence limit, when the session's own ping has gone unanswered, or an earlier send on it timed out
+  and nothing was heard on it since). Nothing reached the venue: the sender posts the same signed transaction
+  over HTTP instead;
 - `TxNoAnswer`: the frame was written (or may have been) but no answer came within the timeout, or the
   connection ended first. The order may exist: UNKNOWN, exactly like an HTTP timeout.
 
@@ -75,6 +76,7 @@ class WsTransactions:
         self._ids = itertools.count(time.time_ns() // 1000)  # unique across reconnects and restarts
         self.sent = 0
         self.unanswered = 0  # given up on: timed out, cancelled, or their connection ended
+        self._timed_out_at: dict[int, float] = {}  # connection serial -> when a send on it last timed out
 
     def _session(self) -> Session | None:
         """The connection to send on: the link's current one, up and writable; None when there is none."""
@@ -89,6 +91,17 @@ class WsTransactions:
         quiet = self._link.seconds_since_heard()
         return quiet if quiet > self._link.silence_s / 2 else None
 
+    def _unheard_since_timeout(self, session: Session) -> float | None:
+        """Seconds since a send on `session` timed out, when nothing was heard on the link since: the venue
+        answers a transaction within milliseconds, so the connection is likely dead without having closed
+        (a silence shorter than the session's probe point), and the next send goes over HTTP instead of
+        losing another `send_timeout_s` (chaos `ws_silence`: B's second IOC waited 2 s more for nothing)."""
+        at = self._timed_out_at.get(session.serial)
+        if at is None:
+            return None
+        since = time.monotonic() - at
+        return since if self._link.seconds_since_heard() >= since else None
+
     async def send_tx(self, tx_type: int, tx_info: str, timeout_s: float) -> dict[str, Any]:
         """Send one signed transaction and wait for its answer (module docstring: the three endings)."""
         session = self._session()
@@ -97,6 +110,10 @@ class WsTransactions:
         silent_s = self._silent_s()
         if silent_s is not None:
             raise TxNotSent(f"the WebSocket has sent nothing for {silent_s:.1f} s")
+        unheard_s = self._unheard_since_timeout(session)
+        if unheard_s is not None:
+            raise TxNotSent(f"a transaction on this connection went unanswered {unheard_s:.1f} s ago and "
+                            "nothing was heard on it since")
         request_id = str(next(self._ids))
         frame = {"type": SENDTX, "data": {"tx_type": tx_type, "tx_info": tx_info, "id": request_id}}
         waiting = _Waiting(request_id, session, asyncio.get_running_loop().create_future())
@@ -112,6 +129,7 @@ class WsTransactions:
                 async with asyncio.timeout(timeout_s):
                     return await asyncio.shield(waiting.answer)
             except TimeoutError:
+                self._timed_out_at[session.serial] = time.monotonic()
                 raise TxNoAnswer(f"no answer within {timeout_s:g} s") from None
         finally:
             if not waiting.answer.done() or waiting.answer.exception() is not None:
@@ -142,6 +160,7 @@ class WsTransactions:
 
     def connection_ended(self, session: Session, why: str) -> None:
         """`session` will read nothing more: every request still waiting on it gets no answer."""
+        self._timed_out_at.pop(session.serial, None)
         for waiting in self._waiting.pop(session.serial, ()):
             if not waiting.answer.done():
                 waiting.answer.set_exception(TxNoAnswer(f"the connection ended before the answer ({why})"))
