@@ -8,11 +8,13 @@ channels on two connections.
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 import pytest
 
 from hedge_strategy.exchange import ws_session
+from hedge_strategy.exchange.adapter import IOC_BOOK_HEARD_WITHIN_S
 from hedge_strategy.exchange.events import OrderUpdate, StreamDown, StreamUp, TopOfBook
 from hedge_strategy.exchange.stream import PRIVATE_CHANNELS
 from tests.fixtures.ws_script import ACCOUNT, WAIT_S, Scripted, account_snapshot, book_frame, next_of
@@ -69,6 +71,23 @@ async def test_a_nonce_gap_resyncs_the_book_and_spares_the_account_connection(sc
     # The account connection never noticed.
     assert stream.up and not account.closed
     assert requests(account.frames) == [("subscribe", f"{name}/{ACCOUNT}") for name in PRIVATE_CHANNELS]
+
+
+async def test_a_book_whose_link_went_quiet_is_fresh_for_a_maker_price_but_not_for_an_ioc(
+        scripted: Scripted) -> None:
+    stream = scripted.stream(heartbeat_s=30.0)  # a silence limit far beyond the IOC's
+    await scripted.script.open_account()
+    books = await scripted.script.next_books()
+    await books.expect(type="subscribe", channel="order_book/1")
+    await books.send(book_frame("subscribed", [("100.0", "1")], [("101.0", "1")], nonce=500, begin_nonce=0,
+                                offset=7))
+    await top_with_bid(scripted, "100.0")
+    assert stream.fresh_book(1, IOC_BOOK_HEARD_WITHIN_S) is not None
+    link = stream._book_link
+    assert link is not None
+    link.heard(time.monotonic() - IOC_BOOK_HEARD_WITHIN_S - 1)  # nothing heard since, well within the limit
+    assert stream.fresh_book(1) is not None  # a post-only price: trusted until the silence limit
+    assert stream.fresh_book(1, IOC_BOOK_HEARD_WITHIN_S) is None  # an IOC's touch: read over REST instead
 
 
 async def test_older_offset_form_and_malformed_frames(scripted: Scripted) -> None:

@@ -64,6 +64,12 @@ from hedge_strategy.exchange.ws_budget import MESSAGES_PER_MINUTE, MessageBudget
 __all__ = ["LighterAccount", "PriceAtSend", "SendResult", "SendStatus", "VenueError"]
 
 
+# An IOC is priced from the touch it meets one taker bump later: a book link silent this long may be dead
+# without having closed (the silence limit takes 20 s to say so), and a touch seconds old cost B's first IOC
+# in chaos `ws_silence` (priced from a book 5 s old, it found nothing). A quiet market's link past this pays
+# one REST read per attempt. A's maker price keeps the silence limit: a post-only order never crosses.
+IOC_BOOK_HEARD_WITHIN_S = 2.0
+
 class LighterAccount:
     def __init__(self, *, url: str, ws_url: str, account_index: int, api_key_index: int, api_secret: str,
                  chain_id: int = 304, tier: str = "premium", request_timeout_s: float = 10.0,
@@ -419,8 +425,10 @@ class LighterAccount:
                         outcome.tx_hash[:16], outcome.describe())
 
     async def top_of_book(self, market: MarketInfo) -> TopOfBook:
-        """Best bid/ask: the stream's book when it is fresh, else one REST read."""
-        book = self._stream.fresh_book(market.market_id) if self._stream is not None else None
+        """Best bid/ask for an IOC about to leave (the chase): the stream's book when its link was heard
+        within `IOC_BOOK_HEARD_WITHIN_S`, else one REST read."""
+        book = (self._stream.fresh_book(market.market_id, IOC_BOOK_HEARD_WITHIN_S)
+                if self._stream is not None else None)
         if book is not None:
             return TopOfBook(market.market_id, book.best_bid(), book.best_ask(), book.updated_ms)
         bids, asks = await self._require_reader().book_levels(market.market_id, 1)

@@ -139,13 +139,15 @@ class AccountStream:
         """Since the last frame on the account link (the one carrying fills)."""
         return self._account.seconds_since_heard()
 
-    def fresh_book(self, market_id: int) -> LocalBook | None:
-        """The local book when it can be trusted (unbroken since its snapshot, link heard lately) or None."""
+    def fresh_book(self, market_id: int, heard_within_s: float | None = None) -> LocalBook | None:
+        """The local book when it can be trusted (unbroken since its snapshot, link heard lately: within the
+        silence limit, or within `heard_within_s` when that is shorter) or None."""
         book = self.books.get(market_id)
         link = self._book_link
-        if book is None or link is None or not book.valid or link.seconds_since_heard() > link.silence_s:
+        if book is None or link is None or not book.valid:
             return None
-        return book
+        limit = link.silence_s if heard_within_s is None else min(link.silence_s, heard_within_s)
+        return None if link.seconds_since_heard() > limit else book
 
 
 class _AccountLink(Link):
