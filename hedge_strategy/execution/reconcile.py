@@ -326,11 +326,17 @@ class Reconciler(DueSettlement):
                 logger.warning("confirm {}: lookup of {} failed ({!r})", self.journal.account_index,
                                describe_coid(coid), exc)
             else:
-                if coid in found:
-                    self.tracker.apply_update(found[coid], "rest")
-                elif not await self.settle_by_tx(order):
-                    self.resolve_missing(order, now_ms(), None)
+                await self._apply_lookup(order, found)
             patience *= 2
+
+    async def _apply_lookup(self, order: JournalOrder, found: dict[int, OrderUpdate]) -> None:
+        """What a lookup by client order index said of `order`: its exchange state when found; else the
+        sequencer's verdict on its transaction (`settle_by_tx`); else the grace (`resolve_missing`)."""
+        coid = order.client_order_index
+        if coid in found:
+            self.tracker.apply_update(found[coid], "rest")
+        elif not await self.settle_by_tx(order):
+            self.resolve_missing(order, now_ms(), None)
 
     async def settle_by_tx(self, order: JournalOrder) -> bool:
         """An order its client order index did not find: what did the sequencer do with its transaction? True
@@ -409,11 +415,7 @@ class Reconciler(DueSettlement):
         order = self.journal.get(coid)
         if order is None:
             raise KeyError(f"{describe_coid(coid)} is not in the journal")
-        found = await self.account.orders_by_client_index([coid])
-        if coid in found:
-            self.tracker.apply_update(found[coid], "rest")
-        elif not await self.settle_by_tx(order):
-            self.resolve_missing(order, now_ms(), None)
+        await self._apply_lookup(order, await self.account.orders_by_client_index([coid]))
         if self.journal.fills_total(coid) >= order.filled_size:
             return []
         return await self._recover_fills(order, by="check")
