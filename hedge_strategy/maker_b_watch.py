@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.exchange import describe_coid
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
-from hedge_strategy.task_end import end_tasks
+from hedge_strategy.task_end import end_tasks, retrieve_outcome
 
 LOST_REASON = "B's heartbeat is absent: nobody would hedge a fill"  # the cancel's reason
 MIN_LATE_S = 1.0
@@ -78,7 +78,7 @@ class BWatch:
         # cancel that lands inside redis-py's read can be swallowed there (seen in tests: the watch then
         # never ended); the read itself is bounded by the client's timeouts.
         read = asyncio.ensure_future(self.rt.bus.heartbeat("b"))
-        read.add_done_callback(_retrieve)
+        read.add_done_callback(retrieve_outcome)  # one left behind by a cancelled watch is never unread
         try:
             beat = await asyncio.shield(read)
         except (RedisError, OSError, TimeoutError) as exc:
@@ -112,8 +112,3 @@ class BWatch:
             logger.warning("A: B's heartbeat could not be read while {} rests ({}); a Redis that does not "
                            "answer says nothing about B: the order rests on", describe_coid(self.coid), what)
 
-
-def _retrieve(task: asyncio.Future[object]) -> None:
-    """Take a shielded read's outcome, so one left behind by a cancelled watch is never reported unread."""
-    if not task.cancelled():
-        task.exception()

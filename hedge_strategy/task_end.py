@@ -45,12 +45,19 @@ async def end_tasks(tasks: Iterable[asyncio.Future[Any]], owner: str, rounds: in
             logger.warning("{}: {} still running {:g} s after its cancel (a cancel lost inside a library "
                            "call); cancelling again", owner, _names(pending), wait_s)
     for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: a dropped error is not reported as never retrieved
+        if task.done():
+            retrieve_outcome(task)  # a dropped error is not reported as never retrieved
     if pending:
         logger.error("{}: {} still running after {} cancels; left to end on its own, not waited for", owner,
                      _names(pending), rounds)
     return pending
+
+
+def retrieve_outcome(future: asyncio.Future[Any]) -> None:
+    """Take a done future's error (a done callback, or after the fact), so one whose result nobody awaits,
+    a read left behind or a task ended, is never reported as "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _names(tasks: Iterable[asyncio.Future[Any]]) -> str:

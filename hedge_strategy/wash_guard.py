@@ -32,6 +32,7 @@ from decimal import Decimal
 from hedge_strategy.bus import Bus, HedgeRequest
 from hedge_strategy.bus.resting import RestingOrder, read_resting
 from hedge_strategy.exchange import Side
+from hedge_strategy.task_end import retrieve_outcome
 
 WAIT_FOR_A_S = 2.0  # about one cancel round trip of A, with room; past it the attempt is not sent
 POLL_S = 0.05  # a local Redis GET: 40 reads over the whole wait
@@ -77,7 +78,7 @@ class WashGuard:
         """Start reading A's key now, for the first bound of a hedge of the batch just received (module
         docstring). One no hedge took is left to finish; its result goes unused."""
         read = asyncio.ensure_future(read_resting(self.bus))
-        read.add_done_callback(_retrieve)  # a Redis error no hedge awaited is not an unhandled one
+        read.add_done_callback(retrieve_outcome)  # a Redis error no hedge awaited is not an unhandled one
         return read
 
     def for_hedge(self, requests: Iterable[HedgeRequest],
@@ -100,7 +101,3 @@ class WashGuard:
             bound = await self.bound(side, tick)
         return bound
 
-
-def _retrieve(read: asyncio.Future[RestingOrder | None]) -> None:
-    if not read.cancelled():
-        read.exception()
