@@ -45,6 +45,7 @@ from hedge_strategy.execution.models import (
     OrderState,
     is_legal_move,
     new_order,
+    reported_price,
     state_for_venue,
 )
 
@@ -90,6 +91,7 @@ class Journal:
         self._store = store
         self._orders: dict[int, JournalOrder] = {}
         self._exchange_filled: dict[int, Decimal] = {}  # largest filled size an OrderUpdate reported
+        self._price_ts: dict[int, int] = {}  # when the exchange reported the price an order has (ms)
         self._fills: dict[FillKey, JournalFill] = {}
         self._fills_by_order: dict[int, dict[FillKey, JournalFill]] = {}
         self._fills_complete: set[int] = set()  # orders whose every stored fill is in memory
@@ -163,6 +165,26 @@ class Journal:
         logger.info("journal: recorded {} {} {} {} @ {} ({}) before sending", describe_coid(coid),
                     order.intent, order.side, order.size, order.price, order.order_type)
 
+    async def record_modify(self, coid: int, price: Decimal) -> None:
+        """Commit the price a modify of a live order is about to be sent for (write-ahead: `record_new`)."""
+        order = self.get(coid) if not self._closed else None
+        if order is None or order.is_terminal:
+            raise ValueError(f"{describe_coid(coid)} is not a live order of the journal: no modify")
+        order.updated_ms = now_ms()
+        await asyncio.to_thread(self._store.set_modify_price, coid, str(price), order.updated_ms)
+        order.modify_price = price
+        logger.info("journal: recorded a modify of {} from {} to {} before sending", describe_coid(coid),
+                    order.price, price)
+
+    def modify_settled(self, coid: int, why: str) -> None:
+        """The modify in flight is refused (`why`): the order stays where the exchange last showed it."""
+        order = self.get(coid)
+        if order is not None and order.modify_price is not None:
+            logger.info("journal: the modify of {} to {} {}; it stays at {}", describe_coid(coid),
+                        order.modify_price, why, order.price)
+            order.modify_price = None
+            self._touch(order)
+
     def next_sequence(self, name: str) -> int:
         """The next number of a named sequence, committed before it is returned (unique across restarts).
 
@@ -217,6 +239,7 @@ class Journal:
             self._exchange_filled[coid] = update.filled_size
             changed = True
         changed |= self._refresh_filled_size(order)
+        changed |= self._take_price(order, update)
         mapped = state_for_venue(update.state, update.end_reason, order.filled_size)
         if mapped is None:
             logger.warning("journal: {} has unknown exchange status {!r}; state left as {}",
@@ -410,6 +433,18 @@ class Journal:
         order.filled_size = filled
         return True
 
+    def _take_price(self, order: JournalOrder, update: OrderUpdate) -> bool:
+        """The exchange's price of the order and the modify it confirms (`models.reported_price`)."""
+        coid = order.client_order_index
+        price, confirmed = reported_price(order, update, self._price_ts.get(coid, 0))
+        if price is not None:
+            logger.info("journal: {} now at {} (was {}), as the exchange reports it", describe_coid(coid),
+                        price, order.price)
+            order.price, self._price_ts[coid] = price, update.ts_ms
+        if confirmed:
+            order.modify_price = None
+        return price is not None or confirmed
+
     def _set_state(self, order: JournalOrder, state: OrderState, reason: str | None, *, why: str) -> None:
         previous = order.state
         order.state = state
@@ -474,6 +509,7 @@ class Journal:
                 continue
             del self._orders[coid]
             del self._exchange_filled[coid]
+            self._price_ts.pop(coid, None)
             for key in self._fills_by_order.pop(coid, {}):
                 self._fills.pop(key, None)
             self._fills_complete.discard(coid)

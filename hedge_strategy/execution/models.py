@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from hedge_strategy.exchange.events import EndReason, Side, VenueState
+from hedge_strategy.exchange.events import EndReason, OrderUpdate, Side, VenueState
 from hedge_strategy.execution.fill_identity import FillKey
 
 
@@ -75,6 +75,20 @@ def state_for_venue(
     return None
 
 
+def reported_price(order: JournalOrder, update: OrderUpdate,
+                   price_since_ms: int) -> tuple[Decimal | None, bool]:
+    """What an exchange report of `order` says of its price: (the new price of a resting order, or None when
+    it has not moved; whether a modify in flight is settled). A live order's price is the exchange's (a modify
+    moved it: ours, or one this process does not know of), unless the report is older than the one the price
+    came from (`price_since_ms`: a REST read begun before a streamed update). A modify is settled when the
+    exchange shows its price, or the order ended."""
+    ended = update.state in (VenueState.FILLED, VenueState.CANCELED)
+    settled = order.modify_price is not None and (update.price == order.modify_price or ended)
+    moved = (update.state is VenueState.LIVE and update.price != order.price
+             and update.ts_ms >= price_since_ms)
+    return (update.price if moved else None), settled
+
+
 @dataclass
 class JournalOrder:
     client_order_index: int
@@ -95,6 +109,10 @@ class JournalOrder:
     created_ms: int
     sent_ms: int | None
     updated_ms: int
+    # The price a modify of this resting order was sent for, recorded before the send (write-ahead) and
+    # cleared once the exchange shows the order at it, refuses the modify, or ends the order; `price` is the
+    # price the exchange last showed. While set, the order may rest at either.
+    modify_price: Decimal | None = None
 
     @property
     def is_terminal(self) -> bool:
