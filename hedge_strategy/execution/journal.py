@@ -170,9 +170,13 @@ class Journal:
         order = self.get(coid) if not self._closed else None
         if order is None or order.is_terminal:
             raise ValueError(f"{describe_coid(coid)} is not a live order of the journal: no modify")
-        order.updated_ms = now_ms()
-        await asyncio.to_thread(self._store.set_modify_price, coid, str(price), order.updated_ms)
-        order.modify_price = price
+        async with self._write_lock:  # no background batch holding the row without it commits after it
+            order.modify_price, order.updated_ms = price, now_ms()
+            try:
+                await asyncio.to_thread(self._store.set_modify_price, coid, str(price), order.updated_ms)
+            except BaseException:
+                order.modify_price = None
+                raise
         logger.info("journal: recorded a modify of {} from {} to {} before sending", describe_coid(coid),
                     order.price, price)
 
