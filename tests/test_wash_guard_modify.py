@@ -41,4 +41,4 @@ async def test_while_a_modify_is_in_flight_b_can_match_neither_price(
 
     await publish_resting(kit.peer, RestingOrder(A_ORDER, a_side.value, after, SIZE))  # the price is shown
     narrowed = await guard.bound(b_side, TICK)
-    assert narrowed == (after + TICK if b_side is Side.SELL else after - TICK)  # bounded by the new price alone
+    assert narrowed == (after + TICK if b_side is Side.SELL else after - TICK)  # by the new price alone
