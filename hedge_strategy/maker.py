@@ -14,8 +14,9 @@ without a stored outcome is published again; same request id: B dedups) and a hu
 exchange events. The same task notices a Redis that lost its data (the requests are published again, a
 pause is set again from the journal's copy).
 
-No wash trades: A publishes its maker order (side, price) in Redis before sending it and clears it once the
-order is final (`bus.resting`); B's hedges keep their limit off it (`wash_guard`). A cancels the remainder
+No wash trades: A publishes its maker order (side, price) in Redis before sending it (and before modifying
+it: both prices bound B meanwhile, `maker_reprice`) and clears it once the order is final (`bus.resting`); B's
+hedges keep their limit off it (`wash_guard`). A cancels the remainder
 of a partly filled order at once, so B waits at most one cancel round trip when A's price is the touch.
 
 A failed hedge is acted on at once: while the order rests A watches B's outcomes (`FailedHedges`); a failed
