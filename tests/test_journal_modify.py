@@ -15,8 +15,10 @@ import pytest
 from hedge_strategy.exchange.events import EndReason, Event, OrderUpdate, TxOutcome, VenueState
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState
 from hedge_strategy.execution.models import reported_price
+from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
 from tests.test_journal import ACCOUNT, make_order, make_update
+from tests.test_reconcile import BTC, GRACE_S, ScriptedExchange, update
 
 COID = 11000000000001
 OLD, NEW = Decimal("95000.0"), Decimal("94990.0")
@@ -118,3 +120,23 @@ async def test_the_sequencers_refusal_of_a_modify_settles_it(
 
     order = await tracker.wait_for(settled, 5)
     assert (order.price, order.state) == (OLD, OrderState.OPEN)  # resting where it was, not rejected
+
+
+async def test_reconciliation_takes_the_price_the_exchange_has(
+        journal: Journal, tracker: OrderTracker) -> None:
+    """An order the exchange shows at another price (a modify whose update the stream missed) is taken at it
+    by reconciliation, its modify settled: nothing is sent to put it back."""
+    await resting(journal)
+    await journal.record_modify(COID, NEW)
+    exchange = ScriptedExchange()
+    exchange.orders[COID] = dataclasses.replace(update(COID, VenueState.LIVE), price=NEW)
+    reconciler = Reconciler(exchange, journal, tracker, [BTC], GRACE_S)  # type: ignore[arg-type]
+    await reconciler.run_once("test")
+    order = journal.get(COID)
+    assert order is not None and (order.price, order.modify_price) == (NEW, None)
+    assert order.state is OrderState.OPEN
+
+
+def test_an_ioc_keeps_the_limit_it_was_sent_with() -> None:
+    ioc = dataclasses.replace(make_order(COID), order_type="ioc")
+    assert reported_price(ioc, at(NEW, 5), 0) == (None, False)

@@ -37,6 +37,7 @@ class Intent(StrEnum):
     REBALANCE = "rebalance"
 
 
+RESTING_ORDER_TYPE = "post_only"  # the one order type of ours that rests, so that a modify can move it
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 UNRESOLVED_STATES = frozenset(
     {OrderState.PENDING_SUBMIT, OrderState.UNKNOWN, OrderState.OPEN, OrderState.PARTIALLY_FILLED}
@@ -81,11 +82,12 @@ def reported_price(order: JournalOrder, update: OrderUpdate,
     it has not moved; whether a modify in flight is settled). A live order's price is the exchange's (a modify
     moved it: ours, or one this process does not know of), unless the report is older than the one the price
     came from (`price_since_ms`: a REST read begun before a streamed update). A modify is settled when the
-    exchange shows its price, or the order ended."""
+    exchange shows its price, or the order ended. Only a resting order's price is taken (an IOC's or a market
+    order's is its limit, kept as sent: the worst it can fill at)."""
     ended = update.state in (VenueState.FILLED, VenueState.CANCELED)
     settled = order.modify_price is not None and (update.price == order.modify_price or ended)
-    moved = (update.state is VenueState.LIVE and update.price != order.price
-             and update.ts_ms >= price_since_ms)
+    moved = (update.state is VenueState.LIVE and order.order_type == RESTING_ORDER_TYPE
+             and update.price != order.price and update.ts_ms >= price_since_ms)
     return (update.price if moved else None), settled
 
 
