@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from loguru import logger
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import OrderUpdate
 from hedge_strategy.execution.fill_identity import FillKey, disagreement
+from hedge_strategy.execution.journal_modify import ModifyRecords
 from hedge_strategy.execution.journal_store import (
     DuplicateOrderError,
     JournalStore,
@@ -45,7 +45,7 @@ from hedge_strategy.execution.models import (
     OrderState,
     is_legal_move,
     new_order,
-    reported_price,
+    now_ms,
     state_for_venue,
 )
 
@@ -58,16 +58,13 @@ __all__ = [
     "OrderState",
     "journal_path",
     "new_order",
+    "now_ms",
 ]
 
 _WRITE_RETRY_S = 1.0  # after a failed background write (disk full, locked file): try again this much later
 _EVICT_ABOVE = 2000  # settled orders kept in memory before the oldest are dropped (they stay on disk)
 _EVICT_AFTER_MS = 10 * 60 * 1000  # a settled order untouched this long may leave memory
 _RESERVED_META_PREFIX = "seq:"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _same_trade(fill: JournalFill, held: list[JournalFill]) -> JournalFill | None:
@@ -79,7 +76,7 @@ def journal_path(directory: Path | str, account_index: int) -> Path:
     return Path(directory) / f"journal_{account_index}.sqlite"
 
 
-class Journal:
+class Journal(ModifyRecords):
     """One account's orders and fills. Use `await Journal.open(path, account_index)`.
 
     Orders returned by `get`/`unresolved` are the journal's live objects: read them, never mutate them.
@@ -164,30 +161,6 @@ class Journal:
         self._fills_complete.add(coid)  # a brand-new order has no stored fills
         logger.info("journal: recorded {} {} {} {} @ {} ({}) before sending", describe_coid(coid),
                     order.intent, order.side, order.size, order.price, order.order_type)
-
-    async def record_modify(self, coid: int, price: Decimal) -> None:
-        """Commit the price a modify of a live order is about to be sent for (write-ahead: `record_new`)."""
-        order = self.get(coid) if not self._closed else None
-        if order is None or order.is_terminal:
-            raise ValueError(f"{describe_coid(coid)} is not a live order of the journal: no modify")
-        async with self._write_lock:  # no background batch holding the row without it commits after it
-            order.modify_price, order.updated_ms = price, now_ms()
-            try:
-                await asyncio.to_thread(self._store.set_modify_price, coid, str(price), order.updated_ms)
-            except BaseException:
-                order.modify_price = None
-                raise
-        logger.info("journal: recorded a modify of {} from {} to {} before sending", describe_coid(coid),
-                    order.price, price)
-
-    def modify_settled(self, coid: int, why: str) -> None:
-        """The modify in flight is refused (`why`): the order stays where the exchange last showed it."""
-        order = self.get(coid)
-        if order is not None and order.modify_price is not None:
-            logger.info("journal: the modify of {} to {} {}; it stays at {}", describe_coid(coid),
-                        order.modify_price, why, order.price)
-            order.modify_price = None
-            self._touch(order)
 
     def next_sequence(self, name: str) -> int:
         """The next number of a named sequence, committed before it is returned (unique across restarts).
@@ -436,18 +409,6 @@ class Journal:
             return False
         order.filled_size = filled
         return True
-
-    def _take_price(self, order: JournalOrder, update: OrderUpdate) -> bool:
-        """The exchange's price of the order and the modify it confirms (`models.reported_price`)."""
-        coid = order.client_order_index
-        price, confirmed = reported_price(order, update, self._price_ts.get(coid, 0))
-        if price is not None:
-            logger.info("journal: {} now at {} (was {}), as the exchange reports it", describe_coid(coid),
-                        price, order.price)
-            order.price, self._price_ts[coid] = price, update.ts_ms
-        if confirmed:
-            order.modify_price = None
-        return price is not None or confirmed
 
     def _set_state(self, order: JournalOrder, state: OrderState, reason: str | None, *, why: str) -> None:
         previous = order.state

@@ -8,12 +8,17 @@ exchange reports after all (it executed late) takes the exchange's state (`Journ
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from hedge_strategy.exchange.events import EndReason, OrderUpdate, Side, VenueState
 from hedge_strategy.execution.fill_identity import FillKey
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class OrderState(StrEnum):
