@@ -246,8 +246,11 @@ class StrategyConfig:
     quantity: decimal(gt=0)  # --quantity overrides
     depth: integer(ge=1) = 1  # --depth overrides
     maker_order_timeout_s: Seconds = 30
+    # A's resting order is modified in place to the price A would place now (`maker_reprice`) when it is
+    # behind that price by more than max_price_drift_ticks, or through the book (that price the other way)
+    # by more than max_through_ticks.
     max_price_drift_ticks: integer(ge=1) = 300
-    max_through_ticks: integer(ge=1) = 120  # cancel when the book moved this far through A's resting price
+    max_through_ticks: integer(ge=1) = 120
     hedge_confirm_timeout_s: Seconds = 60
     progress_log_interval_s: Seconds = 10
     flat_tolerance: decimal(ge=0) = Decimal("0.00001")

@@ -14,8 +14,9 @@ without a stored outcome is published again; same request id: B dedups) and a hu
 exchange events. The same task notices a Redis that lost its data (the requests are published again, a
 pause is set again from the journal's copy).
 
-No wash trades: A publishes its maker order (side, price) in Redis before sending it and clears it once the
-order is final (`bus.resting`); B's hedges keep their limit off it (`wash_guard`). A cancels the remainder
+No wash trades: A publishes its maker order (side, price) in Redis before sending it (and before modifying
+it: both prices bound B meanwhile, `maker_reprice`) and clears it once the order is final (`bus.resting`); B's
+hedges keep their limit off it (`wash_guard`). A cancels the remainder
 of a partly filled order at once, so B waits at most one cancel round trip when A's price is the touch.
 
 A failed hedge is acted on at once: while the order rests A watches B's outcomes (`FailedHedges`); a failed
@@ -29,7 +30,6 @@ alerts on a lasting imbalance (its REST read of B is also the cross-check of B's
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -51,9 +51,10 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
-from hedge_strategy.maker_b_watch import LOST_REASON, BWatch
-from hedge_strategy.maker_cancels import CancelPacing, moved_reason, refused_at_send
+from hedge_strategy.maker_b_watch import LOST_REASON, BWatch, b_in_hand, wait_for_b_idle
+from hedge_strategy.maker_cancels import CancelPacing, refused_at_send
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
+from hedge_strategy.maker_reprice import Repricer
 from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
@@ -234,10 +235,10 @@ class Maker:
             await self.hedges.pause(f"not flat: {what}",
                                     "check both accounts, fix by hand, then `hedgectl resume`")
             return
-        in_hand = await self._b_in_hand()
+        in_hand = await b_in_hand(self.rt)
         if in_hand is not None:
             logger.info("A: {}; {}: waiting for B first", what, in_hand)
-            await self._wait_for_b_idle()
+            await wait_for_b_idle(self.rt)
             return
         coid = self.rt.orders.next_coid(Role.A, Purpose.REBALANCE, COID_SEQUENCE)
         request = HedgeRequest.for_residual(
@@ -248,29 +249,6 @@ class Maker:
         logger.warning("A: {}: residual hedge request {} sent to the outbox (B to {} {}); waiting for it "
                        "before any order", what, request.request_id, request.side, request.size)
         await self.hedges.settle()
-
-    async def _b_in_hand(self) -> str | None:
-        """What B may still be hedging, which a residual would hedge twice: requests it read and has not
-        acknowledged (it does so with the outcome, once its orders are final), or a hedge its heartbeat says
-        it is doing (the one sign left when Redis lost the pending entries); None when B holds nothing."""
-        pending = await self.rt.bus.pending_count()
-        if pending:
-            return f"B holds {pending} unacknowledged request(s)"
-        beat = await self.rt.bus.heartbeat("b")
-        if beat is not None and beat.get("busy"):
-            return "B's heartbeat says it is hedging"
-        return None
-
-    async def _wait_for_b_idle(self) -> None:
-        deadline = asyncio.get_running_loop().time() + self.cfg.hedge_confirm_timeout_s
-        async with self.rt.bus.subscribe_outcomes() as outcomes:
-            while await self._b_in_hand() is not None and not self.rt.stopping:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    logger.warning("A: B did not finish in {} s; judging the imbalance again",
-                                   self.cfg.hedge_confirm_timeout_s)
-                    return
-                await outcomes.receive(timeout_s=min(left, 1.0))
 
     # ---------------------------------------------------------------- the maker order
 
@@ -306,9 +284,7 @@ class Maker:
 
         async def announce(price: Decimal) -> None:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).
-            resting = RestingOrder(coid, side.value, price, size)
-            await publish_resting(self.rt.bus, resting)
-            self._resting_published = resting
+            await self._publish_entry(RestingOrder(coid, side.value, price, size))
 
         sent = await self.rt.orders.submit(OrderSpec(coid, Intent.MAKER, self.market, side, size,
                                                      price_at_send, OrderKind.POST_ONLY, reduce_only,
@@ -344,8 +320,9 @@ class Maker:
         await first_of(self.book.changed(), self.rt.stop.wait(), timeout_s=NO_BOOK_RETRY_S)
 
     async def _while_resting(self, coid: int) -> None:
-        """Until the order is final: cancel it when too old, when its price drifted, when partly filled, when
-        paused or stopping, and at once when B's hedge of one of its fills failed (then A pauses).
+        """Until the order is final: cancel it when too old, when partly filled, when paused or stopping, and
+        at once when B's hedge of one of its fills failed (then A pauses); modify it to A's price now when the
+        book moved away from it or through it (`maker_reprice`).
 
         Wakes on the order's events, on book changes, on B's failed outcomes and on the stop signal; polls
         only while the stream brings no news, by REST at the tier's pace (`maker_rest_check`): a fill
@@ -355,6 +332,8 @@ class Maker:
         pacing = CancelPacing(self.clock)  # when the next cancel may go out (maker_cancels.py)
         order = self._order(coid)
         checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
+        reprice = Repricer(self.rt, coid, self._price_without, lambda: self._resting_published,
+                           self._publish_entry, self.clock)
         async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
             while not order.is_terminal:
                 if order.state is OrderState.UNKNOWN:
@@ -368,7 +347,8 @@ class Maker:
                     await checks.check()
                     continue
                 age = self.clock() - placed_at
-                why = await self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
+                why = (self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
+                       or reprice.unconfirmed(order))
                 if why is not None and pacing.due_in() <= 0:
                     if self.rt.stopping and pacing.sent >= SHUTDOWN_CANCELS:
                         logger.error("A: {} still {} after {} cancels; leaving it to the next start's "
@@ -380,10 +360,15 @@ class Maker:
                 elif pacing.any_sent:  # a cancel is out (or was refused): give it time before sending another
                     wait_s = max(min(pacing.due_in(), checks.due_in()), 0.05)
                     await first_of(self.rt.orders.wait_final(coid, wait_s), failures.wait(), timeout_s=wait_s)
+                elif why is None and (moved := reprice.reason(order)) is not None:
+                    await reprice.modify(order, moved)
                 else:
-                    left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in()), 0.05)
+                    await reprice.narrow(order)  # the entry for B names the price the exchange shows
+                    left = max(min(self.cfg.maker_order_timeout_s - age, checks.due_in(),
+                                   reprice.wake_in(order)), 0.05)
+                    in_flight = [self.rt.orders.wait_modified(coid, left)] if order.modify_price else []
                     await first_of(self.rt.orders.wait_final(coid, left), self.book.changed(),
-                                   self.rt.orders.wait_filled(coid, self.market.lot, left),
+                                   self.rt.orders.wait_filled(coid, self.market.lot, left), *in_flight,
                                    self.hedges.outbox.pause_seen(), failures.wait(), b_watch.wait(),
                                    self.rt.stop.wait(), timeout_s=left)
         self._b_absent_said = self._b_absent_said or b_watch.lost  # said once, with the cancel
@@ -407,7 +392,8 @@ class Maker:
             return
         await first_of(self.rt.orders.confirm_final(coid, CONFIRM_FINAL_S), failures.wait(), timeout_s=None)
 
-    async def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:
+    def _cancel_reason(self, order: JournalOrder, age_s: float) -> str | None:
+        """Why the order must end now (a book that moved re-prices it instead: `maker_reprice`)."""
         if self.rt.stopping:
             return "shutting down"
         if self.hedges.outbox.known_pause is not None:  # as last read from Redis: no wait on Redis here
@@ -416,17 +402,17 @@ class Maker:
             return f"partly filled ({order.filled_size} of {order.size}): the remainder is cancelled"
         if age_s >= self.cfg.maker_order_timeout_s:
             return f"older than {self.cfg.maker_order_timeout_s:g} s"
-        remaining = order.size - order.filled_size  # left out of the book: see `maker_cancels.moved_reason`
-        try:  # the stream's book, else REST: unanswered (429s), the drift is judged at the next wake-up
-            target = await self.rt.account.book_price(self.market, order.side, self.cfg.depth,
-                                                      without=(order.price, remaining))
-        except (VenueError, OSError, TimeoutError) as exc:
-            logger.warning("A: the book could not be read to check the price of {} ({!r}); it keeps resting",
-                           describe_coid(order.client_order_index), exc)
-            return None
-        if target is None:
-            return None
-        return moved_reason(order.side, order.price, target, self.market.tick, self.cfg)
+        return None
+
+    def _price_without(self, order: JournalOrder) -> Decimal | None:
+        """The price A would place `order` at now (`_price_now`), from the book without the order itself."""
+        return self.rt.account.live_maker_price(self.market, order.side, self.cfg.depth, MAKER_MOVE_SHARE,
+                                                without=(order.price, order.remaining_size))
+
+    async def _publish_entry(self, resting: RestingOrder) -> None:
+        """Name the order in Redis for B's wash guard (raises RedisError: then the caller sends nothing)."""
+        await publish_resting(self.rt.bus, resting)
+        self._resting_published = resting
 
     def _log_final(self, order: JournalOrder) -> None:
         self.rt.orders.ended(order)

@@ -1,4 +1,4 @@
-"""B's heartbeat, watched while A's maker order rests.
+"""B's heartbeat, watched while A's maker order rests (and what B may still be hedging: `b_in_hand`).
 
 A places nothing without B's heartbeat, but an order placed while B was alive keeps resting when B dies
 (kill -9, a crash): a fill then has nobody to hedge it until B is back (issue 9's chaos `kill_b`). So while
@@ -112,3 +112,29 @@ class BWatch:
             logger.warning("A: B's heartbeat could not be read while {} rests ({}); a Redis that does not "
                            "answer says nothing about B: the order rests on", describe_coid(self.coid), what)
 
+
+
+async def b_in_hand(rt: Runtime) -> str | None:
+    """What B may still be hedging, which a residual would hedge twice: requests it read and has not
+    acknowledged (it does so with the outcome, once its orders are final), or a hedge its heartbeat says
+    it is doing (the one sign left when Redis lost the pending entries); None when B holds nothing."""
+    pending = await rt.bus.pending_count()
+    if pending:
+        return f"B holds {pending} unacknowledged request(s)"
+    beat = await rt.bus.heartbeat("b")
+    if beat is not None and beat.get("busy"):
+        return "B's heartbeat says it is hedging"
+    return None
+
+
+async def wait_for_b_idle(rt: Runtime) -> None:
+    """Until B holds nothing (`b_in_hand`), woken by its outcomes; at most `hedge_confirm_timeout_s`."""
+    timeout_s = rt.config.strategy.hedge_confirm_timeout_s
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with rt.bus.subscribe_outcomes() as outcomes:
+        while await b_in_hand(rt) is not None and not rt.stopping:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                logger.warning("A: B did not finish in {} s; judging the imbalance again", timeout_s)
+                return
+            await outcomes.receive(timeout_s=min(left, 1.0))

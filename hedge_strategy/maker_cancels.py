@@ -1,12 +1,5 @@
-"""When A cancels its resting order because the book moved (`moved_reason`), and when it may send the next
-cancel of a resting order that has not ended yet (maker.py's resting loop).
-
-The book moved: `target` is depth N of the book *without A's own order* (`LighterAccount.book_price(...,
-without=...)`): when the book moved through A's price, A's order is the best level alone and would otherwise
-be its own target, its drift never seen. Behind by more than `strategy.max_price_drift_ticks` (the touch moved
-away), or through by more than `strategy.max_through_ticks`: the next taker would fill it at a price the
-market has left, and B's hedge at the then touch pays the difference (the slippage against A's fill,
-bench/README.md "tiers (session 4)"). Either way the next cycle prices a new order.
+"""When A may send the next cancel of a resting order that has not ended yet (maker.py's resting loop). A
+book that moved re-prices the order in place instead of cancelling it (`maker_reprice`).
 
 A cancel the API accepted may still be on its way through the sequencer, so the next one goes out
 `RECANCEL_AFTER_S` after it (one the sequencer refused ends the wait for it at once, tx_verdicts.py). A cancel
@@ -18,26 +11,11 @@ doubling with each refusal in a row up to `RECANCEL_AFTER_S`, so a venue refusin
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
-from hedge_strategy.config import StrategyConfig
-from hedge_strategy.exchange import SendResult, SendStatus, Side
+from hedge_strategy.exchange import SendResult, SendStatus
 
 RECANCEL_AFTER_S = 5.0  # a cancel that did not end the order is sent again this often
 REFUSED_RECANCEL_S = 0.5  # after a cancel refused at sendTx: the first pause before the next one
-
-
-def moved_reason(side: Side, price: Decimal, target: Decimal, tick: Decimal,
-                 cfg: StrategyConfig) -> str | None:
-    """Why an order of `side` at `price` should be re-priced, depth N (without it) now at `target`; None: it
-    stays (see the module docstring)."""
-    behind = (target - price if side is Side.BUY else price - target) / tick
-    if behind > cfg.max_price_drift_ticks:
-        return f"depth-{cfg.depth} price moved to {target} ({behind:.0f} ticks away)"
-    if -behind > cfg.max_through_ticks:
-        return (f"the book moved {-behind:.0f} ticks through its price (depth-{cfg.depth} without it at "
-                f"{target}): it would fill at a stale price")
-    return None
 
 
 def refused_at_send(result: SendResult) -> bool:

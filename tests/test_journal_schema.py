@@ -108,8 +108,11 @@ async def test_a_release_journal_opens_with_every_order_and_fill_as_written(rele
         assert journal.next_sequence("maker") == 4 and journal.next_sequence("close") == 2
     finally:
         await journal.close()
-    # The orders table is untouched by the upgrade; the version flags of the release are gone from meta.
-    assert raw_rows(release_journal, "SELECT * FROM orders") == orders
+    # The orders' rows are untouched by the upgrade, which only added the column of a modify in flight (none
+    # was ever sent by that release); the version flags of the release are gone from meta.
+    upgraded = raw_rows(release_journal, "SELECT * FROM orders")
+    assert [row.pop("modify_price") for row in upgraded] == [None] * len(orders)
+    assert upgraded == orders
     assert {r["key"] for r in raw_rows(release_journal, "SELECT key FROM meta")} == {
         "seq:maker", "seq:close", WATERMARK
     }
@@ -147,7 +150,7 @@ async def test_new_and_upgraded_journals_have_one_schema(release_journal: Path, 
     fresh = tmp_path / "fresh" / "journal_101.sqlite"
     JournalStore(fresh).close()
     JournalStore(release_journal).close()
-    assert user_version(fresh) == user_version(release_journal) == schema_version() == 3
+    assert user_version(fresh) == user_version(release_journal) == schema_version() == 4
     assert shape(fresh) == shape(release_journal)
     columns, _ = shape(fresh)["fills"]
     key = sorted((c[4], c[0]) for c in columns if c[4])
@@ -181,13 +184,13 @@ def test_a_migration_that_fails_leaves_the_file_at_its_version(
     monkeypatch.setattr(journal_schema, "MIGRATIONS", (*journal_schema.MIGRATIONS, half_done))
     with pytest.raises(RuntimeError, match="disk full"):
         JournalStore(release_journal)
-    assert user_version(release_journal) == 3
+    assert user_version(release_journal) == 4
     assert raw_rows(release_journal, "SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
     assert raw_rows(release_journal, "SELECT * FROM fills") == before
 
     monkeypatch.undo()
     JournalStore(release_journal).close()  # the code without the failing step opens it as before
-    assert user_version(release_journal) == 3
+    assert user_version(release_journal) == 4
 
 
 def test_each_migration_is_one_step_from_version_n(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,8 @@ from hedge_strategy.bus import FAILED, FILLED, HedgeOutcome, HedgeRequest, now_m
 from hedge_strategy.bus.outcomes import OutcomeSubscription
 from hedge_strategy.bus.resting import RestingOrder, clear_resting, publish_resting, read_resting
 from hedge_strategy.exchange import MarketInfo, Purpose, Role, SendResult, SendStatus, Side, make_coid
-from hedge_strategy.exchange.rest import VenueError
 from hedge_strategy.execution import JournalFill, JournalOrder, OrderKind, OrderState
-from hedge_strategy.maker_cancels import RECANCEL_AFTER_S, REFUSED_RECANCEL_S, CancelPacing, moved_reason
+from hedge_strategy.maker_cancels import RECANCEL_AFTER_S, REFUSED_RECANCEL_S, CancelPacing
 from hedge_strategy.maker_hedges import FailedHedges
 from tests.fixtures.common import FakeClock
 from tests.fixtures.fake_orders import (
@@ -29,7 +27,6 @@ from tests.fixtures.fake_orders import (
     UnitKit,
     a_with_b_up,
     fill_resting,
-    unit_config,
 )
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once
@@ -57,30 +54,6 @@ async def test_flat_a_places_a_post_only_buy_at_depth_n_cancelled_when_old(unit_
     assert placed.coid == sent.coid
     # It rested past maker_order_timeout_s on the test's clock (no fill came): cancelled, and the cycle ended.
     assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]
-
-
-async def test_a_resting_order_the_book_moved_through_is_cancelled(unit_factory: UnitFactory) -> None:
-    # Depth 2 (the unit config) at 94998.0; then every bid falls, leaving A's buy alone ahead of the book.
-    kit = await a_with_b_up(unit_factory)
-    kit.orders.hold_waits = True  # the order rests until something ends it; no time passes
-    maker = kit.maker()
-    maker.book.start()
-    cycle = asyncio.create_task(maker.cycle())
-    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
-    venue, tick = kit.orders.account, BTC.tick
-    limit = kit.config.strategy.max_through_ticks
-    # First within the limit (depth 2 without A's order: `limit` ticks below it): it stays.
-    venue.move_book([placed.price + tick, placed.price - limit * tick, placed.price - (limit + 1) * tick],
-                    venue.asks)
-    # Then beyond it: the next taker would fill it at a price the market has left; cancelled, and re-priced
-    # by the next cycle.
-    venue.move_book([placed.price - 50 * tick, placed.price - (limit + 20) * tick,
-                     placed.price - (limit + 21) * tick], venue.asks)
-    await asyncio.wait_for(cycle, WAIT_S)
-    ((coid, why),) = kit.orders.cancelled
-    assert coid == placed.coid
-    assert why.startswith(f"the book moved {limit + 20} ticks through its price"), why
-    await maker.book.stop()
 
 
 async def test_a_cancel_refused_at_sendtx_is_sent_again_after_a_short_pause_not_waited_for(
@@ -127,26 +100,6 @@ def test_refusals_in_a_row_double_the_pause_up_to_the_one_after_a_taken_cancel()
     pacing.record(ACCEPTED)
     clock.now += 1.0
     assert pacing.due_in() == RECANCEL_AFTER_S - 1.0 and pacing.sent == 7
-
-
-async def test_a_book_that_cannot_be_read_leaves_the_order_resting_not_the_loop(
-        unit_factory: UnitFactory) -> None:
-    """Issue 9's `http_429_burst` on A's REST read of the book (its stream's book stale): the price drift
-    cannot be judged, so the order rests on, watched as before, instead of the error ending the loop."""
-    kit = await a_with_b_up(unit_factory)
-    reads: list[Side] = []
-
-    async def refused(market: MarketInfo, side: Side, depth: int,
-                      without: tuple[Decimal, Decimal] | None = None) -> Decimal | None:
-        reads.append(side)
-        raise VenueError("orderBookOrders", "too many requests", 429, 23000)
-
-    kit.orders.account.book_price = refused  # type: ignore[method-assign]
-    await asyncio.wait_for(kit.maker().cycle(), WAIT_S)
-
-    (sent,) = kit.orders.sent
-    assert reads  # asked at each wake-up while the order was young, refused each time
-    assert kit.orders.cancelled == [(sent.coid, "older than 60 s")]  # still watched to its timeout
 
 
 async def test_long_a_places_a_reduce_only_sell_to_close(unit_factory: UnitFactory) -> None:
@@ -381,17 +334,3 @@ async def test_leaving_the_watch_of_failed_hedges_never_waits_on_a_stuck_cleanup
     assert watch._task is not None and not watch._task.done()  # then left behind, not waited for
     release.set()
     await asyncio.wait_for(watch._task, WAIT_S)
-
-
-def test_the_book_moving_behind_or_through_a_resting_order_decides_its_re_price(tmp_path: Path) -> None:
-    cfg = unit_config(tmp_path, depth=1, max_price_drift_ticks=300, max_through_ticks=120).strategy
-    tick, price = BTC.tick, Decimal("95000.0")
-    # A buy: depth 1 (without it) above its price is behind, below it the book moved through it.
-    assert moved_reason(Side.BUY, price, price + 300 * tick, tick, cfg) is None
-    assert "301 ticks away" in (moved_reason(Side.BUY, price, price + 301 * tick, tick, cfg) or "")
-    assert moved_reason(Side.BUY, price, price - 120 * tick, tick, cfg) is None
-    through = moved_reason(Side.BUY, price, price - 121 * tick, tick, cfg) or ""
-    assert through.startswith("the book moved 121 ticks through its price")
-    # A sell: the other way round.
-    assert "121 ticks through" in (moved_reason(Side.SELL, price, price + 121 * tick, tick, cfg) or "")
-    assert "301 ticks away" in (moved_reason(Side.SELL, price, price - 301 * tick, tick, cfg) or "")

@@ -1,8 +1,11 @@
 """A's resting maker order, published for B: `hedge:{pair}:maker_resting` (no wash trades, `docs/design.md`).
 
-A writes it BEFORE it sends the order (write-ahead: when the write fails, nothing is sent) and deletes it
-once the order is final, by a compare-and-delete of the exact value it wrote: a late delete (one retried by
-the outbox after a Redis outage) never removes the entry of A's next order. B reads it before pricing each
+A writes it BEFORE it sends the order (write-ahead: when the write fails, nothing is sent), writes it again
+before it sends a modify of the order with the more aggressive of the old and the new price (B is bounded by
+both while the modify is in flight; a failed write sends no modify) and once more with the price the exchange
+then shows (`maker_reprice`), and deletes it once the order is final, by a compare-and-delete of the exact
+value it last wrote: a late delete (one retried by the outbox after a Redis outage) never removes the entry of
+A's next order. B reads it before pricing each
 IOC of a hedge and keeps its limit one tick short of A's price (`wash_guard.WashGuard`). The value is JSON:
 the client order index, the side, the price, the size (absent in keys written before it was added: read as
 unknown, so B keeps the bound). No TTL: a key that expired while the order rests would leave B unguarded; a

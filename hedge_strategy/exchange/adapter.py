@@ -52,10 +52,11 @@ from hedge_strategy.exchange.order_txs import (
     cancel_tx,
     check_coid,
     create_tx,
+    modify_tx,
 )
 from hedge_strategy.exchange.reads import AccountReader
 from hedge_strategy.exchange.rest import VenueError, rate_limit_backoffs
-from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, TxSender
+from hedge_strategy.exchange.sender import Prepared, SendResult, SendStatus, SignFn, TxSender
 from hedge_strategy.exchange.stream import AccountStream
 from hedge_strategy.exchange.throttle import TX_ENDPOINTS, RateBudget, RequestThrottle
 from hedge_strategy.exchange.tx_outcomes import read_tx
@@ -330,19 +331,34 @@ class LighterAccount:
         order is signed and the post waits for it (see TxSender)."""
         check_coid(client_order_index)
         signer = self._require_signer()
+        return await self._send_at_departure(
+            f"create {describe_coid(client_order_index)} ({client_order_index}) {market.symbol} {side.value} "
+            f"{size} post-only, priced at departure", price_at_send, record,
+            lambda price: create_tx(signer, self.api_key_index, market, side, size, price, client_order_index,
+                                    reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, self.resting_expiry_ms(),
+                                    "post-only"))
 
+    async def modify_at_departure(self, market: MarketInfo, client_order_index: int, size: Decimal,
+                                  price_at_send: PriceAtSend, record: WriteAhead | None = None) -> SendResult:
+        """Re-price our resting order in place (`order_txs.modify_tx`), priced when it leaves and recorded
+        as `place_post_only_at_departure`; `size`: its remaining size. Sent as every transaction is."""
+        check_coid(client_order_index)
+        signer = self._require_signer()
+        return await self._send_at_departure(
+            f"modify {describe_coid(client_order_index)} ({client_order_index}) {market.symbol}, priced at "
+            "departure", price_at_send, record,
+            lambda price: modify_tx(signer, self.api_key_index, market, client_order_index, size, price))
+
+    async def _send_at_departure(self, what: str, price_at_send: PriceAtSend, record: WriteAhead | None,
+                                 build: Callable[[Decimal], tuple[str, SignFn]]) -> SendResult:
         def prepare() -> Prepared | None:
             price = price_at_send()
             if price is None:
                 return None
-            what, sign = create_tx(signer, self.api_key_index, market, side, size, price, client_order_index,
-                                   reduce_only, ORDER_TYPE_LIMIT, TIF_POST_ONLY, self.resting_expiry_ms(),
-                                   "post-only")
-            return Prepared(what, sign, record(price) if record is not None else None)
+            description, sign = build(price)
+            return Prepared(description, sign, record(price) if record is not None else None)
 
-        return await self._require_sender().send_prepared(
-            f"create {describe_coid(client_order_index)} ({client_order_index}) {market.symbol} {side.value} "
-            f"{size} post-only, priced at departure", prepare)
+        return await self._require_sender().send_prepared(what, prepare)
 
     def resting_expiry_ms(self) -> int:
         """The OrderExpiry of a resting order signed now: unix ms, or the SDK's -1 (28 days)."""
@@ -440,12 +456,14 @@ class LighterAccount:
         book = self._fresh_book(market, depth)
         return book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
 
-    def live_maker_price(self, market: MarketInfo, side: Side, depth: int, share: float) -> Decimal | None:
+    def live_maker_price(self, market: MarketInfo, side: Side, depth: int, share: float,
+                         without: Level | None = None) -> Decimal | None:
         """`live_book_price` for a post-only order about to leave: on a tier with a maker speed bump, kept
         clear of the opposite touch by the move `share` of the last minute's maker bumps stayed within
-        (`movement.clear_of_touch`), so that it still rests when the bump is over."""
+        (`movement.clear_of_touch`), so that it still rests when the bump is over. `without` (price, size):
+        our resting order left out of the book, as in `book_price` (where A would place it now)."""
         book = self._fresh_book(market, depth)
-        price = book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
+        price = book.level_price(is_bid=side is Side.BUY, depth=depth, without=without) if book else None
         movement = self._maker_movements.get(market.market_id)
         if price is None or book is None or movement is None:
             return price

@@ -24,6 +24,7 @@ TIF_POST_ONLY = SignerClient.ORDER_TIME_IN_FORCE_POST_ONLY
 EXPIRY_28_DAYS = SignerClient.DEFAULT_28_DAY_ORDER_EXPIRY  # the signer turns -1 into now + 28 days
 EXPIRY_IOC = SignerClient.DEFAULT_IOC_EXPIRY
 CANCEL_ALL_IMMEDIATE = SignerClient.CANCEL_ALL_TIF_IMMEDIATE
+NO_TRIGGER_PRICE = SignerClient.NIL_TRIGGER_PRICE
 # A maker price read when the order leaves (None: no price, the order is given up) and the write-ahead record
 # of the price actually sent (its awaitable: the post waits for it).
 PriceAtSend = Callable[[], Decimal | None]
@@ -61,6 +62,32 @@ def cancel_tx(signer: SignerClient, api_key_index: int, market: MarketInfo, coid
         return signer.sign_cancel_order(market.market_id, coid, nonce=nonce, api_key_index=api_key_index)
 
     return f"cancel {describe_coid(coid)} ({coid}) {market.symbol}", sign
+
+
+def modify_tx(signer: SignerClient, api_key_index: int, market: MarketInfo, coid: int, size: Decimal,
+              price: Decimal) -> tuple[str, SignFn]:
+    """A modify (tx type 17) of our resting order by its client order index: its new price, `size` its new
+    remaining size (the simulator reads BaseAmount so, `lighter_sim/engine.py` `_execute_modify`).
+
+    Verified with lighter-sdk 1.1.8's bundled signer (run for this change): `sign_modify_order(market_index,
+    order_index, base_amount, price, trigger_price=0, ..., nonce=, api_key_index=)` signs tx type 17 with the
+    index as `Index`; 0 is refused "ClientOrderIndex should not be less than 1", 11000000000042 and 2^48 both
+    sign (lighter-go reads 1 .. 2^48-1 as a client order index, 2^48 .. 2^60-1 as an exchange order index: the
+    research note's probe, lighter-sdk.md).
+    Inferred, not captured on the venue: that a modify of a post-only order keeps it post-only (cancelled
+    `canceled-post-only` when its new price would cross) and that the venue applies the maker speed bump to it
+    (both as the simulator does), that BaseAmount is the remaining size rather than the initial one (we modify
+    only an order with nothing filled, where the two are equal), and that a modify of an order that has ended
+    executes as nothing (the simulator) or is refused by the sequencer: either leaves nothing to undo."""
+    check_coid(coid)
+    base = market.base_to_int(size)
+    scaled_price = market.price_to_int(price)
+
+    def sign(nonce: int) -> tuple[object, object, object, object]:
+        return signer.sign_modify_order(market.market_id, coid, base, scaled_price, NO_TRIGGER_PRICE,
+                                        nonce=nonce, api_key_index=api_key_index)
+
+    return f"modify {describe_coid(coid)} ({coid}) {market.symbol} {size} @ {price}", sign
 
 
 def cancel_all_tx(signer: SignerClient, api_key_index: int, account_index: int) -> tuple[str, SignFn]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from loguru import logger
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import OrderUpdate
 from hedge_strategy.execution.fill_identity import FillKey, disagreement
+from hedge_strategy.execution.journal_modify import ModifyRecords
 from hedge_strategy.execution.journal_store import (
     DuplicateOrderError,
     JournalStore,
@@ -45,6 +45,7 @@ from hedge_strategy.execution.models import (
     OrderState,
     is_legal_move,
     new_order,
+    now_ms,
     state_for_venue,
 )
 
@@ -57,16 +58,13 @@ __all__ = [
     "OrderState",
     "journal_path",
     "new_order",
+    "now_ms",
 ]
 
 _WRITE_RETRY_S = 1.0  # after a failed background write (disk full, locked file): try again this much later
 _EVICT_ABOVE = 2000  # settled orders kept in memory before the oldest are dropped (they stay on disk)
 _EVICT_AFTER_MS = 10 * 60 * 1000  # a settled order untouched this long may leave memory
 _RESERVED_META_PREFIX = "seq:"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _same_trade(fill: JournalFill, held: list[JournalFill]) -> JournalFill | None:
@@ -78,7 +76,7 @@ def journal_path(directory: Path | str, account_index: int) -> Path:
     return Path(directory) / f"journal_{account_index}.sqlite"
 
 
-class Journal:
+class Journal(ModifyRecords):
     """One account's orders and fills. Use `await Journal.open(path, account_index)`.
 
     Orders returned by `get`/`unresolved` are the journal's live objects: read them, never mutate them.
@@ -90,6 +88,7 @@ class Journal:
         self._store = store
         self._orders: dict[int, JournalOrder] = {}
         self._exchange_filled: dict[int, Decimal] = {}  # largest filled size an OrderUpdate reported
+        self._price_ts: dict[int, int] = {}  # when the exchange reported the price an order has (ms)
         self._fills: dict[FillKey, JournalFill] = {}
         self._fills_by_order: dict[int, dict[FillKey, JournalFill]] = {}
         self._fills_complete: set[int] = set()  # orders whose every stored fill is in memory
@@ -217,6 +216,7 @@ class Journal:
             self._exchange_filled[coid] = update.filled_size
             changed = True
         changed |= self._refresh_filled_size(order)
+        changed |= self._take_price(order, update)
         mapped = state_for_venue(update.state, update.end_reason, order.filled_size)
         if mapped is None:
             logger.warning("journal: {} has unknown exchange status {!r}; state left as {}",
@@ -474,6 +474,7 @@ class Journal:
                 continue
             del self._orders[coid]
             del self._exchange_filled[coid]
+            self._price_ts.pop(coid, None)
             for key in self._fills_by_order.pop(coid, {}):
                 self._fills.pop(key, None)
             self._fills_complete.discard(coid)

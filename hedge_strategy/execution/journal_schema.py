@@ -156,8 +156,18 @@ def _key_fills_by_venue_identity(conn: sqlite3.Connection) -> None:
     """)
 
 
+def _record_modify_prices(conn: sqlite3.Connection) -> None:
+    """4: `orders.modify_price`, the price a modify of a resting order was sent for (written ahead of it).
+
+    Existing rows get NULL: no modify was ever sent by the code that wrote them.
+    """
+    conn.execute("ALTER TABLE orders ADD COLUMN modify_price TEXT")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_first_tables, _index_request_ids, _key_fills_by_venue_identity)
+MIGRATIONS: tuple[Migration, ...] = (
+    _first_tables, _index_request_ids, _key_fills_by_venue_identity, _record_modify_prices,
+)
 
 
 def schema_version() -> int:

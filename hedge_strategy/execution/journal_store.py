@@ -40,7 +40,7 @@ from hedge_strategy.execution.models import (
 ORDER_COLUMNS = (
     "client_order_index", "account_index", "market_id", "intent", "side", "size", "price", "order_type",
     "reduce_only", "state", "reason", "filled_size", "filled_quote", "exchange_filled_size", "order_index",
-    "request_id", "created_ms", "sent_ms", "updated_ms",
+    "request_id", "created_ms", "sent_ms", "updated_ms", "modify_price",
 )
 FILL_COLUMNS = (
     *FillKey._fields, "client_order_index", "order_index", "size", "price", "fee", "is_maker", "ts_ms",
@@ -88,6 +88,7 @@ def order_to_row(order: JournalOrder, exchange_filled: Decimal) -> dict[str, Any
         "created_ms": order.created_ms,
         "sent_ms": order.sent_ms,
         "updated_ms": order.updated_ms,
+        "modify_price": str(order.modify_price) if order.modify_price is not None else None,
     }
 
 
@@ -112,6 +113,7 @@ def order_from_row(row: Row) -> tuple[JournalOrder, Decimal]:
         created_ms=row["created_ms"],
         sent_ms=row["sent_ms"],
         updated_ms=row["updated_ms"],
+        modify_price=Decimal(row["modify_price"]) if row["modify_price"] is not None else None,
     )
     return order, Decimal(row["exchange_filled_size"])
 
@@ -184,6 +186,19 @@ class JournalStore:
             except sqlite3.IntegrityError:
                 self._conn.execute("ROLLBACK")
                 raise DuplicateOrderError(f"client order index {coid} is already in the journal") from None
+            except BaseException:
+                self._rollback_quietly()
+                raise
+
+    def set_modify_price(self, client_order_index: int, price: str, updated_ms: int) -> None:
+        """Record and commit the price a modify of an order is about to be sent for (write-ahead)."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "UPDATE orders SET modify_price = ?, updated_ms = ? WHERE client_order_index = ?",
+                    (price, updated_ms, client_order_index))
+                self._conn.execute("COMMIT")
             except BaseException:
                 self._rollback_quietly()
                 raise

@@ -8,12 +8,17 @@ exchange reports after all (it executed late) takes the exchange's state (`Journ
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from hedge_strategy.exchange.events import EndReason, Side, VenueState
+from hedge_strategy.exchange.events import EndReason, OrderUpdate, Side, VenueState
 from hedge_strategy.execution.fill_identity import FillKey
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class OrderState(StrEnum):
@@ -37,6 +42,7 @@ class Intent(StrEnum):
     REBALANCE = "rebalance"
 
 
+RESTING_ORDER_TYPE = "post_only"  # the one order type of ours that rests, so that a modify can move it
 TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
 UNRESOLVED_STATES = frozenset(
     {OrderState.PENDING_SUBMIT, OrderState.UNKNOWN, OrderState.OPEN, OrderState.PARTIALLY_FILLED}
@@ -75,6 +81,21 @@ def state_for_venue(
     return None
 
 
+def reported_price(order: JournalOrder, update: OrderUpdate,
+                   price_since_ms: int) -> tuple[Decimal | None, bool]:
+    """What an exchange report of `order` says of its price: (the new price of a resting order, or None when
+    it has not moved; whether a modify in flight is settled). A live order's price is the exchange's (a modify
+    moved it: ours, or one this process does not know of), unless the report is older than the one the price
+    came from (`price_since_ms`: a REST read begun before a streamed update). A modify is settled when the
+    exchange shows its price, or the order ended. Only a resting order's price is taken (an IOC's or a market
+    order's is its limit, kept as sent: the worst it can fill at)."""
+    ended = update.state in (VenueState.FILLED, VenueState.CANCELED)
+    settled = order.modify_price is not None and (update.price == order.modify_price or ended)
+    moved = (update.state is VenueState.LIVE and order.order_type == RESTING_ORDER_TYPE
+             and update.price != order.price and update.ts_ms >= price_since_ms)
+    return (update.price if moved else None), settled
+
+
 @dataclass
 class JournalOrder:
     client_order_index: int
@@ -95,6 +116,10 @@ class JournalOrder:
     created_ms: int
     sent_ms: int | None
     updated_ms: int
+    # The price a modify of this resting order was sent for, recorded before the send (write-ahead) and
+    # cleared once the exchange shows the order at it, refuses the modify, or ends the order; `price` is the
+    # price the exchange last showed. While set, the order may rest at either.
+    modify_price: Decimal | None = None
 
     @property
     def is_terminal(self) -> bool:

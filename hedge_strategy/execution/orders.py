@@ -243,6 +243,53 @@ class OrderExecutor:
         self.events.emit(EventKind.CANCEL_SENT, coid=coid, reason=why, state=result.status)
         return result
 
+    async def modify(self, market: MarketInfo, coid: int, price_at_send: PriceAtSend, why: str,
+                     announce: Callable[[Decimal], Awaitable[None]] | None = None) -> SendResult:
+        """Re-price a live order with nothing filled in place: one ModifyOrder, priced when it leaves as a
+        `submit` with a price function is (None: given up, REJECTED "not sent", nothing recorded).
+
+        Write-ahead: before the post the journal commits the new price as the order's modify in flight
+        (`JournalOrder.modify_price`), then `announce(price)` runs (A widens its entry for B's wash guard);
+        either failing sends nothing. The order's `price` changes only when the exchange shows the new one
+        (`Journal.apply_order_update`); a modify refused at sendTx or by the sequencer (`tx_verdicts`) leaves
+        it where the exchange last showed it, an unanswered one to the exchange's next report, and one that
+        meets an order ended meanwhile does nothing (the venue refuses or ignores it). Never raises for the
+        venue's trouble or a failed record (the answer says it: REJECTED "not sent")."""
+        order = self.journal.get(coid)
+        if order is None or order.is_terminal or order.modify_price is not None or order.filled_size > 0:
+            raise ValueError(f"{describe_coid(coid)} is not live, unfilled and without a modify in flight")
+        records: list[tuple[Decimal, asyncio.Future[object]]] = []
+
+        def record(price: Decimal) -> asyncio.Future[object]:
+            records.append((price, asyncio.ensure_future(self._write_ahead_modify(coid, price, announce))))
+            return records[-1][1]  # commits while the modify is signed
+
+        result = await self.account.modify_at_departure(market, coid, order.remaining_size, price_at_send,
+                                                        record=record)
+        price = records[0][0] if records else None
+        if records:
+            try:
+                await records[0][1]
+            except Exception as exc:  # not followed by a send: the answer says "not sent", logged below
+                logger.warning("{}: the modify of {} was not recorded ({!r})", self.name, describe_coid(coid),
+                               exc)
+        refused = self.tracker.txs.modify_sent(coid, result.tx_hash) if result.tx_hash and records else None
+        if records and (result.status is SendStatus.REJECTED or refused is not None):
+            self.journal.modify_settled(coid, f"refused ({refused.describe() if refused else result.detail})")
+            self.tracker.wake()
+        logger.info("{} modifying {} to {} ({}): modify {} {}", self.name, describe_coid(coid),
+                    price if price is not None else "-", why, result.status.value,
+                    f"({result.detail})" if not result.accepted else "")
+        self.events.emit(EventKind.MODIFY_SENT, coid=coid, price=price, reason=why, state=result.status)
+        return result
+
+    async def _write_ahead_modify(self, coid: int, price: Decimal,
+                                  announce: Callable[[Decimal], Awaitable[None]] | None) -> None:
+        """The journal's record of the modify, then the announcement if any; the post waits for both."""
+        await self.journal.record_modify(coid, price)
+        if announce is not None:
+            await announce(price)
+
     async def cancel_all(self, why: str) -> SendResult:
         """Cancel every resting order of the account (`hedgectl clear`), in one send; nothing is confirmed
         here: a cancel executes after its answer, so the caller reads the open orders again."""
@@ -311,6 +358,16 @@ class OrderExecutor:
     async def wait_filled(self, coid: int, size: Decimal, timeout_s: float) -> JournalOrder:
         """The order once it filled `size` or more, or once it is final; TimeoutError otherwise."""
         return await self.tracker.wait_filled(coid, size, timeout=timeout_s)
+
+    async def wait_modified(self, coid: int, timeout_s: float) -> JournalOrder:
+        """The order once no modify of it is in flight (the exchange showed its price, refused it, or ended
+        the order); TimeoutError otherwise."""
+
+        def settled() -> JournalOrder | None:
+            order = self.journal.get(coid)
+            return order if order is not None and order.modify_price is None else None
+
+        return await self.tracker.wait_for(settled, timeout=timeout_s)
 
     async def wait_known(self, coids: Sequence[int], timeout_s: float) -> None:
         """Until none of `coids` has an UNKNOWN outcome any more; TimeoutError otherwise."""

@@ -7,6 +7,9 @@ when the sequencer settles it, or read by hash when the order is not found by it
 the venue's reason (`SEQUENCER_REFUSED: code message`), instead of after the grace that covers the venue's
 REST lag (`unknown_grace_s`), which is kept for the case where neither the order nor its transaction is known.
 
+A refused modify (ModifyOrder) leaves the order at the price the exchange last showed: the journal's record of
+the modify in flight is settled (`Journal.modify_settled`) and whoever waits for the modify wakes.
+
 A refused cancel leaves the order resting: whoever waits for the latest cancel of an order to take
 (`Reconciler.confirm_final`) stops waiting once that cancel is known refused (`last_cancel_refused`), so the
 caller can cancel again instead of waiting out its confirmation time. The verdict may arrive before the
@@ -45,6 +48,7 @@ class TxVerdicts:
         self._outcomes: OrderedDict[str, TxOutcome] = OrderedDict()
         self._cancel_of: OrderedDict[str, int] = OrderedDict()  # a cancel's tx hash -> the order it named
         self._last_cancel: OrderedDict[int, str] = OrderedDict()  # order -> the hash of its latest cancel
+        self._modify_of: OrderedDict[str, int] = OrderedDict()  # a modify's tx hash -> the order it named
 
     def sent(self, coid: int, tx_hash: str) -> None:
         """`coid`'s order left in the transaction `tx_hash` (its latest send: a re-send has its own coid)."""
@@ -63,6 +67,18 @@ class TxVerdicts:
             if len(kept) > TXS_KEPT:
                 kept.popitem(last=False)
         return self.last_cancel_refused(coid)
+
+    def modify_sent(self, coid: int, tx_hash: str) -> TxOutcome | None:
+        """A modify of `coid`'s order left in the transaction `tx_hash`; its refusal if already known."""
+        self._modify_of[tx_hash] = coid
+        if len(self._modify_of) > TXS_KEPT:
+            self._modify_of.popitem(last=False)
+        outcome = self._outcomes.get(tx_hash)
+        return outcome if outcome is not None and outcome.refused else None
+
+    def modify_of(self, tx_hash: str) -> int | None:
+        """The order a modify named, when `tx_hash` is one of our modifies."""
+        return self._modify_of.get(tx_hash)
 
     def cancel_of(self, tx_hash: str) -> int | None:
         """The order a cancel named, when `tx_hash` is one of our cancels."""
@@ -91,10 +107,16 @@ class TxVerdicts:
 def apply_verdict(tracker: OrderTracker, outcome: TxOutcome, source: str) -> bool:
     """A transaction's verdict (stream, or a lookup by hash), applied to `tracker`'s journal: a refused create
     ends its order, pending or unknown, REJECTED at once with the venue's reason (no order will appear); a
-    refused cancel wakes whoever waits for it. True if an order was rejected."""
+    refused cancel wakes whoever waits for it; a refused modify settles the journal's modify in flight (the
+    order stays as the exchange shows it). True if an order was rejected."""
     txs, account = tracker.txs, tracker.account_index
     coid = txs.learn(outcome)
     cancelled = txs.cancel_of(outcome.tx_hash)
+    modified = txs.modify_of(outcome.tx_hash)
+    if outcome.refused and modified is not None:
+        tracker.journal.modify_settled(modified, f"was {outcome.describe()} (tx {outcome.tx_hash[:16]})")
+        tracker.wake()
+        return False
     if outcome.refused and cancelled is not None:
         logger.warning("tracker {}: the cancel of {} was {} (tx {}); the order stays as the exchange "
                        "reports it", account, describe_coid(cancelled), outcome.describe(),

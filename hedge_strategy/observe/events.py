@@ -46,6 +46,8 @@ class EventKind(StrEnum):
     # --- A, the maker
     ORDER_PLACED = "order_placed"  # a post-only order accepted: coid, side, size, price, reduce_only
     CANCEL_SENT = "cancel_sent"  # coid (none: cancel-all), reason (why cancel), state (the send's answer)
+    MODIFY_SENT = "modify_sent"  # a resting order re-priced in place: coid, price (the new one), reason,
+    # state (the send's answer); the price is the order's once the exchange shows it
     RESTING_CHECKED = "resting_checked"  # its stream brought no news: A looked its resting order up by REST:
     # coid, reason (the stream down, or how long without a frame), state and filled (as the journal has it
     # after the look), count (fills the look found, each handed to B like a streamed one)
