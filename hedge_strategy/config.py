@@ -248,8 +248,8 @@ class StrategyConfig:
     maker_order_timeout_s: Seconds = 30
     # A's resting order is modified in place to the price A would place now (`maker_reprice`) when it is
     # behind that price by more than max_price_drift_ticks, or through the book (that price the other way)
-    # by more than max_through_ticks.
-    max_price_drift_ticks: integer(ge=1) = 300
+    # by more than max_through_ticks. 100 behind: bench/maker_model.py and bench/tiers.py (bench/README.md).
+    max_price_drift_ticks: integer(ge=1) = 100
     max_through_ticks: integer(ge=1) = 120
     hedge_confirm_timeout_s: Seconds = 60
     progress_log_interval_s: Seconds = 10
