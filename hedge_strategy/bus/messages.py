@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
+from loguru import logger
 from pydantic import BeforeValidator, Field, Strict, ValidationError, model_validator
 
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted, shorten
@@ -102,6 +103,7 @@ Int64s = Annotated[tuple[Int64, ...], expecting(f"a list of integers >= 0 and <=
 Texts = Annotated[tuple[Text, ...], Field(min_length=1), expecting("a non-empty list of non-empty strings")]
 Latency = Annotated[float, Strict(), Field(ge=0, lt=MAX_TS_MS),
                     expecting(f"a number >= 0 and below {MAX_TS_MS:g}")]
+Flag = Annotated[bool, Strict(), expecting("true or false")]
 
 
 def now_ms() -> int:
@@ -200,6 +202,38 @@ def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
 
 
 @message
+class RestingSnapshot(_Message):
+    """A's resting maker order as A named it for B's wash guard (`bus.resting`) when it published a request:
+    the order, or none at all (every field null). Carried by a first-published request
+    (`HedgeRequest.a_resting`, `bus.first_publish`) so that B bounds its first IOC without reading the key."""
+
+    client_order_index: Int64 | None = None
+    side: SideName | None = None
+    price: PositiveDecimal | None = None
+    size: PositiveDecimal | None = None  # None with an order: A did not publish its size (B keeps the bound)
+
+    TYPE: ClassVar[str] = "maker_resting"
+
+    @property
+    def names_an_order(self) -> bool:
+        return self.client_order_index is not None
+
+    @model_validator(mode="after")
+    def _whole(self) -> RestingSnapshot:
+        named = (self.client_order_index, self.side, self.price)
+        if any(v is not None for v in named) and any(v is None for v in named):
+            raise broken_rule("client_order_index, side and price are given together or not at all")
+        if self.size is not None and self.client_order_index is None:
+            raise broken_rule("size without an order")
+        return self
+
+
+# Fields of a request that only speed B up (`bus.first_publish`): a malformed one is logged and read as
+# absent, which is B's careful path, rather than dead-lettering the hedge of a real fill.
+HINTS = ("first_publish", "a_resting")
+
+
+@message
 class HedgeRequest(_Message):
     """A asks B to hedge: B must trade `side` for `size` on `market`.
 
@@ -219,8 +253,28 @@ class HedgeRequest(_Message):
     fill_ts_ms: TimestampMs  # exchange time of the (last) fill, or when the residual was seen
     publish_ts_ms: TimestampMs = 0  # stamped by Bus.publish_request when left at 0
     seen_ts_us: TimestampUs = 0  # when A saw the fill (µs since the epoch; 0: not stamped), for benchmarks
+    # Set by A's outbox on the one publish of a request nothing can have answered yet (`bus.first_publish`: B
+    # then skips its stored-outcome check); false or absent: any other publish, and B checks.
+    first_publish: Flag = False
+    # A's resting order when it published a first-published request (None: not carried, B reads the key).
+    a_resting: RestingSnapshot | None = None
 
     TYPE: ClassVar[str] = "hedge_request"
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Self:
+        """As `_Message.from_json`; a malformed hint (`HINTS`) is logged and read as absent."""
+        try:
+            return super().from_json(raw)
+        except BusMessageError as error:
+            body = _object_or_none(raw)
+            if body is None or not any(name in body for name in HINTS):
+                raise
+            kept = {k: v for k, v in body.items() if k not in HINTS}
+            request = super().from_json(json.dumps(kept))  # still malformed without the hints: raises
+            logger.warning("hedge request {}: its fast-path field(s) ignored ({}); read without them, so B "
+                           "checks it the careful way", request.request_id, error)
+            return request
 
     @classmethod
     def for_fills(
@@ -385,6 +439,14 @@ class PauseState(_Message):
     since_ms: TimestampMs
 
     TYPE: ClassVar[str] = "pause"
+
+
+def _object_or_none(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        body = loads_bounded(raw)
+    except BusMessageError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def decode_text(value: Any) -> str:
