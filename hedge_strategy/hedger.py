@@ -267,8 +267,8 @@ class Hedger:
             self.rt.events.emit(EventKind.REQUEST_ALREADY_ANSWERED, request_ids=(request_id,),
                                 state=outcome.status)
         for request_id in list(todo):
-            if request_id not in todo:
-                continue  # resumed with an earlier request of the same hedge
+            if request_id not in todo or request_id in self._fast:
+                continue  # resumed with an earlier request of its hedge; on the fast path: none journaled
             journaled = self.rt.orders.orders_for_request(request_id)
             if journaled:
                 await self._resume(journaled, todo)
