@@ -192,9 +192,10 @@ def a_bought_plain(trade_id: int) -> HedgeRequest:
 # ------------------------------------------------------------------ the bus
 
 
+@pytest.mark.parametrize("role", ["a", "b"])  # the session's redis-server, then fakeredis
 async def test_a_retried_marked_append_is_refused_and_the_request_appended_unmarked(
-        unit_factory: UnitFactory) -> None:
-    kit = await unit_factory("b")
+        unit_factory: UnitFactory, role: str) -> None:
+    kit = await unit_factory(role)
     request = marked(a_bought(kit, 111))
     same = EntryIds()
     kit.peer._entry_ids = same
