@@ -141,6 +141,11 @@ class _Message:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Self:
+        return cls._read(raw)
+
+    @classmethod
+    def _read(cls, raw: str | bytes, without: tuple[str, ...] = ()) -> Self:
+        """The message in `raw`, its fields named in `without` left out."""
         what = cls.TYPE.replace("_", " ")
         try:
             body = loads_bounded(raw, what)
@@ -153,7 +158,7 @@ class _Message:
                 )
             if kind != cls.TYPE:
                 raise BusMessageError(f"{what}: expected type {cls.TYPE!r}, got {kind!r}")
-            return cls(**body)
+            return cls(**{k: v for k, v in body.items() if k not in without})
         except BusMessageError:
             raise
         except Exception as exc:
@@ -214,10 +219,6 @@ class RestingSnapshot(_Message):
 
     TYPE: ClassVar[str] = "maker_resting"
 
-    @property
-    def names_an_order(self) -> bool:
-        return self.client_order_index is not None
-
     @model_validator(mode="after")
     def _whole(self) -> RestingSnapshot:
         named = (self.client_order_index, self.side, self.price)
@@ -263,15 +264,14 @@ class HedgeRequest(_Message):
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Self:
-        """As `_Message.from_json`; a malformed hint (`HINTS`) is logged and read as absent."""
+        """As `_Message.from_json`; malformed hints (`HINTS`) are logged and read as absent."""
         try:
-            return super().from_json(raw)
+            return cls._read(raw)
         except BusMessageError as error:
-            body = _object_or_none(raw)
-            if body is None or not any(name in body for name in HINTS):
-                raise
-            kept = {k: v for k, v in body.items() if k not in HINTS}
-            request = super().from_json(json.dumps(kept))  # still malformed without the hints: raises
+            try:
+                request = cls._read(raw, without=HINTS)
+            except BusMessageError:
+                raise error from None  # not (only) the hints: the whole reason
             logger.warning("hedge request {}: its fast-path field(s) ignored ({}); read without them, so B "
                            "checks it the careful way", request.request_id, error)
             return request
@@ -439,14 +439,6 @@ class PauseState(_Message):
     since_ms: TimestampMs
 
     TYPE: ClassVar[str] = "pause"
-
-
-def _object_or_none(raw: str | bytes) -> dict[str, Any] | None:
-    try:
-        body = loads_bounded(raw)
-    except BusMessageError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def decode_text(value: Any) -> str:
