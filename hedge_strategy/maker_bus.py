@@ -73,6 +73,7 @@ class MakerBus:
         # A's resting order as named for B's wash guard now (the maker's), carried by marked requests
         self.resting_now: Callable[[], RestingOrder | None] = lambda: None
         self._first_window_s = window_s(rt.config.strategy.hedge_confirm_timeout_s)
+        self._last_snapshot: tuple[RestingOrder | None, RestingSnapshot] | None = None
 
     # ---------------------------------------------------------------- what the maker uses
 
@@ -216,11 +217,18 @@ class MakerBus:
         (`bus.first_publish`; the journal keeps it unmarked, so a start-up publishes it unmarked)."""
         if why != FRESH or not self.outstanding.take_first(request.request_id, self._first_window_s):
             return request
-        resting = self.resting_now()
-        snapshot = RestingSnapshot() if resting is None else RestingSnapshot(
-            client_order_index=resting.client_order_index, side=resting.side, price=resting.price,
-            size=resting.size)
-        return replace(request, first_publish=True, a_resting=snapshot)
+        # One `replace` (each validates the whole request again) also stamps the publish, which
+        # `Bus.publish_request` would do with a second one; the snapshot is made once per resting order.
+        return replace(request, first_publish=True, a_resting=self._snapshot(self.resting_now()),
+                       publish_ts_ms=now_ms())
+
+    def _snapshot(self, resting: RestingOrder | None) -> RestingSnapshot:
+        if self._last_snapshot is None or self._last_snapshot[0] != resting:
+            snapshot = RestingSnapshot() if resting is None else RestingSnapshot(
+                client_order_index=resting.client_order_index, side=resting.side, price=resting.price,
+                size=resting.size)
+            self._last_snapshot = (resting, snapshot)
+        return self._last_snapshot[1]
 
     def _published(self, request: HedgeRequest, why: str) -> None:
         reason = why or ("residual" if request.is_residual else "fill")
