@@ -358,10 +358,12 @@ async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel:
     arrivals = {r["tx_hash"][:16]: int(r["arrival_us"]) for r in txlog if r.get("tx_hash")}
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        published = {}
+        published, marked = {}, 0
         for _, fields in await client.xrange("hedge:bench:requests"):
             request = json.loads(next(iter(fields.values())))
             published[request["request_id"]] = int(request["publish_ts_ms"])
+            marked += bool(request.get("first_publish"))  # B's fast path (bus/first_publish.py)
+        print(f"  {len(published)} request(s) in the stream, {marked} marked first_publish", file=sys.stderr)
         received = {}
         for _, fields in await client.xrange("hedge:bench:outcomes"):
             outcome = json.loads(next(iter(fields.values())))

@@ -1,8 +1,10 @@
 """Account B: the hedger. Read top to bottom: start-up, the read loop, one batch, one hedge, the outcome.
 
 Every request is hedged at most once, whatever restarts: a request with a stored outcome is only
-acknowledged; a request with hedge orders in the journal is resumed from what the exchange says about those
-orders (never a new attempt while an earlier one may still fill); only a request with neither is hedged.
+acknowledged (that check is skipped only for a request A marked as published for the first time, read fresh
+and young, that neither the journal nor this process knows: `bus.first_publish`); a request with hedge
+orders in the journal is resumed from what the exchange says about those orders (never a new attempt while
+an earlier one may still fill); only a request with neither is hedged.
 Client order indexes derive from the request id and the attempt number, so a redelivered request maps to
 the same orders. Requests waiting together on the same market and side are netted into one order. The
 outcome is stored before the deliveries are acknowledged (one Redis transaction). A request that raises
@@ -24,6 +26,7 @@ alert only, heartbeat_lost for A's heartbeat: A sees every outcome and raises th
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import InitVar, dataclass, field
 from decimal import Decimal
 
@@ -39,6 +42,7 @@ from hedge_strategy.bus import (
     HedgeOutcome,
     HedgeRequest,
     PositionReport,
+    first_publish,
     now_ms,
 )
 from hedge_strategy.bus.resting import RestingOrder
@@ -57,7 +61,7 @@ from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, r
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
-from hedge_strategy.wash_guard import WashGuard
+from hedge_strategy.wash_guard import WashGuard, carried_resting
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
@@ -67,6 +71,7 @@ CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on
 POSITION_WAIT_S = 0.25
 # Errors that say Redis or the exchange is unavailable, not that the request is wrong: never a failed outcome.
 UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
+ANSWERED_MEMORY = 4096  # request ids this process answered: a mark on one of them is not trusted
 
 
 def hedge_coid(first_request_id: str, attempt: int, resend: int = 0) -> int:
@@ -127,6 +132,9 @@ class Hedger:
         self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
         self.wash_guard: WashGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
         self._resting_ahead: asyncio.Future[RestingOrder | None] | None = None  # `handle`'s early read
+        self._first_window_s = first_publish.window_s(self.cfg.hedge_confirm_timeout_s)
+        self._fast: set[str] = set()  # the batch's request ids on the fast path (`bus.first_publish`)
+        self._answered: OrderedDict[str, None] = OrderedDict()  # ids this process answered, newest last
 
     # ---------------------------------------------------------------- the whole life
 
@@ -231,16 +239,27 @@ class Hedger:
         todo: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
             todo.setdefault(delivery.request.request_id, []).append(delivery)
-        # A's key for the wash guard is read beside the outcome check: one round trip fewer before the send.
-        if todo and self.wash_guard is not None:
+        self._fast = self._fast_path(todo)
+        # A's key for the wash guard is read beside the outcome check (one round trip fewer before the send),
+        # unless every request carries A's resting order.
+        carried = all(r in self._fast and ds[0].request.a_resting is not None for r, ds in todo.items())
+        if todo and self.wash_guard is not None and not carried:
             self._resting_ahead = self.wash_guard.read_ahead()
         try:
             await self._handle(todo)
         finally:
             self._resting_ahead = None  # no hedge of the batch took it: left to finish, its result unused
+            self._fast = set()
+
+    def _fast_path(self, todo: dict[str, list[Delivery]]) -> set[str]:
+        """The request ids that skip the stored-outcome check: marked by A, read fresh and young
+        (`bus.first_publish.trusted`), unknown to this process and without orders in the journal."""
+        return {request_id for request_id, group in todo.items()
+                if first_publish.trusted(group, self._first_window_s) and request_id not in self._answered
+                and not self.rt.orders.orders_for_request(request_id)}
 
     async def _handle(self, todo: dict[str, list[Delivery]]) -> None:
-        stored = await self.rt.bus.get_outcomes(todo)
+        stored = await self.rt.bus.get_outcomes([r for r in todo if r not in self._fast])
         for request_id, outcome in stored.items():
             acked = await self.rt.bus.ack(*todo.pop(request_id))
             logger.info("B: request {} already answered ({}); acknowledged ({}), not hedged again",
@@ -248,8 +267,8 @@ class Hedger:
             self.rt.events.emit(EventKind.REQUEST_ALREADY_ANSWERED, request_ids=(request_id,),
                                 state=outcome.status)
         for request_id in list(todo):
-            if request_id not in todo:
-                continue  # resumed with an earlier request of the same hedge
+            if request_id not in todo or request_id in self._fast:
+                continue  # resumed with an earlier request of its hedge; on the fast path: none journaled
             journaled = self.rt.orders.orders_for_request(request_id)
             if journaled:
                 await self._resume(journaled, todo)
@@ -363,9 +382,14 @@ class Hedger:
                          sleep=self.rt.sleep)
 
     def _wash_guard_for(self, job: HedgeJob) -> WashGuard | None:
-        """The hedge's guard: the first hedge of a batch takes the key's read started with the batch."""
+        """The hedge's guard: its first bound from A's resting order as the requests carry it when all of them
+        are on the fast path, else from the key's read started with the batch (the batch's first hedge)."""
         if self.wash_guard is None:
             return None
+        if job.requests and all(r in self._fast for r in job.request_ids):
+            usable, resting = carried_resting(job.requests)
+            if usable:
+                return self.wash_guard.for_hedge(job.requests, self.wash_guard.known(resting))
         first_read, self._resting_ahead = self._resting_ahead, None
         return self.wash_guard.for_hedge(job.requests, first_read)
 
@@ -415,6 +439,7 @@ class Hedger:
                 if await self.rt.sleep(1.0):
                     return  # the next B resumes it from the journal and publishes then
         self.hedges_done += 1
+        self._remember_answered(job.request_ids)
         self._observe_stages(job, outcome)
         self.rt.events.emit(EventKind.HEDGE_DONE, request_ids=outcome.request_ids, state=outcome.status,
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
@@ -427,6 +452,12 @@ class Hedger:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
                          "operator fixes it and runs `hedgectl resume`", job.label, done.failure, filled,
                          job.size)
+
+    def _remember_answered(self, request_ids: list[str]) -> None:
+        for request_id in request_ids:
+            self._answered[request_id] = None
+        while len(self._answered) > ANSWERED_MEMORY:
+            self._answered.popitem(last=False)
 
     def _observe_stages(self, job: HedgeJob, outcome: HedgeOutcome) -> None:
         """Latency of each fill this hedge covered, from the fill's exchange time (residuals have none)."""

@@ -31,6 +31,7 @@ alerts on a lasting imbalance (its REST read of B is also the cross-check of B's
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -69,6 +70,7 @@ NO_BOOK_RETRY_S = 1.0
 MAKER_MOVE_SHARE = 0.95
 IMBALANCE_RECHECK_S = 1.0  # an imbalance is read twice, this far apart, before anything is done about it
 COID_SEQUENCE = "coid"  # the journal sequence numbering A's client order indexes
+PLACED_MEMORY = 64  # A's latest orders this process placed: their fills' requests may be marked first_publish
 
 
 class Maker:
@@ -83,6 +85,8 @@ class Maker:
         self.exposure = ExposureWatchdog.from_config(rt.config, self._net_exposure, rt.alerter, rt.metrics)
         self._b_absent_said = False
         self._resting_published: RestingOrder | None = None  # named in Redis for B, until cleared
+        self._placed_here: deque[int] = deque(maxlen=PLACED_MEMORY)  # orders this process placed
+        self.hedges.outbox.resting_now = lambda: self._resting_published  # carried by marked requests
         self.check_interval_s = check_interval_s(rt)  # REST looks at the resting order in a silence
         rt.fill_handler = self.on_fill
 
@@ -145,8 +149,10 @@ class Maker:
             a_fill_price=fill.price, fill_ts_ms=fill.ts_ms, seen_ts_us=seen_us,
         )
         # Recorded (the outbox, in the journal) and handed to the outbox's task, which publishes it and logs
-        # the fill: no Redis call here, so a hung Redis never holds up the exchange events.
-        self.hedges.outbox.put(request)
+        # the fill: no Redis call here, so a hung Redis never holds up the exchange events. A fill of an order
+        # this process placed cannot have been announced by an earlier process: its request may go out
+        # marked first_publish (`bus.first_publish`); any other (found at start-up) goes unmarked.
+        self.hedges.outbox.put(request, first=fill.client_order_index in self._placed_here)
         self.rt.metrics.observe_since_fill("fill_seen", fill.ts_ms, seen_us // 1000)
 
     # ---------------------------------------------------------------- one cycle
@@ -281,6 +287,7 @@ class Maker:
             return priced[-1]
 
         coid = self.rt.orders.next_coid(Role.A, Purpose.MAKER, COID_SEQUENCE)
+        self._placed_here.append(coid)
 
         async def announce(price: Decimal) -> None:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing (the cycle retries).

@@ -26,12 +26,16 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 
 from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import HedgeRequest, PauseState, now_ms
 from hedge_strategy.bus.audit import BusProbe
+from hedge_strategy.bus.first_publish import window_s
+from hedge_strategy.bus.messages import RestingSnapshot
 from hedge_strategy.bus.resting import RestingOrder, clear_resting
 from hedge_strategy.exchange import describe_coid
 from hedge_strategy.observe import EventKind
@@ -66,16 +70,21 @@ class MakerBus:
         self._said_unpublished: set[str] = set()
         self._event_fields: dict[str, dict[str, object]] = {}  # request id -> what its event adds
         self._stale_resting: RestingOrder | None = None  # an ended order's entry for B's guard, to delete
+        # A's resting order as named for B's wash guard now (the maker's), carried by marked requests
+        self.resting_now: Callable[[], RestingOrder | None] = lambda: None
+        self._first_window_s = window_s(rt.config.strategy.hedge_confirm_timeout_s)
+        self._last_snapshot: tuple[RestingOrder | None, RestingSnapshot] | None = None
 
     # ---------------------------------------------------------------- what the maker uses
 
     def start(self) -> None:
         self.rt.spawn(self._run(), "bus-outbox-a")
 
-    def put(self, request: HedgeRequest, **event_fields: object) -> None:
-        """Record `request` (journal) and wake the publisher: no I/O here, so no wait on Redis.
+    def put(self, request: HedgeRequest, first: bool = False, **event_fields: object) -> None:
+        """Record `request` (journal) and wake the publisher: no I/O here, so no wait on Redis. `first`: a
+        fill of an order this process placed (its first publish may be marked, `bus.first_publish`).
         `event_fields` go into its `hedge_request_published` event (a residual's positions)."""
-        self.outstanding.remember(request)
+        self.outstanding.remember(request, first)
         if event_fields:
             self._event_fields[request.request_id] = event_fields
         self._wake.set()
@@ -195,13 +204,31 @@ class MakerBus:
                 self.outstanding.published(request.request_id, None)
                 continue
             try:
-                entry = await self.bus.publish_request(request)
+                entry = await self.bus.publish_request(self._marked(request, why))
             except RedisError as exc:
                 self._not_published(request, why, exc)
                 raise
             self.outstanding.published(request.request_id, entry)
             self._said_unpublished.discard(request.request_id)
             self._published(request, why)
+
+    def _marked(self, request: HedgeRequest, why: str) -> HedgeRequest:
+        """`request` marked `first_publish` with A's resting order, when this is its first publish attempt
+        (`bus.first_publish`; the journal keeps it unmarked, so a start-up publishes it unmarked)."""
+        if why != FRESH or not self.outstanding.take_first(request.request_id, self._first_window_s):
+            return request
+        # One `replace` (each validates the whole request again) also stamps the publish, which
+        # `Bus.publish_request` would do with a second one; the snapshot is made once per resting order.
+        return replace(request, first_publish=True, a_resting=self._snapshot(self.resting_now()),
+                       publish_ts_ms=now_ms())
+
+    def _snapshot(self, resting: RestingOrder | None) -> RestingSnapshot:
+        if self._last_snapshot is None or self._last_snapshot[0] != resting:
+            snapshot = RestingSnapshot() if resting is None else RestingSnapshot(
+                client_order_index=resting.client_order_index, side=resting.side, price=resting.price,
+                size=resting.size)
+            self._last_snapshot = (resting, snapshot)
+        return self._last_snapshot[1]
 
     def _published(self, request: HedgeRequest, why: str) -> None:
         reason = why or ("residual" if request.is_residual else "fill")

@@ -5,12 +5,15 @@ The set lives in the journal's meta (`maker.outstanding`) and is written on ever
 a fill and its hedge loses nothing: at start-up each request is to be published again (same request id: B
 dedups). In memory each request also carries where it stands on the bus: to publish (and why: a fresh
 request, the start-up, or Redis lost it), or published with its stream entry id, which A checks is still
-there.
+there, and whether its next publish may be marked `first_publish` (`bus.first_publish`: in memory only, so
+nothing loaded at start-up is marked).
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 
 from loguru import logger
@@ -22,6 +25,7 @@ from hedge_strategy.untrusted_json import loads_untrusted
 OUTSTANDING_META = "maker.outstanding"
 FRESH = ""  # the reason of a request never published yet
 START_UP = "start-up"
+MARKED_MEMORY = 4096  # request ids this process marked, remembered so that none is ever marked twice
 
 
 class OutstandingRequests:
@@ -32,6 +36,8 @@ class OutstandingRequests:
         self._requests: dict[str, HedgeRequest] = {}
         self._to_publish: dict[str, str] = {}  # request id -> why it is (again) to be published
         self._entries: dict[str, str] = {}  # request id -> its stream entry, once published
+        self._first: dict[str, float] = {}  # request id -> when recorded (monotonic), while it may be marked
+        self._marked: OrderedDict[str, None] = OrderedDict()  # ids this process marked, the newest last
 
     def __bool__(self) -> bool:
         return bool(self._requests)
@@ -52,16 +58,34 @@ class OutstandingRequests:
     def ids(self) -> list[str]:
         return list(self._requests)
 
-    def remember(self, request: HedgeRequest) -> None:
-        """A new request: persisted, and to be published."""
-        self._requests[request.request_id] = request
-        self._to_publish[request.request_id] = FRESH
+    def remember(self, request: HedgeRequest, first: bool = False) -> None:
+        """A new request: persisted, and to be published. `first`: nothing before this process can have
+        published it (a fill of an order this process placed), so its first publish may be marked."""
+        request_id = request.request_id
+        if first and request_id not in self._requests and request_id not in self._marked:
+            self._first[request_id] = time.monotonic()
+        else:
+            self._first.pop(request_id, None)
+        self._requests[request_id] = request
+        self._to_publish[request_id] = FRESH
         self._persist()
+
+    def take_first(self, request_id: str, window_s: float) -> bool:
+        """Whether this publish of `request_id` may be marked `first_publish`: only its first attempt, made
+        within `window_s` of its recording. Asking uses the chance up: any later attempt is unmarked."""
+        recorded = self._first.pop(request_id, None)
+        if recorded is None or time.monotonic() - recorded > window_s:
+            return False
+        self._marked[request_id] = None
+        while len(self._marked) > MARKED_MEMORY:
+            self._marked.popitem(last=False)
+        return True
 
     def forget(self, request_id: str) -> None:
         if self._requests.pop(request_id, None) is not None:
             self._to_publish.pop(request_id, None)
             self._entries.pop(request_id, None)
+            self._first.pop(request_id, None)
             self._persist()
 
     def published(self, request_id: str, entry_id: str | None) -> None:
@@ -77,6 +101,7 @@ class OutstandingRequests:
         for request_id in marked:
             self._to_publish[request_id] = reason
             self._entries.pop(request_id, None)
+            self._first.pop(request_id, None)
         return marked
 
     def to_publish(self) -> list[tuple[HedgeRequest, str]]:

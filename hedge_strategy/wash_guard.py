@@ -18,6 +18,10 @@ pricing time: A writes the key before it sends an order and sends no new order w
 unanswered (the batch's are), so between that read and the pricing the key can only have been deleted (A's
 order ended): the early value bounds as much or more, never less.
 
+The first bound may also come from A's resting order as A's request carries it (`HedgeRequest.a_resting`),
+trusted only on B's fast path (`bus.first_publish`, which says why it bounds as much as a read at pricing
+time); the next bounds and the wait below read the key.
+
 When the limit leaves B nothing to take (A's order is at the touch), B waits, at most `WAIT_FOR_A_S`, for
 A's order to end (A cancels a partly filled order's remainder at once), reading the key every `POLL_S`.
 When Redis cannot answer, the RedisError goes up: B sends nothing it cannot check.
@@ -26,7 +30,7 @@ When Redis cannot answer, the RedisError goes up: B sends nothing it cannot chec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from hedge_strategy.bus import Bus, HedgeRequest
@@ -49,6 +53,22 @@ def covered_fills(requests: Iterable[HedgeRequest]) -> dict[int, Decimal]:
             coid = request.a_client_order_index
             covered[coid] = covered.get(coid, Decimal(0)) + request.size
     return covered
+
+
+def carried_resting(requests: Sequence[HedgeRequest]) -> tuple[bool, RestingOrder | None]:
+    """(usable, A's resting order) as the requests carry it (`HedgeRequest.a_resting`); not usable when one
+    carries none or they name different orders (then B reads the key)."""
+    named: set[RestingOrder] = set()
+    for request in requests:
+        snapshot = request.a_resting
+        if snapshot is None:
+            return False, None
+        coid, side, price = snapshot.client_order_index, snapshot.side, snapshot.price
+        if coid is not None and side is not None and price is not None:
+            named.add(RestingOrder(coid, side, price, snapshot.size))
+    if len(named) > 1:
+        return False, None
+    return True, next(iter(named), None)
 
 
 def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal,
@@ -79,6 +99,13 @@ class WashGuard:
         docstring). One no hedge took is left to finish; its result goes unused."""
         read = asyncio.ensure_future(read_resting(self.bus))
         read.add_done_callback(retrieve_outcome)  # a Redis error no hedge awaited is not an unhandled one
+        return read
+
+    @staticmethod
+    def known(resting: RestingOrder | None) -> asyncio.Future[RestingOrder | None]:
+        """A first read already answered (A's resting order as its request carried it): no round trip."""
+        read: asyncio.Future[RestingOrder | None] = asyncio.get_running_loop().create_future()
+        read.set_result(resting)
         return read
 
     def for_hedge(self, requests: Iterable[HedgeRequest],

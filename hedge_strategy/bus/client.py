@@ -48,6 +48,7 @@ from redis.exceptions import ResponseError
 
 from hedge_strategy.bus.audit import GROUP, BusAudit
 from hedge_strategy.bus.connect import RedisConnection, open_redis, safe_url
+from hedge_strategy.bus.first_publish import EntryIds, id_refused
 from hedge_strategy.bus.messages import (
     FILLED,
     BusMessageError,
@@ -134,6 +135,7 @@ class Bus(BusAudit):
         self._outcome_ttl_s = outcome_ttl_s
         self._max_stream_len = max_stream_len
         self._connection: RedisConnection | None = None  # owned: closed by `aclose`
+        self._entry_ids = EntryIds()  # explicit ids of first-published requests (`bus.first_publish`)
 
     @classmethod
     def from_url(cls, url: str, pair: str, **kwargs: Any) -> Bus:
@@ -170,19 +172,32 @@ class Bus(BusAudit):
         """Append `request` to the request stream and announce it; returns the stream entry id.
 
         Stamps `publish_ts_ms` when it is 0. Publishing the same request twice appends it twice: B dedupes by
-        request id.
+        request id. A request marked `first_publish` is appended under an explicit id, so a retry of the
+        same append is refused by Redis; it is then appended again unmarked (`bus.first_publish`).
         """
         self._check_pair(request.pair)
         if not request.publish_ts_ms:
             request = replace(request, publish_ts_ms=now_ms())
+        if request.first_publish:
+            try:
+                return await self._append(request, self._entry_ids.next())
+            except ResponseError as exc:
+                if not id_refused(exc):
+                    raise
+                logger.info("bus {}: request {} is already in the stream, or Redis's clock is ahead of A's "
+                            "({}); appended again unmarked (B checks its outcome)", self.pair,
+                            request.request_id, exc)
+                request = replace(request, first_publish=False, a_resting=None)
+        return await self._append(request, "*")
+
+    async def _append(self, request: HedgeRequest, entry_id: str) -> str:
         payload = request.to_json()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.keys.requests, {DATA_FIELD: payload}, maxlen=self._max_stream_len, approximate=True
-            )
+            pipe.xadd(self.keys.requests, {DATA_FIELD: payload}, id=entry_id, maxlen=self._max_stream_len,
+                      approximate=True)
             pipe.publish(self.keys.channel_a_filled, payload)
-            entry_id, _ = await pipe.execute()
-        return decode_text(entry_id)
+            entry, _ = await pipe.execute()
+        return decode_text(entry)
 
     async def ensure_group(self) -> None:
         """Create the `hedgers` group (and the stream) if missing. Idempotent.

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
+from loguru import logger
 from pydantic import BeforeValidator, Field, Strict, ValidationError, model_validator
 
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted, shorten
@@ -102,6 +103,7 @@ Int64s = Annotated[tuple[Int64, ...], expecting(f"a list of integers >= 0 and <=
 Texts = Annotated[tuple[Text, ...], Field(min_length=1), expecting("a non-empty list of non-empty strings")]
 Latency = Annotated[float, Strict(), Field(ge=0, lt=MAX_TS_MS),
                     expecting(f"a number >= 0 and below {MAX_TS_MS:g}")]
+Flag = Annotated[bool, Strict(), expecting("true or false")]
 
 
 def now_ms() -> int:
@@ -139,6 +141,11 @@ class _Message:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Self:
+        return cls._read(raw)
+
+    @classmethod
+    def _read(cls, raw: str | bytes, without: tuple[str, ...] = ()) -> Self:
+        """The message in `raw`, its fields named in `without` left out."""
         what = cls.TYPE.replace("_", " ")
         try:
             body = loads_bounded(raw, what)
@@ -151,7 +158,7 @@ class _Message:
                 )
             if kind != cls.TYPE:
                 raise BusMessageError(f"{what}: expected type {cls.TYPE!r}, got {kind!r}")
-            return cls(**body)
+            return cls(**{k: v for k, v in body.items() if k not in without})
         except BusMessageError:
             raise
         except Exception as exc:
@@ -200,6 +207,34 @@ def loads_bounded(raw: str | bytes, what: str = "message") -> Any:
 
 
 @message
+class RestingSnapshot(_Message):
+    """A's resting maker order as A named it for B's wash guard (`bus.resting`) when it published a request:
+    the order, or none at all (every field null). Carried by a first-published request
+    (`HedgeRequest.a_resting`, `bus.first_publish`) so that B bounds its first IOC without reading the key."""
+
+    client_order_index: Int64 | None = None
+    side: SideName | None = None
+    price: PositiveDecimal | None = None
+    size: PositiveDecimal | None = None  # None with an order: A did not publish its size (B keeps the bound)
+
+    TYPE: ClassVar[str] = "maker_resting"
+
+    @model_validator(mode="after")
+    def _whole(self) -> RestingSnapshot:
+        named = (self.client_order_index, self.side, self.price)
+        if any(v is not None for v in named) and any(v is None for v in named):
+            raise broken_rule("client_order_index, side and price are given together or not at all")
+        if self.size is not None and self.client_order_index is None:
+            raise broken_rule("size without an order")
+        return self
+
+
+# Fields of a request that only speed B up (`bus.first_publish`): a malformed one is logged and read as
+# absent, which is B's careful path, rather than dead-lettering the hedge of a real fill.
+HINTS = ("first_publish", "a_resting")
+
+
+@message
 class HedgeRequest(_Message):
     """A asks B to hedge: B must trade `side` for `size` on `market`.
 
@@ -219,8 +254,27 @@ class HedgeRequest(_Message):
     fill_ts_ms: TimestampMs  # exchange time of the (last) fill, or when the residual was seen
     publish_ts_ms: TimestampMs = 0  # stamped by Bus.publish_request when left at 0
     seen_ts_us: TimestampUs = 0  # when A saw the fill (µs since the epoch; 0: not stamped), for benchmarks
+    # Set by A's outbox on the one publish of a request nothing can have answered yet (`bus.first_publish`: B
+    # then skips its stored-outcome check); false or absent: any other publish, and B checks.
+    first_publish: Flag = False
+    # A's resting order when it published a first-published request (None: not carried, B reads the key).
+    a_resting: RestingSnapshot | None = None
 
     TYPE: ClassVar[str] = "hedge_request"
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Self:
+        """As `_Message.from_json`; malformed hints (`HINTS`) are logged and read as absent."""
+        try:
+            return cls._read(raw)
+        except BusMessageError as error:
+            try:
+                request = cls._read(raw, without=HINTS)
+            except BusMessageError:
+                raise error from None  # not (only) the hints: the whole reason
+            logger.warning("hedge request {}: its fast-path field(s) ignored ({}); read without them, so B "
+                           "checks it the careful way", request.request_id, error)
+            return request
 
     @classmethod
     def for_fills(
