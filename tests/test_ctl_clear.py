@@ -147,3 +147,21 @@ async def _expect_cancelled(stream: SimStream, coid: int) -> None:
                 for order in orders:
                     if order["client_order_index"] == coid and order["status"].startswith("canceled"):
                         return
+
+
+async def test_clear_outlasts_a_rate_limit_longer_than_a_reads_own_retries(ab_factory: ABFactory) -> None:
+    """A 429 burst on the open-orders read outlasts the read's own retries (6 tries): clear starts over from
+    the exchange's state instead of exiting 5, and ends with both accounts flat."""
+    ab = await ab_factory()
+    await open_positions(ab, resting_on=(A_ACCOUNT,))
+    await ab.sim.faults(http_error_next=8, status=429, paths=["/api/v1/accountActiveOrders"])
+    run = await run_hedgectl("clear", "--retry-wait", "0.3", "--idle-timeout", "30", "--json", "--config",
+                             str(ab.config_path))
+    assert run.code == 0, run.err
+    assert "starting over from the exchange's state" in run.err
+    report = run.json()
+    assert report["success"] is True and report["finalCheck"]["flat"] is True
+    assert (await ab.sim.admin("GET", "/sim/faults"))["faults"]["http_error_next"] is None  # all 8 answered
+    for account in (A_ACCOUNT, B_ACCOUNT):
+        assert await ab.position(account) == 0
+        assert await ab.open_orders(account) == []

@@ -19,7 +19,8 @@ for a passing cause, a rate limit or a thin book, often goes through a moment la
 
 Exit 0 only when both accounts are flat with nothing resting; 6 otherwise (the report says what is left);
 1 Redis unreachable (nothing done: A could not be paused nor B held); 2 a missing secret or bad config; 5 the
-exchange unreachable. B is released whatever the exit (an interrupted clear leaves no B held forever).
+exchange unreachable (a read rate-limited past its retries first starts the clear over, up to 3 times, 5 s
+apart). B is released whatever the exit (an interrupted clear leaves no B held forever).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from redis.exceptions import RedisError
 
 from hedge_strategy.bus import Bus, PauseState
 from hedge_strategy.config import ROLES, Config, ConfigError
-from hedge_strategy.exchange import PositionSnapshot
+from hedge_strategy.exchange import PositionSnapshot, VenueError
 from hedge_strategy.ops.clear_hedger import hold_b, release_b, supersede_pending, wait_b_held
 from hedge_strategy.ops.clear_report import ClearReport, append_action, render_report, result_entry
 from hedge_strategy.ops.closer import CloseResult, OperatorAccount
@@ -54,6 +55,10 @@ from hedge_strategy.ops.common import (
 from hedge_strategy.ops.venue import describe_error
 
 PAUSED_BY = "ctl"
+# A read refused with 429 past its own retries (`exchange.rest.MAX_429_RETRIES`) starts the clear over this
+# many times in all, RATE_LIMIT_RERUN_WAIT_S apart: an operator's close-all should outlast a rate limit.
+RATE_LIMIT_RERUNS = 4
+RATE_LIMIT_RERUN_WAIT_S = 5.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,7 +105,8 @@ async def run_clear(config: Config, retry_wait_s: float, idle_timeout_s: float, 
             if isinstance(accounts, int):
                 return accounts
             try:
-                report = await clear_accounts(config, bus, accounts, retry_wait_s, idle_timeout_s, hold)
+                report = await _clear_through_rate_limits(config, bus, accounts, retry_wait_s, idle_timeout_s,
+                                                          hold)
             except Exception as exc:  # the exchange (or Redis) failed mid-way: what was done is in the logs
                 print(f"clear interrupted: {describe_error(exc)}; A stays paused; run `hedgectl status` to "
                       "see what is left, then clear again", file=sys.stderr)
@@ -121,6 +127,25 @@ async def run_clear(config: Config, retry_wait_s: float, idle_timeout_s: float, 
     path = append_action(Path(config.logging.dir), report.log_line(config.pair))
     print(f"report appended to {path}", file=sys.stderr)
     return EXIT_OK if report.success else EXIT_NOT_FLAT
+
+
+async def _clear_through_rate_limits(config: Config, bus: Bus, accounts: dict[str, OperatorAccount],
+                                     retry_wait_s: float, idle_timeout_s: float,
+                                     hold: PauseState) -> ClearReport:
+    """`clear_accounts`, started over when a read was rate-limited past its own retries (a 429 burst outlasts
+    a read's ~6 s of backoff): every step re-reads the exchange, so a second pass does only what is left.
+    Anything else, or the last pass's rate limit, goes to the caller."""
+    for rerun in range(1, RATE_LIMIT_RERUNS + 1):
+        try:
+            return await clear_accounts(config, bus, accounts, retry_wait_s, idle_timeout_s, hold)
+        except VenueError as exc:
+            if exc.status != 429 or rerun == RATE_LIMIT_RERUNS:
+                raise
+            logger.warning("clear: {} (rate limited past its retries); starting over from the exchange's "
+                           "state in {:g} s ({} of {})", exc, RATE_LIMIT_RERUN_WAIT_S, rerun,
+                           RATE_LIMIT_RERUNS - 1)
+            await asyncio.sleep(RATE_LIMIT_RERUN_WAIT_S)  # let the venue's window refill before reading again
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 async def _connect(config: Config) -> dict[str, OperatorAccount] | int:
