@@ -115,3 +115,26 @@ async def test_a_modify_given_up_at_departure_sends_and_records_nothing(
     assert await modifies(sim) == []
     await executor.tracker.stop()
     await executor.journal.close()
+
+
+async def test_no_modify_is_sent_when_a_fill_arrives_while_it_is_announced(
+        sim: SimProcess, open_account: Opener, tmp_path: Path) -> None:
+    # The fill's hedge request may go out while the widened entry is on its way to Redis, naming the order at
+    # its old price only: a modify sent after it would move the remainder past B's bound (a wash trade).
+    account, _ = await open_account(sim, books=())
+    executor = await resting_buy(account, tmp_path)
+
+    async def filled_meanwhile(price: Decimal) -> None:
+        order = executor.journal.get(COID)
+        assert order is not None
+        order.filled_size = SIZE / 2  # the journal learns of a fill while the announcement is in flight
+
+    result = await executor.modify(account.market("BTC"), COID, lambda: NEW, "the book moved",
+                                   announce=filled_meanwhile)
+
+    assert result.status is SendStatus.REJECTED and "not sent" in result.detail
+    order = executor.journal.get(COID)
+    assert order is not None and (order.price, order.modify_price) == (OLD, None)
+    assert await modifies(sim) == []
+    await executor.tracker.stop()
+    await executor.journal.close()

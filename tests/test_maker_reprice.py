@@ -193,3 +193,31 @@ async def test_a_partly_filled_order_is_cancelled_not_modified(unit_factory: Uni
     assert kit.orders.modified == []
     assert kit.orders.cancelled == [(coid, f"partly filled ({order.filled_size} of {order.size}): the "
                                            "remainder is cancelled")]
+
+
+async def test_a_fill_while_the_widened_entry_is_published_sends_no_modify(unit_factory: UnitFactory) -> None:
+    # The fill's request may name the order at its old price (published before the widened entry landed):
+    # the remainder must stay there, so the modify is not sent and the remainder is cancelled.
+    kit = await a_with_b_up(unit_factory, max_price_drift_ticks=5)
+    kit.orders.hold_waits = True
+    maker = kit.maker()
+    publish = maker._publish_entry
+
+    async def filled_while_widened(resting: RestingOrder) -> None:
+        await publish(resting)
+        order = kit.orders.order(resting.client_order_index)
+        if order is not None and resting.price != order.price:  # the widened entry: a fill meanwhile
+            order.filled_size = order.size / 2
+
+    maker._publish_entry = filled_while_widened  # type: ignore[method-assign]
+    maker.book.start()
+    cycle = asyncio.create_task(maker.cycle())
+    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
+    venue = kit.orders.account
+    venue.move_book([bid + 10 * TICK for bid in venue.bids], venue.asks)
+    await asyncio.wait_for(cycle, WAIT_S)
+    await maker.book.stop()
+    order = kit.orders.order(placed.coid)
+    assert order is not None and kit.orders.modified == [] and order.price == Decimal("94998.0")
+    assert kit.orders.cancelled == [(placed.coid, f"partly filled ({order.filled_size} of {order.size}): "
+                                                  "the remainder is cancelled")]
