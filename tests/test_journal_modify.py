@@ -140,3 +140,19 @@ async def test_reconciliation_takes_the_price_the_exchange_has(
 def test_an_ioc_keeps_the_limit_it_was_sent_with() -> None:
     ioc = dataclasses.replace(make_order(COID), order_type="ioc")
     assert reported_price(ioc, at(NEW, 5), 0) == (None, False)
+
+
+async def test_a_report_older_than_the_price_held_does_not_confirm_a_modify_back_to_its_price(
+        journal: Journal) -> None:
+    # OLD -> NEW shown, then a modify back to OLD: a REST read begun before the first modify executed still
+    # shows OLD. It must not settle the modify back (the venue may yet execute it; the entry for B's wash
+    # guard would be narrowed to NEW while the order moves to OLD).
+    await resting(journal)
+    await journal.record_modify(COID, NEW)
+    journal.apply_order_update(at(NEW, 2_000))
+    await journal.record_modify(COID, OLD)
+    journal.apply_order_update(at(OLD, 1_500))
+    order = journal.get(COID)
+    assert order is not None and (order.price, order.modify_price) == (NEW, OLD)
+    journal.apply_order_update(at(OLD, 2_500))  # the exchange's word now
+    assert (order.price, order.modify_price) == (OLD, None)
