@@ -18,7 +18,10 @@ that fails leaves the wider entry, which still bounds B soundly, and is tried ag
 
 One modify at a time: none while one is in flight (recorded in the journal, `JournalOrder.modify_price`). One
 the exchange has neither shown nor refused after `MODIFY_UNCONFIRMED_S` ends the order by a cancel (A's loop).
-After a modify that was not sent or was refused, the next waits `MODIFY_RETRY_S`.
+After a modify that was not sent or was refused, the next waits `MODIFY_RETRY_S`. And two attempts are at
+least `throttle.modify_interval_s` apart (each spends a sendTx token, one given up at departure too): a
+trending book does not spend the tier's budget (Standard's 60 requests a minute) on modifies, so the cancel of
+a partly filled order does not queue behind them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from redis.exceptions import RedisError
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.config import StrategyConfig
 from hedge_strategy.exchange import SendStatus, Side, describe_coid
+from hedge_strategy.exchange.throttle import modify_interval_s
 from hedge_strategy.execution import JournalOrder
 from hedge_strategy.runtime import Runtime
 
@@ -75,12 +79,15 @@ class Repricer:
         self._sent_at: float | None = None  # when the modify in flight left
         self._intended: Decimal | None = None  # the price it was sent for
         self._retry_at = -math.inf
+        ex = rt.config.exchange
+        self.interval_s = modify_interval_s(ex.tier, ex.shared_budget)  # between two attempts, at least
+        self._next_at = -math.inf  # the earliest the next attempt may go out
         self.sent = 0  # modifies sent
 
     def reason(self, order: JournalOrder) -> str | None:
         """Why the order should be modified now (None: it stays, or a modify may not go out yet)."""
         self._settle(order)
-        if order.modify_price is not None or self._clock() < self._retry_at or order.filled_size > 0:
+        if order.modify_price is not None or self._clock() < self._due() or order.filled_size > 0:
             return None
         target = self._maker_price(order)
         if target is None or target == order.price:
@@ -96,13 +103,18 @@ class Repricer:
         if order.price != self._intended and not order.is_terminal:
             self._retry_at = self._clock() + MODIFY_RETRY_S
 
+    def _due(self) -> float:
+        """When the next modify may go out: after the retry wait, and the attempts' spacing."""
+        return max(self._retry_at, self._next_at)
+
     def wake_in(self, order: JournalOrder) -> float:
         """Seconds until A's loop must look again without any event: when a modify may go out again after
         one not sent or refused, or when the modify in flight has waited too long; infinite otherwise."""
         now = self._clock()
         if order.modify_price is not None and self._sent_at is not None:
             return max(self._sent_at + MODIFY_UNCONFIRMED_S - now, 0.0)
-        return self._retry_at - now if self._retry_at > now else math.inf
+        due = self._due()
+        return due - now if due > now else math.inf
 
     def unconfirmed(self, order: JournalOrder) -> str | None:
         """A cancel reason when the modify in flight has been neither shown nor refused for too long."""
@@ -132,6 +144,7 @@ class Repricer:
             await self._publish(RestingOrder(self.coid, side.value, bounding_price(side, order.price, price),
                                              size))
 
+        self._next_at = self._clock() + self.interval_s  # an attempt spends a token, whatever comes of it
         result = await self.rt.orders.modify(self.rt.market, self.coid, price_at_send, why, announce=announce)
         if result.status is SendStatus.REJECTED:
             self._retry_at = self._clock() + MODIFY_RETRY_S
