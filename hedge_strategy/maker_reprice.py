@@ -12,9 +12,10 @@ of each), and the order keeps resting at its old price meanwhile. Without a fres
 
 No wash trade meanwhile (`bus.resting`): before the modify is posted, A's published entry bounds B by the
 more aggressive of the old and the new price (a bid: the higher; an ask: the lower), so B's IOC can match the
-order at neither; once the exchange shows the new price (or refused the modify), the entry names the price the
-order has (`narrow`). Redis not answering: no modify is sent (the entry could not be widened); a narrowing
-that fails leaves the wider entry, which still bounds B soundly, and is tried again at the next wake-up.
+order at neither, and names no size from then on (`UNSIZED`); once the exchange shows the new price (or
+refused the modify), the entry names the price the order has (`narrow`). Redis not answering: no modify is
+sent (the entry could not be widened); a narrowing that fails leaves the wider entry, which still bounds B
+soundly, and is tried again at the next wake-up.
 
 One modify at a time: none while one is in flight (recorded in the journal, `JournalOrder.modify_price`). One
 the exchange has neither shown nor refused after `MODIFY_UNCONFIRMED_S` ends the order by a cancel (A's loop).
@@ -40,6 +41,11 @@ from hedge_strategy.exchange.throttle import modify_interval_s
 from hedge_strategy.execution import JournalOrder
 from hedge_strategy.runtime import Runtime
 
+# The entry of an order a modify was sent for names no size, so B keeps the bound whatever fills its hedge
+# covers: a modify that meets a fill A has not seen yet gives the remainder the size it was sent with (the
+# simulator's ModifyOrder sets the remaining size; inferred for the venue), so the order may rest on after
+# fills adding up to the size A published.
+UNSIZED = None
 MODIFY_UNCONFIRMED_S = 5.0  # a modify neither shown nor refused by then: the order is cancelled instead
 MODIFY_RETRY_S = 1.0  # after a modify not sent (no book, Redis down) or refused: the next one waits this long
 
@@ -128,7 +134,7 @@ class Repricer:
     async def modify(self, order: JournalOrder, why: str) -> None:
         """One modify to the price A would place at when it leaves (after the throttle's wait): given up when
         the order filled meanwhile or that price no longer calls for it."""
-        side, size = order.side, order.remaining_size
+        side = order.side
 
         def price_at_send() -> Decimal | None:
             if order.filled_size > 0 or order.is_terminal:
@@ -142,7 +148,7 @@ class Repricer:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing.
             self._intended = price
             await self._publish(RestingOrder(self.coid, side.value, bounding_price(side, order.price, price),
-                                             size))
+                                             UNSIZED))
 
         self._next_at = self._clock() + self.interval_s  # an attempt spends a token, whatever comes of it
         result = await self.rt.orders.modify(self.rt.market, self.coid, price_at_send, why, announce=announce)

@@ -17,6 +17,7 @@ from hedge_strategy.exchange.throttle import modify_interval_s
 from hedge_strategy.execution import Intent, OrderKind, OrderSpec, Submitted
 from hedge_strategy.maker import Maker
 from hedge_strategy.maker_reprice import MODIFY_UNCONFIRMED_S, Repricer, bounding_price, moved_reason
+from hedge_strategy.wash_guard import limit_bound
 from tests.fixtures.fake_orders import BTC, UnitFactory, UnitKit, a_with_b_up, show_modify, unit_config
 
 WAIT_S = 5.0
@@ -104,7 +105,10 @@ async def test_an_order_the_book_moved_through_is_modified_to_a_s_price_now(
     (sent,) = kit.events.matching("a", "order_placed")  # one order, re-priced in place
     assert kit.orders.cancelled == [] and kit.orders.order(coid).price == target  # type: ignore[union-attr]
     await published.until(lambda entries: entries[-1].price == target)  # B is bounded by the new price
-    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", target, sent.size)
+    # No size from the modify on: B keeps the bound whatever fills its hedge covers (a modify that met a fill
+    # A had not seen gives the remainder the size it was sent with, so the order may outlast its size).
+    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", target, None)
+    assert limit_bound(Side.SELL, await read_resting(kit.bus), TICK, {coid: sent.size}) == target + TICK
     await stop(kit, maker, cycle)
     assert kit.orders.cancelled == [(coid, "shutting down")]
 
