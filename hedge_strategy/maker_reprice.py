@@ -12,8 +12,8 @@ of each), and the order keeps resting at its old price meanwhile. Without a fres
 
 No wash trade meanwhile (`bus.resting`): before the modify is posted, A's published entry bounds B by the
 more aggressive of the old and the new price (a bid: the higher; an ask: the lower), so B's IOC can match the
-order at neither, and names no size from then on (`UNSIZED`); once the exchange shows the new price (or
-refused the modify), the entry names the price the order has (`narrow`). Redis not answering: no modify is
+order at neither, and names no size (`UNSIZED`); once the exchange shows the new price (or refused the
+modify), the entry names the price and the size the order has (`narrow`). Redis not answering: no modify is
 sent (the entry could not be widened); a narrowing that fails leaves the wider entry, which still bounds B
 soundly, and is tried again at the next wake-up.
 
@@ -41,10 +41,11 @@ from hedge_strategy.exchange.throttle import modify_interval_s
 from hedge_strategy.execution import JournalOrder
 from hedge_strategy.runtime import Runtime
 
-# The entry of an order a modify was sent for names no size, so B keeps the bound whatever fills its hedge
-# covers: a modify that meets a fill A has not seen yet gives the remainder the size it was sent with (the
-# simulator's ModifyOrder sets the remaining size; inferred for the venue), so the order may rest on after
-# fills adding up to the size A published.
+# The entry of an order while a modify of it is in flight names no size, so B keeps the bound whatever
+# fills its hedge covers: a modify that meets a fill A has not seen yet gives the remainder the size it was
+# sent with (the simulator's ModifyOrder sets the remaining size; inferred for the venue), so the order may
+# rest on after fills adding up to the size A published. Narrowed (the modify shown or refused), it names the
+# size again.
 UNSIZED = None
 MODIFY_UNCONFIRMED_S = 5.0  # a modify neither shown nor refused by then: the order is cancelled instead
 MODIFY_RETRY_S = 1.0  # after a modify not sent (no book, Redis down) or refused: the next one waits this long
@@ -160,13 +161,18 @@ class Repricer:
 
     async def narrow(self, order: JournalOrder) -> None:
         """With no modify in flight, the entry for B's wash guard names the price the order has (it was
-        widened for a modify that is now shown or refused). A Redis error leaves the wider entry (sound)."""
+        widened for a modify that is now shown or refused), and its size again while nothing of it filled:
+        the exchange's report that settled the modify gave the journal the order's size at the exchange
+        (`Journal._take_size`). A Redis error leaves the wider entry (sound)."""
         entry = self._entry()
         if (order.modify_price is not None or order.is_terminal or entry is None
-                or entry.client_order_index != self.coid or entry.price == order.price):
+                or entry.client_order_index != self.coid):
+            return
+        size = order.size if order.filled_size == 0 else UNSIZED
+        if (entry.price, entry.size) == (order.price, size):
             return
         try:
-            await self._publish(RestingOrder(self.coid, entry.side, order.price, entry.size))
+            await self._publish(RestingOrder(self.coid, entry.side, order.price, size))
         except RedisError as exc:
             logger.warning("A: the entry of {} for B's wash guard still bounds at {} (not narrowed to {}: "
                            "{!r}); tried again at the next wake-up", describe_coid(self.coid), entry.price,

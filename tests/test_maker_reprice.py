@@ -105,10 +105,7 @@ async def test_an_order_the_book_moved_through_is_modified_to_a_s_price_now(
     (sent,) = kit.events.matching("a", "order_placed")  # one order, re-priced in place
     assert kit.orders.cancelled == [] and kit.orders.order(coid).price == target  # type: ignore[union-attr]
     await published.until(lambda entries: entries[-1].price == target)  # B is bounded by the new price
-    # No size from the modify on: B keeps the bound whatever fills its hedge covers (a modify that met a fill
-    # A had not seen gives the remainder the size it was sent with, so the order may outlast its size).
-    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", target, None)
-    assert limit_bound(Side.SELL, await read_resting(kit.bus), TICK, {coid: sent.size}) == target + TICK
+    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", target, sent.size)
     await stop(kit, maker, cycle)
     assert kit.orders.cancelled == [(coid, "shutting down")]
 
@@ -137,13 +134,18 @@ async def test_while_a_modify_is_in_flight_b_is_bounded_by_both_prices(
     venue.move_book([target + TICK, target], venue.asks)
     await kit.orders.changes.until(lambda: kit.orders.modified, WAIT_S)
 
-    # Published before the modify was sent: the more aggressive of the two (a bid: the higher).
+    # Published before the modify was sent: the more aggressive of the two (a bid: the higher), and no size:
+    # B keeps the bound whatever fills its hedge covers (a modify that meets a fill A has not seen gives the
+    # remainder the size it was sent with, so the order may outlast the size A published).
     assert [e.price for e in published.entries] == [placed, max(placed, target)]
-    assert (await read_resting(kit.bus)).price == max(placed, target)  # type: ignore[union-attr]
+    in_flight = await read_resting(kit.bus)
+    assert in_flight is not None and (in_flight.price, in_flight.size) == (max(placed, target), None)
+    size = kit.orders.order(coid).size  # type: ignore[union-attr]
+    assert limit_bound(Side.SELL, in_flight, TICK, {coid: size}) == max(placed, target) + TICK
     show_modify(kit.orders, coid, refused=refused)
     now = placed if refused else target  # where the exchange shows the order
-    await published.until(lambda entries: entries[-1].price == now)
-    assert (await read_resting(kit.bus)).price == now  # type: ignore[union-attr]
+    await published.until(lambda entries: (entries[-1].price, entries[-1].size) == (now, size))
+    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", now, size)
     await stop(kit, maker, cycle)
 
 
