@@ -12,13 +12,17 @@ of each), and the order keeps resting at its old price meanwhile. Without a fres
 
 No wash trade meanwhile (`bus.resting`): before the modify is posted, A's published entry bounds B by the
 more aggressive of the old and the new price (a bid: the higher; an ask: the lower), so B's IOC can match the
-order at neither; once the exchange shows the new price (or refused the modify), the entry names the price the
-order has (`narrow`). Redis not answering: no modify is sent (the entry could not be widened); a narrowing
-that fails leaves the wider entry, which still bounds B soundly, and is tried again at the next wake-up.
+order at neither, and names no size (`UNSIZED`); once the exchange shows the new price (or refused the
+modify), the entry names the price and the size the order has (`narrow`). Redis not answering: no modify is
+sent (the entry could not be widened); a narrowing that fails leaves the wider entry, which still bounds B
+soundly, and is tried again at the next wake-up.
 
 One modify at a time: none while one is in flight (recorded in the journal, `JournalOrder.modify_price`). One
 the exchange has neither shown nor refused after `MODIFY_UNCONFIRMED_S` ends the order by a cancel (A's loop).
-After a modify that was not sent or was refused, the next waits `MODIFY_RETRY_S`.
+After a modify that was not sent or was refused, the next waits `MODIFY_RETRY_S`. And two attempts are at
+least `throttle.modify_interval_s` apart (each spends a sendTx token, one given up at departure too): a
+trending book does not spend the tier's budget (Standard's 60 requests a minute) on modifies, so the cancel of
+a partly filled order does not queue behind them.
 """
 
 from __future__ import annotations
@@ -33,9 +37,16 @@ from redis.exceptions import RedisError
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.config import StrategyConfig
 from hedge_strategy.exchange import SendStatus, Side, describe_coid
+from hedge_strategy.exchange.throttle import modify_interval_s
 from hedge_strategy.execution import JournalOrder
 from hedge_strategy.runtime import Runtime
 
+# The entry of an order while a modify of it is in flight names no size, so B keeps the bound whatever
+# fills its hedge covers: a modify that meets a fill A has not seen yet gives the remainder the size it was
+# sent with (the simulator's ModifyOrder sets the remaining size; inferred for the venue), so the order may
+# rest on after fills adding up to the size A published. Narrowed (the modify shown or refused), it names the
+# size again.
+UNSIZED = None
 MODIFY_UNCONFIRMED_S = 5.0  # a modify neither shown nor refused by then: the order is cancelled instead
 MODIFY_RETRY_S = 1.0  # after a modify not sent (no book, Redis down) or refused: the next one waits this long
 
@@ -75,12 +86,15 @@ class Repricer:
         self._sent_at: float | None = None  # when the modify in flight left
         self._intended: Decimal | None = None  # the price it was sent for
         self._retry_at = -math.inf
+        ex = rt.config.exchange
+        self.interval_s = modify_interval_s(ex.tier, ex.shared_budget)  # between two attempts, at least
+        self._next_at = -math.inf  # the earliest the next attempt may go out
         self.sent = 0  # modifies sent
 
     def reason(self, order: JournalOrder) -> str | None:
         """Why the order should be modified now (None: it stays, or a modify may not go out yet)."""
         self._settle(order)
-        if order.modify_price is not None or self._clock() < self._retry_at or order.filled_size > 0:
+        if order.modify_price is not None or self._clock() < self._due() or order.filled_size > 0:
             return None
         target = self._maker_price(order)
         if target is None or target == order.price:
@@ -96,13 +110,18 @@ class Repricer:
         if order.price != self._intended and not order.is_terminal:
             self._retry_at = self._clock() + MODIFY_RETRY_S
 
+    def _due(self) -> float:
+        """When the next modify may go out: after the retry wait, and the attempts' spacing."""
+        return max(self._retry_at, self._next_at)
+
     def wake_in(self, order: JournalOrder) -> float:
         """Seconds until A's loop must look again without any event: when a modify may go out again after
         one not sent or refused, or when the modify in flight has waited too long; infinite otherwise."""
         now = self._clock()
         if order.modify_price is not None and self._sent_at is not None:
             return max(self._sent_at + MODIFY_UNCONFIRMED_S - now, 0.0)
-        return self._retry_at - now if self._retry_at > now else math.inf
+        due = self._due()
+        return due - now if due > now else math.inf
 
     def unconfirmed(self, order: JournalOrder) -> str | None:
         """A cancel reason when the modify in flight has been neither shown nor refused for too long."""
@@ -116,7 +135,7 @@ class Repricer:
     async def modify(self, order: JournalOrder, why: str) -> None:
         """One modify to the price A would place at when it leaves (after the throttle's wait): given up when
         the order filled meanwhile or that price no longer calls for it."""
-        side, size = order.side, order.remaining_size
+        side = order.side
 
         def price_at_send() -> Decimal | None:
             if order.filled_size > 0 or order.is_terminal:
@@ -130,8 +149,9 @@ class Repricer:
             # Write-ahead for B's wash guard, before the post: a RedisError sends nothing.
             self._intended = price
             await self._publish(RestingOrder(self.coid, side.value, bounding_price(side, order.price, price),
-                                             size))
+                                             UNSIZED))
 
+        self._next_at = self._clock() + self.interval_s  # an attempt spends a token, whatever comes of it
         result = await self.rt.orders.modify(self.rt.market, self.coid, price_at_send, why, announce=announce)
         if result.status is SendStatus.REJECTED:
             self._retry_at = self._clock() + MODIFY_RETRY_S
@@ -141,13 +161,18 @@ class Repricer:
 
     async def narrow(self, order: JournalOrder) -> None:
         """With no modify in flight, the entry for B's wash guard names the price the order has (it was
-        widened for a modify that is now shown or refused). A Redis error leaves the wider entry (sound)."""
+        widened for a modify that is now shown or refused), and its size again while nothing of it filled:
+        the exchange's report that settled the modify gave the journal the order's size at the exchange
+        (`Journal._take_size`). A Redis error leaves the wider entry (sound)."""
         entry = self._entry()
         if (order.modify_price is not None or order.is_terminal or entry is None
-                or entry.client_order_index != self.coid or entry.price == order.price):
+                or entry.client_order_index != self.coid):
+            return
+        size = order.size if order.filled_size == 0 else UNSIZED
+        if (entry.price, entry.size) == (order.price, size):
             return
         try:
-            await self._publish(RestingOrder(self.coid, entry.side, order.price, entry.size))
+            await self._publish(RestingOrder(self.coid, entry.side, order.price, size))
         except RedisError as exc:
             logger.warning("A: the entry of {} for B's wash guard still bounds at {} (not narrowed to {}: "
                            "{!r}); tried again at the next wake-up", describe_coid(self.coid), entry.price,

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hedge_strategy.exchange import LighterAccount, Purpose, Role, SendStatus, Side, make_coid
@@ -67,16 +68,24 @@ async def test_a_modify_is_written_ahead_sent_once_and_its_price_taken_from_the_
     await executor.journal.close()
 
 
-async def test_no_modify_is_sent_when_its_announcement_fails(
-        sim: SimProcess, open_account: Opener, tmp_path: Path) -> None:
+@pytest.mark.parametrize("meanwhile", ["redis down", "a fill"])
+async def test_no_modify_is_sent_when_its_announcement_fails_or_a_fill_came_first(
+        sim: SimProcess, open_account: Opener, tmp_path: Path, meanwhile: str) -> None:
+    # A fill the journal learns of while the announcement is in flight: its hedge request may have gone out
+    # naming the order at its old price only, and a modify sent after it would move the remainder past B's
+    # bound (a wash trade).
     account, _ = await open_account(sim, books=())
     executor = await resting_buy(account, tmp_path)
 
-    async def redis_down(price: Decimal) -> None:
-        raise RedisConnectionError("Redis did not answer")
+    async def announce(price: Decimal) -> None:
+        if meanwhile == "redis down":
+            raise RedisConnectionError("Redis did not answer")
+        order = executor.journal.get(COID)
+        assert order is not None
+        order.filled_size = SIZE / 2
 
     result = await executor.modify(account.market("BTC"), COID, lambda: NEW, "the book moved",
-                                   announce=redis_down)
+                                   announce=announce)
 
     assert result.status is SendStatus.REJECTED and "not sent" in result.detail
     order = executor.journal.get(COID)
@@ -115,3 +124,4 @@ async def test_a_modify_given_up_at_departure_sends_and_records_nothing(
     assert await modifies(sim) == []
     await executor.tracker.stop()
     await executor.journal.close()
+

@@ -17,7 +17,7 @@ from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState
 from hedge_strategy.execution.models import reported_price
 from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
-from tests.test_journal import ACCOUNT, make_order, make_update
+from tests.test_journal import ACCOUNT, make_fill, make_order, make_update
 from tests.test_reconcile import BTC, GRACE_S, ScriptedExchange, update
 
 COID = 11000000000001
@@ -140,3 +140,36 @@ async def test_reconciliation_takes_the_price_the_exchange_has(
 def test_an_ioc_keeps_the_limit_it_was_sent_with() -> None:
     ioc = dataclasses.replace(make_order(COID), order_type="ioc")
     assert reported_price(ioc, at(NEW, 5), 0) == (None, False)
+
+
+async def test_a_report_older_than_the_price_held_does_not_confirm_a_modify_back_to_its_price(
+        journal: Journal) -> None:
+    # OLD -> NEW shown, then a modify back to OLD: a REST read begun before the first modify executed still
+    # shows OLD. It must not settle the modify back (the venue may yet execute it; the entry for B's wash
+    # guard would be narrowed to NEW while the order moves to OLD).
+    await resting(journal)
+    await journal.record_modify(COID, NEW)
+    journal.apply_order_update(at(NEW, 2_000))
+    await journal.record_modify(COID, OLD)
+    journal.apply_order_update(at(OLD, 1_500))
+    order = journal.get(COID)
+    assert order is not None and (order.price, order.modify_price) == (NEW, OLD)
+    journal.apply_order_update(at(OLD, 2_500))  # the exchange's word now
+    assert (order.price, order.modify_price) == (OLD, None)
+
+
+async def test_an_order_a_modify_re_sized_after_an_unseen_fill_takes_the_exchanges_size(
+        journal: Journal) -> None:
+    # Half filled at the venue, then the modify (sent for the whole size: the journal had not seen the fill)
+    # gives the remainder the whole size again (the simulator's ModifyOrder). The journal's size would end
+    # the order FILLED after one more half while a half still rests (A would clear B's wash-guard entry).
+    await resting(journal)
+    await journal.record_modify(COID, NEW)
+    regrown = dataclasses.replace(at(NEW, 2_000), initial_size=Decimal("0.0006"),
+                                  filled_size=Decimal("0.0002"), remaining_size=Decimal("0.0004"))
+    assert journal.apply_order_update(regrown)
+    journal.apply_fill(make_fill(1, COID))
+    journal.apply_fill(make_fill(2, COID))
+    order = journal.get(COID)
+    assert order is not None and order.size == Decimal("0.0006")
+    assert (order.filled_size, order.state) == (Decimal("0.0004"), OrderState.PARTIALLY_FILLED)

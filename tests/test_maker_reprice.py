@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 
 from hedge_strategy.bus.resting import RestingOrder, read_resting
-from hedge_strategy.exchange import MarketInfo, Side
-from hedge_strategy.execution import OrderSpec, Submitted
+from hedge_strategy.exchange import MarketInfo, Purpose, Role, Side
+from hedge_strategy.exchange.throttle import modify_interval_s
+from hedge_strategy.execution import Intent, OrderKind, OrderSpec, Submitted
 from hedge_strategy.maker import Maker
-from hedge_strategy.maker_reprice import MODIFY_UNCONFIRMED_S, bounding_price, moved_reason
+from hedge_strategy.maker_reprice import MODIFY_UNCONFIRMED_S, Repricer, bounding_price, moved_reason
+from hedge_strategy.wash_guard import limit_bound
 from tests.fixtures.fake_orders import BTC, UnitFactory, UnitKit, a_with_b_up, show_modify, unit_config
 
 WAIT_S = 5.0
 TICK = BTC.tick
+COID_PARTS = (Role.A, Purpose.MAKER, "coid")
 
 
 def test_the_price_a_would_place_now_decides_a_modify_behind_or_through(tmp_path: Path) -> None:
@@ -131,13 +134,18 @@ async def test_while_a_modify_is_in_flight_b_is_bounded_by_both_prices(
     venue.move_book([target + TICK, target], venue.asks)
     await kit.orders.changes.until(lambda: kit.orders.modified, WAIT_S)
 
-    # Published before the modify was sent: the more aggressive of the two (a bid: the higher).
+    # Published before the modify was sent: the more aggressive of the two (a bid: the higher), and no size:
+    # B keeps the bound whatever fills its hedge covers (a modify that meets a fill A has not seen gives the
+    # remainder the size it was sent with, so the order may outlast the size A published).
     assert [e.price for e in published.entries] == [placed, max(placed, target)]
-    assert (await read_resting(kit.bus)).price == max(placed, target)  # type: ignore[union-attr]
+    in_flight = await read_resting(kit.bus)
+    assert in_flight is not None and (in_flight.price, in_flight.size) == (max(placed, target), None)
+    size = kit.orders.order(coid).size  # type: ignore[union-attr]
+    assert limit_bound(Side.SELL, in_flight, TICK, {coid: size}) == max(placed, target) + TICK
     show_modify(kit.orders, coid, refused=refused)
     now = placed if refused else target  # where the exchange shows the order
-    await published.until(lambda entries: entries[-1].price == now)
-    assert (await read_resting(kit.bus)).price == now  # type: ignore[union-attr]
+    await published.until(lambda entries: (entries[-1].price, entries[-1].size) == (now, size))
+    assert await read_resting(kit.bus) == RestingOrder(coid, "buy", now, size)
     await stop(kit, maker, cycle)
 
 
@@ -193,3 +201,85 @@ async def test_a_partly_filled_order_is_cancelled_not_modified(unit_factory: Uni
     assert kit.orders.modified == []
     assert kit.orders.cancelled == [(coid, f"partly filled ({order.filled_size} of {order.size}): the "
                                            "remainder is cancelled")]
+
+
+async def test_a_fill_while_the_widened_entry_is_published_sends_no_modify(unit_factory: UnitFactory) -> None:
+    # The fill's request may name the order at its old price (published before the widened entry landed):
+    # the remainder must stay there, so the modify is not sent and the remainder is cancelled.
+    kit = await a_with_b_up(unit_factory, max_price_drift_ticks=5)
+    kit.orders.hold_waits = True
+    maker = kit.maker()
+    publish = maker._publish_entry
+
+    async def filled_while_widened(resting: RestingOrder) -> None:
+        await publish(resting)
+        order = kit.orders.order(resting.client_order_index)
+        if order is not None and resting.price != order.price:  # the widened entry: a fill meanwhile
+            order.filled_size = order.size / 2
+
+    maker._publish_entry = filled_while_widened  # type: ignore[method-assign]
+    maker.book.start()
+    cycle = asyncio.create_task(maker.cycle())
+    (placed,) = await kit.events.wait("a", "order_placed", timeout_s=WAIT_S)
+    venue = kit.orders.account
+    venue.move_book([bid + 10 * TICK for bid in venue.bids], venue.asks)
+    await asyncio.wait_for(cycle, WAIT_S)
+    await maker.book.stop()
+    order = kit.orders.order(placed.coid)
+    assert order is not None and kit.orders.modified == [] and order.price == Decimal("94998.0")
+    assert kit.orders.cancelled == [(placed.coid, f"partly filled ({order.filled_size} of {order.size}): "
+                                                  "the remainder is cancelled")]
+
+
+def test_modifies_are_held_to_a_share_of_the_tiers_budget() -> None:
+    # Standard's 60 requests a minute: a quarter for modifies (one every 4 s), half that on a shared budget;
+    # premium's weight leaves room for one every 0.06 s.
+    assert modify_interval_s("standard") == 4.0 and modify_interval_s("standard", shared=True) == 8.0
+    assert modify_interval_s("premium") == pytest.approx(0.06)
+
+
+async def test_two_modify_attempts_are_spaced_even_when_the_first_was_given_up(
+        unit_factory: UnitFactory) -> None:
+    # A book trending faster than modifies show (or one that comes back before a modify leaves, giving it up
+    # at departure after its token was spent) would otherwise re-price as fast as each modify settles.
+    kit = await a_with_b_up(unit_factory, max_price_drift_ticks=5)
+    maker = kit.maker()
+    coid = kit.orders.next_coid(*COID_PARTS)
+    placed = Decimal("94998.0")
+    await kit.orders.submit(OrderSpec(coid, Intent.MAKER, BTC, Side.BUY, Decimal("0.0002"), placed,
+                                      OrderKind.POST_ONLY))
+    order = kit.orders.order(coid)
+    assert order is not None
+    reprice = Repricer(maker.rt, coid, maker._price_without, lambda: maker._resting_published,
+                       maker._publish_entry, kit.clock)
+    reprice.interval_s = modify_interval_s("standard")
+    venue = kit.orders.account
+
+    def trend(ticks: int) -> None:
+        venue.bids = [bid + ticks * TICK for bid in venue.bids]
+
+    trend(10)
+    why = reprice.reason(order)
+    assert why is not None
+    venue_moves_back = venue.live_maker_price
+
+    def back_at_departure(*args: object, **kwargs: object) -> Decimal | None:
+        trend(-10)  # the book came back while the modify waited for its token: given up
+        return venue_moves_back(*args, **kwargs)  # type: ignore[arg-type]
+
+    venue.live_maker_price = back_at_departure  # type: ignore[method-assign]
+    await reprice.modify(order, why)
+    venue.live_maker_price = venue_moves_back  # type: ignore[method-assign]
+    assert kit.orders.modified == []  # given up, its token spent
+    trend(10)
+    assert reprice.reason(order) is None  # not yet: 1 s retry and the 4 s spacing
+    assert reprice.wake_in(order) == pytest.approx(4.0)
+    kit.clock.now += 4.0
+    why = reprice.reason(order)
+    assert why is not None
+    await reprice.modify(order, why)
+    assert [price for _, price, _ in kit.orders.modified] == [placed + 10 * TICK]
+    trend(10)  # shown at once; the book moves on
+    assert reprice.reason(order) is None and reprice.wake_in(order) == pytest.approx(4.0)
+    kit.clock.now += 4.0
+    assert reprice.reason(order) is not None

@@ -183,6 +183,11 @@ async def test_the_guard_entry_is_deleted_only_while_it_names_the_same_order(
     assert await read_resting(kit.bus) == newer
     assert await clear_resting(kit.bus, newer)
     assert await read_resting(kit.bus) is None
+    # The same order at another price (a modify's widened or narrowed entry whose write met a lost reply: A
+    # holds the other value): the entry of an order that ended is deleted whatever price it names.
+    await publish_resting(kit.bus, RestingOrder(newer.client_order_index, "buy", Decimal("95000.5")))
+    assert await clear_resting(kit.bus, newer)
+    assert await read_resting(kit.bus) is None
 
 
 async def test_a_guard_entry_left_by_a_redis_outage_is_deleted_before_the_next_request(

@@ -30,8 +30,10 @@ request it gave up on, `hedgectl clear` superseding one). A marks a request only
 publish time (`HedgeRequest.a_resting`, the value of `bus.resting`'s key, or none). A places no new order
 while a request of its is unanswered, so until B's outcome the key can only lose that order (its final
 state: A deletes it), never name a new one: the snapshot bounds as much as a read of the key at pricing time,
-or more. B uses it for the first bound of a hedge whose every request is trusted and carries one; the next
-bounds and the wait for A's order to end read the key as before. A snapshot is trusted only with the mark
+or more (nor does a modify move the order past it: A sends none once the order has a fill, checked after the
+modify's widened entry is written, `OrderExecutor._write_ahead_modify`). B uses it for the first bound of a
+hedge whose every request is trusted and carries one; the next bounds and the wait for A's order to end read
+the key as before. A snapshot is trusted only with the mark
 (the same window: past it A may have given the request up and placed a new order).
 
 Old and new processes: a request without the fields is read as unmarked (B checks). An older B refuses the

@@ -3,13 +3,14 @@
 A writes it BEFORE it sends the order (write-ahead: when the write fails, nothing is sent), writes it again
 before it sends a modify of the order with the more aggressive of the old and the new price (B is bounded by
 both while the modify is in flight; a failed write sends no modify) and once more with the price the exchange
-then shows (`maker_reprice`), and deletes it once the order is final, by a compare-and-delete of the exact
-value it last wrote: a late delete (one retried by the outbox after a Redis outage) never removes the entry of
-A's next order. B reads it before pricing each
-IOC of a hedge and keeps its limit one tick short of A's price (`wash_guard.WashGuard`). The value is JSON:
-the client order index, the side, the price, the size (absent in keys written before it was added: read as
-unknown, so B keeps the bound). No TTL: a key that expired while the order rests would leave B unguarded; a
-key left by a crashed A is deleted once the next A has settled that order.
+then shows (`maker_reprice`), and deletes it once the order is final, by a compare-and-delete of the order
+it names (its client order index: a write whose reply was lost may have left another of the order's values
+than A holds): a late delete (one retried by the outbox after a Redis outage) never removes the entry of A's
+next order. B reads it before pricing each IOC of a hedge and keeps its limit one tick short of A's price
+(`wash_guard.WashGuard`). The value is JSON: the client order index, the side, the price, the size (absent in
+keys written before it was added, and from a modify on: read as unknown, so B keeps the bound). No TTL: a key
+that expired while the order rests would leave B unguarded; a key left by a crashed A is deleted once the next
+A has settled that order.
 """
 
 from __future__ import annotations
@@ -44,15 +45,17 @@ async def publish_resting(bus: Bus, order: RestingOrder) -> None:
 
 
 async def clear_resting(bus: Bus, order: RestingOrder) -> bool:
-    """Delete the key if it still holds `order` exactly, in one optimistic transaction (WATCH: a write in
-    between, A's next order, aborts the delete); True when deleted. Raises RedisError when Redis cannot
-    answer."""
+    """Delete the key if it still names `order` (its client order index: whatever price or size, as a write
+    whose reply was lost may have left another of its values than A holds), in one optimistic transaction
+    (WATCH: a write in between, A's next order, aborts the delete); True when deleted. Raises RedisError when
+    Redis cannot answer."""
     key = bus.keys.maker_resting
     async with bus.redis.pipeline(transaction=True) as pipe:
         try:
             await pipe.watch(key)
             current = await pipe.get(key)
-            if current is None or _text(current) != order.to_json():
+            named = _parse(current, key) if current is not None else None
+            if named is None or named.client_order_index != order.client_order_index:
                 return False
             pipe.multi()
             pipe.delete(key)
@@ -62,16 +65,14 @@ async def clear_resting(bus: Bus, order: RestingOrder) -> bool:
             return False  # rewritten meanwhile: it names another order now
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def read_resting(bus: Bus) -> RestingOrder | None:
     """A's resting order as published, or None; raises RedisError when Redis cannot answer. A malformed value
     (only A writes it: a bug) is logged and read as none."""
     raw = await bus.redis.get(bus.keys.maker_resting)
-    if raw is None:
-        return None
+    return _parse(raw, bus.keys.maker_resting) if raw is not None else None
+
+
+def _parse(raw: bytes | str, key: str) -> RestingOrder | None:
     try:
         body = json.loads(raw)
         side = str(body["side"])
@@ -82,6 +83,5 @@ async def read_resting(bus: Bus) -> RestingOrder | None:
             raise ValueError(f"size {size}")
         return RestingOrder(int(body["client_order_index"]), side, Decimal(str(body["price"])), size)
     except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
-        logger.error("{} holds a malformed value ({!r}: {}); read as no resting order",
-                     bus.keys.maker_resting, raw, exc)
+        logger.error("{} holds a malformed value ({!r}: {}); read as no resting order", key, raw, exc)
         return None

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from hedge_strategy.exchange.movement import maker_speed_bump_ms
+
 STANDARD_PER_MINUTE = 60
 PREMIUM_WEIGHT_PER_MINUTE = 24_000
 BURST_FRACTION = 1 / 6  # share of the per-minute budget that may go out at once
@@ -171,6 +173,13 @@ EXPOSURE_CHECK_READS = ("account",)  # A's watchdog reads B's position (the cros
 RESTING_CHECK_SHARE = 1 / 3
 RESTING_CHECK_MIN_INTERVAL_S = 1.0
 RESTING_CHECK_READS = ("accountOrders",)  # a found fill adds one trades read (execution/reconcile.py)
+# A's re-pricing of its resting order (`maker_reprice`): one ModifyOrder (one sendTx) per attempt, an attempt
+# given up at departure included (the token is spent before the price is read). A trending book could have A
+# modify as soon as each modify shows, ~1 a second or more: on Standard the whole budget, so the cancel of a
+# partly filled order (B waits for it when A's price is the touch) would queue behind it. Held to a quarter
+# of the budget (Standard: one every 4 s, 8 s on a shared budget; premium: 0.06 s, 0.12 s shared).
+MODIFY_SHARE = 1 / 4
+MODIFY_SENDS = ("sendTx",)
 
 
 def cross_check_interval_s(tier: str, reads: tuple[str, ...], share: float, floor_s: float,
@@ -198,6 +207,12 @@ def resting_check_interval_s(tier: str, shared: bool = False) -> float:
     6 s on a shared budget; premium 2.25 s, 4.5 s shared)."""
     return cross_check_interval_s(tier, RESTING_CHECK_READS, RESTING_CHECK_SHARE,
                                   RESTING_CHECK_MIN_INTERVAL_S, shared)
+
+
+def modify_interval_s(tier: str, shared: bool = False) -> float:
+    """Least seconds between two of A's modify attempts: its share of the tier's budget (`MODIFY_SHARE`),
+    and at least one maker speed bump (the modify before it has had its bump)."""
+    return cross_check_interval_s(tier, MODIFY_SENDS, MODIFY_SHARE, maker_speed_bump_ms(tier) / 1000, shared)
 
 
 def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:

@@ -217,6 +217,7 @@ class Journal(ModifyRecords):
             changed = True
         changed |= self._refresh_filled_size(order)
         changed |= self._take_price(order, update)
+        changed |= self._take_size(order, update)
         mapped = state_for_venue(update.state, update.end_reason, order.filled_size)
         if mapped is None:
             logger.warning("journal: {} has unknown exchange status {!r}; state left as {}",

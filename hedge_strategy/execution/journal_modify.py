@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from hedge_strategy.exchange.coid import describe_coid
-from hedge_strategy.exchange.events import OrderUpdate
-from hedge_strategy.execution.models import JournalOrder, now_ms, reported_price
+from hedge_strategy.exchange.events import OrderUpdate, VenueState
+from hedge_strategy.execution.models import RESTING_ORDER_TYPE, JournalOrder, now_ms, reported_price
 
 if TYPE_CHECKING:
     from hedge_strategy.execution.journal_store import JournalStore
@@ -70,3 +70,18 @@ class ModifyRecords:
         if confirmed:
             order.modify_price = None
         return price is not None or confirmed
+
+    def _take_size(self, order: JournalOrder, update: OrderUpdate) -> bool:
+        """A live resting order the exchange shows larger than the journal holds it: a modify gave its
+        remainder the size it was sent with after a fill the journal had not seen yet (the simulator's
+        ModifyOrder sets the remaining size, `lighter_sim/engine.py` `_execute_modify`; inferred for the
+        venue). The exchange's size is taken: with the journal's, the fills would end the order FILLED (and A
+        clear its entry for B's wash guard) while its remainder still rests."""
+        if (order.order_type != RESTING_ORDER_TYPE or update.state is not VenueState.LIVE
+                or update.initial_size <= order.size):
+            return False
+        logger.warning("journal: {} is {} at the exchange, not {}: a modify re-sized it after a fill; the "
+                       "exchange's size taken", describe_coid(order.client_order_index), update.initial_size,
+                       order.size)
+        order.size = update.initial_size
+        return True

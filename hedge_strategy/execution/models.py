@@ -87,12 +87,15 @@ def reported_price(order: JournalOrder, update: OrderUpdate,
     it has not moved; whether a modify in flight is settled). A live order's price is the exchange's (a modify
     moved it: ours, or one this process does not know of), unless the report is older than the one the price
     came from (`price_since_ms`: a REST read begun before a streamed update). A modify is settled when the
-    exchange shows its price, or the order ended. Only a resting order's price is taken (an IOC's or a market
-    order's is its limit, kept as sent: the worst it can fill at)."""
+    exchange shows its price in a report not older than the price held (an older one may show the price the
+    order had before the last modify, which a modify back to it would seem to confirm while the venue has yet
+    to execute it), or the order ended. Only a resting order's price is taken (an IOC's or a market order's is
+    its limit, kept as sent: the worst it can fill at)."""
     ended = update.state in (VenueState.FILLED, VenueState.CANCELED)
-    settled = order.modify_price is not None and (update.price == order.modify_price or ended)
+    current = update.ts_ms >= price_since_ms
+    settled = order.modify_price is not None and ((update.price == order.modify_price and current) or ended)
     moved = (update.state is VenueState.LIVE and order.order_type == RESTING_ORDER_TYPE
-             and update.price != order.price and update.ts_ms >= price_since_ms)
+             and update.price != order.price and current)
     return (update.price if moved else None), settled
 
 

@@ -49,6 +49,10 @@ from hedge_strategy.execution.tracker import OrderTracker
 from hedge_strategy.observe import EventKind, HedgeMetrics, RoleEvents
 
 
+class ModifyOvertaken(Exception):
+    """A modify's write-ahead met a fill or the order's end: it is not sent (`OrderExecutor.modify`)."""
+
+
 class OrderKind(StrEnum):
     POST_ONLY = "post_only"
     IOC = "ioc"
@@ -250,11 +254,12 @@ class OrderExecutor:
 
         Write-ahead: before the post the journal commits the new price as the order's modify in flight
         (`JournalOrder.modify_price`), then `announce(price)` runs (A widens its entry for B's wash guard);
-        either failing sends nothing. The order's `price` changes only when the exchange shows the new one
-        (`Journal.apply_order_update`); a modify refused at sendTx or by the sequencer (`tx_verdicts`) leaves
-        it where the exchange last showed it, an unanswered one to the exchange's next report, and one that
-        meets an order ended meanwhile does nothing (the venue refuses or ignores it). Never raises for the
-        venue's trouble or a failed record (the answer says it: REJECTED "not sent")."""
+        either failing sends nothing, and so does a fill or an end of the order the journal learnt of before
+        both were done (`_write_ahead_modify`). The order's `price` changes only when the exchange shows the
+        new one (`Journal.apply_order_update`); a modify refused at sendTx or by the sequencer (`tx_verdicts`)
+        leaves it where the exchange last showed it, an unanswered one to the exchange's next report, and one
+        that meets an order ended meanwhile does nothing (the venue refuses or ignores it). Never raises for
+        the venue's trouble or a failed record (the answer says it: REJECTED "not sent")."""
         order = self.journal.get(coid)
         if order is None or order.is_terminal or order.modify_price is not None or order.filled_size > 0:
             raise ValueError(f"{describe_coid(coid)} is not live, unfilled and without a modify in flight")
@@ -285,10 +290,18 @@ class OrderExecutor:
 
     async def _write_ahead_modify(self, coid: int, price: Decimal,
                                   announce: Callable[[Decimal], Awaitable[None]] | None) -> None:
-        """The journal's record of the modify, then the announcement if any; the post waits for both."""
+        """The journal's record of the modify, then the announcement if any; the post waits for both. A fill
+        (or the order's end) the journal learnt of meanwhile sends nothing: its hedge request may have gone
+        out while the announcement was on its way, naming the order at its old price only (B's first bound,
+        `bus.first_publish`, or a read of the key before the announcement landed), and the venue would move
+        the remainder to the new price. Checked after the announcement: a fill learnt of later is announced
+        after it, so its request names the widened entry."""
         await self.journal.record_modify(coid, price)
         if announce is not None:
             await announce(price)
+        order = self.journal.get(coid)
+        if order is None or order.is_terminal or order.filled_size > 0:
+            raise ModifyOvertaken(f"{describe_coid(coid)} filled or ended while its modify was recorded")
 
     async def cancel_all(self, why: str) -> SendResult:
         """Cancel every resting order of the account (`hedgectl clear`), in one send; nothing is confirmed
