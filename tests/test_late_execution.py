@@ -1,19 +1,23 @@
 """A send that executed late: the bot recorded it REJECTED ("accepted, never executed" / "never reached the
 exchange": not found by its client order index past the grace), and then the exchange reports it, on the
 stream or over REST. The journal takes the exchange's word at once (`Journal._executed_late`), so A sees its
-maker order resting again (and cancels it before anything new), and B's chase counts the late fill, so
-nothing is hedged twice.
+maker order resting again and its executor cancels it at once (A may have placed its next order meanwhile,
+and B's wash guard names only that one), and B's chase counts the late fill, so nothing is hedged twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
+from hedge_strategy.exchange import MarketInfo, SendResult, SendStatus
 from hedge_strategy.exchange.events import EndReason, VenueState
 from hedge_strategy.execution.chase_loop import Chase
 from hedge_strategy.execution.journal import Journal, OrderState
+from hedge_strategy.execution.orders import OrderExecutor
 from hedge_strategy.execution.reconcile import NEVER_EXECUTED, NEVER_REACHED, Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
+from hedge_strategy.observe import NO_EVENTS, HedgeMetrics, RoleEvents
 from tests.fixtures.execution import Announcements
 from tests.test_journal import make_fill, make_order, make_update
 from tests.test_reconcile import BTC, GRACE_S, ScriptedExchange, update
@@ -66,3 +70,60 @@ async def test_reconciliation_takes_a_rejected_order_found_resting(
     report = await reconciler.run_once("periodic")
     assert report.orphans == [] and report.resolved == {51: OrderState.OPEN}
     assert journal.get(51).state is OrderState.OPEN
+
+
+class CancellingExchange(ScriptedExchange):
+    """The scripted exchange, answering cancels (recorded with the market they named)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancels: list[tuple[str, int]] = []
+        self.cancelled = asyncio.Event()
+
+    def market_by_id(self, market_id: int) -> MarketInfo:
+        assert market_id == BTC.market_id
+        return BTC
+
+    async def cancel(self, market: MarketInfo, coid: int) -> SendResult:
+        self.cancels.append((market.symbol, coid))
+        self.cancelled.set()
+        return SendResult(SendStatus.ACCEPTED, 200, "", None)
+
+
+def executor(exchange: CancellingExchange, journal: Journal, tracker: OrderTracker) -> OrderExecutor:
+    reconciler = Reconciler(exchange, journal, tracker, [BTC], GRACE_S, trade_margin_s=1.0)  # type: ignore[arg-type]
+    return OrderExecutor(exchange, journal, tracker, reconciler, name="A",  # type: ignore[arg-type]
+                         events=RoleEvents(NO_EVENTS, "a"), metrics=HedgeMetrics("t", "a", enabled=False),
+                         request_timeout_s=1.0, unknown_grace_s=GRACE_S)
+
+
+async def test_a_post_only_order_that_executed_late_is_cancelled_at_once(
+    journal: Journal, tracker: OrderTracker
+) -> None:
+    """A gave the order up (REJECTED, never executed) and may have placed its next one, the only one B's wash
+    guard knows: the exchange's report of the old one after all makes its executor cancel it at once."""
+    exchange = CancellingExchange()
+    executor(exchange, journal, tracker)
+    await journal.record_new(make_order(61))
+    journal.mark_sent(61, 1_500)
+    assert journal.transition(61, OrderState.REJECTED, reason=NEVER_EXECUTED)
+
+    assert journal.apply_order_update(make_update(61, VenueState.LIVE))  # the sequencer ran it after all
+    await asyncio.wait_for(exchange.cancelled.wait(), timeout=5)
+    assert exchange.cancels == [("BTC", 61)]
+
+
+async def test_an_order_that_executed_late_and_ended_is_not_cancelled(
+    journal: Journal, tracker: OrderTracker
+) -> None:
+    """Reported filled (or cancelled) when it shows up again: nothing rests, nothing is sent."""
+    exchange = CancellingExchange()
+    orders = executor(exchange, journal, tracker)
+    await journal.record_new(make_order(62, size="0.0002"))
+    journal.mark_sent(62, 1_500)
+    assert journal.transition(62, OrderState.REJECTED, reason=NEVER_EXECUTED)
+
+    assert journal.apply_fill(make_fill(620, 62, size="0.0002")) is not None  # filled in full, late
+    assert journal.get(62).state is OrderState.FILLED
+    assert not orders._late_cancels  # no cancel scheduled (one would be a task held here until it ends)
+    assert exchange.cancels == []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,6 +103,7 @@ class Journal(ModifyRecords):
         self._write_lock = asyncio.Lock()
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        self._late_listeners: list[Callable[[JournalOrder], None]] = []
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -295,6 +297,17 @@ class Journal(ModifyRecords):
         logger.warning("journal: {} was recorded REJECTED ({}) but the exchange reports it ({}): it executed "
                        "late; now {}", describe_coid(order.client_order_index), order.reason, what, state)
         self._set_state(order, state, reason, why=f"executed late: {what}")
+        for listener in self._late_listeners:
+            try:
+                listener(order)
+            except Exception:  # a listener's bug must not lose the exchange's state, which is taken above
+                logger.exception("journal: a listener of late executions failed on {}",
+                                 describe_coid(order.client_order_index))
+
+    def on_executed_late(self, listener: Callable[[JournalOrder], None]) -> None:
+        """Call `listener(order)` (synchronously: schedule any I/O) whenever an order recorded REJECTED is
+        reported by the exchange after all (`_executed_late`)."""
+        self._late_listeners.append(listener)
 
     def recorded(self, fill: JournalFill) -> JournalFill | None:
         """The fill already recorded for the trade that `fill` reports, if any (it records nothing)."""

@@ -113,12 +113,35 @@ class OrderExecutor:
         self.lookup_after_s = lookup_after_s  # how long the stream gets before an order is looked up by REST
         # Long enough for the reconciler's grace to run out: after it, an order never found never arrived.
         self.settle_timeout_s = unknown_grace_s + request_timeout_s
+        self._late_cancels: set[asyncio.Task[None]] = set()
+        journal.on_executed_late(self._cancel_if_resting)
+
+    def _cancel_if_resting(self, order: JournalOrder) -> None:
+        """A post-only order the bot had given up (REJECTED: never found past the grace) that the exchange
+        shows after all is cancelled at once: nobody means it to rest, A may have placed its next order
+        meanwhile, and B's wash guard names only that one (`bus.resting`). IOCs end by themselves."""
+        if order.is_terminal or order.order_type != OrderKind.POST_ONLY.value:
+            return
+        cancel = self._cancel_late(order.market_id, order.client_order_index)
+        task = asyncio.get_running_loop().create_task(cancel)
+        self._late_cancels.add(task)
+        task.add_done_callback(self._late_cancels.discard)
+
+    async def _cancel_late(self, market_id: int, coid: int) -> None:
+        try:
+            await self.send_cancel(self.account.market_by_id(market_id), coid,
+                                   "it executed after it had been given up: nobody means it to rest")
+        except Exception as exc:  # the next cycle's reconciliation cancels it (A cancels what it left live)
+            logger.warning("{}: the cancel of {}, executed late, could not be sent ({!r}); the next cycle "
+                           "cancels it", self.name, describe_coid(coid), exc)
 
     @property
     def account_index(self) -> int:
         return self.account.account_index
 
     async def close(self) -> None:
+        for task in list(self._late_cancels):
+            task.cancel()
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
