@@ -256,3 +256,16 @@ async def test_an_invalid_nonce_unrelated_to_an_unanswered_send_is_resynced_and_
     await tx_sender.send("create", signed)
     assert (await tx_sender.send("create again", signed)).accepted and socket.sent == 3
     assert tx_sender.next_nonce == 10
+
+
+async def test_after_an_unanswered_send_the_nonce_is_read_at_once_not_at_the_next_send() -> None:
+    """The next send (B's hedge) finds the nonce known: no REST read on its path, which a burst of 429s
+    would hold up for as long as it lasts (chaos `http_429_burst` after `blackhole_sendtx`)."""
+    socket = ScriptedSocket(TxNoAnswer("no answer"), {"code": 200, "tx_hash": "h"})
+    tx_sender = resyncing_sender(socket, 8)  # one answer only: a second read would fail the send
+    assert (await tx_sender.send("create", signed)).status is SendStatus.UNKNOWN
+    assert tx_sender._resync is not None
+    await tx_sender._resync  # the background read, started as the send left the nonce unknown
+    assert tx_sender.next_nonce == 8 and tx_sender.resyncs == 1
+    assert (await tx_sender.send("create again", signed)).accepted
+    assert tx_sender.next_nonce == 9 and socket.sent == 2

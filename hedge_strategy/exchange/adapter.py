@@ -186,6 +186,8 @@ class LighterAccount:
         if self._signer is not None:
             await self._signer.close()
             self._signer = None
+        if self._sender is not None:
+            self._sender.close()
         self._sender = self._reader = None
         self._tx_api = None
 
@@ -437,6 +439,7 @@ class LighterAccount:
         the nonce is read again before the next send rather than learnt from an "invalid nonce" refusal."""
         if self._sender is not None:
             self._sender.mark_stale()
+            self._sender.resync_soon()  # read now, so the next send needs no REST read
             logger.info("account {}: tx {} {}; nonce resynced before the next send", self.account_index,
                         outcome.tx_hash[:16], outcome.describe())
 

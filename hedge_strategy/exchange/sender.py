@@ -55,6 +55,9 @@ from hedge_strategy.exchange.rest import (
 from hedge_strategy.exchange.throttle import RequestThrottle
 from hedge_strategy.exchange.ws_tx import TxNotSent, WsTransactions
 
+RESYNC_RETRY_S = 0.5  # a background nonce resync refused (429, no answer): read again after this, doubling
+RESYNC_RETRY_MAX_S = 5.0
+
 # A signing function: nonce -> (tx_type, tx_info, tx_hash, error) exactly as SignerClient.sign_* return it.
 SignFn = Callable[[int], tuple[Any, Any, Any, Any]]
 
@@ -141,6 +144,7 @@ class TxSender:
         # that takes it again and is refused "invalid nonce" means that earlier send executed after all.
         self._ambiguous_nonce: int | None = None
         self.resyncs = 0
+        self._resync: asyncio.Task[None] | None = None  # the background resync after `mark_stale`
         self._ws: WsTransactions | None = None
         self._transport = "http"  # how the last post went, for its log line
 
@@ -150,13 +154,18 @@ class TxSender:
 
     async def sync_nonce(self, reason: str = "start") -> int:
         """Load the next nonce from the exchange (raises VenueError if it cannot be read)."""
+        return self._take_nonce(await self._read_next_nonce(), reason)
+
+    async def _read_next_nonce(self) -> int:
         answer = await call_rest(
             "nextNonce",
             lambda: self._tx_api.next_nonce(
                 account_index=self.account_index, api_key_index=self.api_key_index,
                 _request_timeout=self._timeout_s),
             throttle=self._throttle, timeout_s=self._timeout_s)
-        nonce = nonce_of(answer)
+        return nonce_of(answer)
+
+    def _take_nonce(self, nonce: int, reason: str) -> int:
         if self._ambiguous_nonce is not None and nonce > self._ambiguous_nonce:
             self._ambiguous_nonce = None  # the venue used it: no later send can take it again
         previous, self._next_nonce = self._next_nonce, nonce
@@ -173,6 +182,45 @@ class TxSender:
     def mark_stale(self) -> None:
         """Force a resync before the next send (used after an ambiguous outcome)."""
         self._next_nonce = None
+
+    def resync_soon(self) -> None:
+        """While the nonce is unknown, read it now in the background, so that the next send (B's hedge) finds
+        it known and needs no REST read: that read refused (a burst of 429s) would hold the send up for as
+        long as the refusals last. A send that finds the nonce still unknown stops it and reads on its own."""
+        if self._next_nonce is not None or (self._resync is not None and not self._resync.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): the next send resyncs
+            return
+        self._resync = loop.create_task(self._resync_in_background())
+
+    async def _resync_in_background(self) -> None:
+        """Read the next nonce until it is known (by this read or by a send's own resync), backing off from
+        RESYNC_RETRY_S doubling to RESYNC_RETRY_MAX_S. The read runs outside the send lock, so it never holds
+        a send up; it is taken only while the nonce is still unknown: no send can have used a nonce since."""
+        delay = RESYNC_RETRY_S
+        while self._next_nonce is None:
+            try:
+                nonce = await self._read_next_nonce()
+            except Exception as exc:  # VenueError (429s, no answer) or anything else: logged, read again
+                logger.warning("nonce for account {} key {}: background resync failed ({}); again in {:g} s",
+                               self.account_index, self.api_key_index, exc, delay)
+                await asyncio.sleep(delay)  # a backoff between reads: nothing to wait on but the venue
+                delay = min(delay * 2, RESYNC_RETRY_MAX_S)
+                continue
+            if self._next_nonce is None:
+                self._take_nonce(nonce, "background resync")
+            return
+
+    def close(self) -> None:
+        """Stop a background resync (the account is closing)."""
+        self._stop_resync()
+
+    def _stop_resync(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            self._resync = None
 
     async def send(self, what: str, sign: SignFn, ready: Awaitable[object] | None = None) -> SendResult:
         """Sign with our nonce and send; returns the classified outcome. Never raises for exchange trouble.
@@ -198,6 +246,7 @@ class TxSender:
                 logger.warning("sendTx {} cancelled before its answer; nonce resynced before the next send",
                                what)
                 raise
+            self.resync_soon()  # the send left the nonce unknown (unanswered, refused): known before the next
             elapsed_ms = (time.monotonic() - started) * 1000
             log = logger.info if result.accepted else logger.warning
             unknown = result.status is SendStatus.UNKNOWN
@@ -211,6 +260,7 @@ class TxSender:
         prepared: Prepared | None = None
         for nonce_attempt in range(2):  # the second pass only after an "invalid nonce" answer
             if self._next_nonce is None:
+                self._stop_resync()  # a background read still under way: this send reads the nonce itself
                 try:
                     await self.sync_nonce("resync before send" if nonce_attempt == 0 else "invalid nonce")
                 except VenueError as exc:
