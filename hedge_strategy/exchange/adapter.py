@@ -187,7 +187,7 @@ class LighterAccount:
             await self._signer.close()
             self._signer = None
         if self._sender is not None:
-            self._sender.close()
+            await self._sender.close()
         self._sender = self._reader = None
         self._tx_api = None
 

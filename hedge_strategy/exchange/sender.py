@@ -54,6 +54,7 @@ from hedge_strategy.exchange.rest import (
 )
 from hedge_strategy.exchange.throttle import RequestThrottle
 from hedge_strategy.exchange.ws_tx import TxNotSent, WsTransactions
+from hedge_strategy.task_end import end_tasks
 
 RESYNC_RETRY_S = 0.5  # a background nonce resync refused (429, no answer): read again after this, doubling
 RESYNC_RETRY_MAX_S = 5.0
@@ -213,9 +214,11 @@ class TxSender:
                 self._take_nonce(nonce, "background resync")
             return
 
-    def close(self) -> None:
-        """Stop a background resync (the account is closing)."""
-        self._stop_resync()
+    async def close(self) -> None:
+        """End a background resync (the account is closing)."""
+        if self._resync is not None:
+            await end_tasks([self._resync], f"account {self.account_index}: the background nonce resync")
+            self._resync = None
 
     def _stop_resync(self) -> None:
         if self._resync is not None:

@@ -44,9 +44,11 @@ from hedge_strategy.execution.journal import (
     new_order,
     now_ms,
 )
+from hedge_strategy.execution.models import RESTING_ORDER_TYPE
 from hedge_strategy.execution.reconcile import Reconciler, ReconcileReport
 from hedge_strategy.execution.tracker import OrderTracker
 from hedge_strategy.observe import EventKind, HedgeMetrics, RoleEvents
+from hedge_strategy.task_end import end_tasks
 
 
 class ModifyOvertaken(Exception):
@@ -120,7 +122,7 @@ class OrderExecutor:
         """A post-only order the bot had given up (REJECTED: never found past the grace) that the exchange
         shows after all is cancelled at once: nobody means it to rest, A may have placed its next order
         meanwhile, and B's wash guard names only that one (`bus.resting`). IOCs end by themselves."""
-        if order.is_terminal or order.order_type != OrderKind.POST_ONLY.value:
+        if order.is_terminal or order.order_type != RESTING_ORDER_TYPE:
             return
         cancel = self._cancel_late(order.market_id, order.client_order_index)
         task = asyncio.get_running_loop().create_task(cancel)
@@ -140,8 +142,7 @@ class OrderExecutor:
         return self.account.account_index
 
     async def close(self) -> None:
-        for task in list(self._late_cancels):
-            task.cancel()
+        await end_tasks(self._late_cancels, f"{self.name}: the cancel of an order executed late")
         await self.tracker.stop()
         await self.journal.close()
         await self.account.close()
