@@ -157,7 +157,7 @@ async def test_trades_since(sim: SimProcess, open_account: Opener) -> None:
     assert await account.trades_since(int(time.time() * 1000) + 60_000) == []
 
 
-async def test_top_of_book_and_book_price_stream_and_rest(sim: SimProcess, open_account: Opener) -> None:
+async def test_top_of_book_and_live_book_price_stream_and_rest(sim: SimProcess, open_account: Opener) -> None:
     maker, _ = await open_account(sim, 102, books=())
     btc = maker.market("BTC")
     for n, price in enumerate(("94000.0", "94000.5", "93999.0")):
@@ -170,10 +170,11 @@ async def test_top_of_book_and_book_price_stream_and_rest(sim: SimProcess, open_
     for reader in (watcher, maker):  # watcher reads its live book, maker (no book stream) falls back to REST
         top = await reader.top_of_book(btc)
         assert (top.best_bid, top.best_ask) == (D("94000.5"), D("95000.0"))
-        assert await reader.book_price(btc, Side.BUY, 1) == D("94000.5")
-        assert await reader.book_price(btc, Side.BUY, 3) == D("93999.0")
-        assert await reader.book_price(btc, Side.SELL, 2) is None  # two orders, one level
-        assert await reader.book_price(btc, Side.BUY, 4) is None
+    assert watcher.live_book_price(btc, Side.BUY, 1) == D("94000.5")
+    assert watcher.live_book_price(btc, Side.BUY, 3) == D("93999.0")
+    assert watcher.live_book_price(btc, Side.SELL, 2) is None  # two orders, one level
+    assert watcher.live_book_price(btc, Side.BUY, 4) is None
+    assert maker.live_book_price(btc, Side.BUY, 1) is None  # no book stream: no price at once, no REST read
 
 
 async def test_orders_inside_their_speed_bump_are_not_found_yet(sim_factory: Any,

@@ -455,7 +455,8 @@ class LighterAccount:
                          int(time.time() * 1000))
 
     def live_book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
-        """`book_price` from the stream's book only, at once (no REST read): None without a fresh book."""
+        """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks), from
+        the stream's book only, at once (no REST read): None without a fresh book."""
         book = self._fresh_book(market, depth)
         return book.level_price(is_bid=side is Side.BUY, depth=depth) if book is not None else None
 
@@ -464,7 +465,7 @@ class LighterAccount:
         """`live_book_price` for a post-only order about to leave: on a tier with a maker speed bump, kept
         clear of the opposite touch by the move `share` of the last minute's maker bumps stayed within
         (`movement.clear_of_touch`), so that it still rests when the bump is over. `without` (price, size):
-        our resting order left out of the book, as in `book_price` (where A would place it now)."""
+        our resting order left out of the book (`LocalBook.level_price`: where A would place it now)."""
         book = self._fresh_book(market, depth)
         price = book.level_price(is_bid=side is Side.BUY, depth=depth, without=without) if book else None
         movement = self._maker_movements.get(market.market_id)
@@ -473,18 +474,6 @@ class LighterAccount:
         opposite = book.level_price(is_bid=side is not Side.BUY, depth=1)
         moved = movement.move_ticks(share, self._clock() * 1000)
         return clear_of_touch(price, opposite, side is Side.BUY, moved, market.tick)
-
-    async def book_price(self, market: MarketInfo, side: Side, depth: int,
-                         without: Level | None = None) -> Decimal | None:
-        """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks): from
-        the stream's book when fresh, else over REST. `without` (price, size): an order of ours left out of
-        the stream's book (`LocalBook.level_price`); the REST read knows no sizes and leaves it in."""
-        if (book := self._fresh_book(market, depth)) is not None:
-            return book.level_price(is_bid=side is Side.BUY, depth=depth, without=without)
-        # Several orders may share a level, so ask for more orders than levels.
-        bids, asks = await self._require_reader().book_levels(market.market_id, depth * 10)
-        levels = bids if side is Side.BUY else asks
-        return levels[depth - 1] if depth <= len(levels) else None
 
     def _fresh_book(self, market: MarketInfo, depth: int) -> LocalBook | None:
         if depth < 1:
