@@ -170,6 +170,8 @@ class SimServer:
             else:
                 tx_type = parse_tx_type(data.get("tx_type"))
                 tx_info = data.get("tx_info")
+                # The object is the form verified on the venue (the captured ack answered it; Lighter's
+                # example and ccxt send it); the signer's JSON text as a string is accepted too [inferred].
                 if isinstance(tx_info, dict):
                     tx_info = json.dumps(tx_info)
                 if not isinstance(tx_info, str) or not tx_info.startswith("{"):

@@ -62,7 +62,8 @@ async def test_the_frame_carries_the_transaction_and_an_id_and_the_answer_with_i
     pending = await sent(session, transactions)
     frame = session.frames[0]
     assert frame["type"] == "jsonapi/sendtx"
-    assert frame["data"]["tx_type"] == 14 and frame["data"]["tx_info"] == '{"Nonce":1}'
+    # tx_info goes as a JSON object, the form Lighter's example and ccxt send and the captured ack answered
+    assert frame["data"]["tx_type"] == 14 and frame["data"]["tx_info"] == {"Nonce": 1}
     answer = {"code": 200, "id": session.last_id(), "tx_hash": "ab", "type": "jsonapi/sendtx"}
     transactions.answer(cast(Session, session), answer)
     assert await pending == answer

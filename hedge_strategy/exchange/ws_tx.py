@@ -3,13 +3,16 @@
 Why: the socket is open already, so a transaction costs one frame each way, where an HTTP sendTx costs a
 request through the SDK and its connection pool (measured: bench/README.md, "hedge latency").
 
-Frames. Sent: `{"type":"jsonapi/sendtx","data":{"tx_type":14,"tx_info":"<the signer's JSON>","id":"<ours>"}}`
-(the venue's websocket reference, lighter-sdk.md 5.1). Answers: accepted `{"code":200,"id":"<ours>",
-"predicted_execution_time_ms":..,"tx_hash":"..","type":"jsonapi/sendtx"}`, the `id` echoed back (verified:
-tests/wire/ws/sendtx/ccxt_ack-2026-08.jsonl); refused `{"type":"jsonapi/sendtx","code":21727,"message":".."}`
-(NautilusTrader's test frames, constructed; they carry no `id`, so an answer without one is expected
-[inferred]). An answer is the body an HTTP sendTx answers, and the sender classifies it the same way
-(`sender.classify_answer`).
+Frames. Sent: `{"type":"jsonapi/sendtx","data":{"tx_type":14,"tx_info":{..},"id":"<ours>"}}`, where
+`tx_info` is the signer's JSON decoded into an object, not its text as a string: Lighter's own example
+(lighter-python `examples/ws_send_tx.py` sends `json.loads(tx_info)`) and ccxt (`ts/src/pro/lighter.ts`: "a
+single decoded tx_info object") send the object, and the one captured acknowledgement answered that form;
+what the venue does with a string is not known (lighter-sdk.md 5.1 leaves it open). Answers: accepted
+`{"code":200,"id":"<ours>","predicted_execution_time_ms":..,"tx_hash":"..","type":"jsonapi/sendtx"}`, the
+`id` echoed back (verified: tests/wire/ws/sendtx/ccxt_ack-2026-08.jsonl, an answer to the object form);
+refused `{"type":"jsonapi/sendtx","code":21727,"message":".."}` (NautilusTrader's test frames, constructed;
+they carry no `id`, so an answer without one is expected [inferred]). An answer is the body an HTTP sendTx
+answers, and the sender classifies it the same way (`sender.classify_answer`).
 
 Matching: an answer goes to the request with its `id`; one without an `id` to the oldest request still
 waiting on that connection (the venue answering one connection's messages in order [inferred]). A request
@@ -114,8 +117,12 @@ class WsTransactions:
         if unheard_s is not None:
             raise TxNotSent(f"a transaction on this connection went unanswered {unheard_s:.1f} s ago and "
                             "nothing was heard on it since")
+        try:
+            decoded = json.loads(tx_info)  # sent as an object (module docstring)
+        except ValueError as exc:
+            raise TxNotSent(f"the signed transaction is not JSON ({exc})") from None
         request_id = str(next(self._ids))
-        frame = {"type": SENDTX, "data": {"tx_type": tx_type, "tx_info": tx_info, "id": request_id}}
+        frame = {"type": SENDTX, "data": {"tx_type": tx_type, "tx_info": decoded, "id": request_id}}
         waiting = _Waiting(request_id, session, asyncio.get_running_loop().create_future())
         # Registered before the write: the answer can come while the write still waits for the socket.
         self._waiting.setdefault(session.serial, deque()).append(waiting)
