@@ -144,8 +144,8 @@ class UnsettledOrders:
                 logger.info("A: {}: not found by its client order index; it may still land: waiting out the "
                             "grace", what)
             elif fills or order.filled_size > 0:
-                logger.warning("A: {}: found by its client order index ({}, filled {}/{}); each fill goes to "
-                               "B at once", what, order.state, order.filled_size, order.size)
+                logger.warning("A: {}: found by its client order index ({} {}/{}); each fill goes to B "
+                               "at once", what, order.state, order.filled_size, order.size)
             else:  # resting (the caller goes on with it), or ended (refused by the sequencer, cancelled)
                 logger.info("A: {}: found by its client order index ({}{})", what, order.state,
                             f": {order.reason}" if order.reason else "")
