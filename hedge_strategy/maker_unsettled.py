@@ -36,6 +36,11 @@ from hedge_strategy.exchange import VenueError, describe_coid
 from hedge_strategy.execution import JournalOrder, OrderState
 from hedge_strategy.runtime import Runtime
 
+# The wait ends this much after the grace has passed since the send, so the reconciliation that follows finds
+# it over: that decides by the journal's whole milliseconds, and an order it finds "within the grace" by a
+# millisecond would be waited for a whole grace again.
+PAST_THE_GRACE_S = 0.1
+
 
 def look_times(since_send_s: float, lookup_after_s: float, grace_s: float) -> list[float]:
     """Seconds from now of the looks by client order index at an order sent `since_send_s` ago: the first once
@@ -115,7 +120,7 @@ class UnsettledOrders:
             await self._look(unknown)
             if not self._still_unknown(unknown):
                 return
-        await self._known_by(unknown, start + grace - since_send)
+        await self._known_by(unknown, start + grace - since_send + PAST_THE_GRACE_S)
 
     async def _known_by(self, orders: Sequence[JournalOrder], at: float) -> bool:
         """Wait until the stream (or a reconciliation) has settled every one of `orders`, or the clock reads
