@@ -2,27 +2,28 @@
 a 5xx, an unreadable answer: the executor's UNKNOWN), and, at a cycle's start or on shutdown, any an earlier
 cycle or run left live.
 
-The account stream usually tells within a round trip where an order whose send had no verdict is. When it
-does not (the chaos bench's `ws_silence`, seed 3: A's order was written to a silent account WebSocket, went
+The account stream usually tells within a round trip where an order whose send had no verdict is. When it does
+not (the chaos bench's `ws_silence`, seed 3: A's order was written to a silent account WebSocket, went
 unanswered, and A waited the whole `exchange.unknown_order_grace_s`, 10 s, before the reconciliation found it
 placed and filled: that fill was naked 10.5 s), A looks the order up by client order index as B's chase does
-its IOCs: once `exchange.order_lookup_after_s` (1 s) has passed since the send, and once more halfway through
-the grace. Each look is `OrderExecutor.check_by_rest`, the path A's look at its resting order in a silence
-takes too (`maker_rest_check`): one `accountOrders` read, the transaction by its hash when the order is not
-found (a refusal by the sequencer settles it at once), a `trades` read when it filled. What a look finds goes
-through the tracker like a streamed report: a fill is applied and announced once whichever path brings it
-first (the journal knows each trade), so its hedge request goes out at once; an order found resting is A's
-resting order again (the resting loop manages it), or, at a cycle's start and on shutdown, cancelled before
-anything new ("from before is still live").
+its IOCs: once `exchange.order_lookup_after_s` (1 s) has passed since the send (counted, as the grace is, from
+its mark: the answer, or the timeout), and once more halfway through the grace. Each look is
+`OrderExecutor.check_by_rest`, the path A's look at its resting order in a silence takes too
+(`maker_rest_check`): one `accountOrders` read, the transaction by its hash when the order is not found (a
+refusal by the sequencer settles it at once), a `trades` read when it filled. What a look finds goes through
+the tracker like a streamed report: a fill is applied and announced once whichever path brings it first (the
+journal knows each trade), so its hedge request goes out at once; an order found resting is A's resting order
+again (the resting loop manages it), or, at a cycle's start and on shutdown, cancelled before anything new
+("from before is still live").
 
 Not found proves nothing: an ambiguous send may still land (docs/design.md, the nonce discipline), so the
 order waits out the rest of the grace as before, then a reconciliation decides (REJECTED "never reached the
 exchange" when it is still not found). Two looks at most per wait: the Standard tier's 60 requests a minute
 are shared by everything, and a look may cost two or three of them.
 
-The wait does not end on the stop signal: A must know whether the order rests before it leaves (to cancel
-it), and the wait is bounded by the grace. (Before, a stop cut it short and A's resting loop reconciled again
-and again until the grace had passed.)
+The wait does not end on the stop signal: A must know whether the order rests before it leaves (to cancel it),
+and the wait is bounded by the grace. (Before, a stop cut it short and A's resting loop reconciled again and
+again until the grace had passed.)
 """
 
 from __future__ import annotations
