@@ -164,7 +164,7 @@ class ExchangeConfig:
     request_timeout_s: Seconds = 10
     send_timeout_s: Seconds = 2  # a sendTx unanswered this long is ambiguous: looked up by client order index
     unknown_order_grace_s: SecondsOrZero = 10
-    order_lookup_after_s: Seconds = 1  # an IOC not final on the stream this long after its send: looked up
+    order_lookup_after_s: Seconds = 1  # an IOC not final on the stream (A: a send without verdict): looked up
     reconcile_interval_s: Seconds | None = None  # None: from the tier's budget (exchange/throttle.py)
     resting_check_interval_s: Seconds | None = None  # A's REST look at its order in a silence; None: tier
     ws_heartbeat_timeout_s: Seconds = 20

@@ -57,6 +57,7 @@ from hedge_strategy.maker_cancels import CancelPacing, refused_at_send
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.maker_reprice import Repricer
 from hedge_strategy.maker_rest_check import RestingCheck, check_interval_s
+from hedge_strategy.maker_unsettled import UnsettledOrders
 from hedge_strategy.observe import EventKind, ExposureWatchdog
 from hedge_strategy.runtime import BookWatch, Runtime, first_of
 
@@ -88,6 +89,7 @@ class Maker:
         self._placed_here: deque[int] = deque(maxlen=PLACED_MEMORY)  # orders this process placed
         self.hedges.outbox.resting_now = lambda: self._resting_published  # carried by marked requests
         self.check_interval_s = check_interval_s(rt)  # REST looks at the resting order in a silence
+        self.unsettled = UnsettledOrders(rt, clock, CONFIRM_FINAL_S)  # orders whose outcome is unknown
         rt.fill_handler = self.on_fill
 
     # ---------------------------------------------------------------- the whole life
@@ -343,8 +345,8 @@ class Maker:
                            self._publish_entry, self.clock)
         async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
             while not order.is_terminal:
-                if order.state is OrderState.UNKNOWN:
-                    await self._settle_unknown_orders()
+                if order.state is OrderState.UNKNOWN:  # its send had no verdict: found, it rests here on
+                    await self.unsettled.await_known([order])
                     continue
                 failed = failures.take()
                 if failed:
@@ -456,25 +458,10 @@ class Maker:
         return self.rt.orders.unresolved(Intent.MAKER)
 
     async def _settle_unknown_orders(self) -> None:
-        """Resolve maker orders with an unknown outcome (or left open by a previous run) with the exchange."""
-        pending = self._unsettled_orders()
-        if not pending:
-            return
-        labels = ", ".join(f"{describe_coid(o.client_order_index)} {o.state}" for o in pending)
-        resting = [o for o in pending if o.state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED)
-                   or (o.state is OrderState.PENDING_SUBMIT and o.sent_ms)]
-        if resting:
-            logger.info("A: {} from before is still live: cancelling it before anything new", labels)
-            for order in resting:
-                coid = order.client_order_index
-                await self.rt.orders.cancel(self.market, coid, "left from an earlier cycle", CONFIRM_FINAL_S)
-            return
-        grace = self.rt.config.exchange.unknown_order_grace_s
-        logger.info("A: waiting for the exchange to settle {} (grace {:g} s)", labels, grace)
-        settled = self.rt.orders.wait_known([o.client_order_index for o in pending], grace)
-        await first_of(settled, self.rt.stop.wait(), timeout_s=grace)
-        if any(o.state in (OrderState.UNKNOWN, OrderState.PENDING_SUBMIT) for o in pending):
-            await self.rt.orders.reconcile("unsettled maker order")
+        """Resolve with the exchange the maker orders an earlier cycle or run left unsettled: those still live
+        are cancelled; those whose outcome is unknown are waited for, looked up by client order index on the
+        way, and cancelled in turn when found resting (`maker_unsettled`)."""
+        await self.unsettled.settle(self._unsettled_orders())
 
     # ---------------------------------------------------------------- shutdown
 

@@ -322,6 +322,32 @@ async def test_a_check_of_a_live_order_finds_its_fill_once_whichever_path_comes_
     assert len(exchange.trade_queries) == 1 and told.trade_ids == [150]
 
 
+async def test_an_order_whose_send_had_no_verdict_is_found_filled_by_a_check_and_its_fill_told_once(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal, told: Announcements,
+    events: asyncio.Queue[Event],
+) -> None:
+    # A's create written to a silent account stream, unanswered: the exchange placed and filled it meanwhile.
+    await record(journal, 16, sent_age_s=1)
+    journal.transition(16, OrderState.UNKNOWN)
+    exchange.orders = {16: update(16, VenueState.FILLED, filled="0.0004")}
+    exchange.trades = [trade(160, 16, now_ms(), size="0.0004")]
+
+    assert [f.trade_id for f in await reconciler.check_order(16)] == [160]  # A's lookup (maker_unsettled)
+    assert (journal.get(16).state, journal.fills_total(16)) == (OrderState.FILLED, Decimal("0.0004"))
+    assert told.trade_ids == [160] and await told.arrived.get() == 160
+
+    # The stream, back after the silence, reports the same order and fill: nothing is told twice. Another
+    # order's fill, streamed after them, shows the tracker has read them.
+    await record(journal, 17, sent_age_s=0)
+    journal.transition(17, OrderState.OPEN)
+    events.put_nowait(update(16, VenueState.FILLED, filled="0.0004"))
+    events.put_nowait(trade(160, 16, now_ms(), size="0.0004"))
+    events.put_nowait(trade(170, 17, now_ms()))
+    assert await asyncio.wait_for(told.arrived.get(), 5) == 170
+    assert told.trade_ids == [160, 170]
+    assert journal.fills_total(16) == Decimal("0.0004")
+
+
 async def test_driver_runs_at_once_after_a_reconnect(
     exchange: ScriptedExchange, reconciler: Reconciler, events: asyncio.Queue[Event]
 ) -> None:
