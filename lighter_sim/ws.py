@@ -171,7 +171,10 @@ class WsHub:
                 ),
             )
         elif isinstance(event, TradeHappened):
-            trades = {str(event.market_id): [ws_trade(event.trade)]}
+            market, trade = event.market_id, ws_trade(event.trade)  # one object for all three channels
+            self._publish(f"trade:{market}", lambda: frames.public_trades(
+                "update", market, self.sequencer.current(market)[0], [trade]))
+            trades = {str(market): [trade]}
             for account in {event.maker_account, event.taker_account}:
                 self._publish(
                     f"account_all_trades:{account}",

@@ -10,6 +10,10 @@ Refusals, as captured unless marked:
 - a private channel without `auth`: `{"error":{"code":20001,"message":"invalid param : auth field is required:
   <channel>"}}`; with a token the sim refuses: `{"error":{"code":20013,"message":"invalid auth: <why>:
   <channel>"}}` (captured for an expired token; the other reasons are the sim's own words).
+`trade/{market}` is public (no token): every trade of the market, both accounts and both client order
+indexes named (captured: tests/wire/ws/trade). Its snapshot carries the market's latest trade, none before
+the first (captures: ccxt Nov 2025 and Nautilus 2026 show one trade in `subscribed/trade`, hftbacktest Jul
+2026 two and qubx Oct 2025 ten; how many the venue sends is not documented, the sim sends one).
 `account_all` needs no token, as lighter-sdk's own WsClient subscribes it (not verified on the venue).
 `account_tx` takes one like the other account channels (inferred: Qubx subscribed it with its token; whether
 the venue refuses it without one is not captured). Its snapshot has no `txs` (captured); each settled
@@ -26,18 +30,20 @@ from . import ws_frames as frames
 from .auth import AuthError, check_token
 from .errors import INVALID_AUTH, INVALID_CHANNEL, INVALID_PARAM
 from .ws_book import BookSequencer
-from .ws_objects import ws_orders_by_market, ws_positions
+from .ws_objects import ws_orders_by_market, ws_positions, ws_trade
 
 PRIVATE_KINDS = (
     "account_all_orders", "account_all_trades", "account_all_positions", "account_orders", "account_tx"
 )
 ACCOUNT_KINDS = ("account_all", *PRIVATE_KINDS)
+PUBLIC_MARKET_KINDS = ("order_book", "trade")
+SNAPSHOT_TRADES = 1  # the latest trade of the market (see the module's docstring)
 
 
 @dataclass(frozen=True)
 class Channel:
     kind: str
-    market_id: int | None  # order_book, account_orders
+    market_id: int | None  # order_book, trade, account_orders
     account: int | None  # account channels
 
     @property
@@ -64,7 +70,7 @@ def parse_channel(raw: Any) -> Channel:
     if not ids or not all(i.isdigit() and len(i) <= 15 for i in ids):
         raise invalid
     numbers = [int(i) for i in ids]
-    if kind == "order_book" and len(numbers) == 1:
+    if kind in PUBLIC_MARKET_KINDS and len(numbers) == 1:
         return Channel(kind, numbers[0], None)
     if kind == "account_orders" and len(numbers) == 2:
         return Channel(kind, numbers[0], numbers[1])
@@ -89,6 +95,8 @@ class Snapshots:
             raise ChannelRefused(frames.nested_error(INVALID_CHANNEL, frames.INVALID_MARKET_MESSAGE))
         if channel.kind == "order_book":
             return self._book(channel.market_id or 0)
+        if channel.kind == "trade":
+            return self._trades(channel.market_id or 0)
         account = channel.account if channel.account is not None else -1
         if channel.kind in PRIVATE_KINDS:
             self._check_auth(channel, account, token)
@@ -114,6 +122,11 @@ class Snapshots:
         book = self.engine.book_snapshot(market_id)
         nonce, updated_us = self.sequencer.current(market_id)
         return frames.BookFrame("subscribed", market_id, book["asks"], book["bids"], nonce, 0, updated_us)
+
+    def _trades(self, market_id: int) -> dict[str, Any]:
+        latest = self.engine.recent_trades_json(market_id, SNAPSHOT_TRADES)["trades"]  # newest first
+        nonce = self.sequencer.current(market_id)[0]
+        return frames.public_trades("subscribed", market_id, nonce, [ws_trade(t) for t in latest])
 
     def _account(self, channel: Channel, account: int) -> dict[str, Any]:
         engine = self.engine

@@ -57,6 +57,14 @@ REFERENCES: dict[str, Reference] = {
     "update/order_book": Reference(
         ORDER_BOOK_2026, {"type": "update/order_book"}, r"order_book:\d+",
         "mainnet Jul 2026 (nonce/begin_nonce), newer than the Oct 2025 offset-only form"),
+    "subscribed/trade": Reference(
+        ("ws/trade/hftbacktest_mainnet-crv-2026-07-29.jsonl", "ws/trade/ccxt_mainnet-2025-11-20.jsonl"),
+        {"type": "subscribed/trade"}, r"trade:\d+",
+        "mainnet Jul 2026 and Nov 2025: recent trades in the snapshot"),
+    "update/trade": Reference(
+        ("ws/trade/hftbacktest_mainnet-crv-2026-07-29.jsonl",
+         "ws/trade/hftbacktest_mainnet-eth-2026-07-28.jsonl"),
+        {"type": "update/trade"}, r"trade:\d+", "mainnet Jul 2026, both client order indexes named"),
     "subscribed/account_all": Reference(
         ("ws/account_all/qubx_mainnet-225671-2025-10-12.jsonl",), {"type": "subscribed/account_all"},
         r"account_all:\d+", "the only capture (mainnet Oct 2025)"),
@@ -286,6 +294,8 @@ async def drive(sim: SimProcess) -> dict[str, dict[str, Any]]:
         got["connected"] = await rec.take(typed("connected"))
         await rec.send({"type": "subscribe", "channel": "order_book/1"})
         got["subscribed/order_book"] = await rec.take(typed("subscribed/order_book"))
+        await rec.send({"type": "subscribe", "channel": "trade/1"})  # public: no token
+        got["subscribed/trade"] = await rec.take(typed("subscribed/trade"))
         await rec.send({"type": "subscribe", "channel": "account_all/101"})
         got["subscribed/account_all"] = await rec.take(typed("subscribed/account_all"))
         for channel in ("account_all_orders/101", "account_all_trades/101", "account_all_positions/101",
@@ -295,7 +305,8 @@ async def drive(sim: SimProcess) -> dict[str, dict[str, Any]]:
             got[f"subscribed/{kind}"] = await rec.take(typed(f"subscribed/{kind}"))
 
         await place(taker, 21000000000002, 948000, ask=True, size=3 * LOT, tif=IOC)  # fills 101's 3 lots
-        for frame_type in ("update/order_book", "update/account_all_orders", "update/account_orders",
+        for frame_type in ("update/order_book", "update/trade", "update/account_all_orders",
+                           "update/account_orders",
                            "update/account_all_trades", "update/account_all_positions"):
             got[frame_type] = await rec.take(typed(frame_type))
         got["update/account_all trades"] = await rec.take(lambda f: f.get("type") == "update/account_all"
@@ -375,6 +386,19 @@ def test_the_sims_frame_has_the_venues_shape(label: str, sim_frames: dict[str, d
 def test_orders_carry_no_side_the_side_is_is_ask(label: str, sim_frames: dict[str, dict[str, Any]]) -> None:
     orders = [o for listed in sim_frames[label]["orders"].values() for o in listed]
     assert orders and all(o["side"] == "" for o in orders), [o["side"] for o in orders]
+
+
+def test_the_trade_channel_names_both_accounts_and_client_order_indexes(
+        sim_frames: dict[str, dict[str, Any]]) -> None:
+    """The snapshot carries the fill made before subscribing (the market's latest trade); the update the one
+    that followed, each naming both parties as the venue's public trades do."""
+    (before,) = sim_frames["subscribed/trade"]["trades"]
+    (after,) = sim_frames["update/trade"]["trades"]
+    assert (before["bid_account_id"], before["bid_client_id"], before["ask_account_id"],
+            before["ask_client_id"], before["is_maker_ask"]) == (
+        101, 11000000000001, 102, 21000000000001, False)
+    assert (after["bid_account_id"], after["bid_client_id"], after["ask_client_id"], after["size"]) == (
+        101, 11000000000002, 21000000000002, "0.00060")
 
 
 def test_fees_are_the_tiers_rates_in_millionths(sim_frames: dict[str, dict[str, Any]]) -> None:
