@@ -261,6 +261,18 @@ class StrategyConfig:
     heartbeat_ttl_s: Seconds = 5
     b_position_max_age_s: Seconds = 5  # B's published position older than this: A reads B over REST
     shutdown_wait_s: SecondsOrZero = 15
+    # B hedges a fill of A's that it saw on the exchange's public trade feed when A's request for it has not
+    # come this long after and B's Redis is silent (`hedger_feed`, docs/design.md); None: B never does.
+    hedge_from_trade_feed_after_s: Seconds | None = 2
+
+    @model_validator(mode="after")
+    def _feed_before_confirm_timeout(self) -> StrategyConfig:
+        # A gives a request up after hedge_confirm_timeout_s: a hedge from the feed after that comes too late.
+        after_s = self.hedge_from_trade_feed_after_s
+        if after_s is not None and after_s >= self.hedge_confirm_timeout_s:
+            raise broken_rule(f"must be below strategy.hedge_confirm_timeout_s "
+                              f"({self.hedge_confirm_timeout_s:g})", key="hedge_from_trade_feed_after_s")
+        return self
 
 
 @record

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.events import Fill as Fill
     from hedge_strategy.exchange.events import OrderUpdate as OrderUpdate
     from hedge_strategy.exchange.events import PositionSnapshot as PositionSnapshot
+    from hedge_strategy.exchange.events import PublicTrade as PublicTrade
     from hedge_strategy.exchange.events import Side as Side
     from hedge_strategy.exchange.events import StreamDown as StreamDown
     from hedge_strategy.exchange.events import StreamUp as StreamUp
@@ -45,8 +46,9 @@ _HOME = {  # public name -> the submodule defining it
     **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "make_coid", "parse_coid"),
                     "coid"),
     **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),
-    **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot", "Side",
-                     "StreamDown", "StreamUp", "TopOfBook", "TxOutcome", "VenueState"), "events"),
+    **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot",
+                     "PublicTrade", "Side", "StreamDown", "StreamUp", "TopOfBook", "TxOutcome", "VenueState"),
+                    "events"),
     "MarketInfo": "markets",
     "VenueError": "rest",
 }

@@ -132,8 +132,9 @@ class LighterAccount:
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    async def start(self, book_symbols: Sequence[str] = ()) -> None:
-        """Signer, key check, market metadata, nonce, then the stream (waits for it a bounded time)."""
+    async def start(self, book_symbols: Sequence[str] = (), trade_symbols: Sequence[str] = ()) -> None:
+        """Signer, key check, market metadata, nonce, then the stream (waits for it a bounded time); the
+        stream follows the books of `book_symbols` and the public trades of `trade_symbols` (PublicTrade)."""
         if self._signer is not None:
             raise RuntimeError(f"account {self.account_index} is already started")
         signer = SignerClient(self.url, self.account_index, {self.api_key_index: self._secret},
@@ -165,7 +166,8 @@ class LighterAccount:
                 token_source=self._auth_token, emit=self._emit,
                 heartbeat_timeout_s=self.ws_heartbeat_timeout_s, backoff_min_s=self.ws_backoff_min_s,
                 backoff_max_s=self.ws_backoff_max_s, token_refresh_margin_s=self._token_margin_s(),
-                budget=self.ws_budget)
+                budget=self.ws_budget,
+                trade_market_ids=[self.market(symbol).market_id for symbol in dict.fromkeys(trade_symbols)])
             if self.send_over_websocket:
                 self._sender.use_websocket(self._stream.transactions)
             self._stream.start()

@@ -88,6 +88,38 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class PublicTrade:
+    """One trade of the market's public feed (`trade/{market}`), whoever traded: both parties named.
+
+    Verified from captured frames (tests/wire/ws/trade): ccxt Nov 2025, Nautilus and hftbacktest 2026 name
+    both client order indexes; qubx's Oct 2025 frames do not (then None, as is 0: no client order index)."""
+
+    market_id: int
+    trade_id: int
+    size: Decimal
+    price: Decimal
+    ask_account_id: int
+    bid_account_id: int
+    ask_client_id: int | None
+    bid_client_id: int | None
+    is_maker_ask: bool
+    ts_ms: int
+
+    @property
+    def maker_account_id(self) -> int:
+        return self.ask_account_id if self.is_maker_ask else self.bid_account_id
+
+    @property
+    def maker_client_id(self) -> int | None:
+        return self.ask_client_id if self.is_maker_ask else self.bid_client_id
+
+    @property
+    def maker_side(self) -> Side:
+        """The side the maker traded: it sold when the maker was the ask."""
+        return Side.SELL if self.is_maker_ask else Side.BUY
+
+
+@dataclass(frozen=True)
 class PositionSnapshot:
     account_index: int
     market_id: int
@@ -152,4 +184,5 @@ class TxOutcome:
         return f"{SEQUENCER_REFUSED}: {self.code if self.code is not None else '-'} {self.reason}"
 
 
-Event = OrderUpdate | Fill | PositionSnapshot | AllPositions | TopOfBook | StreamUp | StreamDown | TxOutcome
+Event = (OrderUpdate | Fill | PositionSnapshot | AllPositions | TopOfBook | StreamUp | StreamDown | TxOutcome
+         | PublicTrade)

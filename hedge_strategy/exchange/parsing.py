@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from hedge_strategy.exchange.events import AllPositions, Fill, OrderUpdate, PositionSnapshot, Side
+from hedge_strategy.exchange.events import (
+    AllPositions,
+    Fill,
+    OrderUpdate,
+    PositionSnapshot,
+    PublicTrade,
+    Side,
+)
 from hedge_strategy.exchange.statuses import order_facts
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
@@ -156,6 +163,35 @@ def fills_for_account(raw: Any, account_index: int) -> list[Fill]:
             ts_ms=timestamp_ms(trade["timestamp"]),
         ))
     return fills
+
+
+def public_trade(raw: Any) -> PublicTrade:
+    """One trade of the public `trade/{market}` channel (captured shapes: tests/wire/ws/trade)."""
+    trade = as_dict(raw)
+    size, price = to_decimal(trade["size"]), to_decimal(trade["price"])
+    if size <= 0 or price <= 0:
+        raise ValueError(f"trade size {size} / price {price} not positive")
+    return PublicTrade(
+        market_id=to_int(trade["market_id"]),
+        trade_id=to_int(trade["trade_id"]),
+        size=size,
+        price=price,
+        ask_account_id=to_int(trade["ask_account_id"]),
+        bid_account_id=to_int(trade["bid_account_id"]),
+        ask_client_id=_client_index(trade.get("ask_client_id")),
+        bid_client_id=_client_index(trade.get("bid_client_id")),
+        is_maker_ask=to_bool(trade["is_maker_ask"]),
+        ts_ms=timestamp_ms(trade["timestamp"]),
+    )
+
+
+def public_trades(frame: Mapping[str, Any]) -> Iterator[PublicTrade]:
+    """The trades of a `trade` channel frame: `trades` and `liquidation_trades`, plain lists (captured). A
+    liquidation fills a resting order like any taker (hftbacktest's capture: its maker pays the maker fee),
+    so it can be A's fill. A malformed trade is logged and skipped."""
+    yield from parse_items(frame.get("trades"), public_trade, "public trade")
+    if frame.get("liquidation_trades") is not None:
+        yield from parse_items(frame.get("liquidation_trades"), public_trade, "public liquidation trade")
 
 
 def _client_index(value: Any) -> int | None:

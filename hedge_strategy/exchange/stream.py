@@ -14,7 +14,10 @@ that carries the fills:
   connection. It also carries the account's transactions when the sender sends over the socket
   (`transactions`, ws_tx.py): a connection that ends or is replaced ends the transactions still waiting on
   it without an answer.
-- the book link: `order_book/{m}` for each book, emitting TopOfBook. A delta that does not follow (book.py:
+- the book link: `order_book/{m}` for each book, emitting TopOfBook; and, for an account that asks for it
+  (B: `strategy.hedge_from_trade_feed_after_s`), the public `trade/{m}` of its markets, emitting PublicTrade
+  (one more subscribe per connect, at the books' priority: the message budget's floors are unchanged).
+  A delta that does not follow (book.py:
   `begin_nonce` against the previous `nonce`, or the older offset + 1) invalidates that book, so nobody
   prices off it (`fresh_book` is None and the adapter reads the book over REST meanwhile), and the link
   unsubscribes and subscribes that market again for a fresh snapshot, as soon as the message budget allows.
@@ -72,8 +75,9 @@ class AccountStream:
         backoff_max_s: float,
         token_refresh_margin_s: float,
         budget: MessageBudget | None = None,
+        trade_market_ids: Sequence[int] = (),
     ) -> None:
-        if len(book_market_ids) > MAX_SUBSCRIPTIONS_PER_CONNECTION:
+        if len(book_market_ids) + len(trade_market_ids) > MAX_SUBSCRIPTIONS_PER_CONNECTION:
             raise ValueError(f"at most {MAX_SUBSCRIPTIONS_PER_CONNECTION} books per connection")
         self.account_index = account_index
         self.budget = budget or MessageBudget()
@@ -81,7 +85,8 @@ class AccountStream:
         common: dict[str, Any] = {"ws_url": ws_url, "budget": self.budget, "silence_s": heartbeat_timeout_s,
                                   "backoff_min_s": backoff_min_s, "backoff_max_s": backoff_max_s}
         self._account = _AccountLink(account_index, token_source, emit, token_refresh_margin_s, **common)
-        self._book_link = _BookLink(account_index, self.books, emit, **common) if self.books else None
+        self._book_link = (_BookLink(account_index, self.books, emit, trade_market_ids, **common)
+                           if self.books or trade_market_ids else None)
 
     # --- public -----------------------------------------------------------------------------------
 
@@ -254,13 +259,14 @@ class _BookLink(Link):
     keepalive_priority = Priority.BOOK_KEEPALIVE
 
     def __init__(self, account_index: int, books: dict[int, LocalBook], emit: Callable[[Event], None],
-                 **common: Any) -> None:
+                 trade_market_ids: Sequence[int] = (), **common: Any) -> None:
         super().__init__(name=f"books {account_index}", **common)
         self.account_index = account_index
         self.books = books
         self._emit = emit
         self._tops: dict[int, tuple[Any, Any]] = {}
         self._subs = [Subscription(f"order_book/{m}", Priority.BOOK) for m in books]
+        self._subs += [Subscription(f"trade/{m}", Priority.BOOK) for m in dict.fromkeys(trade_market_ids)]
         self.resyncs = 0
 
     def subscriptions(self) -> list[Subscription]:
@@ -280,6 +286,10 @@ class _BookLink(Link):
         session.resubscribe(key, unsubscribe_first=True)
 
     async def on_data(self, session: Session, frame: dict[str, Any], *, snapshot: bool, family: str) -> None:
+        if family == "trade":
+            for trade in parsing.public_trades(frame):
+                self._emit(trade)
+            return
         if family != "order_book":
             return
         market_id = _channel_id(frame.get("channel"))

@@ -45,19 +45,22 @@ def start_timeout_s(config: Config) -> float:
 async def open_account(config: Config, role: str, journal_file: Path, *, name: str,
                        market: str | None = None, on_fill: FillCallback | None = None,
                        events: RoleEvents | None = None, metrics: HedgeMetrics | None = None,
-                       budget: RateBudget | None = None, start_timeout: float | None = None) -> OrderExecutor:
+                       budget: RateBudget | None = None, start_timeout: float | None = None,
+                       trade_feed: bool = False) -> OrderExecutor:
     """Connect account `role` with its journal at `journal_file`; its executor (not yet tracking: the caller
     starts the tracker once its fill handler is in place), named `name` in the logs.
 
     `market`: the symbol traded, whose book the stream follows (ConfigError naming `strategy.market` when the
     exchange does not list it); `budget`: the REST budget shared with the other account (its owner closes it);
-    `start_timeout` bounds the start (a CLI must answer). Raises ConfigError for a
+    `start_timeout` bounds the start (a CLI must answer); `trade_feed`: the stream also follows the market's
+    public trades (`PublicTrade` events: B, `hedger_feed`). Raises ConfigError for a
     missing secret, anything else when the exchange fails (the account is closed then).
     """
     account = new_account(config, role, load_secret(config, role), budget=budget)
     queue = account.subscribe()  # before start: the first snapshot's events are kept
     try:
-        starting = account.start(book_symbols=[market] if market else [])
+        starting = account.start(book_symbols=[market] if market else [],
+                                 trade_symbols=[market] if market and trade_feed else [])
         await (asyncio.wait_for(starting, start_timeout) if start_timeout else starting)
         try:
             markets = [account.market(market)] if market else []
