@@ -7,8 +7,10 @@ import time
 from decimal import Decimal
 
 from hedge_strategy.exchange import (
+    Event,
     Fill,
     OrderUpdate,
+    PublicTrade,
     Side,
     StreamDown,
     StreamUp,
@@ -49,6 +51,29 @@ async def test_dropped_websocket_reconnects_and_resnapshots_without_past_fills(s
     missed = await account.trades_since(since_ms, btc)
     assert [f.trade_id for f in missed] == [trades[0]["trade_id"]] and missed[0].client_order_index == coid(1)
     assert account.stream_up
+
+
+async def test_the_public_trade_feed_names_the_other_accounts_maker_order(sim: SimProcess,
+                                                                          open_account: Opener) -> None:
+    """B's view: account 102 follows BTC's public trades and sees 101's maker fill, with its client order
+    index, without any channel of 101's."""
+    maker, _ = await open_account(sim, account_index=101)
+    watcher, events = await open_account(sim, account_index=102, trades=("BTC",))
+    btc = maker.market("BTC")
+    assert (await maker.place_post_only(btc, Side.BUY, SIZE, D("94000.0"), coid(1))).accepted
+    trades = await sim.trade(market_id=1, side="sell", size="0.0002")
+    trade = await next_event(events, PublicTrade, lambda t: t.trade_id == trades[0]["trade_id"])
+    assert (trade.maker_account_id, trade.maker_client_id, trade.maker_side) == (101, coid(1), Side.BUY)
+    assert (trade.market_id, trade.size, trade.price) == (1, D("0.0002"), D("94000.0"))
+    assert not any(isinstance(e, Fill) for e in _drain(events))  # nothing of 102's own
+    assert watcher.stream_up
+
+
+def _drain(queue: asyncio.Queue[Event]) -> list[Event]:
+    drained = []
+    while not queue.empty():
+        drained.append(queue.get_nowait())
+    return drained
 
 
 async def test_silent_stream_longer_than_heartbeat_reconnects(sim: SimProcess, open_account: Opener) -> None:

@@ -61,19 +61,20 @@ async def events_until(queue: asyncio.Queue[Event], done: Callable[[list[Event]]
 
 @pytest.fixture
 async def open_account() -> AsyncIterator[Opener]:
-    """`await open_account(sim, account_index=101, books=("BTC",), **LighterAccount overrides)` ->
-    (started account, its event queue subscribed before start). Closed at teardown."""
+    """`await open_account(sim, account_index=101, books=("BTC",), trades=(), **LighterAccount overrides)`
+    -> (started account, its event queue subscribed before start). Closed at teardown."""
     opened: list[LighterAccount] = []
 
     async def opener(sim: SimProcess, account_index: int = 101, books: Sequence[str] = ("BTC",),
-                     **overrides: Any) -> tuple[LighterAccount, asyncio.Queue[Event]]:
+                     trades: Sequence[str] = (), **overrides: Any
+                     ) -> tuple[LighterAccount, asyncio.Queue[Event]]:
         key_index, secret = sim.accounts[account_index]
         params: dict[str, Any] = {"url": sim.url, "ws_url": sim.ws_url, "account_index": account_index,
                                   "api_key_index": key_index, "api_secret": secret, **FAST, **overrides}
         account = LighterAccount(**params)
         opened.append(account)
         queue = account.subscribe()
-        await account.start(books)
+        await account.start(books, trades)
         return account, queue
 
     yield opener
