@@ -10,6 +10,11 @@ the same orders. Requests waiting together on the same market and side are nette
 outcome is stored before the deliveries are acknowledged (one Redis transaction). A request that raises
 while it is prepared (before any order of it is sent) is answered as failed with the reason, not retried.
 
+While Redis is silent, B also hedges A's fills it sees on the exchange's public trade feed, as the very
+request A would have sent (`hedger_feed`): through `hedge_from_feed`, the same path, one hedge at a time with
+the batches (`_one_hedge`), so A's request for it, when Redis answers again, is answered from the outcome or
+the journal.
+
 The chase itself, IOC after IOC, is `execution.chase_loop` (shared with `hedgectl clear`), each attempt sent
 through the executor (`execution.orders`: journaled while it is signed, its end counted and emitted).
 
@@ -27,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import InitVar, dataclass, field
+from collections.abc import Coroutine
 from decimal import Decimal
+from typing import Any
 
 from loguru import logger
 from redis.exceptions import RedisError
@@ -48,17 +54,15 @@ from hedge_strategy.bus import (
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.exchange import (
     MarketInfo,
-    Purpose,
-    Role,
     Side,
     VenueError,
-    derived_number,
     describe_coid,
-    make_coid,
 )
 from hedge_strategy.execution import Intent, JournalOrder
-from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, ChasePlan, run_chase
+from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
+from hedge_strategy.hedger_feed import FeedFills, FeedWashBound, RedisSilence, TradeFeedWatch
 from hedge_strategy.hedger_hold import HoldGate
+from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
 from hedge_strategy.wash_guard import WashGuard, carried_resting
@@ -74,54 +78,6 @@ UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 ANSWERED_MEMORY = 4096  # request ids this process answered: a mark on one of them is not trusted
 
 
-def hedge_coid(first_request_id: str, attempt: int, resend: int = 0) -> int:
-    """The client order index of attempt `attempt` of the hedge that starts with `first_request_id`; `resend`
-    numbers the sends of that attempt again after transport trouble (0: its first send)."""
-    suffix = f".{resend}" if resend else ""
-    return make_coid(Role.B, Purpose.HEDGE, derived_number(f"{first_request_id}#{attempt}{suffix}"))
-
-
-def attempt_numbers(first_request_id: str, retry_times: int) -> dict[int, tuple[int, int]]:
-    """Every client order index a hedge starting with `first_request_id` can have sent -> (attempt,
-    re-send)."""
-    return {hedge_coid(first_request_id, attempt, resend): (attempt, resend)
-            for attempt in range(1, retry_times + 1) for resend in range(MAX_RESENDS + 1)}
-
-
-@dataclass
-class HedgeJob:
-    """One hedge order's worth of requests (netted), and where its chase stands."""
-
-    request_ids: list[str]  # the first one names the client order indexes
-    market: MarketInfo
-    side: Side
-    size: Decimal
-    deliveries: list[Delivery] = field(default_factory=list)
-    requests: list[HedgeRequest] = field(default_factory=list)
-    received_ms: int = field(default_factory=now_ms)
-    failure: InitVar[str | None] = None  # why it cannot be hedged at all
-    chase: Chase = field(init=False)
-
-    def __post_init__(self, failure: str | None) -> None:
-        self.chase = Chase(self.size, failure=failure)
-
-    @property
-    def label(self) -> str:
-        return ", ".join(self.request_ids)
-
-
-def net_requests(deliveries: list[Delivery]) -> list[tuple[list[HedgeRequest], list[Delivery]]]:
-    """Group new deliveries into hedges: one per (market, side), requests in arrival order, each id once."""
-    groups: dict[tuple[int, str], tuple[list[HedgeRequest], list[Delivery]]] = {}
-    for delivery in deliveries:
-        request = delivery.request
-        requests, group_deliveries = groups.setdefault((request.market_id, request.side), ([], []))
-        if all(r.request_id != request.request_id for r in requests):
-            requests.append(request)
-        group_deliveries.append(delivery)
-    return list(groups.values())
-
-
 class Hedger:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -135,6 +91,11 @@ class Hedger:
         self._first_window_s = first_publish.window_s(self.cfg.hedge_confirm_timeout_s)
         self._fast: set[str] = set()  # the batch's request ids on the fast path (`bus.first_publish`)
         self._answered: OrderedDict[str, None] = OrderedDict()  # ids this process answered, newest last
+        self._one_hedge = asyncio.Lock()  # a batch of requests, or a hedge from the trade feed
+        self.silence = RedisSilence()  # how long Redis has left B's calls unanswered
+        after_s = self.cfg.hedge_from_trade_feed_after_s
+        self.feed = (FeedFills(rt.config.accounts["a"].account_index, after_s) if after_s is not None
+                     else None)  # A's fills seen on the trade feed, no request yet
 
     # ---------------------------------------------------------------- the whole life
 
@@ -149,6 +110,12 @@ class Hedger:
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
                                         "hedges": self.hedges_done, **self.gate.heartbeat_info(),
                                         "position": _wire(self.position_report())})
+        if self.feed is not None:
+            last = self.wash_guard.last if self.wash_guard is not None else None
+            watch = TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed,
+                                   self.silence, self.hedge_from_feed,
+                                   lambda: last.resting if last is not None else None, self.rt.stop)
+            self.rt.spawn(watch.run(), "b-trade-feed")
         try:
             await self._settle_left_overs()
             await self._read_loop()
@@ -188,10 +155,13 @@ class Hedger:
                 await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
                 if self.rt.stopping:
                     break
-                deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS)
+                with self.silence.asking():
+                    deliveries = await self.rt.bus.read_requests(self.consumer, count=100,
+                                                                 block_ms=READ_BLOCK_MS)
                 if loop.time() >= next_claim:
                     next_claim = loop.time() + CLAIM_EVERY_S
-                    deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
+                    with self.silence.asking():
+                        deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
             except RedisError as exc:
                 logger.warning("B: reading requests failed ({!r}); retrying in 1 s", exc)
                 await self.rt.sleep(1.0)
@@ -200,10 +170,14 @@ class Hedger:
                 await self._in_hand(deliveries)
 
     async def _in_hand(self, deliveries: list[Delivery]) -> None:
-        """Handle a batch; on shutdown it gets `shutdown_wait_s` to finish, then it is cut (and resumed by the
-        next B from the journal: nothing was acknowledged)."""
+        await self._finish_in_hand(self.handle(deliveries), tuple(d.request.request_id for d in deliveries))
+
+    async def _finish_in_hand(self, handling: Coroutine[Any, Any, None], request_ids: tuple[str, ...]
+                              ) -> None:
+        """Handle a batch (or a hedge from the feed); on shutdown it gets `shutdown_wait_s` to finish, then it
+        is cut (and resumed by the next B from the journal: nothing was acknowledged)."""
         self.busy = True
-        work = asyncio.ensure_future(self.handle(deliveries))
+        work = asyncio.ensure_future(handling)
         try:
             stop = asyncio.ensure_future(self.rt.stop.wait())
             await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -220,13 +194,13 @@ class Hedger:
                                    "unacknowledged for the next B to resume from the journal",
                                    self.cfg.shutdown_wait_s)
                     self.rt.events.emit(EventKind.LEFT_UNFINISHED, reason="unacknowledged",
-                                        request_ids=tuple(d.request.request_id for d in deliveries))
+                                        request_ids=request_ids)
                     work.cancel()
             if work.done() and not work.cancelled() and work.exception() is not None:
                 exc = work.exception()
                 logger.opt(exception=exc).error("B: handling {} request(s) failed ({!r}); left "
                                                 "unacknowledged, retried when claimed again",
-                                                len(deliveries), exc)
+                                                len(request_ids), exc)
         finally:
             if not work.done():
                 work.cancel()
@@ -239,6 +213,12 @@ class Hedger:
         todo: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
             todo.setdefault(delivery.request.request_id, []).append(delivery)
+            if self.feed is not None:
+                self.feed.requested(delivery.request)  # the feed leaves these fills to their request
+        async with self._one_hedge:
+            await self._handle_batch(todo)
+
+    async def _handle_batch(self, todo: dict[str, list[Delivery]]) -> None:
         self._fast = self._fast_path(todo)
         # A's key for the wash guard is read beside the outcome check (one round trip fewer before the send),
         # unless every request carries A's resting order.
@@ -331,7 +311,24 @@ class Hedger:
         await run_chase(self.rt.orders, self._plan(job), job.chase)
         await self._publish(job)
 
-    async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery]) -> None:
+    async def hedge_from_feed(self, request: HedgeRequest, guard: FeedWashBound) -> None:
+        """Hedge a fill of A's seen on the trade feed (`hedger_feed`), unless this B knows its request; a
+        hedge that does not fill publishes nothing: A's request, when it comes, resumes it from the
+        journal."""
+        async def hedge() -> None:
+            async with self._one_hedge:
+                request_id = request.request_id
+                if request_id in self._answered or self.rt.orders.orders_for_request(request_id):
+                    logger.info("B: {} from the trade feed is already answered or journaled; not hedged "
+                                "again", request_id)
+                    return
+                self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
+                                    size=request.size, price=request.a_fill_price)
+                await self._hedge_new([request], [], guard)
+        await self._finish_in_hand(hedge(), (request.request_id,))
+
+    async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery],
+                         guard: FeedWashBound | None = None) -> None:
         first = requests[0]
         size = sum((r.size for r in requests), Decimal(0))
         try:
@@ -342,7 +339,8 @@ class Hedger:
                            failure=f"market not found: {first.market} ({first.market_id})")
             await self._publish(job)
             return
-        job = HedgeJob([r.request_id for r in requests], market, Side(first.side), size, deliveries, requests)
+        job = HedgeJob([r.request_id for r in requests], market, Side(first.side), size, deliveries, requests,
+                       guard=guard)
         if len(requests) > 1:
             logger.info("B: netting {} requests into one {} {} hedge: {}", len(requests), job.side, size,
                         job.label)
@@ -353,6 +351,11 @@ class Hedger:
             job.chase.failure = problem
         else:
             await run_chase(self.rt.orders, self._plan(job), job.chase)
+        if guard is not None and (job.chase.failure is not None or job.chase.remaining > 0):
+            logger.warning("B: the hedge of {} from the trade feed did not fill ({}; {} of {}); no outcome: "
+                           "A's request, when Redis answers, resumes it from the journal", job.label,
+                           job.chase.failure or "not filled", job.chase.filled, job.size)
+            return
         await self._publish(job)
 
     def _size_problem(self, market: MarketInfo, size: Decimal) -> str | None:
@@ -384,6 +387,8 @@ class Hedger:
     def _wash_guard_for(self, job: HedgeJob) -> WashGuard | None:
         """The hedge's guard: its first bound from A's resting order as the requests carry it when all of them
         are on the fast path, else from the key's read started with the batch (the batch's first hedge)."""
+        if job.guard is not None:
+            return job.guard  # from the feed: B cannot read A's key
         if self.wash_guard is None:
             return None
         if job.requests and all(r in self._fast for r in job.request_ids):
@@ -431,7 +436,8 @@ class Hedger:
         )
         while True:
             try:
-                await self.rt.bus.publish_outcome(outcome, ack=job.deliveries)
+                with self.silence.asking():
+                    await self.rt.bus.publish_outcome(outcome, ack=job.deliveries)
                 break
             except RedisError as exc:
                 logger.error("B: outcome of {} not published ({!r}); retrying in 1 s (the hedge is "

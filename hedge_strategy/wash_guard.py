@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from hedge_strategy.bus import Bus, HedgeRequest
@@ -83,16 +84,26 @@ def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal,
     return resting.price + tick if side is Side.SELL else resting.price - tick
 
 
+@dataclass
+class LastRead:
+    """The last entry of A's key any guard of B read (None: no order, or never read): what B knows of A's
+    resting order when Redis goes silent (`hedger_feed.FeedWashBound`)."""
+
+    resting: RestingOrder | None = None
+
+
 class WashGuard:
     """What B's chase asks before each IOC (`execution.chase_loop.PriceGuard`); `for_hedge` gives the guard
     of one hedge, which knows which of A's fills it covers."""
 
     def __init__(self, bus: Bus, wait_s: float = WAIT_FOR_A_S, covered: Mapping[int, Decimal] | None = None,
-                 first_read: asyncio.Future[RestingOrder | None] | None = None) -> None:
+                 first_read: asyncio.Future[RestingOrder | None] | None = None,
+                 last: LastRead | None = None) -> None:
         self.bus = bus
         self.wait_s = wait_s
         self.covered = dict(covered or {})
         self._first_read = first_read  # a read of the key started when the batch arrived, for the first bound
+        self.last = last if last is not None else LastRead()  # shared with the guards `for_hedge` gives
 
     def read_ahead(self) -> asyncio.Future[RestingOrder | None]:
         """Start reading A's key now, for the first bound of a hedge of the batch just received (module
@@ -111,11 +122,12 @@ class WashGuard:
     def for_hedge(self, requests: Iterable[HedgeRequest],
                   first_read: asyncio.Future[RestingOrder | None] | None = None) -> WashGuard:
         """The guard for the hedge of `requests`: A's order they fill completely bounds nothing."""
-        return WashGuard(self.bus, self.wait_s, covered_fills(requests), first_read)
+        return WashGuard(self.bus, self.wait_s, covered_fills(requests), first_read, self.last)
 
     async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
         read, self._first_read = self._first_read, None
         resting = await read if read is not None else await read_resting(self.bus)
+        self.last.resting = resting
         return limit_bound(side, resting, tick, self.covered)
 
     async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:

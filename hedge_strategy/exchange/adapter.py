@@ -456,6 +456,11 @@ class LighterAccount:
         return TopOfBook(market.market_id, bids[0] if bids else None, asks[0] if asks else None,
                          int(time.time() * 1000))
 
+    async def resting_prices(self, market: MarketInfo, account_index: int, side: Side
+                             ) -> tuple[list[Decimal], Decimal | None]:
+        """Another account's orders on `side` of the book, from the public listing (`resting_prices_of`)."""
+        return await self._require_reader().resting_prices(market.market_id, account_index, side)
+
     def live_book_price(self, market: MarketInfo, side: Side, depth: int) -> Decimal | None:
         """Price of the `depth`-th level (1 = best) on `side`'s own book side (BUY: bids, SELL: asks), from
         the stream's book only, at once (no REST read): None without a fresh book."""

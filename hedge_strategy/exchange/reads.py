@@ -15,7 +15,7 @@ from lighter.api.order_api import OrderApi
 from loguru import logger
 
 from hedge_strategy.exchange import parsing
-from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot
+from hedge_strategy.exchange.events import Fill, OrderUpdate, PositionSnapshot, Side
 from hedge_strategy.exchange.markets import MarketInfo
 from hedge_strategy.exchange.rest import VenueError, call_rest, model_dict
 from hedge_strategy.exchange.throttle import RequestThrottle
@@ -116,6 +116,14 @@ class AccountReader:
             _request_timeout=self._timeout_s))
         return book_prices_of(answer)
 
+    async def resting_prices(self, market_id: int, account_index: int, side: Side
+                             ) -> tuple[list[Decimal], Decimal | None]:
+        """One public `orderBookOrders` read: `account_index`'s order prices on `side` (best first), and the
+        deepest price listed when the listing stopped at its limit (orders beyond it unseen), else None."""
+        answer = await self._call("orderBookOrders", lambda: self._order_api.order_book_orders(
+            market_id=market_id, limit=BOOK_ORDERS_LIMIT, _request_timeout=self._timeout_s))
+        return resting_prices_of(answer, account_index, side, BOOK_ORDERS_LIMIT)
+
 
 # --- answers -> typed values: pure functions, so the wire contract tests run the very code the reads run ---
 
@@ -170,6 +178,29 @@ def book_prices_of(answer: Mapping[str, Any]) -> tuple[list[Decimal], list[Decim
     """`orderBookOrders` → distinct bid prices (best first) and ask prices (best first)."""
     return (_distinct_prices(answer.get("bids"), descending=True),
             _distinct_prices(answer.get("asks"), descending=False))
+
+
+def resting_prices_of(answer: Mapping[str, Any], account_index: int, side: Side, limit: int
+                      ) -> tuple[list[Decimal], Decimal | None]:
+    """`orderBookOrders` → (the prices of `account_index`'s orders on `side`, best first; the deepest price
+    listed when the side holds `limit` orders, else None). Each listed order names its owner (captured:
+    tests/wire/rest/orderBookOrders). A malformed order makes the listing unusable (ValueError): an order of
+    the account could hide in it."""
+    listed = answer.get("bids" if side is Side.BUY else "asks") or []
+    owned: list[Decimal] = []
+    prices: list[Decimal] = []
+    for raw in listed:
+        try:
+            order = parsing.as_dict(raw)
+            price = parsing.to_decimal(order["price"])
+            owner = parsing.to_int(order["owner_account_index"])
+        except parsing.PARSE_ERRORS as exc:
+            raise ValueError(f"orderBookOrders: unreadable order ({type(exc).__name__}: {exc})") from exc
+        prices.append(price)
+        if owner == account_index:
+            owned.append(price)
+    deepest = (min(prices) if side is Side.BUY else max(prices)) if len(prices) >= limit else None
+    return sorted(owned, reverse=side is Side.BUY), deepest
 
 
 def _distinct_prices(orders: Any, descending: bool) -> list[Decimal]:

@@ -1,0 +1,292 @@
+"""B hedges A's fills from the exchange's public trade feed while its Redis is silent (docs/design.md, "When
+Redis is silent: B hedges from the trade feed").
+
+Hedge requests reach B only through Redis. The exchange is a second channel: its public `trade/{market}` feed
+names both accounts and both client order indexes of every trade (`exchange.PublicTrade`). B remembers A's
+maker fills it sees there (`FeedFills`: A's account on the maker side, A's maker digits in the client order
+index) and forgets each once a request naming its trade arrives, once it is hedged, or after
+`FEED_MEMORY_S`. A fill unrequested for `strategy.hedge_from_trade_feed_after_s` while Redis has not answered
+B for `REDIS_SILENT_S` (`RedisSilence`) is hedged by B as A would have asked (`feed_request`: the very request
+id), through B's one hedge path: journal, client order indexes, chase, outcome. So when A's own request
+arrives, B's idempotency answers it (the stored outcome, else the journal) and never hedges it again.
+
+A trade without the maker's client order index (the venue's frames of Oct 2025 had none) cannot give the
+request id: B logs it and leaves it to A's request.
+
+B's IOC must not meet A's remainder (`FeedWashBound`): without Redis B cannot read A's wash-guard key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+
+from loguru import logger
+from redis.exceptions import ResponseError
+
+from hedge_strategy.bus import HedgeRequest
+from hedge_strategy.bus.resting import RestingOrder
+from hedge_strategy.exchange import (
+    LighterAccount,
+    MarketInfo,
+    PublicTrade,
+    Purpose,
+    Role,
+    Side,
+    describe_coid,
+    parse_coid,
+)
+from hedge_strategy.wash_guard import limit_bound
+
+# B's blocked read of requests returns at least every READ_BLOCK_MS (1 s) while Redis lives: no answer for
+# this long says Redis is not answering (hung or down), not merely idle.
+REDIS_SILENT_S = 1.5
+FEED_MEMORY_S = 120.0  # a fill unrequested this long is forgotten (A's request, or A's restart, settles it)
+FEED_MEMORY_MAX = 1000  # fills remembered at most (the oldest go first)
+REQUESTED_MEMORY = 4096  # trade ids whose request arrived: a feed frame that comes later is not remembered
+CHECK_EVERY_S = 0.25  # how often the remembered fills are looked at while the feed is quiet
+
+
+class RedisSilence:
+    """How long Redis has left B without an answer: since the first of B's calls after its last answer, while
+    one is unanswered or the last one failed; zero while Redis answers (an idle B has its blocked read
+    out)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._unanswered_since: float | None = None  # the first call made since the last answer
+        self._out = 0  # calls under way
+
+    @contextmanager
+    def asking(self) -> Iterator[None]:
+        """Wrap one Redis call: its answer ends the silence; its failure leaves it running."""
+        if self._unanswered_since is None:
+            self._unanswered_since = self._clock()
+        self._out += 1
+        try:
+            yield
+        except ResponseError:
+            self._unanswered_since = None  # an error reply is an answer: Redis is there
+            raise
+        else:
+            self._unanswered_since = None
+        finally:
+            self._out -= 1
+
+    def silent_s(self) -> float:
+        if self._unanswered_since is None:
+            return 0.0
+        return self._clock() - self._unanswered_since
+
+
+@dataclass
+class SeenFill:
+    trade: PublicTrade
+    seen_at: float  # B's clock when the feed brought it
+
+
+class FeedFills:
+    """A's maker fills seen on the feed that no request named yet (bounded in number and time)."""
+
+    def __init__(self, a_account: int, after_s: float, clock: Callable[[], float] = time.monotonic,
+                 memory_s: float = FEED_MEMORY_S, wall_ms: Callable[[], int] = lambda: time.time_ns() // 10**6
+                 ) -> None:
+        self.a_account = a_account
+        self.after_s = after_s
+        self._clock = clock
+        self._memory_s = memory_s
+        self._wall_ms = wall_ms
+        self._fills: OrderedDict[int, SeenFill] = OrderedDict()  # trade id -> fill, oldest first
+        self._requested: OrderedDict[int, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._fills)
+
+    def __contains__(self, trade_id: int) -> bool:
+        return trade_id in self._fills
+
+    def saw(self, trade: PublicTrade) -> bool:
+        """Remember `trade` when it is a maker fill of A's not requested yet; True when remembered."""
+        if trade.maker_account_id != self.a_account or trade.trade_id in self._requested:
+            return False
+        coid = trade.maker_client_id
+        if coid is not None and not _is_a_maker(coid):
+            return False  # A's account, not A's maker order (an operator's close): A hedges none of those
+        if trade.ts_ms < self._wall_ms() - self._memory_s * 1000:
+            return False  # old (a snapshot after a reconnect): its request came, or A's restart sends it
+        self._fills.setdefault(trade.trade_id, SeenFill(trade, self._clock()))
+        while len(self._fills) > FEED_MEMORY_MAX:
+            self._fills.popitem(last=False)
+        return True
+
+    def requested(self, request: HedgeRequest) -> None:
+        """A request for these fills arrived: the feed leaves them to it."""
+        for trade_id in request.trade_ids:
+            self._fills.pop(trade_id, None)
+            self._requested[trade_id] = None
+        while len(self._requested) > REQUESTED_MEMORY:
+            self._requested.popitem(last=False)
+
+    def forget(self, trade_id: int) -> None:
+        self._fills.pop(trade_id, None)
+
+    def waited_s(self, seen: SeenFill) -> float:
+        return self._clock() - seen.seen_at
+
+    def due(self) -> list[SeenFill]:
+        """The fills unrequested for `after_s` (the caller hedges them only while Redis is silent); forgets
+        those past the memory's time."""
+        now = self._clock()
+        for trade_id in [t for t, seen in self._fills.items() if now - seen.seen_at > self._memory_s]:
+            seen = self._fills.pop(trade_id)
+            logger.warning("B: A's fill trade {} seen on the trade feed {:.0f} s ago got no request; "
+                           "forgotten (A's request, when it comes, is hedged as usual)", trade_id,
+                           now - seen.seen_at)
+        return [seen for seen in self._fills.values() if now - seen.seen_at >= self.after_s]
+
+
+def _is_a_maker(coid: int) -> bool:
+    try:
+        role, purpose, _ = parse_coid(coid)
+    except ValueError:
+        return False
+    return role is Role.A and purpose is Purpose.MAKER
+
+
+def feed_request(trade: PublicTrade, pair: str, market: MarketInfo) -> HedgeRequest:
+    """The request A publishes for this fill (`maker.Maker.on_fill`: one request per fill), built from the
+    feed: the same request id, B's side opposite to A's, the trade's size and price. Not first-published: the
+    fast path is A's alone. Requires the maker's client order index."""
+    coid = trade.maker_client_id
+    if coid is None:
+        raise ValueError(f"trade {trade.trade_id} does not name the maker's client order index")
+    return HedgeRequest.for_fills(
+        pair=pair, market=market.symbol, market_id=trade.market_id, a_fill_side=trade.maker_side.value,
+        size=trade.size, a_client_order_index=coid, trade_ids=[trade.trade_id], a_fill_price=trade.price,
+        fill_ts_ms=trade.ts_ms)
+
+
+class FeedWashBound:
+    """The wash guard of a hedge from the feed (`execution.chase_loop.PriceGuard`), for when B cannot read
+    A's key. A places nothing new and modifies nothing without writing that key first, and places nothing
+    new until B answers the fill's request: A's only order that can rest is the filled order's remainder
+    (which A cancels at once, without Redis). Its price is the trade's, or a price in the last entry of the
+    key B read (a modify in flight when Redis went silent). So each IOC is bounded strictly short of the
+    trade's price and of that entry, the stricter of the two. When that leaves nothing to take at the touch,
+    B looks at the book's public listing of orders (one REST read, `LighterAccount.resting_prices`), which
+    names each order's account: A's orders listed there (or, past the listing's end, its deepest price)
+    bound the IOC instead, this attempt's and the next ones' (A's orders can only go away meanwhile), so a
+    remainder A already cancelled no longer holds B back."""
+
+    def __init__(self, account: LighterAccount, market: MarketInfo, trade: PublicTrade, a_account: int,
+                 known: RestingOrder | None) -> None:
+        self.account = account
+        self.market = market
+        self.trade = trade
+        self.a_account = a_account
+        self.known = known
+        self._listed: list[Decimal] | None = None  # A's order prices the exchange listed, once read
+
+    async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
+        """The stricter of: short of the trade's price, short of the last entry of A's key B read; once the
+        exchange's listing was read, short of A's orders in it."""
+        if self._listed is not None:
+            return _strictest(side, [_short_of(side, price, tick) for price in self._listed])
+        a_side = self.trade.maker_side
+        bounds = [limit_bound(side, RestingOrder(self.trade.maker_client_id or 0, a_side.value,
+                                                 self.trade.price, None), tick),
+                  limit_bound(side, self.known, tick)]
+        return _strictest(side, bounds)
+
+    async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:
+        """The bound from what the exchange lists now: A's orders on the side B's IOC could meet."""
+        try:
+            prices, deepest = await self.account.resting_prices(self.market, self.a_account, side.opposite)
+        except Exception as exc:  # nothing read: the bound stays as it was (nothing is sent past it)
+            logger.warning("B: the book's listing of orders could not be read ({!r}); the IOC stays short of "
+                           "A's fill price", exc)
+            return await self.bound(side, tick)
+        if deepest is not None:  # listed up to its limit: an order of A's beyond it is unseen
+            prices = [*prices, deepest]
+        self._listed = prices
+        if not prices:
+            logger.info("B: A's remainder of trade {} no longer rests (the book's listing shows no order of "
+                        "A's): the hedge from the feed is no longer bounded", self.trade.trade_id)
+        return await self.bound(side, tick)
+
+
+def _short_of(side: Side, a_price: Decimal, tick: Decimal) -> Decimal | None:
+    """The bound of an order of A's at `a_price` on the side opposite to `side`."""
+    return limit_bound(side, RestingOrder(0, side.opposite.value, a_price, None), tick)
+
+
+def _strictest(side: Side, bounds: list[Decimal | None]) -> Decimal | None:
+    """A sell's bound is a floor (the highest binds), a buy's a ceiling (the lowest binds)."""
+    present = [b for b in bounds if b is not None]
+    if not present:
+        return None
+    return max(present) if side is Side.SELL else min(present)
+
+
+Hedge = Callable[[HedgeRequest, FeedWashBound], Awaitable[None]]
+
+
+class TradeFeedWatch:
+    """B's task: reads the account's events for PublicTrade, remembers A's fills, and hands each one due while
+    Redis is silent to `hedge` (B's hedge path, `Hedger.hedge_from_feed`), once."""
+
+    def __init__(self, account: LighterAccount, market: MarketInfo, pair: str, fills: FeedFills,
+                 silence: RedisSilence, hedge: Hedge, known_resting: Callable[[], RestingOrder | None],
+                 stop: asyncio.Event) -> None:
+        self.account = account
+        self.market = market
+        self.pair = pair
+        self.fills = fills
+        self.silence = silence
+        self._hedge = hedge
+        self._known_resting = known_resting
+        self._stop = stop
+
+    async def run(self) -> None:
+        queue = self.account.subscribe()
+        try:
+            while not self._stop.is_set():
+                try:
+                    event = await asyncio.wait_for(queue.get(), CHECK_EVERY_S)
+                except TimeoutError:
+                    event = None
+                if isinstance(event, PublicTrade) and event.market_id == self.market.market_id:
+                    self.fills.saw(event)
+                await self.hedge_due()
+        finally:
+            self.account.unsubscribe(queue)
+
+    async def hedge_due(self) -> int:
+        """Hedge each remembered fill that is due, while Redis is silent; how many were handed over."""
+        silent_s = self.silence.silent_s()
+        if silent_s < REDIS_SILENT_S:
+            return 0
+        handed = 0
+        for seen in self.fills.due():
+            self.fills.forget(seen.trade.trade_id)  # once: A's request settles whatever this leaves
+            trade = seen.trade
+            if trade.maker_client_id is None:
+                logger.warning("B: A's fill trade {} seen on the trade feed names no client order index: its "
+                               "request id cannot be known, so it is not hedged from the feed (A's request "
+                               "is, when Redis answers again)", trade.trade_id)
+                continue
+            waited_s = self.fills.waited_s(seen)
+            logger.warning("B: A's fill trade {} ({}) seen on the trade feed, no request for {:.1f} s and "
+                           "Redis silent {:.1f} s: hedging it from the feed", trade.trade_id,
+                           describe_coid(trade.maker_client_id), waited_s, self.silence.silent_s())
+            request = feed_request(trade, self.pair, self.market)
+            known = self._known_resting()
+            guard = FeedWashBound(self.account, self.market, trade, self.fills.a_account, known)
+            await self._hedge(request, guard)
+            handed += 1
+        return handed
