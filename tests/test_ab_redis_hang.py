@@ -1,7 +1,9 @@
 """A Redis that hangs rather than refuses (`redis-server` under SIGSTOP) never stalls A's trading: A still
 processes the exchange's events (it sees its fill and records the hedge request in its outbox) and cancels
 the rest of its partly filled order (as it always does, so that B never has to cross it); once Redis runs
-again the request goes out and is hedged exactly once.
+again the request goes out and is hedged exactly once. That runs with B's hedge from the trade feed off; with
+it on (the default), B hedges the fill from the exchange's public trade feed while Redis is still frozen, and
+A's request, once Redis runs, is answered without a second hedge.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
     own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
     ab = await ab_factory(redis_url=own_redis.url, redis=REDIS_CLIENT, quantity="0.0004",
-                          maker_order_timeout_s=MAKER_TIMEOUT_S)
+                          maker_order_timeout_s=MAKER_TIMEOUT_S, hedge_from_trade_feed_after_s=None)
     await ab.start_b()
     await ab.events.wait("b", "ready")
     await ab.start_a()
@@ -56,3 +58,38 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # hedged once, though the request may be sent twice
+
+
+async def test_b_hedges_from_the_trade_feed_while_redis_is_frozen_and_never_twice(
+    own_redis: RedisProcess, ab_factory: ABFactory
+) -> None:
+    ab = await ab_factory(redis_url=own_redis.url, redis=REDIS_CLIENT, maker_order_timeout_s=MAKER_TIMEOUT_S,
+                          hedge_from_trade_feed_after_s=1)
+    await ab.start_b()
+    await ab.events.wait("b", "ready")
+    await ab.start_a()
+    (placed,) = await ab.events.wait("a", "order_placed", side="buy", size=Decimal("0.0002"))
+
+    own_redis.freeze()
+    try:
+        await ab.fill_a("sell")  # all of A's order: A is long, its request stuck behind the frozen Redis
+        (feed,) = await ab.events.wait("b", "hedge_from_feed", side="sell", size=Decimal("0.0002"),
+                                       timeout_s=HANG_WAIT_S)
+        (request_id,) = feed.request_ids
+        assert request_id.startswith(f"{placed.coid}-")  # A's maker order and the trade: A's own request id
+        await ab.events.wait("b", "order_ended", state="filled", filled=Decimal("0.0002"),
+                             timeout_s=HANG_WAIT_S)
+        assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")  # flat again, Redis still frozen
+        assert not ab.events.matching("a", "hedge_request_published")
+    finally:
+        own_redis.thaw()
+
+    # A's request goes out; B knows it (its outcome, published once Redis answered) and hedges nothing more.
+    await ab.events.wait("a", "hedge_outcome_received", request_ids=(request_id,), state="filled",
+                         timeout_s=2 * HANG_WAIT_S)
+    await ab.events.wait("b", "request_already_answered", request_ids=(request_id,),
+                         timeout_s=2 * HANG_WAIT_S)
+    assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
+    assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
+    assert len(await ab.create_orders(B_ACCOUNT)) == 1  # one hedge, from the feed
+    assert await ab.wash_trades() == []
