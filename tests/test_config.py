@@ -78,6 +78,10 @@ def test_defaults_mirror_the_shipped_file() -> None:
         (("strategy", "quantity"), "-0.1", "strategy.quantity: expected a decimal number"),
         (("strategy", "quantity"), "abc", "strategy.quantity: expected a decimal number"),
         (("strategy", "flat_tolerance"), None, "strategy.flat_tolerance: expected a decimal number"),
+        (("strategy", "hedge_from_trade_feed_after_s"), 0,
+         "strategy.hedge_from_trade_feed_after_s: expected a number > 0, got 0"),
+        (("strategy", "hedge_from_trade_feed_after_s"), 60,
+         "strategy.hedge_from_trade_feed_after_s: must be below strategy.hedge_confirm_timeout_s (60)"),
         (("strategy", "on_imbalance"), "ignore", "strategy.on_imbalance: expected one of hedge, pause"),
         (("exchange", "request_timeout_s"), 0, "exchange.request_timeout_s: expected a number > 0, got 0"),
         (("exchange", "tier"), "gold", "exchange.tier: expected one of standard, premium, got 'gold'"),
@@ -304,3 +308,10 @@ def test_exit_on_config_error_prints_masked_values(tmp_path: Path) -> None:
     assert "alerts.webhook_url:" in done.stderr and "ftp://hooks.example.com/***" in done.stderr
     assert "redis.url:" in done.stderr and "http://admin:***@redis.internal:6379/0" in done.stderr
     assert "XXXXSECRET" not in done.stderr and "hunter2secret" not in done.stderr
+
+
+def test_the_hedge_from_the_trade_feed_is_on_by_default_and_null_turns_it_off() -> None:
+    data = shipped()
+    assert config_from_mapping(data).strategy.hedge_from_trade_feed_after_s == 2
+    data["strategy"]["hedge_from_trade_feed_after_s"] = None
+    assert config_from_mapping(data).strategy.hedge_from_trade_feed_after_s is None
