@@ -6,7 +6,10 @@ import copy
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from hedge_strategy.exchange import PublicTrade, Side, parsing
+from hedge_strategy.exchange.reads import resting_prices_of
 from tests.fixtures.wire import CORPUS_DIR, read_file, records
 
 
@@ -67,3 +70,16 @@ def test_a_malformed_trade_is_skipped_and_the_rest_kept() -> None:
     assert [t.trade_id for t in parsing.public_trades(frame)] == [good["trade_id"]]
     assert list(parsing.public_trades({"type": "update/trade", "trades": "nope"})) == []
     assert list(parsing.public_trades({"type": "update/trade"})) == []
+
+
+def test_the_books_listing_names_each_orders_account() -> None:
+    """`orderBookOrders` (captured) read for one account's orders, for B's wash bound from the feed."""
+    answer = read_file(CORPUS_DIR / "rest" / "orderBookOrders" / "ccxt_mainnet-2025-11.jsonl")[0].payload
+    assert resting_prices_of(answer, 314236, Side.BUY, limit=250) == ([Decimal("3429.80")], None)
+    assert resting_prices_of(answer, 134436, Side.BUY, limit=250) == ([], None)  # its order is an ask
+    assert resting_prices_of(answer, 134436, Side.SELL, limit=250) == ([Decimal("3430.00")], None)
+    # A side listed up to the limit may hide more orders past its deepest price.
+    assert resting_prices_of(answer, 1, Side.BUY, limit=1) == ([], Decimal("3429.80"))
+    broken = {**answer, "bids": [{"price": "1", "owner_account_index": "x"}]}
+    with pytest.raises(ValueError, match="unreadable order"):
+        resting_prices_of(broken, 1, Side.BUY, limit=250)
