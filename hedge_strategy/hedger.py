@@ -96,6 +96,7 @@ class Hedger:
         after_s = self.cfg.hedge_from_trade_feed_after_s
         self.feed = (FeedFills(rt.config.accounts["a"].account_index, after_s) if after_s is not None
                      else None)  # A's fills seen on the trade feed, no request yet
+        self._feed_task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- the whole life
 
@@ -115,11 +116,13 @@ class Hedger:
             watch = TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed,
                                    self.silence, self.hedge_from_feed,
                                    lambda: last.resting if last is not None else None, self.rt.stop)
-            self.rt.spawn(watch.run(), "b-trade-feed")
+            self._feed_task = self.rt.spawn(watch.run(), "b-trade-feed")
         try:
             await self._settle_left_overs()
             await self._read_loop()
         finally:
+            if self._feed_task is not None:  # a feed hedge in hand gets its grace (`_finish_in_hand`)
+                await asyncio.wait({self._feed_task}, timeout=self.cfg.shutdown_wait_s + 1)
             await self.rt.end_heartbeat()
             await self.rt.journal.flush()
             logger.info("B stopped: {} hedges done this run, journal flushed", self.hedges_done)

@@ -50,6 +50,7 @@ FEED_MEMORY_S = 120.0  # a fill unrequested this long is forgotten (A's request,
 FEED_MEMORY_MAX = 1000  # fills remembered at most (the oldest go first)
 REQUESTED_MEMORY = 4096  # trade ids whose request arrived: a feed frame that comes later is not remembered
 CHECK_EVERY_S = 0.25  # how often the remembered fills are looked at while the feed is quiet
+RELIST_AFTER_S = 1.0  # A's order at the touch: the listing is read again this long after (A cancels at once)
 
 
 class RedisSilence:
@@ -175,49 +176,55 @@ class FeedWashBound:
     """The wash guard of a hedge from the feed (`execution.chase_loop.PriceGuard`), for when B cannot read
     A's key. A places nothing new and modifies nothing without writing that key first, and places nothing
     new until B answers the fill's request: A's only order that can rest is the filled order's remainder
-    (which A cancels at once, without Redis). Its price is the trade's, or a price in the last entry of the
-    key B read (a modify in flight when Redis went silent). So each IOC is bounded strictly short of the
-    trade's price and of that entry, the stricter of the two. When that leaves nothing to take at the touch,
-    B looks at the book's public listing of orders (one REST read, `LighterAccount.resting_prices`), which
-    names each order's account: A's orders listed there (or, past the listing's end, its deepest price)
-    bound the IOC instead, this attempt's and the next ones' (A's orders can only go away meanwhile), so a
-    remainder A already cancelled no longer holds B back."""
+    (which A cancels at once, without Redis), at the trade's price or where a modify sent before Redis went
+    silent moved it. B reads where A's orders rest from the book's public listing of orders (one REST read,
+    `LighterAccount.resting_prices`, which names each order's account) before the first IOC, and bounds each
+    IOC strictly short of A's orders listed there (or of the listing's deepest price when it was cut at its
+    limit); A's orders can only go away meanwhile, so the listing holds for the next attempts. When the
+    listing cannot be read, each IOC is bounded strictly short of the trade's price and of the last entry of
+    A's key B read (`wash_guard.LastRead`), the stricter of the two. When the bound leaves nothing to take at
+    the touch, B reads the listing again after `RELIST_AFTER_S` (A's cancel is on its way)."""
 
     def __init__(self, account: LighterAccount, market: MarketInfo, trade: PublicTrade, a_account: int,
-                 known: RestingOrder | None) -> None:
+                 known: RestingOrder | None, relist_after_s: float = RELIST_AFTER_S) -> None:
         self.account = account
         self.market = market
         self.trade = trade
         self.a_account = a_account
         self.known = known
-        self._listed: list[Decimal] | None = None  # A's order prices the exchange listed, once read
+        self.relist_after_s = relist_after_s
+        self._listed: list[Decimal] | None = None  # A's order prices on the side B's IOC could meet
 
     async def bound(self, side: Side, tick: Decimal) -> Decimal | None:
-        """The stricter of: short of the trade's price, short of the last entry of A's key B read; once the
-        exchange's listing was read, short of A's orders in it."""
+        """Short of A's orders the exchange lists; without a listing, short of the trade's price and of the
+        last entry of A's key B read, the stricter."""
+        if self._listed is None:
+            await self._read_listing(side)
         if self._listed is not None:
             return _strictest(side, [_short_of(side, price, tick) for price in self._listed])
-        a_side = self.trade.maker_side
-        bounds = [limit_bound(side, RestingOrder(self.trade.maker_client_id or 0, a_side.value,
-                                                 self.trade.price, None), tick),
-                  limit_bound(side, self.known, tick)]
-        return _strictest(side, bounds)
+        return _strictest(side, [_short_of(side, self.trade.price, tick),
+                                 limit_bound(side, self.known, tick)])
 
     async def wait_unbound(self, side: Side, tick: Decimal) -> Decimal | None:
-        """The bound from what the exchange lists now: A's orders on the side B's IOC could meet."""
+        """A's order is at the touch: read the listing again once A's cancel had time to land."""
+        await asyncio.sleep(self.relist_after_s)  # one bounded wait for A's cancel, then one REST read
+        await self._read_listing(side)
+        return await self.bound(side, tick)
+
+    async def _read_listing(self, side: Side) -> None:
         try:
             prices, deepest = await self.account.resting_prices(self.market, self.a_account, side.opposite)
-        except Exception as exc:  # nothing read: the bound stays as it was (nothing is sent past it)
-            logger.warning("B: the book's listing of orders could not be read ({!r}); the IOC stays short of "
-                           "A's fill price", exc)
-            return await self.bound(side, tick)
+        except Exception as exc:  # nothing read: the listing B had (if any) stays
+            logger.warning("B: the book's listing of orders could not be read ({!r}); the hedge of trade {} "
+                           "from the feed stays short of A's fill price", exc, self.trade.trade_id)
+            return
         if deepest is not None:  # listed up to its limit: an order of A's beyond it is unseen
             prices = [*prices, deepest]
+        if prices != self._listed:
+            logger.info("B: the book lists {} for the hedge of trade {} from the feed",
+                        f"A's order(s) at {', '.join(map(str, prices))}" if prices else "no order of A's",
+                        self.trade.trade_id)
         self._listed = prices
-        if not prices:
-            logger.info("B: A's remainder of trade {} no longer rests (the book's listing shows no order of "
-                        "A's): the hedge from the feed is no longer bounded", self.trade.trade_id)
-        return await self.bound(side, tick)
 
 
 def _short_of(side: Side, a_price: Decimal, tick: Decimal) -> Decimal | None:

@@ -131,41 +131,44 @@ def test_the_request_from_a_captured_trade_is_the_one_a_would_send() -> None:
         feed_request(replace(trade, bid_client_id=None), "pair", market)
 
 
-async def test_the_bound_is_short_of_the_fill_price_and_of_the_last_entry_read() -> None:
+def unlisted(known: RestingOrder | None = None, trade: PublicTrade | None = None) -> FeedWashBound:
+    """A bound whose listing cannot be read (the venue refuses the read)."""
     venue = FakeVenue(B_ACCOUNT)
+    venue.listed = {Side.BUY: RuntimeError("429"), Side.SELL: RuntimeError("429")}
+    return FeedWashBound(venue, BTC, trade or a_fill(1), A_ACCOUNT, known,  # type: ignore[arg-type]
+                         relist_after_s=0)
+
+
+async def test_without_the_listing_the_bound_is_short_of_the_fill_price_and_of_the_last_entry() -> None:
     tick = BTC.tick
-    alone = FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, None)  # type: ignore[arg-type]
-    assert await alone.bound(Side.SELL, tick) == A_PRICE + tick  # B sells: above A's bid
+    assert await unlisted().bound(Side.SELL, tick) == A_PRICE + tick  # B sells: above A's bid
     higher = RestingOrder(A_COID, "buy", A_PRICE + 5, SIZE)  # a modify B read, to a higher bid
-    assert await FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, higher).bound(  # type: ignore[arg-type]
-        Side.SELL, tick) == A_PRICE + 5 + tick
+    assert await unlisted(higher).bound(Side.SELL, tick) == A_PRICE + 5 + tick
     lower = RestingOrder(A_COID, "buy", A_PRICE - 5, SIZE)
-    assert await FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, lower).bound(  # type: ignore[arg-type]
-        Side.SELL, tick) == A_PRICE + tick
+    assert await unlisted(lower).bound(Side.SELL, tick) == A_PRICE + tick
     ask = RestingOrder(A_COID, "sell", A_PRICE - 5, SIZE)  # an ask of A's cannot meet B's sell
-    assert await FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, ask).bound(  # type: ignore[arg-type]
-        Side.SELL, tick) == A_PRICE + tick
+    assert await unlisted(ask).bound(Side.SELL, tick) == A_PRICE + tick
     a_sold = replace(a_fill(2), is_maker_ask=True, ask_account_id=A_ACCOUNT, bid_account_id=TAKER)
-    assert await FeedWashBound(venue, BTC, a_sold, A_ACCOUNT, None).bound(  # type: ignore[arg-type]
-        Side.BUY, tick) == A_PRICE - tick  # B buys: below A's ask
+    assert await unlisted(trade=a_sold).bound(Side.BUY, tick) == A_PRICE - tick  # B buys: below A's ask
+    assert await unlisted().wait_unbound(Side.SELL, tick) == A_PRICE + tick  # still unread: it stays
 
 
-async def test_the_exchanges_listing_lifts_the_bound_once_as_remainder_is_gone() -> None:
+async def test_the_exchanges_listing_bounds_by_where_as_orders_rest() -> None:
     venue = FakeVenue(B_ACCOUNT)
     tick = BTC.tick
-    venue.listed[Side.BUY] = [A_PRICE]  # A's remainder still rests
-    still = FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, None)  # type: ignore[arg-type]
-    assert await still.wait_unbound(Side.SELL, tick) == A_PRICE + tick
+    venue.listed[Side.BUY] = [A_PRICE + 5]  # A's remainder, moved by a modify B never read
+    guard = FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, None, relist_after_s=0)  # type: ignore[arg-type]
+    assert await guard.bound(Side.SELL, tick) == A_PRICE + 5 + tick
     assert venue.listing_reads == [(A_ACCOUNT, Side.BUY)]  # A's bids: the side B's sell could meet
+    assert await guard.bound(Side.SELL, tick) == A_PRICE + 5 + tick
+    assert len(venue.listing_reads) == 1  # the next attempts keep it: A's orders only go away
 
-    venue.listed[Side.BUY] = []  # cancelled: the listing shows no order of A's
-    gone = FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, None)  # type: ignore[arg-type]
-    assert await gone.wait_unbound(Side.SELL, tick) is None
-    assert await gone.bound(Side.SELL, tick) is None  # the next attempts too: A's orders only go away
+    venue.listed[Side.BUY] = []  # A's cancel landed
+    assert await guard.wait_unbound(Side.SELL, tick) is None  # read again: nothing of A's rests
+    assert await guard.bound(Side.SELL, tick) is None
 
     venue.listed[Side.BUY] = RuntimeError("429")
-    unread = FeedWashBound(venue, BTC, a_fill(1), A_ACCOUNT, None)  # type: ignore[arg-type]
-    assert await unread.wait_unbound(Side.SELL, tick) == A_PRICE + tick  # nothing read: the bound stays
+    assert await guard.wait_unbound(Side.SELL, tick) is None  # an unreadable listing keeps the last one
 
 
 # --- the trigger, and never twice ---------------------------------------------------------------------------
