@@ -115,7 +115,8 @@ class Hedger:
             last = self.wash_guard.last if self.wash_guard is not None else None
             watch = TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed,
                                    self.silence, self.hedge_from_feed,
-                                   lambda: last.resting if last is not None else None, self.rt.stop)
+                                   lambda: last.resting if last is not None else None, self.rt.stop,
+                                   held=lambda: self.gate.held)
             self._feed_task = self.rt.spawn(watch.run(), "b-trade-feed")
         try:
             await self._settle_left_overs()
@@ -132,11 +133,12 @@ class Hedger:
         """First of all: requests a previous B read but never acknowledged are settled before new ones."""
         while not self.rt.stopping:
             try:
-                await self.gate.pass_when_released(self.rt.stop)
-                if self.rt.stopping:
-                    return
-                await self.rt.bus.ensure_group()
-                stale = await self.rt.bus.claim_stale(self.consumer, min_idle_ms=0)
+                with self.silence.asking():  # every Redis call of B's loops: none answering is a silence
+                    await self.gate.pass_when_released(self.rt.stop)
+                    if self.rt.stopping:
+                        return
+                    await self.rt.bus.ensure_group()
+                    stale = await self.rt.bus.claim_stale(self.consumer, min_idle_ms=0)
             except RedisError as exc:
                 logger.warning("B start-up: Redis unavailable ({!r}); retrying in 1 s", exc)
                 await self.rt.sleep(1.0)
@@ -155,15 +157,16 @@ class Hedger:
         self.rt.events.emit(EventKind.READY)
         while not self.rt.stopping:
             try:
-                await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
-                if self.rt.stopping:
-                    break
+                # Held, the gate waits as long as the hold lasts: a silence then, but nothing is hedged from
+                # the feed while B is held (`TradeFeedWatch`).
                 with self.silence.asking():
+                    await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
+                    if self.rt.stopping:
+                        break
                     deliveries = await self.rt.bus.read_requests(self.consumer, count=100,
                                                                  block_ms=READ_BLOCK_MS)
-                if loop.time() >= next_claim:
-                    next_claim = loop.time() + CLAIM_EVERY_S
-                    with self.silence.asking():
+                    if loop.time() >= next_claim:
+                        next_claim = loop.time() + CLAIM_EVERY_S
                         deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
             except RedisError as exc:
                 logger.warning("B: reading requests failed ({!r}); retrying in 1 s", exc)

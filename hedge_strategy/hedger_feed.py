@@ -249,7 +249,7 @@ class TradeFeedWatch:
 
     def __init__(self, account: LighterAccount, market: MarketInfo, pair: str, fills: FeedFills,
                  silence: RedisSilence, hedge: Hedge, known_resting: Callable[[], RestingOrder | None],
-                 stop: asyncio.Event) -> None:
+                 stop: asyncio.Event, held: Callable[[], bool] = lambda: False) -> None:
         self.account = account
         self.market = market
         self.pair = pair
@@ -258,6 +258,7 @@ class TradeFeedWatch:
         self._hedge = hedge
         self._known_resting = known_resting
         self._stop = stop
+        self._held = held  # `hedgectl clear` holds B: nothing is hedged, from the feed either
 
     async def run(self) -> None:
         queue = self.account.subscribe()
@@ -275,8 +276,7 @@ class TradeFeedWatch:
 
     async def hedge_due(self) -> int:
         """Hedge each remembered fill that is due, while Redis is silent; how many were handed over."""
-        silent_s = self.silence.silent_s()
-        if silent_s < REDIS_SILENT_S:
+        if self.silence.silent_s() < REDIS_SILENT_S or self._held():
             return 0
         handed = 0
         for seen in self.fills.due():

@@ -187,6 +187,23 @@ async def test_a_due_fill_is_not_hedged_while_redis_answers(unit_factory: UnitFa
     assert kit.orders.sent == []
 
 
+async def test_nothing_is_hedged_from_the_feed_while_b_is_held(unit_factory: UnitFactory) -> None:
+    """`hedgectl clear` holds B while it closes the positions: the feed reopens none of them."""
+    kit, clock = await unit_factory("b"), FakeClock()
+    hedger, _ = feed_kit(kit, clock)
+    held = True
+    watch = TradeFeedWatch(kit.orders.account, BTC, kit.config.pair, hedger.feed,  # type: ignore[arg-type]
+                           hedger.silence, hedger.hedge_from_feed, lambda: None, asyncio.Event(),
+                           held=lambda: held)
+    hedger.feed.saw(a_fill(17))  # type: ignore[union-attr]
+    redis_fails(hedger.silence)
+    clock.now += 3
+    assert await watch.hedge_due() == 0 and kit.orders.sent == []
+    held = False
+    kit.orders.ioc_fills = [SIZE]
+    assert await watch.hedge_due() == 1 and len(kit.orders.sent) == 1
+
+
 async def test_a_fill_requested_in_time_is_left_to_its_request(unit_factory: UnitFactory) -> None:
     kit, clock = await unit_factory("b"), FakeClock()
     hedger, watch = feed_kit(kit, clock)
