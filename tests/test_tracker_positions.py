@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from hedge_strategy.exchange import AllPositions, Fill, PositionSnapshot, Side, StreamDown, StreamUp
+from hedge_strategy.exchange import (
+    AllPositions,
+    Fill,
+    PositionSnapshot,
+    PublicTrade,
+    Side,
+    StreamDown,
+    StreamUp,
+)
 from hedge_strategy.exchange.parsing import all_positions
 from hedge_strategy.exchange.stream import _AccountLink
 from hedge_strategy.exchange.ws_budget import MessageBudget
@@ -131,3 +139,13 @@ def test_a_damaged_snapshot_is_not_taken_as_the_whole_set() -> None:
     frame = {"channel": f"account_all_positions:{ACCOUNT}", "type": "subscribed/account_all_positions",
              "positions": {"1": {"market_id": 1, "sign": 1, "position": "0.0004"}, "0": {"position": "x"}}}
     assert all_positions(frame, ACCOUNT) is None  # a market missing from it would read as flat
+
+
+async def test_the_markets_public_trades_pass_the_tracker_by_quietly(tracker: OrderTracker,
+                                                                     log_lines: list[str]) -> None:
+    """B's trade feed shares the account's event queue: a public trade is the role's, not the journal's."""
+    trade = PublicTrade(market_id=BTC, trade_id=7, size=Decimal("0.0002"), price=Decimal("95000"),
+                        ask_account_id=1, bid_account_id=ACCOUNT, ask_client_id=None, bid_client_id=None,
+                        is_maker_ask=False, ts_ms=1_700_000_000_000)
+    await tracker.handle(trade)
+    assert not [line for line in log_lines if line.startswith(("WARNING", "ERROR"))]

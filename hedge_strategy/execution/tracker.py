@@ -49,6 +49,7 @@ from hedge_strategy.exchange.events import (
     Fill,
     OrderUpdate,
     PositionSnapshot,
+    PublicTrade,
     StreamDown,
     StreamUp,
     TopOfBook,
@@ -155,7 +156,7 @@ class OrderTracker:
             logger.warning("tracker {}: stream down ({}); fills meanwhile are recovered by reconciliation",
                            self.account_index, event.reason)
             self._notify()
-        elif not isinstance(event, TopOfBook):  # book updates are the strategy's business
+        elif not isinstance(event, TopOfBook | PublicTrade):  # the market's, not the account's: the role's
             logger.warning("tracker {}: unexpected event {!r} ignored", self.account_index, event)
 
     def apply_update(self, update: OrderUpdate, source: str) -> bool:
