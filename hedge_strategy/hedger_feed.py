@@ -276,10 +276,10 @@ class TradeFeedWatch:
 
     async def hedge_due(self) -> int:
         """Hedge each remembered fill that is due, while Redis is silent; how many were handed over."""
-        if self.silence.silent_s() < REDIS_SILENT_S or self._held():
-            return 0
         handed = 0
-        for seen in self.fills.due():
+        for seen in self.fills.due() if self._silent_and_free() else []:
+            if handed and not self._silent_and_free():
+                break  # Redis answered during the last hedge: A's requests are on their way
             self.fills.forget(seen.trade.trade_id)  # once: A's request settles whatever this leaves
             trade = seen.trade
             if trade.maker_client_id is None:
@@ -291,9 +291,17 @@ class TradeFeedWatch:
             logger.warning("B: A's fill trade {} ({}) seen on the trade feed, no request for {:.1f} s and "
                            "Redis silent {:.1f} s: hedging it from the feed", trade.trade_id,
                            describe_coid(trade.maker_client_id), waited_s, self.silence.silent_s())
-            request = feed_request(trade, self.pair, self.market)
+            try:
+                request = feed_request(trade, self.pair, self.market)
+            except Exception as exc:  # a trade the request cannot carry: A's request settles it
+                logger.error("B: A's fill trade {} from the trade feed gives no valid request ({!r}); not "
+                             "hedged from the feed", trade.trade_id, exc)
+                continue
             known = self._known_resting()
             guard = FeedWashBound(self.account, self.market, trade, self.fills.a_account, known)
-            await self._hedge(request, guard)
+            await self._hedge(request, guard)  # its errors are logged there (`Hedger._finish_in_hand`)
             handed += 1
         return handed
+
+    def _silent_and_free(self) -> bool:
+        return self.silence.silent_s() >= REDIS_SILENT_S and not self._held()
