@@ -55,7 +55,7 @@ def test_frame_names_follow_the_corpus() -> None:
 
 def test_every_captured_frame_of_the_bots_channels_parses_strictly() -> None:
     for name in ("order_book", "account_all_orders", "account_all_trades", "account_all_positions",
-                 "account_tx"):
+                 "account_tx", "trade"):
         for rec in records(kind="ws", name=name):
             assert frame_problems(rec.payload, 225671) == [], (rec.file, rec.line)
 
@@ -68,6 +68,9 @@ def test_frame_problems_name_what_the_adapter_cannot_read() -> None:
     assert frame_problems(bad_tx, 101)[0].startswith("transaction: ")
     assert frame_problems({"type": "update/order_book", "order_book": {"asks": "x", "offset": 1}}, 101) != []
     assert frame_problems({"type": "update/order_book", "order_book": {"nonce": "n", "bids": []}}, 101) != []
+    bad_trade = {"type": "update/trade", "trades": [{"trade_id": 1, "size": "x"}]}
+    assert frame_problems(bad_trade, 101)[0].startswith("public trade: ")
+    assert frame_problems({"type": "update/trade", "trades": {"1": []}}, 101) != []
     ok_book = {"type": "update/order_book", "offset": 3,
                "order_book": {"asks": [{"price": "1", "size": "0"}]}}
     assert frame_problems(ok_book, 101) == []

@@ -17,6 +17,7 @@ from hedge_strategy.exchange.tx_outcomes import tx_outcome
 
 CONTROL = "control"  # the corpus name of frames that belong to no channel: connected, ping, pong, error...
 BOOK = "order_book"
+TRADE = "trade"  # the public trade feed B follows (`stream.py`)
 SENDTX = "sendtx"  # answers to `jsonapi/sendtx` (preflight sends none; named as the corpus names them)
 KEPT_EXAMPLES = 5  # examples kept per kind of problem; the counts are complete
 
@@ -52,6 +53,10 @@ def frame_problems(frame: Mapping[str, Any], account_index: int) -> list[str]:
             items = _items(frame, "positions")
             return _problems(items, lambda raw, m: parsing.position_snapshot(raw, account_index, m),
                              "position")
+        if family == TRADE:
+            trades = _list(frame, "trades") + _list(frame, "liquidation_trades")
+            return _problems([(None, item) for item in trades], lambda raw, _m: parsing.public_trade(raw),
+                             "public trade")
         if family == TX_CHANNEL:
             return _problems(_items(frame, "txs"), lambda raw, _m: tx_outcome(raw, account_index),
                              "transaction")
@@ -68,6 +73,16 @@ def _check_book(frame: Mapping[str, Any]) -> None:
     parse_seq(frame, body)
     parse_levels(body.get("bids"))
     parse_levels(body.get("asks"))
+
+
+def _list(frame: Mapping[str, Any], key: str) -> list[Any]:
+    """A plain list of a frame (the trade channel's `trades`), strictly: absent is empty."""
+    payload = frame.get(key)
+    if payload is None:
+        return []
+    if not isinstance(payload, list):
+        raise TypeError(f"{key} is not a list")
+    return payload
 
 
 def _items(frame: Mapping[str, Any], key: str) -> list[tuple[int | None, Any]]:
@@ -138,9 +153,10 @@ def frame_time_ms(frame: Mapping[str, Any]) -> int | None:
     return value
 
 
-def book_channels(market_id: int) -> list[tuple[str, bool]]:
-    """(subscribe name, needs auth) of the book link of a bot process, as `AccountStream` subscribes it."""
-    return [(f"{BOOK}/{market_id}", False)]
+def book_channels(market_id: int, trades: bool = False) -> list[tuple[str, bool]]:
+    """(subscribe name, needs auth) of the book link of a bot process, as `AccountStream` subscribes it;
+    `trades`: with the public trade feed (B, `strategy.hedge_from_trade_feed_after_s`)."""
+    return [(f"{BOOK}/{market_id}", False), *([(f"{TRADE}/{market_id}", False)] if trades else [])]
 
 
 def account_channels(account_index: int) -> list[tuple[str, bool]]:

@@ -1,5 +1,6 @@
 """`hedgectl preflight`'s WebSocket watch of one account: the connections one bot process keeps, laid out as
-`AccountStream` lays them out (a book link with `order_book/{market}`, an account link with the three private
+`AccountStream` lays them out (a book link with `order_book/{market}`, and B's with `trade/{market}` too when
+it hedges from the trade feed; an account link with the three private
 channels and the adapter's auth token), held open for a while, every frame counted and checked, none acted
 upon.
 
@@ -91,11 +92,12 @@ class WatchReport:
 
 async def watch_account(*, ws_url: str, account_index: int, market_id: int, token_source: TokenSource,
                         seconds: float, timeout_s: float, observe: Observer,
-                        subscribed: Callable[[], None] | None = None) -> WatchReport:
+                        subscribed: Callable[[], None] | None = None, trades: bool = False) -> WatchReport:
     """Watch the bot's channels of one account for `seconds` (plus at most `timeout_s` for answers still
     owed: snapshots, pongs, the renewed subscription). `subscribed` is called once every channel's snapshot
-    has arrived. Never raises for what the venue does."""
-    books, account = book_channels(market_id), account_channels(account_index)
+    has arrived; `trades`: the book link also carries the public trade feed (B's). Never raises for what the
+    venue does."""
+    books, account = book_channels(market_id, trades), account_channels(account_index)
     report = WatchReport(account_index, BookContinuity(market_id),
                          wanted=[parsing.channel_key(name) for name, _ in books + account])
     try:
