@@ -45,10 +45,10 @@ async def test_account_positions(skips: list[str]) -> None:
 
 async def test_active_inactive_and_client_index_orders(skips: list[str]) -> None:
     active = "rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl"
-    # line 1: one resting post-only bid, times in seconds, side ""
+    # line 1: one resting post-only bid, side ""; its time is transaction_time (µs), not updated_at (s)
     assert [order_facts(o) for o in orders_of(await rest_body(active, 1), 516)] == [
         (516, 1, 178554256601, 844424912956320, Side.BUY, VenueState.LIVE, None,
-         D("56608.2"), D("0.00100"), D("0.00000"), D("0.00100"), 1785542568000)]
+         D("56608.2"), D("0.00100"), D("0.00000"), D("0.00100"), 1785542568396)]
     assert orders_of(await rest_body(active, 2), 516) == []  # line 2: "orders": []
     # line 3: no auth token: code 20001; in a 200 body the reader raises, in a 400 the SDK does
     with pytest.raises(VenueError) as refused:
@@ -59,7 +59,8 @@ async def test_active_inactive_and_client_index_orders(skips: list[str]) -> None
     assert error_details(raised.value) == (
         400, 20001, "invalid param : auth query param and Authorization header are empty")
 
-    # rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl:1: an IOC sell the venue ended for margin
+    # rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl:1: an IOC sell the venue ended for margin; no
+    # transaction_time (Dec 2025): its time is updated_at, seconds
     inactive = orders_of(await rest_body("rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl", 1), 1077)
     assert [order_facts(o) for o in inactive] == [
         (1077, 0, 0, 281474977354074, Side.SELL, VenueState.CANCELED, EndReason.MARGIN,
