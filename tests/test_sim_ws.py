@@ -98,6 +98,10 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
         assert refused["message"].startswith("invalid auth: ") and refused["message"].endswith(
             "account_all_orders:101"
         )
+        assert not refused["message"].startswith("invalid auth: invalid auth")  # one prefix, as captured
+        await ws.subscribe("account_all_orders/101", auth=sim.auth_token(client, ttl_s=9 * 3600))
+        too_long = await ws.expect_error(20013)  # the venue's REST refusal of a 9 h token, on the channel
+        assert too_long["message"] == "invalid auth: invalid deadline: account_all_orders:101"
 
         for channel in ("account_all_orders", "account_all_trades", "account_all_positions"):
             await ws.subscribe(f"{channel}/101", auth=token)
