@@ -360,6 +360,7 @@ class Engine(EngineReads):
             self._order_changed(order)
             return
         book.remove(order)
+        self._open_count_changing(account, order.market_id)
         account.drop_open(order)
         order.price, order.remaining = new_price, new_size
         order.initial_size = order.filled + new_size

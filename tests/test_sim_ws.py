@@ -120,6 +120,9 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
         per_market = await ws.expect("update/account_orders")
         assert per_market["account"] == 101
         assert per_market["orders"]["1"][0]["order_index"] == opened["order_index"]
+        # the new open order count follows, the position unchanged (testnet positions capture, line 3)
+        counted = (await ws.expect("update/account_all_positions"))["positions"]["1"]
+        assert (counted["open_order_count"], counted["sign"], counted["position"]) == (1, 1, "0.00000")
 
         await sim.trade(BTC, "sell", "0.00020")
         fill = (await ws.expect("update/account_all_trades"))["trades"]["1"][0]
