@@ -9,7 +9,8 @@ Refusals, as captured unless marked:
 - an unknown account: the same with `(accountId)` (inferred by analogy, not captured);
 - a private channel without `auth`: `{"error":{"code":20001,"message":"invalid param : auth field is required:
   <channel>"}}`; with a token the sim refuses: `{"error":{"code":20013,"message":"invalid auth: <why>:
-  <channel>"}}` (captured for an expired token; the other reasons are the sim's own words).
+  <channel>"}}` (captured for an expired token; "invalid deadline" for a token living over 8 h is the REST
+  refusal's reason, inferred for the socket; the other reasons are the sim's own words).
 `account_all` needs no token, as lighter-sdk's own WsClient subscribes it (not verified on the venue).
 `account_tx` takes one like the other account channels (inferred: Qubx subscribed it with its token; whether
 the venue refuses it without one is not captured). Its snapshot has no `txs` (captured); each settled
@@ -104,8 +105,8 @@ class Snapshots:
         try:
             check_token(token, account, self._key_registered)
         except AuthError as exc:
-            reason = str(exc).removeprefix("invalid auth token: ")
-            reason = "expired token" if reason == "expired" else reason
+            # The REST wording with the channel after it: "invalid auth: expired token: <channel>" (captured).
+            reason = str(exc).removeprefix("invalid auth: ")
             raise ChannelRefused(
                 frames.nested_error(INVALID_AUTH, f"invalid auth: {reason}: {channel.name}")
             ) from None
