@@ -123,6 +123,8 @@ class BWatch:
                     self.judge_silence()
             finally:
                 look.cancel()  # the watch ended: so does its look (its read runs on, shielded, unread)
+            if look.done() and not look.cancelled():
+                look.result()  # what a look raised (not a Redis error: those are its news) goes up
             await asyncio.sleep(self.ttl_s / 3)  # the heartbeat's own cadence, not a wait for a result
 
     async def look(self) -> None:

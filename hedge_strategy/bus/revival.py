@@ -74,12 +74,9 @@ class UntilAnswering:
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if stopped is not None:
-                stopped.cancel()
-        if not ping.done():
-            ping.cancel()  # stopping: bounded by the client's timeouts whether or not the cancel lands
-            return False
-        if ping.cancelled():
+            for waiting in waits:  # stopping, or this wait cancelled: a PING still out is cancelled too (and
+                waiting.cancel()  # bounded by the client's timeouts should the cancel be lost in redis-py)
+        if not ping.done() or ping.cancelled():
             return False
         error = ping.exception()
         return error is None or isinstance(error, ResponseError)  # an error reply is an answer too
