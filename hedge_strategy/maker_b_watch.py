@@ -42,7 +42,9 @@ from hedge_strategy.task_end import end_tasks, retrieve_outcome
 LOST_REASON = "B's heartbeat is absent: nobody would hedge a fill"  # the cancel's reason
 MIN_LATE_S = 1.0
 SILENT_PERIODS = 3  # beat periods (`late_s`) without any answer from Redis before the order is cancelled
-MIN_JUDGE_S = 0.05  # the shortest wait between two judgements of Redis's silence while a read is out
+# A silence past the bound is judged this much later (an answer a busy event loop has not read yet counts: a
+# loop stalled for the bound must not look like a silent Redis), and no two judgements are closer
+JUDGE_AFTER_S = 0.05
 
 
 class BWatch:
@@ -119,8 +121,10 @@ class BWatch:
             look = asyncio.ensure_future(self.look())
             try:
                 while not look.done() and not self._ended.is_set():  # silence is judged while a read is out
-                    await asyncio.wait({look}, timeout=max(self.silent_in(), MIN_JUDGE_S))
-                    self.judge_silence()
+                    await asyncio.wait({look}, timeout=max(self.silent_in(), JUDGE_AFTER_S))
+                    if self.silent_in() <= 0:
+                        await asyncio.wait({look}, timeout=JUDGE_AFTER_S)
+                        self.judge_silence()
             finally:
                 look.cancel()  # the watch ended: so does its look (its read runs on, shielded, unread)
             if look.done() and not look.cancelled():
