@@ -263,7 +263,7 @@ class StrategyConfig:
     retry_times: integer(ge=1) = 5
     transport_budget_s: SecondsOrZero = 30  # a chase's time for transport trouble (429, 5xx, no answer)
     max_slippage_bps: decimal(gt=0) = Decimal(50)
-    heartbeat_ttl_s: Seconds = 5
+    heartbeat_ttl_s: Seconds = 5  # also: how long a silent Redis leaves A's order resting (maker_b_watch)
     b_position_max_age_s: Seconds = 5  # B's published position older than this: A reads B over REST
     shutdown_wait_s: SecondsOrZero = 15
 

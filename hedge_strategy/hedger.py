@@ -46,6 +46,7 @@ from hedge_strategy.bus import (
     now_ms,
 )
 from hedge_strategy.bus.resting import RestingOrder
+from hedge_strategy.bus.revival import UntilAnswering
 from hedge_strategy.exchange import (
     MarketInfo,
     Purpose,
@@ -64,6 +65,8 @@ from hedge_strategy.runtime import Runtime
 from hedge_strategy.wash_guard import WashGuard, carried_resting
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
+SLOW_READ_S = 0.5  # a read that returned this much later than its block may have been sent twice
+READ_RETRY_MAX_S = 1.0  # the longest wait between reads while Redis answers but fails (`bus.revival`)
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
 # How long an outcome waits for B's streamed position to show the hedge's fills: the position frame follows
@@ -183,18 +186,32 @@ class Hedger:
         next_claim = loop.time() + CLAIM_EVERY_S
         logger.info("B ready: reading hedge requests of pair {} as {}", self.rt.config.pair, self.consumer)
         self.rt.events.emit(EventKind.READY)
+        revival = UntilAnswering(self.rt.bus.redis, READ_RETRY_MAX_S)
+        # A read whose reply was lost (it raised, or the client sent it again after a timeout: it took longer
+        # than its block) may still have run in Redis, a hung one when it ran again, and taken requests for
+        # this consumer that no later read of new ones returns: this consumer's own pending ones come first.
+        own_due = False
         while not self.rt.stopping:
             try:
                 await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
                 if self.rt.stopping:
                     break
-                deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS)
+                asked = loop.time()
+                deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS,
+                                                             own_pending=own_due)
+                if own_due and deliveries:
+                    logger.warning("B: {} request(s) were delivered to a read whose reply was lost (Redis "
+                                   "hung or dropped the connection); hedging them now", len(deliveries))
+                own_due = not own_due and loop.time() - asked > READ_BLOCK_MS / 1000 + SLOW_READ_S
                 if loop.time() >= next_claim:
                     next_claim = loop.time() + CLAIM_EVERY_S
                     deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
+                revival.answered()
             except RedisError as exc:
-                logger.warning("B: reading requests failed ({!r}); retrying in 1 s", exc)
-                await self.rt.sleep(1.0)
+                own_due = True
+                logger.warning("B: reading requests failed ({!r}); reading again once Redis answers", exc)
+                if not await revival.wait(self.rt.stop):  # at once when a hung Redis runs again
+                    break
                 continue
             if deliveries:
                 await self._in_hand(deliveries)
