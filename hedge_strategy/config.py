@@ -54,6 +54,10 @@ T = TypeVar("T")
 TIERS = ("standard", "premium")
 IMBALANCE_ACTIONS = ("hedge", "pause")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+# The longest auth token the venue takes: an 8 h one was accepted and a 9 h one refused at use with HTTP 401
+# 20013 "invalid deadline" (tests/wire/rest/accountLimits/hftbacktest_testnet-2026-07-30.jsonl; research
+# fact 17 puts the ceiling at 8 h).
+AUTH_TOKEN_MAX_TTL_S = 8 * 3600
 
 # A pair name ends up inside every Redis key (`hedge:{pair}:...`): no separators, no spaces.
 _PAIR_RE = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -170,7 +174,8 @@ class ExchangeConfig:
     ws_heartbeat_timeout_s: Seconds = 20
     ws_backoff_min_s: Seconds = 0.25
     ws_backoff_max_s: Seconds = 30
-    auth_token_ttl_s: integer(ge=60) = 600  # refreshed before expiry: under a minute it would do little else
+    # Refreshed before expiry: under a minute it would do little else; over 8 h the venue refuses the token.
+    auth_token_ttl_s: integer(ge=60, le=AUTH_TOKEN_MAX_TTL_S) = 600
     send_over_websocket: Flag = True  # transactions over the account's WebSocket while it is up, else HTTP
     # A resting order's own expiry (its dead-man's switch): Lighter takes 5 min to 30 days ahead; the 30 s
     # above the minimum allow for a local clock behind the venue's.
@@ -258,7 +263,7 @@ class StrategyConfig:
     retry_times: integer(ge=1) = 5
     transport_budget_s: SecondsOrZero = 30  # a chase's time for transport trouble (429, 5xx, no answer)
     max_slippage_bps: decimal(gt=0) = Decimal(50)
-    heartbeat_ttl_s: Seconds = 5
+    heartbeat_ttl_s: Seconds = 5  # also: how long a silent Redis leaves A's order resting (maker_b_watch)
     b_position_max_age_s: Seconds = 5  # B's published position older than this: A reads B over REST
     shutdown_wait_s: SecondsOrZero = 15
     # B hedges a fill of A's that it saw on the exchange's public trade feed when A's request for it has not

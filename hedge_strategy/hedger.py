@@ -39,7 +39,6 @@ from typing import Any
 from loguru import logger
 from redis.exceptions import RedisError
 
-from hedge_strategy import chase
 from hedge_strategy.bus import (
     FAILED,
     FILLED,
@@ -52,8 +51,8 @@ from hedge_strategy.bus import (
     now_ms,
 )
 from hedge_strategy.bus.resting import RestingOrder
+from hedge_strategy.bus.revival import UntilAnswering
 from hedge_strategy.exchange import (
-    MarketInfo,
     Side,
     VenueError,
     describe_coid,
@@ -62,12 +61,14 @@ from hedge_strategy.execution import Intent, JournalOrder
 from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
 from hedge_strategy.hedger_feed import FeedFills, FeedWashBound, RedisSilence, TradeFeedWatch
 from hedge_strategy.hedger_hold import HoldGate
-from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests
+from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests, size_problem
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
 from hedge_strategy.wash_guard import WashGuard, carried_resting
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
+SLOW_READ_S = 0.5  # a read that returned this much later than its block may have been sent twice
+READ_RETRY_MAX_S = 1.0  # the longest wait between reads while Redis answers but fails (`bus.revival`)
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
 # How long an outcome waits for B's streamed position to show the hedge's fills: the position frame follows
@@ -155,22 +156,36 @@ class Hedger:
         next_claim = loop.time() + CLAIM_EVERY_S
         logger.info("B ready: reading hedge requests of pair {} as {}", self.rt.config.pair, self.consumer)
         self.rt.events.emit(EventKind.READY)
+        revival = UntilAnswering(self.rt.bus.redis, READ_RETRY_MAX_S)
+        # A read whose reply was lost (it raised, or the client sent it again after a timeout: it took longer
+        # than its block) may still have run in Redis, a hung one when it ran again, and taken requests for
+        # this consumer that no later read of new ones returns: this consumer's own pending ones come first.
+        own_due = False
         while not self.rt.stopping:
             try:
-                # Held, the gate waits as long as the hold lasts: a silence then, but nothing is hedged from
-                # the feed while B is held (`TradeFeedWatch`).
-                with self.silence.asking():
-                    await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
-                    if self.rt.stopping:
-                        break
-                    deliveries = await self.rt.bus.read_requests(self.consumer, count=100,
-                                                                 block_ms=READ_BLOCK_MS)
-                    if loop.time() >= next_claim:
-                        next_claim = loop.time() + CLAIM_EVERY_S
-                        deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
+                # B's silence (`hedger_feed`) runs until these calls are answered. Held, the gate waits as
+                # long as the hold lasts: a silence then, but nothing is hedged from the feed while B is held.
+                self.silence.ask()
+                await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
+                if self.rt.stopping:
+                    break
+                asked = loop.time()
+                deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS,
+                                                             own_pending=own_due)
+                if own_due and deliveries:
+                    logger.warning("B: {} request(s) were delivered to a read whose reply was lost (Redis "
+                                   "hung or dropped the connection); hedging them now", len(deliveries))
+                own_due = not own_due and loop.time() - asked > READ_BLOCK_MS / 1000 + SLOW_READ_S
+                if loop.time() >= next_claim:
+                    next_claim = loop.time() + CLAIM_EVERY_S
+                    deliveries += await self.rt.bus.claim_stale(self.consumer, min_idle_ms=CLAIM_IDLE_MS)
+                revival.answered()
+                self.silence.answered()
             except RedisError as exc:
-                logger.warning("B: reading requests failed ({!r}); retrying in 1 s", exc)
-                await self.rt.sleep(1.0)
+                own_due = True
+                logger.warning("B: reading requests failed ({!r}); reading again once Redis answers", exc)
+                if not await revival.wait(self.rt.stop):  # at once when a hung Redis runs again
+                    break
                 continue
             if deliveries:
                 await self._in_hand(deliveries)
@@ -352,7 +367,7 @@ class Hedger:
                         job.label)
             self.rt.events.emit(EventKind.HEDGE_NETTED, request_ids=tuple(job.request_ids), side=job.side,
                                 size=size, count=len(requests))
-        problem = self._size_problem(market, size)
+        problem = size_problem(market, size)
         if problem is not None:
             job.chase.failure = problem
         else:
@@ -363,17 +378,6 @@ class Hedger:
                            job.chase.failure or "not filled", job.chase.filled, job.size)
             return
         await self._publish(job)
-
-    def _size_problem(self, market: MarketInfo, size: Decimal) -> str | None:
-        """Why `size` cannot be sent at all (retrying would not help), or None."""
-        if size != market.round_size_down(size):
-            return f"size {size} is not a multiple of the lot {market.lot}"
-        if size < market.min_base_amount:
-            return f"size {size} is below the market minimum {market.min_base_amount}"
-        if market.base_to_int(size) > chase.MAX_BASE_AMOUNT_LOTS:
-            return (f"size {size} is above the largest an order can carry "
-                    f"({market.base_from_int(chase.MAX_BASE_AMOUNT_LOTS)})")
-        return None
 
     # ---------------------------------------------------------------- one hedge: the IOC chase
 

@@ -61,23 +61,27 @@ class RedisSilence:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._unanswered_since: float | None = None  # the first call made since the last answer
-        self._out = 0  # calls under way
+
+    def ask(self) -> None:
+        """A Redis call of B's starts: unanswered, it starts the silence."""
+        if self._unanswered_since is None:
+            self._unanswered_since = self._clock()
+
+    def answered(self) -> None:
+        """Redis answered one of B's calls: no silence."""
+        self._unanswered_since = None
 
     @contextmanager
     def asking(self) -> Iterator[None]:
-        """Wrap one Redis call: its answer ends the silence; its failure leaves it running."""
-        if self._unanswered_since is None:
-            self._unanswered_since = self._clock()
-        self._out += 1
+        """Wrap Redis calls: their answer ends the silence; their failure leaves it running."""
+        self.ask()
         try:
             yield
         except ResponseError:
-            self._unanswered_since = None  # an error reply is an answer: Redis is there
+            self.answered()  # an error reply is an answer: Redis is there
             raise
         else:
-            self._unanswered_since = None
-        finally:
-            self._out -= 1
+            self.answered()
 
     def silent_s(self) -> float:
         if self._unanswered_since is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import InitVar, dataclass, field
 from decimal import Decimal
 
+from hedge_strategy import chase
 from hedge_strategy.bus import Delivery, HedgeRequest, now_ms
 from hedge_strategy.exchange import MarketInfo, Purpose, Role, Side, derived_number, make_coid
 from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, PriceGuard
@@ -58,3 +59,15 @@ def net_requests(deliveries: list[Delivery]) -> list[tuple[list[HedgeRequest], l
             requests.append(request)
         group_deliveries.append(delivery)
     return list(groups.values())
+
+
+def size_problem(market: MarketInfo, size: Decimal) -> str | None:
+    """Why `size` cannot be sent at all (retrying would not help), or None."""
+    if size != market.round_size_down(size):
+        return f"size {size} is not a multiple of the lot {market.lot}"
+    if size < market.min_base_amount:
+        return f"size {size} is below the market minimum {market.min_base_amount}"
+    if market.base_to_int(size) > chase.MAX_BASE_AMOUNT_LOTS:
+        return (f"size {size} is above the largest an order can carry "
+                f"({market.base_from_int(chase.MAX_BASE_AMOUNT_LOTS)})")
+    return None

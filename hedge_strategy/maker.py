@@ -52,7 +52,7 @@ from hedge_strategy.exchange import (
     parse_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
-from hedge_strategy.maker_b_watch import LOST_REASON, BWatch, b_in_hand, wait_for_b_idle
+from hedge_strategy.maker_b_watch import BWatch, b_in_hand, wait_for_b_idle
 from hedge_strategy.maker_cancels import CancelPacing, refused_at_send
 from hedge_strategy.maker_hedges import FailedHedges, MakerHedges
 from hedge_strategy.maker_reprice import Repricer
@@ -343,7 +343,8 @@ class Maker:
         checks = RestingCheck(self.rt, coid, self.check_interval_s, self.clock)
         reprice = Repricer(self.rt, coid, self._price_without, lambda: self._resting_published,
                            self._publish_entry, self.clock)
-        async with FailedHedges(self.hedges) as failures, BWatch(self.rt, coid) as b_watch:
+        b_watch = BWatch(self.rt, coid, answered_elsewhere=lambda: self.hedges.outbox.answered_at)
+        async with FailedHedges(self.hedges) as failures, b_watch:
             while not order.is_terminal:
                 if order.state is OrderState.UNKNOWN:  # its send had no verdict: found, it rests here on
                     await self.unsettled.await_known([order])
@@ -356,8 +357,7 @@ class Maker:
                     await checks.check()
                     continue
                 age = self.clock() - placed_at
-                why = (self._cancel_reason(order, age) or (LOST_REASON if b_watch.lost else None)
-                       or reprice.unconfirmed(order))
+                why = self._cancel_reason(order, age) or b_watch.cancel_reason or reprice.unconfirmed(order)
                 if why is not None and pacing.due_in() <= 0:
                     if self.rt.stopping and pacing.sent >= SHUTDOWN_CANCELS:
                         logger.error("A: {} still {} after {} cancels; leaving it to the next start's "

@@ -5,7 +5,10 @@ there, and the pause A keeps in its journal too.
 tracker's task only records a request there and wakes this component's own task, which publishes it, and
 retries while Redis is down or hung (its client has timeouts, a health check and a retry policy:
 `bus.connect`). So a Redis that hangs rather than refuses delays hedge requests, never the exchange events:
-A still sees its fills, cancels its order, and the requests go out when Redis answers again. An ended
+A still sees its fills, cancels its order, and the requests go out when Redis answers again: after a failed
+attempt the task keeps a PING in flight and tries again the moment Redis answers it (`bus.revival`), not
+after a fixed sleep. `answered_at` (when Redis last answered this task, about every `AUDIT_INTERVAL_S`)
+tells the resting order's watch how long Redis has been silent (`maker_b_watch`). An ended
 order's entry for B's wash guard that A could not delete is deleted first (`clear_resting_later`), so B never
 reads a request while that entry still bounds its limit.
 
@@ -37,6 +40,7 @@ from hedge_strategy.bus.audit import BusProbe
 from hedge_strategy.bus.first_publish import window_s
 from hedge_strategy.bus.messages import RestingSnapshot
 from hedge_strategy.bus.resting import RestingOrder, clear_resting
+from hedge_strategy.bus.revival import UntilAnswering
 from hedge_strategy.exchange import describe_coid
 from hedge_strategy.observe import EventKind
 from hedge_strategy.outstanding import FRESH, START_UP, OutstandingRequests
@@ -44,7 +48,9 @@ from hedge_strategy.pause_mirror import PauseMirror
 from hedge_strategy.runtime import Runtime
 
 AUDIT_INTERVAL_S = 1.0  # how often Redis is probed for lost data and the pause copied (one round trip)
-RETRY_MAX_S = 2.0  # the longest wait between two attempts while Redis fails (each bounded by its timeouts)
+# The longest wait between two attempts while Redis fails; the outbox goes on sooner, the moment Redis
+# answers a PING again (`bus.revival`): this caps only its pace against a Redis that answers but refuses.
+RETRY_MAX_S = 2.0
 LOST = "Redis lost it"
 
 
@@ -74,6 +80,8 @@ class MakerBus:
         self.resting_now: Callable[[], RestingOrder | None] = lambda: None
         self._first_window_s = window_s(rt.config.strategy.hedge_confirm_timeout_s)
         self._last_snapshot: tuple[RestingOrder | None, RestingSnapshot] | None = None
+        self._until_answering = UntilAnswering(self.bus.redis, RETRY_MAX_S)  # paces the retries of a failure
+        self.answered_at = time.monotonic()  # when Redis last answered the outbox (`time.monotonic`)
 
     # ---------------------------------------------------------------- what the maker uses
 
@@ -152,7 +160,6 @@ class MakerBus:
     # ---------------------------------------------------------------- the task
 
     async def _run(self) -> None:
-        delay = AUDIT_INTERVAL_S
         while True:
             self._wake.clear()
             try:
@@ -162,14 +169,15 @@ class MakerBus:
                         await self._probe()
                     await self._drain()  # what the probe found lost
                 self._answering()
-                delay = AUDIT_INTERVAL_S
             except RedisError as exc:
                 self._failing(exc)
-                delay = min(delay * 2, RETRY_MAX_S)
+                # Not stop-aware: A's shutdown still waits for its hedges, so the outbox goes on until closed.
+                await self._until_answering.wait()  # at once when a hung Redis runs again (`bus.revival`)
+                continue
             # Woken by a new request, else the cadence. `timeout` rather than `wait_for`, which would wait in
             # a task of its own: two more turns of the loop between a fill and its publish.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
+                async with asyncio.timeout(AUDIT_INTERVAL_S):
                     await self._wake.wait()
 
     def _failing(self, exc: RedisError) -> None:
@@ -182,6 +190,8 @@ class MakerBus:
         self._outage = repr(exc)
 
     def _answering(self) -> None:
+        self.answered_at = time.monotonic()
+        self._until_answering.answered()
         if self._outage is not None:
             logger.info("A: Redis at {} answers again (after {}); the outbox is sent", self.bus.where,
                         self._outage)

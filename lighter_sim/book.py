@@ -35,9 +35,10 @@ class Order:
     order_expiry: int
     nonce: int
     created_ms: int
-    updated_ms: int
-    block_height: int
+    updated_ms: int  # the block time of the order's latest change (creation, fill, cancel, modify)
+    block_height: int  # the block of that change
     status: str = "open"
+    transaction_us: int = 0  # that change's `transaction_time`: µs, unique across the engine's changes
     filled: int = 0
     filled_quote: int = 0  # sum of price_int * size_int over fills (scale: price + size decimals)
     seq: int = 0  # time priority: refreshed when a modify loses priority

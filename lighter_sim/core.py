@@ -2,7 +2,8 @@
 
 `Engine` (engine.py) adds transaction intake on top; this module knows nothing about tx_info JSON.
 Every public engine operation runs inside `_operation()`, which fixes the clock for the operation and
-publishes one BookChanged per touched market at its end.
+publishes at its end a PositionChanged for each market whose count of open orders it changed (unless a fill
+reported it already) and one BookChanged per touched market.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class ExchangeCore:
         self._next_seq = 1  # time priority and inactive-history ordering
         self.block_height = 0
         self._now_ms = self.created_ms
+        self._last_change_us = 0  # the latest order change's transaction_time (`_stamp`)
+        # (account, market) -> its open orders as last reported, where this operation changed them
+        self._open_before: dict[tuple[int, int], int] = {}
         self._tx_hash = ""
         self._depth = 0
         for index in sorted(INTERNAL_ACCOUNTS):
@@ -115,7 +119,26 @@ class ExchangeCore:
         finally:
             self._depth -= 1
             if outer:
+                self._report_open_counts()
                 self._flush_books()
+
+    def _open_count_changing(self, account: Account, market_id: int) -> None:
+        """`account`'s open orders in `market_id` are about to change (an order rests or leaves the book)."""
+        if not account.internal:
+            count = account.open_per_market.get(market_id, 0)
+            self._open_before.setdefault((account.index, market_id), count)
+
+    def _report_open_counts(self) -> None:
+        """A position update for each market whose `open_order_count` the operation changed and no later
+        position update reported. Verified (ws/account_all_positions/hftbacktest_testnet-516-2026-07-30.jsonl
+        lines 3, 4, 6; tests/wire/README.md "Session order"): an order placed or canceled is followed by
+        `update/account_all_positions` with the new count, the position unchanged. Inferred: a modify that
+        leaves the count as it was sends none, and `account_all` carries the same update."""
+        changed, self._open_before = self._open_before, {}
+        for (index, market_id), before in changed.items():
+            account = self.accounts.get(index)
+            if account is not None and account.open_per_market.get(market_id, 0) != before:
+                self._position_changed(account, market_id)
 
     def _flush_books(self) -> None:
         for market_id, book in self.books.items():
@@ -146,6 +169,7 @@ class ExchangeCore:
         )
 
     def _position_changed(self, account: Account, market_id: int) -> None:
+        self._open_before.pop((account.index, market_id), None)  # this update reports the count as it is now
         self._emit(PositionChanged(account.index, market_id, self.position_dict(account, market_id)))
 
     def position_dict(self, account: Account, market_id: int) -> dict[str, Any]:
@@ -166,10 +190,24 @@ class ExchangeCore:
             seq=self._take_seq(),
             **fields,
         )
+        self._stamp(order)
         self._next_order_seq += 1
         if not account.internal:
             self._remember_by_client(account, order)
         return order
+
+    def _stamp(self, order: Order) -> None:
+        """`order` changes in this operation (created, filled, canceled, modified): it takes the operation's
+        block time and height, and a `transaction_time` in µs that no other change shares.
+
+        Verified (ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl lines 9, 13): a cancel moves
+        the order's `timestamp`, `updated_at` and `block_height` to its block, `created_at` stays; two orders
+        ended by one transaction carry distinct `transaction_time`s. Inferred: a fill and a modify move them
+        the same way (no capture shows either on a resting order)."""
+        order.updated_ms = self._now_ms
+        order.block_height = self.block_height
+        self._last_change_us = max(self._now_ms * 1000, self._last_change_us + 1)
+        order.transaction_us = self._last_change_us
 
     @staticmethod
     def _remember_by_client(account: Account, order: Order) -> None:
@@ -192,6 +230,7 @@ class ExchangeCore:
     def _rest(self, order: Order) -> None:
         account = self.accounts[order.account_index]
         self.books[order.market_id].add(order)
+        self._open_count_changing(account, order.market_id)
         account.add_open(order)
         if order.order_expiry > 0:
             heapq.heappush(self._expiries, (order.order_expiry, order.order_index, order))
@@ -206,9 +245,10 @@ class ExchangeCore:
         account = self.accounts[order.account_index]
         if order.status == "open":
             self.books[order.market_id].remove(order)
+            self._open_count_changing(account, order.market_id)
             account.drop_open(order)
         order.status = status
-        order.updated_ms = self._now_ms
+        self._stamp(order)
         if not account.internal:
             order.closed_seq = self._take_seq()
             account.inactive.append(order)
@@ -272,7 +312,7 @@ class ExchangeCore:
         for order in (maker, taker):
             order.filled += qty
             order.filled_quote += qty * price
-            order.updated_ms = now
+            self._stamp(order)
         taker.remaining -= qty
         maker_acc = self.accounts[maker.account_index]
         taker_acc = self.accounts[taker.account_index]

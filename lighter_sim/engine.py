@@ -352,7 +352,7 @@ class Engine(EngineReads):
         book = self.books[order.market_id]
         new_size, new_price = tx["BaseAmount"], tx["Price"]
         order.trigger_price = tx["TriggerPrice"]
-        order.updated_ms = self._now_ms
+        self._stamp(order)
         if new_price == order.price and new_size <= order.remaining:
             # Same price, not bigger: keeps its place in the queue.
             book.reduce(order, order.remaining - new_size)
@@ -360,6 +360,7 @@ class Engine(EngineReads):
             self._order_changed(order)
             return
         book.remove(order)
+        self._open_count_changing(account, order.market_id)
         account.drop_open(order)
         order.price, order.remaining = new_price, new_size
         order.initial_size = order.filled + new_size

@@ -39,9 +39,14 @@ def order_json(order: Order, spec: MarketSpec, *, snapshot: bool) -> dict[str, A
 
     Verified from captures (corpus rest/accountActiveOrders testnet 2026-08-01, ws/account_all_orders testnet
     2026-07-30, Qubx mainnet Oct 2025):
-    - `timestamp`, `created_at`, `updated_at` are unix SECONDS, on REST and WebSocket alike, and all three
-      stay at the order's creation second (a cancel update keeps them; only `transaction_time` moves);
-    - `transaction_time` is microseconds of the order's latest change;
+    - `timestamp`, `created_at`, `updated_at` are unix SECONDS, on REST and WebSocket alike; `created_at` is
+      the creation block's, while `timestamp`, `updated_at` and `block_height` follow the block of the
+      order's latest change (ws/account_all_orders testnet lines 9, 13: a cancel moved them, `created_at`
+      stayed; line 4 kept them only because the cancel landed in the creation block). Inferred: a fill or a
+      modify moves them too (`ExchangeCore._stamp`);
+    - `transaction_time` is microseconds of the order's latest change, one per change (line 13: two orders
+      canceled by one transaction differ). On the venue it runs 4-8 s after the block time (`updated_at`);
+      the simulator has one clock, so it is the block time, made unique to the µs;
     - `side` is "" (the side is `is_ask`);
     - `base_size` is the REMAINING size in lots (0 once filled or canceled), `base_price` the price in ticks;
     - the integrator fields are strings: "" in snapshots (REST order lists, `subscribed/` frames) and "0" in
@@ -84,10 +89,10 @@ def order_json(order: Order, spec: MarketSpec, *, snapshot: bool) -> dict[str, A
         "integrator_maker_fee": integrator,
         "order_flags": 0,
         "block_height": order.block_height,
-        "timestamp": order.created_ms // 1000,
+        "timestamp": order.updated_ms // 1000,
         "created_at": order.created_ms // 1000,
-        "updated_at": order.created_ms // 1000,
-        "transaction_time": order.updated_ms * 1000,
+        "updated_at": order.updated_ms // 1000,
+        "transaction_time": order.transaction_us,
     }
 
 

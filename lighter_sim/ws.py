@@ -345,7 +345,12 @@ class WsHub:
         return False
 
     async def _send_transaction(self, conn: Connection, kind: str, data: Any) -> None:
-        """The venue's answer (captured): the result flat beside `type`, and the request's `id` if any."""
+        """The venue's answer: the result flat beside `type`, and the request's `id` if any.
+
+        Verified for an accepted transaction (tests/wire/ws/sendtx/ccxt_ack-2026-08.jsonl). A refusal is
+        answered in the same flat form [inferred: no refusal was captured; NautilusTrader's test frames use
+        it]; ccxt expects instead `{"error":{"code":..,"message":..},"id":..}`, which the bot reads too.
+        """
         if not isinstance(data, dict):
             conn.send_text(frames.typed_error(INVALID_DATA, "Invalid Data"))
             return

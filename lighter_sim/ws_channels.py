@@ -9,7 +9,8 @@ Refusals, as captured unless marked:
 - an unknown account: the same with `(accountId)` (inferred by analogy, not captured);
 - a private channel without `auth`: `{"error":{"code":20001,"message":"invalid param : auth field is required:
   <channel>"}}`; with a token the sim refuses: `{"error":{"code":20013,"message":"invalid auth: <why>:
-  <channel>"}}` (captured for an expired token; the other reasons are the sim's own words).
+  <channel>"}}` (captured for an expired token; "invalid deadline" for a token living over 8 h is the REST
+  refusal's reason, inferred for the socket; the other reasons are the sim's own words).
 `trade/{market}` is public (no token): every trade of the market, both accounts and both client order
 indexes named (captured: tests/wire/ws/trade). Its snapshot carries the market's latest trade, none before
 the first (captures: ccxt Nov 2025 and Nautilus 2026 show one trade in `subscribed/trade`, hftbacktest Jul
@@ -112,8 +113,8 @@ class Snapshots:
         try:
             check_token(token, account, self._key_registered)
         except AuthError as exc:
-            reason = str(exc).removeprefix("invalid auth token: ")
-            reason = "expired token" if reason == "expired" else reason
+            # The REST wording with the channel after it: "invalid auth: expired token: <channel>" (captured).
+            reason = str(exc).removeprefix("invalid auth: ")
             raise ChannelRefused(
                 frames.nested_error(INVALID_AUTH, f"invalid auth: {reason}: {channel.name}")
             ) from None

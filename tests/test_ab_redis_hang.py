@@ -1,9 +1,10 @@
 """A Redis that hangs rather than refuses (`redis-server` under SIGSTOP) never stalls A's trading: A still
 processes the exchange's events (it sees its fill and records the hedge request in its outbox) and cancels
 the rest of its partly filled order (as it always does, so that B never has to cross it); once Redis runs
-again the request goes out and is hedged exactly once. That runs with B's hedge from the trade feed off; with
-it on (the default), B hedges the fill from the exchange's public trade feed while Redis is still frozen, and
-A's request, once Redis runs, is answered without a second hedge.
+again the request goes out and is hedged exactly once. A resting order Redis leaves unanswered for the bound
+(`maker_b_watch`: a fill could not reach B) is cancelled, and A trades again once Redis runs. That runs with
+B's hedge from the trade feed off; with it on (the default), B hedges the fill from the exchange's public
+trade feed while Redis is still frozen, and A's request, once Redis runs, is answered without a second hedge.
 """
 
 from __future__ import annotations
@@ -54,11 +55,26 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
     # retries (socket_timeout_s x (retries + 1) each) after it thaws, holding the outbox's lock meanwhile.
     await ab.events.wait("a", "hedge_outcome_received", side="sell", size=Decimal("0.0002"), state="filled",
                          timeout_s=2 * HANG_WAIT_S)
-    await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
+    (closing,) = await ab.events.wait("a", "order_placed", side="sell")  # flat again: A closes its long
     assert await ab.position(A_ACCOUNT) == Decimal("0.0002")
     assert await ab.position(B_ACCOUNT) == Decimal("-0.0002")
     assert len(await ab.create_orders(B_ACCOUNT)) == 1  # hedged once, though the request may be sent twice
 
+    # Redis freezes again while that order rests: once Redis has answered nothing for the bound (three beat
+    # periods: 3 s here), A cancels it through the exchange, since a fill could not reach B; it places nothing
+    # until Redis answers again, then trades on.
+    own_redis.freeze()
+    try:
+        (silent,) = await ab.events.wait("a", "redis_silent", timeout_s=HANG_WAIT_S)
+        assert silent.coid == closing.coid and not ab.events.matching("a", "heartbeat_absent")
+        await ab.events.wait("a", "cancel_sent", coid=closing.coid, timeout_s=HANG_WAIT_S,
+                             where=lambda event: event.reason == silent.reason)
+        await ab.events.wait("a", "order_ended", coid=closing.coid, state="canceled", timeout_s=HANG_WAIT_S)
+        assert await ab.open_orders(A_ACCOUNT) == []
+        assert len(ab.events.matching("a", "order_placed")) == 2
+    finally:
+        own_redis.thaw()
+    await ab.events.wait("a", "order_placed", count=3, timeout_s=HANG_WAIT_S)  # trading goes on
 
 async def test_b_hedges_from_the_trade_feed_while_redis_is_frozen_and_never_twice(
     own_redis: RedisProcess, ab_factory: ABFactory

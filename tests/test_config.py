@@ -87,6 +87,8 @@ def test_defaults_mirror_the_shipped_file() -> None:
         (("exchange", "tier"), "gold", "exchange.tier: expected one of standard, premium, got 'gold'"),
         (("exchange", "url"), "127.0.0.1:8765", "exchange.url: expected a URL starting with http:// or https://"),
         (("exchange", "ws_backoff_max_s"), 0.1, "exchange.ws_backoff_max_s: must be >= exchange.ws_backoff"),
+        (("exchange", "auth_token_ttl_s"), 28801,  # the venue refuses a 9 h token (accountLimits capture)
+         "exchange.auth_token_ttl_s: expected an integer between 60 and 28800, got 28801"),
         (("accounts", "a", "api_key_index"), 255, "accounts.a.api_key_index: expected an integer between"),
         (("accounts", "b", "account_index"), 101, "accounts.b.account_index: must differ"),
         (("redis", "start_local"), "yes", "redis.start_local: expected true or false, got 'yes'"),

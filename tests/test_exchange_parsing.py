@@ -60,6 +60,18 @@ def test_order_timestamps_in_seconds_become_ms() -> None:
     assert parsing.timestamp_ms(100_000_000_000) == 100_000_000_000  # 10^11 and above: ms
 
 
+def test_an_orders_time_is_its_transaction_time_in_any_unit_else_its_updated_at() -> None:
+    seconds = dict(ORDER, updated_at=1785431964, timestamp=1785431964, created_at=1785431956)
+    # µs as captured (ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl line 12): 2.7 s later
+    # than updated_at, and ms-resolved
+    assert parsing.order_update(dict(seconds, transaction_time=1785431966692910)).ts_ms == 1785431966692
+    # the same instant in ms or seconds reads the same (never seen; a unit change cannot reorder reports)
+    assert parsing.order_update(dict(seconds, transaction_time=1785431966692)).ts_ms == 1785431966692
+    assert parsing.order_update(dict(seconds, transaction_time=1785431966)).ts_ms == 1785431966000
+    for absent in (None, 0):  # Oct / Dec 2025 orders carry none: updated_at, as before
+        assert parsing.order_update(dict(seconds, transaction_time=absent)).ts_ms == 1785431964000
+
+
 @pytest.mark.parametrize(("status", "state", "reason"), [
     ("open", VenueState.LIVE, None),
     ("pending", VenueState.LIVE, None),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hedge_strategy.exchange import parsing
 from hedge_strategy.exchange.events import EndReason, Event, OrderUpdate, TxOutcome, VenueState
 from hedge_strategy.execution.journal import Journal, JournalOrder, OrderState
 from hedge_strategy.execution.models import reported_price
@@ -19,6 +20,7 @@ from hedge_strategy.execution.reconcile import Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
 from tests.test_journal import ACCOUNT, make_fill, make_order, make_update
 from tests.test_reconcile import BTC, GRACE_S, ScriptedExchange, update
+from tests.test_wire_contract_kit import frame
 
 COID = 11000000000001
 OLD, NEW = Decimal("95000.0"), Decimal("94990.0")
@@ -173,3 +175,29 @@ async def test_an_order_a_modify_re_sized_after_an_unseen_fill_takes_the_exchang
     order = journal.get(COID)
     assert order is not None and order.size == Decimal("0.0006")
     assert (order.filled_size, order.state) == (Decimal("0.0004"), OrderState.PARTIALLY_FILLED)
+
+
+def captured_resting_order(**changes: object) -> OrderUpdate:
+    """The resting bid of ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl line 12 (58100.0,
+    `updated_at` 1785431964 s, `transaction_time` 1785431966692910 µs), with `changes` to its payload, as
+    the journal's order COID."""
+    captured = frame("ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl", 12)["orders"]["1"][0]
+    payload = {**captured, **changes}
+    return dataclasses.replace(parsing.order_update(payload), account_index=ACCOUNT, client_order_index=COID)
+
+
+async def test_a_rest_report_from_before_a_modify_in_the_same_second_keeps_the_modified_price(
+        journal: Journal) -> None:
+    # `updated_at` is whole seconds of block time and need not move when the order changes (capture line 4),
+    # so a modify executed within the same second shows the same `updated_at`; only `transaction_time` (µs)
+    # tells the reports apart. A REST read begun before the modify, answered after the streamed modify, must
+    # not put the old price back.
+    before = captured_resting_order()
+    modified = captured_resting_order(price="58000.0", transaction_time=1785431966992910)  # +0.3 s
+    await journal.record_new(make_order(COID))
+    journal.apply_order_update(before)
+    await journal.record_modify(COID, Decimal("58000.0"))
+    journal.apply_order_update(modified)
+    journal.apply_order_update(before)  # the REST read, late
+    order = journal.get(COID)
+    assert order is not None and (order.price, order.modify_price) == (Decimal("58000.0"), None)

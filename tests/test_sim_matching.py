@@ -126,8 +126,9 @@ def test_events_of_a_crossing_order(h: Harness) -> None:
     h.order(A, 3, "0.0100", "3000", "sell", market=ETH)
     offsets = {m: h.engine.book_snapshot(m)["offset"] for m in (BTC, ETH)}
     first = h.take_events()
-    # resting creation is published, then the sequencer's verdict on its transaction (tx_history.py)
-    assert [type(e) for e in first] == [OrderChanged, BookChanged, TxSettled] * 3
+    # resting creation is published, with the position's new open order count (captured: testnet positions
+    # lines 3, 4, 6), then the sequencer's verdict on its transaction (tx_history.py)
+    assert [type(e) for e in first] == [OrderChanged, PositionChanged, BookChanged, TxSettled] * 3
     h.order(B, 4, "0.0003", "95100", "buy", tif="ioc")
     events = h.take_events()
     kinds = [type(e).__name__ for e in events]
@@ -184,3 +185,20 @@ def test_rejected_and_noop_txs_publish_nothing(h: Harness) -> None:
     (settled,) = h.take_events()
     assert post.status == "canceled" and isinstance(settled, TxSettled)
     assert settled.tx["type"] == 15 and json.loads(settled.tx["event_info"])["ae"] == ""
+
+
+def test_a_change_of_open_orders_sends_the_position_with_its_new_count(h: Harness) -> None:
+    # Captured (ws/account_all_positions/hftbacktest_testnet-516-2026-07-30.jsonl lines 3, 4, 6): after an
+    # order rests or is canceled, `update/account_all_positions` with the new open_order_count.
+    def counts() -> list[tuple[int, int]]:
+        return [(e.account_index, e.position["open_order_count"]) for e in h.take_events()
+                if isinstance(e, PositionChanged)]
+
+    h.order(A, 1, "0.0002", "94000", "buy")
+    assert counts() == [(A, 1)]
+    h.send(17, A, MarketIndex=BTC, Index=1, BaseAmount=20, Price=939000, TriggerPrice=0)
+    assert counts() == []  # re-priced: still one open order [inferred: no update]
+    h.cancel(A, 1)
+    assert counts() == [(A, 0)]
+    h.order(A, 2, "0.0100", "3000", "sell", market=ETH, tif="ioc")  # an IOC that never rests
+    assert counts() == []

@@ -206,6 +206,11 @@ async def test_every_rest_error_has_the_venues_shape_and_status(sim: SimProcess)
     )
     assert refused["code"] == venue.payload["code"]
     assert_shape("accountLimits error", refused, venue)
+    # The captured refusal itself: a token living 9 h, word for word, HTTP 401; 8 h is taken (line 1).
+    too_long = await sim.get("/api/v1/accountLimits", {"account_index": 101},
+                             sim.auth_token(client, ttl_s=9 * 3600), expect=venue.http_status)
+    assert too_long == venue.payload
+    await sim.get("/api/v1/accountLimits", {"account_index": 101}, sim.auth_token(client, ttl_s=8 * 3600))
     # No token: the venue's body word for word (accountActiveOrders, testnet 2026-08-01, line 3).
     venue = corpus("rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl", line=3)
     missing = await sim.get("/api/v1/accountActiveOrders", {"account_index": 101}, None, expect=400)

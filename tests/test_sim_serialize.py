@@ -128,6 +128,50 @@ def test_event_payloads_parse_as_the_sdk_does(busy: Harness) -> None:
     assert kinds == {OrderChanged, TradeHappened, PositionChanged, BookChanged, TxSettled}
 
 
+def _changes(h: Harness, coid: int) -> list[dict[str, Any]]:
+    """The order updates of `coid` the engine published since the last call, oldest first."""
+    events = h.take_events()
+    return [e.order for e in events if isinstance(e, OrderChanged) and e.order["client_order_index"] == coid]
+
+
+def _stamps(order: dict[str, Any]) -> tuple[int, int, int, int]:
+    return order["created_at"], order["timestamp"], order["updated_at"], order["block_height"]
+
+
+def test_an_orders_time_and_block_follow_its_latest_change(h: Harness) -> None:
+    # ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl line 9: a cancel 128 s after the
+    # creation moved `timestamp`, `updated_at` and `block_height` to its block; `created_at` stayed.
+    # Fills and modifies move them the same way [inferred].
+    created_s = START_MS // 1000
+    h.order(A, 1, "0.0004", "94000", "buy")
+    (placed,) = _changes(h, 1)
+    created_block = placed["block_height"]
+    assert _stamps(placed) == (created_s, created_s, created_s, created_block)
+    for step, change in enumerate((
+            lambda: h.send(17, A, MarketIndex=BTC, Index=1, BaseAmount=40, Price=939990, TriggerPrice=0),
+            lambda: h.order(B, 2, "0.0002", "93999", "sell", tif="ioc"),  # a partial fill
+            lambda: h.cancel(A, 1)), start=1):
+        h.now += 128_000
+        before = h.engine.active_orders_json(A, BTC)["orders"][0]["transaction_time"]
+        change()
+        latest = _changes(h, 1)[-1]
+        assert _stamps(latest) == (created_s, created_s + 128 * step, created_s + 128 * step,
+                                   h.engine.block_height)
+        assert latest["block_height"] > created_block and latest["transaction_time"] > before
+
+
+def test_orders_changed_by_one_transaction_carry_distinct_transaction_times(h: Harness) -> None:
+    # Line 13 of the same capture: a cancel-all ended two orders, at ...663553 and ...663517 µs.
+    h.order(A, 1, "0.0002", "94000", "buy")
+    h.order(A, 2, "0.0002", "93000", "buy")
+    h.take_events()
+    h.send(16, A, TimeInForce=0, Time=0)  # cancel all, at once
+    ended = [e.order for e in h.take_events() if isinstance(e, OrderChanged)]
+    assert len(ended) == 2 and len({o["transaction_time"] for o in ended}) == 2
+    assert {o["block_height"] for o in ended} == {h.engine.block_height}
+    assert all(o["transaction_time"] >= START_MS * 1000 for o in ended)
+
+
 def test_best_price_parses_like_the_sdk(busy: Harness) -> None:
     """The SDK's get_best_price does int(price.replace(".", "")): the digits must be exact."""
     orders = busy.engine.order_book_orders_json(BTC, 1)

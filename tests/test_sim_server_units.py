@@ -116,6 +116,11 @@ def test_auth_token_format_expiry_account_and_key() -> None:
     ):
         with pytest.raises(AuthError):
             check_token(bad, account, known, now_s=now)
+    # At most 8 h ahead (a 9 h token refused: rest/accountLimits capture), counted from the current second.
+    eight_h = f"{1000 + 8 * 3600}:101:3:" + "ab" * 40
+    assert check_token(eight_h, 101, known, now_s=999.4).expiry_s == 1000 + 8 * 3600
+    with pytest.raises(AuthError, match=r"^invalid auth: invalid deadline$"):
+        check_token(eight_h, 101, known, now_s=998.9)
 
 
 def test_standard_budget_is_per_request_and_rolls_over_a_minute() -> None:

@@ -98,6 +98,10 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
         assert refused["message"].startswith("invalid auth: ") and refused["message"].endswith(
             "account_all_orders:101"
         )
+        assert not refused["message"].startswith("invalid auth: invalid auth")  # one prefix, as captured
+        await ws.subscribe("account_all_orders/101", auth=sim.auth_token(client, ttl_s=9 * 3600))
+        too_long = await ws.expect_error(20013)  # the venue's REST refusal of a 9 h token, on the channel
+        assert too_long["message"] == "invalid auth: invalid deadline: account_all_orders:101"
 
         for channel in ("account_all_orders", "account_all_trades", "account_all_positions"):
             await ws.subscribe(f"{channel}/101", auth=token)
@@ -116,6 +120,9 @@ async def test_account_channels_need_auth_and_carry_fills_orders_and_positions(s
         per_market = await ws.expect("update/account_orders")
         assert per_market["account"] == 101
         assert per_market["orders"]["1"][0]["order_index"] == opened["order_index"]
+        # the new open order count follows, the position unchanged (testnet positions capture, line 3)
+        counted = (await ws.expect("update/account_all_positions"))["positions"]["1"]
+        assert (counted["open_order_count"], counted["sign"], counted["position"]) == (1, 1, "0.00000")
 
         await sim.trade(BTC, "sell", "0.00020")
         fill = (await ws.expect("update/account_all_trades"))["trades"]["1"][0]

@@ -19,7 +19,7 @@ from hedge_strategy.exchange import (
     StreamDown,
     StreamUp,
 )
-from hedge_strategy.exchange.parsing import all_positions
+from hedge_strategy.exchange.parsing import account_events, all_positions
 from hedge_strategy.exchange.stream import _AccountLink
 from hedge_strategy.exchange.ws_budget import MessageBudget
 from hedge_strategy.execution import Journal
@@ -139,6 +139,19 @@ def test_a_damaged_snapshot_is_not_taken_as_the_whole_set() -> None:
     frame = {"channel": f"account_all_positions:{ACCOUNT}", "type": "subscribed/account_all_positions",
              "positions": {"1": {"market_id": 1, "sign": 1, "position": "0.0004"}, "0": {"position": "x"}}}
     assert all_positions(frame, ACCOUNT) is None  # a market missing from it would read as flat
+
+
+async def test_an_update_for_a_new_open_order_count_changes_no_position(tracker: OrderTracker) -> None:
+    # The venue follows an order placed or canceled with `update/account_all_positions` carrying the new
+    # open_order_count and the position as it was (lines 3, 4, 6 of the testnet capture; the simulator sends
+    # them too). Such an update leaves every position as believed.
+    updates = [f for f in corpus_frames() if f["type"] == "update/account_all_positions"]
+    assert [f["positions"]["1"]["open_order_count"] for f in updates] == [1, 0, 0]  # type: ignore[index]
+    await up_with(tracker)
+    for frame in updates:
+        for event in account_events(frame, ACCOUNT):
+            await tracker.handle(event)
+        assert tracker.positions == {} and tracker.stream_position(BTC) == 0
 
 
 async def test_the_markets_public_trades_pass_the_tracker_by_quietly(tracker: OrderTracker,

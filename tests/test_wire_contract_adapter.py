@@ -2,7 +2,8 @@
 
 Each expected value below was read off the payload by eye, at the file and line named next to it; fees are
 the payload's rate x 1e-6 x size x price, worked out by hand (tests/wire/README.md, fact 5), and order times
-the payload's seconds x 1000 (fact 4). Nothing expected is computed by the code under test.
+the payload's `transaction_time` µs / 1000, or without one its seconds x 1000 (fact 4). Nothing expected is
+computed by the code under test.
 Every record of the corpus goes through the adapter in `test_every_corpus_record_goes_through_the_adapter`;
 REST bodies are in test_wire_contract_adapter_rest.py, order books in test_wire_contract_adapter_books.py.
 """
@@ -64,30 +65,31 @@ HFT_ORDERS = "ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl"
 @pytest.mark.parametrize(("line", "expected"), [
     (1, []), (2, []), (5, []), (10, []),  # snapshots of an account with no open order
     (3, [(516, 1, 424242424242, 844424914280484, BUY, LIVE, None,
-          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431667000)]),
-    # canceled with the same updated_at (only transaction_time moved): README fact 4
+          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431671836)]),
+    # the order's time is its transaction_time (µs, here in ms): updated_at is whole seconds of block time,
+    # 4-8 s behind, and a cancel in the same block keeps it (line 4; README fact 4)
     (4, [(516, 1, 424242424242, 844424914280484, BUY, CANCELED, BY_US,
-          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431667000)]),
+          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431673342)]),
     (6, [(516, 1, 424242424242, 844424914280027, BUY, LIVE, None,
-          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431769000)]),
+          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431774184)]),
     (7, [(516, 1, 424242424249, 844424914279993, BUY, LIVE, None,
-          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431775000)]),
+          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431779521)]),
     (8, [(516, 1, 424242424249, 844424914279993, BUY, LIVE, None,  # open orders replayed on resubscribe
-          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431775000),
+          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431779521),
          (516, 1, 424242424242, 844424914280027, BUY, LIVE, None,
-          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431769000)]),
+          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431774184)]),
     (9, [(516, 1, 424242424249, 844424914279993, BUY, CANCELED, BY_US,
-          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431903000),
+          D("58100.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431906364),
          (516, 1, 424242424242, 844424914280027, BUY, CANCELED, BY_US,
-          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431903000)]),
+          D("58300.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431906364)]),
     (11, [(516, 1, 900000000002, 844424914279171, BUY, LIVE, None,
-           D("58200.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431956000)]),
+           D("58200.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431964520)]),
     (12, [(516, 1, 900000000003, 844424914279138, BUY, LIVE, None,
-           D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431964000)]),
+           D("58100.0"), D("0.00100"), D("0.00000"), D("0.00100"), 1785431966692)]),
     (13, [(516, 1, 900000000002, 844424914279171, BUY, CANCELED, BY_US,
-           D("58200.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431964000),
+           D("58200.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431970663),
           (516, 1, 900000000003, 844424914279138, BUY, CANCELED, BY_US,
-           D("58100.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431964000)]),
+           D("58100.0"), D("0.00100"), D("0.00000"), D("0.00000"), 1785431970663)]),
 ])
 def test_testnet_orders_of_account_516(line: int, expected: list[OrderFacts], skips: list[str]) -> None:
     got = events(HFT_ORDERS, line, 516)
@@ -114,10 +116,11 @@ def test_mainnet_oct_2025_orders_have_second_timestamps_and_an_empty_side(skips:
 
 
 def test_account_orders_docs_fixture_in_ms(skips: list[str]) -> None:
-    # ws/account_orders/nautilus_update.jsonl:1 (docs-following; ms timestamps, side "sell")
+    # ws/account_orders/nautilus_update.jsonl:1 (docs-following; ms timestamps, side "sell"); the time is its
+    # transaction_time (µs), though this fixture's updated_at is later: written by hand, not captured
     assert [order_facts(e) for e in events("ws/account_orders/nautilus_update.jsonl", 1, 1234)] == [
         (1234, 0, 42, 281476929510110, SELL, LIVE, None,
-         D("2352.74"), D("0.0050"), D("0.0020"), D("0.0030"), 1777941383900)]
+         D("2352.74"), D("0.0050"), D("0.0020"), D("0.0030"), 1777941383576)]
     assert skips == []
 
 

@@ -2,12 +2,13 @@
 deserialisation and the adapter's answer functions, the ones its readers and its sender call.
 
 Expected values were read off the payload by eye at the file and line named beside them; fees by hand as
-rate x 1e-6 x size x price, times as seconds x 1000 where the payload has seconds.
+rate x 1e-6 x size x price; order times as `transaction_time` µs / 1000, else seconds x 1000.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal as D
+from typing import Any, cast
 
 import pytest
 from lighter.exceptions import ApiException, BadRequestException
@@ -16,6 +17,7 @@ from hedge_strategy.exchange.errors import RefusalKind
 from hedge_strategy.exchange.events import EndReason, Side, VenueState
 from hedge_strategy.exchange.preflight_reads import answer_problem, limits_tier
 from hedge_strategy.exchange.reads import (
+    AccountReader,
     book_prices_of,
     checked_answer,
     fills_of,
@@ -25,6 +27,7 @@ from hedge_strategy.exchange.reads import (
 )
 from hedge_strategy.exchange.rest import VenueError, error_details
 from hedge_strategy.exchange.sender import SendStatus, classify_answer, classify_failure, nonce_of
+from hedge_strategy.exchange.throttle import RequestThrottle
 from tests.test_wire_contract_adapter import fill_facts, order_facts
 from tests.test_wire_contract_kit import record, rest_body, sdk_answer, skips
 
@@ -45,10 +48,10 @@ async def test_account_positions(skips: list[str]) -> None:
 
 async def test_active_inactive_and_client_index_orders(skips: list[str]) -> None:
     active = "rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl"
-    # line 1: one resting post-only bid, times in seconds, side ""
+    # line 1: one resting post-only bid, side ""; its time is transaction_time (µs), not updated_at (s)
     assert [order_facts(o) for o in orders_of(await rest_body(active, 1), 516)] == [
         (516, 1, 178554256601, 844424912956320, Side.BUY, VenueState.LIVE, None,
-         D("56608.2"), D("0.00100"), D("0.00000"), D("0.00100"), 1785542568000)]
+         D("56608.2"), D("0.00100"), D("0.00000"), D("0.00100"), 1785542568396)]
     assert orders_of(await rest_body(active, 2), 516) == []  # line 2: "orders": []
     # line 3: no auth token: code 20001; in a 200 body the reader raises, in a 400 the SDK does
     with pytest.raises(VenueError) as refused:
@@ -59,7 +62,8 @@ async def test_active_inactive_and_client_index_orders(skips: list[str]) -> None
     assert error_details(raised.value) == (
         400, 20001, "invalid param : auth query param and Authorization header are empty")
 
-    # rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl:1: an IOC sell the venue ended for margin
+    # rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl:1: an IOC sell the venue ended for margin; no
+    # transaction_time (Dec 2025): its time is updated_at, seconds
     inactive = orders_of(await rest_body("rest/accountInactiveOrders/ccxt_testnet-2025-12-22.jsonl", 1), 1077)
     assert [order_facts(o) for o in inactive] == [
         (1077, 0, 0, 281474977354074, Side.SELL, VenueState.CANCELED, EndReason.MARGIN,
@@ -160,3 +164,53 @@ async def test_send_refused(path: str, line: int, code: int, kind: RefusalKind, 
         assert (result.status, result.code) == (SendStatus.REJECTED, code)
         assert result.refusal is not None and (result.refusal.kind, result.refusal.cause) == (kind, cause)
         assert result.worth_retrying is (kind is not RefusalKind.FINAL)
+
+
+ACTIVE = "rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl"
+LIMITS = "rest/accountLimits/hftbacktest_testnet-2026-07-30.jsonl"
+
+
+class Tokens:
+    """The adapter's token source: token1, token2, ... and whether each was asked fresh."""
+
+    def __init__(self) -> None:
+        self.fresh: list[bool] = []
+
+    async def __call__(self, fresh: bool = False) -> str:
+        self.fresh.append(fresh)
+        return f"token{len(self.fresh)}"
+
+
+class RefusingOrderApi:
+    """accountActiveOrders refused for the tokens in `refused` as the venue refused a token (accountLimits
+    line 2: HTTP 401, 20013 invalid deadline), answered with ACTIVE line 1 for any other."""
+
+    def __init__(self, *refused: str) -> None:
+        self.refused = set(refused)
+        self.tokens: list[str] = []
+
+    async def account_active_orders(self, authorization: str, **_: Any) -> Any:
+        self.tokens.append(authorization)
+        if authorization in self.refused:
+            await sdk_answer(record(LIMITS, 2))  # raises, as lighter-sdk raises on a 401
+        return await sdk_answer(record(ACTIVE, 1))
+
+
+def reader(api: RefusingOrderApi, tokens: Tokens) -> AccountReader:
+    return AccountReader(account_index=516, order_api=cast(Any, api), account_api=cast(Any, None),
+                         throttle=RequestThrottle("premium"), timeout_s=5.0, auth_token=tokens)
+
+
+async def test_a_read_refused_for_its_token_is_made_again_with_a_new_one() -> None:
+    tokens, api = Tokens(), RefusingOrderApi("token1")
+    orders = await reader(api, tokens).open_orders(None)
+    assert [o.client_order_index for o in orders] == [178554256601]
+    assert tokens.fresh == [False, True] and api.tokens == ["token1", "token2"]
+
+
+async def test_a_new_token_refused_too_ends_the_read_with_the_venues_code() -> None:
+    tokens, api = Tokens(), RefusingOrderApi("token1", "token2")
+    with pytest.raises(VenueError) as refused:
+        await reader(api, tokens).open_orders(None)
+    assert (refused.value.status, refused.value.code) == (401, 20013)
+    assert api.tokens == ["token1", "token2"]  # once more, not until the budget runs out

@@ -212,22 +212,25 @@ class Bus(BusAudit):
                 raise
 
     async def read_requests(
-        self, consumer: str, count: int = 10, block_ms: int | None = 1000
+        self, consumer: str, count: int = 10, block_ms: int | None = 1000, *, own_pending: bool = False
     ) -> list[Delivery]:
         """New requests for `consumer`, waiting up to `block_ms` for one (None: do not wait; 0: forever).
+        `own_pending`: instead, those delivered to `consumer` and not acknowledged (its history, at once;
+        marked redelivered), such as one a read whose reply was lost took.
 
         A malformed entry is moved to the dead letters and acknowledged, never returned or raised.
         """
+        start = "0" if own_pending else ">"
         try:
-            reply = await self._xreadgroup(consumer, count, block_ms)
+            reply = await self._xreadgroup(consumer, count, block_ms, start)
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # The stream or group vanished (Redis restarted without persistence, or a FLUSHDB): recreate.
             logger.warning("bus {}: consumer group missing, recreating it", self.pair)
             await self.ensure_group()
-            reply = await self._xreadgroup(consumer, count, block_ms)
-        return await self._deliveries(_stream_entries(reply), redelivered=False)
+            reply = await self._xreadgroup(consumer, count, block_ms, start)
+        return await self._deliveries(_stream_entries(reply), redelivered=own_pending)
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
         """Take over every request pending for at least `min_idle_ms` (XAUTOCLAIM), from any consumer.
@@ -420,10 +423,10 @@ class Bus(BusAudit):
         if pair != self.pair:
             raise ValueError(f"message for pair {pair!r} published on the bus of pair {self.pair!r}")
 
-    async def _xreadgroup(self, consumer: str, count: int, block_ms: int | None) -> Any:
-        return await self.redis.xreadgroup(
-            GROUP, consumer, {self.keys.requests: ">"}, count=count, block=block_ms
-        )
+    async def _xreadgroup(self, consumer: str, count: int, block_ms: int | None, start: str) -> Any:
+        block = None if start != ">" else block_ms  # a consumer's history is returned at once
+        return await self.redis.xreadgroup(GROUP, consumer, {self.keys.requests: start}, count=count,
+                                           block=block)
 
     async def _deliveries(self, entries: list[Any], redelivered: bool) -> list[Delivery]:
         deliveries: list[Delivery] = []

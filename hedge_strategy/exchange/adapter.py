@@ -313,8 +313,8 @@ class LighterAccount:
             self._token = (token, float(issued_s + self.auth_token_ttl_s))
             return self._token
 
-    async def _rest_token(self) -> str:
-        return (await self._auth_token())[0]
+    async def _rest_token(self, fresh: bool = False) -> str:
+        return (await self._auth_token(fresh))[0]
 
     # --- orders ---------------------------------------------------------------------------------------
 

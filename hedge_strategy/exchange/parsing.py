@@ -40,6 +40,11 @@ FEE_RATE_SCALE = Decimal("1e-6")
 # capture and seconds in the old docs example (ws/trade/docs_update.jsonl). 10^11 seconds is the year 5138 and
 # 10^11 ms is 1973, so a value below 10^11 can only be seconds (tests/wire/README.md, fact 4). One rule, here.
 SECONDS_BELOW = 10**11
+# `transaction_time` is µs on every captured order and trade (16 digits: ws/account_all_orders/
+# hftbacktest_testnet-516-2026-07-30.jsonl, rest/accountActiveOrders/hftbacktest_testnet-2026-08-01.jsonl,
+# ws/trade/hftbacktest_*). 10^14 µs is 1973 and 10^14 ms the year 5138: at or above it a value is µs; below,
+# it is read as ms or seconds by SECONDS_BELOW, so no unit can turn a newer report into an older one.
+MICROS_FROM = 10**14
 PARSE_ERRORS = (ValueError, KeyError, TypeError, InvalidOperation, AttributeError)
 
 T = TypeVar("T")
@@ -364,13 +369,31 @@ def channel_key(channel: str) -> str:
     return channel.replace("/", ":", 1)
 
 
+def transaction_time_ms(value: Any) -> int:
+    """A `transaction_time` in ms: µs as captured, or ms / seconds by magnitude (see MICROS_FROM)."""
+    number = to_int(value)
+    return number // 1000 if number >= MICROS_FROM else timestamp_ms(number)
+
+
 def _order_ts_ms(order: Mapping[str, Any]) -> int:
+    """When the order last changed, in ms: its `transaction_time` where the venue sends one, else
+    `updated_at`, `timestamp` or `created_at`.
+
+    Verified (ws/account_all_orders/hftbacktest_testnet-516-2026-07-30.jsonl): `updated_at` is whole seconds
+    of block time and lags `transaction_time` (µs) by 4-8 s (lines 3, 13), and it does not always move when
+    the order changes (line 4: a cancel with the same `updated_at`, only `transaction_time` moved). Read at
+    1 s, a REST report begun before a streamed modify of the same second would count as current and put the
+    old price back (`models.reported_price`). Every 2026 order capture, REST and WebSocket, carries
+    `transaction_time`; the Oct and Dec 2025 ones have none (older API), hence the fallback.
+    """
+    micros = order.get("transaction_time")
+    if micros:
+        return transaction_time_ms(micros)
     for key in ("updated_at", "timestamp", "created_at"):
         value = order.get(key)
         if value:
             return timestamp_ms(value)
-    micros = order.get("transaction_time")
-    return to_int(micros) // 1000 if micros else 0
+    return 0
 
 
 def _required(value: int | None, name: str) -> int:

@@ -25,7 +25,11 @@ TRADES_PAGE = 100
 MAX_TRADE_PAGES = 50  # 5,000 trades: far more than a reconnect gap can hide
 BOOK_ORDERS_LIMIT = 250
 
-AuthToken = Callable[[], Awaitable[str]]
+AuthToken = Callable[..., Awaitable[str]]  # (fresh=False) -> the account's auth token; fresh forces a new one
+# A refused token: HTTP 401 20013 "invalid auth: ..." (verified: tests/wire/rest/accountLimits, "invalid
+# deadline"). The token in hand may be one the venue no longer takes (its reason is not always the deadline):
+# the read is made once more with a new token instead of failing with the cached one until it expires.
+AUTH_REFUSED_CODE = 20013
 
 
 class AccountReader:
@@ -50,6 +54,20 @@ class AccountReader:
         raw = await call_rest(endpoint, call, throttle=self._throttle, timeout_s=self._timeout_s)
         return checked_answer(endpoint, model_dict(raw))
 
+    async def _authorized(self, endpoint: str, call: Callable[[str], Awaitable[Any]]) -> dict[str, Any]:
+        """`_call` of a read that needs the auth token (`call(token)`): refused as an auth error (20013), made
+        once more with a new token."""
+        token = await self._auth_token()
+        try:
+            return await self._call(endpoint, lambda: call(token))
+        except VenueError as exc:
+            if exc.code != AUTH_REFUSED_CODE:
+                raise
+            logger.warning("{}: the venue refused our auth token ({}); reading again with a new one",
+                           endpoint, exc)
+        fresh = await self._auth_token(fresh=True)
+        return await self._call(endpoint, lambda: call(fresh))
+
     async def market_details(self) -> list[MarketInfo]:
         answer = await self._call("orderBookDetails", lambda: self._order_api.order_book_details(
             _request_timeout=self._timeout_s))
@@ -65,10 +83,10 @@ class AccountReader:
         return open_positions_of(answer, account_index)
 
     async def open_orders(self, market_id: int | None) -> list[OrderUpdate]:
-        token = await self._auth_token()
-        answer = await self._call("accountActiveOrders", lambda: self._order_api.account_active_orders(
-            authorization=token, account_index=self.account_index, market_id=market_id,
-            _request_timeout=self._timeout_s))
+        answer = await self._authorized(
+            "accountActiveOrders", lambda token: self._order_api.account_active_orders(
+                authorization=token, account_index=self.account_index, market_id=market_id,
+                _request_timeout=self._timeout_s))
         return orders_of(answer, self.account_index)
 
     async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
@@ -76,9 +94,8 @@ class AccountReader:
         found: dict[int, OrderUpdate] = {}
         for start in range(0, len(wanted), CLIENT_INDEXES_PER_CALL):
             chunk = ",".join(str(c) for c in wanted[start:start + CLIENT_INDEXES_PER_CALL])
-            token = await self._auth_token()
-            answer = await self._call(
-                "accountOrders", lambda chunk=chunk, token=token: self._order_api.account_orders(
+            answer = await self._authorized(
+                "accountOrders", lambda token, chunk=chunk: self._order_api.account_orders(
                     authorization=token, client_order_indexes=chunk, account_index=self.account_index,
                     _request_timeout=self._timeout_s))
             for update in orders_of(answer, self.account_index):
@@ -91,8 +108,7 @@ class AccountReader:
         fills: dict[tuple[int, str], Fill] = {}
         cursor: str | None = None
         for _ in range(MAX_TRADE_PAGES):
-            token = await self._auth_token()
-            answer = await self._call("trades", lambda cursor=cursor, token=token: self._order_api.trades(
+            answer = await self._authorized("trades", lambda token, cursor=cursor: self._order_api.trades(
                 sort_by="timestamp", sort_dir="desc", limit=TRADES_PAGE, authorization=token,
                 account_index=self.account_index, market_id=market_id, var_from=since_ms, cursor=cursor,
                 _request_timeout=self._timeout_s))

@@ -209,6 +209,9 @@ class _AccountLink(Link):
     def on_tx_answer(self, session: Session, frame: dict[str, Any]) -> None:
         self.transactions.answer(session, frame)
 
+    def on_tx_refusal(self, session: Session, frame: dict[str, Any], error: parsing.WsError) -> bool:
+        return self.transactions.take_refusal(session, frame, error)
+
     def session_closed(self, session: Session) -> None:
         self.transactions.connection_ended(session, "connection closed")
 

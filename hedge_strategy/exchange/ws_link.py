@@ -9,8 +9,8 @@ takes deltas only from the connection its snapshot came from). If the old connec
 goes down and the new one, already on its way, brings it back up.
 
 Subclasses say what to subscribe and what the frames mean: `subscriptions`, `subscribe_frame`, `prepare`,
-`on_data`, `on_error`, `on_already_subscribed`, `on_tx_answer`, `went_up`, `went_down`, `handed_over`,
-`session_closed`, `session_retired`, `next_timer`/`on_timer`.
+`on_data`, `on_error`, `on_already_subscribed`, `on_tx_answer`, `on_tx_refusal`, `went_up`, `went_down`,
+`handed_over`, `session_closed`, `session_retired`, `next_timer`/`on_timer`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,11 @@ class Link:
 
     def on_tx_answer(self, session: Session, frame: dict[str, Any]) -> None:
         """The answer to a transaction sent on `session` (`jsonapi/sendtx`, ws_tx.py)."""
+
+    def on_tx_refusal(self, session: Session, frame: dict[str, Any], error: parsing.WsError) -> bool:
+        """An error frame that may refuse a transaction sent on `session` (it carries its `id`, ws_tx.py);
+        True when it did, else the session handles it as any error frame."""
+        return False
 
     def went_up(self, reconnect: bool) -> None: ...
 

@@ -317,6 +317,9 @@ class Session:
     async def _dispatch(self, frame: dict[str, Any]) -> None:
         error = parsing.ws_error(frame)
         if error is not None:
+            # A transaction's refusal can come as an error frame carrying its id (ws_tx.py): its answer.
+            if "id" in frame and self.link.on_tx_refusal(self, frame, error):
+                return
             await self._on_error(error)
             return
         kind = frame.get("type")

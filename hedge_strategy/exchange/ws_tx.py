@@ -10,9 +10,15 @@ single decoded tx_info object") send the object, and the one captured acknowledg
 what the venue does with a string is not known (lighter-sdk.md 5.1 leaves it open). Answers: accepted
 `{"code":200,"id":"<ours>","predicted_execution_time_ms":..,"tx_hash":"..","type":"jsonapi/sendtx"}`, the
 `id` echoed back (verified: tests/wire/ws/sendtx/ccxt_ack-2026-08.jsonl, an answer to the object form);
-refused `{"type":"jsonapi/sendtx","code":21727,"message":".."}` (NautilusTrader's test frames, constructed;
-they carry no `id`, so an answer without one is expected [inferred]). An answer is the body an HTTP sendTx
-answers, and the sender classifies it the same way (`sender.classify_answer`).
+refused, in two forms, neither captured [inferred]: flat,
+`{"type":"jsonapi/sendtx","code":21727,"message":".."}` (NautilusTrader's test frames, constructed; they
+carry no `id`, so an answer without one is expected; the simulator answers this form, with the `id`), and
+nested, `{"error":{"code":21104,"message":".."},"id":"<ours>"}` (the form ccxt's `handleErrorMessage`,
+ts/src/pro/lighter.ts, expects: an ordinary error frame carrying the request's `id`). A nested error whose
+`id` is a request waiting on that connection is that request's answer (`take_refusal`), read as the flat
+form; any other error frame is the session's (subscriptions). An answer is the body an HTTP sendTx answers,
+and the sender classifies it the same way (`sender.classify_answer`): a refused nonce (21104) is resynced at
+once instead of waiting out the send timeout as UNKNOWN.
 
 Matching: an answer goes to the request with its `id`; one without an `id` to the oldest request still
 waiting on that connection (the venue answering one connection's messages in order [inferred]). A request
@@ -45,6 +51,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+from hedge_strategy.exchange.parsing import WsError
 
 if TYPE_CHECKING:
     from hedge_strategy.exchange.ws_link import Link
@@ -164,6 +172,18 @@ class WsTransactions:
             return
         if not waiting.answer.done():
             waiting.answer.set_result(frame)
+
+    def take_refusal(self, session: Session, frame: dict[str, Any], error: WsError) -> bool:
+        """An error frame read on `session`: True when its `id` is a request waiting there (one given up on
+        included, so a late refusal keeps its place), which then gets it as a flat refusal (module
+        docstring)."""
+        request_id = frame.get("id")
+        queue = self._waiting.get(session.serial)
+        if request_id is None or not queue or all(w.request_id != str(request_id) for w in queue):
+            return False
+        code = error.code if error.code is not None else frame.get("code")
+        self.answer(session, {"type": SENDTX, "code": code, "message": error.message, "id": request_id})
+        return True
 
     def connection_ended(self, session: Session, why: str) -> None:
         """`session` will read nothing more: every request still waiting on it gets no answer."""

@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     REDIS_UNAVAILABLE = "redis_unavailable"  # A's outbox cannot reach Redis: reason (the error), count
     # (requests waiting in the outbox); once per outage
     REDIS_BACK = "redis_back"  # Redis answers A's outbox again: reason (the error of the outage)
+    REDIS_SILENT = "redis_silent"  # Redis answered nothing of A's for a while its order rested: coid (the
+    # order A cancels), reason (the cancel's: "Redis has not answered for N s: a fill could not reach B")
     BUS_DATA_LOST = "bus_data_lost"  # Redis may have lost what A published: reason (what A noticed),
     # request_ids (outstanding, published again unless answered)
     PAUSE_RESTORED = "pause_restored"  # A set a pause in Redis from its journal's copy: by, reason
