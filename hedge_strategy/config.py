@@ -272,10 +272,12 @@ class StrategyConfig:
 
     @model_validator(mode="after")
     def _feed_before_confirm_timeout(self) -> StrategyConfig:
-        # A gives a request up after hedge_confirm_timeout_s: a hedge from the feed after that comes too late.
+        # A gives a request up after hedge_confirm_timeout_s (then hedges the residual itself): B hedges a
+        # fill from the feed only while it is younger than half of that (`hedger_feed.FeedFills`), so its
+        # wait must end well before.
         after_s = self.hedge_from_trade_feed_after_s
-        if after_s is not None and after_s >= self.hedge_confirm_timeout_s:
-            raise broken_rule(f"must be below strategy.hedge_confirm_timeout_s "
+        if after_s is not None and after_s >= self.hedge_confirm_timeout_s / 2:
+            raise broken_rule(f"must be below half of strategy.hedge_confirm_timeout_s "
                               f"({self.hedge_confirm_timeout_s:g})", key="hedge_from_trade_feed_after_s")
         return self
 

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Coroutine
 from decimal import Decimal
-from typing import Any
 
 from loguru import logger
 from redis.exceptions import RedisError
@@ -59,8 +57,16 @@ from hedge_strategy.exchange import (
 )
 from hedge_strategy.execution import Intent, JournalOrder
 from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
-from hedge_strategy.hedger_feed import FeedFills, FeedWashBound, RedisSilence, TradeFeedWatch
+from hedge_strategy.hedger_feed import (
+    FEED_MEMORY_S,
+    REDIS_SILENT_S,
+    FeedFills,
+    FeedWashBound,
+    RedisSilence,
+    TradeFeedWatch,
+)
 from hedge_strategy.hedger_hold import HoldGate
+from hedge_strategy.hedger_in_hand import InHand
 from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests, size_problem
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -85,7 +91,7 @@ class Hedger:
         self.cfg = rt.config.strategy
         self.consumer = f"b-{rt.account.account_index}"
         self.hedges_done = 0
-        self.busy = False
+        self.in_hand = InHand(rt)  # batches and feed hedges in hand (`busy`), cut after a stop's grace
         self.gate = HoldGate(rt.bus, rt.events)  # `hedgectl clear` holds B: nothing new is read while held
         self.wash_guard: WashGuard | None = WashGuard(rt.bus)  # no IOC of B ever reaches A's resting order
         self._resting_ahead: asyncio.Future[RestingOrder | None] | None = None  # `handle`'s early read
@@ -95,8 +101,9 @@ class Hedger:
         self._one_hedge = asyncio.Lock()  # a batch of requests, or a hedge from the trade feed
         self.silence = RedisSilence()  # how long Redis has left B's calls unanswered
         after_s = self.cfg.hedge_from_trade_feed_after_s
-        self.feed = (FeedFills(rt.config.accounts["a"].account_index, after_s) if after_s is not None
-                     else None)  # A's fills seen on the trade feed, no request yet
+        self.feed = (FeedFills(rt.config.accounts["a"].account_index, after_s,
+                               memory_s=min(FEED_MEMORY_S, self.cfg.hedge_confirm_timeout_s / 2))
+                     if after_s is not None else None)  # A's fills seen on the trade feed, no request yet
         self._feed_task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- the whole life
@@ -123,7 +130,7 @@ class Hedger:
             await self._settle_left_overs()
             await self._read_loop()
         finally:
-            if self._feed_task is not None:  # a feed hedge in hand gets its grace (`_finish_in_hand`)
+            if self._feed_task is not None:  # a feed hedge in hand gets its grace (`InHand.finish`)
                 await asyncio.wait({self._feed_task}, timeout=self.cfg.shutdown_wait_s + 1)
             await self.rt.end_heartbeat()
             await self.rt.journal.flush()
@@ -169,6 +176,8 @@ class Hedger:
                 await self.gate.pass_when_released(self.rt.stop)  # held: read nothing new
                 if self.rt.stopping:
                     break
+                self.silence.answered()  # the gate's read was answered: a hold is no silence
+                self.silence.ask()
                 asked = loop.time()
                 deliveries = await self.rt.bus.read_requests(self.consumer, count=100, block_ms=READ_BLOCK_MS,
                                                              own_pending=own_due)
@@ -191,41 +200,7 @@ class Hedger:
                 await self._in_hand(deliveries)
 
     async def _in_hand(self, deliveries: list[Delivery]) -> None:
-        await self._finish_in_hand(self.handle(deliveries), tuple(d.request.request_id for d in deliveries))
-
-    async def _finish_in_hand(self, handling: Coroutine[Any, Any, None], request_ids: tuple[str, ...]
-                              ) -> None:
-        """Handle a batch (or a hedge from the feed); on shutdown it gets `shutdown_wait_s` to finish, then it
-        is cut (and resumed by the next B from the journal: nothing was acknowledged)."""
-        self.busy = True
-        work = asyncio.ensure_future(handling)
-        try:
-            stop = asyncio.ensure_future(self.rt.stop.wait())
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if not work.done():
-                logger.info("B stopping: finishing the hedge in hand (up to {:g} s)",
-                            self.cfg.shutdown_wait_s)
-                self.rt.events.emit(EventKind.STOPPING, waited_s=self.cfg.shutdown_wait_s,
-                                    reason="finishing the hedge in hand")
-                try:
-                    await asyncio.wait_for(asyncio.shield(work), self.cfg.shutdown_wait_s)
-                except TimeoutError:
-                    logger.warning("B stopping: the hedge in hand did not finish in {:g} s; left "
-                                   "unacknowledged for the next B to resume from the journal",
-                                   self.cfg.shutdown_wait_s)
-                    self.rt.events.emit(EventKind.LEFT_UNFINISHED, reason="unacknowledged",
-                                        request_ids=request_ids)
-                    work.cancel()
-            if work.done() and not work.cancelled() and work.exception() is not None:
-                exc = work.exception()
-                logger.opt(exception=exc).error("B: handling {} request(s) failed ({!r}); left "
-                                                "unacknowledged, retried when claimed again",
-                                                len(request_ids), exc)
-        finally:
-            if not work.done():
-                work.cancel()
-            self.busy = False
+        await self.in_hand.finish(self.handle(deliveries), tuple(d.request.request_id for d in deliveries))
 
     # ---------------------------------------------------------------- one batch
 
@@ -343,10 +318,15 @@ class Hedger:
                     logger.info("B: {} from the trade feed is already answered or journaled; not hedged "
                                 "again", request_id)
                     return
+                if self.gate.held or self.silence.silent_s() < REDIS_SILENT_S:  # waited behind a batch
+                    why = "B is held" if self.gate.held else "Redis answers again"
+                    logger.info("B: {} from the trade feed not hedged: {}; its request settles it",
+                                request_id, why)
+                    return
                 self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
                                     size=request.size, price=request.a_fill_price)
                 await self._hedge_new([request], [], guard)
-        await self._finish_in_hand(hedge(), (request.request_id,))
+        await self.in_hand.finish(hedge(), (request.request_id,))
 
     async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery],
                          guard: FeedWashBound | None = None) -> None:
@@ -409,6 +389,10 @@ class Hedger:
         return self.wash_guard.for_hedge(job.requests, first_read)
 
     # ---------------------------------------------------------------- B's position, for A
+
+    @property
+    def busy(self) -> bool:
+        return self.in_hand.busy
 
     def position_report(self, market_id: int | None = None) -> PositionReport | None:
         """B's position as its stream says it now, when it can be acted on; else None."""

@@ -101,6 +101,10 @@ class FeedFills:
     def __init__(self, a_account: int, after_s: float, clock: Callable[[], float] = time.monotonic,
                  memory_s: float = FEED_MEMORY_S, wall_ms: Callable[[], int] = lambda: time.time_ns() // 10**6
                  ) -> None:
+        """`memory_s`: how old (by the trade's own time) a fill may be and still be hedged from the feed. The
+        caller gives at most half of A's `hedge_confirm_timeout_s`: past that A withdraws the request and
+        hedges the residual itself, so a fill the feed brought late (a reconnect's or a restart's snapshot)
+        must not be hedged again by B."""
         self.a_account = a_account
         self.after_s = after_s
         self._clock = clock
@@ -140,18 +144,30 @@ class FeedFills:
     def forget(self, trade_id: int) -> None:
         self._fills.pop(trade_id, None)
 
+    def drop_all(self) -> int:
+        """Leave every remembered fill to whoever holds B (`hedgectl clear` closes both accounts; A's
+        withdrawal hedges the residual): none is hedged from the feed afterwards. How many were dropped."""
+        dropped = len(self._fills)
+        for trade_id in list(self._fills):
+            self._requested[trade_id] = None
+        self._fills.clear()
+        while len(self._requested) > REQUESTED_MEMORY:
+            self._requested.popitem(last=False)
+        return dropped
+
     def waited_s(self, seen: SeenFill) -> float:
         return self._clock() - seen.seen_at
 
     def due(self) -> list[SeenFill]:
         """The fills unrequested for `after_s` (the caller hedges them only while Redis is silent); forgets
         those past the memory's time."""
-        now = self._clock()
-        for trade_id in [t for t, seen in self._fills.items() if now - seen.seen_at > self._memory_s]:
+        now, oldest_ms = self._clock(), self._wall_ms() - self._memory_s * 1000
+        for trade_id in [t for t, seen in self._fills.items() if seen.trade.ts_ms < oldest_ms]:
             seen = self._fills.pop(trade_id)
-            logger.warning("B: A's fill trade {} seen on the trade feed {:.0f} s ago got no request; "
-                           "forgotten (A's request, when it comes, is hedged as usual)", trade_id,
-                           now - seen.seen_at)
+            logger.warning("B: A's fill trade {} (made {:.0f} s ago) got no request; no longer hedged from "
+                           "the feed (A's request, when it comes, is hedged as usual; past its confirmation "
+                           "timeout A hedges the residual itself)", trade_id,
+                           (self._wall_ms() - seen.trade.ts_ms) / 1000)
         return [seen for seen in self._fills.values() if now - seen.seen_at >= self.after_s]
 
 
@@ -280,6 +296,10 @@ class TradeFeedWatch:
 
     async def hedge_due(self) -> int:
         """Hedge each remembered fill that is due, while Redis is silent; how many were handed over."""
+        if self._held() and (dropped := self.fills.drop_all()):
+            logger.info("B is held: {} fill(s) of A's seen on the trade feed are left to the holder "
+                        "(hedgectl clear or A's withdrawal settles them); none is hedged from the feed",
+                        dropped)
         handed = 0
         for seen in self.fills.due() if self._silent_and_free() else []:
             if handed and not self._silent_and_free():
@@ -303,7 +323,7 @@ class TradeFeedWatch:
                 continue
             known = self._known_resting()
             guard = FeedWashBound(self.account, self.market, trade, self.fills.a_account, known)
-            await self._hedge(request, guard)  # its errors are logged there (`Hedger._finish_in_hand`)
+            await self._hedge(request, guard)  # its errors are logged there (`InHand.finish`)
             handed += 1
         return handed
 

@@ -15,10 +15,11 @@ import pytest
 from tests.fixtures.ab import A_ACCOUNT, AB, B_ACCOUNT, ABFactory
 
 CONFIRM_S = 3
+FEED_AFTER_S = 1  # below half of CONFIRM_S (config rule); Redis answers here, so the feed hedges nothing
 
 
 async def test_hedge_on_the_exchange_but_no_outcome_a_carries_on(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, hedge_from_trade_feed_after_s=FEED_AFTER_S)
     async with ab.b_heartbeat_without_b(), ab.account_by_hand("b") as b_account:
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy")
@@ -51,7 +52,8 @@ async def fill_with_b_gone(ab: AB) -> str:
 
 
 async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, on_imbalance="pause")
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, hedge_from_trade_feed_after_s=FEED_AFTER_S,
+                          on_imbalance="pause")
     request_id = await fill_with_b_gone(ab)
 
     (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
@@ -81,7 +83,8 @@ async def test_unconfirmed_hedge_is_withdrawn_and_the_pause_says_what_to_do(ab_f
 async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_back(
     ab_factory: ABFactory,
 ) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)  # on_imbalance: hedge
+    # on_imbalance: hedge
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, hedge_from_trade_feed_after_s=FEED_AFTER_S)
     request_id = await fill_with_b_gone(ab)
 
     (withdrawn,) = await ab.events.wait("a", "hedge_withdrawn", request_ids=(request_id,))
@@ -100,7 +103,7 @@ async def test_unconfirmed_hedge_is_withdrawn_and_the_residual_hedged_when_b_is_
 
 
 async def test_b_that_beats_but_never_answers_pauses_a_naming_a_and_b(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S)
+    ab = await ab_factory(hedge_confirm_timeout_s=CONFIRM_S, hedge_from_trade_feed_after_s=FEED_AFTER_S)
     async with ab.b_heartbeat_without_b():  # a B that beats but neither hedges nor honours a hold
         await ab.start_a()
         await ab.events.wait("a", "order_placed", side="buy")

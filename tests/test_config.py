@@ -80,8 +80,9 @@ def test_defaults_mirror_the_shipped_file() -> None:
         (("strategy", "flat_tolerance"), None, "strategy.flat_tolerance: expected a decimal number"),
         (("strategy", "hedge_from_trade_feed_after_s"), 0,
          "strategy.hedge_from_trade_feed_after_s: expected a number > 0, got 0"),
-        (("strategy", "hedge_from_trade_feed_after_s"), 60,
-         "strategy.hedge_from_trade_feed_after_s: must be below strategy.hedge_confirm_timeout_s (60)"),
+        (("strategy", "hedge_from_trade_feed_after_s"), 30,
+         "strategy.hedge_from_trade_feed_after_s: must be below half of "
+         "strategy.hedge_confirm_timeout_s (60)"),
         (("strategy", "on_imbalance"), "ignore", "strategy.on_imbalance: expected one of hedge, pause"),
         (("exchange", "request_timeout_s"), 0, "exchange.request_timeout_s: expected a number > 0, got 0"),
         (("exchange", "tier"), "gold", "exchange.tier: expected one of standard, premium, got 'gold'"),

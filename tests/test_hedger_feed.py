@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from redis.exceptions import RedisError, ResponseError
 
-from hedge_strategy.bus import FILLED, HedgeRequest, now_ms, request_id_for
+from hedge_strategy.bus import FILLED, HedgeRequest, PauseState, now_ms, request_id_for
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.exchange import PublicTrade, Purpose, Role, Side, make_coid, parsing
 from hedge_strategy.execution import OrderKind
@@ -80,15 +80,33 @@ def test_only_a_fresh_maker_fill_of_as_is_remembered_and_a_request_forgets_it() 
 
 
 def test_a_fill_is_due_after_the_delay_and_forgotten_past_the_memory() -> None:
-    clock = FakeClock()
-    fills = FeedFills(A_ACCOUNT, 2.0, clock=clock)
-    fills.saw(a_fill(1))
+    clock, wall = FakeClock(), [now_ms()]
+    fills = FeedFills(A_ACCOUNT, 2.0, clock=clock, memory_s=30, wall_ms=lambda: wall[0])
+    fills.saw(a_fill(1, ts_ms=wall[0]))
     clock.now += 1.9
     assert fills.due() == []
     clock.now += 0.1
     assert [seen.trade.trade_id for seen in fills.due()] == [1]
-    clock.now += FEED_MEMORY_S
+    clock.now, wall[0] = clock.now + 30, wall[0] + 30_001
     assert fills.due() == [] and len(fills) == 0
+
+
+def test_the_memory_counts_from_the_trade_not_from_when_the_feed_brought_it() -> None:
+    """A fill the feed brings late (a reconnect's snapshot, a restarted B) is hedged from the feed only while
+    A still waits for its request's outcome: half of A's confirmation timeout after the trade, at most."""
+    clock, wall = FakeClock(), [now_ms()]
+    fills = FeedFills(A_ACCOUNT, 2.0, clock=clock, memory_s=30, wall_ms=lambda: wall[0])
+    assert fills.saw(a_fill(1, ts_ms=wall[0] - 29_000))  # made 29 s ago, seen only now
+    clock.now, wall[0] = clock.now + 2, wall[0] + 2_000  # due by B's wait, but now 31 s old
+    assert fills.due() == [] and len(fills) == 0
+
+
+def test_a_hold_drops_every_fill_remembered_for_good() -> None:
+    fills = FeedFills(A_ACCOUNT, 2.0, clock=FakeClock())
+    fills.saw(a_fill(1))
+    fills.saw(a_fill(2))
+    assert fills.drop_all() == 2 and len(fills) == 0
+    assert not fills.saw(a_fill(1))  # the feed's frame again (a snapshot): the holder settled it
 
 
 def test_redis_is_silent_only_while_a_call_goes_unanswered() -> None:
@@ -188,7 +206,9 @@ async def test_a_due_fill_is_not_hedged_while_redis_answers(unit_factory: UnitFa
 
 
 async def test_nothing_is_hedged_from_the_feed_while_b_is_held(unit_factory: UnitFactory) -> None:
-    """`hedgectl clear` holds B while it closes the positions: the feed reopens none of them."""
+    """`hedgectl clear` holds B while it closes the positions (A's withdrawal holds it too, then hedges the
+    residual): the feed reopens none of them, not even after the release (the review of session 6: a fill
+    whose request clear superseded was hedged again once B was released)."""
     kit, clock = await unit_factory("b"), FakeClock()
     hedger, _ = feed_kit(kit, clock)
     held = True
@@ -201,7 +221,36 @@ async def test_nothing_is_hedged_from_the_feed_while_b_is_held(unit_factory: Uni
     assert await watch.hedge_due() == 0 and kit.orders.sent == []
     held = False
     kit.orders.ioc_fills = [SIZE]
-    assert await watch.hedge_due() == 1 and len(kit.orders.sent) == 1
+    assert await watch.hedge_due() == 0 and kit.orders.sent == []
+    assert not hedger.feed.saw(a_fill(17))  # type: ignore[union-attr]
+
+
+async def test_a_feed_hedge_queued_behind_a_batch_yields_when_redis_answers_or_b_is_held(
+        unit_factory: UnitFactory) -> None:
+    """A hedge from the feed waits for a batch in hand (one hedge at a time). It counts as in hand while it
+    waits (B's heartbeat says busy: clear and A's withdrawal wait for it), and when its turn comes after Redis
+    answered again (A's request is on its way) or after a hold began, it sends nothing."""
+    kit, clock = await unit_factory("b"), FakeClock()
+    hedger, _ = feed_kit(kit, clock)
+    kit.orders.ioc_fills = [SIZE]
+    for trade_id, then in ((21, "answers"), (22, "held")):
+        redis_fails(hedger.silence)
+        clock.now += 3
+        trade = a_fill(trade_id)
+        request = feed_request(trade, kit.config.pair, BTC)
+        guard = FeedWashBound(kit.orders.account, BTC, trade, A_ACCOUNT, None)  # type: ignore[arg-type]
+        async with hedger._one_hedge:  # a batch in hand
+            queued = asyncio.create_task(hedger.hedge_from_feed(request, guard))
+            await asyncio.sleep(0)  # let it queue on the lock
+            assert hedger.busy
+            if then == "answers":
+                hedger.silence.answered()
+            else:
+                hedger.gate.hold = PauseState(since_ms=now_ms(), by="hedgectl", reason="clear")
+        await queued
+        hedger.gate.hold = None
+        assert not hedger.busy
+    assert kit.orders.sent == []
 
 
 async def test_a_fill_requested_in_time_is_left_to_its_request(unit_factory: UnitFactory) -> None:

@@ -266,7 +266,7 @@ async def test_no_residual_hedge_while_b_says_it_is_hedging(unit_factory: UnitFa
     # B is hedging a request whose pending entry Redis lost (restarted without persistence): nothing is
     # unacknowledged, and B's heartbeat saying it is busy is the one sign left. A + B is off until B's hedge
     # lands; a residual hedge now would hedge the fill twice.
-    kit = await unit_factory("a", hedge_confirm_timeout_s=1)
+    kit = await unit_factory("a", hedge_confirm_timeout_s=1, hedge_from_trade_feed_after_s=None)
     await kit.peer.ensure_group()
     await kit.peer.beat("b", 60, {"pid": 0, "busy": True})
     kit.orders.account.positions_by_account[A_ACCOUNT] = SIZE
