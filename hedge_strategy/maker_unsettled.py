@@ -34,13 +34,8 @@ from loguru import logger
 
 from hedge_strategy.bus import now_ms
 from hedge_strategy.exchange import VenueError, describe_coid
-from hedge_strategy.execution import JournalOrder, OrderState
+from hedge_strategy.execution import PAST_THE_GRACE_S, JournalOrder, OrderState
 from hedge_strategy.runtime import Runtime
-
-# The wait ends this much after the grace has passed since the send, so the reconciliation that follows finds
-# it over: that decides by the journal's whole milliseconds, and an order it finds "within the grace" by a
-# millisecond would be waited for a whole grace again.
-PAST_THE_GRACE_S = 0.1
 
 
 def look_times(since_send_s: float, lookup_after_s: float, grace_s: float) -> list[float]:

@@ -15,8 +15,8 @@ import pytest
 
 from hedge_strategy.bus import FILLED, HedgeOutcome, now_ms
 from hedge_strategy.exchange import Purpose, Refusal, RefusalKind, Role, SendResult, SendStatus, Side
-from hedge_strategy.execution import NEVER_REACHED, Intent, OrderKind, OrderSpec, OrderState
-from hedge_strategy.maker_unsettled import PAST_THE_GRACE_S, look_times
+from hedge_strategy.execution import NEVER_REACHED, PAST_THE_GRACE_S, Intent, OrderKind, OrderSpec, OrderState
+from hedge_strategy.maker_unsettled import look_times
 from tests.fixtures.fake_orders import BTC, UnitFactory, UnitKit, a_with_b_up
 
 WAIT_S = 5.0  # bound on every wait for something that happens at once

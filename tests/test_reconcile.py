@@ -47,6 +47,7 @@ class ScriptedExchange:
         self.failing: set[str] = set()
         self.trade_queries: list[int] = []
         self.lookups: list[list[int]] = []
+        self.lookup_ms: list[int] = []  # when each lookup came
         self.positions_gate: asyncio.Event | None = None  # when set up, positions() waits on it
         self.positions_entered = asyncio.Event()
         self.txs: dict[str, TxOutcome] = {}  # transactions readable by hash
@@ -70,6 +71,7 @@ class ScriptedExchange:
     async def orders_by_client_index(self, coids: Sequence[int]) -> dict[int, OrderUpdate]:
         self._maybe_fail("orders")
         self.lookups.append(list(coids))
+        self.lookup_ms.append(now_ms())
         return {c: self.orders[c] for c in coids if c in self.orders}
 
     async def open_orders(self, market: MarketInfo | None = None) -> list[OrderUpdate]:

@@ -10,7 +10,7 @@ import pytest
 
 from hedge_strategy.exchange.events import SEQUENCER_REFUSED, EndReason, Event, TxOutcome, VenueState
 from hedge_strategy.execution.journal import Journal, OrderState
-from hedge_strategy.execution.reconcile import Reconciler
+from hedge_strategy.execution.reconcile import NEVER_EXECUTED, Reconciler
 from hedge_strategy.execution.tracker import OrderTracker
 from tests.test_reconcile import ACCOUNT, GRACE_S, ScriptedExchange, exchange, reconciler, record, update
 
@@ -99,3 +99,22 @@ async def test_a_refused_cancel_ends_the_wait_for_it_and_leaves_the_order_live(
     confirming = asyncio.create_task(reconciler.confirm_final(25, timeout=600))
     events.put_nowait(update(25, VenueState.CANCELED, EndReason.CANCELED_BY_US))
     assert (await asyncio.wait_for(confirming, 60)).state is OrderState.CANCELED
+
+
+async def test_an_order_not_found_within_its_grace_is_looked_at_again_when_the_grace_ends(
+    exchange: ScriptedExchange, reconciler: Reconciler, journal: Journal
+) -> None:
+    """Chaos seed 1 (session 6): a B killed between its write-ahead and its send left an IOC the next B
+    resumed; its first look came 8.8 s after the order's creation (within the 10 s grace), the next one a
+    doubled wait later, so the order was settled 18.8 s after its creation. The next look now comes when the
+    grace ends."""
+    await record(journal, 24, sent_age_s=GRACE_S - 1.5)  # its grace ends in 1.5 s; no transaction known
+    confirmed = await reconciler.confirm_final(24, timeout=10, first_look_s=1.0)
+    assert (confirmed.state, confirmed.reason) == (OrderState.REJECTED, NEVER_EXECUTED)
+    assert exchange.lookups == [[24], [24]]
+    sent_ms = confirmed.sent_ms
+    assert sent_ms is not None
+    ages = [(at - sent_ms) / 1000 for at in exchange.lookup_ms]
+    # The first look within the grace (1 s in), the second once it is over: not a doubled wait (2 s) later,
+    # when the order would be 6.5 s old.
+    assert ages[0] < GRACE_S <= ages[1] < GRACE_S + 1.4

@@ -19,12 +19,19 @@ from hedge_strategy.execution.journal import (
     new_order,
 )
 from hedge_strategy.execution.orders import OrderExecutor, OrderKind, OrderSpec, Submitted
-from hedge_strategy.execution.reconcile import NEVER_EXECUTED, NEVER_REACHED, Reconciler, ReconcileReport
+from hedge_strategy.execution.reconcile import (
+    NEVER_EXECUTED,
+    NEVER_REACHED,
+    PAST_THE_GRACE_S,
+    Reconciler,
+    ReconcileReport,
+)
 from hedge_strategy.execution.tracker import FillCallback, OrderTracker
 
 __all__ = [
     "NEVER_EXECUTED",
     "NEVER_REACHED",
+    "PAST_THE_GRACE_S",
     "DuplicateOrderError",
     "FillCallback",
     "Intent",
