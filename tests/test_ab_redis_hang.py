@@ -15,6 +15,7 @@ from tests.fixtures.ab import A_ACCOUNT, B_ACCOUNT, ABFactory
 from tests.fixtures.redis import RedisProcess
 
 MAKER_TIMEOUT_S = 4
+SILENT_TEST_ORDER_TIMEOUT_S = 30
 # Shorter client timeouts than the shipped ones (3 s x 3 tries): what is under test is that a hung Redis
 # stalls neither A nor the hedge, not how long the client takes to give up. 2 s stays above B's 1 s
 # blocking read of requests, so B's reads do not time out while Redis runs.
@@ -25,8 +26,12 @@ HANG_WAIT_S = 40.0  # bounds each wait while Redis is frozen (the client's timeo
 async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fill(
     own_redis: RedisProcess, ab_factory: ABFactory
 ) -> None:
+    # The order's own timeout well past the silence bound (3 s): with 4 s the closing order below could be
+    # cancelled for its age before Redis's silence was judged, and the test then waited for a cancel that
+    # had already happened for another reason.
     ab = await ab_factory(redis_url=own_redis.url, redis=REDIS_CLIENT, quantity="0.0004",
-                          maker_order_timeout_s=MAKER_TIMEOUT_S, hedge_from_trade_feed_after_s=None)
+                          maker_order_timeout_s=SILENT_TEST_ORDER_TIMEOUT_S,
+                          hedge_from_trade_feed_after_s=None)
     await ab.start_b()
     await ab.events.wait("b", "ready")
     await ab.start_a()
