@@ -29,17 +29,15 @@ from decimal import Decimal
 from loguru import logger
 from redis.exceptions import ResponseError
 
-from hedge_strategy.bus import HedgeRequest
+from hedge_strategy.bus import HedgeRequest, now_ms
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.exchange import (
     LighterAccount,
     MarketInfo,
     PublicTrade,
-    Purpose,
-    Role,
     Side,
     describe_coid,
-    parse_coid,
+    is_a_maker_coid,
 )
 from hedge_strategy.wash_guard import limit_bound
 
@@ -99,7 +97,7 @@ class FeedFills:
     """A's maker fills seen on the feed that no request named yet (bounded in number and time)."""
 
     def __init__(self, a_account: int, after_s: float, clock: Callable[[], float] = time.monotonic,
-                 memory_s: float = FEED_MEMORY_S, wall_ms: Callable[[], int] = lambda: time.time_ns() // 10**6
+                 memory_s: float = FEED_MEMORY_S, wall_ms: Callable[[], int] = now_ms
                  ) -> None:
         """`memory_s`: how old (by the trade's own time) a fill may be and still be hedged from the feed. The
         caller gives at most half of A's `hedge_confirm_timeout_s`: past that A withdraws the request and
@@ -124,9 +122,9 @@ class FeedFills:
         if trade.maker_account_id != self.a_account or trade.trade_id in self._requested:
             return False
         coid = trade.maker_client_id
-        if coid is not None and not _is_a_maker(coid):
+        if coid is not None and not is_a_maker_coid(coid):
             return False  # A's account, not A's maker order (an operator's close): A hedges none of those
-        if trade.ts_ms < self._wall_ms() - self._memory_s * 1000:
+        if trade.ts_ms < self._oldest_ms():
             return False  # old (a snapshot after a reconnect): its request came, or A's restart sends it
         self._fills.setdefault(trade.trade_id, SeenFill(trade, self._clock()))
         while len(self._fills) > FEED_MEMORY_MAX:
@@ -155,13 +153,17 @@ class FeedFills:
             self._requested.popitem(last=False)
         return dropped
 
+    def _oldest_ms(self) -> int | float:
+        """The time of the oldest trade still hedged from the feed (`memory_s` ago)."""
+        return self._wall_ms() - self._memory_s * 1000
+
     def waited_s(self, seen: SeenFill) -> float:
         return self._clock() - seen.seen_at
 
     def due(self) -> list[SeenFill]:
         """The fills unrequested for `after_s` (the caller hedges them only while Redis is silent); forgets
         those past the memory's time."""
-        now, oldest_ms = self._clock(), self._wall_ms() - self._memory_s * 1000
+        now, oldest_ms = self._clock(), self._oldest_ms()
         for trade_id in [t for t, seen in self._fills.items() if seen.trade.ts_ms < oldest_ms]:
             seen = self._fills.pop(trade_id)
             logger.warning("B: A's fill trade {} (made {:.0f} s ago) got no request; no longer hedged from "
@@ -169,14 +171,6 @@ class FeedFills:
                            "timeout A hedges the residual itself)", trade_id,
                            (self._wall_ms() - seen.trade.ts_ms) / 1000)
         return [seen for seen in self._fills.values() if now - seen.seen_at >= self.after_s]
-
-
-def _is_a_maker(coid: int) -> bool:
-    try:
-        role, purpose, _ = parse_coid(coid)
-    except ValueError:
-        return False
-    return role is Role.A and purpose is Purpose.MAKER
 
 
 def feed_request(trade: PublicTrade, pair: str, market: MarketInfo) -> HedgeRequest:

@@ -49,7 +49,7 @@ from hedge_strategy.exchange import (
     Side,
     VenueError,
     describe_coid,
-    parse_coid,
+    is_a_maker_coid,
 )
 from hedge_strategy.execution import Intent, JournalFill, JournalOrder, OrderKind, OrderSpec, OrderState
 from hedge_strategy.maker_b_watch import BWatch, b_in_hand, wait_for_b_idle
@@ -135,11 +135,7 @@ class Maker:
     async def on_fill(self, fill: JournalFill, order: JournalOrder | None) -> None:
         """The tracker's callback: a new fill of ours. A maker fill is hedged at once, whatever the order."""
         seen_us = time.time_ns() // 1000
-        try:
-            role, purpose, _ = parse_coid(fill.client_order_index)
-        except ValueError:
-            role, purpose = None, None
-        if role is not Role.A or purpose is not Purpose.MAKER:
+        if not is_a_maker_coid(fill.client_order_index):
             logger.warning("A fill {} {} @ {} (trade {}, {}) is not a maker fill of A: not hedged here; the "
                            "cycle's A + B check sees it", fill.side, fill.size, fill.price, fill.trade_id,
                            describe_coid(fill.client_order_index))

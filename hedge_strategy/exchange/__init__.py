@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.coid import Role as Role
     from hedge_strategy.exchange.coid import derived_number as derived_number
     from hedge_strategy.exchange.coid import describe_coid as describe_coid
+    from hedge_strategy.exchange.coid import is_a_maker_coid as is_a_maker_coid
     from hedge_strategy.exchange.coid import make_coid as make_coid
     from hedge_strategy.exchange.coid import parse_coid as parse_coid
     from hedge_strategy.exchange.errors import Refusal as Refusal
@@ -43,8 +44,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
 _HOME = {  # public name -> the submodule defining it
     **dict.fromkeys(("LighterAccount", "SendResult", "SendStatus"), "adapter"),
     "PriceAtSend": "order_txs",
-    **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "make_coid", "parse_coid"),
-                    "coid"),
+    **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "is_a_maker_coid", "make_coid",
+                     "parse_coid"), "coid"),
     **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),
     **dict.fromkeys(("AllPositions", "EndReason", "Event", "Fill", "OrderUpdate", "PositionSnapshot",
                      "PublicTrade", "Side", "StreamDown", "StreamUp", "TopOfBook", "TxOutcome", "VenueState"),

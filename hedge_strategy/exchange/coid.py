@@ -56,6 +56,16 @@ def parse_coid(coid: int) -> tuple[Role, Purpose, int]:
         raise ValueError(f"client order index {coid} has unknown role/purpose digits") from None
 
 
+def is_a_maker_coid(coid: int) -> bool:
+    """True for the index of one of A's maker orders: the fills A hedges (on its stream, and B from the trade
+    feed); False for any other order, foreign ones included."""
+    try:
+        role, purpose, _ = parse_coid(coid)
+    except ValueError:
+        return False
+    return role is Role.A and purpose is Purpose.MAKER
+
+
 def describe_coid(coid: int) -> str:
     """A short label for log lines, e.g. "A/maker#42"; never raises (foreign orders get "foreign#<n>")."""
     try:
