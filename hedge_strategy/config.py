@@ -269,6 +269,15 @@ class StrategyConfig:
     # B hedges a fill of A's that it saw on the exchange's public trade feed when A's request for it has not
     # come this long after and B's Redis is silent (`hedger_feed`, docs/design.md); None: B never does.
     hedge_from_trade_feed_after_s: Seconds | None = 2
+    # B hedges a fill of A's the moment the trade feed shows it, while Redis answers B, under the request id A
+    # would send (`hedger_feed`, docs/design.md "B hedges from the trade feed"); A's request is then answered
+    # from B's outcome. False: B waits for A's request (and the feed only serves while Redis is silent).
+    hedge_from_trade_feed_first: Flag = True
+
+    @property
+    def follows_trade_feed(self) -> bool:
+        """B subscribes to the exchange's public trade feed: feed first, or while Redis is silent."""
+        return self.hedge_from_trade_feed_first or self.hedge_from_trade_feed_after_s is not None
 
     @model_validator(mode="after")
     def _feed_before_confirm_timeout(self) -> StrategyConfig:

@@ -242,7 +242,7 @@ async def open_runtime(config: Config, role: str, event_sink: EventSink = NO_EVE
         await holder[0].relay_fill(fill, order)
 
     journal_file = config.journal.path_for(config.accounts[role].account_index)
-    trade_feed = role == "b" and config.strategy.hedge_from_trade_feed_after_s is not None  # hedger_feed.py
+    trade_feed = role == "b" and config.strategy.follows_trade_feed  # hedger_feed.py
     try:
         orders = await open_account(config, role, journal_file, name=ROLE_NAMES[role],
                                     market=config.strategy.market, on_fill=relay, events=events,

@@ -83,6 +83,8 @@ def test_defaults_mirror_the_shipped_file() -> None:
         (("strategy", "hedge_from_trade_feed_after_s"), 30,
          "strategy.hedge_from_trade_feed_after_s: must be below half of "
          "strategy.hedge_confirm_timeout_s (60)"),
+        (("strategy", "hedge_from_trade_feed_first"), "yes",
+         "strategy.hedge_from_trade_feed_first: expected true or false, got 'yes'"),
         (("strategy", "on_imbalance"), "ignore", "strategy.on_imbalance: expected one of hedge, pause"),
         (("exchange", "request_timeout_s"), 0, "exchange.request_timeout_s: expected a number > 0, got 0"),
         (("exchange", "tier"), "gold", "exchange.tier: expected one of standard, premium, got 'gold'"),
@@ -318,3 +320,14 @@ def test_the_hedge_from_the_trade_feed_is_on_by_default_and_null_turns_it_off() 
     assert config_from_mapping(data).strategy.hedge_from_trade_feed_after_s == 2
     data["strategy"]["hedge_from_trade_feed_after_s"] = None
     assert config_from_mapping(data).strategy.hedge_from_trade_feed_after_s is None
+
+
+def test_b_hedges_from_the_trade_feed_first_by_default_and_follows_the_feed_for_either_use() -> None:
+    data = shipped()
+    assert config_from_mapping(data).strategy.hedge_from_trade_feed_first is True
+    data["strategy"]["hedge_from_trade_feed_after_s"] = None
+    assert config_from_mapping(data).strategy.follows_trade_feed  # feed first alone still needs the feed
+    data["strategy"]["hedge_from_trade_feed_first"] = False
+    assert not config_from_mapping(data).strategy.follows_trade_feed
+    data["strategy"]["hedge_from_trade_feed_after_s"] = 2
+    assert config_from_mapping(data).strategy.follows_trade_feed

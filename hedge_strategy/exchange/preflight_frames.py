@@ -155,7 +155,7 @@ def frame_time_ms(frame: Mapping[str, Any]) -> int | None:
 
 def book_channels(market_id: int, trades: bool = False) -> list[tuple[str, bool]]:
     """(subscribe name, needs auth) of the book link of a bot process, as `AccountStream` subscribes it;
-    `trades`: with the public trade feed (B, `strategy.hedge_from_trade_feed_after_s`)."""
+    `trades`: with the public trade feed (B, `StrategyConfig.follows_trade_feed`)."""
     return [(f"{BOOK}/{market_id}", False), *([(f"{TRADE}/{market_id}", False)] if trades else [])]
 
 

@@ -15,7 +15,7 @@ that carries the fills:
   (`transactions`, ws_tx.py): a connection that ends or is replaced ends the transactions still waiting on
   it without an answer.
 - the book link: `order_book/{m}` for each book, emitting TopOfBook; and, for an account that asks for it
-  (B: `strategy.hedge_from_trade_feed_after_s`), the public `trade/{m}` of its markets, emitting PublicTrade
+  (B: `StrategyConfig.follows_trade_feed`), the public `trade/{m}` of its markets, emitting PublicTrade
   (one more subscribe per connect, at the books' priority: the message budget's floors are unchanged).
   A delta that does not follow (book.py:
   `begin_nonce` against the previous `nonce`, or the older offset + 1) invalidates that book, so nobody

@@ -47,7 +47,7 @@ async def watch_channels(venue: Venue, seconds: float, observe: Observer, say: C
                       token_source=lambda fresh, role=role: venue.token(role, fresh),
                       seconds=seconds, timeout_s=max(ex.request_timeout_s, ex.ws_heartbeat_timeout_s),
                       observe=observe, subscribed=lambda role=role: subscribed(role),
-                      trades=role == "b" and venue.config.strategy.hedge_from_trade_feed_after_s is not None)
+                      trades=role == "b" and venue.config.strategy.follows_trade_feed)
         for role in roles))
     return dict(zip(roles, reports, strict=True))
 
