@@ -10,18 +10,17 @@ the same orders. Requests waiting together on the same market and side are nette
 outcome is stored before the deliveries are acknowledged (one Redis transaction). A request that raises
 while it is prepared (before any order of it is sent) is answered as failed with the reason, not retried.
 
-While Redis is silent, B also hedges A's fills it sees on the exchange's public trade feed, as the very
-request A would have sent (`hedger_feed`): through `hedge_from_feed`, the same path, one hedge at a time with
-the batches (`_one_hedge`), so A's request for it, when Redis answers again, is answered from the outcome or
-the journal.
+B also hedges A's fills it sees on the exchange's public trade feed, as the very request A would have sent
+(`hedger_feed`): at once while Redis answers (`strategy.hedge_from_trade_feed_first`), and while Redis is
+silent after a wait. Through `hedge_from_feed`: the same path, one hedge at a time with the batches
+(`_one_hedge`), so A's request for it is answered from the outcome or the journal, never hedged again; a feed
+hedge counts as known to this process from the moment it is taken (`_feed_in_hand`: A's request for it takes
+no fast path).
 
 The chase itself, IOC after IOC, is `execution.chase_loop` (shared with `hedgectl clear`), each attempt sent
 through the executor (`execution.orders`: journaled while it is signed, its end counted and emitted).
 
-B's position, from its own stream, goes to A in each outcome and in the heartbeat (`bus.PositionReport`), so
-A need not read it over REST every cycle: only when B's stream can say it (`OrderExecutor.stream_position`),
-and an outcome waits up to `POSITION_WAIT_S` for the position to show the hedge's fills (it is published
-without one otherwise: A then reads B over REST).
+B's position, from its own stream, goes to A in each outcome and in the heartbeat (`hedger_outcome`).
 
 Metrics: the latency stages (`request_received`, `hedge_sent`,
 `hedge_filled`) of each hedged fill are recorded once its outcome is out, off the hot path. B raises one
@@ -38,15 +37,11 @@ from loguru import logger
 from redis.exceptions import RedisError
 
 from hedge_strategy.bus import (
-    FAILED,
-    FILLED,
     BusMessageError,
     Delivery,
-    HedgeOutcome,
     HedgeRequest,
     PositionReport,
     first_publish,
-    now_ms,
 )
 from hedge_strategy.bus.resting import RestingOrder
 from hedge_strategy.bus.revival import UntilAnswering
@@ -68,6 +63,7 @@ from hedge_strategy.hedger_feed import (
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.hedger_in_hand import InHand
 from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests, size_problem
+from hedge_strategy.hedger_outcome import observe_stages, outcome_of, position_report, wire
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
 from hedge_strategy.wash_guard import WashGuard, carried_resting
@@ -77,9 +73,6 @@ SLOW_READ_S = 0.5  # a read that returned this much later than its block may hav
 READ_RETRY_MAX_S = 1.0  # the longest wait between reads while Redis answers but fails (`bus.revival`)
 CLAIM_EVERY_S = 10.0  # how often deliveries idle in any consumer's pending list are taken over
 CLAIM_IDLE_MS = 30_000  # a delivery idle this long belongs to nobody working on it
-# How long an outcome waits for B's streamed position to show the hedge's fills: the position frame follows
-# the trade frame at once (venue captures, simulator), so this only bounds a lagging or broken stream.
-POSITION_WAIT_S = 0.25
 # Errors that say Redis or the exchange is unavailable, not that the request is wrong: never a failed outcome.
 UNAVAILABLE_ERRORS = (RedisError, VenueError, OSError, TimeoutError)
 ANSWERED_MEMORY = 4096  # request ids this process answered: a mark on one of them is not trusted
@@ -100,10 +93,10 @@ class Hedger:
         self._answered: OrderedDict[str, None] = OrderedDict()  # ids this process answered, newest last
         self._one_hedge = asyncio.Lock()  # a batch of requests, or a hedge from the trade feed
         self.silence = RedisSilence()  # how long Redis has left B's calls unanswered
-        after_s = self.cfg.hedge_from_trade_feed_after_s
-        self.feed = (FeedFills(rt.config.accounts["a"].account_index, after_s,
+        self.feed = (FeedFills(rt.config.accounts["a"].account_index, self.cfg.hedge_from_trade_feed_after_s,
                                memory_s=min(FEED_MEMORY_S, self.cfg.hedge_confirm_timeout_s / 2))
-                     if after_s is not None else None)  # A's fills seen on the trade feed, no request yet
+                     if self.cfg.follows_trade_feed else None)  # A's fills seen on the feed, no request yet
+        self._feed_in_hand: set[str] = set()  # request ids of the feed hedges taken and not done
         self._feed_task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- the whole life
@@ -118,13 +111,14 @@ class Hedger:
         self.rt.watch_heartbeat("a", "B hedges what is already in the stream; is main_A.py running?")
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
                                         "hedges": self.hedges_done, **self.gate.heartbeat_info(),
-                                        "position": _wire(self.position_report())})
+                                        "position": wire(self.position_report())})
         if self.feed is not None:
             last = self.wash_guard.last if self.wash_guard is not None else None
             watch = TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed,
                                    self.silence, self.hedge_from_feed,
                                    lambda: last.resting if last is not None else None, self.rt.stop,
-                                   held=lambda: self.gate.held)
+                                   held=lambda: self.gate.held, first=self.cfg.hedge_from_trade_feed_first,
+                                   hold_known=lambda: self.gate.known)
             self._feed_task = self.rt.spawn(watch.run(), "b-trade-feed")
         try:
             await self._settle_left_overs()
@@ -229,9 +223,11 @@ class Hedger:
 
     def _fast_path(self, todo: dict[str, list[Delivery]]) -> set[str]:
         """The request ids that skip the stored-outcome check: marked by A, read fresh and young
-        (`bus.first_publish.trusted`), unknown to this process and without orders in the journal."""
+        (`bus.first_publish.trusted`), unknown to this process (neither answered nor taken from the trade
+        feed) and without orders in the journal."""
         return {request_id for request_id, group in todo.items()
                 if first_publish.trusted(group, self._first_window_s) and request_id not in self._answered
+                and request_id not in self._feed_in_hand
                 and not self.rt.orders.orders_for_request(request_id)}
 
     async def _handle(self, todo: dict[str, list[Delivery]]) -> None:
@@ -307,29 +303,55 @@ class Hedger:
         await run_chase(self.rt.orders, self._plan(job), job.chase)
         await self._publish(job)
 
-    async def hedge_from_feed(self, request: HedgeRequest, guard: FeedWashBound) -> None:
-        """Hedge a fill of A's seen on the trade feed (`hedger_feed`), unless this B knows its request; a
-        hedge that does not fill publishes nothing: A's request, when it comes, resumes it from the
-        journal."""
+    async def hedge_from_feed(self, request: HedgeRequest, guard: FeedWashBound | None) -> bool:
+        """Hedge a fill of A's seen on the trade feed (`hedger_feed`), unless this B knows its request:
+        `guard` None is feed first (Redis answers: B's key-based wash guard), a FeedWashBound the hedge while
+        Redis is silent. A hedge that does not fill publishes nothing: A's request resumes it from the
+        journal. False when a hedge taken first sent nothing because Redis went silent (the feed's silent
+        path may take it); True otherwise (hedged, known, or left to A's request or to whoever holds B)."""
+        request_id = request.request_id
+        # Known to this process from now on, before any await: A's request for it takes no fast path.
+        self._feed_in_hand.add(request_id)
+        settled = [True]
+
         async def hedge() -> None:
             async with self._one_hedge:
-                request_id = request.request_id
-                if request_id in self._answered or self.rt.orders.orders_for_request(request_id):
-                    logger.info("B: {} from the trade feed is already answered or journaled; not hedged "
-                                "again", request_id)
-                    return
-                if self.gate.held or self.silence.silent_s() < REDIS_SILENT_S:  # waited behind a batch
-                    why = "B is held" if self.gate.held else "Redis answers again"
-                    logger.info("B: {} from the trade feed not hedged: {}; its request settles it",
-                                request_id, why)
-                    return
-                self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
-                                    size=request.size, price=request.a_fill_price)
-                await self._hedge_new([request], [], guard)
-        await self.in_hand.finish(hedge(), (request.request_id,))
+                settled[0] = await self._hedge_from_feed(request, guard)
+        try:
+            await self.in_hand.finish(hedge(), (request_id,))
+        finally:
+            self._feed_in_hand.discard(request_id)
+        return settled[0]
+
+    async def _hedge_from_feed(self, request: HedgeRequest, guard: FeedWashBound | None) -> bool:
+        request_id, first = request.request_id, guard is None
+        if request_id in self._answered or self.rt.orders.orders_for_request(request_id):
+            logger.info("B: {} from the trade feed is already answered or journaled; not hedged again",
+                        request_id)
+            return True
+        silent = self.silence.silent_s() >= REDIS_SILENT_S
+        if self.gate.held or (not first and not silent):  # waited behind a batch
+            why = "B is held" if self.gate.held else "Redis answers again"
+            logger.info("B: {} from the trade feed not hedged: {}; its request settles it", request_id, why)
+            return True
+        if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the feed's
+            logger.info("B: {} from the trade feed not hedged at once: Redis went silent; left to A's "
+                        "request or to the feed's wait", request_id)
+            return False
+        self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
+                            size=request.size, price=request.a_fill_price)
+        try:
+            await self._hedge_new([request], [], guard, from_feed=True)
+        except UNAVAILABLE_ERRORS as exc:
+            if not first or self.rt.orders.orders_for_request(request_id):
+                raise  # an order may be live: A's request resumes it from the journal
+            logger.warning("B: the hedge of {} from the trade feed sent nothing ({!r}); left to A's request "
+                           "or to the feed's wait", request_id, exc)
+            return False
+        return True
 
     async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery],
-                         guard: FeedWashBound | None = None) -> None:
+                         guard: FeedWashBound | None = None, from_feed: bool = False) -> None:
         first = requests[0]
         size = sum((r.size for r in requests), Decimal(0))
         try:
@@ -341,7 +363,7 @@ class Hedger:
             await self._publish(job)
             return
         job = HedgeJob([r.request_id for r in requests], market, Side(first.side), size, deliveries, requests,
-                       guard=guard)
+                       guard=guard, from_feed=from_feed)
         if len(requests) > 1:
             logger.info("B: netting {} requests into one {} {} hedge: {}", len(requests), job.side, size,
                         job.label)
@@ -352,9 +374,9 @@ class Hedger:
             job.chase.failure = problem
         else:
             await run_chase(self.rt.orders, self._plan(job), job.chase)
-        if guard is not None and (job.chase.failure is not None or job.chase.remaining > 0):
+        if from_feed and (job.chase.failure is not None or job.chase.remaining > 0):
             logger.warning("B: the hedge of {} from the trade feed did not fill ({}; {} of {}); no outcome: "
-                           "A's request, when Redis answers, resumes it from the journal", job.label,
+                           "A's request resumes it from the journal", job.label,
                            job.chase.failure or "not filled", job.chase.filled, job.size)
             return
         await self._publish(job)
@@ -396,18 +418,7 @@ class Hedger:
 
     def position_report(self, market_id: int | None = None) -> PositionReport | None:
         """B's position as its stream says it now, when it can be acted on; else None."""
-        market_id = self.rt.market.market_id if market_id is None else market_id
-        size = self.rt.orders.stream_position(market_id)
-        return None if size is None else PositionReport(market_id=market_id, size=size, as_of_ms=now_ms())
-
-    async def _position_after(self, job: HedgeJob) -> PositionReport | None:
-        """B's position once its stream shows the hedge's fills (bounded by `POSITION_WAIT_S`), else None."""
-        market_id = job.market.market_id
-        if await self.rt.orders.wait_stream_position(market_id, POSITION_WAIT_S) is None:
-            logger.info("B: its stream did not show its position in {:g} s; the outcome of {} goes without "
-                        "it (A reads B's position over REST)", POSITION_WAIT_S, job.label)
-            return None
-        return self.position_report(market_id)
+        return position_report(self.rt, market_id)
 
     # ---------------------------------------------------------------- the outcome, then the acknowledgement
 
@@ -415,19 +426,7 @@ class Hedger:
         done = job.chase
         filled = done.filled
         ok = done.failure is None and done.remaining == 0
-        publish_ts = [r.publish_ts_ms for r in job.requests if r.publish_ts_ms]
-        latency = (done.sent_ms - min(publish_ts)) if done.sent_ms and publish_ts else None
-        avg = done.avg_price
-        outcome = HedgeOutcome(
-            pair=self.rt.config.pair, request_ids=tuple(job.request_ids), status=FILLED if ok else FAILED,
-            market=job.market.symbol, side=job.side.value, requested_size=job.size, filled_size=filled,
-            avg_price=avg.quantize(Decimal(1).scaleb(-(job.market.price_decimals + 4))) if avg else None,
-            attempts=len(done.attempts), reason=None if ok else done.failure,
-            hedge_client_order_indexes=tuple(o.client_order_index for o in done.attempts),
-            received_ts_ms=job.received_ms, sent_ts_ms=done.sent_ms, filled_ts_ms=now_ms() if ok else None,
-            latency_ms=float(max(latency, 0)) if latency is not None else None,
-            b_position=await self._position_after(job),
-        )
+        outcome = await outcome_of(self.rt, job)
         while True:
             try:
                 with self.silence.asking():
@@ -440,13 +439,14 @@ class Hedger:
                     return  # the next B resumes it from the journal and publishes then
         self.hedges_done += 1
         self._remember_answered(job.request_ids)
-        self._observe_stages(job, outcome)
+        observe_stages(self.rt, job, outcome)
         self.rt.events.emit(EventKind.HEDGE_DONE, request_ids=outcome.request_ids, state=outcome.status,
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
                             attempt=len(done.attempts), reason=done.failure, count=len(job.deliveries))
         if ok:
-            logger.info("B hedged {}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
-                        "acknowledged", job.label, job.side, filled, outcome.avg_price, done.priced,
+            via = " from the trade feed, ahead of A's request" if job.from_feed else ""
+            logger.info("B hedged {}{}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
+                        "acknowledged", job.label, via, job.side, filled, outcome.avg_price, done.priced,
                         len(done.attempts), len(job.deliveries))
         else:
             logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
@@ -458,21 +458,6 @@ class Hedger:
             self._answered[request_id] = None
         while len(self._answered) > ANSWERED_MEMORY:
             self._answered.popitem(last=False)
-
-    def _observe_stages(self, job: HedgeJob, outcome: HedgeOutcome) -> None:
-        """Latency of each fill this hedge covered, from the fill's exchange time (residuals have none)."""
-        stages = (("request_received", outcome.received_ts_ms), ("hedge_sent", outcome.sent_ts_ms),
-                  ("hedge_filled", outcome.filled_ts_ms))
-        for request in job.requests:
-            if request.is_residual or not request.fill_ts_ms:
-                continue
-            for stage, at_ms in stages:
-                if at_ms:
-                    self.rt.metrics.observe_since_fill(stage, request.fill_ts_ms, at_ms)
-
-
-def _wire(report: PositionReport | None) -> dict[str, object] | None:
-    return report.to_wire() if report is not None else None
 
 
 async def run_hedger(rt: Runtime) -> None:

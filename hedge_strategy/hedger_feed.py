@@ -1,19 +1,30 @@
-"""B hedges A's fills from the exchange's public trade feed while its Redis is silent (docs/design.md, "When
-Redis is silent: B hedges from the trade feed").
+"""B hedges A's fills from the exchange's public trade feed: at once while Redis answers ("feed first"), and
+while Redis is silent after a wait (docs/design.md, "B hedges from the trade feed").
 
-Hedge requests reach B only through Redis. The exchange is a second channel: its public `trade/{market}` feed
-names both accounts and both client order indexes of every trade (`exchange.PublicTrade`). B remembers A's
-maker fills it sees there (`FeedFills`: A's account on the maker side, A's maker digits in the client order
-index) and forgets each once a request naming its trade arrives, once it is hedged, or after
-`FEED_MEMORY_S`. A fill unrequested for `strategy.hedge_from_trade_feed_after_s` while Redis has not answered
-B for `REDIS_SILENT_S` (`RedisSilence`) is hedged by B as A would have asked (`feed_request`: the very request
-id), through B's one hedge path: journal, client order indexes, chase, outcome. So when A's own request
-arrives, B's idempotency answers it (the stored outcome, else the journal) and never hedges it again.
+Hedge requests reach B only through Redis (A -> Redis -> B: A's publish path alone is about 2 ms). The
+exchange is the single source of truth and a second channel: its public `trade/{market}` feed names both
+accounts and both client order indexes of every trade (`exchange.PublicTrade`). B remembers A's maker fills it
+sees there (`FeedFills`: A's account on the maker side, A's maker digits in the client order index, younger
+than the age bound) and forgets each once a request naming its trade arrives, once it is hedged, or once it
+is too old. It hands one to B's hedge path (`Hedger.hedge_from_feed`: journal, client order indexes, chase,
+outcome) as the very request A sends for it (`feed_request`: the same request id):
+- **feed first** (`strategy.hedge_from_trade_feed_first`): the moment the trade event arrives, while Redis
+  answers B (`RedisSilence` below `REDIS_SILENT_S`), B is not held and has read its hold state, for a trade
+  made since this B began following the feed (older ones may have been settled by whoever this process's
+  memory does not know: A's withdrawal, `hedgectl clear`). B's usual key-based wash guard applies: Redis
+  answers. Nothing is logged before the send; B's outcome line says the fill was hedged from the feed.
+- **while Redis is silent**: a fill unrequested for `strategy.hedge_from_trade_feed_after_s` while Redis has
+  not answered B for `REDIS_SILENT_S`, bounded by `FeedWashBound` (B cannot read A's key).
+
+At most once, whichever channel comes first: the request id is A's own (`request_id_for(coid, [trade id])`, A
+publishes one request per fill), every hedge of B runs under one lock and is checked against what this
+process answered and what its journal holds, a feed hedge is known to this process from the moment it is
+taken (A's request for it takes no fast path), and a request that arrives first makes the feed forget its
+trade for good. So A's request is answered from B's outcome (or resumed from the journal), never hedged twice.
 
 A trade without the maker's client order index (the venue's frames of Oct 2025 had none) cannot give the
-request id: B logs it and leaves it to A's request.
-
-B's IOC must not meet A's remainder (`FeedWashBound`): without Redis B cannot read A's wash-guard key.
+request id: never hedged first (nothing changes: A's request hedges it); while Redis is silent B logs it and
+leaves it to A's request.
 """
 
 from __future__ import annotations
@@ -91,23 +102,26 @@ class RedisSilence:
 class SeenFill:
     trade: PublicTrade
     seen_at: float  # B's clock when the feed brought it
+    first_tried: bool = False  # taken first once, and nothing sent (Redis went silent): left to the wait
 
 
 class FeedFills:
     """A's maker fills seen on the feed that no request named yet (bounded in number and time)."""
 
-    def __init__(self, a_account: int, after_s: float, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, a_account: int, after_s: float | None, clock: Callable[[], float] = time.monotonic,
                  memory_s: float = FEED_MEMORY_S, wall_ms: Callable[[], int] = now_ms
                  ) -> None:
-        """`memory_s`: how old (by the trade's own time) a fill may be and still be hedged from the feed. The
-        caller gives at most half of A's `hedge_confirm_timeout_s`: past that A withdraws the request and
-        hedges the residual itself, so a fill the feed brought late (a reconnect's or a restart's snapshot)
-        must not be hedged again by B."""
+        """`after_s`: the wait of a fill while Redis is silent (None: never while silent). `memory_s`: how old
+        (by the trade's own time) a fill may be and still be hedged from the feed. The caller gives at most
+        half of A's `hedge_confirm_timeout_s`: past that A withdraws the request and hedges the residual
+        itself, so a fill the feed brought late (a reconnect's or a restart's snapshot) must not be hedged
+        again by B."""
         self.a_account = a_account
         self.after_s = after_s
         self._clock = clock
         self._memory_s = memory_s
         self._wall_ms = wall_ms
+        self.since_ms = wall_ms()  # trades made before this memory began are never hedged first
         self._fills: OrderedDict[int, SeenFill] = OrderedDict()  # trade id -> fill, oldest first
         self._requested: OrderedDict[int, None] = OrderedDict()
 
@@ -142,6 +156,22 @@ class FeedFills:
     def forget(self, trade_id: int) -> None:
         self._fills.pop(trade_id, None)
 
+    def again(self, seen: SeenFill) -> None:
+        """A fill taken first whose hedge sent nothing (Redis went silent): remembered again, for the wait
+        while Redis is silent only, unless its request arrived meanwhile."""
+        if seen.trade.trade_id not in self._requested:
+            seen.first_tried = True
+            self._fills[seen.trade.trade_id] = seen
+
+    def first_due(self) -> list[SeenFill]:
+        """The fills to hedge at once (the caller does so only while Redis answers): naming the maker's client
+        order index (else A's request is the only way), made since this memory began and within its time,
+        not taken first before."""
+        oldest_ms = max(self.since_ms, self._oldest_ms())
+        return [seen for seen in self._fills.values()
+                if not seen.first_tried and seen.trade.ts_ms >= oldest_ms
+                and seen.trade.maker_client_id is not None]
+
     def drop_all(self) -> int:
         """Leave every remembered fill to whoever holds B (`hedgectl clear` closes both accounts; A's
         withdrawal hedges the residual): none is hedged from the feed afterwards. How many were dropped."""
@@ -170,6 +200,8 @@ class FeedFills:
                            "the feed (A's request, when it comes, is hedged as usual; past its confirmation "
                            "timeout A hedges the residual itself)", trade_id,
                            (self._wall_ms() - seen.trade.ts_ms) / 1000)
+        if self.after_s is None:
+            return []
         return [seen for seen in self._fills.values() if now - seen.seen_at >= self.after_s]
 
 
@@ -254,16 +286,20 @@ def _strictest(side: Side, bounds: list[Decimal | None]) -> Decimal | None:
     return max(present) if side is Side.SELL else min(present)
 
 
-Hedge = Callable[[HedgeRequest, FeedWashBound], Awaitable[None]]
+# B's hedge path: (request, None) hedges first, with B's key-based wash guard; (request, FeedWashBound) while
+# Redis is silent. False: nothing of it was sent because Redis went silent (the fill may be taken again).
+Hedge = Callable[[HedgeRequest, FeedWashBound | None], Awaitable[bool]]
 
 
 class TradeFeedWatch:
-    """B's task: reads the account's events for PublicTrade, remembers A's fills, and hands each one due while
-    Redis is silent to `hedge` (B's hedge path, `Hedger.hedge_from_feed`), once."""
+    """B's task: reads the account's events for PublicTrade, remembers A's fills, and hands each one to
+    `hedge` (B's hedge path, `Hedger.hedge_from_feed`), once: at the trade's event while Redis answers
+    (`first`), or once due while Redis is silent."""
 
     def __init__(self, account: LighterAccount, market: MarketInfo, pair: str, fills: FeedFills,
                  silence: RedisSilence, hedge: Hedge, known_resting: Callable[[], RestingOrder | None],
-                 stop: asyncio.Event, held: Callable[[], bool] = lambda: False) -> None:
+                 stop: asyncio.Event, held: Callable[[], bool] = lambda: False, first: bool = False,
+                 hold_known: Callable[[], bool] = lambda: True) -> None:
         self.account = account
         self.market = market
         self.pair = pair
@@ -273,6 +309,8 @@ class TradeFeedWatch:
         self._known_resting = known_resting
         self._stop = stop
         self._held = held  # `hedgectl clear` holds B: nothing is hedged, from the feed either
+        self.first = first  # `strategy.hedge_from_trade_feed_first`
+        self._hold_known = hold_known  # B read its hold state once: before that, nothing is hedged first
 
     async def run(self) -> None:
         queue = self.account.subscribe()
@@ -289,11 +327,14 @@ class TradeFeedWatch:
             self.account.unsubscribe(queue)
 
     async def hedge_due(self) -> int:
-        """Hedge each remembered fill that is due, while Redis is silent; how many were handed over."""
+        """Hedge each remembered fill that is due: at once while Redis answers (feed first), after the wait
+        while Redis is silent; how many were handed over."""
         if self._held() and (dropped := self.fills.drop_all()):
             logger.info("B is held: {} fill(s) of A's seen on the trade feed are left to the holder "
                         "(hedgectl clear or A's withdrawal settles them); none is hedged from the feed",
                         dropped)
+        if self._first_now():
+            return await self._hedge_first()
         handed = 0
         for seen in self.fills.due() if self._silent_and_free() else []:
             if handed and not self._silent_and_free():
@@ -320,6 +361,29 @@ class TradeFeedWatch:
             await self._hedge(request, guard)  # its errors are logged there (`InHand.finish`)
             handed += 1
         return handed
+
+    async def _hedge_first(self) -> int:
+        """The hot path: no log line before the send (B's outcome line tells the operator), no await before
+        the hand-over (a hold or a request read meanwhile is checked again under B's hedge lock)."""
+        handed = 0
+        for seen in self.fills.first_due():
+            if handed and not self._first_now():
+                break  # held, or Redis went silent, during the last hedge: the rest stay remembered
+            self.fills.forget(seen.trade.trade_id)  # once: A's request settles whatever this leaves
+            try:
+                request = feed_request(seen.trade, self.pair, self.market)
+            except Exception as exc:  # a trade the request cannot carry: A's request settles it
+                logger.error("B: A's fill trade {} from the trade feed gives no valid request ({!r}); not "
+                             "hedged from the feed", seen.trade.trade_id, exc)
+                continue
+            if not await self._hedge(request, None):  # its errors are logged there (`InHand.finish`)
+                self.fills.again(seen)  # Redis went silent: nothing sent; the wait while silent may take it
+            handed += 1
+        return handed
+
+    def _first_now(self) -> bool:
+        return (self.first and self._hold_known() and not self._held()
+                and self.silence.silent_s() < REDIS_SILENT_S)
 
     def _silent_and_free(self) -> bool:
         return self.silence.silent_s() >= REDIS_SILENT_S and not self._held()

@@ -24,6 +24,7 @@ class HoldGate:
         self.bus = bus
         self.events = events
         self.hold: PauseState | None = None  # the hold B is honouring now, for the heartbeat
+        self.known = False  # Redis answered a read of the hold once: `held` says what it holds, not a guess
 
     @property
     def held(self) -> bool:
@@ -57,12 +58,14 @@ class HoldGate:
             await pubsub.aclose()
 
     def _held(self, hold: PauseState) -> None:
+        self.known = True
         if self.hold is None:
             logger.warning("B held by {}: {}; no hedges until released", hold.by, hold.reason)
             self.events.emit(EventKind.HELD, by=hold.by, reason=hold.reason)
         self.hold = hold
 
     def _released(self) -> None:
+        self.known = True
         if self.hold is not None:
             logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
             self.events.emit(EventKind.RELEASED, by=self.hold.by)

@@ -38,7 +38,8 @@ class HedgeJob:
     requests: list[HedgeRequest] = field(default_factory=list)
     received_ms: int = field(default_factory=now_ms)
     failure: InitVar[str | None] = None  # why it cannot be hedged at all
-    guard: PriceGuard | None = None  # a hedge from the trade feed: its wash guard (`hedger_feed`)
+    guard: PriceGuard | None = None  # a hedge from the trade feed while Redis is silent: its wash guard
+    from_feed: bool = False  # hedged from the trade feed (`hedger_feed`): no outcome unless it fills
     chase: Chase = field(init=False)
 
     def __post_init__(self, failure: str | None) -> None:
