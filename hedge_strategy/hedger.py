@@ -112,13 +112,7 @@ class Hedger:
         self.rt.keep_heartbeat(lambda: {"consumer": self.consumer, "busy": self.busy,
                                         "hedges": self.hedges_done, **self.gate.heartbeat_info(),
                                         "position": wire(self.position_report())})
-        if self.feed is not None:
-            last = self.wash_guard.last if self.wash_guard is not None else None
-            watch = TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed,
-                                   self.silence, self.hedge_from_feed,
-                                   lambda: last.resting if last is not None else None, self.rt.stop,
-                                   held=lambda: self.gate.held, first=self.cfg.hedge_from_trade_feed_first,
-                                   hold_known=lambda: self.gate.known)
+        if (watch := self.feed_watch()) is not None:
             self._feed_task = self.rt.spawn(watch.run(), "b-trade-feed")
         try:
             await self._settle_left_overs()
@@ -130,6 +124,16 @@ class Hedger:
             await self.rt.journal.flush()
             logger.info("B stopped: {} hedges done this run, journal flushed", self.hedges_done)
             self.rt.events.emit(EventKind.STOPPED, reason="cleanly", count=self.hedges_done)
+
+    def feed_watch(self) -> TradeFeedWatch | None:
+        """B's task on the exchange's public trade feed (`hedger_feed`), when B follows it."""
+        if self.feed is None:
+            return None
+        last = self.wash_guard.last if self.wash_guard is not None else None
+        return TradeFeedWatch(self.rt.account, self.rt.market, self.rt.config.pair, self.feed, self.silence,
+                              self.hedge_from_feed, lambda: last.resting if last is not None else None,
+                              self.rt.stop, held=lambda: self.gate.held,
+                              first=self.cfg.hedge_from_trade_feed_first, hold_known=lambda: self.gate.known)
 
     async def _settle_left_overs(self) -> None:
         """First of all: requests a previous B read but never acknowledged are settled before new ones."""
