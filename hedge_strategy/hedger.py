@@ -54,6 +54,7 @@ from hedge_strategy.execution import Intent, JournalOrder
 from hedge_strategy.execution.chase_loop import Chase, ChasePlan, run_chase
 from hedge_strategy.hedger_feed import (
     FEED_MEMORY_S,
+    FIRST_KEY_READ_S,
     REDIS_SILENT_S,
     FeedFills,
     FeedWashBound,
@@ -338,20 +339,22 @@ class Hedger:
             why = "B is held" if self.gate.held else "Redis answers again"
             logger.info("B: {} from the trade feed not hedged: {}; its request settles it", request_id, why)
             return True
-        if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the feed's
-            logger.info("B: {} from the trade feed not hedged at once: Redis went silent; left to A's "
-                        "request or to the feed's wait", request_id)
-            return False
-        self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
-                            size=request.size, price=request.a_fill_price)
         try:
+            if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the wait's
+                raise TimeoutError("Redis went silent while it waited")
+            if first and self.wash_guard is not None:  # B's key, read now (bounded) for the first bound
+                self._resting_ahead = await self.wash_guard.read_within(FIRST_KEY_READ_S)
+            self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
+                                size=request.size, price=request.a_fill_price)
             await self._hedge_new([request], [], guard, from_feed=True)
         except UNAVAILABLE_ERRORS as exc:
             if not first or self.rt.orders.orders_for_request(request_id):
                 raise  # an order may be live: A's request resumes it from the journal
-            logger.warning("B: the hedge of {} from the trade feed sent nothing ({!r}); left to A's request "
-                           "or to the feed's wait", request_id, exc)
+            logger.warning("B: {} from the trade feed not hedged at once ({!r}): nothing sent; left to A's "
+                           "request or to the feed's wait while Redis is silent", request_id, exc)
             return False
+        finally:
+            self._resting_ahead = None
         return True
 
     async def _hedge_new(self, requests: list[HedgeRequest], deliveries: list[Delivery],

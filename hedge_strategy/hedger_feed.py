@@ -60,6 +60,9 @@ FEED_MEMORY_MAX = 1000  # fills remembered at most (the oldest go first)
 REQUESTED_MEMORY = 4096  # trade ids whose request arrived: a feed frame that comes later is not remembered
 CHECK_EVERY_S = 0.25  # how often the remembered fills are looked at while the feed is quiet
 RELIST_AFTER_S = 1.0  # A's order at the touch: the listing is read again this long after (A cancels at once)
+# Feed first: B's read of A's wash-guard key before the first IOC answers in about a millisecond; one that
+# takes this long says Redis has just stopped answering: nothing is sent, the feed's wait takes the fill.
+FIRST_KEY_READ_S = 0.5
 
 
 class RedisSilence:

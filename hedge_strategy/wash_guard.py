@@ -112,6 +112,13 @@ class WashGuard:
         read.add_done_callback(retrieve_outcome)  # a Redis error no hedge awaited is not an unhandled one
         return read
 
+    async def read_within(self, timeout_s: float) -> asyncio.Future[RestingOrder | None]:
+        """Read A's key now, for the first bound of a hedge from the trade feed while Redis answers
+        (`hedger_feed`): TimeoutError past `timeout_s` (a Redis that has just stopped answering: the hedge
+        falls back to the feed's wait and its own bound), a RedisError as it comes."""
+        async with asyncio.timeout(timeout_s):
+            return self.known(await read_resting(self.bus))
+
     @staticmethod
     def known(resting: RestingOrder | None) -> asyncio.Future[RestingOrder | None]:
         """A first read already answered (A's resting order as its request carried it): no round trip."""

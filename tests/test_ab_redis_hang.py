@@ -4,7 +4,9 @@ the rest of its partly filled order (as it always does, so that B never has to c
 again the request goes out and is hedged exactly once. A resting order Redis leaves unanswered for the bound
 (`maker_b_watch`: a fill could not reach B) is cancelled, and A trades again once Redis runs. That runs with
 B's hedge from the trade feed off; with it on (the default), B hedges the fill from the exchange's public
-trade feed while Redis is still frozen, and A's request, once Redis runs, is answered without a second hedge.
+trade feed while Redis is still frozen (its hedge at once, feed first, sends nothing: B's read of A's
+wash-guard key gets no answer, so the feed's wait takes it), and A's request, once Redis runs, is answered
+without a second hedge.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ async def test_a_frozen_redis_neither_stalls_the_resting_order_nor_loses_the_fil
     # had already happened for another reason.
     ab = await ab_factory(redis_url=own_redis.url, redis=REDIS_CLIENT, quantity="0.0004",
                           maker_order_timeout_s=SILENT_TEST_ORDER_TIMEOUT_S,
-                          hedge_from_trade_feed_after_s=None)
+                          hedge_from_trade_feed_after_s=None, hedge_from_trade_feed_first=False)
     await ab.start_b()
     await ab.events.wait("b", "ready")
     await ab.start_a()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from redis.exceptions import RedisError
 
+from hedge_strategy import hedger as hedger_module
 from hedge_strategy import wash_guard
 from hedge_strategy.bus import FILLED, HedgeRequest, PauseState, now_ms
 from hedge_strategy.bus.resting import RestingOrder, publish_resting
@@ -264,17 +265,22 @@ async def test_a_feed_hedge_queued_behind_a_batch_sends_nothing_once_b_is_held(
     assert kit.orders.sent == [] and not hedger.busy
 
 
+@pytest.mark.parametrize("redis", ["fails", "hangs"])
 async def test_a_fill_whose_first_hedge_sent_nothing_is_hedged_once_redis_is_silent(
-        unit_factory: UnitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Redis hangs as the fill comes: B's key cannot be read, nothing is sent; once Redis has been silent
-    long enough, the feed's wait hedges it with the exchange's listing as the wash bound. Once."""
+        unit_factory: UnitFactory, monkeypatch: pytest.MonkeyPatch, redis: str) -> None:
+    """Redis stops answering as the fill comes: B's key is not read (an error, or no answer within
+    `FIRST_KEY_READ_S`), nothing is sent; once Redis has been silent long enough, the feed's wait hedges it
+    with the exchange's listing as the wash bound. Once."""
     kit, clock = await unit_factory("b"), FakeClock()
     hedger, watch = first_kit(kit, clock)
     kit.orders.ioc_fills = [SIZE]
 
-    async def hung(bus: object) -> RestingOrder | None:
+    async def unanswered(bus: object) -> RestingOrder | None:
+        if redis == "hangs":
+            await asyncio.Event().wait()
         raise RedisError("Timeout reading from socket")
-    monkeypatch.setattr(wash_guard, "read_resting", hung)
+    monkeypatch.setattr(wash_guard, "read_resting", unanswered)
+    monkeypatch.setattr(hedger_module, "FIRST_KEY_READ_S", 0.01)
     trade = a_fill(121)
     assert await seen(watch, trade) == 1
     assert kit.orders.sent == [] and 121 in watch.fills  # remembered again, for the wait
@@ -317,3 +323,19 @@ async def test_b_follows_the_option(unit_factory: UnitFactory) -> None:
     assert off is not None and not off.first  # the feed serves only while Redis is silent
     none = await unit_factory("b", hedge_from_trade_feed_first=False, hedge_from_trade_feed_after_s=None)
     assert none.hedger().feed_watch() is None
+
+
+async def test_a_first_hedge_that_does_not_fill_publishes_nothing_and_as_request_resumes_it(
+        unit_factory: UnitFactory) -> None:
+    """A failure is A's request's to report (resumed from the journal): no second hedge, no guess."""
+    kit = await unit_factory("b", retry_times=2)
+    hedger, watch = first_kit(kit)
+    trade = a_fill(151)
+    request = request_of(kit, trade)
+    assert await seen(watch, trade) == 1
+    assert len(kit.orders.sent) == 2 and await kit.peer.get_outcomes([request.request_id]) == {}
+    await b_handles(kit, hedger, marked(request))
+    assert len(kit.orders.sent) == 2  # nothing new: both attempts were the feed hedge's
+    assert kit.events.matching("b", "hedge_resumed", lambda e: e.request_ids == (request.request_id,))
+    stored = await kit.peer.get_outcomes([request.request_id])
+    assert stored[request.request_id].status != FILLED and await kit.bus.pending_count() == 0
