@@ -1,6 +1,6 @@
 """Latency of the hedge path: A sees its fill -> B's hedge order reaches the exchange.
 
-    .venv/bin/python bench/hedge_latency.py [--fills 200] [--interval-ms 400] [--keep]
+    .venv/bin/python bench/hedge_latency.py [--fills 200] [--interval-ms 400] [--keep] [--no-feed-first]
 
 Starts, in a temp dir and on free ports: a real `redis-server`, the simulator (speed bumps, rate limits and
 random flow off: a static ladder of background liquidity, so A always finds its depth-1 price and B always
@@ -9,11 +9,15 @@ processes, as in production. It then forces N fills of A's resting order with `P
 `--interval-ms` (each fill fills A's whole order, so A alternates open and close), and joins per fill:
 
 * A's line `A fill ... hedge request <id> published (...; seen_us=<µs>, <ms> ms after seen)`,
-* B's first attempt `B hedge 1/5 IOC ... for <id>: sent_us=<µs> seen_us=<µs> tx <hash16>`,
+* B's first attempt `B hedge 1/5 IOC ... for <id>: sent_us=<µs> seen_us=<µs> tx <hash16>` (`seen_us=-` when B
+  hedged from the trade feed, ahead of A's request: the fill's seen time is A's, joined by request id),
 * the request as stored in the Redis stream (`publish_ts_ms`) and B's outcome (`received_ts_ms`),
 * the sim's transaction log (`arrival_us` of the tx whose hash starts with <hash16>),
 * the time this script saw the request on the `account_a_filled` channel (a third subscriber, µs).
 
+Checks that every fill was hedged exactly once (B's first IOC per request id, B's outcomes per request id)
+and that A's requests were answered, and says how many B hedged from the trade feed ahead of A's request
+(`strategy.hedge_from_trade_feed_first`, on by default; `--no-feed-first` turns it off, to compare).
 Prints p50/p90/p99/max per stage and overall (seen -> arrival, issue 10's figure: p50 <= 4 ms, p99 <= 10 ms),
 the machine, and the cost of one signature (median of 200 `sign_create_order` calls, on the main thread and
 on a worker thread: they differ several-fold, see `signature_cost_ms`). Every process it
@@ -36,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -54,6 +59,7 @@ STEP_TIMEOUT_S = 20.0
 
 A_FILL_RE = re.compile(r"A fill (?P<size>\S+) @ (?P<price>\S+) \(trade (?P<trade>\d+), .*hedge request "
                        r"(?P<rid>\S+) published .*seen_us=(?P<seen>\d+), (?P<pub_ms>[\d.]+) ms after seen")
+A_ANSWERED_RE = re.compile(r"A: B hedged (?P<ids>.+?): ")
 B_SENT_RE = re.compile(r"B hedge 1/\d+ IOC \S+ \S+ @ \S+ for (?P<ids>.+?): sent_us=(?P<sent>\d+) "
                        r"seen_us=(?P<seen>\d+|-) tx (?P<tx>\S+)")
 
@@ -207,7 +213,8 @@ async def start_redis(workdir: Path, children: list[Child]) -> str:
 # The latency bench
 
 
-def write_config(workdir: Path, sim_port: int, redis_url: str, over_websocket: bool = True) -> Path:
+def write_config(workdir: Path, sim_port: int, redis_url: str, over_websocket: bool = True,
+                 feed_first: bool = True) -> Path:
     """One file for the sim (`sim:`) and both bots, absolute paths, no speed bumps, a static ladder."""
     url = f"http://127.0.0.1:{sim_port}"
     body: dict[str, Any] = {
@@ -221,7 +228,8 @@ def write_config(workdir: Path, sim_port: int, redis_url: str, over_websocket: b
         "redis": {"url": redis_url, "start_local": False},
         # The maker order must not be replaced while the bench paces fills: long timeout, wide drift.
         "strategy": {"market": "BTC", "quantity": str(QUANTITY), "depth": 1, "maker_order_timeout_s": 600,
-                     "hedge_confirm_timeout_s": 30, "heartbeat_ttl_s": 5},
+                     "hedge_confirm_timeout_s": 30, "heartbeat_ttl_s": 5,
+                     "hedge_from_trade_feed_first": feed_first},
         "journal": {"dir": str(workdir / "journal")},
         "logging": {"dir": str(workdir / "logs"), "level": "INFO", "rotation": "50 MB", "retention": 3},
         "metrics": {"enabled": False},
@@ -242,12 +250,12 @@ def write_config(workdir: Path, sim_port: int, redis_url: str, over_websocket: b
     return path
 
 
-async def start_stack(workdir: Path, children: list[Child], over_websocket: bool = True
-                      ) -> tuple[str, str, Path]:
+async def start_stack(workdir: Path, children: list[Child], over_websocket: bool = True,
+                      feed_first: bool = True) -> tuple[str, str, Path]:
     """Redis, keys, the sim, B (until ready), A (until its first order): (redis url, sim url, config)."""
     redis_url = await start_redis(workdir, children)
     sim_port = free_port()
-    config = write_config(workdir, sim_port, redis_url, over_websocket)
+    config = write_config(workdir, sim_port, redis_url, over_websocket, feed_first)
     py = sys.executable
     keygen = await asyncio.create_subprocess_exec(
         py, "-m", "lighter_sim", "keygen", "--config", str(config), "--secrets",
@@ -364,13 +372,15 @@ async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel:
             published[request["request_id"]] = int(request["publish_ts_ms"])
             marked += bool(request.get("first_publish"))  # B's fast path (bus/first_publish.py)
         print(f"  {len(published)} request(s) in the stream, {marked} marked first_publish", file=sys.stderr)
-        received = {}
+        received, outcomes_per_id = {}, Counter[str]()
         for _, fields in await client.xrange("hedge:bench:outcomes"):
             outcome = json.loads(next(iter(fields.values())))
             for rid in outcome["request_ids"]:
                 received[rid] = int(outcome["received_ts_ms"])
+                outcomes_per_id[rid] += 1
     finally:
         await client.aclose()
+    exactly_once(a_fills, b_log, outcomes_per_id, a_log)
     samples, unjoined = [], 0
     for rid, a in a_fills.items():
         b = b_sends.get(rid)  # a netted hedge (several ids) is not a one-fill sample
@@ -385,6 +395,29 @@ async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel:
         print(f"  {unjoined} fill(s) not joined (netted with another request, or no tx in the log)",
               file=sys.stderr)
     return samples
+
+
+def exactly_once(a_fills: dict[str, re.Match[str]], b_log: Lines, outcomes_per_id: Counter[str],
+                 a_log: Lines) -> None:
+    """Every fill of A's hedged exactly once (one first IOC of B's and one outcome per request id), A's
+    requests answered; how many B hedged from the trade feed ahead of A's request."""
+    firsts = Counter(m["ids"] for line in b_log.lines if (m := B_SENT_RE.search(line)))
+    wanted = set(a_fills)
+    twice = sorted(rid for rid, n in firsts.items() if n > 1)
+    unhedged = sorted(wanted - set(firsts))
+    outcomes_twice = sorted(rid for rid, n in outcomes_per_id.items() if n > 1)
+    answered = {rid for line in a_log.lines if (m := A_ANSWERED_RE.search(line))
+                for rid in m["ids"].split(", ")}
+    feed_first = len(b_log.matching(r"from the trade feed, ahead of A's request"))
+    already = len(b_log.matching(r"already answered .*not hedged again"))
+    print(f"  exactly once: {len(wanted)} fill(s) of A's, {sum(firsts.values())} first IOC(s) of B's for "
+          f"{len(firsts)} request id(s); hedged twice: {twice or 'none'}; not hedged: {unhedged or 'none'}; "
+          f"outcomes stored twice: {outcomes_twice or 'none'}; A's requests answered: "
+          f"{len(wanted & answered)}/{len(wanted)}", file=sys.stderr)
+    print(f"  B hedged {feed_first} fill(s) from the trade feed ahead of A's request; {already} request(s) "
+          "of A's answered from a stored outcome (not hedged again)", file=sys.stderr)
+    if twice or unhedged or outcomes_twice or wanted - answered:
+        print("WARNING: not exactly once (see the line above)", file=sys.stderr)
 
 
 def stage_table(samples: list[Sample]) -> list[tuple[str, list[float]]]:
@@ -412,6 +445,7 @@ def print_report(samples: list[Sample], sign_ms: tuple[float, float], args: argp
                  took_s: float) -> None:
     print(f"\nhedge latency, {len(samples)} fills joined ({args.fills} forced, one per "
           f"{args.interval_ms} ms), transactions over {'HTTP' if args.http else 'the WebSocket'}, "
+          f"feed first {'off' if args.no_feed_first else 'on'}, "
           f"{time.strftime('%Y-%m-%d %H:%M:%S')}, {took_s:.0f} s")
     print(f"machine: {machine()}")
     print(f"{'stage (ms)':44} {'n':>5} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}")
@@ -464,7 +498,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     started = time.monotonic()
     try:
         print(f"workdir {workdir}: starting redis, sim, B, A", file=sys.stderr)
-        redis_url, sim_url, _ = await start_stack(workdir, children, not args.http)
+        redis_url, sim_url, _ = await start_stack(workdir, children, not args.http, not args.no_feed_first)
         a_log, b_log = children[-1].lines, children[-2].lines
         channel, ready = Channel(), asyncio.Event()
         listener = asyncio.create_task(channel.listen(redis_url, "hedge:bench:account_a_filled", ready))
@@ -500,6 +534,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the per-fill samples to this file")
     parser.add_argument("--http", action="store_true",
                         help="send transactions over HTTP (exchange.send_over_websocket: false), to compare")
+    parser.add_argument("--no-feed-first", action="store_true",
+                        help="B waits for A's request (hedge_from_trade_feed_first: false), to compare")
     args = parser.parse_args()
     run_in_temp_dir(lambda workdir: run(args, workdir), "hedge-latency-", args.keep,
                     "interrupted: every started process was stopped")

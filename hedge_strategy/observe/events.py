@@ -78,8 +78,8 @@ class EventKind(StrEnum):
     # again: request_ids, state (the stored outcome's status)
     HEDGE_NETTED = "hedge_netted"  # several requests, one order: request_ids, side, size, count
     HEDGE_RESUMED = "hedge_resumed"  # a hedge a previous B started: request_ids, count (attempts journaled)
-    HEDGE_FROM_FEED = "hedge_from_feed"  # A's fill seen on the trade feed, Redis silent: B hedges it as A's
-    # request would have asked: request_ids, side, size, price (A's fill price)
+    HEDGE_FROM_FEED = "hedge_from_feed"  # A's fill seen on the trade feed (feed first, or Redis silent): B
+    # hedges it as A's request asks: request_ids, side, size, price (A's fill price)
     HEDGE_ATTEMPT = "hedge_attempt"  # an IOC sent: request_ids, attempt, coid, side, size, price, state
     HEDGE_DONE = "hedge_done"  # outcome published: request_ids, state, side, size, filled, price, attempt
     # (attempt = attempts made), reason (why it failed), count (deliveries acknowledged)
