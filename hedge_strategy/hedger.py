@@ -311,9 +311,10 @@ class Hedger:
     async def hedge_from_feed(self, request: HedgeRequest, guard: FeedWashBound | None) -> bool:
         """Hedge a fill of A's seen on the trade feed (`hedger_feed`), unless this B knows its request:
         `guard` None is feed first (Redis answers: B's key-based wash guard), a FeedWashBound the hedge while
-        Redis is silent. A hedge that does not fill publishes nothing: A's request resumes it from the
-        journal. False when a hedge taken first sent nothing because Redis went silent (the feed's silent
-        path may take it); True otherwise (hedged, known, or left to A's request or to whoever holds B)."""
+        Redis is silent (a hedge then that does not fill publishes nothing: A's request resumes it from the
+        journal; feed first, its outcome is published whatever it is). False when a hedge taken first sent
+        nothing because Redis went silent (the feed's silent path may take it); True otherwise (hedged, known,
+        or left to A's request or to whoever holds B)."""
         request_id = request.request_id
         # Known to this process from now on, before any await: A's request for it takes no fast path.
         self._feed_in_hand.add(request_id)
@@ -381,9 +382,12 @@ class Hedger:
             job.chase.failure = problem
         else:
             await run_chase(self.rt.orders, self._plan(job), job.chase)
-        if from_feed and (job.chase.failure is not None or job.chase.remaining > 0):
+        # While Redis is silent, a feed hedge that did not fill publishes nothing (A's request, when Redis
+        # answers, resumes it from the journal). Feed first, its outcome is published whatever it is, as A's
+        # request's would be: a refusal stops the chase and pauses A, exactly as on the request path.
+        if guard is not None and (job.chase.failure is not None or job.chase.remaining > 0):
             logger.warning("B: the hedge of {} from the trade feed did not fill ({}; {} of {}); no outcome: "
-                           "A's request resumes it from the journal", job.label,
+                           "A's request, when Redis answers, resumes it from the journal", job.label,
                            job.chase.failure or "not filled", job.chase.filled, job.size)
             return
         await self._publish(job)

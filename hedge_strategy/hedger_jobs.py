@@ -39,7 +39,7 @@ class HedgeJob:
     received_ms: int = field(default_factory=now_ms)
     failure: InitVar[str | None] = None  # why it cannot be hedged at all
     guard: PriceGuard | None = None  # a hedge from the trade feed while Redis is silent: its wash guard
-    from_feed: bool = False  # hedged from the trade feed (`hedger_feed`): no outcome unless it fills
+    from_feed: bool = False  # hedged from the trade feed (`hedger_feed`), ahead of A's request
     chase: Chase = field(init=False)
 
     def __post_init__(self, failure: str | None) -> None:

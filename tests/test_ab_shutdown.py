@@ -13,7 +13,9 @@ SLOW_TAKER = {"speed_bumps": {"enabled": True, "premium": {"maker_ms": 0, "cance
 
 
 async def test_sigterm_to_b_mid_hedge_finishes_it_publishes_and_exits_0(ab_factory: ABFactory) -> None:
-    ab = await ab_factory(SLOW_TAKER, shutdown_wait_s=8)
+    # B's request path: feed first, the hedge in hand is the feed's, and A's request may still be unread
+    # when B stops (left pending for the next B, which answers it from the outcome: not what is counted here).
+    ab = await ab_factory(SLOW_TAKER, shutdown_wait_s=8, hedge_from_trade_feed_first=False)
     b = await ab.start("b", in_process=False)
     await ab.events.wait("b", "ready")
     await ab.start_a()

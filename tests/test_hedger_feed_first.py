@@ -12,9 +12,9 @@ from redis.exceptions import RedisError
 
 from hedge_strategy import hedger as hedger_module
 from hedge_strategy import wash_guard
-from hedge_strategy.bus import FILLED, HedgeRequest, PauseState, now_ms
+from hedge_strategy.bus import FAILED, FILLED, HedgeRequest, PauseState, now_ms
 from hedge_strategy.bus.resting import RestingOrder, publish_resting
-from hedge_strategy.exchange import PublicTrade
+from hedge_strategy.exchange import PublicTrade, Refusal, RefusalKind, SendResult, SendStatus
 from hedge_strategy.execution import OrderSpec
 from hedge_strategy.hedger import Hedger, hedge_coid
 from hedge_strategy.hedger_feed import FeedFills, RedisSilence, TradeFeedWatch, feed_request
@@ -325,17 +325,23 @@ async def test_b_follows_the_option(unit_factory: UnitFactory) -> None:
     assert none.hedger().feed_watch() is None
 
 
-async def test_a_first_hedge_that_does_not_fill_publishes_nothing_and_as_request_resumes_it(
+async def test_a_first_hedge_refused_fails_as_as_request_would_and_the_request_is_answered_from_it(
         unit_factory: UnitFactory) -> None:
-    """A failure is A's request's to report (resumed from the journal): no second hedge, no guess."""
-    kit = await unit_factory("b", retry_times=2)
+    """Feed first, the outcome is published whatever it is, as on the request path: a refusal retrying cannot
+    fix ends the chase (A pauses on it); A's request is answered from that outcome, not resumed for more
+    attempts. (While Redis is silent a failed feed hedge publishes nothing: `test_hedger_feed.py`.)"""
+    kit = await unit_factory("b")
     hedger, watch = first_kit(kit)
+    kit.orders.answers = [SendResult(SendStatus.REJECTED, 21130, "not enough margin", None,
+                                     Refusal(RefusalKind.FINAL, "not enough margin"))]
     trade = a_fill(151)
     request = request_of(kit, trade)
     assert await seen(watch, trade) == 1
-    assert len(kit.orders.sent) == 2 and await kit.peer.get_outcomes([request.request_id]) == {}
-    await b_handles(kit, hedger, marked(request))
-    assert len(kit.orders.sent) == 2  # nothing new: both attempts were the feed hedge's
-    assert kit.events.matching("b", "hedge_resumed", lambda e: e.request_ids == (request.request_id,))
+    assert len(kit.orders.sent) == 1
     stored = await kit.peer.get_outcomes([request.request_id])
-    assert stored[request.request_id].status != FILLED and await kit.bus.pending_count() == 0
+    assert stored[request.request_id].status == FAILED
+    await b_handles(kit, hedger, marked(request))
+    assert len(kit.orders.sent) == 1  # no second hedge
+    assert kit.events.matching("b", "request_already_answered",
+                               lambda e: e.request_ids == (request.request_id,))
+    assert await kit.bus.pending_count() == 0
