@@ -372,6 +372,8 @@ class TradeFeedWatch:
         for seen in self.fills.first_due():
             if handed and not self._first_now():
                 break  # held, or Redis went silent, during the last hedge: the rest stay remembered
+            if seen.trade.trade_id not in self.fills:
+                continue  # its request arrived during the last hedge: left to it
             self.fills.forget(seen.trade.trade_id)  # once: A's request settles whatever this leaves
             try:
                 request = feed_request(seen.trade, self.pair, self.market)

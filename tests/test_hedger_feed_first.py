@@ -345,3 +345,26 @@ async def test_a_first_hedge_refused_fails_as_as_request_would_and_the_request_i
     assert kit.events.matching("b", "request_already_answered",
                                lambda e: e.request_ids == (request.request_id,))
     assert await kit.bus.pending_count() == 0
+
+
+async def test_a_fill_whose_request_arrives_while_the_feed_hedges_another_is_left_to_it(
+        unit_factory: UnitFactory) -> None:
+    """Two fills seen together; A's request for the second is read while the feed hedges the first: the feed
+    leaves the second to it (nothing handed over, nothing sent twice)."""
+    kit = await unit_factory("b")
+    _, watch = first_kit(kit)
+    kit.orders.ioc_fills = [SIZE, SIZE]
+    first_trade, second_trade = a_fill(161), a_fill(162)
+    watch.fills.saw(first_trade)
+    watch.fills.saw(second_trade)
+    real_submit = kit.orders.submit
+
+    async def submit(spec: OrderSpec):  # type: ignore[no-untyped-def]
+        if spec.request_id == request_of(kit, first_trade).request_id:
+            watch.fills.requested(request_of(kit, second_trade))  # as `Hedger.handle` does at once
+        return await real_submit(spec)
+    kit.orders.submit = submit  # type: ignore[method-assign]
+    assert await watch.hedge_due() == 1
+    assert [s.request_id for s in kit.orders.sent] == [request_of(kit, first_trade).request_id]
+    assert not kit.events.matching("b", "hedge_from_feed",
+                                   lambda e: e.request_ids == (request_of(kit, second_trade).request_id,))
