@@ -340,9 +340,11 @@ class Hedger:
             why = "B is held" if self.gate.held else "Redis answers again"
             logger.info("B: {} from the trade feed not hedged: {}; its request settles it", request_id, why)
             return True
+        if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the wait's
+            logger.info("B: {} from the trade feed not hedged at once: Redis went silent while it waited; "
+                        "left to A's request or to the feed's wait", request_id)
+            return False
         try:
-            if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the wait's
-                raise TimeoutError("Redis went silent while it waited")
             if first and self.wash_guard is not None:  # B's key, read now (bounded) for the first bound
                 self._resting_ahead = await self.wash_guard.read_within(FIRST_KEY_READ_S)
             self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
