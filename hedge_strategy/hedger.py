@@ -456,14 +456,14 @@ class Hedger:
         self.rt.events.emit(EventKind.HEDGE_DONE, request_ids=outcome.request_ids, state=outcome.status,
                             side=job.side, size=job.size, filled=filled, price=outcome.avg_price,
                             attempt=len(done.attempts), reason=done.failure, count=len(job.deliveries))
+        via = " from the trade feed, ahead of A's request" if job.from_feed else ""
         if ok:
-            via = " from the trade feed, ahead of A's request" if job.from_feed else ""
             logger.info("B hedged {}{}: {} {} @ {} in {} attempt(s), {} order(s) sent; outcome published, {} "
                         "acknowledged", job.label, via, job.side, filled, outcome.avg_price, done.priced,
                         len(done.attempts), len(job.deliveries))
         else:
-            logger.error("B hedge FAILED for {}: {}; filled {} of {}. Outcome published: A pauses until an "
-                         "operator fixes it and runs `hedgectl resume`", job.label, done.failure, filled,
+            logger.error("B hedge FAILED for {}{}: {}; filled {} of {}. Outcome published: A pauses until an "
+                         "operator fixes it and runs `hedgectl resume`", job.label, via, done.failure, filled,
                          job.size)
 
     def _remember_answered(self, request_ids: list[str]) -> None:

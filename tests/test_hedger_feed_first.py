@@ -326,7 +326,7 @@ async def test_b_follows_the_option(unit_factory: UnitFactory) -> None:
 
 
 async def test_a_first_hedge_refused_fails_as_as_request_would_and_the_request_is_answered_from_it(
-        unit_factory: UnitFactory) -> None:
+        unit_factory: UnitFactory, log_lines: list[str]) -> None:
     """Feed first, the outcome is published whatever it is, as on the request path: a refusal retrying cannot
     fix ends the chase (A pauses on it); A's request is answered from that outcome, not resumed for more
     attempts. (While Redis is silent a failed feed hedge publishes nothing: `test_hedger_feed.py`.)"""
@@ -340,6 +340,8 @@ async def test_a_first_hedge_refused_fails_as_as_request_would_and_the_request_i
     assert len(kit.orders.sent) == 1
     stored = await kit.peer.get_outcomes([request.request_id])
     assert stored[request.request_id].status == FAILED
+    (told,) = [line for line in log_lines if "B hedge FAILED for" in line]
+    assert told.startswith("ERROR") and "from the trade feed, ahead of A's request" in told
     await b_handles(kit, hedger, marked(request))
     assert len(kit.orders.sent) == 1  # no second hedge
     assert kit.events.matching("b", "request_already_answered",
