@@ -411,13 +411,15 @@ def exactly_once(a_fills: dict[str, re.Match[str]], b_log: Lines, outcomes_per_i
     feed_first = len(b_log.matching(r"from the trade feed, ahead of A's request"))
     already = len(b_log.matching(r"B: request \S+ already answered"))
     feed_late = len(b_log.matching(r"from the trade feed is already answered or journaled"))
+    second = len(b_log.matching(r"B hedge 2/\d+ IOC"))  # the first IOC did not fill it all
     print(f"  exactly once: {len(wanted)} fill(s) of A's, {sum(firsts.values())} first IOC(s) of B's for "
           f"{len(firsts)} request id(s); hedged twice: {twice or 'none'}; not hedged: {unhedged or 'none'}; "
           f"outcomes stored twice: {outcomes_twice or 'none'}; A's requests answered: "
           f"{len(wanted & answered)}/{len(wanted)}", file=sys.stderr)
     print(f"  B hedged {feed_first} fill(s) from the trade feed ahead of A's request; {already} request(s) "
           f"of A's answered from a stored outcome (not hedged again); {feed_late} fill(s) the feed took "
-          "after A's request had them (not hedged again)", file=sys.stderr)
+          f"after A's request had them (not hedged again); {second} hedge(s) needed a second IOC",
+          file=sys.stderr)
     if twice or unhedged or outcomes_twice or wanted - answered:
         print("WARNING: not exactly once (see the line above)", file=sys.stderr)
 

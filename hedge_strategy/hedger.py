@@ -63,7 +63,14 @@ from hedge_strategy.hedger_feed import (
 )
 from hedge_strategy.hedger_hold import HoldGate
 from hedge_strategy.hedger_in_hand import InHand
-from hedge_strategy.hedger_jobs import HedgeJob, attempt_numbers, hedge_coid, net_requests, size_problem
+from hedge_strategy.hedger_jobs import (
+    HedgeJob,
+    attempt_numbers,
+    hedge_coid,
+    net_requests,
+    size_problem,
+    traded_of,
+)
 from hedge_strategy.hedger_outcome import observe_stages, outcome_of, position_report, wire
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
@@ -407,7 +414,7 @@ class Hedger:
                          label="B hedge", target=job.label, request_ids=tuple(job.request_ids),
                          seen_us=min(seen) if seen else None, no_touch_wait=self.rt.sleep,
                          guard=self._wash_guard_for(job), transport_budget_s=self.cfg.transport_budget_s,
-                         sleep=self.rt.sleep)
+                         sleep=self.rt.sleep, traded=traded_of(job.requests))
 
     def _wash_guard_for(self, job: HedgeJob) -> WashGuard | None:
         """The hedge's guard: its first bound from A's resting order as the requests carry it when all of them

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from hedge_strategy import chase
 from hedge_strategy.bus import Delivery, HedgeRequest, now_ms
-from hedge_strategy.exchange import MarketInfo, Purpose, Role, Side, derived_number, make_coid
+from hedge_strategy.exchange import MarketInfo, Purpose, Role, Side, Traded, derived_number, make_coid
 from hedge_strategy.execution.chase_loop import MAX_RESENDS, Chase, PriceGuard
 
 
@@ -48,6 +48,16 @@ class HedgeJob:
     @property
     def label(self) -> str:
         return ", ".join(self.request_ids)
+
+
+def traded_of(requests: list[HedgeRequest]) -> tuple[Traded, ...]:
+    """A's fills the hedge covers, as trades the book may not show yet (`LocalBook.touch_after`): each
+    consumed the side of the book B's IOC takes from (A bought: the bids B sells into). A residual names
+    none."""
+    return tuple(Traded(price=r.a_fill_price, size=r.size, ts_ms=r.fill_ts_ms,
+                        maker_is_bid=r.side == Side.SELL.value,
+                        trade_id=r.trade_ids[0] if len(r.trade_ids) == 1 else None)
+                 for r in requests if r.trade_ids and r.a_fill_price is not None)
 
 
 def net_requests(deliveries: list[Delivery]) -> list[tuple[list[HedgeRequest], list[Delivery]]]:

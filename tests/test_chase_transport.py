@@ -8,13 +8,22 @@ index) is sent again at the same price step, re-read from the book, within the c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from hedge_strategy.exchange import MarketInfo, Refusal, RefusalKind, SendResult, SendStatus, Side, TopOfBook
+from hedge_strategy.exchange import (
+    MarketInfo,
+    Refusal,
+    RefusalKind,
+    SendResult,
+    SendStatus,
+    Side,
+    TopOfBook,
+    Traded,
+)
 from hedge_strategy.exchange.rest import VenueError
 from hedge_strategy.execution import NEVER_REACHED, Intent, Journal, OrderState
 from hedge_strategy.execution.chase_loop import (
@@ -178,11 +187,11 @@ async def test_a_book_that_cannot_be_read_is_transport_trouble_not_an_error(orde
     readable = venue.top_of_book
     refusals = [VenueError("orderBookOrders", "too many requests", 429, 23000)] * 3
 
-    async def top_of_book(market: MarketInfo) -> TopOfBook:
+    async def top_of_book(market: MarketInfo, traded: Sequence[Traded] = ()) -> TopOfBook:
         if refusals:
             clock()  # the read's time
             raise refusals.pop()
-        return await readable(market)
+        return await readable(market, traded)
 
     venue.top_of_book = top_of_book  # type: ignore[method-assign]
     orders.ioc_fills = [SIZE]
@@ -197,7 +206,7 @@ async def test_a_book_unread_past_the_budget_stops_the_chase_as_transport(orders
     clock = FakeClock(tick=1.0)
     sleeps = Sleeps(clock)
 
-    async def never(market: MarketInfo) -> TopOfBook:
+    async def never(market: MarketInfo, traded: Sequence[Traded] = ()) -> TopOfBook:
         clock()
         raise VenueError("orderBookOrders", "too many requests", 429, 23000)
 

@@ -236,3 +236,17 @@ async def test_a_key_without_a_size_still_bounds_the_first_attempt(unit_factory:
     touch = kit.orders.account.bids[0]
     older_a = RestingOrder(request.a_client_order_index, "buy", touch - 10 * BTC.tick)  # no size published
     assert await first_sell_price_with_a_resting(kit, older_a, request) == touch - 9 * BTC.tick
+
+
+async def test_the_chase_names_the_fills_it_hedges_so_a_book_behind_them_is_read_without_them(
+        unit_factory: UnitFactory) -> None:
+    """The venue's book may not show A's fill yet (`LocalBook.touch_after`): each book read of the chase
+    passes the fills of its requests (A bought at 95000: the bids consumed); a residual names none."""
+    kit = await unit_factory("b")
+    kit.orders.ioc_fills = [2 * SIZE]
+    first, second = a_bought(kit, 51), a_bought(kit, 52)
+    await handle(kit, kit.hedger(), first, second)
+
+    (read,) = kit.orders.account.traded_given
+    assert [(t.price, t.size, t.ts_ms, t.maker_is_bid) for t in read] == [
+        (Decimal("95000"), SIZE, first.fill_ts_ms, True), (Decimal("95000"), SIZE, second.fill_ts_ms, True)]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
     from hedge_strategy.exchange.adapter import LighterAccount as LighterAccount
     from hedge_strategy.exchange.adapter import SendResult as SendResult
     from hedge_strategy.exchange.adapter import SendStatus as SendStatus
+    from hedge_strategy.exchange.book import Traded as Traded
     from hedge_strategy.exchange.coid import Purpose as Purpose
     from hedge_strategy.exchange.coid import Role as Role
     from hedge_strategy.exchange.coid import derived_number as derived_number
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers
 _HOME = {  # public name -> the submodule defining it
     **dict.fromkeys(("LighterAccount", "SendResult", "SendStatus"), "adapter"),
     "PriceAtSend": "order_txs",
+    "Traded": "book",
     **dict.fromkeys(("Purpose", "Role", "derived_number", "describe_coid", "is_a_maker_coid", "make_coid",
                      "parse_coid"), "coid"),
     **dict.fromkeys(("Refusal", "RefusalKind"), "errors"),

@@ -20,7 +20,7 @@ from lighter.api.transaction_api import TransactionApi
 from lighter.nonce_manager import NonceManagerType
 from loguru import logger
 
-from hedge_strategy.exchange.book import Level, LocalBook
+from hedge_strategy.exchange.book import Level, LocalBook, Traded
 from hedge_strategy.exchange.coid import describe_coid
 from hedge_strategy.exchange.events import (
     Event,
@@ -445,13 +445,15 @@ class LighterAccount:
             logger.info("account {}: tx {} {}; nonce resynced before the next send", self.account_index,
                         outcome.tx_hash[:16], outcome.describe())
 
-    async def top_of_book(self, market: MarketInfo) -> TopOfBook:
+    async def top_of_book(self, market: MarketInfo, traded: Sequence[Traded] = ()) -> TopOfBook:
         """Best bid/ask for an IOC about to leave (the chase): the stream's book when its link was heard
-        within `IOC_BOOK_HEARD_WITHIN_S`, else one REST read."""
+        within `IOC_BOOK_HEARD_WITHIN_S`, without what `traded` consumed if it does not show it yet
+        (`LocalBook.touch_after`), else one REST read."""
         book = (self._stream.fresh_book(market.market_id, IOC_BOOK_HEARD_WITHIN_S)
                 if self._stream is not None else None)
         if book is not None:
-            return TopOfBook(market.market_id, book.best_bid(), book.best_ask(), book.updated_ms)
+            bid, ask = book.touch_after(True, traded), book.touch_after(False, traded)
+            return TopOfBook(market.market_id, bid, ask, book.updated_ms)
         bids, asks = await self._require_reader().book_levels(market.market_id, 1)
         return TopOfBook(market.market_id, bids[0] if bids else None, asks[0] if asks else None,
                          int(time.time() * 1000))

@@ -16,6 +16,17 @@ Anything else is a gap: the book is invalid until a new snapshot.
 
 A book remembers which connection (`source`) its snapshot came from and takes deltas only from that one:
 while the stream moves to a new connection, both may deliver the same market for a moment.
+
+A book may not show a trade yet (`LocalBook.touch_after`). The venue sends `order_book` updates in batches
+about 50 ms apart (captured mainnet frames of Jul 2026: `last_updated_at` 25-50 ms apart), and the public
+trade or the account's fill can come first: a hedge priced from the book then takes a level the trade has
+just emptied as still there, and its first IOC misses. Each frame carries `last_updated_at` (µs, the venue's
+clock: captured), each trade its `timestamp` (ms, the same clock: captured): a book whose state is older than
+a trade is taken without what the trade consumed: every public trade of the market noted since the book's
+state (`note_trade`, when the account follows `trade/{m}`), and the fills a hedge names. [Inferred: that
+`last_updated_at` is the time of the book's state, so a book at or past a trade's time shows it.] A book
+without `last_updated_at` (frames before Dec 2025) is taken as it is. Only the price of a hedge's IOC reads
+the book so (`LighterAccount.top_of_book`); the book itself changes only by the venue's frames.
 """
 
 from __future__ import annotations
@@ -29,6 +40,19 @@ from typing import Any
 from hedge_strategy.exchange.parsing import to_int
 
 Level = tuple[Decimal, Decimal]  # (price, size)
+UNSHOWN_MAX = 256  # public trades kept while the book does not show them (a burst; the next update clears)
+
+
+@dataclass(frozen=True)
+class Traded:
+    """A trade the book may not show yet: its price, size, the venue's time (ms) and the maker's side (the
+    side of the book it consumed)."""
+
+    price: Decimal
+    size: Decimal
+    ts_ms: int
+    maker_is_bid: bool
+    trade_id: int | None = None  # the same trade named twice (the feed, a hedge request) counts once
 
 
 class DeltaResult(Enum):
@@ -54,6 +78,8 @@ class LocalBook:
         self.seq: BookSeq | None = None  # None: no valid snapshot (never had one, or a gap invalidated it)
         self.source: int | None = None  # the connection the snapshot came from
         self.updated_ms = 0
+        self.as_of_us: int | None = None  # the venue's time of the book's state (`last_updated_at`), if sent
+        self._unshown: list[Traded] = []  # the market's public trades newer than the book's state
 
     @property
     def valid(self) -> bool:
@@ -67,7 +93,8 @@ class LocalBook:
         self.seq = None
 
     def apply_snapshot(self, seq: BookSeq, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int,
-                       source: int = 0) -> None:
+                       source: int = 0, as_of_us: int | None = None) -> None:
+        self._shown(as_of_us)
         self._bids = {price: size for price, size in bids if size > 0}
         self._asks = {price: size for price, size in asks if size > 0}
         self.seq = seq
@@ -75,7 +102,7 @@ class LocalBook:
         self.updated_ms = ts_ms
 
     def apply_delta(self, seq: BookSeq, bids: Iterable[Level], asks: Iterable[Level], ts_ms: int,
-                    source: int = 0) -> DeltaResult:
+                    source: int = 0, as_of_us: int | None = None) -> DeltaResult:
         if self.seq is None:
             return DeltaResult.GAP
         if source != self.source:
@@ -89,6 +116,7 @@ class LocalBook:
         _merge(self._asks, asks)
         self.seq = seq
         self.updated_ms = ts_ms
+        self._shown(as_of_us)
         return DeltaResult.APPLIED
 
     def best_bid(self) -> Decimal | None:
@@ -108,6 +136,40 @@ class LocalBook:
                 if without is None or price != without[0] or size > without[1])
         prices = sorted(kept, reverse=is_bid)
         return prices[depth - 1] if depth <= len(prices) else None
+
+    def note_trade(self, trade: Traded) -> None:
+        """A public trade of the market (`trade/{m}`): kept while the book's state is older than it."""
+        if self.as_of_us is not None and self.as_of_us < trade.ts_ms * 1000:
+            self._unshown.append(trade)
+            del self._unshown[:-UNSHOWN_MAX]
+
+    def _shown(self, as_of_us: int | None) -> None:
+        self.as_of_us = as_of_us
+        self._unshown = [t for t in self._unshown if as_of_us is not None and as_of_us < t.ts_ms * 1000]
+
+    def touch_after(self, is_bid: bool, trades: Iterable[Traded] = ()) -> Decimal | None:
+        """The best price on one side once the trades on it that this book does not show yet are taken out
+        (module docstring): the market's public trades noted since the book's state, and `trades` (the fills a
+        hedge covers). A trade at P consumed its size at P and every level better than P (the taker walked
+        the book down to P). A book that shows them (or says nothing of its time) is as it is."""
+        levels = dict(self._bids if is_bid else self._asks)
+        named: set[int] = set()
+        for trade in [*self._unshown, *trades]:
+            shown = self.as_of_us is None or self.as_of_us >= trade.ts_ms * 1000
+            if trade.maker_is_bid is not is_bid or shown or trade.trade_id in named:
+                continue
+            if trade.trade_id is not None:
+                named.add(trade.trade_id)
+            for price in [p for p in levels if (p > trade.price if is_bid else p < trade.price)]:
+                del levels[price]
+            left = levels.get(trade.price, Decimal(0)) - trade.size
+            if left > 0:
+                levels[trade.price] = left
+            else:
+                levels.pop(trade.price, None)
+        if not levels:
+            return None
+        return max(levels) if is_bid else min(levels)
 
     def bids(self) -> list[Level]:
         return sorted(self._bids.items(), reverse=True)
@@ -154,6 +216,13 @@ def parse_levels(raw: Any) -> list[Level]:
             raise ValueError(f"book level out of range: {entry!r}")
         levels.append((price, size))
     return levels
+
+
+def parse_as_of_us(frame: Mapping[str, Any], body: Mapping[str, Any]) -> int | None:
+    """The venue's time of the book's state, µs: `last_updated_at`, at the top and inside `order_book`
+    (captured Jul 2026); None when the frame has none."""
+    value = frame.get("last_updated_at", body.get("last_updated_at"))
+    return None if value is None else to_int(value)
 
 
 def parse_seq(frame: Mapping[str, Any], body: Mapping[str, Any]) -> BookSeq:

@@ -35,7 +35,14 @@ from typing import Any
 from loguru import logger
 
 from hedge_strategy.exchange import parsing
-from hedge_strategy.exchange.book import DeltaResult, LocalBook, parse_levels, parse_seq
+from hedge_strategy.exchange.book import (
+    DeltaResult,
+    LocalBook,
+    Traded,
+    parse_as_of_us,
+    parse_levels,
+    parse_seq,
+)
 from hedge_strategy.exchange.events import Event, StreamDown, StreamUp, TopOfBook
 from hedge_strategy.exchange.throttle import backoff_delay
 from hedge_strategy.exchange.tx_outcomes import tx_outcomes
@@ -291,6 +298,9 @@ class _BookLink(Link):
     async def on_data(self, session: Session, frame: dict[str, Any], *, snapshot: bool, family: str) -> None:
         if family == "trade":
             for trade in parsing.public_trades(frame):
+                if (book := self.books.get(trade.market_id)) is not None:
+                    book.note_trade(Traded(trade.price, trade.size, trade.ts_ms, not trade.is_maker_ask,
+                                           trade.trade_id))
                 self._emit(trade)
             return
         if family != "order_book":
@@ -301,7 +311,7 @@ class _BookLink(Link):
             return
         try:
             body = frame["order_book"]
-            seq = parse_seq(frame, body)
+            seq, as_of_us = parse_seq(frame, body), parse_as_of_us(frame, body)
             bids, asks = parse_levels(body.get("bids")), parse_levels(body.get("asks"))
         except parsing.PARSE_ERRORS as exc:
             logger.warning("ws frame: malformed order_book frame for market {} ({}); resyncing",
@@ -310,9 +320,9 @@ class _BookLink(Link):
             return
         now_ms = int(time.time() * 1000)
         if snapshot:
-            book.apply_snapshot(seq, bids, asks, now_ms, source=session.serial)
+            book.apply_snapshot(seq, bids, asks, now_ms, source=session.serial, as_of_us=as_of_us)
         else:
-            result = book.apply_delta(seq, bids, asks, now_ms, source=session.serial)
+            result = book.apply_delta(seq, bids, asks, now_ms, source=session.serial, as_of_us=as_of_us)
             if result is DeltaResult.GAP:
                 self._resync(session, book, f"update (begin_nonce {seq.begin_nonce}, nonce {seq.nonce}, "
                                             f"offset {seq.offset}) does not follow")

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -55,6 +55,7 @@ from hedge_strategy.exchange import (
     SendStatus,
     Side,
     TopOfBook,
+    Traded,
     VenueError,
     describe_coid,
 )
@@ -99,6 +100,9 @@ class ChasePlan:
     any_refusal_stops: bool = False  # clear; else only a refusal that retrying cannot fix stops the chase
     no_touch_wait: Callable[[float], Awaitable[object]] | None = None  # B: wait, then the next attempt
     guard: PriceGuard | None = None  # B: keeps the IOC's limit off A's resting order
+    # B: A's fills it hedges, which the book may not show yet (`LocalBook.touch_after`): the touch is read
+    # without what they consumed, so the first IOC does not aim at a level a fill has just emptied
+    traded: tuple[Traded, ...] = ()
     transport_budget_s: float = 0.0  # time for transport trouble (module docstring); 0: it stops the chase
     clock: Callable[[], float] = time.monotonic  # measures the transport budget
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep  # the backoff before a re-send
@@ -218,9 +222,9 @@ class BookUnread(Exception):
     nothing was sent, and the chase treats it as transport trouble."""
 
 
-async def _top_of_book(orders: OrderExecutor, market: MarketInfo) -> TopOfBook:
+async def _top_of_book(orders: OrderExecutor, market: MarketInfo, traded: Sequence[Traded]) -> TopOfBook:
     try:
-        return await orders.account.top_of_book(market)
+        return await orders.account.top_of_book(market, traded)
     except (VenueError, OSError, TimeoutError) as exc:
         raise BookUnread(f"the {market.symbol} book could not be read ({exc!r})") from exc
 
@@ -230,7 +234,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
     """Send attempt `attempt` (its `resend`th re-send) and wait for its end: the order and the venue's answer
     to its send; (None, None) when nothing was sent (no touch)."""
     market, side, size = plan.market, plan.side, chase.remaining
-    book = await _top_of_book(orders, market)
+    book = await _top_of_book(orders, market, plan.traded)
     touch = pricing.touch_price(side, book.best_bid, book.best_ask)
     bound = await plan.guard.bound(side, market.tick) if plan.guard is not None else None
     if plan.guard is not None and bound is not None and touch is not None and pricing.out_of_reach(
@@ -238,7 +242,7 @@ async def _attempt(orders: OrderExecutor, plan: ChasePlan, chase: Chase, attempt
         logger.info("{} {}/{} of {}: A's maker order rests at the touch {} ({} no further than {}); waiting "
                     "for it to end", plan.label, attempt, plan.retry_times, plan.target, touch, side, bound)
         bound = await plan.guard.wait_unbound(side, market.tick)
-        book = await _top_of_book(orders, market)
+        book = await _top_of_book(orders, market, plan.traded)
         touch = pricing.touch_price(side, book.best_bid, book.best_ask)
         if bound is not None and touch is not None and pricing.out_of_reach(side, touch, bound):
             logger.warning("{} {}/{} of {}: A's maker order still rests at the touch {}; attempt not sent "
