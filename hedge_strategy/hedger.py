@@ -74,7 +74,7 @@ from hedge_strategy.hedger_jobs import (
 from hedge_strategy.hedger_outcome import observe_stages, outcome_of, position_report, wire
 from hedge_strategy.observe import EventKind
 from hedge_strategy.runtime import Runtime
-from hedge_strategy.wash_guard import WashGuard, carried_resting
+from hedge_strategy.wash_guard import WashGuard, carried_resting, may_rest_after
 
 READ_BLOCK_MS = 1000  # a blocked read returns at least this often, so a stop is noticed within a second
 SLOW_READ_S = 0.5  # a read that returned this much later than its block may have been sent twice
@@ -320,8 +320,9 @@ class Hedger:
         `guard` None is feed first (Redis answers: B's key-based wash guard), a FeedWashBound the hedge while
         Redis is silent (a hedge then that does not fill publishes nothing: A's request resumes it from the
         journal; feed first, its outcome is published whatever it is). False when a hedge taken first sent
-        nothing because Redis went silent (the feed's silent path may take it); True otherwise (hedged, known,
-        or left to A's request or to whoever holds B)."""
+        nothing because Redis went silent or A's order may still rest (`wash_guard.may_rest_after`): A's
+        request settles it, or the feed's silent path may take it; True otherwise (hedged, known, or left to
+        A's request or to whoever holds B)."""
         request_id = request.request_id
         # Known to this process from now on, before any await: A's request for it takes no fast path.
         self._feed_in_hand.add(request_id)
@@ -354,6 +355,11 @@ class Hedger:
         try:
             if first and self.wash_guard is not None:  # B's key, read now (bounded) for the first bound
                 self._resting_ahead = await self.wash_guard.read_within(FIRST_KEY_READ_S)
+                if may_rest_after(resting := self._resting_ahead.result(), [request]):
+                    logger.info("B: {} from the trade feed left to A's request: A's order {} may still rest "
+                                "(partly filled or being modified), and A may re-price it before it knows "
+                                "the fill", request_id, describe_coid(resting.client_order_index))
+                    return False
             self.rt.events.emit(EventKind.HEDGE_FROM_FEED, request_ids=(request_id,), side=request.side,
                                 size=request.size, price=request.a_fill_price)
             await self._hedge_new([request], [], guard, from_feed=True)

@@ -12,7 +12,9 @@ outcome) as the very request A sends for it (`feed_request`: the same request id
   answers B (`RedisSilence` below `REDIS_SILENT_S`), B is not held and has read its hold state, for a trade
   made since this B began following the feed (older ones may have been settled by whoever this process's
   memory does not know: A's withdrawal, `hedgectl clear`). B's usual key-based wash guard applies: Redis
-  answers. Nothing is logged before the send; B's outcome line says the fill was hedged from the feed.
+  answers; a fill that leaves A's order resting as the key names it (partly filled, being modified) is left
+  to A's request, as A may re-price that order before it knows the fill (`wash_guard.may_rest_after`).
+  Nothing is logged before the send; B's outcome line says the fill was hedged from the feed.
 - **while Redis is silent**: a fill unrequested for `strategy.hedge_from_trade_feed_after_s` while Redis has
   not answered B for `REDIS_SILENT_S`, bounded by `FeedWashBound` (B cannot read A's key).
 
@@ -382,7 +384,7 @@ class TradeFeedWatch:
                              "hedged from the feed", seen.trade.trade_id, exc)
                 continue
             if not await self._hedge(request, None):  # its errors are logged there (`InHand.finish`)
-                self.fills.again(seen)  # Redis went silent: nothing sent; the wait while silent may take it
+                self.fills.again(seen)  # nothing sent: A's request, or the silent wait, takes it
             handed += 1
         return handed
 

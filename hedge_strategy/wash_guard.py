@@ -84,6 +84,16 @@ def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal,
     return resting.price + tick if side is Side.SELL else resting.price - tick
 
 
+def may_rest_after(resting: RestingOrder | None, requests: Iterable[HedgeRequest]) -> bool:
+    """Whether A's order the key names may still rest once the fills `requests` cover are done: partly
+    filled, being modified (an in-flight entry names no size), or another order. A feed-first hedge leaves
+    such a fill to A's request (`hedger_feed`): A, not knowing the fill yet, may re-price that order."""
+    if resting is None:
+        return False  # A writes the key before any order or modify: no entry, no order of A's rests
+    filled = covered_fills(requests).get(resting.client_order_index, Decimal(0))
+    return resting.size is None or filled < resting.size
+
+
 @dataclass
 class LastRead:
     """The last entry of A's key any guard of B read (None: no order, or never read): what B knows of A's

@@ -62,8 +62,8 @@ async def test_a_fill_is_hedged_at_its_trade_event_under_as_request_id(
     kit.orders.account.move_ticks = 30
     kit.orders.ioc_fills = [SIZE]
     touch = kit.orders.account.bids[0]
-    # A's bid of two lots, one filled: its remainder may rest, so B's key bounds B's sell.
-    await publish_resting(kit.peer, RestingOrder(A_COID, "buy", touch - 10 * BTC.tick, 2 * SIZE))
+    # A's bid of one lot, which this trade fills: it rests nowhere, so B's key bounds nothing.
+    await publish_resting(kit.peer, RestingOrder(A_COID, "buy", touch - 10 * BTC.tick, SIZE))
     lines_at_send: list[int] = []
     real_submit = kit.orders.submit
 
@@ -86,7 +86,7 @@ async def test_a_fill_is_hedged_at_its_trade_event_under_as_request_id(
     request = request_of(kit, trade)
     (sent,) = kit.orders.sent
     assert sent.coid == hedge_coid(request.request_id, 1) and sent.request_id == request.request_id
-    assert sent.price == touch - 9 * BTC.tick  # B's key bounded it
+    assert sent.price < touch - 10 * BTC.tick  # B's key was read: A's order, filled, bounds nothing
     assert kit.orders.account.listing_reads == []  # no FeedWashBound: Redis answers
     stored = await kit.peer.get_outcomes([request.request_id])
     assert (stored[request.request_id].status, stored[request.request_id].filled_size) == (FILLED, SIZE)
@@ -370,3 +370,23 @@ async def test_a_fill_whose_request_arrives_while_the_feed_hedges_another_is_lef
     assert [s.request_id for s in kit.orders.sent] == [request_of(kit, first_trade).request_id]
     assert not kit.events.matching("b", "hedge_from_feed",
                                    lambda e: e.request_ids == (request_of(kit, second_trade).request_id,))
+
+
+@pytest.mark.parametrize("resting_size", [2 * SIZE, None], ids=["partly filled", "being modified"])
+async def test_a_fill_of_an_order_that_may_still_rest_is_left_to_as_request(
+        unit_factory: UnitFactory, resting_size: object) -> None:
+    """A, not knowing the fill yet, may re-price the order's remainder (a modify's widened entry would land
+    after B's read): B leaves such a fill to A's request, which B's key then bounds."""
+    kit = await unit_factory("b")
+    hedger, watch = first_kit(kit)
+    kit.orders.account.move_ticks = 30  # room beyond the touch, which A's bid then bounds
+    kit.orders.ioc_fills = [SIZE]
+    touch = kit.orders.account.bids[0]
+    await publish_resting(kit.peer, RestingOrder(A_COID, "buy", touch - 10 * BTC.tick, resting_size))  # type: ignore[arg-type]
+    trade = a_fill(91)
+    assert await seen(watch, trade) == 1  # handed over, and nothing sent
+    assert kit.orders.sent == []
+    assert await seen(watch, trade) == 0  # not taken first twice
+    await b_handles(kit, hedger, request_of(kit, trade))
+    (sent,) = kit.orders.sent
+    assert sent.price == touch - 9 * BTC.tick  # A's request: B's key bounds the sell
