@@ -39,7 +39,7 @@ from hedge_strategy.exchange.preflight_frames import (
 )
 from hedge_strategy.exchange.preflight_reads import Observed, Observer
 from hedge_strategy.exchange.stream import AUTH_ERROR_CODES, PRIVATE_CHANNELS
-from hedge_strategy.exchange.ws_session import MAX_FRAME_BYTES
+from hedge_strategy.exchange.ws_session import COMPRESSION, MAX_FRAME_BYTES
 from hedge_strategy.untrusted_json import UntrustedJSONError, loads_untrusted
 
 WS_MESSAGES_PER_MINUTE = 200  # the venue's budget of client messages per IP (sendTx excluded)
@@ -125,7 +125,7 @@ class _NoConnected(Exception):
 
 def _connect(ws_url: str, timeout_s: float) -> connect:
     return connect(ws_url, open_timeout=timeout_s, close_timeout=1.0, ping_interval=None,
-                   max_size=MAX_FRAME_BYTES)
+                   max_size=MAX_FRAME_BYTES, compression=COMPRESSION)  # as the bot's own sessions
 
 
 @dataclass

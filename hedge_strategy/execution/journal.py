@@ -161,8 +161,8 @@ class Journal(ModifyRecords):
         await asyncio.to_thread(self._store.insert_order, order_to_row(order, Decimal(0)))
         self._remember(order, Decimal(0))
         self._fills_complete.add(coid)  # a brand-new order has no stored fills
-        logger.info("journal: recorded {} {} {} {} @ {} ({}) before sending", describe_coid(coid),
-                    order.intent, order.side, order.size, order.price, order.order_type)
+        # Not logged here: this runs while the order is signed, right before its send; the caller logs the
+        # record once the order is sent (`OrderExecutor.submit`).
 
     def next_sequence(self, name: str) -> int:
         """The next number of a named sequence, committed before it is returned (unique across restarts).

@@ -225,7 +225,6 @@ class OrderTracker:
         order = self.journal.get(coid)
         if order is not None and order.order_index is None and fill.order_index:
             self.journal.transition(order.client_order_index, order.state, order_index=fill.order_index)
-        self._notify()
         if order is None:
             logger.warning(
                 "tracker {}: trade {} for {} unknown to the journal; recorded, announced without an order",
@@ -233,7 +232,14 @@ class OrderTracker:
         logger.info("tracker {}: new fill trade {} {} {} {} @ {} ({}), order {} filled {}; announcing",
                     self.account_index, fill.trade_id, describe_coid(coid), fill.side, fill.size, fill.price,
                     source, order.state if order else "unknown", order.filled_size if order else "-")
-        await self._announce(entry, order)
+        try:
+            await self._announce(entry, order)
+        finally:
+            # Waiters are woken after the announcement, not before: what they run (the order's settlement, its
+            # waits) then queues behind the task A's announcement wakes, the outbox that publishes the hedge
+            # request (~0.05 ms sooner: bench/README.md, "Where the hedge path's milliseconds go"). A's
+            # handler (`Maker.on_fill`) awaits nothing, so no waiter could have run in between anyway.
+            self._notify()
         return True
 
     # ---------------------------------------------------------------- fills matched by exchange order index
