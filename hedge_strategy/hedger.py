@@ -105,6 +105,8 @@ class Hedger:
                                memory_s=min(FEED_MEMORY_S, self.cfg.hedge_confirm_timeout_s / 2))
                      if self.cfg.follows_trade_feed else None)  # A's fills seen on the feed, no request yet
         self._feed_in_hand: set[str] = set()  # request ids of the feed hedges taken and not done
+        # After a hold (`hedgectl clear`, A's withdrawal) the holder settled every fill made before it
+        self.gate.on_release.append(lambda: self.feed.released() if self.feed is not None else None)
         self._feed_task: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- the whole life
@@ -347,6 +349,8 @@ class Hedger:
         if self.gate.held or (not first and not silent):  # waited behind a batch
             why = "B is held" if self.gate.held else "Redis answers again"
             logger.info("B: {} from the trade feed not hedged: {}; its request settles it", request_id, why)
+            if self.gate.held and self.feed is not None:
+                self.feed.requested(request)  # the holder settles it: a later frame of it is not taken
             return True
         if first and silent:  # B's key cannot be read: the wash bound of a silent Redis is the wait's
             logger.info("B: {} from the trade feed not hedged at once: Redis went silent while it waited; "

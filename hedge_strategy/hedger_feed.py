@@ -59,6 +59,9 @@ from hedge_strategy.wash_guard import limit_bound
 REDIS_SILENT_S = 1.5
 FEED_MEMORY_S = 120.0  # a fill unrequested this long is forgotten (A's request, or A's restart, settles it)
 FEED_MEMORY_MAX = 1000  # fills remembered at most (the oldest go first)
+# After B is released from a hold, trades stamped up to this long after the release are left to A's request:
+# the venue's clock and B's differ, and the holder settled every fill made before the release.
+RELEASE_MARGIN_MS = 1000
 REQUESTED_MEMORY = 4096  # trade ids whose request arrived: a feed frame that comes later is not remembered
 CHECK_EVERY_S = 0.25  # how often the remembered fills are looked at while the feed is quiet
 RELIST_AFTER_S = 1.0  # A's order at the touch: the listing is read again this long after (A cancels at once)
@@ -127,6 +130,7 @@ class FeedFills:
         self._memory_s = memory_s
         self._wall_ms = wall_ms
         self.since_ms = wall_ms()  # trades made before this memory began are never hedged first
+        self._released_ms = 0  # before B's last release from a hold: never from the feed
         self._fills: OrderedDict[int, SeenFill] = OrderedDict()  # trade id -> fill, oldest first
         self._requested: OrderedDict[int, None] = OrderedDict()
 
@@ -188,9 +192,17 @@ class FeedFills:
             self._requested.popitem(last=False)
         return dropped
 
+    def released(self) -> None:
+        """B was released from a hold: the holder (`hedgectl clear`, A's withdrawal) settled every fill made
+        before, so none of them is hedged from the feed, even one whose frame comes later (a reconnect's
+        snapshot of recent trades)."""
+        self._released_ms = self._wall_ms() + RELEASE_MARGIN_MS
+        self.drop_all()
+
     def _oldest_ms(self) -> int | float:
-        """The time of the oldest trade still hedged from the feed (`memory_s` ago)."""
-        return self._wall_ms() - self._memory_s * 1000
+        """The time of the oldest trade still hedged from the feed: `memory_s` ago, and not before B's last
+        release from a hold."""
+        return max(self._wall_ms() - self._memory_s * 1000, self._released_ms)
 
     def waited_s(self, seen: SeenFill) -> float:
         return self._clock() - seen.seen_at

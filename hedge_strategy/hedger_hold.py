@@ -8,6 +8,7 @@ woken by the hold channel, with a bounded re-check should a notification be lost
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from loguru import logger
 
@@ -25,6 +26,7 @@ class HoldGate:
         self.events = events
         self.hold: PauseState | None = None  # the hold B is honouring now, for the heartbeat
         self.known = False  # Redis answered a read of the hold once: `held` says what it holds, not a guess
+        self.on_release: list[Callable[[], None]] = []  # called when a hold B honoured is lifted
 
     @property
     def held(self) -> bool:
@@ -69,5 +71,8 @@ class HoldGate:
         if self.hold is not None:
             logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
             self.events.emit(EventKind.RELEASED, by=self.hold.by)
+            self.hold = None
+            for released in self.on_release:
+                released()
         self.hold = None
 

@@ -94,3 +94,16 @@ def test_the_markets_public_trades_since_the_books_state_count_and_go_once_an_up
     applied = book.apply_delta(parse_seq(payload, body), bids, asks, 0, as_of_us=as_of_us)
     assert applied is DeltaResult.APPLIED
     assert book.touch_after(True) == book.best_bid() == D("1914.24")  # the venue's own levels again
+
+
+def test_a_book_time_that_is_no_time_in_us_near_the_frame_is_not_trusted() -> None:
+    """A captured empty market's snapshot says `last_updated_at: 0` (nautilus_subscribed-empty.jsonl); a time
+    in ms (not the venue's unit, made up here from the captured frame) would keep every later trade unshown:
+    both are taken as no time, so the book is read as it is."""
+    empty = frame("ws/order_book/nautilus_subscribed-empty.jsonl", 1)
+    assert parse_as_of_us(empty, empty["order_book"]) is None
+    payload = dict(frame(ETH_BOOK, 1))
+    payload["last_updated_at"] = AS_OF_US // 1000
+    assert parse_as_of_us(payload, payload["order_book"] | {"last_updated_at": AS_OF_US // 1000}) is None
+    payload["last_updated_at"] = AS_OF_US - 120_000_000  # two minutes before its frame was sent
+    assert parse_as_of_us(payload, payload["order_book"]) is None

@@ -390,3 +390,34 @@ async def test_a_fill_of_an_order_that_may_still_rest_is_left_to_as_request(
     await b_handles(kit, hedger, request_of(kit, trade))
     (sent,) = kit.orders.sent
     assert sent.price == touch - 9 * BTC.tick  # A's request: B's key bounds the sell
+
+
+async def test_a_fill_made_before_bs_release_from_a_hold_is_never_hedged_from_the_feed(
+        unit_factory: UnitFactory) -> None:
+    """B's book link was down when A's order filled; `hedgectl clear` held B (nothing remembered to drop),
+    settled the fill and released B; the reconnect's snapshot of `trade/{m}` then brings the fill: the holder
+    settled it, so the feed leaves it (found by a review: it was hedged, reopening what clear had closed)."""
+    kit = await unit_factory("b")
+    hedger, watch = first_kit(kit, held=lambda: hedger.gate.held)
+    kit.orders.ioc_fills = [SIZE]
+    trade = a_fill(201)
+    hedger.gate._held(PauseState(reason="clear", by="hedgectl", since_ms=now_ms()))
+    assert await watch.hedge_due() == 0
+    hedger.gate._released()
+    assert await seen(watch, trade) == 0
+    assert kit.orders.sent == []
+
+
+async def test_a_feed_hedge_that_finds_b_held_leaves_its_fill_to_the_holder_for_good(
+        unit_factory: UnitFactory) -> None:
+    """Taken first, then B held under the lock: nothing sent, and a later frame of the same trade (after the
+    release) is not taken again (found by a review)."""
+    kit = await unit_factory("b")
+    hedger, watch = first_kit(kit, held=lambda: hedger.gate.held)
+    kit.orders.ioc_fills = [SIZE]
+    trade = a_fill(211)
+    hedger.gate.hold = PauseState(reason="clear", by="hedgectl", since_ms=now_ms())  # learned while queued
+    assert await hedger.hedge_from_feed(request_of(kit, trade), None) is True
+    hedger.gate.hold = None
+    assert await seen(watch, trade) == 0
+    assert kit.orders.sent == []

@@ -40,6 +40,8 @@ from typing import Any
 from hedge_strategy.exchange.parsing import to_int
 
 Level = tuple[Decimal, Decimal]  # (price, size)
+MIN_TIME_US, MAX_TIME_US = 10**15, 10**17  # a time in µs since the epoch (2001 to 5138)
+AS_OF_NEAR_MS = 60_000  # a book's state this far from its frame's own time is no time to trust
 UNSHOWN_MAX = 256  # public trades kept while the book does not show them (a burst; the next update clears)
 
 
@@ -220,9 +222,18 @@ def parse_levels(raw: Any) -> list[Level]:
 
 def parse_as_of_us(frame: Mapping[str, Any], body: Mapping[str, Any]) -> int | None:
     """The venue's time of the book's state, µs: `last_updated_at`, at the top and inside `order_book`
-    (captured Jul 2026); None when the frame has none."""
+    (captured Jul 2026); None when the frame has none or one that is no time in µs near the frame's own
+    `timestamp` (ms): a captured empty market's snapshot says 0, and a unit other than µs would keep every
+    later trade unshown (`touch_after` would then read the touch deeper than it is)."""
     value = frame.get("last_updated_at", body.get("last_updated_at"))
-    return None if value is None else to_int(value)
+    if value is None:
+        return None
+    as_of_us = to_int(value)
+    sent_ms = frame.get("timestamp")
+    if not MIN_TIME_US <= as_of_us <= MAX_TIME_US or (
+            sent_ms is not None and abs(as_of_us // 1000 - to_int(sent_ms)) > AS_OF_NEAR_MS):
+        return None
+    return as_of_us
 
 
 def parse_seq(frame: Mapping[str, Any], body: Mapping[str, Any]) -> BookSeq:
