@@ -319,9 +319,9 @@ class Channel:
             await client.aclose()
 
 
-async def drive_fills(sim: Sim, a_log: Lines, b_log: Lines, fills: int, interval_s: float) -> list[int]:
+async def drive_fills(sim: Sim, a_log: Lines, b_log: Lines, fills: int, interval_s: float) -> dict[int, int]:
     """Force `fills` trades through A's resting order, one per interval; returns the trade ids made."""
-    trade_ids: list[int] = []
+    trade_ids: dict[int, int] = {}  # trade id -> when this script posted the trade (µs)
     loop = asyncio.get_running_loop()
     next_at = loop.time()
     for number in range(1, fills + 1):
@@ -334,12 +334,13 @@ async def drive_fills(sim: Sim, a_log: Lines, b_log: Lines, fills: int, interval
         next_at = loop.time() + interval_s
         taker = "buy" if order["is_ask"] else "sell"
         size = LADDER_SIZE + Decimal(order["remaining_base_amount"])
+        posted_us = time.time_ns() // 1000
         answer = await sim.call("POST", "/sim/trade", {"market_id": BTC, "side": taker, "size": str(size),
                                                        "price": order["price"]})
         mine = [t for t in answer["trades"] if A_ACCOUNT in (t["bid_account_id"], t["ask_account_id"])]
         if not mine:
             raise RuntimeError(f"fill {number}: the forced {taker} did not reach A's order {order}")
-        trade_ids.extend(int(t["trade_id"]) for t in mine)
+        trade_ids.update((int(t["trade_id"]), posted_us) for t in mine)
         await b_log.wait(r"B hedge 1/\d+ IOC", count=number)
         if number % 50 == 0:
             print(f"  {number}/{fills} fills hedged", file=sys.stderr)
@@ -357,9 +358,11 @@ class Sample:
     received_ms: int | None  # B's job for it was created (outcome.received_ts_ms)
     sent_us: int  # B stamped just before signing and sending its first IOC
     arrival_us: int  # the sim's sendTx handler started
+    posted_us: int | None = None  # this script posted the trade that filled A (before A or B heard of it)
 
 
-async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel: Channel) -> list[Sample]:
+async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel: Channel,
+                  posted: dict[int, int]) -> list[Sample]:
     a_fills = {m["rid"]: m for line in a_log.lines if (m := A_FILL_RE.search(line))}
     b_sends = {m["ids"]: m for line in b_log.lines if (m := B_SENT_RE.search(line))}
     txlog = (await sim.call("GET", f"/sim/txlog?account_index={B_ACCOUNT}"))["tx_log"].get(str(B_ACCOUNT), [])
@@ -390,7 +393,7 @@ async def collect(a_log: Lines, b_log: Lines, sim: Sim, redis_url: str, channel:
         seen = int(a["seen"])
         samples.append(Sample(rid, seen, seen + round(float(a["pub_ms"]) * 1000), published.get(rid, 0),
                               channel.seen_us.get(rid), received.get(rid), int(b["sent"]),
-                              arrivals[b["tx"][:16]]))
+                              arrivals[b["tx"][:16]], posted.get(int(a["trade"]))))
     if unjoined:
         print(f"  {unjoined} fill(s) not joined (netted with another request, or no tx in the log)",
               file=sys.stderr)
@@ -441,6 +444,8 @@ def stage_table(samples: list[Sample]) -> list[tuple[str, list[float]]]:
          diff(lambda s: s.sent_us / 1000 - s.received_ms if s.received_ms else None)),
         ("A seen -> B sent_us (µs)", diff(lambda s: (s.sent_us - s.seen_us) / 1000)),
         ("B sent_us -> sim arrival: sign+send (µs)", diff(lambda s: (s.arrival_us - s.sent_us) / 1000)),
+        ("trade posted -> sim arrival (µs; note 1)",
+         diff(lambda s: (s.arrival_us - s.posted_us) / 1000 if s.posted_us else None)),
         ("OVERALL A seen -> sim arrival (µs)", diff(lambda s: (s.arrival_us - s.seen_us) / 1000)),
     ]
 
@@ -510,8 +515,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
             sim = Sim(sim_url, session)
             print(f"driving {args.fills} fills, one per {args.interval_ms} ms", file=sys.stderr)
-            await drive_fills(sim, a_log, b_log, args.fills, args.interval_ms / 1000)
-            samples = await collect(a_log, b_log, sim, redis_url, channel)
+            posted = await drive_fills(sim, a_log, b_log, args.fills, args.interval_ms / 1000)
+            samples = await collect(a_log, b_log, sim, redis_url, channel, posted)
         paused = [line for line in a_log.lines if "PAUSED" in line]
         if paused:
             print(f"WARNING: A paused during the run: {paused[0]}", file=sys.stderr)
