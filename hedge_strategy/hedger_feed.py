@@ -367,11 +367,7 @@ class TradeFeedWatch:
             logger.warning("B: A's fill trade {} ({}) seen on the trade feed, no request for {:.1f} s and "
                            "Redis silent {:.1f} s: hedging it from the feed", trade.trade_id,
                            describe_coid(trade.maker_client_id), waited_s, self.silence.silent_s())
-            try:
-                request = feed_request(trade, self.pair, self.market)
-            except Exception as exc:  # a trade the request cannot carry: A's request settles it
-                logger.error("B: A's fill trade {} from the trade feed gives no valid request ({!r}); not "
-                             "hedged from the feed", trade.trade_id, exc)
+            if (request := self._request_of(trade)) is None:
                 continue
             known = self._known_resting()
             guard = FeedWashBound(self.account, self.market, trade, self.fills.a_account, known)
@@ -389,16 +385,22 @@ class TradeFeedWatch:
             if seen.trade.trade_id not in self.fills:
                 continue  # its request arrived during the last hedge: left to it
             self.fills.forget(seen.trade.trade_id)  # once: A's request settles whatever this leaves
-            try:
-                request = feed_request(seen.trade, self.pair, self.market)
-            except Exception as exc:  # a trade the request cannot carry: A's request settles it
-                logger.error("B: A's fill trade {} from the trade feed gives no valid request ({!r}); not "
-                             "hedged from the feed", seen.trade.trade_id, exc)
+            if (request := self._request_of(seen.trade)) is None:
                 continue
             if not await self._hedge(request, None):  # its errors are logged there (`InHand.finish`)
                 self.fills.again(seen)  # nothing sent: A's request, or the silent wait, takes it
             handed += 1
         return handed
+
+    def _request_of(self, trade: PublicTrade) -> HedgeRequest | None:
+        """The request A sends for this fill (`feed_request`); None, logged, for a trade it cannot carry (A's
+        request settles that one)."""
+        try:
+            return feed_request(trade, self.pair, self.market)
+        except Exception as exc:
+            logger.error("B: A's fill trade {} from the trade feed gives no valid request ({!r}); not hedged "
+                         "from the feed", trade.trade_id, exc)
+            return None
 
     def _first_now(self) -> bool:
         return (self.first and self._hold_known() and not self._held()

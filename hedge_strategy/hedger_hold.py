@@ -68,11 +68,11 @@ class HoldGate:
 
     def _released(self) -> None:
         self.known = True
-        if self.hold is not None:
-            logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
-            self.events.emit(EventKind.RELEASED, by=self.hold.by)
-            self.hold = None
-            for released in self.on_release:
-                released()
+        if self.hold is None:
+            return
+        logger.info("B released (hold by {} lifted); reading hedge requests again", self.hold.by)
+        self.events.emit(EventKind.RELEASED, by=self.hold.by)
         self.hold = None
+        for released in self.on_release:
+            released()
 

@@ -78,10 +78,16 @@ def limit_bound(side: Side, resting: RestingOrder | None, tick: Decimal,
     A's fills per maker order that the hedge in hand covers (`covered_fills`)."""
     if resting is None or resting.side == side.value:
         return None  # same side as A's order: B's IOC can never match it
-    filled = (covered or {}).get(resting.client_order_index, Decimal(0))
-    if resting.size is not None and filled >= resting.size:
+    if not _rests_after(resting, covered or {}):
         return None  # all of it filled (the fills this hedge covers): it rests nowhere, the key is stale
     return resting.price + tick if side is Side.SELL else resting.price - tick
+
+
+def _rests_after(resting: RestingOrder, covered: Mapping[int, Decimal]) -> bool:
+    """Whether A's order may still rest once the fills `covered` (per maker order) are done: not all of the
+    size the key names (or no size: a modify in flight) is covered."""
+    filled = covered.get(resting.client_order_index, Decimal(0))
+    return resting.size is None or filled < resting.size
 
 
 def may_rest_after(resting: RestingOrder | None, requests: Iterable[HedgeRequest]) -> bool:
@@ -90,8 +96,7 @@ def may_rest_after(resting: RestingOrder | None, requests: Iterable[HedgeRequest
     such a fill to A's request (`hedger_feed`): A, not knowing the fill yet, may re-price that order."""
     if resting is None:
         return False  # A writes the key before any order or modify: no entry, no order of A's rests
-    filled = covered_fills(requests).get(resting.client_order_index, Decimal(0))
-    return resting.size is None or filled < resting.size
+    return _rests_after(resting, covered_fills(requests))
 
 
 @dataclass

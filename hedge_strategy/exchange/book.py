@@ -141,13 +141,17 @@ class LocalBook:
 
     def note_trade(self, trade: Traded) -> None:
         """A public trade of the market (`trade/{m}`): kept while the book's state is older than it."""
-        if self.as_of_us is not None and self.as_of_us < trade.ts_ms * 1000:
+        if self._not_showing(trade):
             self._unshown.append(trade)
             del self._unshown[:-UNSHOWN_MAX]
 
     def _shown(self, as_of_us: int | None) -> None:
         self.as_of_us = as_of_us
-        self._unshown = [t for t in self._unshown if as_of_us is not None and as_of_us < t.ts_ms * 1000]
+        self._unshown = [t for t in self._unshown if self._not_showing(t)]
+
+    def _not_showing(self, trade: Traded) -> bool:
+        """The book's state is older than `trade` (a book that says nothing of its time shows everything)."""
+        return self.as_of_us is not None and self.as_of_us < trade.ts_ms * 1000
 
     def touch_after(self, is_bid: bool, trades: Iterable[Traded] = ()) -> Decimal | None:
         """The best price on one side once the trades on it that this book does not show yet are taken out
@@ -157,8 +161,7 @@ class LocalBook:
         levels = dict(self._bids if is_bid else self._asks)
         named: set[int] = set()
         for trade in [*self._unshown, *trades]:
-            shown = self.as_of_us is None or self.as_of_us >= trade.ts_ms * 1000
-            if trade.maker_is_bid is not is_bid or shown or trade.trade_id in named:
+            if trade.maker_is_bid is not is_bid or not self._not_showing(trade) or trade.trade_id in named:
                 continue
             if trade.trade_id is not None:
                 named.add(trade.trade_id)
